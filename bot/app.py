@@ -1,0 +1,123 @@
+"""The application: which routers run, in order, and the runtime that wires the pieces.
+
+Every entry point is visible here: the callback endpoint records events, the event worker runs
+them through the routers, the outbox sender delivers, and the scheduler ticks due actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.config import Settings
+from bot.context import Clock, Entropy, SystemClock
+from bot.due import DueRunner
+from bot.router import Dispatcher
+from bot.sender import OutboxSender
+from bot.server import make_app
+from bot.wecom_api import WeComClient
+from bot.worker import EventWorker
+from handlers import help as help_handlers
+from handlers import roles as role_handlers
+from storage import migrate
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def dispatcher() -> Dispatcher:
+    """The routers, in the order they are tried."""
+    return Dispatcher([help_handlers.router, role_handlers.router])
+
+
+@dataclass
+class Runtime:
+    """One bot instance: endpoint, worker, sender and scheduler over one database."""
+
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    entropy: Entropy | None = None
+    wecom_backoff: float = 0.5  # seconds before the client's first retry; tests use 0
+    db: Database = field(init=False)
+    worker: EventWorker = field(init=False)
+    sender: OutboxSender = field(init=False)
+    due: DueRunner = field(init=False)
+    http: aiohttp.ClientSession | None = field(init=False, default=None)
+    _stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
+    _runner: web.AppRunner | None = field(init=False, default=None)
+    _scheduler: AsyncIOScheduler | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.db = Database(self.settings.database.url, echo=self.settings.database.echo)
+        routes = dispatcher()
+        self.worker = EventWorker(self.db, routes, self.settings, self.clock, entropy=self.entropy)
+        self.due = DueRunner(self.db, routes, self.settings, self.clock, self.worker.owner)
+
+    async def migrate(self) -> None:
+        await migrate.upgrade(self.db)
+
+    def client(self) -> WeComClient:
+        if self.http is None:
+            self.http = aiohttp.ClientSession()
+        w = self.settings.wecom
+        return WeComClient(
+            self.http,
+            corp_id=w.corp_id,
+            secret=w.secret.get_secret_value(),
+            agent_id=w.agent_id,
+            api_base=w.api_base,
+            backoff=self.wecom_backoff,
+        )
+
+    def web_app(self) -> web.Application:
+        return make_app(self.settings, self.db, self.clock, on_recorded=self.worker.wake.set)
+
+    async def start(
+        self, *, host: str | None = None, port: int | None = None, background: bool = True
+    ) -> int:
+        """Serve the endpoint and start the background loops; returns the bound port.
+
+        Tests pass background=False and drive the worker, sender and due actions themselves."""
+        self.sender = OutboxSender(self.db, self.client(), self.settings, self.clock)
+        self.worker.on_handled = self.sender.wake.set
+        self._runner = web.AppRunner(self.web_app(), access_log=None)
+        await self._runner.setup()
+        s = self.settings.server
+        site = web.TCPSite(self._runner, host or s.host, s.port if port is None else port)
+        await site.start()
+        bound = self._runner.addresses[0][1]
+        if not background:
+            return int(bound)
+        self._stop.clear()
+        self._tasks = [
+            asyncio.create_task(self.worker.run_forever(self._stop)),
+            asyncio.create_task(self.sender.run_forever(self._stop)),
+        ]
+        self._scheduler = AsyncIOScheduler()
+        self._scheduler.add_job(self.due.tick, "interval", seconds=30, max_instances=1)
+        self._scheduler.start()
+        return int(bound)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        self.worker.wake.set()
+        if hasattr(self, "sender"):
+            self.sender.wake.set()
+        for task in self._tasks:
+            try:
+                await asyncio.wait_for(task, timeout=5)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.http is not None:
+            await self.http.close()
+        await self.db.dispose()

@@ -1,0 +1,182 @@
+"""Configuration: one TOML file, every key overridable by SHUANGSUIJI_* environment variables.
+
+Validated once at start-up; a bad value stops start-up with one line naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from bot.wecom_crypto import aes_key_from
+
+ENV_PREFIX = "SHUANGSUIJI_"
+DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or wrong; the message names the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WeComSettings(Section):
+    corp_id: str = ""
+    agent_id: int = 0
+    secret: SecretStr = SecretStr("")
+    token: SecretStr = SecretStr("")
+    encoding_aes_key: SecretStr = SecretStr("")
+    api_base: str = DEFAULT_API_BASE
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _aes_key(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value()
+        if raw:
+            aes_key_from(raw)  # raises ValueError naming what is wrong
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    def missing(self) -> list[str]:
+        """Keys that `serve` needs but the demo and CLI do not."""
+        names = []
+        for key in ("corp_id", "secret", "token", "encoding_aes_key"):
+            value = getattr(self, key)
+            if not (value.get_secret_value() if isinstance(value, SecretStr) else value):
+                names.append(f"wecom.{key}")
+        if not self.agent_id:
+            names.append("wecom.agent_id")
+        return names
+
+
+class ServerSettings(Section):
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=0, le=65535)
+    callback_path: str = "/wecom/callback"
+    public_url: str = ""
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    timestamp_tolerance_s: int = Field(default=300, ge=1)
+
+    @field_validator("callback_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
+        return value
+
+
+class DatabaseSettings(Section):
+    url: str = "sqlite+aiosqlite:///./data/shuangsuiji.db"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value.startswith("sqlite:"):
+            value = "sqlite+aiosqlite:" + value[len("sqlite:") :]
+        if value.startswith(("postgresql:", "postgres:")):
+            value = "postgresql+asyncpg:" + value.split(":", 1)[1]
+        if not value.startswith(("sqlite+aiosqlite:", "postgresql+asyncpg:")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+
+class WorkerSettings(Section):
+    lease_seconds: int = Field(default=60, ge=1)
+    max_attempts: int = Field(default=5, ge=1)
+    poll_seconds: float = Field(default=1.0, gt=0)
+    per_minute: int = Field(
+        default=30, ge=1, description="WeCom: messages per recipient per minute"
+    )
+    per_hour: int = Field(default=1000, ge=1, description="WeCom: messages per recipient per hour")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
+    )
+
+    timezone: str = "Asia/Shanghai"
+    wecom: WeComSettings = WeComSettings()
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    worker: WorkerSettings = WorkerSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("is not a known IANA time zone") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file (passed as init kwargs): env first.
+        return (env_settings, init_settings)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file (or $SHUANGSUIJI_CONFIG), apply env, validate; raise ConfigError."""
+    path = path or os.environ.get(ENV_PREFIX + "CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        file = Path(path)
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {file} does not exist") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {file} cannot be read: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {file} is not valid TOML: {exc}") from exc
+    data = _merge(data, overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "config"
+        msg = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            msg = "is not a known key"
+        raise ConfigError(f"config key {key}: {msg}") from None

@@ -1,0 +1,210 @@
+"""`shuangsuiji console --as USERID`: chat with the bot in a terminal.
+
+Each line goes the way a WeCom message goes after the endpoint: it is recorded in the inbound
+queue, run through the same router by the event worker, and answered through the outbox. What
+the bot sends this user is printed here and marked delivered (channel "console"); what it sends
+anyone else stays queued for the real sender. Cards are printed as text with numbered choices:
+answer with `:N` (several: `:1,3`) and `:submit`, or the button's number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from sqlalchemy import select
+
+from bot.app import dispatcher
+from bot.config import Settings
+from bot.context import Clock, SystemClock
+from bot.inbound import envelope
+from bot.wecom_standin import WeComStandIn
+from bot.worker import EventWorker
+from storage import inbound
+from storage.db import Database
+from storage.models import OutboxMessage
+
+
+@dataclass
+class ShownCard:
+    task_id: str
+    card_type: str
+    question_key: str = ""
+    options: list[tuple[str, str]] = field(default_factory=list)  # (id, text)
+    buttons: list[tuple[str, str]] = field(default_factory=list)  # (key, text)
+    chosen: list[str] = field(default_factory=list)
+
+
+def render_card(card: dict[str, Any]) -> tuple[str, ShownCard]:
+    """A template card as text, with its choices numbered."""
+    shown = ShownCard(task_id=str(card.get("task_id", "")), card_type=str(card.get("card_type")))
+    lines = []
+    title = (card.get("main_title") or {}).get("title", "")
+    desc = (card.get("main_title") or {}).get("desc", "")
+    lines.append(f"┌ {title}" + (f" — {desc}" if desc else ""))
+    for item in card.get("horizontal_content_list") or []:
+        lines.append(f"│ {item.get('keyname', '')}：{item.get('value', '')}")
+    if card.get("sub_title_text"):
+        lines.append(f"│ {card['sub_title_text']}")
+    checkbox = card.get("checkbox") or {}
+    select_list = card.get("select_list") or []
+    if checkbox:
+        shown.question_key = str(checkbox.get("question_key", ""))
+        for n, option in enumerate(checkbox.get("option_list") or [], 1):
+            shown.options.append((str(option["id"]), str(option["text"])))
+            lines.append(f"│ [:{n}] {option['text']}")
+    elif select_list:
+        first = select_list[0]
+        shown.question_key = str(first.get("question_key", ""))
+        for n, option in enumerate(first.get("option_list") or [], 1):
+            shown.options.append((str(option["id"]), str(option["text"])))
+            lines.append(f"│ [:{n}] {option['text']}")
+    submit = card.get("submit_button")
+    if submit:
+        shown.buttons.append((str(submit.get("key", "")), str(submit.get("text", "提交"))))
+    for button in card.get("button_list") or []:
+        shown.buttons.append((str(button.get("key", "")), str(button.get("text", ""))))
+    for n, (_, text) in enumerate(shown.buttons, 1):
+        lines.append(f"│ [:b{n}] {text}")
+    lines.append("└")
+    return "\n".join(lines), shown
+
+
+def render(message: OutboxMessage) -> tuple[str, ShownCard | None]:
+    body = message.body
+    msgtype = body.get("msgtype")
+    if message.api == "message/update_template_card":
+        text, _ = render_card(body.get("template_card") or {})
+        return "（卡片已更新）\n" + text, None
+    if msgtype == "text":
+        return str(body["text"]["content"]), None
+    if msgtype == "markdown":
+        return str(body["markdown"]["content"]), None
+    if msgtype == "textcard":
+        card = body["textcard"]
+        return f"【{card['title']}】\n{card['description']}", None
+    if msgtype == "template_card":
+        return render_card(body["template_card"])
+    if message.api.startswith("media/upload"):
+        return f"（文件：{body.get('filename')}）", None
+    return f"（{message.api} {msgtype}）", None
+
+
+class ConsoleSession:
+    """One user's chat with the bot, in-process."""
+
+    def __init__(
+        self, db: Database, settings: Settings, userid: str, clock: Clock | None = None
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.userid = userid
+        self.clock = clock or SystemClock()
+        self.worker = EventWorker(db, dispatcher(), settings, self.clock, owner="console")
+        self.xml = WeComStandIn(corp_id=settings.wecom.corp_id or "console")
+        self.card: ShownCard | None = None
+
+    async def say(self, line: str) -> list[str]:
+        """Send one line; return what the bot answered this user."""
+        line = line.strip()
+        if line.startswith(":") and self.card is not None:
+            xml = self._card_answer(line[1:].strip())
+            if xml is None:
+                return ["（请选择 :1 等选项，或 :b1 等按钮）"]
+        else:
+            xml = self.xml.text_message_xml(
+                self.userid, line, secrets.randbits(62), int(self.clock.now().timestamp())
+            )
+        return await self._deliver(xml)
+
+    def _card_answer(self, choice: str) -> str | None:
+        card = self.card
+        assert card is not None
+        if choice.startswith("b") and choice[1:].isdigit():
+            n = int(choice[1:])
+            if not 1 <= n <= len(card.buttons):
+                return None
+            selected = [(card.question_key, card.chosen)] if card.question_key else []
+            return self.xml.template_card_event_xml(
+                self.userid,
+                create_time=int(self.clock.now().timestamp()),
+                event_key=card.buttons[n - 1][0],
+                task_id=card.task_id,
+                card_type=card.card_type,
+                response_code=secrets.token_hex(16),
+                selected=selected,
+            )
+        picks = [p for p in choice.replace("，", ",").split(",") if p.strip().isdigit()]
+        if not picks or any(not 1 <= int(p) <= len(card.options) for p in picks):
+            return None
+        card.chosen = [card.options[int(p) - 1][0] for p in picks]
+        if len(card.buttons) == 1:  # one submit button: choosing is submitting
+            return self._card_answer("b1")
+        return None
+
+    async def _deliver(self, xml: str) -> list[str]:
+        env = envelope(xml)
+        async with self.db.transaction() as session:
+            event_id = await inbound.record(
+                session,
+                dedup_key=env.dedup_key,
+                userid=env.user,
+                kind=env.kind,
+                payload=xml,
+                now=self.clock.now(),
+            )
+        await self.worker.run_once()
+        return await self._collect(event_id)
+
+    async def _collect(self, event_id: int | None) -> list[str]:
+        out: list[str] = []
+        async with self.db.transaction() as session:
+            rows = await session.execute(
+                select(OutboxMessage)
+                .where(OutboxMessage.cause_event_id == event_id)
+                .order_by(OutboxMessage.id)
+            )
+            for message in rows.scalars():
+                if self.userid in message.recipients and message.recipients == [self.userid]:
+                    text, card = render(message)
+                    if card is not None:
+                        self.card = card
+                    out.append(text)
+                    message.status, message.sent_at = "sent", self.clock.now()
+                    message.response = {"channel": "console"}
+                else:
+                    who = "、".join(message.recipients) or message.body.get("chatid", "群聊")
+                    text, _ = render(message)
+                    mine = self.userid in message.recipients
+                    out.append(f"（已排队发送给 {who}{'（含您）' if mine else ''}：{text[:60]}）")
+        return out
+
+
+async def run_console(
+    db: Database,
+    settings: Settings,
+    userid: str,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    read: Callable[[], str] | None = None,
+) -> int:
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    session = ConsoleSession(db, settings, userid)
+    print(f"以 {userid} 的身份与机器人对话。输入「帮助」开始，Ctrl-D 退出。", file=stdout)
+    loop = asyncio.get_running_loop()
+    while True:
+        if stdin.isatty():
+            print("> ", end="", file=stdout, flush=True)
+        line = read() if read else await loop.run_in_executor(None, stdin.readline)
+        if not line:
+            return 0
+        if not line.strip():
+            continue
+        for answer in await session.say(line):
+            print(answer, file=stdout, flush=True)

@@ -1,0 +1,138 @@
+"""The one typed object every handler gets, plus the injected clock and randomness."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from storage.outbox import Outbox
+from storage.repos import Repositories
+
+if TYPE_CHECKING:
+    from bot.router import Command
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    CHIEF = "chief"
+    PUBLISHER = "publisher"
+    ENFORCEMENT = "enforcement"
+    INSPECTOR = "inspector"  # follows from an active inspector record, never granted
+
+
+ROLE_LABELS = {
+    Role.ADMIN: "管理员",
+    Role.CHIEF: "部门负责人",
+    Role.PUBLISHER: "信息公开员",
+    Role.ENFORCEMENT: "执法联系人",
+    Role.INSPECTOR: "检查人员",
+}
+GRANTABLE = (Role.ADMIN, Role.CHIEF, Role.PUBLISHER, Role.ENFORCEMENT)
+
+
+class UserError(Exception):
+    """A user's mistake: the message (Chinese) is the whole answer; the change is rolled back."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime: ...
+
+
+class SystemClock:
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+
+class FixedClock:
+    """A clock tests set and advance."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        self._now = at
+
+    def now(self) -> dt.datetime:
+        return self._now
+
+    def set(self, at: dt.datetime) -> None:
+        self._now = at
+
+    def advance(self, **delta: float) -> None:
+        self._now += dt.timedelta(**delta)
+
+
+class Entropy(Protocol):
+    def token_bytes(self, n: int) -> bytes: ...
+
+
+class SystemEntropy:
+    def token_bytes(self, n: int) -> bytes:
+        return secrets.token_bytes(n)
+
+
+@dataclass(frozen=True)
+class Binding:
+    role: Role
+    org_code: str
+    dept_code: str = ""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who sent the message: role bindings, and the inspector record if there is one."""
+
+    userid: str
+    bindings: tuple[Binding, ...] = ()
+    inspector_org: str | None = None
+    name: str | None = None
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        roles = {b.role for b in self.bindings}
+        if self.inspector_org is not None:
+            roles.add(Role.INSPECTOR)
+        return frozenset(roles)
+
+    @property
+    def known(self) -> bool:
+        return bool(self.roles)
+
+    def orgs_for(self, role: Role) -> list[str]:
+        if role is Role.INSPECTOR:
+            return [self.inspector_org] if self.inspector_org else []
+        return [b.org_code for b in self.bindings if b.role is role]
+
+
+@dataclass
+class Context:
+    session: AsyncSession
+    outbox: Outbox
+    clock: Clock
+    settings: Settings
+    actor: Actor
+    repos: Repositories
+    entropy: Entropy = field(default_factory=SystemEntropy)
+    event_id: int | None = None
+    # Set by the dispatcher, so 帮助 lists exactly what is routed.
+    commands: Callable[[frozenset[Role]], list[Command]] = lambda roles: []
+
+    def now(self) -> dt.datetime:
+        return self.clock.now()
+
+    def reply(self, text: str) -> None:
+        self.outbox.reply(self.actor.userid, text)
+
+    async def require_scope(self, role: Role, org_code: str) -> None:
+        """Handlers check that the object acted on lies inside the role's subtree."""
+        if not await self.repos.orgs.covers(self.actor.orgs_for(role), org_code):
+            label = ROLE_LABELS[role]
+            raise UserError(f"您的{label}权限不覆盖该单位（{org_code}）。")

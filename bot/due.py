@@ -1,0 +1,64 @@
+"""Runs due actions: the scheduler only ticks; the database says what is due.
+
+Each action runs in one transaction with its 'done' mark, so across instances it happens once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.config import Settings
+from bot.context import Actor, Clock, Context
+from bot.router import Dispatcher
+from storage import due
+from storage.db import Database
+from storage.outbox import Outbox
+from storage.repos import Repositories
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "system"
+
+
+class DueRunner:
+    def __init__(
+        self, db: Database, dispatcher: Dispatcher, settings: Settings, clock: Clock, owner: str
+    ) -> None:
+        self.db = db
+        self.dispatcher = dispatcher
+        self.settings = settings
+        self.clock = clock
+        self.owner = owner
+
+    async def tick(self) -> int:
+        async with self.db.transaction() as session:
+            ids = await due.due_ids(session, self.clock.now())
+        ran = 0
+        for action_id in ids:
+            try:
+                ran += await self._run(action_id)
+            except Exception:
+                log.exception("due action %s failed; it stays pending", action_id)
+        return ran
+
+    async def _run(self, action_id: int) -> int:
+        async with self.db.transaction() as session:
+            now = self.clock.now()
+            action = await due.take(session, action_id, now)
+            if action is None:
+                return 0
+            handler = self.dispatcher.due_handler(action.kind)
+            if handler is None:
+                action.status = "orphaned"
+                log.error("no handler for due action kind %s", action.kind)
+                return 0
+            ctx = Context(
+                session=session,
+                outbox=Outbox(session, now),
+                clock=self.clock,
+                settings=self.settings,
+                actor=Actor(SYSTEM),
+                repos=Repositories(session),
+            )
+            await handler(action.data | {"ref": action.ref}, ctx)
+            return 1

@@ -1,0 +1,178 @@
+"""What a user sent, typed: parsed safely from the decrypted XML, normalised, deduplicated."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+from xml.etree.ElementTree import Element
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+from pydantic import BaseModel, Field, ValidationError
+
+from bot.wecom_crypto import parse_standard_message
+
+TEMPLATE_CARD_EVENT = "template_card_event"
+
+
+class PayloadError(ValueError):
+    """The XML is malformed, dangerous (DTD/entities) or lacks what WeCom always sends."""
+
+
+def safe_xml(xml: str) -> Element:
+    """Parse with DTDs, entity expansion and external entities refused."""
+    try:
+        return SafeET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (DefusedXmlException, SafeET.ParseError, ValueError) as exc:
+        raise PayloadError(f"unsafe or malformed XML: {type(exc).__name__}") from exc
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width digits, letters and spaces become ASCII), trimmed, spaces folded."""
+    text = unicodedata.normalize("NFKC", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+class SelectedItem(BaseModel):
+    question_key: str = Field(alias="QuestionKey")
+    option_ids: list[str] = Field(default_factory=list, alias="OptionIds")
+
+
+class TemplateCardEventModel(BaseModel):
+    """WeCom's template_card_event, which wechatpy does not know."""
+
+    to_user: str = Field(alias="ToUserName")
+    from_user: str = Field(alias="FromUserName", min_length=1)
+    create_time: int = Field(alias="CreateTime")
+    event_key: str = Field(default="", alias="EventKey")
+    task_id: str = Field(default="", alias="TaskId")
+    card_type: str = Field(default="", alias="CardType")
+    response_code: str = Field(default="", alias="ResponseCode")
+    agent_id: int | None = Field(default=None, alias="AgentID")
+    selected_items: list[SelectedItem] = Field(default_factory=list, alias="SelectedItems")
+
+
+def _text(node: Element, tag: str) -> str | None:
+    child = node.find(tag)
+    return None if child is None or child.text is None else child.text.strip()
+
+
+def _card_event_fields(root: Element) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        child.tag: (child.text or "").strip() for child in root if len(child) == 0
+    }
+    items = []
+    for item in root.iterfind("SelectedItems/SelectedItem"):
+        options = [(o.text or "").strip() for o in item.iterfind("OptionIds/OptionId")]
+        items.append({"QuestionKey": _text(item, "QuestionKey") or "", "OptionIds": options})
+    data["SelectedItems"] = items  # always a list, even for one item
+    return data
+
+
+@dataclass(frozen=True)
+class TextCommand:
+    user: str
+    text: str  # normalised
+    msg_id: str
+    create_time: int
+
+    @property
+    def name(self) -> str:
+        return self.text.split(" ", 1)[0] if self.text else ""
+
+    @property
+    def rest(self) -> str:
+        parts = self.text.split(" ", 1)
+        return parts[1] if len(parts) > 1 else ""
+
+
+@dataclass(frozen=True)
+class CardEvent:
+    user: str
+    create_time: int
+    event_key: str
+    task_id: str
+    card_type: str
+    response_code: str
+    selected: tuple[SelectedItem, ...] = ()
+
+    def options(self, question_key: str) -> list[str]:
+        for item in self.selected:
+            if item.question_key == question_key:
+                return item.option_ids
+        return []
+
+
+@dataclass(frozen=True)
+class OtherEvent:
+    user: str
+    create_time: int
+    kind: str  # e.g. "event:enter_agent", "image"
+    raw: dict[str, str] = field(default_factory=dict)
+
+
+Inbound = TextCommand | CardEvent | OtherEvent
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What the endpoint needs before queueing: who, what kind, and the durable key."""
+
+    user: str
+    kind: str
+    dedup_key: str
+
+
+def envelope(xml: str) -> Envelope:
+    root = safe_xml(xml)
+    user = _text(root, "FromUserName")
+    msg_type = (_text(root, "MsgType") or "").lower()
+    create_time = _text(root, "CreateTime") or ""
+    if not user or not msg_type or not create_time.isdigit():
+        raise PayloadError("FromUserName, MsgType and CreateTime are required")
+    if msg_type == "event":
+        event = (_text(root, "Event") or "").lower()
+        identity = ":".join(
+            _text(root, tag) or "" for tag in ("EventKey", "TaskId", "ResponseCode", "ChangeType")
+        )
+        return Envelope(user, f"event:{event}", f"evt:{user}:{create_time}:{event}:{identity}")
+    msg_id = _text(root, "MsgId")
+    if not msg_id:
+        raise PayloadError("MsgId is required for a message")
+    return Envelope(user, msg_type, f"msg:{msg_id}")
+
+
+def parse(xml: str) -> Inbound:
+    """Typed message from a decrypted payload (already checked by `envelope`)."""
+    root = safe_xml(xml)
+    msg_type = (_text(root, "MsgType") or "").lower()
+    event = (_text(root, "Event") or "").lower()
+    if msg_type == "event" and event == TEMPLATE_CARD_EVENT:
+        try:
+            model = TemplateCardEventModel.model_validate(_card_event_fields(root))
+        except ValidationError as exc:
+            raise PayloadError(f"bad template_card_event: {exc.errors()[0]['loc']}") from exc
+        return CardEvent(
+            user=model.from_user,
+            create_time=model.create_time,
+            event_key=model.event_key,
+            task_id=model.task_id,
+            card_type=model.card_type,
+            response_code=model.response_code,
+            selected=tuple(model.selected_items),
+        )
+    message = parse_standard_message(xml)
+    user = str(message.source or "")
+    create_time = int(message.time or 0)
+    if msg_type == "text":
+        return TextCommand(
+            user=user,
+            text=normalise(str(message.content or "")),
+            msg_id=str(message.id),
+            create_time=create_time,
+        )
+    raw = {child.tag: (child.text or "") for child in root if len(child) == 0}
+    kind = f"event:{event}" if msg_type == "event" else msg_type
+    return OtherEvent(user=user, create_time=create_time, kind=kind, raw=raw)

@@ -1,0 +1,223 @@
+"""Delivers the outbox to WeCom: claim with a lease, reserve the recipients' budget, send, mark.
+
+WeCom silently drops messages past 30 a minute and 1,000 an hour per recipient per app; the
+budget is counted from the outbox_delivery table under a per-recipient lock, so it holds across
+instances. Every message/send carries WeCom's duplicate check over a window of three leases, and
+a retry sends the very same JSON: a message whose outcome was unknown (the process died after
+WeCom took it, before we marked it) is sent again and WeCom drops the copy. The price: the very
+same text to the same person twice within that window (a few minutes) arrives once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import logging
+import uuid
+import zlib
+from typing import Any
+
+from sqlalchemy import text
+
+from bot.config import Settings
+from bot.context import Clock
+from bot.wecom_api import WeComClient, WeComError
+from storage import outbox as ob
+from storage.db import Database
+from storage.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+MINUTE, HOUR = dt.timedelta(minutes=1), dt.timedelta(hours=1)
+BUDGETED = {ob.SEND, ob.UPLOAD_AND_SEND_FILE}
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        db: Database,
+        client: WeComClient,
+        settings: Settings,
+        clock: Clock,
+        *,
+        owner: str | None = None,
+        batch: int = 50,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.settings = settings
+        self.clock = clock
+        self.owner = owner or f"sender-{uuid.uuid4().hex[:12]}"
+        self.batch = batch
+        self.lease = dt.timedelta(seconds=settings.worker.lease_seconds)
+        self.duplicate_window = min(max(3 * settings.worker.lease_seconds, 60), 4 * 3600)
+        self.wake = asyncio.Event()
+
+    async def run_once(self) -> int:
+        """Deliver what is due now; returns how many messages left (sent or failed for good)."""
+        done = 0
+        while True:
+            async with self.db.transaction() as session:
+                claimed = await ob.claim(
+                    session, self.owner, self.clock.now(), self.lease, self.batch
+                )
+            if not claimed:
+                return done
+            progressed = False
+            for message in claimed:
+                if await self.deliver(message):
+                    done += 1
+                    progressed = True
+            if not progressed:
+                return done
+
+    async def deliver(self, message: OutboxMessage) -> bool:
+        """Returns True when the message reached a final state (sent or failed)."""
+        if message.api in BUDGETED and message.recipients:
+            wait_until = await self._reserve(message)
+            if wait_until is not None:
+                await self._defer(message.id, wait_until, None)
+                return False
+        try:
+            response = await self._call(message)
+        except WeComError as exc:
+            return await self._failed(message, exc)
+        except Exception as exc:  # a bug or an unexpected payload: keep the message, report
+            log.exception("outbox message %s could not be sent", message.id)
+            return await self._failed(
+                message, WeComError(-2, f"{type(exc).__name__}: {exc}", retryable=False)
+            )
+        await self._mark_sent(message.id, response)
+        return True
+
+    async def _reserve(self, message: OutboxMessage) -> dt.datetime | None:
+        """Reserve one delivery per recipient, or say when the budget frees up."""
+        w = self.settings.worker
+        async with self.db.transaction() as session:
+            if self.db.dialect == "postgresql":
+                for recipient in sorted(message.recipients):
+                    await session.execute(
+                        text("SELECT pg_advisory_xact_lock(:k)"),
+                        {"k": zlib.crc32(recipient.encode()) - 2**31},
+                    )
+            now = self.clock.now()
+            recipients = list(message.recipients)
+            minute = await ob.recent_deliveries(session, recipients, now - MINUTE)
+            hour = await ob.recent_deliveries(session, recipients, now - HOUR)
+            waits = []
+            for recipient in recipients:
+                n_min, oldest_min = minute.get(recipient, (0, None))
+                n_hour, oldest_hour = hour.get(recipient, (0, None))
+                if n_min >= w.per_minute and oldest_min is not None:
+                    waits.append(oldest_min + MINUTE)
+                if n_hour >= w.per_hour and oldest_hour is not None:
+                    waits.append(oldest_hour + HOUR)
+            if waits:
+                return max(waits)
+            await ob.release_reservation(session, message.id)  # a retry's earlier reservation
+            await ob.reserve(session, message.id, recipients, now)
+        return None
+
+    async def _call(self, message: OutboxMessage) -> dict[str, Any]:
+        body = dict(message.body)
+        agent_id = self.settings.wecom.agent_id
+        if message.api == ob.SEND:
+            body["touser"] = "|".join(message.recipients)
+            body["agentid"] = agent_id
+            body["enable_duplicate_check"] = 1
+            body["duplicate_check_interval"] = self.duplicate_window
+            receipt = await self.client.send_message(body)
+            return {
+                "msgid": receipt.msgid,
+                "invaliduser": receipt.invalid_users,
+                "response_code": receipt.response_code,
+            }
+        if message.api == ob.UPDATE_CARD:
+            body["agentid"] = agent_id
+            return await self.client.update_template_card(body)
+        if message.api == ob.UPLOAD_AND_SEND_FILE:
+            content = base64.b64decode(body["content_b64"])
+            media_id = await self.client.upload_media("file", body["filename"], content)
+            receipt = await self.client.send_message(
+                {
+                    "touser": "|".join(message.recipients),
+                    "agentid": agent_id,
+                    "msgtype": "file",
+                    "file": {"media_id": media_id},
+                    "enable_duplicate_check": 1,
+                    "duplicate_check_interval": self.duplicate_window,
+                }
+            )
+            return {"msgid": receipt.msgid, "invaliduser": receipt.invalid_users}
+        if message.api == ob.APPCHAT_SEND:
+            await self.client.appchat_send(body)
+            return {}
+        if message.api == ob.APPCHAT_CREATE:
+            chatid = await self.client.appchat_create(
+                body["name"], body["owner"], body["userlist"], body.get("chatid")
+            )
+            return {"chatid": chatid}
+        if message.api == ob.APPCHAT_UPDATE:
+            await self.client.appchat_update(
+                body["chatid"], add=body["add_user_list"], remove=body["del_user_list"]
+            )
+            return {}
+        raise WeComError(-2, f"unknown outbox api {message.api}", retryable=False)
+
+    async def _mark_sent(self, message_id: int, response: dict[str, Any]) -> None:
+        async with self.db.transaction() as session:
+            row = await session.get(OutboxMessage, message_id, populate_existing=True)
+            if row is None:
+                return
+            row.status, row.sent_at, row.response = "sent", self.clock.now(), response
+            row.lease_owner, row.lease_until, row.error = None, None, None
+            invalid = list(response.get("invaliduser") or [])
+            if invalid:
+                # Recorded and reported (shown by the console and the admin's status), not retried.
+                row.invalid_users = invalid
+                log.warning("outbox message %s: WeCom does not know %s", message_id, invalid)
+
+    async def _defer(self, message_id: int, until: dt.datetime, error: str | None) -> None:
+        async with self.db.transaction() as session:
+            row = await session.get(OutboxMessage, message_id, populate_existing=True)
+            if row is None:
+                return
+            row.not_before, row.lease_owner, row.lease_until = until, None, None
+            if error is None:
+                row.attempts = max(row.attempts - 1, 0)  # waiting for budget is not an attempt
+            else:
+                row.error = error
+                await ob.release_reservation(session, message_id)
+
+    async def _failed(self, message: OutboxMessage, exc: WeComError) -> bool:
+        error = f"{exc.errcode}: {exc.errmsg}"
+        if exc.retryable and message.attempts < self.settings.worker.max_attempts:
+            delay = dt.timedelta(seconds=min(5 * 2**message.attempts, 600))
+            await self._defer(message.id, self.clock.now() + delay, error)
+            return False
+        async with self.db.transaction() as session:
+            row = await session.get(OutboxMessage, message.id, populate_existing=True)
+            if row is not None:
+                row.status, row.error, row.lease_owner, row.lease_until = (
+                    "failed",
+                    error,
+                    None,
+                    None,
+                )
+                await ob.release_reservation(session, message.id)
+        log.error("outbox message %s failed for good: %s", message.id, error)
+        return True
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        poll = self.settings.worker.poll_seconds
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("outbox sender tick failed")
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=poll)
+            except TimeoutError:
+                pass

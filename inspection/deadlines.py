@@ -1,0 +1,122 @@
+"""Deadlines: publication of results (Art. 37) and the region's reports (Art. 43).
+
+Convention: every ``*_due`` function returns the **last allowed day** (inclusive). Art. 43 says
+"5日前" (before the 5th); we read "前" as strictly before, so the last allowed day is the 4th.
+The ``*_before`` functions return the date as the article words it (the 5th), for messages
+such as "须于1月5日前报送". Art. 43 deadlines are calendar dates and do not move for holidays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from inspection.workdays import WorkCalendar
+
+PUBLICATION_WORKING_DAYS = 20
+
+
+def publication_deadline(
+    completed_on: date, cal: WorkCalendar, working_days: int = PUBLICATION_WORKING_DAYS
+) -> date:
+    """Last day to publish results: the 20th working day after completion (Art. 37).
+
+    The completion day itself is not counted.
+    """
+    if working_days < 0:
+        raise ValueError("公开期限的工作日数不能为负数")
+    return cal.add_working_days(completed_on, working_days)
+
+
+@dataclass(frozen=True)
+class PublicationStatus:
+    due: date
+    published_on: date | None
+    overdue: bool
+    # Working days from the reference day (today, or the publication day) to ``due``.
+    working_days_left: int
+    # Working days past ``due`` (on the publication day if published late, else today).
+    working_days_over: int
+
+    @property
+    def published(self) -> bool:
+        return self.published_on is not None
+
+
+def publication_status(
+    completed_on: date,
+    published_on: date | None,
+    today: date,
+    cal: WorkCalendar,
+    working_days: int = PUBLICATION_WORKING_DAYS,
+) -> PublicationStatus:
+    """Where a task stands against Art. 37.
+
+    Once published, the publication day is the reference, so a late publication stays
+    recorded as late (Art. 40 needs to know who met which deadline).
+    """
+    due = publication_deadline(completed_on, cal, working_days)
+    ref = published_on if published_on is not None else today
+    if ref <= due:
+        return PublicationStatus(due, published_on, False, cal.working_days_between(ref, due), 0)
+    return PublicationStatus(due, published_on, True, 0, cal.working_days_between(due, ref))
+
+
+def quarter_of(d: date) -> tuple[int, int]:
+    return d.year, (d.month - 1) // 3 + 1
+
+
+def quarter_bounds(year: int, quarter: int) -> tuple[date, date]:
+    """First and last day of a quarter."""
+    _check_quarter(quarter)
+    first = date(year, 3 * quarter - 2, 1)
+    next_year, next_quarter = _next_quarter(year, quarter)
+    return first, date(next_year, 3 * next_quarter - 2, 1) - timedelta(days=1)
+
+
+def statistics_table_before(quarter_year: int, quarter: int) -> date:
+    """The 5th of the first month of the next quarter, as Art. 43 words it."""
+    _check_quarter(quarter)
+    year, q = _next_quarter(quarter_year, quarter)
+    return date(year, 3 * q - 2, 5)
+
+
+def statistics_table_due(quarter_year: int, quarter: int) -> date:
+    """Last allowed day to file the quarter's 统计表 (Art. 43): Q4 2026 gives 2027-01-04."""
+    return statistics_table_before(quarter_year, quarter) - timedelta(days=1)
+
+
+def self_inspection_report_before(year: int) -> date:
+    """November 5th, as Art. 43 words it."""
+    return date(year, 11, 5)
+
+
+def self_inspection_report_due(year: int) -> date:
+    """Last allowed day to send the annual 自查报告 (Art. 43): November 4th."""
+    return self_inspection_report_before(year) - timedelta(days=1)
+
+
+def reminder_dates(
+    due: date, days_before: Sequence[int], cal: WorkCalendar | None = None
+) -> list[date]:
+    """Days on which to remind, ascending and without repeats.
+
+    ``days_before`` counts calendar days, or working days when ``cal`` is given (0 = on the day).
+    """
+    if any(n < 0 for n in days_before):
+        raise ValueError("提醒提前天数不能为负数")
+    if cal is None:
+        dates = {due - timedelta(days=n) for n in days_before}
+    else:
+        dates = {cal.add_working_days(due, -n) for n in days_before}
+    return sorted(dates)
+
+
+def _check_quarter(quarter: int) -> None:
+    if quarter not in (1, 2, 3, 4):
+        raise ValueError(f"季度应为1至4，实为{quarter}")
+
+
+def _next_quarter(year: int, quarter: int) -> tuple[int, int]:
+    return (year + 1, 1) if quarter == 4 else (year, quarter + 1)

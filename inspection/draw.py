@@ -1,0 +1,661 @@
+"""The random draw, algorithm version 1 (Art. 2, 26-29, 31).
+
+Fair and reproducible from the record alone: every ranking is a SHA-256 score of a seed and a
+key, so the result depends only on the seed and the *set* of inputs, never on Python's
+``random``, dict order or input order. ``DRAW_ALGORITHM.md`` specifies it byte for byte and
+``reference_verifier.py`` re-implements it with the standard library only.
+
+Protocol: the secret's ``commitment`` is recorded before the draw; at the draw an optional
+witness string (e.g. typed by a witness present) is mixed in by ``derive_seed``; afterwards
+``export_document`` publishes secret, witness, input and result for anyone to verify.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from inspection.quotas import TIER_LABELS, Tier
+
+ALGORITHM_VERSION = 1
+
+Locality = Literal["same_county", "scope"]
+Method = Literal["onsite", "offsite"]
+Role = Literal["member", "auxiliary"]
+
+LOCALITIES: tuple[Locality, ...] = ("same_county", "scope")
+
+# Why an inspector could not serve a target; keys of ``DrawError.blocked``.
+BLOCK_REASONS: dict[str, str] = {
+    "conflict": "申报利益冲突",
+    "last_inspected": "上次检查过该对象",
+    "locality": "不在同一旗县区",
+    "max_load": "已达本次任务上限",
+    "same_person": "已在本检查组",
+    "leaving": "被替换人员",
+    "excluded": "不可选派",
+}
+
+
+# --- primitives -------------------------------------------------------------------------
+
+
+def score(seed: bytes, label: str, key: str) -> bytes:
+    """SHA-256(seed || 0x00 || label || 0x00 || key): the lower, the earlier drawn."""
+    return hashlib.sha256(seed + b"\x00" + label.encode() + b"\x00" + key.encode()).digest()
+
+
+def derive_seed(secret: bytes, witness: str | None) -> bytes:
+    """Mix the committed secret with the witness string (or the fixed word "unwitnessed")."""
+    tail = witness.encode("utf-8") if witness is not None else b"unwitnessed"
+    return hashlib.sha256(secret + b"\x00" + tail).digest()
+
+
+def commitment(secret: bytes) -> str:
+    """Published before the draw so the secret cannot be chosen after seeing the pool."""
+    return hashlib.sha256(secret).hexdigest()
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+# --- inputs -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolTarget:
+    key: str
+    tier: Tier
+    org: str  # GB/T 2260 code of the target's banner/county
+    on_positive_list: bool = False  # Art. 31: checked off-site
+
+
+@dataclass(frozen=True)
+class PoolInspector:
+    key: str  # enforcement (or work) certificate number
+    userid: str  # WeCom userid: one person may hold several certificates
+    org: str  # GB/T 2260 code of the inspector's unit
+    certificate_kind: str
+    auxiliary: bool = False  # Art. 18: joins on top of the minimum, never counts toward it
+    conflicts: frozenset[str] = frozenset()  # target keys with a declared conflict of interest
+    last_inspected: frozenset[str] = frozenset()  # target keys inspected last time
+
+
+@dataclass(frozen=True)
+class DrawPolicy:
+    team_size: int = 2  # Art. 28: qualified inspectors per team
+    qualifying_kinds: frozenset[str] = frozenset({"enforcement"})
+    locality: Locality = "scope"
+    auxiliary_per_team: int = 0
+    avoid_last_inspector: bool = True
+    max_load: int | None = None  # teams per person in this draw
+
+    def __post_init__(self) -> None:
+        if self.team_size < 1:
+            raise DrawError(f"检查组人数至少为1：{self.team_size}", reason="invalid_input")
+        if self.auxiliary_per_team < 0:
+            raise DrawError("辅助检查人员人数不能为负数", reason="invalid_input")
+        if self.locality not in LOCALITIES:
+            raise DrawError(f"未知的属地要求：{self.locality}", reason="invalid_input")
+        if self.max_load is not None and self.max_load < 1:
+            raise DrawError(f"每人任务上限至少为1：{self.max_load}", reason="invalid_input")
+
+
+@dataclass(frozen=True)
+class DrawInput:
+    targets: tuple[PoolTarget, ...]
+    inspectors: tuple[PoolInspector, ...]
+    counts: Mapping[Tier, int] = field(hash=False)
+    policy: DrawPolicy = DrawPolicy()
+
+    def count(self, tier: Tier) -> int:
+        return self.counts.get(tier, 0)
+
+
+# --- outputs ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SelectedTarget:
+    key: str
+    tier: Tier
+    rank: int  # 1 = lowest score within its tier
+    score_hex: str
+    method: Method
+
+
+@dataclass(frozen=True)
+class TeamAssignment:
+    target_key: str
+    members: tuple[str, ...]  # inspector keys, in the order taken from the cycle
+    auxiliary: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()  # keys swapped out (Art. 29), oldest first
+
+
+@dataclass(frozen=True)
+class DrawResult:
+    algorithm_version: int
+    selected: tuple[SelectedTarget, ...]  # in walk order (score across tiers)
+    teams: tuple[TeamAssignment, ...]  # same order as ``selected``
+    cycle: tuple[str, ...]  # qualified inspectors by "inspector" score
+    aux_cycle: tuple[str, ...]  # auxiliary inspectors by "auxiliary" score
+    cursor: int = 0  # next position of ``cycle`` to consider (moves with swaps)
+    aux_cursor: int = 0
+
+    def team(self, target_key: str) -> TeamAssignment:
+        for t in self.teams:
+            if t.target_key == target_key:
+                return t
+        raise DrawError(f"本次抽取没有检查对象 {target_key}", reason="unknown_target")
+
+
+class DrawError(ValueError):
+    """A draw that cannot be made as asked: never a short or partial draw.
+
+    ``reason``: "invalid_input", "pool_too_small", "team_unfilled", "no_replacement",
+    "unknown_target" or "not_on_team"; the other fields say where and why.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        tier: Tier | None = None,
+        pool_size: int | None = None,
+        count: int | None = None,
+        target_key: str | None = None,
+        role: Role | None = None,
+        needed: int | None = None,
+        found: int | None = None,
+        blocked: Mapping[str, int] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.tier = tier
+        self.pool_size = pool_size
+        self.count = count
+        self.target_key = target_key
+        self.role = role
+        self.needed = needed
+        self.found = found
+        self.blocked: dict[str, int] = dict(blocked or {})
+
+
+# --- the draw ---------------------------------------------------------------------------
+
+
+def draw(inp: DrawInput, seed: bytes) -> DrawResult:
+    """Draw targets per tier, then walk them in score order assigning teams from the cycles."""
+    _validate(inp)
+    walk = _select_targets(inp, seed)
+    policy = inp.policy
+    main = _Cycle.ranked(
+        seed,
+        "inspector",
+        [
+            i
+            for i in inp.inspectors
+            if not i.auxiliary and i.certificate_kind in policy.qualifying_kinds
+        ],
+        policy,
+    )
+    aux = _Cycle.ranked(seed, "auxiliary", [i for i in inp.inspectors if i.auxiliary], policy)
+    loads: Counter[str] = Counter()
+    teams = []
+    for sel, target in walk:
+        on_team: set[str] = set()
+        members = main.fill(target, policy.team_size, on_team, loads, policy, "member")
+        helpers = aux.fill(target, policy.auxiliary_per_team, on_team, loads, policy, "auxiliary")
+        for userid in on_team:
+            loads[userid] += 1
+            if policy.max_load is not None and loads[userid] >= policy.max_load:
+                main.retire(userid)
+                aux.retire(userid)
+        teams.append(TeamAssignment(sel.key, members, helpers))
+    return DrawResult(
+        algorithm_version=ALGORITHM_VERSION,
+        selected=tuple(sel for sel, _ in walk),
+        teams=tuple(teams),
+        cycle=main.keys(),
+        aux_cycle=aux.keys(),
+        cursor=main.cursor,
+        aux_cursor=aux.cursor,
+    )
+
+
+def _select_targets(inp: DrawInput, seed: bytes) -> list[tuple[SelectedTarget, PoolTarget]]:
+    by_tier: dict[str, list[PoolTarget]] = {t: [] for t in Tier}
+    for t in inp.targets:
+        by_tier[t.tier].append(t)
+    picked: list[tuple[bytes, SelectedTarget, PoolTarget]] = []
+    for tier in Tier:
+        n = inp.count(tier)
+        pool = by_tier[tier]
+        if n > len(pool):
+            raise DrawError(
+                f"{TIER_LABELS[tier]}监管对象只有{len(pool)}个，不足抽取数量{n}个",
+                reason="pool_too_small",
+                tier=tier,
+                pool_size=len(pool),
+                count=n,
+            )
+        if n == 0:
+            continue
+        by_key = {t.key: t for t in pool}
+        # score() inlined: this runs once per target of the directory. Digests are all 32 bytes
+        # and UTF-8 keeps code-point order, so digest+key sorts exactly as (score, key).
+        prefix = seed + b"\x00" + ("target:" + tier.value).encode() + b"\x00"
+        sha256 = hashlib.sha256
+        ranked = sorted([sha256(prefix + kb).digest() + kb for kb in map(str.encode, by_key)])
+        for rank, entry in enumerate(ranked[:n], start=1):
+            t = by_key[entry[32:].decode()]
+            method: Method = "offsite" if t.on_positive_list else "onsite"
+            picked.append((entry, SelectedTarget(t.key, tier, rank, entry[:32].hex(), method), t))
+    picked.sort(key=lambda p: p[0])
+    return [(sel, t) for _, sel, t in picked]
+
+
+class _Cycle:
+    """One ranking of inspectors walked round-robin from a cursor.
+
+    To stay fast with ``same_county`` or ``max_load``, it keeps, per county (or one list for
+    ``scope``), the sorted cycle positions of people still under their load. Walking that list
+    from the cursor visits exactly the candidates a plain walk of the whole cycle would accept,
+    in the same order; the plain walk (``_diagnose``) only runs to explain a failure.
+    """
+
+    def __init__(self, members: list[PoolInspector], policy: DrawPolicy) -> None:
+        self.members = members
+        self.cursor = 0
+        self.by_county = policy.locality == "same_county"
+        self.open: dict[str | None, list[int]] = {}
+        self.positions: dict[str, list[int]] = {}
+        for p, insp in enumerate(members):
+            self.open.setdefault(self._bucket(insp.org), []).append(p)
+            self.positions.setdefault(insp.userid, []).append(p)
+
+    @classmethod
+    def ranked(
+        cls, seed: bytes, label: str, people: list[PoolInspector], policy: DrawPolicy
+    ) -> _Cycle:
+        people.sort(key=lambda i: (score(seed, label, i.key), i.key))
+        return cls(people, policy)
+
+    def keys(self) -> tuple[str, ...]:
+        return tuple(i.key for i in self.members)
+
+    def _bucket(self, org: str) -> str | None:
+        return org if self.by_county else None
+
+    def retire(self, userid: str) -> None:
+        """``userid`` reached the maximum load: never a candidate again in this draw."""
+        for p in self.positions.get(userid, ()):
+            bucket = self.open[self._bucket(self.members[p].org)]
+            i = bisect.bisect_left(bucket, p)
+            if i < len(bucket) and bucket[i] == p:
+                del bucket[i]
+
+    def fill(
+        self,
+        target: PoolTarget,
+        need: int,
+        on_team: set[str],
+        loads: Counter[str],
+        policy: DrawPolicy,
+        role: Role,
+    ) -> tuple[str, ...]:
+        if need == 0:
+            return ()
+        bucket = self.open.get(self._bucket(target.org), [])
+        start = bisect.bisect_left(bucket, self.cursor)
+        taken: list[str] = []
+        last = -1
+        for j in range(len(bucket)):
+            p = bucket[(start + j) % len(bucket)]
+            insp = self.members[p]
+            if _blocking(insp, target, policy, on_team, loads):
+                continue
+            taken.append(insp.key)
+            on_team.add(insp.userid)
+            last = p
+            if len(taken) == need:
+                break
+        if len(taken) < need:
+            raise _diagnose(
+                self.members, self.cursor, target, need, taken, on_team, loads, policy, role
+            )
+        self.cursor = (last + 1) % len(self.members)
+        return tuple(taken)
+
+
+def _blocking(
+    insp: PoolInspector,
+    target: PoolTarget,
+    policy: DrawPolicy,
+    on_team: set[str],
+    loads: Mapping[str, int],
+) -> list[str]:
+    """Reasons ``insp`` may not serve ``target`` now; empty when they may (Art. 28-29)."""
+    reasons = []
+    if target.key in insp.conflicts:
+        reasons.append("conflict")
+    if policy.avoid_last_inspector and target.key in insp.last_inspected:
+        reasons.append("last_inspected")
+    if policy.locality == "same_county" and insp.org != target.org:
+        reasons.append("locality")
+    if policy.max_load is not None and loads.get(insp.userid, 0) >= policy.max_load:
+        reasons.append("max_load")
+    if insp.userid in on_team:
+        reasons.append("same_person")
+    return reasons
+
+
+def _diagnose(
+    members: list[PoolInspector],
+    cursor: int,
+    target: PoolTarget,
+    need: int,
+    taken: list[str],
+    on_team: set[str],
+    loads: Mapping[str, int],
+    policy: DrawPolicy,
+    role: Role,
+) -> DrawError:
+    """A full turn of the cycle from the cursor, counting what blocked each person."""
+    taken_set = set(taken)
+    blocked: Counter[str] = Counter()
+    for j in range(len(members)):
+        insp = members[(cursor + j) % len(members)]
+        if insp.key not in taken_set:
+            blocked.update(_blocking(insp, target, policy, on_team, loads))
+    return _unfilled_error(
+        target.key, role, need, len(taken), len(members), blocked, "team_unfilled"
+    )
+
+
+def _unfilled_error(
+    target_key: str,
+    role: Role,
+    need: int,
+    found: int,
+    cycle_size: int,
+    blocked: Mapping[str, int],
+    reason: str,
+) -> DrawError:
+    who = "检查人员" if role == "member" else "辅助检查人员"
+    why = "，".join(
+        f"{label}{blocked[r]}人" for r, label in BLOCK_REASONS.items() if blocked.get(r)
+    )
+    message = (
+        f"检查对象 {target_key} 的{who}无法配齐：需要{need}人，仅有{found}人可选派"
+        f"（轮转名单共{cycle_size}人）" + (f"；受限：{why}" if why else "")
+    )
+    return DrawError(
+        message,
+        reason=reason,
+        target_key=target_key,
+        role=role,
+        needed=need,
+        found=found,
+        pool_size=cycle_size,
+        blocked=blocked,
+    )
+
+
+def _validate(inp: DrawInput) -> None:
+    def invalid(message: str) -> DrawError:
+        return DrawError(message, reason="invalid_input")
+
+    for kind, keys in (
+        ("检查对象", [t.key for t in inp.targets]),
+        ("检查人员", [i.key for i in inp.inspectors]),
+    ):
+        if len(set(keys)) != len(keys):
+            dupes = sorted(k for k, n in Counter(keys).items() if n > 1)
+            raise invalid(f"{kind}编号重复：{'、'.join(dupes[:5])}")
+    tiers = set(Tier)
+    unknown = {t.tier for t in inp.targets if t.tier not in tiers} | (set(inp.counts) - tiers)
+    if unknown:
+        raise invalid(f"未知的监管对象类别：{'、'.join(sorted(unknown))}")
+    for tier, n in inp.counts.items():
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise invalid(f"{tier} 的抽取数量应为非负整数：{n!r}")
+
+
+# --- swaps (Art. 29) --------------------------------------------------------------------
+
+
+def next_replacement(
+    result: DrawResult,
+    inp: DrawInput,
+    target_key: str,
+    leaving: str,
+    excluded: frozenset[str] = frozenset(),
+) -> str:
+    """The replacement for ``leaving`` on the team of ``target_key`` (Art. 29).
+
+    How it replays: the recorded cycle of ``leaving``'s role (``cycle`` for a member,
+    ``aux_cycle`` for an auxiliary) is walked once round from the recorded cursor
+    (``result.cursor`` / ``result.aux_cursor``: the position after the last person the draw,
+    and every swap since, took from that cycle). The first person who may serve the target is
+    the replacement: same rules as the draw (conflict, last inspected, locality, max load counted
+    on the teams as amended), not the same person as anyone on the team now, as ``leaving`` or
+    as anyone who already left this team (``TeamAssignment.replaced``), and not in ``excluded``.
+    Apply it with ``swap_member`` so that the next swap continues after it.
+    """
+    team = result.team(target_key)
+    if leaving in team.members:
+        role: Role = "member"
+        cycle, cursor = result.cycle, result.cursor
+    elif leaving in team.auxiliary:
+        role = "auxiliary"
+        cycle, cursor = result.aux_cycle, result.aux_cursor
+    else:
+        raise DrawError(f"{leaving} 不在检查对象 {target_key} 的检查组中", reason="not_on_team")
+    people = {i.key: i for i in inp.inspectors}
+    targets = {t.key: t for t in inp.targets}
+    if target_key not in targets or any(
+        k not in people for k in (*result.cycle, *result.aux_cycle)
+    ):
+        raise DrawError("抽取记录与名录不一致", reason="invalid_input")
+    target = targets[target_key]
+    loads: Counter[str] = Counter()
+    for t in result.teams:
+        loads.update({people[k].userid for k in (*t.members, *t.auxiliary)})
+    # Whoever left (by any of their certificates) is blocked as a leaver, not as a member.
+    gone = {people[k].userid for k in (leaving, *team.replaced) if k in people}
+    on_team = {people[k].userid for k in (*team.members, *team.auxiliary)} - gone
+    blocked: Counter[str] = Counter()
+    for j in range(len(cycle)):
+        insp = people[cycle[(cursor + j) % len(cycle)]]
+        reasons = _blocking(insp, target, inp.policy, on_team, loads)
+        if insp.userid in gone:
+            reasons.append("leaving")
+        if insp.key in excluded:
+            reasons.append("excluded")
+        if not reasons:
+            return insp.key
+        blocked.update(reasons)
+    raise _unfilled_error(target_key, role, 1, 0, len(cycle), blocked, "no_replacement")
+
+
+def swap_member(
+    result: DrawResult,
+    inp: DrawInput,
+    target_key: str,
+    leaving: str,
+    excluded: frozenset[str] = frozenset(),
+) -> tuple[str, DrawResult]:
+    """Draw the replacement (``next_replacement``) and return it with the amended result.
+
+    The replacement takes the leaver's place in the team, the leaver is added to
+    ``replaced`` and the cycle's cursor moves past the replacement.
+    """
+    new = next_replacement(result, inp, target_key, leaving, excluded)
+    teams = []
+    for t in result.teams:
+        if t.target_key == target_key:
+            t = replace(
+                t,
+                members=tuple(new if k == leaving else k for k in t.members),
+                auxiliary=tuple(new if k == leaving else k for k in t.auxiliary),
+                replaced=(*t.replaced, leaving),
+            )
+        teams.append(t)
+    if leaving in result.team(target_key).members:
+        amended = replace(result, cursor=(result.cycle.index(new) + 1) % len(result.cycle))
+    else:
+        amended = replace(
+            result, aux_cursor=(result.aux_cycle.index(new) + 1) % len(result.aux_cycle)
+        )
+    return new, replace(amended, teams=tuple(teams))
+
+
+# --- records ----------------------------------------------------------------------------
+
+
+def input_to_json(inp: DrawInput) -> dict[str, Any]:
+    """Canonical form of everything the draw depends on: sorted, so input order is irrelevant."""
+    p = inp.policy
+    return {
+        "targets": [
+            {
+                "key": t.key,
+                "tier": Tier(t.tier).value,
+                "org": t.org,
+                "on_positive_list": t.on_positive_list,
+            }
+            for t in sorted(inp.targets, key=lambda t: t.key)
+        ],
+        "inspectors": [
+            {
+                "key": i.key,
+                "userid": i.userid,
+                "org": i.org,
+                "certificate_kind": i.certificate_kind,
+                "auxiliary": i.auxiliary,
+                "conflicts": sorted(i.conflicts),
+                "last_inspected": sorted(i.last_inspected),
+            }
+            for i in sorted(inp.inspectors, key=lambda i: i.key)
+        ],
+        "counts": {tier.value: inp.count(tier) for tier in Tier},
+        "policy": {
+            "team_size": p.team_size,
+            "qualifying_kinds": sorted(p.qualifying_kinds),
+            "locality": p.locality,
+            "auxiliary_per_team": p.auxiliary_per_team,
+            "avoid_last_inspector": p.avoid_last_inspector,
+            "max_load": p.max_load,
+        },
+    }
+
+
+def input_from_json(data: Mapping[str, Any]) -> DrawInput:
+    p = data["policy"]
+    return DrawInput(
+        targets=tuple(
+            PoolTarget(t["key"], Tier(t["tier"]), t["org"], t["on_positive_list"])
+            for t in data["targets"]
+        ),
+        inspectors=tuple(
+            PoolInspector(
+                key=i["key"],
+                userid=i["userid"],
+                org=i["org"],
+                certificate_kind=i["certificate_kind"],
+                auxiliary=i["auxiliary"],
+                conflicts=frozenset(i["conflicts"]),
+                last_inspected=frozenset(i["last_inspected"]),
+            )
+            for i in data["inspectors"]
+        ),
+        counts={Tier(k): n for k, n in data["counts"].items()},
+        policy=DrawPolicy(
+            team_size=p["team_size"],
+            qualifying_kinds=frozenset(p["qualifying_kinds"]),
+            locality=p["locality"],
+            auxiliary_per_team=p["auxiliary_per_team"],
+            avoid_last_inspector=p["avoid_last_inspector"],
+            max_load=p["max_load"],
+        ),
+    )
+
+
+def fingerprint(inp: DrawInput) -> str:
+    """SHA-256 hex of the canonical JSON of {"algorithm_version", "input"}."""
+    doc = {"algorithm_version": ALGORITHM_VERSION, "input": input_to_json(inp)}
+    return hashlib.sha256(canonical_json(doc)).hexdigest()
+
+
+def result_to_json(result: DrawResult) -> dict[str, Any]:
+    return {
+        "algorithm_version": result.algorithm_version,
+        "selected": [
+            {
+                "key": s.key,
+                "tier": Tier(s.tier).value,
+                "rank": s.rank,
+                "score_hex": s.score_hex,
+                "method": s.method,
+            }
+            for s in result.selected
+        ],
+        "teams": [
+            {
+                "target_key": t.target_key,
+                "members": list(t.members),
+                "auxiliary": list(t.auxiliary),
+                "replaced": list(t.replaced),
+            }
+            for t in result.teams
+        ],
+        "cycle": list(result.cycle),
+        "aux_cycle": list(result.aux_cycle),
+        "cursor": result.cursor,
+        "aux_cursor": result.aux_cursor,
+    }
+
+
+def result_from_json(data: Mapping[str, Any]) -> DrawResult:
+    return DrawResult(
+        algorithm_version=data["algorithm_version"],
+        selected=tuple(
+            SelectedTarget(s["key"], Tier(s["tier"]), s["rank"], s["score_hex"], s["method"])
+            for s in data["selected"]
+        ),
+        teams=tuple(
+            TeamAssignment(
+                t["target_key"], tuple(t["members"]), tuple(t["auxiliary"]), tuple(t["replaced"])
+            )
+            for t in data["teams"]
+        ),
+        cycle=tuple(data["cycle"]),
+        aux_cycle=tuple(data["aux_cycle"]),
+        cursor=data["cursor"],
+        aux_cursor=data["aux_cursor"],
+    )
+
+
+def export_document(
+    inp: DrawInput, secret: bytes, witness: str | None, result: DrawResult
+) -> dict[str, Any]:
+    """Everything needed to check the draw: the input of ``reference_verifier.py``."""
+    return {
+        "algorithm_version": ALGORITHM_VERSION,
+        "input": input_to_json(inp),
+        "secret_hex": secret.hex(),
+        "witness": witness,
+        "commitment": commitment(secret),
+        "fingerprint": fingerprint(inp),
+        "result": result_to_json(result),
+    }

@@ -1,0 +1,95 @@
+"""Quarterly minimum coverage per tier (Art. 24-25).
+
+Ratios are exact ``Fraction`` values; the required count is rounded up, since "至少25%" of 7
+targets is 2 targets, not 1.75.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from fractions import Fraction
+
+
+class Tier(StrEnum):
+    """Sub-directory of the target directory (Art. 12)."""
+
+    special = "special"
+    key = "key"
+    general = "general"
+
+
+TIER_LABELS: dict[Tier, str] = {
+    Tier.special: "特殊",
+    Tier.key: "重点",
+    Tier.general: "一般",
+}
+
+
+def required_count(tier_size: int, ratio: Fraction | int) -> int:
+    """ceil(ratio x tier_size), computed exactly (no float rounding)."""
+    if tier_size < 0:
+        raise ValueError(f"监管对象数量不能为负数：{tier_size}")
+    r = Fraction(ratio)
+    if not 0 <= r <= 1:
+        raise ValueError(f"抽查比例应在0到100%之间，实为{r}")
+    return -(-r.numerator * tier_size // r.denominator)
+
+
+@dataclass(frozen=True)
+class TierCoverage:
+    tier: Tier
+    size: int
+    ratio: Fraction
+    required: int
+    done: int
+    shortfall: int
+    met: bool
+
+
+@dataclass(frozen=True)
+class QuarterCoverage:
+    tiers: tuple[TierCoverage, ...]
+
+    @property
+    def met(self) -> bool:
+        return all(t.met for t in self.tiers)
+
+    def __getitem__(self, tier: Tier) -> TierCoverage:
+        for t in self.tiers:
+            if t.tier == tier:
+                return t
+        raise KeyError(tier)
+
+    @classmethod
+    def compute(
+        cls,
+        sizes: Mapping[Tier, int],
+        done: Mapping[Tier, int],
+        ratios: Mapping[Tier, Fraction],
+    ) -> QuarterCoverage:
+        """Coverage of each tier this quarter.
+
+        ``sizes``: targets in each sub-directory; ``done``: distinct targets of that tier
+        randomly inspected this quarter; ``ratios``: the minimum ratios in force
+        (``RuleParams.ratios()``). A tier missing from a mapping counts as 0.
+        """
+        rows = []
+        for tier in Tier:
+            size = sizes.get(tier, 0)
+            ratio = Fraction(ratios.get(tier, 0))
+            required = required_count(size, ratio)
+            n = done.get(tier, 0)
+            if n < 0:
+                raise ValueError(f"已抽查数量不能为负数：{n}")
+            shortfall = max(required - n, 0)
+            rows.append(TierCoverage(tier, size, ratio, required, n, shortfall, shortfall == 0))
+        return cls(tuple(rows))
+
+
+def quarter_coverage(
+    sizes: Mapping[Tier, int], done: Mapping[Tier, int], ratios: Mapping[Tier, Fraction]
+) -> QuarterCoverage:
+    """Same as ``QuarterCoverage.compute``."""
+    return QuarterCoverage.compute(sizes, done, ratios)

@@ -1,0 +1,313 @@
+"""Typed SQLAlchemy models. Names follow ../shared/GLOSSARY.md.
+
+Timestamps are stored as timezone-aware UTC (`UtcDateTime`) on both databases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# One integer type that is BIGINT on PostgreSQL but INTEGER (the rowid alias) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Aware datetimes in, aware UTC datetimes out; SQLite stores them naive."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UtcDateTime column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# --- organisations and people -------------------------------------------------------------
+
+
+class Organisation(Base):
+    """Region department, league/city bureau or banner/county branch, by GB/T 2260 code."""
+
+    __tablename__ = "organisation"
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(10))  # region / city / county
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("organisation.code"), index=True)
+    group_chats: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Department(Base):
+    __tablename__ = "department"
+    __table_args__ = (UniqueConstraint("org_code", "code"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_code: Mapped[str] = mapped_column(ForeignKey("organisation.code"))
+    code: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class RoleBinding(Base):
+    """(WeCom userid, role, organisation, department or none); covers the org's subtree."""
+
+    __tablename__ = "role_binding"
+    __table_args__ = (UniqueConstraint("userid", "role", "org_code", "dept_code"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    userid: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    org_code: Mapped[str] = mapped_column(ForeignKey("organisation.code"))
+    # "" rather than NULL so the unique constraint holds on both databases.
+    dept_code: Mapped[str] = mapped_column(String(20), default="")
+    granted_by: Mapped[str] = mapped_column(String(64))
+    granted_at: Mapped[dt.datetime]
+
+
+# --- the directories (Art. 8-18) -------------------------------------------------------------
+
+
+class CheckItem(Base):
+    """随机抽查事项清单 (Art. 8-10)."""
+
+    __tablename__ = "check_item"
+    __table_args__ = (UniqueConstraint("org_code", "code"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_code: Mapped[str] = mapped_column(ForeignKey("organisation.code"))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    target_scope: Mapped[str] = mapped_column(Text, default="")
+    check_type: Mapped[str] = mapped_column(String(12))  # directed / undirected
+    method: Mapped[str] = mapped_column(String(12))  # onsite / offsite
+    legal_basis: Mapped[str] = mapped_column(Text, default="")
+    responsible_dept: Mapped[str] = mapped_column(String(100), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Target(Base):
+    """检查对象名录库 (Art. 11-13). Key: permit/registration number, else the USCC."""
+
+    __tablename__ = "target"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    uscc: Mapped[str | None] = mapped_column(String(18), index=True)
+    permit_no: Mapped[str | None] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(50), default="")
+    legal_rep: Mapped[str] = mapped_column(String(50), default="")
+    registration_authority: Mapped[str] = mapped_column(String(100), default="")
+    established_on: Mapped[dt.date | None] = mapped_column(Date)
+    address: Mapped[str] = mapped_column(String(300), default="")
+    org_code: Mapped[str] = mapped_column(ForeignKey("organisation.code"), index=True)
+    tier: Mapped[str] = mapped_column(String(10), index=True)  # special / key / general
+    status: Mapped[str] = mapped_column(String(15), default="operating")
+    industry: Mapped[str] = mapped_column(String(100), default="")
+    pollutant_types: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    scale: Mapped[str] = mapped_column(String(20), default="")
+    production_cycle: Mapped[str] = mapped_column(String(50), default="")
+    supervision_type: Mapped[str] = mapped_column(String(50), default="")
+    performance_grade: Mapped[str | None] = mapped_column(String(2))
+    on_positive_list: Mapped[bool] = mapped_column(Boolean, default=False)
+    construction_status: Mapped[str] = mapped_column(String(30), default="")
+    approval_level: Mapped[str] = mapped_column(String(20), default="")  # ministry/region/...
+    construction_started_on: Mapped[dt.date | None] = mapped_column(Date)
+    operation_started_on: Mapped[dt.date | None] = mapped_column(Date)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # department-defined
+    updated_at: Mapped[dt.datetime]
+
+
+class Inspector(Base):
+    """检查人员名录库 (Art. 15-18); an active record with a userid confers the inspector role."""
+
+    __tablename__ = "inspector"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    certificate_no: Mapped[str] = mapped_column(String(64), unique=True)
+    certificate_kind: Mapped[str] = mapped_column(String(20), default="enforcement")
+    certificate_issued_on: Mapped[dt.date | None] = mapped_column(Date)
+    name: Mapped[str] = mapped_column(String(50), index=True)
+    gender: Mapped[str] = mapped_column(String(4), default="")
+    unit: Mapped[str] = mapped_column(String(100), default="")
+    position: Mapped[str] = mapped_column(String(50), default="")
+    phone: Mapped[str] = mapped_column(String(30), default="")
+    org_code: Mapped[str] = mapped_column(ForeignKey("organisation.code"), index=True)
+    dept_code: Mapped[str] = mapped_column(String(20), default="")
+    userid: Mapped[str | None] = mapped_column(String(64), index=True)
+    auxiliary: Mapped[bool] = mapped_column(Boolean, default=False)
+    years_of_service: Mapped[int | None] = mapped_column(Integer)
+    expertise: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    leave_from: Mapped[dt.date | None] = mapped_column(Date)
+    leave_until: Mapped[dt.date | None] = mapped_column(Date)
+    conflicts: Mapped[list[Any]] = mapped_column(JSON, default=list)  # target keys
+    updated_at: Mapped[dt.datetime]
+
+
+class DirectoryHistory(Base):
+    """Every change to a target's tier, tags, status or an inspector's standing (Art. 13, 16)."""
+
+    __tablename__ = "directory_history"
+    __table_args__ = (Index("ix_directory_history_subject", "kind", "subject_key"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # target / inspector / item
+    subject_key: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(40))
+    before: Mapped[Any] = mapped_column(JSON, nullable=True)
+    after: Mapped[Any] = mapped_column(JSON, nullable=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+
+
+# --- the runtime: inbound queue, outbox, audit ------------------------------------------------
+
+
+class InboundEvent(Base):
+    """The callback queue: one row per distinct WeCom message or event (durable dedup key)."""
+
+    __tablename__ = "inbound_event"
+    __table_args__ = (Index("ix_inbound_pending_user", "status", "userid", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
+    userid: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[str] = mapped_column(Text)  # the decrypted XML, as received
+    received_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending/done/failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[dt.datetime | None]
+    processed_at: Mapped[dt.datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxMessage(Base):
+    """A message to WeCom, written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_due", "status", "priority", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[dt.datetime]
+    priority: Mapped[int] = mapped_column(Integer, default=1)  # 0 reply, 1 notification, 2 bulk
+    api: Mapped[str] = mapped_column(String(40))  # message/send, update_template_card, ...
+    recipients: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending/sent/failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[dt.datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    invalid_users: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    cause_event_id: Mapped[int | None] = mapped_column(BigId)
+    ref: Mapped[str | None] = mapped_column(String(100), index=True)  # e.g. card task id
+
+
+class OutboxDelivery(Base):
+    """One row per recipient per delivered message: the per-recipient rate budget's ledger."""
+
+    __tablename__ = "outbox_delivery"
+    __table_args__ = (Index("ix_outbox_delivery_recipient_at", "recipient", "sent_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox_message.id"))
+    recipient: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[dt.datetime]
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained: hash = SHA-256(prev_hash || canonical entry)."""
+
+    __tablename__ = "audit_entry"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    subject: Mapped[str] = mapped_column(String(100), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """One row: the chain's head, locked while appending so appends serialise."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigId, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Conversation(Base):
+    """What a user is in the middle of (e.g. a description owed for a result)."""
+
+    __tablename__ = "conversation"
+    userid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    expires_at: Mapped[dt.datetime]
+
+
+class DueAction(Base):
+    """Timers owned by the database (reminders, lapses): the scheduler only ticks."""
+
+    __tablename__ = "due_action"
+    __table_args__ = (
+        Index("ix_due_action_due", "status", "due_at"),
+        UniqueConstraint("kind", "ref"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    ref: Mapped[str] = mapped_column(String(100))
+    due_at: Mapped[dt.datetime]
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending/done/cancelled
+    done_at: Mapped[dt.datetime | None]
+
+
+class UploadToken(Base):
+    """One-time signed upload links (import in chat): single use, short-lived."""
+
+    __tablename__ = "upload_token"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    userid: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(40))
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+
+class Sequence(Base):
+    """Named counters (task codes per org and year, inspection numbers)."""
+
+    __tablename__ = "sequence"
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[int] = mapped_column(BigId, default=0)

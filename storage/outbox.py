@@ -1,0 +1,208 @@
+"""The outbox: every outgoing message is a row written in the transaction that caused it.
+
+Handlers call `Outbox`; only `bot.sender` reads the table and talks to WeCom.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import OutboxDelivery, OutboxMessage
+
+REPLY, NOTIFY, BULK = 0, 1, 2
+
+SEND = "message/send"
+UPDATE_CARD = "message/update_template_card"
+APPCHAT_SEND = "appchat/send"
+APPCHAT_CREATE = "appchat/create"
+APPCHAT_UPDATE = "appchat/update"
+UPLOAD_AND_SEND_FILE = "media/upload+message/send"
+
+
+class Outbox:
+    """Queues messages in the caller's transaction. Nothing leaves before that commits."""
+
+    def __init__(self, session: AsyncSession, now: dt.datetime, cause_event_id: int | None = None):
+        self.session = session
+        self.now = now
+        self.cause_event_id = cause_event_id
+        self.queued: list[OutboxMessage] = []
+
+    def _add(
+        self,
+        api: str,
+        recipients: Sequence[str],
+        body: dict[str, Any],
+        priority: int,
+        ref: str | None = None,
+    ) -> OutboxMessage:
+        message = OutboxMessage(
+            created_at=self.now,
+            priority=priority,
+            api=api,
+            recipients=sorted(set(recipients)),
+            body=body,
+            status="pending",
+            attempts=0,
+            not_before=self.now,
+            cause_event_id=self.cause_event_id,
+            ref=ref,
+        )
+        self.session.add(message)
+        self.queued.append(message)
+        return message
+
+    def text(self, users: Iterable[str], content: str, *, priority: int = NOTIFY) -> OutboxMessage:
+        users = list(users)
+        return self._add(SEND, users, {"msgtype": "text", "text": {"content": content}}, priority)
+
+    def reply(self, user: str, content: str) -> OutboxMessage:
+        """The answer to a user's own command: goes before notifications."""
+        return self.text([user], content, priority=REPLY)
+
+    def markdown(
+        self, users: Iterable[str], content: str, *, priority: int = NOTIFY
+    ) -> OutboxMessage:
+        users = list(users)
+        body = {"msgtype": "markdown", "markdown": {"content": content}}
+        return self._add(SEND, users, body, priority)
+
+    def textcard(
+        self,
+        users: Iterable[str],
+        title: str,
+        description: str,
+        url: str,
+        *,
+        priority: int = NOTIFY,
+    ) -> OutboxMessage:
+        users = list(users)
+        body = {
+            "msgtype": "textcard",
+            "textcard": {"title": title, "description": description, "url": url, "btntxt": "详情"},
+        }
+        return self._add(SEND, users, body, priority)
+
+    def template_card(
+        self, users: Iterable[str], card: dict[str, Any], *, priority: int = NOTIFY
+    ) -> OutboxMessage:
+        users = list(users)
+        body = {"msgtype": "template_card", "template_card": card}
+        return self._add(SEND, users, body, priority, ref=card.get("task_id"))
+
+    def update_card(
+        self, users: Iterable[str], response_code: str, card: dict[str, Any]
+    ) -> OutboxMessage:
+        users = list(users)
+        body = {
+            "userids": sorted(set(users)),
+            "response_code": response_code,
+            "template_card": card,
+        }
+        return self._add(UPDATE_CARD, users, body, REPLY, ref=card.get("task_id"))
+
+    def file(
+        self, users: Iterable[str], filename: str, content_b64: str, *, priority: int = REPLY
+    ) -> OutboxMessage:
+        users = list(users)
+        body = {"filename": filename, "content_b64": content_b64}
+        return self._add(UPLOAD_AND_SEND_FILE, users, body, priority)
+
+    def appchat_text(self, chatid: str, content: str) -> OutboxMessage:
+        body = {"chatid": chatid, "msgtype": "text", "text": {"content": content}}
+        return self._add(APPCHAT_SEND, [], body, NOTIFY, ref=chatid)
+
+    def appchat_textcard(
+        self, chatid: str, title: str, description: str, url: str
+    ) -> OutboxMessage:
+        body = {
+            "chatid": chatid,
+            "msgtype": "textcard",
+            "textcard": {"title": title, "description": description, "url": url, "btntxt": "详情"},
+        }
+        return self._add(APPCHAT_SEND, [], body, NOTIFY, ref=chatid)
+
+    def appchat_create(self, chatid: str, name: str, owner: str, users: list[str]) -> OutboxMessage:
+        body = {"chatid": chatid, "name": name, "owner": owner, "userlist": sorted(set(users))}
+        return self._add(APPCHAT_CREATE, [], body, NOTIFY, ref=chatid)
+
+    def appchat_update(
+        self, chatid: str, add: list[str] | None = None, remove: list[str] | None = None
+    ) -> OutboxMessage:
+        body = {"chatid": chatid, "add_user_list": add or [], "del_user_list": remove or []}
+        return self._add(APPCHAT_UPDATE, [], body, NOTIFY, ref=chatid)
+
+
+# --- the delivering side (used by bot.sender) ------------------------------------------------
+
+
+def _claimable(now: dt.datetime) -> Any:
+    return and_(
+        OutboxMessage.status == "pending",
+        OutboxMessage.not_before <= now,
+        or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+    )
+
+
+async def claim(
+    session: AsyncSession, owner: str, now: dt.datetime, lease: dt.timedelta, limit: int
+) -> list[OutboxMessage]:
+    """Lease up to `limit` due messages, replies first; returns those this owner won."""
+    ids = (
+        await session.execute(
+            select(OutboxMessage.id)
+            .where(_claimable(now))
+            .order_by(OutboxMessage.priority, OutboxMessage.id)
+            .limit(limit)
+        )
+    ).scalars()
+    won = []
+    for message_id in list(ids):
+        result = await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, _claimable(now))
+            .values(lease_owner=owner, lease_until=now + lease, attempts=OutboxMessage.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            won.append(message_id)
+    if not won:
+        return []
+    rows = await session.execute(
+        select(OutboxMessage)
+        .where(OutboxMessage.id.in_(won))
+        .order_by(OutboxMessage.priority, OutboxMessage.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows.scalars())
+
+
+async def recent_deliveries(
+    session: AsyncSession, recipients: Sequence[str], since: dt.datetime
+) -> dict[str, tuple[int, dt.datetime | None]]:
+    """Per recipient: deliveries since `since`, and the oldest of them."""
+    if not recipients:
+        return {}
+    rows = await session.execute(
+        select(OutboxDelivery.recipient, func.count(), func.min(OutboxDelivery.sent_at))
+        .where(OutboxDelivery.recipient.in_(list(recipients)), OutboxDelivery.sent_at > since)
+        .group_by(OutboxDelivery.recipient)
+    )
+    return {r: (n, oldest) for r, n, oldest in rows.all()}
+
+
+async def reserve(
+    session: AsyncSession, message_id: int, recipients: Sequence[str], now: dt.datetime
+) -> None:
+    for recipient in recipients:
+        session.add(OutboxDelivery(message_id=message_id, recipient=recipient, sent_at=now))
+    await session.flush()
+
+
+async def release_reservation(session: AsyncSession, message_id: int) -> None:
+    await session.execute(delete(OutboxDelivery).where(OutboxDelivery.message_id == message_id))

@@ -1,0 +1,88 @@
+from datetime import date
+
+import pytest
+
+from inspection.deadlines import (
+    publication_deadline,
+    publication_status,
+    quarter_bounds,
+    quarter_of,
+    reminder_dates,
+    self_inspection_report_before,
+    self_inspection_report_due,
+    statistics_table_before,
+    statistics_table_due,
+)
+from inspection.workdays import WorkCalendar
+
+CAL = WorkCalendar.from_chinese_calendar()
+
+
+def test_art37_publication_within_20_working_days_across_national_day() -> None:
+    # Completed Wed 2026-09-30: Oct 8, 9, 10 (make-up Saturday), then 17 more -> Tue Nov 3.
+    assert publication_deadline(date(2026, 9, 30), CAL) == date(2026, 11, 3)
+
+
+def test_art37_completion_day_itself_is_not_counted() -> None:
+    # Mon 2026-03-02 + 20 working days, no holiday in between: four weeks later.
+    assert publication_deadline(date(2026, 3, 2), CAL) == date(2026, 3, 30)
+    assert publication_deadline(date(2026, 3, 2), CAL, working_days=1) == date(2026, 3, 3)
+
+
+def test_art37_status_counts_working_days_left_and_over() -> None:
+    done = date(2026, 3, 2)
+    pending = publication_status(done, None, date(2026, 3, 27), CAL)
+    assert (pending.due, pending.overdue, pending.working_days_left) == (
+        date(2026, 3, 30),
+        False,
+        1,
+    )
+    on_due_day = publication_status(done, None, date(2026, 3, 30), CAL)
+    assert (on_due_day.overdue, on_due_day.working_days_left) == (False, 0)
+    # Mar 31, Apr 1-3, (Apr 4-6 Qingming), Apr 7-8: six working days late.
+    late = publication_status(done, None, date(2026, 4, 8), CAL)
+    assert (late.overdue, late.working_days_over, late.working_days_left) == (True, 6, 0)
+    assert not late.published
+
+
+def test_art40_late_publication_stays_recorded_as_late() -> None:
+    done = date(2026, 3, 2)
+    status = publication_status(done, date(2026, 3, 31), date(2026, 12, 1), CAL)
+    assert status.published and status.overdue and status.working_days_over == 1
+    in_time = publication_status(done, date(2026, 3, 20), date(2026, 12, 1), CAL)
+    assert not in_time.overdue and in_time.working_days_left == 6
+
+
+def test_art43_statistics_table_last_allowed_day_is_the_4th() -> None:
+    assert statistics_table_due(2026, 4) == date(2027, 1, 4)
+    assert statistics_table_before(2026, 4) == date(2027, 1, 5)
+    assert statistics_table_due(2026, 1) == date(2026, 4, 4)
+    assert statistics_table_due(2026, 3) == date(2026, 10, 4)  # calendar date, even on a holiday
+    with pytest.raises(ValueError):
+        statistics_table_due(2026, 5)
+
+
+def test_art43_self_inspection_report_before_november_5() -> None:
+    assert self_inspection_report_due(2026) == date(2026, 11, 4)
+    assert self_inspection_report_before(2026) == date(2026, 11, 5)
+
+
+def test_art24_quarters() -> None:
+    assert quarter_of(date(2026, 1, 1)) == (2026, 1)
+    assert quarter_of(date(2026, 3, 31)) == (2026, 1)
+    assert quarter_of(date(2026, 4, 1)) == (2026, 2)
+    assert quarter_of(date(2026, 12, 31)) == (2026, 4)
+    assert quarter_bounds(2026, 4) == (date(2026, 10, 1), date(2026, 12, 31))
+    assert quarter_bounds(2028, 1) == (date(2028, 1, 1), date(2028, 3, 31))
+
+
+def test_art43_reminder_dates_sorted_and_unique() -> None:
+    due = date(2027, 1, 4)
+    assert reminder_dates(due, [3, 0, 1, 3]) == [date(2027, 1, 1), date(2027, 1, 3), due]
+    # In working days: the working day before Mon 2026-10-12 is the make-up Sat Oct 10.
+    assert reminder_dates(date(2026, 10, 12), [1, 2], CAL) == [
+        date(2026, 10, 9),
+        date(2026, 10, 10),
+    ]
+    with pytest.raises(ValueError):
+        reminder_dates(due, [-1])

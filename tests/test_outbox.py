@@ -1,0 +1,110 @@
+"""The outbox: written with the change, delivered once, within WeCom's per-recipient budget."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.sender import OutboxSender
+from storage import outbox as ob
+from storage.outbox import BULK, Outbox
+from tests.conftest import Harness
+
+
+async def _queue(h: Harness, build: object) -> None:
+    async with h.db.transaction() as session:
+        build(Outbox(session, h.clock.now()))  # type: ignore[operator]
+
+
+async def test_per_recipient_budget_holds_30_a_minute_and_nothing_is_dropped(h: Harness) -> None:
+    await _queue(h, lambda o: [o.text(["busy"], f"通知 {i}", priority=BULK) for i in range(35)])
+    await h.settle()
+    assert len(h.wecom.texts_to("busy")) == 30
+    assert h.wecom.dropped == []  # WeCom never had to drop anything
+    h.clock.advance(seconds=61)
+    await h.settle()
+    assert len(h.wecom.texts_to("busy")) == 35
+    assert [t.split()[-1] for t in h.wecom.texts_to("busy")] == [str(i) for i in range(35)]
+
+
+async def test_budget_holds_across_two_sender_instances(h: Harness) -> None:
+    await _queue(h, lambda o: [o.text(["shared"], f"n{i}") for i in range(40)])
+    other = OutboxSender(h.db, h.runtime.client(), h.settings, h.clock, owner="other")
+    await other.run_once()
+    await h.runtime.sender.run_once()
+    assert len(h.wecom.texts_to("shared")) == 30
+
+
+async def test_replies_go_before_bulk_notifications(h: Harness) -> None:
+    await _queue(h, lambda o: [o.text(["u"], f"批量 {i}", priority=BULK) for i in range(5)])
+    await _queue(h, lambda o: o.reply("u", "回复"))
+    await h.runtime.sender.run_once()
+    assert h.wecom.texts_to("u")[0] == "回复"
+
+
+async def test_transient_wecom_errors_are_retried_later_and_sent_once(h: Harness) -> None:
+    h.wecom.inject("/cgi-bin/message/send", errcode=45009, times=4)  # one delivery's attempts
+    await _queue(h, lambda o: o.text(["r"], "稍后送达"))
+    await h.settle()
+    assert h.wecom.texts_to("r") == []
+    (message,) = await h.outbox()
+    assert message.status == "pending" and "45009" in (message.error or "")
+    h.clock.advance(minutes=15)
+    await h.settle()
+    assert h.wecom.texts_to("r") == ["稍后送达"]
+
+
+async def test_invalid_users_are_recorded_not_retried(h: Harness) -> None:
+    h.wecom.known_users = {"real"}
+    await _queue(h, lambda o: o.text(["real", "ghost"], "hello"))
+    await h.settle()
+    (message,) = await h.outbox()
+    assert message.status == "sent" and message.invalid_users == ["ghost"]
+    assert h.wecom.texts_to("real") == ["hello"]
+
+
+async def test_a_permanent_error_fails_the_message_and_keeps_it(h: Harness) -> None:
+    await _queue(h, lambda o: o.template_card(["u"], {"card_type": "nonsense", "task_id": "t"}))
+    await h.settle()
+    (message,) = await h.outbox()
+    assert message.status == "failed" and message.error
+
+
+async def test_redelivery_after_a_crash_mid_send_is_deduplicated_by_wecom(h: Harness) -> None:
+    """The process died after WeCom accepted the message but before we marked it sent."""
+    await _queue(h, lambda o: o.text(["d"], "只一次"))
+    dying = OutboxSender(h.db, h.runtime.client(), h.settings, h.clock, owner="dying")
+    async with h.db.transaction() as session:
+        (claimed,) = await ob.claim(session, "dying", h.clock.now(), dying.lease, 10)
+    await dying._call(claimed)  # WeCom took it; then the process died
+    h.clock.advance(seconds=h.settings.worker.lease_seconds + 1)
+    await h.settle()
+    assert h.wecom.texts_to("d") == ["只一次"]
+    assert len(h.wecom.duplicates) == 1
+    (message,) = await h.outbox()
+    assert message.status == "sent" and message.attempts == 2
+
+
+async def test_nothing_leaves_when_the_causing_transaction_rolls_back(h: Harness) -> None:
+    class Boom(Exception):
+        pass
+
+    try:
+        async with h.db.transaction() as session:
+            Outbox(session, h.clock.now()).text(["x"], "不该发出")
+            await session.flush()
+            raise Boom
+    except Boom:
+        pass
+    await h.settle()
+    assert h.wecom.texts_to("x") == [] and await h.outbox() == []
+
+
+async def test_not_before_is_respected(h: Harness) -> None:
+    async with h.db.transaction() as session:
+        message = Outbox(session, h.clock.now()).text(["later"], "明天")
+        message.not_before = h.clock.now() + dt.timedelta(hours=1)
+    await h.settle()
+    assert h.wecom.texts_to("later") == []
+    h.clock.advance(hours=1)
+    await h.settle()
+    assert h.wecom.texts_to("later") == ["明天"]
