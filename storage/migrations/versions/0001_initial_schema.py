@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 05:51:27.264165
 """
 
 from collections.abc import Sequence
