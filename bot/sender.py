@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import uuid
 import zlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import text
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 
 MINUTE, HOUR = dt.timedelta(minutes=1), dt.timedelta(hours=1)
 BUDGETED = {ob.SEND, ob.UPLOAD_AND_SEND_FILE}
+
+
+async def _nothing() -> None:
+    return None
 
 
 class OutboxSender:
@@ -53,6 +58,8 @@ class OutboxSender:
         self.lease = dt.timedelta(seconds=settings.worker.lease_seconds)
         self.duplicate_window = min(max(3 * settings.worker.lease_seconds, 60), 4 * 3600)
         self.wake = asyncio.Event()
+        # Awaited before each message: lets the callback endpoint's acknowledgements go first.
+        self.before_each: Callable[[], Awaitable[None]] = _nothing
 
     async def run_once(self) -> int:
         """Deliver what is due now; returns how many messages left (sent or failed for good)."""
@@ -66,6 +73,7 @@ class OutboxSender:
                 return done
             progressed = False
             for message in claimed:
+                await self.before_each()
                 if await self.deliver(message):
                     done += 1
                     progressed = True
@@ -103,19 +111,17 @@ class OutboxSender:
                     )
             now = self.clock.now()
             recipients = list(message.recipients)
-            minute = await ob.recent_deliveries(session, recipients, now - MINUTE)
-            hour = await ob.recent_deliveries(session, recipients, now - HOUR)
+            usage = await ob.recent_usage(session, recipients, now)
             waits = []
-            for recipient in recipients:
-                n_min, oldest_min = minute.get(recipient, (0, None))
-                n_hour, oldest_hour = hour.get(recipient, (0, None))
-                if n_min >= w.per_minute and oldest_min is not None:
-                    waits.append(oldest_min + MINUTE)
-                if n_hour >= w.per_hour and oldest_hour is not None:
-                    waits.append(oldest_hour + HOUR)
+            for u in usage.values():
+                if u.minute >= w.per_minute and u.oldest_in_minute is not None:
+                    waits.append(u.oldest_in_minute + MINUTE)
+                if u.hour >= w.per_hour and u.oldest_in_hour is not None:
+                    waits.append(u.oldest_in_hour + HOUR)
             if waits:
                 return max(waits)
-            await ob.release_reservation(session, message.id)  # a retry's earlier reservation
+            if message.attempts > 1:
+                await ob.release_reservation(session, message.id)  # the earlier attempt's
             await ob.reserve(session, message.id, recipients, now)
         return None
 

@@ -7,8 +7,11 @@ timestamp within tolerance of the injected clock (403), decryption and corp id (
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
 
@@ -43,6 +46,78 @@ async def never_500(
         return _plain(503, "service unavailable")
 
 
+class IngressGate:
+    """Acknowledging comes first: background loops wait while callbacks are in flight (up to
+    `max_wait`, so a steady stream of callbacks cannot starve them)."""
+
+    def __init__(self, max_wait: float = 0.05) -> None:
+        self.inflight = 0
+        self.max_wait = max_wait
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        self.inflight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.inflight -= 1
+            if not self.inflight:
+                self._idle.set()
+
+    async def wait_idle(self) -> None:
+        if self.inflight:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), self.max_wait)
+
+
+class GroupRecorder:
+    """Concurrent callbacks share one INSERT and one commit (group commit): each request waits
+    for the commit that holds its event, so a 200 still means "recorded durably"."""
+
+    def __init__(self, db: Database, on_recorded: OnRecorded, max_batch: int = 500) -> None:
+        self.db = db
+        self.on_recorded = on_recorded
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[inbound.NewEvent, asyncio.Future[None]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def record(self, event: inbound.NewEvent) -> None:
+        """Returns once the event is committed; raises if the database could not take it."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((event, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                events = [event for event, _ in batch]
+                await self.db.run_write(functools.partial(inbound.record_many, events=events))
+            except Exception as exc:
+                log.error("cannot record %d inbound events: %s", len(batch), exc)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+            self.on_recorded()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
 class CallbackEndpoint:
     def __init__(
         self,
@@ -50,8 +125,10 @@ class CallbackEndpoint:
         db: Database,
         clock: Clock,
         on_recorded: OnRecorded | None = None,
+        gate: IngressGate | None = None,
     ) -> None:
         w = settings.wecom
+        self.gate = gate or IngressGate()
         self.settings = settings
         self.db = db
         self.clock = clock
@@ -60,6 +137,7 @@ class CallbackEndpoint:
             w.token.get_secret_value(), w.encoding_aes_key.get_secret_value(), w.corp_id
         )
         self.tolerance = settings.server.timestamp_tolerance_s
+        self.recorder = GroupRecorder(db, self.on_recorded)
 
     def _query(self, request: web.Request, *names: str) -> list[str] | None:
         values = [request.query.get(n, "") for n in names]
@@ -85,6 +163,10 @@ class CallbackEndpoint:
             return _plain(400, "cannot decrypt")
 
     async def receive(self, request: web.Request) -> web.Response:
+        with self.gate.busy():
+            return await self._receive(request)
+
+    async def _receive(self, request: web.Request) -> web.Response:
         params = self._query(request, "msg_signature", "timestamp", "nonce")
         if params is None:
             return _plain(400, "missing parameters")
@@ -109,21 +191,11 @@ class CallbackEndpoint:
             env = envelope(xml)
         except (CryptoError, PayloadError):
             return _plain(400, "cannot decrypt or parse")
+        event = inbound.NewEvent(env.dedup_key, env.user, env.kind, xml, self.clock.now())
         try:
-            async with self.db.transaction() as session:
-                new_id = await inbound.record(
-                    session,
-                    dedup_key=env.dedup_key,
-                    userid=env.user,
-                    kind=env.kind,
-                    payload=xml,
-                    now=self.clock.now(),
-                )
+            await self.recorder.record(event)
         except Exception:
-            log.exception("cannot record inbound event")
             return _plain(503, "service unavailable")
-        if new_id is not None:
-            self.on_recorded()
         return _plain(200)
 
     async def healthz(self, request: web.Request) -> web.Response:
@@ -134,13 +206,22 @@ class CallbackEndpoint:
 
 
 def make_app(
-    settings: Settings, db: Database, clock: Clock, on_recorded: OnRecorded | None = None
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    on_recorded: OnRecorded | None = None,
+    gate: IngressGate | None = None,
 ) -> web.Application:
-    endpoint = CallbackEndpoint(settings, db, clock, on_recorded)
+    endpoint = CallbackEndpoint(settings, db, clock, on_recorded, gate)
     app = web.Application(client_max_size=settings.server.max_body_bytes, middlewares=[never_500])
     app[CRYPTO] = endpoint.crypto
     path = settings.server.callback_path
     app.router.add_get(path, endpoint.verify_url)
     app.router.add_post(path, endpoint.receive)
     app.router.add_get("/healthz", endpoint.healthz)
+
+    async def close_recorder(_: web.Application) -> None:
+        await endpoint.recorder.close()
+
+    app.on_cleanup.append(close_recorder)
     return app

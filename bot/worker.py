@@ -10,7 +10,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot.config import Settings
 from bot.context import Actor, Binding, Clock, Context, Entropy, Role, SystemEntropy, UserError
@@ -41,6 +41,10 @@ async def load_actor(repos: Repositories, userid: str) -> Actor:
     )
 
 
+async def _nothing() -> None:
+    return None
+
+
 class EventWorker:
     def __init__(
         self,
@@ -62,6 +66,8 @@ class EventWorker:
         self.lease = dt.timedelta(seconds=settings.worker.lease_seconds)
         # Called after each handled event, so the sender wakes for what the handler queued.
         self.on_handled: Callable[[], None] = lambda: None
+        # Awaited before each event: lets the callback endpoint's acknowledgements go first.
+        self.before_each: Callable[[], Awaitable[None]] = _nothing
 
     async def run_once(self) -> int:
         """Claim what is claimable and handle it; returns how many events were handled."""
@@ -72,6 +78,7 @@ class EventWorker:
             if not ids:
                 return handled
             for event_id in ids:
+                await self.before_each()
                 await self.process(event_id)
                 handled += 1
                 self.on_handled()

@@ -7,8 +7,11 @@ ever claimable, so a second event waits until the first is done (or has failed f
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -44,6 +47,33 @@ async def record(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    dedup_key: str
+    userid: str
+    kind: str
+    payload: str
+    received_at: dt.datetime
+
+
+def record_many(conn: Connection, events: list[NewEvent]) -> None:
+    """One INSERT for a batch (group commit); keys seen before are skipped, not errors."""
+    rows = [
+        {
+            "dedup_key": e.dedup_key,
+            "userid": e.userid,
+            "kind": e.kind,
+            "payload": e.payload,
+            "received_at": e.received_at,
+            "status": "pending",
+            "attempts": 0,
+        }
+        for e in events
+    ]
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(insert(InboundEvent).on_conflict_do_nothing(index_elements=["dedup_key"]), rows)
+
+
 def _lease_free(now: dt.datetime) -> ColumnElement[bool]:
     return or_(InboundEvent.lease_until.is_(None), InboundEvent.lease_until < now)
 
@@ -63,28 +93,21 @@ async def claim(
         .exists()
     )
     candidates = (
-        await session.execute(
-            select(InboundEvent.id)
-            .where(InboundEvent.status == "pending", _lease_free(now), ~earlier_pending)
-            .order_by(InboundEvent.id)
-            .limit(limit)
-        )
-    ).scalars()
-    won = []
-    for event_id in list(candidates):
-        result = await session.execute(
-            update(InboundEvent)
-            .where(
-                and_(
-                    InboundEvent.id == event_id, InboundEvent.status == "pending", _lease_free(now)
-                )
-            )
-            .values(lease_owner=owner, lease_until=now + lease, attempts=InboundEvent.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount:  # type: ignore[attr-defined]
-            won.append(event_id)
-    return won
+        select(InboundEvent.id)
+        .where(InboundEvent.status == "pending", _lease_free(now), ~earlier_pending)
+        .order_by(InboundEvent.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL: instances take disjoint rows
+    )
+    # One statement: the re-check in WHERE makes a row another instance took meanwhile lose.
+    result = await session.execute(
+        update(InboundEvent)
+        .where(InboundEvent.id.in_(candidates.scalar_subquery()), _lease_free(now))
+        .values(lease_owner=owner, lease_until=now + lease, attempts=InboundEvent.attempts + 1)
+        .returning(InboundEvent.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(result.scalars())
 
 
 async def load_owned(session: AsyncSession, event_id: int, owner: str) -> InboundEvent | None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxDelivery, OutboxMessage
@@ -153,24 +154,21 @@ async def claim(
     session: AsyncSession, owner: str, now: dt.datetime, lease: dt.timedelta, limit: int
 ) -> list[OutboxMessage]:
     """Lease up to `limit` due messages, replies first; returns those this owner won."""
-    ids = (
-        await session.execute(
-            select(OutboxMessage.id)
-            .where(_claimable(now))
-            .order_by(OutboxMessage.priority, OutboxMessage.id)
-            .limit(limit)
-        )
-    ).scalars()
-    won = []
-    for message_id in list(ids):
-        result = await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, _claimable(now))
-            .values(lease_owner=owner, lease_until=now + lease, attempts=OutboxMessage.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount:  # type: ignore[attr-defined]
-            won.append(message_id)
+    due = (
+        select(OutboxMessage.id)
+        .where(_claimable(now))
+        .order_by(OutboxMessage.priority, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL: instances take disjoint rows
+    )
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()), _claimable(now))
+        .values(lease_owner=owner, lease_until=now + lease, attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    won = list(result.scalars())
     if not won:
         return []
     rows = await session.execute(
@@ -182,18 +180,39 @@ async def claim(
     return list(rows.scalars())
 
 
-async def recent_deliveries(
-    session: AsyncSession, recipients: Sequence[str], since: dt.datetime
-) -> dict[str, tuple[int, dt.datetime | None]]:
-    """Per recipient: deliveries since `since`, and the oldest of them."""
+@dataclass(frozen=True)
+class Usage:
+    """A recipient's deliveries in the last minute and hour, with the oldest of each."""
+
+    minute: int
+    oldest_in_minute: dt.datetime | None
+    hour: int
+    oldest_in_hour: dt.datetime | None
+
+
+async def recent_usage(
+    session: AsyncSession, recipients: Sequence[str], now: dt.datetime
+) -> dict[str, Usage]:
+    """One query for both windows of WeCom's per-recipient limits."""
     if not recipients:
         return {}
+    minute_ago = now - dt.timedelta(minutes=1)
+    in_minute = OutboxDelivery.sent_at > minute_ago
     rows = await session.execute(
-        select(OutboxDelivery.recipient, func.count(), func.min(OutboxDelivery.sent_at))
-        .where(OutboxDelivery.recipient.in_(list(recipients)), OutboxDelivery.sent_at > since)
+        select(
+            OutboxDelivery.recipient,
+            func.count(case((in_minute, 1))),
+            func.min(case((in_minute, OutboxDelivery.sent_at))),
+            func.count(),
+            func.min(OutboxDelivery.sent_at),
+        )
+        .where(
+            OutboxDelivery.recipient.in_(list(recipients)),
+            OutboxDelivery.sent_at > now - dt.timedelta(hours=1),
+        )
         .group_by(OutboxDelivery.recipient)
     )
-    return {r: (n, oldest) for r, n, oldest in rows.all()}
+    return {r: Usage(m, om, h, oh) for r, m, om, h, oh in rows.all()}
 
 
 async def reserve(
