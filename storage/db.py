@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -127,7 +128,9 @@ class Database:
         """Run `work(connection)` in one transaction: the callback's hot path. On SQLite it runs
         on a synchronous connection on the loop's own thread: a small insert and a commit
         without fsync (WAL, synchronous=NORMAL) cost well under a millisecond, less than the
-        thread hops of the async driver."""
+        thread hops of the async driver. Writers of this process queue on the lock first, so
+        the database is only ever busy because of another process (the CLI): then the loop
+        must not block, and the write waits in a thread instead."""
         if not self.is_sqlite:
             async with self.core_transaction() as conn:
                 await conn.run_sync(work)
@@ -135,18 +138,27 @@ class Database:
         if self._sync_writer is None:
             self._sync_writer = create_engine(
                 self.url.replace("+aiosqlite", ""),
-                connect_args={"timeout": 30},
+                # One connection, used by one writer at a time (the lock), from whichever thread.
+                connect_args={"timeout": 30, "check_same_thread": False},
                 poolclass=StaticPool,
             )
             _configure_sqlite(self._sync_writer, own_checkpoints=self.own_checkpoints)
         engine = self._sync_writer
 
-        def run() -> None:
-            with engine.begin() as conn:
-                work(conn)
+        def run(busy_ms: int) -> None:
+            with engine.connect() as conn:
+                # On the DBAPI connection itself: through SQLAlchemy it would autobegin first.
+                conn.connection.driver_connection.execute(f"PRAGMA busy_timeout={busy_ms}")  # type: ignore[union-attr]
+                with conn.begin():
+                    work(conn)
 
         async with self._turn():
-            run()
+            try:
+                run(0)
+            except OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                await asyncio.get_running_loop().run_in_executor(None, run, 30000)
 
     async def checkpoint_every(self, seconds: float, stop: asyncio.Event) -> None:
         """SQLite with own_checkpoints: move the WAL into the database file in a thread."""
@@ -170,7 +182,7 @@ class Database:
 
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
+            async with self._turn(), self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             return True
         except Exception:
