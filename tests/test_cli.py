@@ -101,3 +101,54 @@ def test_serve_without_wecom_credentials_names_the_key(tmp_path: Path) -> None:
 def test_unknown_verb_exits_2() -> None:
     result = run("frobnicate")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def _serve_env(tmp_path: Path) -> dict[str, str]:
+    import os
+
+    from bot.wecom_standin import DEFAULT_AES_KEY
+
+    return {
+        **os.environ,
+        "SHUANGSUIJI_WECOM__CORP_ID": "ww_test",
+        "SHUANGSUIJI_WECOM__AGENT_ID": "1000002",
+        "SHUANGSUIJI_WECOM__SECRET": "s",
+        "SHUANGSUIJI_WECOM__TOKEN": "t",
+        "SHUANGSUIJI_WECOM__ENCODING_AES_KEY": DEFAULT_AES_KEY,
+        "SHUANGSUIJI_WECOM__API_BASE": "http://127.0.0.1:9",
+        "SHUANGSUIJI_DATABASE__URL": f"sqlite:///{tmp_path}/serve.db",
+        "SHUANGSUIJI_SERVER__HOST": "127.0.0.1",
+        "SHUANGSUIJI_SERVER__PORT": "0",
+    }
+
+
+def test_a_second_serve_on_the_same_sqlite_file_is_refused(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    env = _serve_env(tmp_path)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert first.stdout is not None
+        line = first.stdout.readline()
+        assert "serving /wecom/callback" in line, first.stderr.read() if first.stderr else ""
+        second = run("serve", env=env)
+        assert second.returncode == 2
+        assert "another `serve` is already using" in second.stderr
+        assert "PostgreSQL" in second.stderr and "Traceback" not in second.stderr
+        # The CLI works beside the running server.
+        assert run("role", "grant", "boss", "admin", "150000", env=env).returncode == 0
+    finally:
+        first.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0
