@@ -19,11 +19,14 @@ from bot.context import Clock, Entropy, SystemClock
 from bot.due import DueRunner
 from bot.router import Dispatcher
 from bot.sender import OutboxSender
-from bot.server import make_app
+from bot.server import IngressGate, make_app
 from bot.wecom_api import WeComClient
 from bot.worker import EventWorker
+from handlers import directory as directory_handlers
+from handlers import draws as draw_handlers
 from handlers import help as help_handlers
 from handlers import roles as role_handlers
+from handlers import tasks as task_handlers
 from storage import migrate
 from storage.db import Database
 
@@ -32,7 +35,15 @@ log = logging.getLogger(__name__)
 
 def dispatcher() -> Dispatcher:
     """The routers, in the order they are tried."""
-    return Dispatcher([help_handlers.router, role_handlers.router])
+    return Dispatcher(
+        [
+            help_handlers.router,
+            role_handlers.router,
+            directory_handlers.router,
+            task_handlers.router,
+            draw_handlers.router,
+        ]
+    )
 
 
 @dataclass
@@ -47,6 +58,7 @@ class Runtime:
     worker: EventWorker = field(init=False)
     sender: OutboxSender = field(init=False)
     due: DueRunner = field(init=False)
+    gate: IngressGate = field(init=False)
     http: aiohttp.ClientSession | None = field(init=False, default=None)
     _stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
@@ -54,9 +66,13 @@ class Runtime:
     _scheduler: AsyncIOScheduler | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.db = Database(self.settings.database.url, echo=self.settings.database.echo)
+        self.db = Database(
+            self.settings.database.url, echo=self.settings.database.echo, own_checkpoints=True
+        )
         routes = dispatcher()
+        self.gate = IngressGate()
         self.worker = EventWorker(self.db, routes, self.settings, self.clock, entropy=self.entropy)
+        self.worker.before_each = self.gate.wait_idle
         self.due = DueRunner(self.db, routes, self.settings, self.clock, self.worker.owner)
 
     async def migrate(self) -> None:
@@ -76,7 +92,9 @@ class Runtime:
         )
 
     def web_app(self) -> web.Application:
-        return make_app(self.settings, self.db, self.clock, on_recorded=self.worker.wake.set)
+        return make_app(
+            self.settings, self.db, self.clock, on_recorded=self.worker.wake.set, gate=self.gate
+        )
 
     async def start(
         self, *, host: str | None = None, port: int | None = None, background: bool = True
@@ -85,6 +103,7 @@ class Runtime:
 
         Tests pass background=False and drive the worker, sender and due actions themselves."""
         self.sender = OutboxSender(self.db, self.client(), self.settings, self.clock)
+        self.sender.before_each = self.gate.wait_idle
         self.worker.on_handled = self.sender.wake.set
         self._runner = web.AppRunner(self.web_app(), access_log=None)
         await self._runner.setup()
@@ -98,6 +117,7 @@ class Runtime:
         self._tasks = [
             asyncio.create_task(self.worker.run_forever(self._stop)),
             asyncio.create_task(self.sender.run_forever(self._stop)),
+            asyncio.create_task(self.db.checkpoint_every(1.0, self._stop)),
         ]
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self.due.tick, "interval", seconds=30, max_instances=1)

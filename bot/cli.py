@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(show)
     show.add_argument("--subject", default="", help="only entries whose subject starts so")
     show.add_argument("--task", help="a task's history")
+
+    from bot.draw_cli import add_parsers as add_draw_parsers  # plan, task, draw
+
+    add_draw_parsers(verb)
     return parser
 
 

@@ -141,10 +141,10 @@ async def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         prefix = f"task:{args.task}" if args.task else args.subject
         entries = await audit.history(session, prefix)
-        tz = settings.tz
-        for e in entries:
-            at = e.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
-            print(f"#{e.id} {at} {e.actor} {e.action} {e.subject} {e.payload}")
+        from bot.audit_view import render  # Chinese action names, local times, names
+
+        for line in await render(session, entries, settings.tz):
+            print(line)
         if not entries:
             print("no entries" + (f" for {prefix}" if prefix else ""))
     return 0
@@ -168,6 +168,7 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     if not path.is_file():
         raise CliError(f"file {path} does not exist")
     from storage import directory
+    from storage.spreadsheet import SpreadsheetError
 
     async with database(settings) as db:
         try:
@@ -175,16 +176,14 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 report = await directory.import_rows(
                     session, args.kind, path, actor="cli", now=_now(), strict=args.strict
                 )
-                if args.strict and report.rejected:
-                    raise directory.StrictImportFailed(report)
-        except directory.StrictImportFailed as failed:
+        except directory.StrictImportError as failed:
             report = failed.report
             print(report.to_text())
             print("strict mode: nothing was imported")
             _write_report(args, report)
             return 2
-        except directory.ImportFileError as exc:
-            raise CliError(str(exc)) from exc
+        except SpreadsheetError as exc:
+            raise CliError(f"cannot read {path}: {exc}") from exc
     print(report.to_text())
     _write_report(args, report)
     return 0 if not report.rejected else 2
@@ -215,6 +214,24 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.draw_commands import plan
+
+    return await plan(args, settings)
+
+
+async def cmd_task(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.draw_commands import task
+
+    return await task(args, settings)
+
+
+async def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.draw_commands import draw
+
+    return await draw(args, settings)
+
+
 VERBS: dict[str, Verb] = {
     "serve": cmd_serve,
     "migrate": cmd_migrate,
@@ -225,4 +242,7 @@ VERBS: dict[str, Verb] = {
     "import": cmd_import,
     "template": cmd_template,
     "export": cmd_export,
+    "plan": cmd_plan,
+    "task": cmd_task,
+    "draw": cmd_draw,
 }

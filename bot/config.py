@@ -72,6 +72,7 @@ class ServerSettings(Section):
     port: int = Field(default=8080, ge=0, le=65535)
     callback_path: str = "/wecom/callback"
     public_url: str = ""
+    link_secret: SecretStr = SecretStr("")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     timestamp_tolerance_s: int = Field(default=300, ge=1)
 
@@ -109,6 +110,18 @@ class WorkerSettings(Section):
     per_hour: int = Field(default=1000, ge=1, description="WeCom: messages per recipient per hour")
 
 
+class ResultSettings(Section):
+    # How long a member's tap on a problem phrase (2, 3, 5, 7) holds the inspection while the
+    # description is written.
+    description_minutes: int = Field(default=30, ge=1)
+
+
+class SwapSettings(Section):
+    # An undecided swap request reminds the head after remind_hours and lapses after lapse_hours.
+    remind_hours: float = Field(default=24, gt=0)
+    lapse_hours: float = Field(default=72, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
@@ -119,6 +132,8 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
     worker: WorkerSettings = WorkerSettings()
+    results: ResultSettings = ResultSettings()
+    swaps: SwapSettings = SwapSettings()
 
     @field_validator("timezone")
     @classmethod

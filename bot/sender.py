@@ -2,10 +2,11 @@
 
 WeCom silently drops messages past 30 a minute and 1,000 an hour per recipient per app; the
 budget is counted from the outbox_delivery table under a per-recipient lock, so it holds across
-instances. Every message/send carries WeCom's duplicate check over a window of three leases, and
-a retry sends the very same JSON: a message whose outcome was unknown (the process died after
-WeCom took it, before we marked it) is sent again and WeCom drops the copy. The price: the very
-same text to the same person twice within that window (a few minutes) arrives once.
+instances. Every message/send carries WeCom's duplicate check and the outbox id (WeCom compares
+the whole request JSON and ignores the extra key), so a retry of the same outbox message is the
+very same JSON: a message whose outcome was unknown (the process died after WeCom took it,
+before we marked it) is sent again and WeCom drops the copy, while two different messages with
+the same text both arrive.
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ class OutboxSender:
             body["agentid"] = agent_id
             body["enable_duplicate_check"] = 1
             body["duplicate_check_interval"] = self.duplicate_window
+            body["outbox_id"] = message.id
             receipt = await self.client.send_message(body)
             return {
                 "msgid": receipt.msgid,
@@ -153,6 +155,7 @@ class OutboxSender:
                     "file": {"media_id": media_id},
                     "enable_duplicate_check": 1,
                     "duplicate_check_interval": self.duplicate_window,
+                    "outbox_id": message.id,
                 }
             )
             return {"msgid": receipt.msgid, "invaliduser": receipt.invalid_users}

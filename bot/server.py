@@ -18,6 +18,7 @@ from aiohttp import web
 from bot.config import Settings
 from bot.context import Clock
 from bot.inbound import PayloadError, envelope, safe_xml
+from bot.upload import MAX_UPLOAD, upload_app
 from bot.wecom_crypto import CryptoError, WeComCrypto
 from storage import inbound
 from storage.db import Database
@@ -171,8 +172,13 @@ class CallbackEndpoint:
         if params is None:
             return _plain(400, "missing parameters")
         signature, timestamp, nonce = params
+        limit = self.settings.server.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            return _plain(413, "body too large")
+        raw = await request.content.read(limit + 1)  # chunked bodies: never read past the limit
+        if len(raw) > limit:
+            return _plain(413, "body too large")
         try:
-            raw = await request.read()  # client_max_size turns an oversized body into 413
             outer = safe_xml(raw.decode("utf-8"))
         except (PayloadError, UnicodeDecodeError):
             return _plain(400, "malformed body")
@@ -213,12 +219,14 @@ def make_app(
     gate: IngressGate | None = None,
 ) -> web.Application:
     endpoint = CallbackEndpoint(settings, db, clock, on_recorded, gate)
-    app = web.Application(client_max_size=settings.server.max_body_bytes, middlewares=[never_500])
+    # The callback enforces its own, much smaller limit; the upload page takes files.
+    app = web.Application(client_max_size=MAX_UPLOAD, middlewares=[never_500])
     app[CRYPTO] = endpoint.crypto
     path = settings.server.callback_path
     app.router.add_get(path, endpoint.verify_url)
     app.router.add_post(path, endpoint.receive)
     app.router.add_get("/healthz", endpoint.healthz)
+    app.add_subapp("/upload/", upload_app(settings, db, clock))
 
     async def close_recorder(_: web.Application) -> None:
         await endpoint.recorder.close()

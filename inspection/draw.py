@@ -18,6 +18,7 @@ import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any, Literal
 
 from inspection.quotas import TIER_LABELS, Tier
@@ -54,6 +55,12 @@ def derive_seed(secret: bytes, witness: str | None) -> bytes:
     """Mix the committed secret with the witness string (or the fixed word "unwitnessed")."""
     tail = witness.encode("utf-8") if witness is not None else b"unwitnessed"
     return hashlib.sha256(secret + b"\x00" + tail).digest()
+
+
+def construction_seed(seed: bytes) -> bytes:
+    """The seed of the Art. 25(4) part of a draw (construction projects, teamed outside the
+    random selection): the draw's seed mixed with the word "construction"."""
+    return derive_seed(seed, "construction")
 
 
 def commitment(secret: bytes) -> str:
@@ -523,6 +530,10 @@ def swap_member(
 # --- records ----------------------------------------------------------------------------
 
 
+# A dict lookup instead of the enum's constructor: this runs once per target of the pool.
+_TIER_VALUES: dict[str, str] = {t.value: t.value for t in Tier}
+
+
 def input_to_json(inp: DrawInput) -> dict[str, Any]:
     """Canonical form of everything the draw depends on: sorted, so input order is irrelevant."""
     p = inp.policy
@@ -530,11 +541,11 @@ def input_to_json(inp: DrawInput) -> dict[str, Any]:
         "targets": [
             {
                 "key": t.key,
-                "tier": Tier(t.tier).value,
+                "tier": _TIER_VALUES.get(t.tier) or Tier(t.tier).value,
                 "org": t.org,
                 "on_positive_list": t.on_positive_list,
             }
-            for t in sorted(inp.targets, key=lambda t: t.key)
+            for t in sorted(inp.targets, key=attrgetter("key"))
         ],
         "inspectors": [
             {
@@ -593,8 +604,14 @@ def input_from_json(data: Mapping[str, Any]) -> DrawInput:
 
 def fingerprint(inp: DrawInput) -> str:
     """SHA-256 hex of the canonical JSON of {"algorithm_version", "input"}."""
-    doc = {"algorithm_version": ALGORITHM_VERSION, "input": input_to_json(inp)}
-    return hashlib.sha256(canonical_json(doc)).hexdigest()
+    return fingerprinted(inp)[0]
+
+
+def fingerprinted(inp: DrawInput) -> tuple[str, bytes]:
+    """The fingerprint and the canonical bytes it hashes: what a draw record keeps as the
+    frozen pool (serialised once, since at 100,000 targets this is a good part of a draw)."""
+    doc = canonical_json({"algorithm_version": ALGORITHM_VERSION, "input": input_to_json(inp)})
+    return hashlib.sha256(doc).hexdigest(), doc
 
 
 def result_to_json(result: DrawResult) -> dict[str, Any]:

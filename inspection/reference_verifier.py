@@ -28,6 +28,14 @@ class Invalid(Exception):
     """The document is malformed, or the draw it describes cannot be made."""
 
 
+class Unfilled(Invalid):
+    """A team cannot be filled: the draw fails at ``target_key``."""
+
+    def __init__(self, message: str, target_key: str) -> None:
+        super().__init__(message)
+        self.target_key = target_key
+
+
 # --- hashing ------------------------------------------------------------------------------
 
 
@@ -182,7 +190,7 @@ def take(
             on_team.add(person["userid"])
             if len(chosen) == need:
                 return chosen, (position + 1) % len(cycle)
-    raise Invalid(f"the team of target {target['key']!r} cannot be filled")
+    raise Unfilled(f"the team of target {target['key']!r} cannot be filled", target["key"])
 
 
 def run_draw(inp: dict[str, Any], seed: bytes) -> dict[str, Any]:
@@ -276,6 +284,92 @@ def first_difference(recorded: Any, recomputed: Any, path: str) -> str | None:
     return None
 
 
+# --- amendments (swaps, DRAW_ALGORITHM.md sections 10 and 13) ------------------------------
+
+
+def replay_swap(
+    inp: dict[str, Any], result: dict[str, Any], amendment: Any, where: str
+) -> tuple[str, dict[str, Any]]:
+    """The replacement for one swap, walking the recorded cycle one position at a time."""
+    target_key = field(amendment, "target_key", str, where)
+    leaving = field(amendment, "leaving", str, where)
+    excluded = set(string_list(amendment, "excluded", where))
+    people = {i["key"]: i for i in inp["inspectors"]}
+    targets = {t["key"]: t for t in inp["targets"]}
+    teams = {t["target_key"]: t for t in result["teams"]}
+    if target_key not in teams or target_key not in targets:
+        raise Invalid(f"{where}: no team for target {target_key!r}")
+    team = teams[target_key]
+    if leaving in team["members"]:
+        role, cycle_name, cursor_name = "members", "cycle", "cursor"
+    elif leaving in team["auxiliary"]:
+        role, cycle_name, cursor_name = "auxiliary", "aux_cycle", "aux_cursor"
+    else:
+        raise Invalid(f"{where}: {leaving!r} is not on the team of {target_key!r}")
+    cycle = result[cycle_name]
+    loads: dict[str, int] = {}
+    for t in result["teams"]:
+        for userid in {people[k]["userid"] for k in t["members"] + t["auxiliary"]}:
+            loads[userid] = loads.get(userid, 0) + 1
+    gone = {people[k]["userid"] for k in [leaving, *team["replaced"]] if k in people}
+    on_team = {people[k]["userid"] for k in team["members"] + team["auxiliary"]} - gone
+    for step in range(len(cycle)):
+        position = (result[cursor_name] + step) % len(cycle)
+        person = people[cycle[position]]
+        if (
+            may_serve(person, targets[target_key], inp["policy"], on_team, loads)
+            and person["userid"] not in gone
+            and person["key"] not in excluded
+        ):
+            new = person["key"]
+            break
+    else:
+        raise Invalid(f"{where}: no replacement can be drawn")
+    amended = dict(result)
+    amended["teams"] = [
+        {
+            **t,
+            role: [new if k == leaving else k for k in t[role]],
+            "replaced": t["replaced"] + [leaving],
+        }
+        if t["target_key"] == target_key
+        else t
+        for t in result["teams"]
+    ]
+    amended[cursor_name] = (position + 1) % len(cycle)
+    return new, amended
+
+
+def check_amendments(
+    doc: Any, parts: dict[str, tuple[dict[str, Any], dict[str, Any]]]
+) -> str | None:
+    amendments = doc.get("amendments") or []
+    if not isinstance(amendments, list):
+        raise Invalid("amendments: expected a list")
+    for n, amendment in enumerate(amendments):
+        where = f"amendments[{n}]"
+        if amendment.get("seq", n + 1) != n + 1:
+            return f"{where}.seq: recorded {amendment.get('seq')!r}, expected {n + 1}"
+        if amendment.get("kind", "swap") != "swap":
+            return f"{where}.kind: unknown amendment {amendment.get('kind')!r}"
+        part = amendment.get("part", "random")
+        if part not in parts:
+            return f"{where}.part: no {part!r} result to amend"
+        inp, result = parts[part]
+        new, amended = replay_swap(inp, result, amendment, where)
+        if new != field(amendment, "replacement", str, where):
+            return f"{where}.replacement: recorded {amendment['replacement']!r}, replayed {new!r}"
+        parts[part] = (inp, amended)
+    return None
+
+
+# --- the whole document -------------------------------------------------------------------
+
+
+def fingerprint_of(inp: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical({"algorithm_version": VERSION, "input": inp})).hexdigest()
+
+
 def verify(doc: Any) -> str | None:
     """None when the document checks out, else a description of the first difference."""
     try:
@@ -291,16 +385,64 @@ def verify(doc: Any) -> str | None:
         if commitment != field(doc, "commitment", str, "document"):
             return f"commitment: recorded {doc['commitment']!r}, recomputed {commitment!r}"
         inp = canonical_input(field(doc, "input", dict, "document"))
-        fingerprint = hashlib.sha256(
-            canonical({"algorithm_version": VERSION, "input": inp})
-        ).hexdigest()
+        fingerprint = fingerprint_of(inp)
         if fingerprint != field(doc, "fingerprint", str, "document"):
             return f"fingerprint: recorded {doc['fingerprint']!r}, recomputed {fingerprint!r}"
         witness = field(doc, "witness", (str, type(None)), "document")
-        result = run_draw(inp, seed_of(secret, witness))
-        return first_difference(field(doc, "result", dict, "document"), result, "result")
+        if "witnessed" in doc and doc["witnessed"] is not (witness is not None):
+            return f"witnessed: recorded {doc['witnessed']!r} but the witness value is {witness!r}"
+        seed = seed_of(secret, witness)
+        # Section 12: construction projects (Art. 25(4)), teamed with their own seed.
+        part = doc.get("construction")
+        c_inp = None
+        if part is not None:
+            c_inp = canonical_input(field(part, "input", dict, "construction"))
+            c_fingerprint = fingerprint_of(c_inp)
+            if c_fingerprint != field(part, "fingerprint", str, "construction"):
+                return (
+                    f"construction.fingerprint: recorded {part['fingerprint']!r}, "
+                    f"recomputed {c_fingerprint!r}"
+                )
+        if field(doc, "result", (dict, type(None)), "document") is None:
+            return check_without_result(doc, inp, c_inp, seed)
+        result = run_draw(inp, seed)
+        found = first_difference(doc["result"], result, "result")
+        if found:
+            return found
+        parts = {"random": (inp, result)}
+        if part is not None and c_inp is not None:
+            c_result = run_draw(c_inp, seed_of(seed, "construction"))
+            found = first_difference(
+                field(part, "result", dict, "construction"), c_result, "construction.result"
+            )
+            if found:
+                return found
+            parts["construction"] = (c_inp, c_result)
+        return check_amendments(doc, parts)
     except Invalid as e:
         return str(e)
+
+
+def check_without_result(
+    doc: Any, inp: dict[str, Any], c_inp: dict[str, Any] | None, seed: bytes
+) -> str | None:
+    """Section 14: a failed draw must fail again; an abandoned one (no witness) has no draw."""
+    if doc.get("error") is None:
+        if doc["witness"] is not None:
+            return "result: missing although a witness value was given"
+        return None
+    recorded = doc["error"].get("target_key") if isinstance(doc["error"], dict) else None
+    try:
+        run_draw(inp, seed)
+        if c_inp is not None:
+            run_draw(c_inp, seed_of(seed, "construction"))
+    except Unfilled as e:
+        if e.target_key != recorded:
+            return f"error: recorded a failure at {recorded!r}, replayed at {e.target_key!r}"
+        return None
+    except Invalid:
+        return None if recorded is None else f"error: recorded a failure at {recorded!r}"
+    return "result: recorded as failed, but the draw succeeds"
 
 
 def main(argv: list[str] | None = None) -> int:

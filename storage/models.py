@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -311,3 +312,159 @@ class Sequence(Base):
     __tablename__ = "sequence"
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[int] = mapped_column(BigId, default=0)
+
+
+# --- plans, tasks, draws and inspections (Art. 19-31) ------------------------------------------
+
+
+class Plan(Base):
+    """年度抽查计划 (Art. 20, 22): one organisation's tasks for a year."""
+
+    __tablename__ = "plan"
+    __table_args__ = (UniqueConstraint("org_code", "year", "name"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_code: Mapped[str] = mapped_column(ForeignKey("organisation.code"))
+    year: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+
+
+class Task(Base):
+    """抽查任务 (Art. 22): what is drawn, from where, by whom, when, and the team policies."""
+
+    __tablename__ = "task"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(30), unique=True)  # T2026-150100-017
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plan.id"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    org_code: Mapped[str] = mapped_column(ForeignKey("organisation.code"), index=True)  # draws
+    drawing_dept: Mapped[str] = mapped_column(String(20), default="")
+    checking_depts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Joint task (Art. 19, 21, 23): one visit covers every department's items.
+    initiating_dept: Mapped[str] = mapped_column(String(20), default="")
+    participating_depts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    scope_orgs: Mapped[list[Any]] = mapped_column(JSON, default=list)  # subtree roots
+    tag_filter: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # Art. 26 directed
+    # Per tier {"ratio": "1/4"} or {"count": 3}; a tier not listed is not drawn.
+    quotas: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    item_codes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    focus: Mapped[str] = mapped_column(Text, default="")
+    draw_on: Mapped[dt.date | None] = mapped_column(Date)
+    check_start: Mapped[dt.date] = mapped_column(Date)
+    check_end: Mapped[dt.date] = mapped_column(Date)
+    team_size: Mapped[int] = mapped_column(Integer, default=2)
+    qualifying_kinds: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    locality: Mapped[str] = mapped_column(String(12), default="scope")
+    auxiliary_per_team: Mapped[int] = mapped_column(Integer, default=0)
+    avoid_last_inspector: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_load: Mapped[int | None] = mapped_column(Integer)
+    skip_inspected_general: Mapped[bool] = mapped_column(Boolean, default=True)  # Art. 25
+    skip_checked_above: Mapped[bool] = mapped_column(Boolean, default=False)  # Art. 30
+    construction_projects: Mapped[bool] = mapped_column(Boolean, default=True)  # Art. 25(4)
+    status: Mapped[str] = mapped_column(String(12), default="planned")
+    # A chief's approval for one more draw: {"by", "reason", "at"}; consumed by that draw.
+    redraw_approval: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    completed_at: Mapped[dt.datetime | None]
+
+
+class Draw(Base):
+    """抽取: one committed draw of a task. Every attempt is kept (re-draws need approval)."""
+
+    __tablename__ = "draw"
+    __table_args__ = (UniqueConstraint("task_id", "attempt"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    org_code: Mapped[str] = mapped_column(String(12))
+    # committed / drawn / failed / abandoned / superseded
+    status: Mapped[str] = mapped_column(String(12))
+    algorithm_version: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # zlib of the canonical {"algorithm_version", "input"} document the fingerprint hashes.
+    input_doc: Mapped[bytes] = mapped_column(LargeBinary)
+    construction_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    construction_doc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    exclusions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    secret_hex: Mapped[str] = mapped_column(String(64))
+    commitment: Mapped[str] = mapped_column(String(64))
+    witnessed: Mapped[bool] = mapped_column(Boolean, default=True)
+    witness: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    construction_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    redraw_reason: Mapped[str | None] = mapped_column(Text)
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    committed_by: Mapped[str] = mapped_column(String(64))
+    committed_at: Mapped[dt.datetime]
+    drawn_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]  # abandoned or superseded
+
+
+class DrawAmendment(Base):
+    """A later change to a draw's result (a swap, Art. 29), appended so the record replays."""
+
+    __tablename__ = "draw_amendment"
+    __table_args__ = (UniqueConstraint("draw_id", "seq"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    draw_id: Mapped[int] = mapped_column(ForeignKey("draw.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))  # swap
+    part: Mapped[str] = mapped_column(String(12), default="random")  # random / construction
+    target_key: Mapped[str] = mapped_column(String(64))
+    leaving: Mapped[str] = mapped_column(String(64))  # certificate numbers
+    replacement: Mapped[str] = mapped_column(String(64))
+    excluded: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    approved_by: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+
+
+class Inspection(Base):
+    """检查: one target, one team, one visit; its number is what every card and message shows."""
+
+    __tablename__ = "inspection"
+    __table_args__ = (Index("ix_inspection_status_target", "status", "target_key"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[int] = mapped_column(BigId, unique=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id"), index=True)
+    draw_id: Mapped[int | None] = mapped_column(ForeignKey("draw.id"), index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("target.id"))
+    target_key: Mapped[str] = mapped_column(String(64))
+    tier: Mapped[str] = mapped_column(String(10))
+    method: Mapped[str] = mapped_column(String(10))  # onsite / offsite (Art. 31)
+    origin: Mapped[str] = mapped_column(String(12), default="random")  # random / construction
+    item_codes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    joined_tasks: Mapped[list[Any]] = mapped_column(JSON, default=list)  # other tasks' codes
+    check_start: Mapped[dt.date] = mapped_column(Date)
+    check_end: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open/merged/cancelled/done
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("inspection.id"))
+    card_task_id: Mapped[str | None] = mapped_column(String(128))  # latest card's task_id
+    chatid: Mapped[str | None] = mapped_column(String(32))
+    result_code: Mapped[str | None] = mapped_column(String(40))  # set by the results work
+    completed_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+
+
+class TeamMember(Base):
+    """检查组 membership (Art. 28); a swapped-out member stays, inactive (Art. 29, 40)."""
+
+    __tablename__ = "team_member"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(ForeignKey("inspection.id"), index=True)
+    inspector_id: Mapped[int] = mapped_column(ForeignKey("inspector.id"))
+    certificate_no: Mapped[str] = mapped_column(String(64))
+    userid: Mapped[str] = mapped_column(String(64), index=True)
+    auxiliary: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    card_task_id: Mapped[str | None] = mapped_column(String(128))  # the card this member got
+    joined_at: Mapped[dt.datetime]
+    left_at: Mapped[dt.datetime | None]
+    amendment_id: Mapped[int | None] = mapped_column(ForeignKey("draw_amendment.id"))

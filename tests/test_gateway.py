@@ -329,3 +329,13 @@ async def test_sample_vectors_message_decrypts_into_the_queue(
             assert count == 1
     finally:
         await runtime.stop()
+
+
+async def test_a_chunked_body_past_the_limit_is_413(h: Harness) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(200):
+            yield b"A" * 1024
+
+    params = {"msg_signature": "a", "timestamp": "1", "nonce": "n"}
+    async with aiohttp.ClientSession() as http, http.post(h.url, params=params, data=chunks()) as r:
+        assert r.status == 413

@@ -250,6 +250,21 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "plan",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("org_code", sa.String(length=12), nullable=False),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_code"],
+            ["organisation.code"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("org_code", "year", "name"),
+    )
+    op.create_table(
         "role_binding",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("userid", sa.String(length=64), nullable=False),
@@ -309,11 +324,236 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_target_tier"), ["tier"], unique=False)
         batch_op.create_index(batch_op.f("ix_target_uscc"), ["uscc"], unique=False)
 
+    op.create_table(
+        "task",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("code", sa.String(length=30), nullable=False),
+        sa.Column("plan_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("org_code", sa.String(length=12), nullable=False),
+        sa.Column("drawing_dept", sa.String(length=20), nullable=False),
+        sa.Column("checking_depts", sa.JSON(), nullable=False),
+        sa.Column("initiating_dept", sa.String(length=20), nullable=False),
+        sa.Column("participating_depts", sa.JSON(), nullable=False),
+        sa.Column("scope_orgs", sa.JSON(), nullable=False),
+        sa.Column("tag_filter", sa.JSON(), nullable=False),
+        sa.Column("quotas", sa.JSON(), nullable=False),
+        sa.Column("item_codes", sa.JSON(), nullable=False),
+        sa.Column("focus", sa.Text(), nullable=False),
+        sa.Column("draw_on", sa.Date(), nullable=True),
+        sa.Column("check_start", sa.Date(), nullable=False),
+        sa.Column("check_end", sa.Date(), nullable=False),
+        sa.Column("team_size", sa.Integer(), nullable=False),
+        sa.Column("qualifying_kinds", sa.JSON(), nullable=False),
+        sa.Column("locality", sa.String(length=12), nullable=False),
+        sa.Column("auxiliary_per_team", sa.Integer(), nullable=False),
+        sa.Column("avoid_last_inspector", sa.Boolean(), nullable=False),
+        sa.Column("max_load", sa.Integer(), nullable=True),
+        sa.Column("skip_inspected_general", sa.Boolean(), nullable=False),
+        sa.Column("skip_checked_above", sa.Boolean(), nullable=False),
+        sa.Column("construction_projects", sa.Boolean(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("redraw_approval", sa.JSON(), nullable=True),
+        sa.Column("created_by", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["org_code"],
+            ["organisation.code"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["plan_id"],
+            ["plan.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("code"),
+    )
+    with op.batch_alter_table("task", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_task_org_code"), ["org_code"], unique=False)
+        batch_op.create_index(batch_op.f("ix_task_plan_id"), ["plan_id"], unique=False)
+
+    op.create_table(
+        "draw",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("org_code", sa.String(length=12), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("algorithm_version", sa.Integer(), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("input_doc", sa.LargeBinary(), nullable=False),
+        sa.Column("construction_fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("construction_doc", sa.LargeBinary(), nullable=True),
+        sa.Column("exclusions", sa.JSON(), nullable=False),
+        sa.Column("summary", sa.JSON(), nullable=False),
+        sa.Column("secret_hex", sa.String(length=64), nullable=False),
+        sa.Column("commitment", sa.String(length=64), nullable=False),
+        sa.Column("witnessed", sa.Boolean(), nullable=False),
+        sa.Column("witness", sa.Text(), nullable=True),
+        sa.Column("result", sa.JSON(), nullable=True),
+        sa.Column("construction_result", sa.JSON(), nullable=True),
+        sa.Column("error", sa.JSON(), nullable=True),
+        sa.Column("redraw_reason", sa.Text(), nullable=True),
+        sa.Column("approved_by", sa.String(length=64), nullable=True),
+        sa.Column("committed_by", sa.String(length=64), nullable=False),
+        sa.Column("committed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("drawn_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["task_id"],
+            ["task.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("task_id", "attempt"),
+    )
+    with op.batch_alter_table("draw", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_draw_task_id"), ["task_id"], unique=False)
+
+    op.create_table(
+        "draw_amendment",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("draw_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("part", sa.String(length=12), nullable=False),
+        sa.Column("target_key", sa.String(length=64), nullable=False),
+        sa.Column("leaving", sa.String(length=64), nullable=False),
+        sa.Column("replacement", sa.String(length=64), nullable=False),
+        sa.Column("excluded", sa.JSON(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("approved_by", sa.String(length=64), nullable=False),
+        sa.Column("actor", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["draw_id"],
+            ["draw.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("draw_id", "seq"),
+    )
+    with op.batch_alter_table("draw_amendment", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_draw_amendment_draw_id"), ["draw_id"], unique=False)
+
+    op.create_table(
+        "inspection",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("number", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("draw_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "target_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("target_key", sa.String(length=64), nullable=False),
+        sa.Column("tier", sa.String(length=10), nullable=False),
+        sa.Column("method", sa.String(length=10), nullable=False),
+        sa.Column("origin", sa.String(length=12), nullable=False),
+        sa.Column("item_codes", sa.JSON(), nullable=False),
+        sa.Column("joined_tasks", sa.JSON(), nullable=False),
+        sa.Column("check_start", sa.Date(), nullable=False),
+        sa.Column("check_end", sa.Date(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column(
+            "merged_into_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("card_task_id", sa.String(length=128), nullable=True),
+        sa.Column("chatid", sa.String(length=32), nullable=True),
+        sa.Column("result_code", sa.String(length=40), nullable=True),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["draw_id"],
+            ["draw.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["merged_into_id"],
+            ["inspection.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["target_id"],
+            ["target.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["task_id"],
+            ["task.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("number"),
+    )
+    with op.batch_alter_table("inspection", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_inspection_draw_id"), ["draw_id"], unique=False)
+        batch_op.create_index("ix_inspection_status_target", ["status", "target_key"], unique=False)
+        batch_op.create_index(batch_op.f("ix_inspection_task_id"), ["task_id"], unique=False)
+
+    op.create_table(
+        "team_member",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "inspection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "inspector_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("certificate_no", sa.String(length=64), nullable=False),
+        sa.Column("userid", sa.String(length=64), nullable=False),
+        sa.Column("auxiliary", sa.Boolean(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("card_task_id", sa.String(length=128), nullable=True),
+        sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("left_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "amendment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["amendment_id"],
+            ["draw_amendment.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["inspection_id"],
+            ["inspection.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["inspector_id"],
+            ["inspector.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("team_member", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_team_member_inspection_id"), ["inspection_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_team_member_userid"), ["userid"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("team_member", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_team_member_userid"))
+        batch_op.drop_index(batch_op.f("ix_team_member_inspection_id"))
+
+    op.drop_table("team_member")
+    with op.batch_alter_table("inspection", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_inspection_task_id"))
+        batch_op.drop_index("ix_inspection_status_target")
+        batch_op.drop_index(batch_op.f("ix_inspection_draw_id"))
+
+    op.drop_table("inspection")
+    with op.batch_alter_table("draw_amendment", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_draw_amendment_draw_id"))
+
+    op.drop_table("draw_amendment")
+    with op.batch_alter_table("draw", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_draw_task_id"))
+
+    op.drop_table("draw")
+    with op.batch_alter_table("task", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_task_plan_id"))
+        batch_op.drop_index(batch_op.f("ix_task_org_code"))
+
+    op.drop_table("task")
     with op.batch_alter_table("target", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_target_uscc"))
         batch_op.drop_index(batch_op.f("ix_target_tier"))
@@ -325,6 +565,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_role_binding_userid"))
 
     op.drop_table("role_binding")
+    op.drop_table("plan")
     with op.batch_alter_table("outbox_delivery", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_delivery_recipient_at")
 

@@ -1,0 +1,264 @@
+"""`shuangsuiji demo`: a guided tour on a fresh SQLite file with a local WeCom stand-in.
+
+Everything runs for real: the stand-in encrypts and signs each chat message and POSTs it to the
+bot's callback endpoint; the bot records, handles and answers through its outbox; the stand-in
+receives the answers over HTTP, as WeCom would, and the tour prints them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import shutil
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bot.app import Runtime
+from bot.config import Settings, load_settings
+from bot.wecom_standin import WeComStandIn
+from storage import audit
+from storage.repos import Repositories
+
+ADMIN = "admin_huhehaote"
+REGION_ADMIN = "admin_region"
+CHIEF = "chief_huhehaote"
+
+
+def _print(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _section(title: str) -> None:
+    _print()
+    _print(f"━━ {title} " + "━" * max(0, 60 - len(title) * 2))
+
+
+class Tour:
+    """Plays users in chat: each line goes through the real encrypted callback."""
+
+    def __init__(self, runtime: Runtime, wecom: WeComStandIn, url: str) -> None:
+        self.runtime = runtime
+        self.wecom = wecom
+        self.url = url
+        self.msg_id = 10_000
+        self.task_code = ""
+
+    async def settle(self) -> None:
+        for _ in range(50):
+            await asyncio.sleep(0.05)
+            async with self.runtime.db.transaction() as session:
+                from sqlalchemy import func, select
+
+                from storage.models import InboundEvent, OutboxMessage
+
+                pending = (
+                    await session.execute(
+                        select(func.count())
+                        .select_from(InboundEvent)
+                        .where(InboundEvent.status == "pending")
+                    )
+                ).scalar_one() + (
+                    await session.execute(
+                        select(func.count())
+                        .select_from(OutboxMessage)
+                        .where(
+                            OutboxMessage.status == "pending",
+                            OutboxMessage.not_before <= self.runtime.clock.now(),
+                        )
+                    )
+                ).scalar_one()
+            if not pending:
+                return
+
+    async def say(self, user: str, text: str, *, show: int = 1200) -> list[str]:
+        self.msg_id += 1
+        before = len(self.wecom.texts_to(user))
+        xml = self.wecom.text_message_xml(
+            user, text, self.msg_id, int(self.runtime.clock.now().timestamp())
+        )
+        status, _ = await self.wecom.post_callback(self.url, xml)
+        await self.settle()
+        answers = self.wecom.texts_to(user)[before:]
+        _print(f"\n👤 {user}：{text}   (HTTP {status})")
+        for answer in answers:
+            body = answer if len(answer) <= show else answer[:show] + " …"
+            _print("🤖 " + body.replace("\n", "\n   "))
+        return answers
+
+
+def demo_settings(directory: Path, wecom: WeComStandIn, api_base: str) -> Settings:
+    return load_settings(
+        None,
+        wecom={
+            "corp_id": wecom.corp_id,
+            "agent_id": wecom.agent_id,
+            "secret": wecom.secret,
+            "token": wecom.token,
+            "encoding_aes_key": wecom.encoding_aes_key,
+            "api_base": api_base,
+        },
+        database={"url": f"sqlite+aiosqlite:///{directory / 'demo.db'}"},
+        server={"host": "127.0.0.1", "port": 0},
+    )
+
+
+Step = Callable[[Tour], Awaitable[None]]
+
+
+async def step_directory(tour: Tour) -> None:
+    """Generate a synthetic directory as spreadsheets and load it through the import path."""
+    from storage import synthetic
+
+    _section("1. 一单两库：生成合成名录，经导入流程载入")
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = synthetic.write_directory(Path(tmp), seed=2026)
+        async with tour.runtime.db.transaction() as session:
+            reports = await synthetic.import_directory(
+                session, paths, actor="demo", now=tour.runtime.clock.now()
+            )
+    for report in reports.values():
+        _print(f"  {report.to_text().splitlines()[0]}")
+
+
+async def step_roles(tour: Tour) -> None:
+    _section("2. 角色：管理员与部门负责人")
+    now = tour.runtime.clock.now()
+    async with tour.runtime.db.transaction() as session:
+        repos = Repositories(session)
+        await repos.roles.grant(REGION_ADMIN, "admin", "150000", "", "demo", now)
+        await repos.roles.grant(ADMIN, "admin", "150100", "", "demo", now)
+        await audit.append(
+            session,
+            at=now,
+            actor="demo",
+            action="role.grant",
+            subject=f"user:{ADMIN}",
+            payload={"role": "admin", "org": "150100"},
+        )
+    _print(f"  {REGION_ADMIN}: 自治区管理员；{ADMIN}: 呼和浩特市管理员（均由 CLI 授予）")
+    await tour.say(ADMIN, "帮助")
+    await tour.say(ADMIN, f"授权 {CHIEF} 部门负责人 150100")
+    await tour.say("stranger", "帮助")
+    await tour.say(ADMIN, "抽签")
+
+
+async def step_lookup(tour: Tour) -> None:
+    from sqlalchemy import select
+
+    from storage.models import Target
+
+    _section("3. 查询检查对象（第十一至十四条）")
+    async with tour.runtime.db.transaction() as session:
+        target = (
+            await session.execute(
+                select(Target).where(Target.org_code.like("1501%")).order_by(Target.id).limit(1)
+            )
+        ).scalar_one()
+    await tour.say(ADMIN, f"查询 {target.uscc or target.key}")
+    await tour.say(ADMIN, f"修改对象 {target.key} 绩效分级=B 标识:园区=金桥开发区")
+
+
+async def step_draw(tour: Tour) -> None:
+    """Art. 27-28: a task, a preview, a committed draw, a witness, the cards to the teams."""
+    _section("4. 抽查任务：新建、预览、承诺、见证、抽取（第二十二、二十七、二十八条）")
+    today = tour.runtime.clock.now().astimezone(tour.runtime.settings.tz).date()
+    start, end = today + dt.timedelta(days=1), today + dt.timedelta(days=30)
+    answers = await tour.say(
+        ADMIN,
+        f"新建任务 冬季污染源双随机抽查 范围=150100 特殊=25% 重点=20% 一般=10% "
+        f"检查期={start}~{end}",
+        show=400,
+    )
+    code = _task_code(answers)
+    tour.task_code = code
+    await tour.say(ADMIN, f"抽查预览 {code}", show=600)
+    await tour.say(ADMIN, f"抽查 {code}", show=600)
+    _print("\n  （承诺已发给部门负责人和上级管理员，此时见证值尚未产生，谁也无法预知结果。）")
+    await tour.say(ADMIN, f"见证 {code} 双色球2026138期:03-07-12-19-25-31+09", show=800)
+    cards = [m for m in tour.wecom.messages() if m.get("msgtype") == "template_card"]
+    if cards:
+        card = cards[0]
+        users = card.get("touser", "")
+        _print(f"\n📨 检查组 {users} 收到任务卡片（一次发送给全组）：")
+        from bot.console import render_card
+
+        text, _ = render_card(card["template_card"])
+        _print("   " + text.replace("\n", "\n   "))
+    _print(f"\n  共 {len(cards)} 个检查组收到卡片。")
+
+
+def _task_code(answers: list[str]) -> str:
+    import re
+
+    for answer in answers:
+        match = re.search(r"T\d{4}-\d{6}-\d{3}", answer)
+        if match:
+            return match.group(0)
+    raise RuntimeError("the task was not created: " + " / ".join(answers))
+
+
+async def step_verify(tour: Tour) -> None:
+    """Anyone can replay the draw from its export."""
+    from storage import draws
+    from storage import tasks as task_store
+
+    _section("5. 验证抽取：任何人都可以复算")
+    code = tour.task_code
+    async with tour.runtime.db.transaction() as session:
+        task = await task_store.get_task(session, code)
+        assert task is not None
+        problem = await draws.verify_task(session, task)
+    _print(f"  shuangsuiji draw verify {code} → {'MATCH' if problem is None else problem}")
+    _print(f"  导出自包含记录：shuangsuiji draw export {code} {code}.json")
+    _print(f"  只用标准库复算：python inspection/reference_verifier.py {code}.json")
+
+
+async def step_audit(tour: Tour) -> None:
+    _section("6. 审计记录：哈希链校验")
+    async with tour.runtime.db.transaction() as session:
+        report = await audit.verify(session)
+    _print(
+        f"  shuangsuiji audit verify → 完整，共 {report.entries} 条记录" if report.ok else "  损坏"
+    )
+
+
+def steps() -> list[Step]:
+    """The tour, in order; later features add their steps here."""
+    return [step_directory, step_roles, step_lookup, step_draw, step_verify, step_audit]
+
+
+async def run_demo(directory: Path, *, keep_running: bool = False) -> int:
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    wecom = WeComStandIn()
+    api_base = await wecom.start()
+    settings = demo_settings(directory, wecom, api_base)
+    runtime = Runtime(settings)
+    await runtime.migrate()
+    port = await runtime.start()
+    url = f"http://127.0.0.1:{port}{settings.server.callback_path}"
+    tour = Tour(runtime, wecom, url)
+    _print("shuangsuiji demo — 双随机、一公开 企业微信机器人")
+    _print(f"  数据库: {directory / 'demo.db'}")
+    _print(f"  回调地址: {url}（本地企业微信模拟器按真实协议加密、签名后推送）")
+    try:
+        for step in steps():
+            await step(tour)
+        _section("完成")
+        _print(
+            f"  再次体验：shuangsuiji console --as {ADMIN} --database-url sqlite:///{directory / 'demo.db'}"
+        )
+        if keep_running:
+            _print("  服务保持运行中，Ctrl-C 退出。")
+            await asyncio.Event().wait()
+    finally:
+        await runtime.stop()
+        await wecom.stop()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(asyncio.run(run_demo(Path("./data/demo"))))

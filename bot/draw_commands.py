@@ -1,0 +1,249 @@
+"""CLI verbs `plan`, `task` and `draw` (Art. 20-22, 27-29): create and list plans and tasks,
+export a draw's record and verify it by replaying it."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.cli import CliError
+from bot.commands import database
+from bot.config import Settings
+from inspection import verify as verifying
+from inspection.pool import quotas_from_json
+from inspection.taskspec import SpecError, spec_from_fields
+from storage import draws
+from storage import tasks as task_store
+from storage.draws import DrawRefused
+
+ACTOR = "cli"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --- plan ----------------------------------------------------------------------------------------
+
+
+async def plan(args: argparse.Namespace, settings: Settings) -> int:
+    async with database(settings) as db, db.transaction() as session:
+        if args.plan_verb == "create":
+            try:
+                p = await task_store.create_plan(
+                    session,
+                    org_code=args.org,
+                    year=args.year,
+                    name=args.name,
+                    actor=ACTOR,
+                    now=_now(),
+                )
+            except SpecError as exc:
+                raise CliError(exc.en) from None
+            print(f"plan {p.id} created: {p.year} {p.org_code} {p.name}")
+            return 0
+        plans = await task_store.list_plans(session, [args.org] if args.org else None, args.year)
+        for p in plans:
+            print(f"{p.id}\t{p.year}\t{p.org_code}\t{p.name}")
+        if not plans:
+            print("no plans")
+    return 0
+
+
+# --- task ----------------------------------------------------------------------------------------
+
+# CLI flag -> the field name of the chat syntax (one parser for both).
+TASK_FLAGS = {
+    "name": "名称",
+    "scope": "范围",
+    "special": "特殊",
+    "key": "重点",
+    "general": "一般",
+    "start": "检查开始",
+    "end": "检查结束",
+    "draw_date": "抽取日",
+    "items": "事项",
+    "focus": "检查重点",
+    "drawing_dept": "抽取科室",
+    "checking_depts": "检查科室",
+    "initiating_dept": "发起科室",
+    "participating_depts": "参与科室",
+    "team_size": "组员",
+    "kinds": "证件",
+    "locality": "属地",
+    "auxiliary": "辅助",
+    "max_load": "每人上限",
+    "tags": "标签",
+    "plan": "计划",
+}
+
+
+def task_fields(args: argparse.Namespace) -> dict[str, str]:
+    fields = {
+        word: str(getattr(args, flag))
+        for flag, word in TASK_FLAGS.items()
+        if getattr(args, flag, None) is not None
+    }
+    if args.no_avoid_last:
+        fields["回避上次"] = "否"
+    if args.keep_inspected_general:
+        fields["一般已查"] = "否"
+    if args.skip_checked_above:
+        fields["上级已查"] = "是"
+    if args.no_construction:
+        fields["建设项目"] = "否"
+    return fields
+
+
+async def task(args: argparse.Namespace, settings: Settings) -> int:
+    if args.task_verb == "import":
+        return await task_import(args, settings)
+    async with database(settings) as db, db.transaction() as session:
+        if args.task_verb == "create":
+            try:
+                spec = spec_from_fields(task_fields(args))
+                t = await task_store.create_task(
+                    session, spec, org_code=args.org, actor=ACTOR, now=_now()
+                )
+            except SpecError as exc:
+                raise CliError(exc.en) from None
+            print(f"task {t.code} created: {t.name}")
+            return 0
+        found = await task_store.list_tasks(session, _orgs(args), args.year)
+        for t in found:
+            quotas = ",".join(f"{k}={q.label()}" for k, q in quotas_from_json(t.quotas).items())
+            print(f"{t.code}\t{t.status}\t{t.check_start}..{t.check_end}\t{quotas}\t{t.name}")
+        if not found:
+            print("no tasks")
+    return 0
+
+
+def _orgs(args: argparse.Namespace) -> list[str] | None:
+    return [args.org] if getattr(args, "org", None) else None
+
+
+IMPORT_HEADERS = {
+    "任务名称": "名称",
+    "抽取单位": "单位",
+    "单位": "单位",
+    **{word: word for word in TASK_FLAGS.values()},
+    "检查期": "检查期",
+    "特殊监管对象": "特殊",
+    "重点监管对象": "重点",
+    "一般监管对象": "一般",
+    "回避上次": "回避上次",
+    "一般已查": "一般已查",
+    "上级已查": "上级已查",
+    "建设项目": "建设项目",
+}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value).strip()
+
+
+async def task_import(args: argparse.Namespace, settings: Settings) -> int:
+    """One task per row; the header row names the fields as the chat syntax does (名称, 单位,
+    范围, 特殊, 重点, 一般, 检查开始, 检查结束, 事项, ...). All rows or none."""
+    from openpyxl import load_workbook
+
+    path = Path(args.file)
+    if not path.is_file():  # noqa: ASYNC240 - a one-shot CLI verb, nothing else runs
+        raise CliError(f"file {path} does not exist")
+    try:
+        sheet = load_workbook(path, read_only=True, data_only=True).worksheets[0]
+    except Exception as exc:
+        raise CliError(f"{path} is not a readable .xlsx file: {type(exc).__name__}") from None
+    rows = list(sheet.iter_rows(values_only=True))
+    if not rows:
+        raise CliError(f"{path} is empty")
+    headers = [_cell(h) for h in rows[0]]
+    unknown = [h for h in headers if h and h not in IMPORT_HEADERS]
+    if unknown:
+        raise CliError(f"unknown column(s): {', '.join(unknown)}")
+    created = []
+    async with database(settings) as db, db.transaction() as session:
+        for n, row in enumerate(rows[1:], start=2):
+            fields = {IMPORT_HEADERS[h]: _cell(v) for h, v in zip(headers, row, strict=False) if h}
+            if not any(fields.values()):
+                continue
+            org = fields.pop("单位", "") or args.org
+            if not org:
+                raise CliError(f"row {n}: no organisation (column 单位, or --org)")
+            try:
+                spec = spec_from_fields(fields)
+                t = await task_store.create_task(
+                    session, spec, org_code=org, actor=ACTOR, now=_now()
+                )
+            except SpecError as exc:
+                raise CliError(f"row {n}: {exc.en}; nothing was imported") from None
+            created.append(t.code)
+    for code in created:
+        print(f"task {code} created")
+    print(f"{len(created)} tasks imported from {path}")
+    return 0
+
+
+# --- draw ----------------------------------------------------------------------------------------
+
+
+async def draw(args: argparse.Namespace, settings: Settings) -> int:
+    if args.draw_verb == "export":
+        return await draw_export(args, settings)
+    return await draw_verify(args, settings)
+
+
+async def draw_export(args: argparse.Namespace, settings: Settings) -> int:
+    async with database(settings) as db, db.transaction() as session:
+        t = await task_store.get_task(session, args.task)
+        if t is None:
+            raise CliError(f"unknown task {args.task!r}")
+        try:
+            doc = await draws.export(session, t, args.attempt)
+        except DrawRefused as exc:
+            raise CliError(exc.en) from None
+    text = json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True)
+    if args.file in (None, "-"):
+        sys.stdout.write(text + "\n")
+    else:
+        Path(args.file).write_text(text + "\n", encoding="utf-8")  # noqa: ASYNC240
+        print(f"draw {doc['attempt']} of {t.code} written to {args.file}")
+    return 0
+
+
+async def draw_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """FILE: replay the export. A task code: replay the record and check the database's teams."""
+    path = Path(args.source)
+    if args.source == "-" or path.is_file():  # noqa: ASYNC240
+        try:
+            raw = sys.stdin.read() if args.source == "-" else path.read_text("utf-8")  # noqa: ASYNC240
+            doc = json.loads(raw)
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot read {args.source}: {exc}") from None
+        problem = verifying.verify_export(doc)
+    else:
+        async with database(settings) as db, db.transaction() as session:
+            t = await task_store.get_task(session, args.source)
+            if t is None:
+                raise CliError(f"{args.source!r} is neither a file nor a task code")
+            try:
+                problem = await draws.verify_task(session, t, args.attempt)
+            except DrawRefused as exc:
+                raise CliError(exc.en) from None
+    if problem is None:
+        print("MATCH")
+        return 0
+    print(f"MISMATCH: {problem}")
+    return 1

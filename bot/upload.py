@@ -1,0 +1,150 @@
+"""The small upload page behind `导入` links: choose a list and a spreadsheet, get the result in
+chat. Served as a sub-application, so only it accepts large bodies."""
+
+from __future__ import annotations
+
+import base64
+import html
+import tempfile
+from pathlib import Path
+
+from aiohttp import BodyPartReader, web
+
+from bot.config import Settings
+from bot.context import Clock
+from storage import directory, uploads
+from storage.db import Database
+from storage.outbox import Outbox
+from storage.spreadsheet import SpreadsheetError
+
+MAX_UPLOAD = 20 * 1024 * 1024
+KINDS = {"targets": "检查对象名录", "inspectors": "检查人员名录", "items": "随机抽查事项清单"}
+SUFFIXES = (".xlsx", ".csv")
+
+PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>导入名录</title><style>
+body{{font-family:sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;line-height:1.6}}
+label{{display:block;margin:.8rem 0 .3rem}} button{{margin-top:1rem;padding:.5rem 1.5rem}}
+.note{{color:#555;font-size:.9rem}} pre{{white-space:pre-wrap;background:#f5f5f5;padding:.8rem}}
+</style></head><body>{body}</body></html>"""
+
+
+def link_key(settings: Settings) -> bytes:
+    """The HMAC key for upload links: its own setting, else the app secret."""
+    secret = (
+        settings.server.link_secret.get_secret_value() or settings.wecom.secret.get_secret_value()
+    )
+    return ("upload-link:" + secret).encode()
+
+
+def _page(body: str, status: int = 200) -> web.Response:
+    return web.Response(text=PAGE.format(body=body), status=status, content_type="text/html")
+
+
+def _form(token_id: str, sig: str) -> str:
+    options = "".join(f'<option value="{k}">{v}</option>' for k, v in KINDS.items())
+    return (
+        "<h2>导入名录</h2>"
+        f'<form method="post" action="/upload/{html.escape(token_id)}?sig={html.escape(sig)}" '
+        'enctype="multipart/form-data">'
+        f'<label>名录</label><select name="kind">{options}</select>'
+        "<label>文件（.xlsx 或 .csv，UTF-8 或 GB18030）</label>"
+        '<input type="file" name="file" accept=".xlsx,.csv" required>'
+        '<label><input type="checkbox" name="strict" value="1"> 严格模式：有任何一行有误则全部不导入</label>'
+        "<button>上传</button></form>"
+        '<p class="note">链接只能使用一次，15 分钟内有效。导入结果会发到您的企业微信。</p>'
+    )
+
+
+class UploadPage:
+    def __init__(self, settings: Settings, db: Database, clock: Clock) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.key = link_key(settings)
+
+    async def show(self, request: web.Request) -> web.Response:
+        token_id, sig = request.match_info["token"], request.query.get("sig", "")
+        async with self.db.transaction() as session:
+            try:
+                await uploads.check(session, self.key, token_id, sig, self.clock.now())
+            except uploads.LinkRefused as refused:
+                return _page(f"<p>{refused.message}</p>", refused.status)
+        return _page(_form(token_id, sig))
+
+    async def receive(self, request: web.Request) -> web.Response:
+        token_id, sig = request.match_info["token"], request.query.get("sig", "")
+        async with self.db.transaction() as session:
+            try:
+                token = await uploads.check(session, self.key, token_id, sig, self.clock.now())
+            except uploads.LinkRefused as refused:
+                return _page(f"<p>{refused.message}</p>", refused.status)
+        try:
+            kind, filename, content, strict = await self._read_form(request)
+        except ValueError as exc:
+            return _page(f"<p>{html.escape(str(exc))}</p>" + _form(token_id, sig), 400)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / ("upload" + Path(filename).suffix.lower())
+            path.write_bytes(content)
+            return await self._import(token.userid, token_id, kind, filename, path, strict)
+
+    async def _read_form(self, request: web.Request) -> tuple[str, str, bytes, bool]:
+        kind, filename, content, strict = "", "", b"", False
+        reader = await request.multipart()
+        async for part in reader:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "kind":
+                kind = (await part.text()).strip()
+            elif part.name == "strict":
+                strict = (await part.text()).strip() == "1"
+            elif part.name == "file":
+                filename = part.filename or ""
+                content = await part.read()
+        if kind not in KINDS:
+            raise ValueError("请选择要导入的名录。")
+        if not filename.lower().endswith(SUFFIXES) or not content:
+            raise ValueError("请选择一个 .xlsx 或 .csv 文件。")
+        return kind, filename, content, strict
+
+    async def _import(
+        self, userid: str, token_id: str, kind: str, filename: str, path: Path, strict: bool
+    ) -> web.Response:
+        now = self.clock.now()
+        report: directory.ImportReport
+        try:
+            async with self.db.transaction() as session:
+                if not await uploads.consume(session, token_id, now):
+                    return _page("<p>该链接已使用过或已过期。请重新发送「导入」。</p>", 410)
+                report = await directory.import_rows(
+                    session, kind, path, actor=userid, now=now, strict=strict
+                )
+                report.file = filename
+                self._tell(Outbox(session, now), userid, report)
+        except directory.StrictImportError as failed:
+            report = failed.report
+            report.file = filename
+            async with self.db.transaction() as session:
+                await uploads.consume(session, token_id, now)
+                self._tell(Outbox(session, now), userid, report)
+        except SpreadsheetError as exc:
+            message = html.escape(str(exc))
+            return _page(f"<p>文件无法读取：{message}</p><p>链接仍可再用一次。</p>", 400)
+        body = f"<h2>导入完成</h2><pre>{html.escape(report.summary_zh())}</pre>"
+        return _page(body + "<p>结果已发到您的企业微信。</p>")
+
+    @staticmethod
+    def _tell(outbox: Outbox, userid: str, report: directory.ImportReport) -> None:
+        outbox.reply(userid, report.summary_zh())
+        if report.rejections:
+            content = base64.b64encode(report.rejections_xlsx()).decode("ascii")
+            outbox.file([userid], f"导入退回明细-{report.kind.value}.xlsx", content)
+
+
+def upload_app(settings: Settings, db: Database, clock: Clock) -> web.Application:
+    page = UploadPage(settings, db, clock)
+    app = web.Application(client_max_size=MAX_UPLOAD)
+    app.router.add_get("/{token}", page.show)
+    app.router.add_post("/{token}", page.receive)
+    return app

@@ -1,0 +1,706 @@
+"""抽查预览 / 抽查 / 见证 / 重新抽查 / 抽取名单 / 抽取记录: the provably fair draw (Art. 27-29).
+
+Two steps: 抽查 freezes the pool and commits to a secret, and the commitment reaches the task's
+chiefs and the admins of the level above before anyone can know the witness value; 见证 supplies
+that value and the draw runs. 抽查 … 无见证 draws at once and is marked 未见证 everywhere.
+Confidential while open (Art. 27): each team learns only its own target from its card; the full
+list goes to the drawing department's admins and chiefs and to the level above.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.context import Clock, Context, Entropy, Role, SystemClock, SystemEntropy, UserError
+from bot.inbound import TextCommand
+from bot.router import Router
+from inspection.draw import DrawError
+from inspection.pool import EXCLUSION_LABELS, PoolPlan
+from inspection.quotas import TIER_LABELS, Tier
+from inspection.results import PHRASES
+from storage import draws
+from storage import tasks as task_store
+from storage.db import Database
+from storage.draws import STATUS_LABELS, Assignment, DrawRefused, Outcome
+from storage.models import CheckItem, Draw, Inspection, Inspector, Organisation, Target, Task
+from storage.models import TeamMember as TeamRow
+from storage.outbox import Outbox
+from storage.repos import Repositories
+
+router = Router("draws")
+
+MANAGERS = {Role.ADMIN, Role.CHIEF}
+METHOD_LABELS = {"onsite": "现场检查", "offsite": "非现场检查（正面清单，第31条）"}
+LIST_LIMIT = 30  # inspections listed in a summary; the rest via 抽取名单
+TEXT_BYTES = 1800  # WeCom refuses texts over 2048 bytes
+FALLBACK_URL = "https://work.weixin.qq.com/"
+
+
+# --- who may do what ---------------------------------------------------------------------------
+
+
+async def load_task(ctx: Context, code: str, verb: str) -> Task:
+    code = code.split()[0] if code.split() else ""
+    if not code:
+        raise UserError(
+            f"请写明任务代码，如「{verb} T2026-150100-001」。发送「任务列表」查看任务。"
+        )
+    task = await task_store.get_task(ctx.session, code)
+    if task is None:
+        raise UserError(f"任务「{code}」不存在。发送「任务列表」查看您可见的任务。")
+    return task
+
+
+async def manager_role(ctx: Context, task: Task, roles: Iterable[Role] = MANAGERS) -> Role | None:
+    """Admins and chiefs of the drawing department (a chief bound to another department of the
+    same organisation is not), and of any organisation above it."""
+    for b in ctx.actor.bindings:
+        if b.role not in roles or not await ctx.repos.orgs.covers([b.org_code], task.org_code):
+            continue
+        other_dept = b.org_code == task.org_code and b.dept_code and task.drawing_dept
+        if other_dept and b.dept_code != task.drawing_dept:
+            continue
+        return b.role
+    return None
+
+
+async def require_manager(ctx: Context, task: Task, roles: Iterable[Role] = MANAGERS) -> Role:
+    role = await manager_role(ctx, task, roles)
+    if role is None:
+        who = "、".join("管理员" if r is Role.ADMIN else "部门负责人" for r in sorted(roles))
+        org = await ctx.repos.orgs.name(task.org_code)
+        raise UserError(f"任务 {task.code} 由{org}抽取，仅限其抽取部门及上级的{who}操作。")
+    return role
+
+
+async def witnesses(ctx: Context, task: Task) -> list[str]:
+    """Who gets the commitment before the witness value: the task's chiefs and the admins of
+    the level above (for the region itself: its other admins)."""
+    chiefs = await ctx.repos.roles.holders(Role.CHIEF, [task.org_code], task.drawing_dept or None)
+    org = await ctx.repos.orgs.get(task.org_code)
+    above_org = org.parent_code if org and org.parent_code else task.org_code
+    admins = await ctx.repos.roles.holders(Role.ADMIN, [above_org])
+    return sorted({*chiefs, *admins} - {ctx.actor.userid})
+
+
+def split_text(text: str, limit: int = TEXT_BYTES) -> list[str]:
+    """Cut at line ends so that every part fits in one WeCom text message."""
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in text.split("\n"):
+        n = len(line.encode()) + 1
+        if current and size + n > limit:
+            parts.append("\n".join(current))
+            current, size = [], 0
+        current.append(line[: limit // 3])
+        size += n
+    if current:
+        parts.append("\n".join(current))
+    return parts
+
+
+def send(ctx: Context, users: Sequence[str], text: str, *, reply: bool = False) -> None:
+    for part in split_text(text):
+        if reply:
+            ctx.reply(part)
+        elif users:
+            ctx.outbox.text(users, part)
+
+
+# --- 抽查预览 --------------------------------------------------------------------------------
+
+
+@router.command(
+    "抽查预览",
+    "预览",
+    roles=MANAGERS,
+    usage="抽查预览 <任务>",
+    summary="查看任务的可抽取对象、排除情况和抽取数量（不抽取）",
+)
+async def preview(msg: TextCommand, ctx: Context) -> None:
+    """Art. 25-31: the pool per tier, what is left out and why, and the counts; nothing drawn."""
+    task = await load_task(ctx, msg.text, "抽查预览")
+    await require_manager(ctx, task)
+    plan = await draws.preview(ctx.session, task)
+    lines = [f"任务 {task.code}「{task.name}」抽取预览（尚未抽取）", *await task_lines(ctx, task)]
+    lines += pool_lines(plan)
+    if plan.problems:
+        lines.append("无法抽取：")
+        lines += [f"· {p}" for p in plan.problems]
+    else:
+        lines.append(f"可以抽取：发送「抽查 {task.code}」封存条件，见证后抽取。")
+    lines += [f"提示：{w}" for w in plan.warnings]
+    send(ctx, [], "\n".join(lines), reply=True)
+
+
+async def task_lines(ctx: Context, task: Task) -> list[str]:
+    scope = "、".join([f"{await ctx.repos.orgs.name(c)}（{c}）" for c in task.scope_orgs])
+    kinds = "、".join(
+        {"enforcement": "执法证", "work": "工作证"}.get(k, k) for k in task.qualifying_kinds
+    )
+    locality = "本旗县区" if task.locality == "same_county" else "任务范围内"
+    lines = [
+        f"范围：{scope}；检查期 {task.check_start} 至 {task.check_end}",
+        f"检查组：每组{task.team_size}人（{kinds}），属地：{locality}"
+        + (f"，辅助{task.auxiliary_per_team}人" if task.auxiliary_per_team else "")
+        + (f"，每人上限{task.max_load}组" if task.max_load else ""),
+    ]
+    if task.tag_filter:
+        lines.append("标签条件：" + "、".join(f"{k}={v}" for k, v in task.tag_filter.items()))
+    return lines
+
+
+def pool_lines(plan: PoolPlan) -> list[str]:
+    lines = []
+    left_out: dict[Tier, dict[str, int]] = {t: {} for t in Tier}
+    tiers = {p.key: p.tier for p in plan.input.targets}
+    if plan.construction:
+        tiers.update({p.key: p.tier for p in plan.construction.targets})
+    for e in plan.exclusions:
+        if e.kind == "target" and e.key in tiers:
+            counts = left_out[tiers[e.key]]
+            counts[e.reason] = counts.get(e.reason, 0) + 1
+    for tier in Tier:
+        if tier not in plan.quotas:
+            continue
+        out = "".join(f"，{EXCLUSION_LABELS[r]}{n}个" for r, n in left_out[tier].items())
+        lines.append(
+            f"{TIER_LABELS[tier]}：名录{plan.tier_sizes[tier]}个{out}，可抽{plan.pool_sizes[tier]}个，"
+            f"应抽{plan.counts[tier]}个（{plan.quotas[tier].label()}）"
+        )
+    dereg = plan.excluded("target").get("deregistered", 0)
+    if dereg:
+        lines.append(f"已注销、不参加抽取：{dereg}个")
+    if plan.construction:
+        lines.append(
+            f"建设项目另行全覆盖检查（第25条第4项，不计入抽取数）：{len(plan.construction.targets)}个"
+        )
+    people = plan.input.inspectors
+    aux = sum(1 for i in people if i.auxiliary)
+    excluded = plan.excluded("inspector")
+    why = "、".join(f"{EXCLUSION_LABELS[r]}{n}人" for r, n in sorted(excluded.items()))
+    lines.append(
+        f"检查人员：可选派{len(people) - aux}人"
+        + (f"，辅助{aux}人" if aux else "")
+        + (f"；不参加：{why}" if why else "")
+    )
+    return lines
+
+
+# --- 抽查 ----------------------------------------------------------------------------------------
+
+
+@router.command(
+    "抽查",
+    roles=MANAGERS,
+    usage="抽查 <任务> [无见证]",
+    summary="封存抽取条件并提交密钥承诺；见证后抽取（加「无见证」立即抽取）",
+)
+async def commit(msg: TextCommand, ctx: Context) -> None:
+    """Art. 27-28: step one of the draw. The commitment goes out before the witness value."""
+    words = msg.text.split()
+    unwitnessed = len(words) > 1 and words[1] in ("无见证", "不见证", "unwitnessed")
+    if len(words) > 1 and not unwitnessed:
+        raise UserError(f"不认识「{' '.join(words[1:])}」。用法：抽查 <任务> [无见证]")
+    task = await load_task(ctx, msg.text, "抽查")
+    await require_manager(ctx, task)
+    await commit_draw(ctx, task, unwitnessed=unwitnessed)
+
+
+async def commit_draw(ctx: Context, task: Task, *, unwitnessed: bool) -> Outcome | None:
+    secret = ctx.entropy.token_bytes(32)
+    try:
+        row, plan = await draws.commit(
+            ctx.session,
+            task,
+            actor=ctx.actor.userid,
+            now=ctx.now(),
+            secret=secret,
+            witnessed=not unwitnessed,
+        )
+    except DrawRefused as exc:
+        raise UserError(exc.zh) from None
+    told = await witnesses(ctx, task)
+    notice = commitment_text(task, row, await ctx.repos.orgs.name(task.org_code), unwitnessed)
+    send(ctx, told, notice)
+    if unwitnessed:
+        return await run_draw(ctx, task, row, witness=None, plan=plan, told=told)
+    names = "、".join(told) if told else "（无：本单位没有部门负责人，上级没有管理员）"
+    lines = [
+        f"任务 {task.code} 抽取条件已封存（第{row.attempt}次抽取）。",
+        *pool_lines(plan),
+        f"条件指纹：{row.fingerprint}",
+        f"密钥承诺（SHA-256）：{row.commitment}",
+        f"承诺已发送给：{names}",
+        "请在抽查会上由见证人提供见证值（如现场报出的数字，或承诺之后公布的彩票开奖号码），然后发送：",
+        f"见证 {task.code} <见证值>",
+    ]
+    send(ctx, [], "\n".join(lines), reply=True)
+    return None
+
+
+def commitment_text(task: Task, row: Draw, org_name: str, unwitnessed: bool) -> str:
+    lines = [
+        f"【抽查承诺】任务 {task.code}「{task.name}」",
+        f"抽取单位：{org_name}（{task.org_code}），第{row.attempt}次抽取",
+        f"条件指纹：{row.fingerprint}",
+        f"密钥承诺（SHA-256）：{row.commitment}",
+    ]
+    if row.redraw_reason:
+        lines.append(f"重新抽取，批准人 {row.approved_by}，原因：{row.redraw_reason}")
+    if unwitnessed:
+        lines.append("本次抽取无见证（未见证），立即进行。")
+    else:
+        lines.append(
+            "见证值公布之前您已收到本承诺。抽取后可核对：导出记录中密钥的 SHA-256 应等于上述承诺值。"
+        )
+    return "\n".join(lines)
+
+
+# --- 见证 ----------------------------------------------------------------------------------------
+
+
+@router.command(
+    "见证",
+    roles=MANAGERS,
+    usage="见证 <任务> <见证值>",
+    summary="提供见证值，完成抽取",
+)
+async def witness(msg: TextCommand, ctx: Context) -> None:
+    """Art. 27-28: step two. seed = SHA-256(secret, witness value); the draw runs."""
+    code, _, value = msg.text.partition(" ")
+    task = await load_task(ctx, code, "见证")
+    await require_manager(ctx, task)
+    value = value.strip()
+    if not value:
+        raise UserError(f"请写明见证值，如「见证 {task.code} 20261130」。")
+    row = await draws.latest_draw(ctx.session, task.id)
+    if row is None or row.status != "committed":
+        state = STATUS_LABELS.get(row.status, row.status) if row else "尚未封存"
+        raise UserError(
+            f"任务 {task.code} 当前没有等待见证的抽取（{state}）。先发送「抽查 {task.code}」封存条件。"
+        )
+    await run_draw(ctx, task, row, witness=value, plan=None, told=await witnesses(ctx, task))
+
+
+async def run_draw(
+    ctx: Context,
+    task: Task,
+    row: Draw,
+    *,
+    witness: str | None,
+    plan: PoolPlan | None,
+    told: list[str],
+) -> Outcome:
+    org = await ctx.session.get(Organisation, task.org_code)
+    try:
+        outcome = await draws.run(
+            ctx.session,
+            task,
+            row,
+            witness=witness,
+            actor=ctx.actor.userid,
+            now=ctx.now(),
+            group_chats=bool(org and org.group_chats),
+            plan=plan,
+        )
+    except DrawRefused as exc:
+        raise UserError(exc.zh) from None
+    if outcome.error is not None:
+        text = await failure_text(ctx, task, row, outcome.error)
+        send(ctx, [], text, reply=True)
+        send(ctx, told, text)
+        return outcome
+    await notify_teams(ctx, task, outcome.assignments, unwitnessed=not row.witnessed)
+    summary = await summary_text(ctx, task, row, outcome)
+    send(ctx, [], summary, reply=True)
+    send(ctx, told, summary)
+    return outcome
+
+
+async def failure_text(ctx: Context, task: Task, row: Draw, exc: DrawError) -> str:
+    what = str(exc)
+    if exc.target_key:
+        name = await ctx.session.scalar(select(Target.name).where(Target.key == exc.target_key))
+        if name:
+            what = what.replace(exc.target_key, f"「{name}」（{exc.target_key}）", 1)
+    fixes = []
+    if exc.blocked.get("locality"):
+        fixes.append("将属地要求改为「范围内」")
+    if exc.blocked.get("max_load"):
+        fixes.append("提高每人上限")
+    fixes.append("补充该地可选派的检查人员")
+    return "\n".join(
+        [
+            f"任务 {task.code} 第{row.attempt}次抽取未能完成：{what}",
+            f"可以：{'，或'.join(fixes)}。",
+            "本次抽取已记录（计入本任务）。调整后如需重新抽取，"
+            f"须由部门负责人发送「重新抽查 {task.code} <原因>」批准。",
+        ]
+    )
+
+
+def witness_label(row: Draw) -> str:
+    return f"已见证，见证值「{row.witness}」" if row.witnessed else "未见证"
+
+
+async def summary_text(ctx: Context, task: Task, row: Draw, outcome: Outcome) -> str:
+    assert outcome.result is not None
+    summary = row.summary
+    drawn = {t: 0 for t in Tier}
+    for s in outcome.result.selected:
+        drawn[Tier(s.tier)] += 1
+    tiers = "、".join(
+        f"{TIER_LABELS[t]}{drawn[t]}/{summary['pool_sizes'][t.value]}"
+        for t in Tier
+        if t.value in summary["quotas"]
+    )
+    merged = [a for a in outcome.assignments if a.merged_into is not None]
+    lines = [
+        f"【抽取结果】任务 {task.code}「{task.name}」第{row.attempt}次抽取（{witness_label(row)}）",
+        f"抽中（抽中/可抽）：{tiers}",
+    ]
+    if outcome.construction is not None:
+        lines.append(f"建设项目全覆盖检查：{len(outcome.construction.selected)}个")
+    lines += [
+        f"检查组：{len(outcome.assignments) - len(merged)}个"
+        + (f"；与其他任务合并检查{len(merged)}个" if merged else ""),
+        f"条件指纹：{row.fingerprint}",
+        f"密钥承诺：{row.commitment}",
+    ]
+    lines += assignment_lines(outcome.assignments[:LIST_LIMIT])
+    if len(outcome.assignments) > LIST_LIMIT:
+        lines.append(
+            f"……其余{len(outcome.assignments) - LIST_LIMIT}条请发送「抽取名单 {task.code}」查看。"
+        )
+    lines.append(
+        "核对：shuangsuiji draw export / draw verify，或用 reference_verifier.py 独立核验。"
+    )
+    return "\n".join(lines)
+
+
+def assignment_lines(assignments: Sequence[Assignment]) -> list[str]:
+    lines = []
+    for a in assignments:
+        team = "、".join(m.name + ("（辅助）" if m.auxiliary else "") for m in a.members)
+        where = f" → 并入编号 {a.merged_into}" if a.merged_into is not None else ""
+        extra = "·建设项目" if a.origin == "construction" else ""
+        lines.append(
+            f"编号 {a.number} {a.target_name}（{TIER_LABELS[Tier(a.tier)]}{extra}）{team}{where}"
+        )
+    return lines
+
+
+# --- the teams' cards -------------------------------------------------------------------------
+
+
+def result_options(on: dt.date) -> list[dict[str, str]]:
+    """The seven phrases of Art. 38, in order, then the region's additions in force."""
+    options = [{"id": code.value, "text": phrase} for code, phrase in PHRASES.items()]
+    extra = task_store.rule_params(on).extra_result_phrases
+    options += [{"id": code, "text": phrase} for code, phrase in extra.items()]
+    return options
+
+
+def inspection_card(
+    a: Assignment,
+    task: Task,
+    items: Sequence[str],
+    *,
+    card_task_id: str | None = None,
+    unwitnessed: bool = False,
+) -> dict[str, Any]:
+    """One inspection's task card (vote_interaction): its result is submitted on the card
+    itself (event key ``result:<number>``), handled by the results work."""
+    team = "、".join(m.name + ("（辅助）" if m.auxiliary else "") for m in a.members)
+    desc = "\n".join(
+        [
+            f"任务：{task.code} {task.name}",
+            f"对象：{a.target_name}（{a.target_key}）",
+            f"地址：{a.address or '见名录'}",
+            f"事项：{'；'.join(items) if items else '按任务要求'}",
+            f"方式：{METHOD_LABELS.get(a.method, a.method)}"
+            + ("；建设项目全覆盖" if a.origin == "construction" else ""),
+            f"检查期：{task.check_start} 至 {task.check_end}",
+            f"检查组：{team}",
+            *(["抽取：未见证"] if unwitnessed else []),
+            "检查完成后选择检查结果并提交。",
+        ]
+    )
+    return {
+        "card_type": "vote_interaction",
+        "source": {"desc": "双随机、一公开 抽查任务"},
+        "main_title": {"title": f"编号 {a.number} {a.target_name}"[:36], "desc": desc},
+        "task_id": card_task_id or a.card_task_id,
+        "checkbox": {
+            "question_key": "result",
+            "option_list": result_options(task.check_start),
+            "mode": 0,
+        },
+        "submit_button": {"text": "提交", "key": f"result:{a.number}"},
+    }
+
+
+async def item_names(ctx: Context, task: Task) -> list[str]:
+    if not task.item_codes:
+        return []
+    orgs = await ctx.repos.orgs.ancestors(task.org_code)
+    rows = await ctx.session.execute(
+        select(CheckItem.code, CheckItem.name).where(
+            CheckItem.code.in_(task.item_codes), CheckItem.org_code.in_(orgs)
+        )
+    )
+    names = dict(rows.all())
+    return [f"{c} {names[c]}" if c in names else c for c in task.item_codes]
+
+
+async def notify_teams(
+    ctx: Context, task: Task, assignments: Sequence[Assignment], *, unwitnessed: bool = False
+) -> None:
+    """One card per inspection to its whole team in one message/send; a group chat per team
+    where the organisation enables them; hosts of merged visits hear of the extra items."""
+    items = await item_names(ctx, task)
+    url = (ctx.settings.server.public_url or FALLBACK_URL).rstrip("/") + "/"
+    for a in assignments:
+        if a.merged_into is not None:
+            if a.host_userids:
+                ctx.outbox.text(
+                    a.host_userids,
+                    f"编号 {a.merged_into}（{a.target_name}）同时承担任务 {task.code}「{task.name}」"
+                    f"的检查事项：{'；'.join(items) or '按任务要求'}。请一并检查（第19、21、23条）。",
+                )
+            continue
+        card = inspection_card(a, task, items, unwitnessed=unwitnessed)
+        ctx.outbox.template_card(a.userids, card)
+        if a.chatid is not None:
+            ctx.outbox.appchat_create(
+                a.chatid, f"编号{a.number} {a.target_name}"[:50], a.userids[0], a.userids
+            )
+            team = "、".join(m.name for m in a.members)
+            ctx.outbox.appchat_textcard(
+                a.chatid,
+                f"编号 {a.number} 检查任务",
+                f"{a.target_name}\n{task.check_start} 至 {task.check_end}\n检查组：{team}",
+                url,
+            )
+
+
+# --- 重新抽查 ------------------------------------------------------------------------------------
+
+
+@router.command(
+    "重新抽查",
+    roles={Role.CHIEF},
+    usage="重新抽查 <任务> <原因>",
+    summary="部门负责人批准重新抽取（原抽取记录保留）",
+)
+async def approve_redraw(msg: TextCommand, ctx: Context) -> None:
+    """A task is drawn once; a re-draw needs a chief's approval and keeps every earlier draw,
+    visible to the level above."""
+    code, _, reason = msg.text.partition(" ")
+    task = await load_task(ctx, code, "重新抽查")
+    await require_manager(ctx, task, {Role.CHIEF})
+    reason = reason.strip()
+    if not reason:
+        raise UserError(f"请写明重新抽取的原因，如「重新抽查 {task.code} 名录有误已更正」。")
+    try:
+        last, cancelled = await draws.approve_redraw(
+            ctx.session, task, chief=ctx.actor.userid, reason=reason, now=ctx.now()
+        )
+    except DrawRefused as exc:
+        raise UserError(exc.zh) from None
+    for c in cancelled:
+        if c.userids:
+            ctx.outbox.text(
+                c.userids, f"编号 {c.number} 检查任务已撤销：任务 {task.code} 经批准重新抽取。"
+            )
+        if c.chatid:
+            ctx.outbox.appchat_text(c.chatid, f"编号 {c.number} 检查任务已撤销（重新抽取）。")
+    text = (
+        f"已批准任务 {task.code} 重新抽取。原第{last.attempt}次抽取"
+        f"{STATUS_LABELS.get(last.status, last.status)}，记录保留"
+        + (f"，撤销检查{len(cancelled)}项" if cancelled else "")
+        + f"。原因：{reason}\n管理员可发送「抽查 {task.code}」重新封存并抽取。"
+    )
+    ctx.reply(text)
+    send(ctx, await witnesses(ctx, task), text)
+
+
+# --- 抽取名单 / 抽取记录 -------------------------------------------------------------------------
+
+
+@router.command(
+    "抽取名单",
+    roles=MANAGERS,
+    usage="抽取名单 <任务>",
+    summary="查看任务抽中的全部对象和检查组（仅抽取部门及上级）",
+)
+async def full_list(msg: TextCommand, ctx: Context) -> None:
+    """Confidential while open: only the drawing department's admins and chiefs and the level
+    above see the whole list."""
+    task = await load_task(ctx, msg.text, "抽取名单")
+    await require_manager(ctx, task)
+    row = await draws.latest_draw(ctx.session, task.id)
+    if row is None or row.status != "drawn":
+        state = STATUS_LABELS.get(row.status, row.status) if row else "尚未抽取"
+        raise UserError(f"任务 {task.code} 没有有效的抽取结果（{state}）。")
+    assignments = await stored_assignments(ctx, row)
+    head = f"任务 {task.code}「{task.name}」第{row.attempt}次抽取（{witness_label(row)}），共{len(assignments)}项："
+    send(ctx, [], "\n".join([head, *assignment_lines(assignments)]), reply=True)
+
+
+async def stored_assignments(ctx: Context, row: Draw) -> list[Assignment]:
+    rows = await ctx.session.execute(
+        select(Inspection, Target.name, Target.address)
+        .join(Target, Target.id == Inspection.target_id)
+        .where(Inspection.draw_id == row.id)
+        .order_by(Inspection.number)
+    )
+    visits = rows.all()
+    members = await ctx.session.execute(
+        select(
+            TeamRow.inspection_id,
+            TeamRow.certificate_no,
+            TeamRow.userid,
+            Inspector.name,
+            TeamRow.auxiliary,
+        )
+        .join(Inspector, Inspector.id == TeamRow.inspector_id)
+        .where(TeamRow.inspection_id.in_([v.id for v, _, _ in visits]), TeamRow.active.is_(True))
+        .order_by(TeamRow.inspection_id, TeamRow.position)
+    )
+    teams: dict[int, list[draws.Member]] = {}
+    for inspection_id, cert, userid, name, aux in members.all():
+        teams.setdefault(inspection_id, []).append(draws.Member(cert, userid, name, aux))
+    hosts = {v.id: v.number for v, _, _ in visits}
+    out = []
+    for v, name, address in visits:
+        merged = None
+        if v.merged_into_id is not None:
+            merged = hosts.get(v.merged_into_id) or await ctx.session.scalar(
+                select(Inspection.number).where(Inspection.id == v.merged_into_id)
+            )
+        out.append(
+            Assignment(
+                v.id,
+                v.number,
+                v.target_key,
+                name,
+                address,
+                v.tier,
+                v.method,
+                v.origin,
+                tuple(teams.get(v.id, ())),
+                v.card_task_id,
+                v.chatid,
+                merged,
+            )
+        )
+    return out
+
+
+@router.command(
+    "抽取记录",
+    roles=MANAGERS,
+    usage="抽取记录 <任务>",
+    summary="查看任务的每一次抽取（含失败、放弃和被取代的）",
+)
+async def history(msg: TextCommand, ctx: Context) -> None:
+    """Art. 41-42: every draw of a task stays visible to the level above."""
+    task = await load_task(ctx, msg.text, "抽取记录")
+    await require_manager(ctx, task)
+    rows = await draws.draws_of(ctx.session, task.id)
+    if not rows:
+        ctx.reply(f"任务 {task.code} 尚未抽取。")
+        return
+    tz = ctx.settings.tz
+    lines = [f"任务 {task.code}「{task.name}」抽取记录："]
+    for r in rows:
+        when = r.committed_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        mark = witness_label(r) if r.status not in ("committed", "abandoned") else "未见证"
+        lines.append(
+            f"第{r.attempt}次 {when} {STATUS_LABELS.get(r.status, r.status)} · {mark}"
+            f" · 指纹 {r.fingerprint[:16]}… · 承诺 {r.commitment[:16]}…"
+            + (f" · 批准人 {r.approved_by}：{r.redraw_reason}" if r.approved_by else "")
+        )
+        if r.error:
+            lines.append(f"  失败原因：{r.error.get('message')}")
+    send(ctx, [], "\n".join(lines), reply=True)
+
+
+# --- the demo's hook ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoDraw:
+    task_code: str
+    commitment: str
+    fingerprint: str
+    witness: str
+    inspections: int
+    how_to_verify: str
+
+
+async def demo_witnessed_draw(
+    db: Database,
+    settings: Settings,
+    *,
+    task_code: str,
+    admin: str,
+    witness: str,
+    clock: Clock | None = None,
+    entropy: Entropy | None = None,
+) -> DemoDraw:
+    """Run a witnessed draw the way chat does (抽查, then 见证), in two transactions, and say
+    how anyone can check it. Messages are queued in the outbox for the running sender."""
+    clock = clock or SystemClock()
+    entropy = entropy or SystemEntropy()
+    from bot.worker import load_actor
+
+    async def step(action: str) -> Outcome | None:
+        async with db.transaction() as session:
+            repos = Repositories(session)
+            ctx = Context(
+                session=session,
+                outbox=Outbox(session, clock.now()),
+                clock=clock,
+                settings=settings,
+                actor=await load_actor(repos, admin),
+                repos=repos,
+                entropy=entropy,
+            )
+            task = await load_task(ctx, task_code, action)
+            await require_manager(ctx, task)
+            if action == "抽查":
+                return await commit_draw(ctx, task, unwitnessed=False)
+            row = await draws.latest_draw(session, task.id)
+            assert row is not None
+            return await run_draw(
+                ctx, task, row, witness=witness, plan=None, told=await witnesses(ctx, task)
+            )
+
+    await step("抽查")
+    outcome = await step("见证")
+    assert outcome is not None
+    if outcome.error is not None:
+        raise UserError(str(outcome.error))
+    code = task_store.normalise_code(task_code)
+    return DemoDraw(
+        task_code=code,
+        commitment=outcome.draw.commitment,
+        fingerprint=outcome.draw.fingerprint,
+        witness=witness,
+        inspections=len(outcome.assignments),
+        how_to_verify=(
+            f"shuangsuiji draw export {code} {code}.json\n"
+            f"shuangsuiji draw verify {code}.json        # MATCH, or the first difference\n"
+            f"python inspection/reference_verifier.py {code}.json   # standard library only"
+        ),
+    )

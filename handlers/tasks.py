@@ -1,0 +1,81 @@
+"""新建任务 / 任务列表: an organisation's random-inspection tasks (Art. 20, 22)."""
+
+from __future__ import annotations
+
+from bot.context import Context, Role, UserError
+from bot.inbound import TextCommand
+from bot.router import Router
+from handlers.draws import send
+from inspection.pool import quotas_from_json
+from inspection.quotas import TIER_LABELS
+from inspection.taskspec import CHAT_USAGE, SpecError, parse_task_line
+from storage import tasks as task_store
+from storage.draws import STATUS_LABELS
+
+router = Router("tasks")
+
+TASK_STATUS = {"planned": "待抽取", "complete": "已完成", **STATUS_LABELS}
+
+
+@router.command("新建任务", roles={Role.ADMIN}, usage=CHAT_USAGE, summary="新建抽查任务（第22条）")
+async def create(msg: TextCommand, ctx: Context) -> None:
+    """Art. 22: a task holds its name, dates, scope, ratios, departments, items and focus."""
+    try:
+        spec = parse_task_line(msg.text)
+    except SpecError as exc:
+        raise UserError(exc.zh) from None
+    org = spec.org_code or _own_org(ctx)
+    await ctx.require_scope(Role.ADMIN, org)
+    try:
+        task = await task_store.create_task(
+            ctx.session, spec, org_code=org, actor=ctx.actor.userid, now=ctx.now()
+        )
+    except SpecError as exc:
+        raise UserError(exc.zh) from None
+    quotas = quotas_from_json(task.quotas)
+    ratios = "、".join(f"{TIER_LABELS[t]}{q.label()}" for t, q in quotas.items())
+    ctx.reply(
+        f"已新建任务 {task.code}「{task.name}」\n"
+        f"抽取单位：{await ctx.repos.orgs.name(org)}（{org}）；范围：{'、'.join(task.scope_orgs)}\n"
+        f"抽取：{ratios}；检查期 {task.check_start} 至 {task.check_end}；每组{task.team_size}人\n"
+        f"发送「抽查预览 {task.code}」查看可抽取的对象，「抽查 {task.code}」开始抽取。"
+    )
+
+
+def _own_org(ctx: Context) -> str:
+    orgs = sorted(set(ctx.actor.orgs_for(Role.ADMIN)))
+    if len(orgs) != 1:
+        raise UserError("您在多个单位任管理员，请用「单位=150100」写明抽取单位。")
+    return orgs[0]
+
+
+@router.command(
+    "任务列表",
+    roles={Role.ADMIN, Role.CHIEF},
+    usage="任务列表 [年份]",
+    summary="列出您管辖范围内的抽查任务",
+)
+async def listing(msg: TextCommand, ctx: Context) -> None:
+    """Art. 41: a level sees its own tasks and those of every level below it."""
+    year = None
+    if msg.text.strip():
+        if not msg.text.strip().isdigit():
+            raise UserError("用法：任务列表 [年份]，如「任务列表 2026」。")
+        year = int(msg.text.strip())
+    orgs: dict[str, None] = {}
+    for role in (Role.ADMIN, Role.CHIEF):
+        for root in ctx.actor.orgs_for(role):
+            orgs.update(dict.fromkeys(await ctx.repos.orgs.subtree(root)))
+    found = await task_store.list_tasks(ctx.session, list(orgs), year)
+    if not found:
+        ctx.reply("没有抽查任务。管理员可用「新建任务」创建，发送「帮助」查看格式。")
+        return
+    lines = [f"抽查任务（{len(found)}项）："]
+    for t in found[-50:]:
+        lines.append(
+            f"{t.code} {t.name} · 检查期 {t.check_start}~{t.check_end} · "
+            f"{TASK_STATUS.get(t.status, t.status)}"
+        )
+    if len(found) > 50:
+        lines.insert(1, "（仅列出最近50项，可按年份查看）")
+    send(ctx, [], "\n".join(lines), reply=True)

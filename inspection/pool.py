@@ -1,0 +1,382 @@
+"""The target pool and the inspector pool of a task, before the seed exists (Art. 5, 25-31).
+
+Pure: the storage layer gathers the facts (directory rows plus what earlier inspections say about
+each target) and this module decides, rule by rule, who is in the pool, who is left out and why,
+and how many targets each tier draws. Everything it returns is fixed before the secret is
+committed, so nothing here can depend on the draw's outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
+
+from inspection.draw import DrawInput, DrawPolicy, PoolInspector, PoolTarget
+from inspection.quotas import TIER_LABELS, Tier, required_count
+
+# Why a target or an inspector is not in the pool. Codes are stable (they go into the record).
+TARGET_EXCLUSIONS: dict[str, str] = {
+    "deregistered": "已注销",
+    "inspected_this_year": "一般监管对象本年度已被本级随机抽查（第25条）",
+    "checked_above": "上级本年度已检查且未发现问题（第30条）",
+    "construction_due": "建设项目另行全覆盖检查（第25条第4项）",
+}
+INSPECTOR_EXCLUSIONS: dict[str, str] = {
+    "no_userid": "未绑定企业微信账号",
+    "inactive": "已停用",
+    "on_leave": "检查期内请假",
+    "certificate_kind": "证件类型不计入本任务检查组",
+    "department": "不属于本任务检查部门",
+    "auxiliary_not_wanted": "本任务不配辅助检查人员",
+}
+EXCLUSION_LABELS = {**TARGET_EXCLUSIONS, **INSPECTOR_EXCLUSIONS}
+
+# Art. 25(4): projects approved by the Ministry or the region need one check.
+CONSTRUCTION_APPROVALS = frozenset({"ministry", "region"})
+
+
+class TargetFact(NamedTuple):
+    """A directory target as the pool sees it, with what the record says about its checks.
+
+    A named tuple rather than a dataclass: a pool has 100,000 of them, built in a tight loop."""
+
+    key: str
+    tier: Tier  # plain "general" works too, and hashes faster than the enum member
+    org: str  # the banner/county
+    status: str = "operating"  # operating / suspended / deregistered
+    on_positive_list: bool = False
+    attributes: Mapping[str, Any] = MappingProxyType({})  # tags (Art. 12), directed draws only
+    approval_level: str = ""
+    construction_started_on: dt.date | None = None
+    operation_started_on: dt.date | None = None
+    inspected_this_year_here: bool = False  # randomly drawn this year at this level (Art. 25)
+    checked_above_no_problem: bool = False  # level above found no problem this year (Art. 30)
+    inspected_since_construction: bool = False  # Art. 25(4) already done
+
+
+@dataclass(frozen=True)
+class InspectorFact:
+    key: str  # certificate number
+    userid: str | None
+    org: str
+    certificate_kind: str = "enforcement"
+    auxiliary: bool = False
+    active: bool = True
+    leave_from: dt.date | None = None
+    leave_until: dt.date | None = None
+    dept_code: str = ""
+    conflicts: frozenset[str] = frozenset()
+    last_inspected: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Per tier: a ratio of the sub-directory (rounded up) or a fixed count."""
+
+    ratio: Fraction | None = None
+    count: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.ratio is None) == (self.count is None):
+            raise ValueError("抽取要求应为比例或数量之一")
+        if self.ratio is not None and not 0 <= self.ratio <= 1:
+            raise ValueError(f"抽查比例应在0到100%之间：{self.ratio}")
+        if self.count is not None and self.count < 0:
+            raise ValueError(f"抽取数量不能为负数：{self.count}")
+
+    def required(self, tier_size: int) -> int:
+        if self.ratio is not None:
+            return required_count(tier_size, self.ratio)
+        assert self.count is not None
+        return self.count
+
+    def label(self) -> str:
+        if self.ratio is not None:
+            return percent(self.ratio)
+        return f"{self.count}个"
+
+    def to_json(self) -> dict[str, Any]:
+        if self.ratio is not None:
+            return {"ratio": str(self.ratio)}
+        return {"count": self.count}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Quota:
+        if "ratio" in data:
+            return cls(ratio=Fraction(str(data["ratio"])))
+        return cls(count=int(data["count"]))
+
+
+def percent(ratio: Fraction) -> str:
+    value = ratio * 100
+    return f"{value.numerator}%" if value.denominator == 1 else f"{float(value):g}%"
+
+
+@dataclass(frozen=True)
+class PoolRules:
+    """What a task says about its pool (Art. 22, 25, 26, 30)."""
+
+    quotas: Mapping[Tier, Quota]
+    check_start: dt.date
+    check_end: dt.date
+    policy: DrawPolicy = DrawPolicy()
+    tag_filter: Mapping[str, str] = field(default_factory=dict, hash=False)
+    skip_inspected_general: bool = True
+    skip_checked_above: bool = False
+    construction_projects: bool = True
+    checking_depts: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    kind: Literal["target", "inspector"]
+    key: str
+    reason: str
+
+    @property
+    def label(self) -> str:
+        return EXCLUSION_LABELS.get(self.reason, self.reason)
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "key": self.key, "reason": self.reason, "label": self.label}
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """Everything frozen at commitment: the draw's input, and how it was arrived at."""
+
+    input: DrawInput
+    construction: DrawInput | None  # Art. 25(4) projects, all of them, outside the random draw
+    tier_sizes: Mapping[Tier, int]  # the sub-directory in scope, before exclusions
+    pool_sizes: Mapping[Tier, int]
+    counts: Mapping[Tier, int]
+    quotas: Mapping[Tier, Quota]
+    exclusions: tuple[Exclusion, ...]
+    problems: tuple[str, ...]  # why it cannot be drawn at all (Chinese); empty when it can
+    warnings: tuple[str, ...]  # what may go wrong depending on the draw (Chinese)
+
+    @property
+    def drawable(self) -> bool:
+        return not self.problems
+
+    def excluded(self, kind: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for e in self.exclusions:
+            if e.kind == kind:
+                out[e.reason] = out.get(e.reason, 0) + 1
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "tier_sizes": {t.value: self.tier_sizes.get(t, 0) for t in Tier},
+            "pool_sizes": {t.value: self.pool_sizes.get(t, 0) for t in Tier},
+            "counts": {t.value: self.counts.get(t, 0) for t in Tier},
+            "quotas": {t.value: q.to_json() for t, q in self.quotas.items()},
+            "construction": len(self.construction.targets) if self.construction else 0,
+            "inspectors": len(self.input.inspectors),
+        }
+
+
+def matches(attributes: Mapping[str, Any], tag_filter: Mapping[str, str]) -> bool:
+    """Art. 26 directed draw: every tag asked for has that value (or contains it, for lists)."""
+    for name, wanted in tag_filter.items():
+        value = attributes.get(name)
+        if isinstance(value, list | tuple | set | frozenset):
+            if wanted not in {str(v) for v in value}:
+                return False
+        elif value is None or str(value) != wanted:
+            return False
+    return True
+
+
+def construction_due(t: TargetFact, start: dt.date, end: dt.date) -> bool:
+    """Art. 25(4): approved by the Ministry or region, construction begun, not checked since,
+    and the check window reaches into [start of construction, one year after operation began]."""
+    if t.approval_level not in CONSTRUCTION_APPROVALS or t.construction_started_on is None:
+        return False
+    if t.inspected_since_construction or t.construction_started_on > end:
+        return False
+    if t.operation_started_on is None:
+        return True
+    op = t.operation_started_on
+    try:
+        deadline = op.replace(year=op.year + 1)
+    except ValueError:  # 29 February
+        deadline = op.replace(year=op.year + 1, day=28)
+    return start <= deadline
+
+
+def _inspector_exclusion(i: InspectorFact, rules: PoolRules) -> str | None:
+    if not i.active:
+        return "inactive"
+    if not i.userid:
+        return "no_userid"
+    if i.leave_from is not None or i.leave_until is not None:
+        leave_from = i.leave_from or dt.date.min
+        leave_until = i.leave_until or dt.date.max
+        if leave_from <= rules.check_end and leave_until >= rules.check_start:
+            return "on_leave"
+    if i.auxiliary:
+        return None if rules.policy.auxiliary_per_team else "auxiliary_not_wanted"
+    if i.certificate_kind not in rules.policy.qualifying_kinds:
+        return "certificate_kind"
+    if rules.checking_depts and i.dept_code not in rules.checking_depts:
+        return "department"
+    return None
+
+
+def build_pool(
+    targets: Iterable[TargetFact], inspectors: Iterable[InspectorFact], rules: PoolRules
+) -> PoolPlan:
+    """Decide the pool, the exclusions (with reasons) and the count per tier."""
+    exclusions: list[Exclusion] = []
+    sizes: dict[str, int] = {t.value: 0 for t in Tier}
+    pool: list[PoolTarget] = []
+    construction: list[PoolTarget] = []
+    drawn_tiers = {t.value for t in rules.quotas}
+    skip_general = rules.skip_inspected_general
+    skip_above = rules.skip_checked_above
+    directed = bool(rules.tag_filter)
+    # One pass over what may be 100,000 targets: cheap tests first, plain-string tiers.
+    for t in targets:
+        if directed and not matches(t.attributes, rules.tag_filter):
+            continue  # outside a directed draw's scope (Art. 26): not in the sub-directory
+        if t.status == "deregistered":
+            exclusions.append(Exclusion("target", t.key, "deregistered"))
+            continue
+        tier = t.tier
+        sizes[tier] += 1
+        entry = PoolTarget(t.key, tier, t.org, t.on_positive_list)
+        if (
+            rules.construction_projects
+            and t.approval_level in CONSTRUCTION_APPROVALS
+            and construction_due(t, rules.check_start, rules.check_end)
+        ):
+            construction.append(entry)
+            exclusions.append(Exclusion("target", t.key, "construction_due"))
+        elif skip_general and t.inspected_this_year_here and tier == Tier.general:
+            exclusions.append(Exclusion("target", t.key, "inspected_this_year"))
+        elif skip_above and t.checked_above_no_problem:
+            exclusions.append(Exclusion("target", t.key, "checked_above"))
+        elif tier in drawn_tiers:
+            pool.append(entry)
+    tier_sizes = {t: sizes[t.value] for t in Tier}
+
+    wanted = {t.key for t in pool} | {t.key for t in construction}
+    people: list[PoolInspector] = []
+    for i in inspectors:
+        reason = _inspector_exclusion(i, rules)
+        if reason is not None:
+            exclusions.append(Exclusion("inspector", i.key, reason))
+            continue
+        assert i.userid is not None
+        people.append(
+            PoolInspector(
+                key=i.key,
+                userid=i.userid,
+                org=i.org,
+                certificate_kind=i.certificate_kind,
+                auxiliary=i.auxiliary,
+                conflicts=i.conflicts & wanted,
+                last_inspected=i.last_inspected & wanted,
+            )
+        )
+
+    counted: dict[str, int] = {t.value: 0 for t in Tier}
+    for p in pool:
+        counted[p.tier] += 1
+    pool_sizes = {t: counted[t.value] for t in Tier}
+    counts = {tier: q.required(tier_sizes[tier]) for tier, q in rules.quotas.items()}
+    inp = DrawInput(tuple(pool), tuple(people), counts, rules.policy)
+    extra = None
+    if construction:
+        per_tier = {tier: sum(1 for c in construction if c.tier == tier) for tier in Tier}
+        extra = DrawInput(tuple(construction), tuple(people), per_tier, rules.policy)
+    exclusions.sort(key=lambda e: (e.kind, e.reason, e.key))
+    problems, warnings = _feasibility(inp, extra, rules, tier_sizes, pool_sizes, counts, exclusions)
+    return PoolPlan(
+        input=inp,
+        construction=extra,
+        tier_sizes=tier_sizes,
+        pool_sizes=pool_sizes,
+        counts=counts,
+        quotas=dict(rules.quotas),
+        exclusions=tuple(exclusions),
+        problems=tuple(problems),
+        warnings=tuple(warnings),
+    )
+
+
+def _feasibility(
+    inp: DrawInput,
+    extra: DrawInput | None,
+    rules: PoolRules,
+    tier_sizes: Mapping[Tier, int],
+    pool_sizes: Mapping[Tier, int],
+    counts: Mapping[Tier, int],
+    exclusions: list[Exclusion],
+) -> tuple[list[str], list[str]]:
+    """What makes any draw impossible (refused before commitment) and what might fail."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    left_out: dict[Tier, int] = {tier: 0 for tier in Tier}
+    keys_by_tier = {p.key: p.tier for p in (*inp.targets, *(extra.targets if extra else ()))}
+    for e in exclusions:
+        if e.kind == "target" and e.reason != "deregistered" and e.key in keys_by_tier:
+            left_out[keys_by_tier[e.key]] += 1
+    for tier, n in counts.items():
+        if n > pool_sizes[tier]:
+            label = TIER_LABELS[tier]
+            how = rules.quotas[tier].label()
+            gone = f"，其中{left_out[tier]}个按规定不参加本次抽取" if left_out[tier] else ""
+            problems.append(
+                f"{label}监管对象应抽取{n}个（名录内{tier_sizes[tier]}个{gone}；要求{how}），"
+                f"可抽取的只有{pool_sizes[tier]}个。请调整抽取比例或数量、任务范围或标签条件。"
+            )
+    teams = sum(counts.values()) + (len(extra.targets) if extra else 0)
+    if teams == 0:
+        problems.append("本任务没有需要抽取的检查对象：请检查各类别的比例或数量以及任务范围。")
+        return problems, warnings
+    policy = rules.policy
+    main = {i.userid for i in inp.inspectors if not i.auxiliary}
+    aux = {i.userid for i in inp.inspectors if i.auxiliary}
+    kinds = "、".join(CERT_LABELS.get(k, k) for k in sorted(policy.qualifying_kinds))
+    if len(main) < policy.team_size:
+        problems.append(
+            f"可选派的检查人员不足：每个检查组需要{policy.team_size}名持{kinds}的检查人员，"
+            f"可选派的只有{len(main)}人。请补充检查人员名录或调整检查组人数、证件要求。"
+        )
+    if len(aux) < policy.auxiliary_per_team:
+        problems.append(
+            f"辅助检查人员不足：每组需要{policy.auxiliary_per_team}名，可选派的只有{len(aux)}人。"
+        )
+    if policy.max_load is not None and len(main) * policy.max_load < teams * policy.team_size:
+        problems.append(
+            f"每人上限{policy.max_load}组时，{len(main)}名检查人员最多能组成"
+            f"{len(main) * policy.max_load // max(policy.team_size, 1)}个检查组，"
+            f"少于需要的{teams}个。请提高每人上限或补充检查人员。"
+        )
+    if policy.locality == "same_county":
+        per_county: dict[str, set[str]] = {}
+        for i in inp.inspectors:
+            if not i.auxiliary:
+                per_county.setdefault(i.org, set()).add(i.userid)
+        counties = {p.org for p in (*inp.targets, *(extra.targets if extra else ()))}
+        short = sorted(c for c in counties if len(per_county.get(c, ())) < policy.team_size)
+        if short:
+            warnings.append(
+                f"以下旗县区本地可选派的检查人员不足{policy.team_size}人：{'、'.join(short)}；"
+                "若抽中其检查对象，将无法组成检查组。可将属地要求改为「任务范围内」。"
+            )
+    return problems, warnings
+
+
+CERT_LABELS = {"enforcement": "执法证", "work": "工作证"}
+
+
+def quotas_from_json(data: Mapping[str, Any]) -> dict[Tier, Quota]:
+    return {Tier(k): Quota.from_json(v) for k, v in data.items()}

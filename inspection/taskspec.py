@@ -1,0 +1,316 @@
+"""What a task asks for (Art. 22), and the compact one-line syntax admins type in chat.
+
+    新建任务 <名称> 范围=150100 特殊=25% 重点=20% 一般=10% 检查期=2026-12-01~2026-12-31
+
+Pure: parsing and validation only; organisations and check items are checked by storage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from inspection.draw import LOCALITIES, Locality
+from inspection.pool import Quota
+from inspection.quotas import TIER_LABELS, Tier
+
+
+class SpecError(ValueError):
+    """A task description that cannot be accepted; ``zh`` for chat, ``en`` for the CLI."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(zh)
+        self.zh = zh
+        self.en = en
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    check_start: dt.date
+    check_end: dt.date
+    quotas: Mapping[Tier, Quota] = field(default_factory=dict, hash=False)  # empty: Art. 25
+    org_code: str | None = None  # drawing organisation; None: the admin's own
+    scope_orgs: tuple[str, ...] = ()  # empty: the drawing organisation's subtree
+    draw_on: dt.date | None = None
+    item_codes: tuple[str, ...] = ()
+    focus: str = ""
+    drawing_dept: str = ""
+    checking_depts: tuple[str, ...] = ()
+    initiating_dept: str = ""
+    participating_depts: tuple[str, ...] = ()
+    tag_filter: Mapping[str, str] = field(default_factory=dict, hash=False)
+    team_size: int | None = None  # None: the rule in force (Art. 28)
+    qualifying_kinds: tuple[str, ...] = ("enforcement",)
+    locality: Locality = "scope"
+    auxiliary_per_team: int = 0
+    avoid_last_inspector: bool = True
+    max_load: int | None = None
+    skip_inspected_general: bool = True  # Art. 25
+    skip_checked_above: bool = False  # Art. 30
+    construction_projects: bool = True  # Art. 25(4)
+    plan_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or len(self.name) > 200:
+            raise SpecError("任务名称不能为空，且不超过200字。", "task name is empty or too long")
+        if self.check_start > self.check_end:
+            raise SpecError(
+                f"检查期的开始日期{self.check_start}晚于结束日期{self.check_end}。",
+                f"check start {self.check_start} is after check end {self.check_end}",
+            )
+        if self.draw_on is not None and self.draw_on > self.check_end:
+            raise SpecError(
+                f"抽取日期{self.draw_on}晚于检查期结束日期{self.check_end}。",
+                f"draw date {self.draw_on} is after check end {self.check_end}",
+            )
+        if self.team_size is not None and self.team_size < 1:
+            raise SpecError("检查组人数至少为1。", "team size must be at least 1")
+        if self.auxiliary_per_team < 0:
+            raise SpecError("辅助检查人员人数不能为负数。", "auxiliary count is negative")
+        if self.max_load is not None and self.max_load < 1:
+            raise SpecError("每人上限至少为1。", "max load must be at least 1")
+        if self.locality not in LOCALITIES:
+            raise SpecError(f"未知的属地要求：{self.locality}", f"unknown locality {self.locality}")
+        if not self.qualifying_kinds:
+            raise SpecError("至少指定一种计入检查组的证件。", "no qualifying certificate kind")
+        if self.initiating_dept and not self.participating_depts:
+            raise SpecError(
+                "联合抽查需同时指定参与科室（参与科室=…）。",
+                "a joint task needs participating departments",
+            )
+
+    @property
+    def year(self) -> int:
+        return (self.draw_on or self.check_start).year
+
+    @property
+    def joint(self) -> bool:
+        return bool(self.initiating_dept)
+
+
+# --- values ------------------------------------------------------------------------------
+
+CERT_WORDS = {
+    "执法": "enforcement",
+    "执法证": "enforcement",
+    "enforcement": "enforcement",
+    "工作": "work",
+    "工作证": "work",
+    "work": "work",
+}
+LOCALITY_WORDS: dict[str, Locality] = {
+    "本旗县": "same_county",
+    "本旗县区": "same_county",
+    "同旗县": "same_county",
+    "同旗县区": "same_county",
+    "same_county": "same_county",
+    "范围内": "scope",
+    "任务范围": "scope",
+    "任务范围内": "scope",
+    "scope": "scope",
+}
+YES = {"是", "要", "排除", "yes", "true", "1", "y"}
+NO = {"否", "不", "不排除", "no", "false", "0", "n"}
+TAG_NAMES = {
+    "行业": "industry",
+    "规模": "scale",
+    "绩效分级": "performance_grade",
+    "监管类型": "supervision_type",
+    "生产周期": "production_cycle",
+    "污染物": "pollutant_types",
+    "建设状态": "construction_status",
+}
+TIER_WORDS = {label: tier for tier, label in TIER_LABELS.items()} | {t.value: t for t in Tier}
+
+
+def parse_date(text: str, what: str) -> dt.date:
+    s = text.strip().replace("/", "-").replace(".", "-")
+    if re.fullmatch(r"\d{8}", s):
+        s = f"{s[:4]}-{s[4:6]}-{s[6:]}"
+    try:
+        return dt.date.fromisoformat(s)
+    except ValueError:
+        raise SpecError(
+            f"{what}「{text}」不是有效日期，请写成 2026-12-01。",
+            f"{what_en(what)} {text!r} is not a date (use 2026-12-01)",
+        ) from None
+
+
+def what_en(what: str) -> str:
+    return {"检查期": "check period", "抽取日": "draw date"}.get(what, "date")
+
+
+def parse_period(text: str) -> tuple[dt.date, dt.date]:
+    parts = re.split(r"~|至|到|--|—", text)
+    if len(parts) != 2:
+        raise SpecError(
+            f"检查期「{text}」应写成 开始~结束，如 2026-12-01~2026-12-31。",
+            f"check period {text!r} should look like 2026-12-01~2026-12-31",
+        )
+    return parse_date(parts[0], "检查期"), parse_date(parts[1], "检查期")
+
+
+def parse_quota(text: str, tier: Tier) -> Quota:
+    """ "25%", "1/4" or "0.25" is a ratio; "30" or "30个" is a count."""
+    s = text.strip().removesuffix("个")
+    label = TIER_LABELS[tier]
+    ratio: Fraction | None = None
+    count: int | None = None
+    try:
+        if s.endswith("%"):
+            ratio = Fraction(s[:-1]) / 100
+        elif "/" in s or "." in s:
+            ratio = Fraction(s)
+        else:
+            count = int(s)
+    except (ValueError, ZeroDivisionError):
+        raise SpecError(
+            f"{label}的抽取要求「{text}」应为比例（如 25%）或数量（如 30）。",
+            f"{tier.value}: {text!r} is neither a ratio (25%) nor a count",
+        ) from None
+    try:
+        return Quota(ratio=ratio, count=count)
+    except ValueError as exc:
+        raise SpecError(f"{label}：{exc}", f"{tier.value}: {text!r} out of range") from None
+
+
+def parse_bool(text: str, what: str) -> bool:
+    word = text.strip().lower()
+    if word in YES:
+        return True
+    if word in NO:
+        return False
+    raise SpecError(f"{what}应为「是」或「否」，而不是「{text}」。", f"{what}: expected yes or no")
+
+
+def parse_int(text: str, what: str, en: str) -> int:
+    try:
+        return int(text.strip().removesuffix("人").removesuffix("组"))
+    except ValueError:
+        raise SpecError(f"{what}应为整数，而不是「{text}」。", f"{en}: not a number") from None
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in re.split(r"[,;、]", text) if p.strip())
+
+
+def parse_kinds(text: str) -> tuple[str, ...]:
+    kinds = []
+    for word in split_list(text):
+        if word not in CERT_WORDS:
+            raise SpecError(
+                f"未知的证件类型「{word}」：可用 执法证、工作证。",
+                f"unknown certificate kind {word!r}",
+            )
+        kinds.append(CERT_WORDS[word])
+    return tuple(sorted(set(kinds)))
+
+
+def parse_locality(text: str) -> Locality:
+    word = text.strip()
+    if word not in LOCALITY_WORDS:
+        raise SpecError(
+            f"属地要求「{text}」应为「本旗县区」或「范围内」。", f"unknown locality {text!r}"
+        )
+    return LOCALITY_WORDS[word]
+
+
+def parse_tags(text: str) -> dict[str, str]:
+    tags = {}
+    for part in split_list(text):
+        name, sep, value = part.partition(":")
+        if not sep or not name.strip() or not value.strip():
+            raise SpecError(
+                f"标签条件「{part}」应写成 名称:值，如 行业:火电。",
+                f"tag filter {part!r}: name:value",
+            )
+        tags[TAG_NAMES.get(name.strip(), name.strip())] = value.strip()
+    return tags
+
+
+# --- the chat line -------------------------------------------------------------------------
+
+CHAT_USAGE = (
+    "新建任务 <名称> 范围=150100 特殊=25% 重点=20% 一般=10% 检查期=2026-12-01~2026-12-31"
+    " [抽取日= 事项=A01,A02 检查重点= 抽取科室= 检查科室= 发起科室= 参与科室= 组员=2"
+    " 证件=执法证,工作证 属地=本旗县区|范围内 辅助=1 回避上次=是 每人上限=3 标签=行业:火电"
+    " 一般已查=排除 上级已查=不排除 建设项目=是 单位=150100 计划=编号]"
+)
+
+
+def parse_task_line(text: str) -> TaskSpec:
+    """Read ``<名称> 键=值 ...`` (NFKC-normalised, so full-width ＝ ～ ， work too)."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    if not text:
+        raise SpecError(f"用法：{CHAT_USAGE}", "empty task description")
+    names: list[str] = []
+    values: dict[str, str] = {}
+    for token in text.split():
+        key, sep, value = token.partition("=")
+        if not sep:
+            names.append(token)
+            continue
+        if key in values:
+            raise SpecError(f"「{key}」写了两次。", f"{key} given twice")
+        values[key] = value
+    if "名称" in values:
+        names.append(values.pop("名称"))
+    if len(names) != 1:
+        raise SpecError(
+            "请给出一个不含空格的任务名称，其余各项写成 键=值。用法：" + CHAT_USAGE,
+            "one task name without spaces expected",
+        )
+    return spec_from_fields({"名称": names[0], **values})
+
+
+def spec_from_fields(fields: Mapping[str, str]) -> TaskSpec:
+    """A task from named fields, as typed in chat (``键=值``) or as spreadsheet columns.
+
+    The check period is ``检查期`` (``开始~结束``) or the two fields ``检查开始`` and ``检查结束``."""
+    values = {k.strip(): v.strip() for k, v in fields.items() if v is not None and v.strip()}
+    name = values.pop("名称", "")
+    if "检查开始" in values and "检查结束" in values and "检查期" not in values:
+        values["检查期"] = f"{values.pop('检查开始')}~{values.pop('检查结束')}"
+    if "检查期" not in values:
+        raise SpecError("请写明检查期，如 检查期=2026-12-01~2026-12-31。", "check period missing")
+    start, end = parse_period(values.pop("检查期"))
+    kwargs: dict[str, object] = {"name": name, "check_start": start, "check_end": end}
+    quotas = {}
+    for word, tier in TIER_WORDS.items():
+        if word in values:
+            quotas[tier] = parse_quota(values.pop(word), tier)
+    kwargs["quotas"] = quotas
+    readers: dict[str, tuple[str, Callable[[str], object]]] = {
+        "单位": ("org_code", str.strip),
+        "范围": ("scope_orgs", split_list),
+        "抽取日": ("draw_on", lambda v: parse_date(v, "抽取日")),
+        "事项": ("item_codes", split_list),
+        "检查重点": ("focus", str.strip),
+        "抽取科室": ("drawing_dept", str.strip),
+        "检查科室": ("checking_depts", split_list),
+        "发起科室": ("initiating_dept", str.strip),
+        "参与科室": ("participating_depts", split_list),
+        "组员": ("team_size", lambda v: parse_int(v, "检查组人数", "team size")),
+        "证件": ("qualifying_kinds", parse_kinds),
+        "属地": ("locality", parse_locality),
+        "辅助": ("auxiliary_per_team", lambda v: parse_int(v, "辅助检查人员人数", "auxiliary")),
+        "回避上次": ("avoid_last_inspector", lambda v: parse_bool(v, "回避上次")),
+        "每人上限": ("max_load", lambda v: parse_int(v, "每人上限", "max load")),
+        "标签": ("tag_filter", parse_tags),
+        "一般已查": ("skip_inspected_general", lambda v: parse_bool(v, "一般已查")),
+        "上级已查": ("skip_checked_above", lambda v: parse_bool(v, "上级已查")),
+        "建设项目": ("construction_projects", lambda v: parse_bool(v, "建设项目")),
+        "计划": ("plan_id", lambda v: parse_int(v, "计划编号", "plan")),
+    }
+    for key, value in values.items():
+        if key not in readers:
+            known = "、".join(["检查期", *TIER_LABELS.values(), *readers])
+            raise SpecError(f"不认识「{key}」。可写的项目：{known}。", f"unknown field {key!r}")
+        attr, read = readers[key]
+        kwargs[attr] = read(value)
+    return TaskSpec(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,473 @@
+"""Plans and tasks (Art. 19-23), and the directory facts a task's pool is built from.
+
+Task codes are unique in the region and short enough to type: ``T2026-150100-017`` is the 17th
+task of 2026 drawn by 呼和浩特市 (150100).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inspection.draw import DrawPolicy
+from inspection.params import DEFAULT_HISTORY, RuleParams
+from inspection.pool import (
+    CONSTRUCTION_APPROVALS,
+    InspectorFact,
+    PoolRules,
+    Quota,
+    TargetFact,
+    quotas_from_json,
+)
+from inspection.quotas import Tier
+from inspection.taskspec import SpecError, TaskSpec
+from storage import audit
+from storage.models import (
+    CheckItem,
+    Inspection,
+    Inspector,
+    Organisation,
+    Plan,
+    Target,
+    Task,
+    TeamMember,
+)
+from storage.repos import Repositories
+
+TASK_CODE = re.compile(r"T\d{4}-\d{6}-\d{3,}")
+CHUNK = 500  # keys per IN (...) list: well under SQLite's and asyncpg's parameter limits
+
+# Art. 12 attributes a directed draw (Art. 26) may filter on, besides department tags.
+ATTRIBUTE_COLUMNS = (
+    "industry",
+    "scale",
+    "performance_grade",
+    "supervision_type",
+    "production_cycle",
+    "pollutant_types",
+    "construction_status",
+)
+
+
+def rule_params(on: dt.date) -> RuleParams:
+    """The rule parameters in force on a date (Art. 45: later rules prevail)."""
+    return DEFAULT_HISTORY.at(on)
+
+
+def normalise_code(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip().upper()
+
+
+def chunks(items: Sequence[str], size: int = CHUNK) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+# --- plans --------------------------------------------------------------------------------
+
+
+async def create_plan(
+    session: AsyncSession, *, org_code: str, year: int, name: str, actor: str, now: dt.datetime
+) -> Plan:
+    repos = Repositories(session)
+    if await repos.orgs.get(org_code) is None:
+        raise SpecError(f"单位代码「{org_code}」不存在。", f"unknown organisation {org_code!r}")
+    existing = await session.execute(
+        select(Plan.id).where(Plan.org_code == org_code, Plan.year == year, Plan.name == name)
+    )
+    if existing.first() is not None:
+        raise SpecError(
+            f"{year}年已有名为「{name}」的计划。", f"plan {name!r} of {year} already exists"
+        )
+    plan = Plan(org_code=org_code, year=year, name=name, created_by=actor, created_at=now)
+    session.add(plan)
+    await session.flush()
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        action="plan.create",
+        subject=f"plan:{plan.id}",
+        payload={"org": org_code, "year": year, "name": name},
+    )
+    return plan
+
+
+async def list_plans(
+    session: AsyncSession, org_codes: Sequence[str] | None = None, year: int | None = None
+) -> list[Plan]:
+    stmt = select(Plan).order_by(Plan.year, Plan.org_code, Plan.id)
+    if org_codes is not None:
+        stmt = stmt.where(Plan.org_code.in_(list(org_codes)))
+    if year is not None:
+        stmt = stmt.where(Plan.year == year)
+    return list((await session.execute(stmt)).scalars())
+
+
+# --- tasks --------------------------------------------------------------------------------
+
+
+async def create_task(
+    session: AsyncSession, spec: TaskSpec, *, org_code: str, actor: str, now: dt.datetime
+) -> Task:
+    """Validate against the directory and the rules in force, allocate the code, record it."""
+    repos = Repositories(session)
+    org = await repos.orgs.get(org_code)
+    if org is None:
+        raise SpecError(f"单位代码「{org_code}」不存在。", f"unknown organisation {org_code!r}")
+    scope = list(dict.fromkeys(spec.scope_orgs or (org_code,)))
+    for code in scope:
+        if await repos.orgs.get(code) is None:
+            raise SpecError(f"范围中的单位代码「{code}」不存在。", f"unknown scope org {code!r}")
+        if not await repos.orgs.covers([org_code], code):
+            raise SpecError(
+                f"范围「{code}」不在{org.name}（{org_code}）的管辖范围内（第5条）。",
+                f"scope {code} is outside {org_code}'s subtree",
+            )
+    params = rule_params(spec.check_start)
+    team_size = spec.team_size if spec.team_size is not None else params.team_size
+    if team_size < params.team_size:
+        raise SpecError(
+            f"检查组人数不得少于{params.team_size}人（第28条）。",
+            f"team size must be at least {params.team_size} (Art. 28)",
+        )
+    quotas: dict[Tier, Quota] = dict(spec.quotas) or {
+        tier: Quota(ratio=ratio) for tier, ratio in params.ratios().items()
+    }
+    await _check_items(session, repos, org_code, spec.item_codes)
+    if spec.plan_id is not None:
+        plan = await session.get(Plan, spec.plan_id)
+        if plan is None or not await repos.orgs.covers([plan.org_code], org_code):
+            raise SpecError(f"计划「{spec.plan_id}」不存在。", f"unknown plan {spec.plan_id}")
+        if plan.year != spec.year:
+            raise SpecError(
+                f"计划「{plan.name}」是{plan.year}年的，任务在{spec.year}年。",
+                f"plan {plan.id} is for {plan.year}, the task for {spec.year}",
+            )
+    n = await repos.sequences.next(f"task:{spec.year}:{org_code}")
+    task = Task(
+        code=f"T{spec.year}-{org_code}-{n:03d}",
+        plan_id=spec.plan_id,
+        year=spec.year,
+        name=spec.name,
+        org_code=org_code,
+        drawing_dept=spec.drawing_dept,
+        checking_depts=list(spec.checking_depts),
+        initiating_dept=spec.initiating_dept,
+        participating_depts=list(spec.participating_depts),
+        scope_orgs=scope,
+        tag_filter=dict(spec.tag_filter),
+        quotas={tier.value: q.to_json() for tier, q in quotas.items()},
+        item_codes=list(spec.item_codes),
+        focus=spec.focus,
+        draw_on=spec.draw_on,
+        check_start=spec.check_start,
+        check_end=spec.check_end,
+        team_size=team_size,
+        qualifying_kinds=list(spec.qualifying_kinds),
+        locality=spec.locality,
+        auxiliary_per_team=spec.auxiliary_per_team,
+        avoid_last_inspector=spec.avoid_last_inspector,
+        max_load=spec.max_load,
+        skip_inspected_general=spec.skip_inspected_general,
+        skip_checked_above=spec.skip_checked_above,
+        construction_projects=spec.construction_projects,
+        status="planned",
+        created_by=actor,
+        created_at=now,
+    )
+    session.add(task)
+    await session.flush()
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        action="task.create",
+        subject=f"task:{task.code}",
+        payload=task_record(task),
+    )
+    return task
+
+
+async def _check_items(
+    session: AsyncSession, repos: Repositories, org_code: str, codes: Sequence[str]
+) -> None:
+    """Check items come from the list of the drawing organisation or any level above it."""
+    if not codes:
+        return
+    orgs = await repos.orgs.ancestors(org_code)
+    found = set(
+        (
+            await session.execute(
+                select(CheckItem.code).where(
+                    CheckItem.code.in_(list(codes)),
+                    CheckItem.org_code.in_(orgs),
+                    CheckItem.active.is_(True),
+                )
+            )
+        ).scalars()
+    )
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise SpecError(
+            f"抽查事项清单中没有：{'、'.join(missing)}（第8-10条）。",
+            f"unknown check items: {', '.join(missing)}",
+        )
+
+
+def task_record(task: Task) -> dict[str, Any]:
+    """Art. 22's fields as they go into the audit record and the export."""
+    return {
+        "code": task.code,
+        "name": task.name,
+        "year": task.year,
+        "plan_id": task.plan_id,
+        "org": task.org_code,
+        "drawing_dept": task.drawing_dept,
+        "checking_depts": task.checking_depts,
+        "initiating_dept": task.initiating_dept,
+        "participating_depts": task.participating_depts,
+        "scope": task.scope_orgs,
+        "tag_filter": task.tag_filter,
+        "quotas": task.quotas,
+        "items": task.item_codes,
+        "focus": task.focus,
+        "draw_on": task.draw_on.isoformat() if task.draw_on else None,
+        "check_start": task.check_start.isoformat(),
+        "check_end": task.check_end.isoformat(),
+        "team_size": task.team_size,
+        "qualifying_kinds": task.qualifying_kinds,
+        "locality": task.locality,
+        "auxiliary_per_team": task.auxiliary_per_team,
+        "avoid_last_inspector": task.avoid_last_inspector,
+        "max_load": task.max_load,
+        "skip_inspected_general": task.skip_inspected_general,
+        "skip_checked_above": task.skip_checked_above,
+        "construction_projects": task.construction_projects,
+    }
+
+
+async def get_task(session: AsyncSession, code: str) -> Task | None:
+    return (
+        await session.execute(select(Task).where(Task.code == normalise_code(code)))
+    ).scalar_one_or_none()
+
+
+async def get_task_for_update(session: AsyncSession, code: str) -> Task | None:
+    """The task row locked (PostgreSQL) so that two commands on one task serialise."""
+    stmt = select(Task).where(Task.code == normalise_code(code)).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_tasks(
+    session: AsyncSession, org_codes: Sequence[str] | None = None, year: int | None = None
+) -> list[Task]:
+    stmt = select(Task).order_by(Task.year, Task.org_code, Task.id)
+    if org_codes is not None:
+        stmt = stmt.where(Task.org_code.in_(list(org_codes)))
+    if year is not None:
+        stmt = stmt.where(Task.year == year)
+    return list((await session.execute(stmt)).scalars())
+
+
+def policy_of(task: Task) -> DrawPolicy:
+    return DrawPolicy(
+        team_size=task.team_size,
+        qualifying_kinds=frozenset(task.qualifying_kinds),
+        locality=task.locality,  # type: ignore[arg-type]
+        auxiliary_per_team=task.auxiliary_per_team,
+        avoid_last_inspector=task.avoid_last_inspector,
+        max_load=task.max_load,
+    )
+
+
+def rules_for(task: Task) -> PoolRules:
+    return PoolRules(
+        quotas=quotas_from_json(task.quotas),
+        check_start=task.check_start,
+        check_end=task.check_end,
+        policy=policy_of(task),
+        tag_filter=dict(task.tag_filter),
+        skip_inspected_general=task.skip_inspected_general,
+        skip_checked_above=task.skip_checked_above,
+        construction_projects=task.construction_projects,
+        checking_depts=frozenset(task.checking_depts),
+    )
+
+
+# --- the facts the pool is built from -------------------------------------------------------
+
+
+async def scope_orgs(repos: Repositories, task: Task) -> list[str]:
+    codes: dict[str, None] = {}
+    for root in task.scope_orgs:
+        for code in await repos.orgs.subtree(root):
+            codes[code] = None
+    return list(codes)
+
+
+TARGET_COLUMNS = (
+    "key, tier, org_code, status, on_positive_list, approval_level, "
+    "construction_started_on, operation_started_on"
+)
+
+
+def _date(value: Any) -> dt.date | None:
+    # SQLite hands back ISO text, PostgreSQL a date.
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+async def target_facts(session: AsyncSession, task: Task) -> list[TargetFact]:
+    """Every target in the task's scope, with what earlier inspections say about it."""
+    repos = Repositories(session)
+    orgs = await scope_orgs(repos, task)
+    # Plain SQL, no ORM row processing: a pool may be 100,000 rows and this is on the clock.
+    query = text(f"SELECT {TARGET_COLUMNS} FROM target WHERE org_code IN :orgs").bindparams(
+        bindparam("orgs", expanding=True)
+    )
+    rows = (await session.execute(query, {"orgs": orgs})).all()
+    attributes = await _attributes(session, orgs) if task.tag_filter else {}
+    here = await _randomly_inspected_here(session, task)
+    above = await _no_problem_above(session, repos, task) if task.skip_checked_above else set()
+    last_check = await _last_check_end(session)
+    no_tags: dict[str, Any] = {}
+    facts = []
+    for key, tier, org, status, positive, approval, started, operating in rows:
+        started = _date(started) if started is not None else None
+        checked = last_check.get(key) if started is not None else None
+        facts.append(
+            TargetFact(
+                key,
+                tier,  # the plain string: see TargetFact
+                org,
+                status,
+                bool(positive),
+                attributes.get(key, no_tags),
+                approval,
+                started,
+                _date(operating) if operating is not None else None,
+                key in here,
+                key in above,
+                started is not None and checked is not None and checked >= started,
+            )
+        )
+    return facts
+
+
+async def _attributes(session: AsyncSession, orgs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Art. 12 attributes and department tags, read only for a directed draw (Art. 26)."""
+    columns = [Target.key, Target.tags, *(getattr(Target, c) for c in ATTRIBUTE_COLUMNS)]
+    rows = await session.execute(select(*columns).where(Target.org_code.in_(list(orgs))))
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows.all():
+        values = dict(row[1] or {})
+        values.update({c: v for c, v in zip(ATTRIBUTE_COLUMNS, row[2:], strict=True) if v})
+        out[row[0]] = values
+    return out
+
+
+async def _randomly_inspected_here(session: AsyncSession, task: Task) -> set[str]:
+    """Art. 25: targets randomly drawn this year by any organisation at this task's level."""
+    level = (await session.get(Organisation, task.org_code)).level  # type: ignore[union-attr]
+    rows = await session.execute(
+        select(Inspection.target_key)
+        .join(Task, Task.id == Inspection.task_id)
+        .join(Organisation, Organisation.code == Task.org_code)
+        .where(
+            Task.year == task.year,
+            Task.id != task.id,
+            Organisation.level == level,
+            Inspection.origin == "random",
+            Inspection.status.in_(["open", "done", "merged"]),
+        )
+        .distinct()
+    )
+    return set(rows.scalars())
+
+
+async def _no_problem_above(session: AsyncSession, repos: Repositories, task: Task) -> set[str]:
+    """Art. 30: targets the level above inspected this year and found no problem."""
+    above = (await repos.orgs.ancestors(task.org_code))[1:]
+    if not above:
+        return set()
+    rows = await session.execute(
+        select(Inspection.target_key)
+        .join(Task, Task.id == Inspection.task_id)
+        .where(
+            Task.year == task.year,
+            Task.org_code.in_(above),
+            Inspection.result_code == "no_problem",
+        )
+        .distinct()
+    )
+    return set(rows.scalars())
+
+
+async def _last_check_end(session: AsyncSession) -> dict[str, dt.date]:
+    """Art. 25(4): the latest check window end per construction project inspected."""
+    rows = await session.execute(
+        select(Inspection.target_key, func.max(Inspection.check_end))
+        .join(Target, Target.key == Inspection.target_key)
+        .where(
+            Target.approval_level.in_(sorted(CONSTRUCTION_APPROVALS)),
+            Inspection.status != "cancelled",
+        )
+        .group_by(Inspection.target_key)
+    )
+    return {key: end for key, end in rows.all()}
+
+
+async def inspector_facts(session: AsyncSession, task: Task) -> list[InspectorFact]:
+    """Inspectors of the task's scope and of the drawing organisation itself."""
+    repos = Repositories(session)
+    orgs = list(dict.fromkeys([task.org_code, *await scope_orgs(repos, task)]))
+    rows = (
+        (await session.execute(select(Inspector).where(Inspector.org_code.in_(orgs))))
+        .scalars()
+        .all()
+    )
+    last = await _last_teams(session) if task.avoid_last_inspector else {}
+    return [
+        InspectorFact(
+            key=i.certificate_no,
+            userid=i.userid,
+            org=i.org_code,
+            certificate_kind=i.certificate_kind,
+            auxiliary=i.auxiliary,
+            active=i.active,
+            leave_from=i.leave_from,
+            leave_until=i.leave_until,
+            dept_code=i.dept_code,
+            conflicts=frozenset(str(c) for c in i.conflicts or ()),
+            last_inspected=frozenset(last.get(i.certificate_no, ())),
+        )
+        for i in rows
+    ]
+
+
+async def _last_teams(session: AsyncSession) -> dict[str, set[str]]:
+    """Certificate number -> targets whose latest inspection they served on."""
+    latest = (
+        select(func.max(Inspection.id).label("id"))
+        .where(Inspection.status.in_(["open", "done"]))
+        .group_by(Inspection.target_key)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(TeamMember.certificate_no, Inspection.target_key)
+        .join(Inspection, Inspection.id == TeamMember.inspection_id)
+        .join(latest, latest.c.id == Inspection.id)
+        .where(TeamMember.active.is_(True))
+    )
+    out: dict[str, set[str]] = {}
+    for cert, key in rows.all():
+        out.setdefault(cert, set()).add(key)
+    return out

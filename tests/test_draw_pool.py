@@ -1,0 +1,328 @@
+"""The pool and the count, rule by rule (Art. 13, 18, 25-31), before any seed exists."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from fractions import Fraction
+
+from sqlalchemy import func, select, update
+
+from inspection.draw import DrawPolicy, draw
+from inspection.pool import InspectorFact, PoolRules, Quota, TargetFact, build_pool
+from inspection.quotas import Tier
+from storage import draws
+from storage.db import Database
+from storage.draws import DrawRefused
+from storage.models import Draw, Inspection, TeamMember
+from tests.factories import (
+    CITY,
+    COUNTY,
+    NOW,
+    add_inspectors,
+    add_targets,
+    make_task,
+)
+
+START, END = dt.date(2026, 12, 1), dt.date(2026, 12, 31)
+SEED = bytes(32)
+
+
+def facts(
+    n: int, tier: Tier = Tier.general, prefix: str = "G", **fields: object
+) -> list[TargetFact]:
+    return [TargetFact(f"{prefix}{i:03d}", tier, COUNTY, **fields) for i in range(n)]  # type: ignore[arg-type]
+
+
+def people(n: int, prefix: str = "C", **fields: object) -> list[InspectorFact]:
+    return [
+        InspectorFact(f"{prefix}{i:03d}", f"{prefix.lower()}{i}", COUNTY, **fields)  # type: ignore[arg-type]
+        for i in range(n)
+    ]
+
+
+def rules(**kwargs: object) -> PoolRules:
+    values: dict[str, object] = {
+        "quotas": {Tier.general: Quota(ratio=Fraction(1, 10))},
+        "check_start": START,
+        "check_end": END,
+    }
+    values.update(kwargs)
+    return PoolRules(**values)  # type: ignore[arg-type]
+
+
+# --- pure rules -----------------------------------------------------------------------------
+
+
+def test_art25_ratio_is_of_the_sub_directory_before_exclusions_rounded_up() -> None:
+    targets = facts(16) + facts(5, prefix="H", inspected_this_year_here=True)
+    plan = build_pool(targets, people(4), rules())
+    assert plan.tier_sizes[Tier.general] == 21
+    assert plan.counts[Tier.general] == 3  # ceil(2.1)
+    assert plan.pool_sizes[Tier.general] == 16
+    assert plan.excluded("target") == {"inspected_this_year": 5}
+
+
+def test_art25_only_general_targets_inspected_this_year_are_left_out_and_it_is_configurable() -> (
+    None
+):
+    targets = facts(10, prefix="G", inspected_this_year_here=True) + facts(
+        10, Tier.key, prefix="K", inspected_this_year_here=True
+    )
+    quotas = {Tier.general: Quota(count=1), Tier.key: Quota(count=1)}
+    plan = build_pool(targets, people(4), rules(quotas=quotas))
+    assert plan.pool_sizes == {Tier.special: 0, Tier.key: 10, Tier.general: 0}
+    assert not plan.drawable and "一般监管对象应抽取1个" in plan.problems[0]
+    kept = build_pool(targets, people(4), rules(quotas=quotas, skip_inspected_general=False))
+    assert kept.pool_sizes[Tier.general] == 10 and kept.drawable
+
+
+def test_art30_targets_the_level_above_found_no_problem_with_may_be_left_out() -> None:
+    targets = facts(8) + facts(2, prefix="A", checked_above_no_problem=True)
+    assert build_pool(targets, people(3), rules()).pool_sizes[Tier.general] == 10
+    plan = build_pool(targets, people(3), rules(skip_checked_above=True))
+    assert plan.pool_sizes[Tier.general] == 8
+    assert plan.excluded("target") == {"checked_above": 2}
+
+
+def test_art31_positive_list_targets_are_checked_off_site() -> None:
+    targets = facts(5, on_positive_list=True)
+    plan = build_pool(targets, people(2), rules(quotas={Tier.general: Quota(count=5)}))
+    result = draw(plan.input, SEED)
+    assert {s.method for s in result.selected} == {"offsite"}
+
+
+def test_art13_deregistered_targets_are_neither_in_the_pool_nor_in_the_sub_directory() -> None:
+    targets = facts(10) + facts(10, prefix="D", status="deregistered")
+    plan = build_pool(targets, people(2), rules())
+    assert plan.tier_sizes[Tier.general] == 10 and plan.counts[Tier.general] == 1
+    assert plan.excluded("target") == {"deregistered": 10}
+
+
+def test_art25_4_construction_projects_due_are_checked_outside_the_random_selection() -> None:
+    due = dict(approval_level="ministry", construction_started_on=dt.date(2025, 3, 1))
+    targets = [
+        *facts(20),
+        TargetFact("P-building", Tier.key, COUNTY, **due),  # type: ignore[arg-type]
+        TargetFact(  # went into operation 8 months before the window: still due
+            "P-new",
+            Tier.general,
+            COUNTY,
+            operation_started_on=dt.date(2026, 4, 1),
+            **due,  # type: ignore[arg-type]
+        ),
+        TargetFact(  # more than a year in operation: no longer due
+            "P-old",
+            Tier.general,
+            COUNTY,
+            operation_started_on=dt.date(2025, 6, 1),
+            **due,  # type: ignore[arg-type]
+        ),
+        TargetFact(  # already checked since construction began
+            "P-done",
+            Tier.general,
+            COUNTY,
+            inspected_since_construction=True,
+            **due,  # type: ignore[arg-type]
+        ),
+        TargetFact(  # approved by the city: not Art. 25(4)
+            "P-city",
+            Tier.general,
+            COUNTY,
+            approval_level="city",
+            construction_started_on=dt.date(2025, 3, 1),
+        ),
+    ]
+    plan = build_pool(targets, people(4), rules())
+    assert plan.construction is not None
+    assert sorted(t.key for t in plan.construction.targets) == ["P-building", "P-new"]
+    assert plan.construction.counts == {Tier.special: 0, Tier.key: 1, Tier.general: 1}
+    # Counted in the sub-directory (24 general), not in the random pool or count.
+    assert plan.tier_sizes[Tier.general] == 24 and plan.counts[Tier.general] == 3
+    assert "P-new" not in {t.key for t in plan.input.targets}
+    assert plan.excluded("target") == {"construction_due": 2}
+    off = build_pool(targets, people(4), rules(construction_projects=False))
+    assert off.construction is None
+
+
+def test_a_pool_smaller_than_the_count_is_an_error_never_a_short_draw() -> None:
+    plan = build_pool(facts(20), people(4), rules(quotas={Tier.general: Quota(count=30)}))
+    assert not plan.drawable
+    (problem,) = plan.problems
+    assert "一般监管对象应抽取30个" in problem and "可抽取的只有20个" in problem
+
+
+def test_inspectors_who_cannot_serve_are_excluded_before_the_seed_with_reasons() -> None:
+    crowd = [
+        *people(3),
+        InspectorFact("NOUID", None, COUNTY),
+        InspectorFact("GONE", "gone", COUNTY, active=False),
+        InspectorFact("LEAVE", "leave", COUNTY, leave_from=dt.date(2026, 12, 20)),
+        InspectorFact(
+            "BACK",
+            "back",
+            COUNTY,
+            leave_from=dt.date(2026, 11, 1),
+            leave_until=dt.date(2026, 11, 30),
+        ),
+        InspectorFact("WORK", "work", COUNTY, certificate_kind="work"),
+        InspectorFact("AUX", "aux", COUNTY, auxiliary=True),
+        InspectorFact("DEPT", "dept", COUNTY, dept_code="FG"),
+    ]
+    plan = build_pool(facts(10), crowd, rules(checking_depts=frozenset({""})))
+    assert {i.key for i in plan.input.inspectors} == {"C000", "C001", "C002", "BACK"}
+    reasons = {e.key: e.reason for e in plan.exclusions if e.kind == "inspector"}
+    assert reasons == {
+        "NOUID": "no_userid",
+        "GONE": "inactive",
+        "LEAVE": "on_leave",
+        "WORK": "certificate_kind",
+        "AUX": "auxiliary_not_wanted",
+        "DEPT": "department",
+    }
+    both = DrawPolicy(qualifying_kinds=frozenset({"enforcement", "work"}))
+    assert "WORK" in {
+        i.key for i in build_pool(facts(10), crowd, rules(policy=both)).input.inspectors
+    }
+
+
+def test_art18_auxiliary_inspectors_join_on_top_of_the_minimum() -> None:
+    crowd = people(4) + people(2, prefix="A", auxiliary=True, certificate_kind="work")
+    policy = DrawPolicy(auxiliary_per_team=1)
+    plan = build_pool(facts(10), crowd, rules(policy=policy, quotas={Tier.general: Quota(count=3)}))
+    result = draw(plan.input, SEED)
+    for team in result.teams:
+        assert len(team.members) == 2 and all(k.startswith("C") for k in team.members)
+        assert len(team.auxiliary) == 1 and team.auxiliary[0].startswith("A")
+
+
+def test_art26_a_directed_draw_keeps_only_targets_with_the_tags() -> None:
+    targets = facts(10, attributes={"industry": "火电"}) + facts(
+        30, prefix="X", attributes={"industry": "化工", "pollutant_types": ["SO2", "NOx"]}
+    )
+    plan = build_pool(targets, people(3), rules(tag_filter={"industry": "火电"}))
+    assert plan.tier_sizes[Tier.general] == 10 and plan.counts[Tier.general] == 1
+    listed = build_pool(targets, people(3), rules(tag_filter={"pollutant_types": "NOx"}))
+    assert listed.tier_sizes[Tier.general] == 30
+
+
+def test_art28_impossible_teams_are_refused_before_the_commitment() -> None:
+    plan = build_pool(facts(10), people(1), rules())
+    assert any("每个检查组需要2名" in p for p in plan.problems)
+    capped = build_pool(
+        facts(40), people(3), rules(policy=DrawPolicy(max_load=1))
+    )  # 4 teams of 2 need 8 places, 3 people give 3
+    assert any("每人上限1组" in p for p in capped.problems)
+
+
+# --- facts from the record ------------------------------------------------------------------
+
+
+async def draw_all(db: Database, **fields: str) -> str:
+    async with db.transaction() as s:
+        task = await make_task(s, **fields)
+        row, plan = await draws.commit(s, task, actor="a", now=NOW, secret=SEED)
+        outcome = await draws.run(s, task, row, witness="w", actor="a", now=NOW, plan=plan)
+        assert outcome.error is None, outcome.error
+        return task.code
+
+
+async def test_art25_and_30_exclusions_come_from_earlier_draws(db: Database) -> None:
+    async with db.transaction() as s:
+        await add_targets(s, 10)
+        await add_inspectors(s, 4)
+    await draw_all(db, 一般="3")
+    async with db.transaction() as s:
+        # Same level (a city) later the same year: those 3 general targets are left out.
+        again = await make_task(s, 一般="10%")
+        plan = await draws.preview(s, again)
+        assert plan.excluded("target") == {"inspected_this_year": 3}
+        assert plan.tier_sizes[Tier.general] == 10
+        # The region (the level above) may re-check them (Art. 30).
+        region = await make_task(s, org="150000", 范围=CITY)
+        assert (await draws.preview(s, region)).excluded("target") == {}
+        # Once the city found no problem, the county may leave them out when it says so.
+        await s.execute(update(Inspection).values(result_code="no_problem"))
+        county = await make_task(s, org=COUNTY, 上级已查="排除")
+        assert (await draws.preview(s, county)).excluded("target") == {"checked_above": 3}
+
+
+async def test_art25_4_a_construction_project_is_checked_once(db: Database) -> None:
+    async with db.transaction() as s:
+        await add_targets(s, 9)  # with the project: 10 general, so 1 drawn at random
+        await add_targets(
+            s, 1, start=99, approval_level="region", construction_started_on=dt.date(2026, 5, 1)
+        )
+        await add_inspectors(s, 4)
+    await draw_all(db)
+    async with db.transaction() as s:
+        origins = dict(
+            (
+                await s.execute(select(Inspection.origin, func.count()).group_by(Inspection.origin))
+            ).all()
+        )
+        assert origins == {"random": 1, "construction": 1}
+        later = await make_task(s, 检查期="2027-01-01~2027-01-31")
+        assert (await draws.preview(s, later)).construction is None
+
+
+async def test_art29_whoever_inspected_a_target_last_time_is_avoided(db: Database) -> None:
+    async with db.transaction() as s:
+        await add_targets(s, 1)
+        await add_inspectors(s, 4)
+    await draw_all(db, 一般="1")
+    async with db.transaction() as s:
+        first = set((await s.execute(select(TeamMember.certificate_no))).scalars())
+        later = await make_task(s, 一般="1", 检查期="2027-03-01~2027-03-31", 一般已查="否")
+        row, plan = await draws.commit(s, later, actor="a", now=NOW, secret=SEED)
+        outcome = await draws.run(s, later, row, witness="w", actor="a", now=NOW, plan=plan)
+        assert outcome.result is not None
+        assert not set(outcome.result.teams[0].members) & first
+
+
+async def test_art19_a_target_drawn_by_two_tasks_in_overlapping_windows_is_one_visit(
+    db: Database,
+) -> None:
+    async with db.transaction() as s:
+        await add_targets(s, 1)
+        await add_inspectors(s, 4)
+        from tests.factories import add_item
+
+        await add_item(s, "DQ01", "大气")
+        await add_item(s, "FS01", "废水")
+    first = await draw_all(db, 一般="1", 事项="DQ01")
+    second = await draw_all(
+        db, 一般="1", 事项="FS01", 检查期="2026-12-15~2027-01-15", 一般已查="否"
+    )
+    async with db.transaction() as s:
+        visits = (await s.execute(select(Inspection).order_by(Inspection.id))).scalars().all()
+    host, merged = visits
+    assert host.status == "open" and host.item_codes == ["DQ01", "FS01"]
+    assert host.joined_tasks == [second] and first != second
+    assert merged.status == "merged" and merged.merged_into_id == host.id
+    assert merged.card_task_id is None
+
+
+async def test_draws_on_one_organisation_are_serialised(db: Database) -> None:
+    async with db.transaction() as s:
+        await add_targets(s, 10)
+        await add_inspectors(s, 4)
+        code = (await make_task(s)).code
+
+    async def attempt(secret: bytes) -> str:
+        try:
+            async with db.transaction() as s:
+                from storage.tasks import get_task
+
+                task = await get_task(s, code)
+                assert task is not None
+                await draws.commit(s, task, actor="a", now=NOW, secret=secret)
+                await asyncio.sleep(0.05)  # hold the lock a while
+                return "committed"
+        except DrawRefused:
+            return "refused"
+
+    outcomes = await asyncio.gather(attempt(bytes(32)), attempt(bytes([1]) * 32))
+    assert sorted(outcomes) == ["committed", "refused"]
+    async with db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(Draw)) == 1

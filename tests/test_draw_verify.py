@@ -1,0 +1,272 @@
+"""`draw export` / `draw verify`: the record alone proves the draw (Art. 27-29).
+
+Both verifiers (the library's and the standard-library reference) run on the same exports and
+must agree, on the honest record and on every kind of tampering."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.cli import main as cli_main
+from inspection import reference_verifier
+from inspection.draw import (
+    DrawInput,
+    PoolInspector,
+    PoolTarget,
+    construction_seed,
+    derive_seed,
+    draw,
+    export_document,
+    fingerprint,
+    input_to_json,
+    result_to_json,
+    swap_member,
+)
+from inspection.quotas import Tier
+from inspection.verify import verify_export
+from storage import draws
+from storage.db import Database
+from storage.models import Inspection, TeamMember
+from tests.factories import (
+    COUNTY,
+    COUNTY2,
+    NOW,
+    add_inspectors,
+    add_targets,
+    make_task,
+)
+
+SECRET = bytes(range(32))
+Doc = dict[str, Any]
+
+
+async def drawn_task(
+    db: Database, *, witness: str | None = "20261130", swaps: int = 0, **fields: str
+) -> tuple[str, Doc]:
+    """A drawn task (with construction projects and ``swaps`` amendments) and its export."""
+    async with db.transaction() as s:
+        await add_targets(s, 40, tier="general")
+        await add_targets(s, 10, tier="key", start=100, org=COUNTY2)
+        await add_targets(
+            s,
+            2,
+            tier="key",
+            start=300,
+            approval_level="region",
+            construction_started_on=NOW.date().replace(year=2025),
+        )
+        await add_inspectors(s, 8)
+        await add_inspectors(s, 4, org=COUNTY2)
+        task = await make_task(s, 重点="20%", **fields)
+        row, plan = await draws.commit(s, task, actor="admin", now=NOW, secret=SECRET)
+        outcome = await draws.run(s, task, row, witness=witness, actor="admin", now=NOW, plan=plan)
+        assert outcome.error is None and outcome.construction is not None
+        inspections = (await s.execute(select(Inspection).order_by(Inspection.number))).scalars()
+        for inspection in list(inspections)[:swaps]:
+            leaving = (
+                await s.execute(
+                    select(TeamMember.certificate_no).where(
+                        TeamMember.inspection_id == inspection.id, TeamMember.position == 0
+                    )
+                )
+            ).scalar_one()
+            await draws.amend_swap(
+                s,
+                inspection,
+                leaving=leaving,
+                reason="病假",
+                approved_by="chief",
+                actor="chief",
+                now=NOW,
+            )
+        doc = await draws.export(s, task)
+        return task.code, json.loads(json.dumps(doc))
+
+
+async def cli(*args: str) -> int:
+    """The real CLI (it runs its own event loop, so in a thread)."""
+    return await asyncio.to_thread(cli_main, list(args))
+
+
+def both(doc: Doc) -> tuple[str | None, str | None]:
+    return verify_export(doc), reference_verifier.verify(doc)
+
+
+async def test_art29_an_honest_record_with_swaps_matches_in_both_verifiers(db: Database) -> None:
+    _, doc = await drawn_task(db, witness=None, swaps=2)
+    assert len(doc["amendments"]) == 2 and doc["construction"]["result"]["teams"]
+    assert doc["witnessed"] is False and doc["exclusions"]
+    assert both(doc) == (None, None)
+    # A swap takes the first person of the recorded cycle, from the cursor, who may serve.
+    swap = doc["amendments"][0]
+    cycle, cursor = doc["result"]["cycle"], doc["result"]["cursor"]
+    team = next(t for t in doc["result"]["teams"] if t["target_key"] == swap["target_key"])
+    expected = next(
+        cycle[(cursor + i) % len(cycle)]
+        for i in range(len(cycle))
+        if cycle[(cursor + i) % len(cycle)] not in team["members"]
+    )
+    assert swap["replacement"] == expected and swap["leaving"] == team["members"][0]
+
+
+def tamper_pool(doc: Doc) -> None:
+    doc["input"]["targets"].pop()
+
+
+def tamper_seed(doc: Doc) -> None:
+    doc["witness"] = "20261131"
+
+
+def tamper_parameter(doc: Doc) -> None:
+    doc["input"]["policy"]["avoid_last_inspector"] = False
+
+
+def tamper_result(doc: Doc) -> None:
+    team = doc["result"]["teams"][0]
+    team["members"].reverse()
+
+
+def tamper_amendment(doc: Doc) -> None:
+    a = doc["amendments"][0]
+    a["replacement"] = next(k for k in doc["result"]["cycle"] if k != a["replacement"])
+
+
+def tamper_amendment_order(doc: Doc) -> None:
+    doc["amendments"].reverse()
+
+
+def tamper_witnessed_marker(doc: Doc) -> None:
+    doc["witnessed"] = False
+
+
+def tamper_construction(doc: Doc) -> None:
+    doc["construction"]["result"]["teams"][0]["members"].reverse()
+
+
+@functools.cache
+def pure_export() -> str:
+    """The same shape of record as ``draws.export`` (construction part, two swaps), built
+    without a database so that each kind of tampering is checked in microseconds."""
+    people = tuple(PoolInspector(f"C{i:03d}", f"u{i}", COUNTY, "enforcement") for i in range(8))
+    pool = tuple(PoolTarget(f"G{i:03d}", Tier.general, COUNTY) for i in range(40))
+    projects = tuple(PoolTarget(f"P{i}", Tier.key, COUNTY) for i in range(2))
+    inp = DrawInput(pool, people, {Tier.general: 4})
+    extra = DrawInput(projects, people, {Tier.key: 2})
+    seed = derive_seed(SECRET, "20261130")
+    result = draw(inp, seed)
+    c_result = draw(extra, construction_seed(seed))
+    doc = export_document(inp, SECRET, "20261130", result)
+    amendments, current = [], result
+    for n, team in enumerate(result.teams[:2], start=1):
+        new, current = swap_member(current, inp, team.target_key, team.members[0])
+        amendments.append(
+            {
+                "seq": n,
+                "kind": "swap",
+                "part": "random",
+                "target_key": team.target_key,
+                "leaving": team.members[0],
+                "replacement": new,
+                "excluded": [],
+            }
+        )
+    doc |= {
+        "witnessed": True,
+        "amendments": amendments,
+        "construction": {
+            "input": input_to_json(extra),
+            "fingerprint": fingerprint(extra),
+            "result": result_to_json(c_result),
+        },
+    }
+    return json.dumps(doc)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "where"),
+    [
+        (tamper_pool, "fingerprint"),
+        (tamper_seed, "result."),
+        (tamper_parameter, "fingerprint"),
+        (tamper_result, "result.teams[0].members[0]"),
+        (tamper_amendment, "amendments[0].replacement"),
+        (tamper_amendment_order, "amendments[0].seq"),
+        (tamper_witnessed_marker, "witnessed"),
+        (tamper_construction, "construction.result.teams[0]"),
+    ],
+)
+def test_art27_verify_catches_a_changed_pool_seed_parameter_result_or_amendment(
+    tamper: Callable[[Doc], None], where: str
+) -> None:
+    doc = json.loads(pure_export())
+    assert both(doc) == (None, None)
+    tamper(doc)
+    ours, reference = both(doc)
+    assert ours is not None and ours.startswith(where), ours
+    assert reference is not None and reference.startswith(where), reference
+
+
+async def test_art27_verify_from_the_task_checks_the_teams_in_the_database(
+    db: Database, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = await drawn_task(db, swaps=1)
+    out = tmp_path / "draw.json"
+    assert await cli("draw", "export", code, str(out), "--database-url", db_url) == 0
+    assert await cli("draw", "verify", str(out), "--database-url", db_url) == 0
+    assert await cli("draw", "verify", code, "--database-url", db_url) == 0
+    assert reference_verifier.main([str(out)]) == 0
+    assert capsys.readouterr().out.count("MATCH") == 3
+    # Someone edits a team in the database behind the record's back.
+    async with db.transaction() as s:
+        await s.execute(
+            update(TeamMember)
+            .where(
+                TeamMember.id
+                == select(TeamMember.id)
+                .where(TeamMember.active.is_(True))
+                .limit(1)
+                .scalar_subquery()
+            )
+            .values(certificate_no="C1501029999")
+        )
+    assert await cli("draw", "verify", code, "--database-url", db_url) == 1
+    assert "MISMATCH: database: inspection" in capsys.readouterr().out
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    # Claiming afterwards that the replacement had been unavailable does not replay either.
+    doc["amendments"][0]["excluded"] = [doc["amendments"][0]["replacement"]]
+    out.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    assert await cli("draw", "verify", str(out), "--database-url", db_url) == 1
+    assert reference_verifier.main([str(out)]) == 1
+
+
+async def test_art28_a_failed_draw_replays_as_the_same_failure(
+    db: Database, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with db.transaction() as s:
+        await add_targets(s, 10)
+        await add_targets(s, 10, org=COUNTY2, start=50)
+        await add_inspectors(s, 3)  # none in COUNTY2
+        task = await make_task(s, 一般="100%", 属地="本旗县区")
+        row, plan = await draws.commit(s, task, actor="admin", now=NOW, secret=SECRET)
+        outcome = await draws.run(s, task, row, witness="1", actor="admin", now=NOW, plan=plan)
+        assert outcome.error is not None and outcome.error.reason == "team_unfilled"
+        doc = json.loads(json.dumps(await draws.export(s, task)))
+    assert doc["result"] is None and doc["error"]["reason"] == "team_unfilled"
+    assert both(doc) == (None, None)
+    doc["error"]["target_key"] = "somewhere else"
+    ours, reference = both(doc)
+    assert ours is not None and reference is not None and ours.startswith("error")
+    # While the witness is awaited the record holds the secret: no export.
+    async with db.transaction() as s:
+        task = await make_task(s, 检查期="2027-01-04~2027-01-29")
+        await draws.commit(s, task, actor="admin", now=NOW, secret=SECRET)
+    assert await cli("draw", "export", task.code, "--database-url", db_url) == 2
+    assert "awaits its witness value" in capsys.readouterr().err
