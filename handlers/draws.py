@@ -38,7 +38,6 @@ router = Router("draws")
 MANAGERS = {Role.ADMIN, Role.CHIEF}
 METHOD_LABELS = {"onsite": "现场检查", "offsite": "非现场检查（正面清单，第31条）"}
 LIST_LIMIT = 30  # inspections listed in a summary; the rest via 抽取名单
-TEXT_BYTES = 1800  # WeCom refuses texts over 2048 bytes
 FALLBACK_URL = "https://work.weixin.qq.com/"
 
 
@@ -89,29 +88,12 @@ async def witnesses(ctx: Context, task: Task) -> list[str]:
     return sorted({*chiefs, *admins} - {ctx.actor.userid})
 
 
-def split_text(text: str, limit: int = TEXT_BYTES) -> list[str]:
-    """Cut at line ends so that every part fits in one WeCom text message."""
-    parts: list[str] = []
-    current: list[str] = []
-    size = 0
-    for line in text.split("\n"):
-        n = len(line.encode()) + 1
-        if current and size + n > limit:
-            parts.append("\n".join(current))
-            current, size = [], 0
-        current.append(line[: limit // 3])
-        size += n
-    if current:
-        parts.append("\n".join(current))
-    return parts
-
-
 def send(ctx: Context, users: Sequence[str], text: str, *, reply: bool = False) -> None:
-    for part in split_text(text):
-        if reply:
-            ctx.reply(part)
-        elif users:
-            ctx.outbox.text(users, part)
+    """Long texts are split by the outbox (storage.outbox.split_text)."""
+    if reply:
+        ctx.reply(text)
+    elif users:
+        ctx.outbox.text(users, text)
 
 
 # --- 抽查预览 --------------------------------------------------------------------------------

@@ -25,6 +25,26 @@ APPCHAT_UPDATE = "appchat/update"
 UPLOAD_AND_SEND_FILE = "media/upload+message/send"
 
 
+TEXT_BYTES = 1800  # WeCom refuses text messages over 2048 bytes
+
+
+def split_text(text: str, limit: int = TEXT_BYTES) -> list[str]:
+    """Cut at line ends so that every part fits in one WeCom text message."""
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in text.split("\n"):
+        n = len(line.encode()) + 1
+        if current and size + n > limit:
+            parts.append("\n".join(current))
+            current, size = [], 0
+        current.append(line[: limit // 3])
+        size += n
+    if current:
+        parts.append("\n".join(current))
+    return parts
+
+
 class Outbox:
     """Queues messages in the caller's transaction. Nothing leaves before that commits."""
 
@@ -59,8 +79,13 @@ class Outbox:
         return message
 
     def text(self, users: Iterable[str], content: str, *, priority: int = NOTIFY) -> OutboxMessage:
+        """A text; a long one goes as several messages, cut at line ends. Returns the first."""
         users = list(users)
-        return self._add(SEND, users, {"msgtype": "text", "text": {"content": content}}, priority)
+        messages = [
+            self._add(SEND, users, {"msgtype": "text", "text": {"content": part}}, priority)
+            for part in split_text(content)
+        ]
+        return messages[0]
 
     def reply(self, user: str, content: str) -> OutboxMessage:
         """The answer to a user's own command: goes before notifications."""

@@ -144,10 +144,12 @@ async def test_admin_grants_only_inside_own_subtree(h: Harness) -> None:
 
 
 async def test_help_lists_commands_by_role(h: Harness) -> None:
+    """Long answers arrive as several texts, each within WeCom's 2,048-byte limit."""
     await h.grant("admin2", "admin", "150000")
-    (admin_help,) = await h.say("admin2", "帮助")
-    (stranger_help,) = await h.say("stranger", "帮助")
+    admin_help = "\n".join(await h.say("admin2", "帮助"))
+    stranger_help = "\n".join(await h.say("stranger", "帮助"))
     assert "授权" in admin_help and "授权" not in stranger_help
+    assert all(len(m["text"]["content"].encode()) <= 2048 for m in h.wecom.messages("admin2"))
 
 
 async def test_non_text_messages_get_a_plain_answer(h: Harness) -> None:
