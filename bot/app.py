@@ -25,7 +25,10 @@ from bot.worker import EventWorker
 from handlers import directory as directory_handlers
 from handlers import draws as draw_handlers
 from handlers import help as help_handlers
+from handlers import results as result_handlers
 from handlers import roles as role_handlers
+from handlers import swaps as swap_handlers
+from handlers import targeted as targeted_handlers
 from handlers import tasks as task_handlers
 from storage import migrate
 from storage.db import Database
@@ -42,6 +45,9 @@ def dispatcher() -> Dispatcher:
             directory_handlers.router,
             task_handlers.router,
             draw_handlers.router,
+            result_handlers.router,
+            swap_handlers.router,
+            targeted_handlers.router,
         ]
     )
 

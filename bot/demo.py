@@ -215,8 +215,39 @@ async def step_verify(tour: Tour) -> None:
     _print(f"  只用标准库复算：python inspection/reference_verifier.py {code}.json")
 
 
+async def step_results(tour: Tour) -> None:
+    """Art. 29, 38, 40: inspectors answer on their cards; one asks to be swapped and the head
+    approves; the task's record reads like the story."""
+    from bot.audit_view import render
+    from handlers.results import demo_answers
+
+    _section("6. 检查结果与替换（第二十九、三十八、四十条）")
+    played = await demo_answers(
+        tour.runtime.db,
+        tour.runtime.settings,
+        task_code=tour.task_code,
+        clock=tour.runtime.clock,
+        response_code=tour.wecom.new_response_code,
+    )
+    await tour.settle()
+    for number, who, phrase in played.answered:
+        _print(f"  编号 {number}：{who} 在任务卡片上提交「{phrase}」；全组收到确认，卡片关闭选项。")
+    if played.swap is not None:
+        number, leaving, joining = played.swap
+        _print(
+            f"  编号 {number}：{leaving} 申请替换，部门负责人一键批准，{joining} 按同一随机顺序接替。"
+        )
+    _print(f"  更新的卡片：{len(tour.wecom.card_updates)} 张")
+    async with tour.runtime.db.transaction() as session:
+        entries = await audit.history(session, f"task:{tour.task_code}")
+        lines = await render(session, entries, tour.runtime.settings.tz)
+    _print(f"\n  shuangsuiji audit show --task {tour.task_code}（节选）：")
+    for line in lines[-6:]:
+        _print("   " + line[:160])
+
+
 async def step_audit(tour: Tour) -> None:
-    _section("6. 审计记录：哈希链校验")
+    _section("7. 审计记录：哈希链校验")
     async with tour.runtime.db.transaction() as session:
         report = await audit.verify(session)
     _print(
@@ -226,7 +257,15 @@ async def step_audit(tour: Tour) -> None:
 
 def steps() -> list[Step]:
     """The tour, in order; later features add their steps here."""
-    return [step_directory, step_roles, step_lookup, step_draw, step_verify, step_audit]
+    return [
+        step_directory,
+        step_roles,
+        step_lookup,
+        step_draw,
+        step_verify,
+        step_results,
+        step_audit,
+    ]
 
 
 async def run_demo(directory: Path, *, keep_running: bool = False) -> int:

@@ -468,3 +468,104 @@ class TeamMember(Base):
     joined_at: Mapped[dt.datetime]
     left_at: Mapped[dt.datetime | None]
     amendment_id: Mapped[int | None] = mapped_column(ForeignKey("draw_amendment.id"))
+
+
+# --- results, swaps and checks outside the draw (Art. 6, 29, 32-38, 40) ----------------------
+
+
+class InspectionResult(Base):
+    """检查结果 (Art. 38): an inspection's current result, or one member's hold on it while the
+    description of a problem is written. One row per inspection, so the database decides the
+    first submission (a conditional upsert on this key); the history is in ``ResultEntry``."""
+
+    __tablename__ = "inspection_result"
+    inspection_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspection.id"), primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id"), index=True)
+    state: Mapped[str] = mapped_column(String(10))  # held / recorded
+    code: Mapped[str] = mapped_column(String(40))
+    phrase: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    department: Mapped[str] = mapped_column(String(100), default="")  # phrase 5: handed to
+    userid: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(50), default="")
+    channel: Mapped[str] = mapped_column(String(10))  # card / text / console
+    at: Mapped[dt.datetime]
+    held_until: Mapped[dt.datetime | None]
+    case_filing: Mapped[bool] = mapped_column(Boolean, default=False)  # phrase 3 (Art. 34)
+    secret: Mapped[bool] = mapped_column(Boolean, default=False)  # Art. 37: never published
+    secret_reason: Mapped[str] = mapped_column(Text, default="")
+    secret_by: Mapped[str | None] = mapped_column(String(64))
+    secret_at: Mapped[dt.datetime | None]
+    published_at: Mapped[dt.datetime | None]  # set by the publication work
+
+
+class ResultEntry(Base):
+    """Every result and correction as it was made (Art. 33, 40); a correction never overwrites
+    the original."""
+
+    __tablename__ = "result_entry"
+    __table_args__ = (UniqueConstraint("inspection_id", "seq"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(ForeignKey("inspection.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(12))  # result / correction / merged
+    code: Mapped[str] = mapped_column(String(40))
+    phrase: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    department: Mapped[str] = mapped_column(String(100), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")  # a correction's
+    userid: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(50), default="")
+    channel: Mapped[str] = mapped_column(String(10))
+    at: Mapped[dt.datetime]
+
+
+class RecordNumber(Base):
+    """现场检查记录 / 移动执法记录 numbers attached to an inspection (Art. 35)."""
+
+    __tablename__ = "record_number"
+    __table_args__ = (UniqueConstraint("inspection_id", "record_no"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(ForeignKey("inspection.id"), index=True)
+    record_no: Mapped[str] = mapped_column(String(64))
+    userid: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+
+
+class SwapRequest(Base):
+    """替换申请 (Art. 29): a member asks to leave a team; their department head decides, once."""
+
+    __tablename__ = "swap_request"
+    __table_args__ = (Index("ix_swap_request_member_status", "member_id", "status"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(ForeignKey("inspection.id"), index=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("team_member.id"))
+    certificate_no: Mapped[str] = mapped_column(String(64))
+    userid: Mapped[str] = mapped_column(String(64))  # the requester
+    reason: Mapped[str] = mapped_column(Text)
+    # pending / approved / rejected / lapsed
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    heads: Mapped[list[Any]] = mapped_column(JSON, default=list)  # who got the approval card
+    card_task_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime]
+    reminded_at: Mapped[dt.datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime | None]
+    note: Mapped[str] = mapped_column(Text, default="")  # a rejection's reason
+    replacement_userid: Mapped[str | None] = mapped_column(String(64))
+    amendment_id: Mapped[int | None] = mapped_column(ForeignKey("draw_amendment.id"))
+
+
+class CheckOutsideDraw(Base):
+    """A check outside the draw (Art. 6, 7, 36): targeted (complaint, transfer, incident, nuclear
+    safety, data lead) or joint with another department; its inspection has origin "targeted"
+    or "joint" and is counted apart from random checks."""
+
+    __tablename__ = "check_outside_draw"
+    inspection_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspection.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    lead_dept: Mapped[str] = mapped_column(String(100), default="")  # joint checks
+    registered_by: Mapped[str] = mapped_column(String(64))
+    registered_at: Mapped[dt.datetime]

@@ -486,6 +486,107 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_inspection_task_id"), ["task_id"], unique=False)
 
     op.create_table(
+        "check_outside_draw",
+        sa.Column(
+            "inspection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("lead_dept", sa.String(length=100), nullable=False),
+        sa.Column("registered_by", sa.String(length=64), nullable=False),
+        sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["inspection_id"],
+            ["inspection.id"],
+        ),
+        sa.PrimaryKeyConstraint("inspection_id"),
+    )
+    op.create_table(
+        "inspection_result",
+        sa.Column(
+            "inspection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("code", sa.String(length=40), nullable=False),
+        sa.Column("phrase", sa.String(length=100), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("department", sa.String(length=100), nullable=False),
+        sa.Column("userid", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=50), nullable=False),
+        sa.Column("channel", sa.String(length=10), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("held_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("case_filing", sa.Boolean(), nullable=False),
+        sa.Column("secret", sa.Boolean(), nullable=False),
+        sa.Column("secret_reason", sa.Text(), nullable=False),
+        sa.Column("secret_by", sa.String(length=64), nullable=True),
+        sa.Column("secret_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["inspection_id"],
+            ["inspection.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["task_id"],
+            ["task.id"],
+        ),
+        sa.PrimaryKeyConstraint("inspection_id"),
+    )
+    with op.batch_alter_table("inspection_result", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_inspection_result_task_id"), ["task_id"], unique=False)
+
+    op.create_table(
+        "record_number",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "inspection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("record_no", sa.String(length=64), nullable=False),
+        sa.Column("userid", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["inspection_id"],
+            ["inspection.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("inspection_id", "record_no"),
+    )
+    with op.batch_alter_table("record_number", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_record_number_inspection_id"), ["inspection_id"], unique=False
+        )
+
+    op.create_table(
+        "result_entry",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "inspection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("code", sa.String(length=40), nullable=False),
+        sa.Column("phrase", sa.String(length=100), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("department", sa.String(length=100), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("userid", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=50), nullable=False),
+        sa.Column("channel", sa.String(length=10), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["inspection_id"],
+            ["inspection.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("inspection_id", "seq"),
+    )
+    with op.batch_alter_table("result_entry", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_result_entry_inspection_id"), ["inspection_id"], unique=False
+        )
+
+    op.create_table(
         "team_member",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -525,16 +626,85 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_team_member_userid"), ["userid"], unique=False)
 
+    op.create_table(
+        "swap_request",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "inspection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "member_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("certificate_no", sa.String(length=64), nullable=False),
+        sa.Column("userid", sa.String(length=64), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("heads", sa.JSON(), nullable=False),
+        sa.Column("card_task_id", sa.String(length=128), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("decided_by", sa.String(length=64), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("replacement_userid", sa.String(length=64), nullable=True),
+        sa.Column(
+            "amendment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["amendment_id"],
+            ["draw_amendment.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["inspection_id"],
+            ["inspection.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["team_member.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["task_id"],
+            ["task.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("swap_request", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_swap_request_inspection_id"), ["inspection_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_swap_request_member_status", ["member_id", "status"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("swap_request", schema=None) as batch_op:
+        batch_op.drop_index("ix_swap_request_member_status")
+        batch_op.drop_index(batch_op.f("ix_swap_request_inspection_id"))
+
+    op.drop_table("swap_request")
     with op.batch_alter_table("team_member", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_team_member_userid"))
         batch_op.drop_index(batch_op.f("ix_team_member_inspection_id"))
 
     op.drop_table("team_member")
+    with op.batch_alter_table("result_entry", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_result_entry_inspection_id"))
+
+    op.drop_table("result_entry")
+    with op.batch_alter_table("record_number", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_record_number_inspection_id"))
+
+    op.drop_table("record_number")
+    with op.batch_alter_table("inspection_result", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_inspection_result_task_id"))
+
+    op.drop_table("inspection_result")
+    op.drop_table("check_outside_draw")
     with op.batch_alter_table("inspection", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_inspection_task_id"))
         batch_op.drop_index("ix_inspection_status_target")

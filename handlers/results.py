@@ -1,0 +1,1012 @@
+"""结果 / 我的任务 / 记录 / 更正 / 保密 / 检查详情 / 检查统计, and the result card (Art. 33-38, 40).
+
+Two taps on the task card report a result; the database decides which submission counts
+(``storage.results.claim``). A result that found a problem (phrases 2, 3, 5, 7) needs a short
+description: the tap holds the inspection for that member until the description arrives as
+their next message or the configured minutes pass. Every step goes into the audit record
+under the task, with who, when, through which channel and what was said.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.context import Clock, Context, Role, SystemClock, UserError
+from bot.inbound import CardEvent, SelectedItem, TextCommand
+from bot.router import Router
+from handlers.draws import manager_role, require_manager, send
+from inspection.results import ResultCode, needs_description, parse_result
+from inspection.results import number as phrase_number
+from storage import audit, due
+from storage import results as store
+from storage.db import Database
+from storage.models import (
+    Conversation,
+    InboundEvent,
+    Inspection,
+    InspectionResult,
+    OutboxMessage,
+    SwapRequest,
+    Target,
+    Task,
+    TeamMember,
+)
+from storage.outbox import SEND, Outbox
+from storage.repos import Repositories
+from storage.results import CHANNEL_LABELS, HELD, ORIGIN_LABELS, RECORDED, Submission
+from storage.tasks import rule_params
+
+router = Router("results")
+
+DESCRIPTION_STATE = "result.description"
+HOLD_DUE = "result.hold"
+MAX_DESCRIPTION = 500
+DESCRIBED = frozenset(c.value for c in ResultCode if needs_description(c))
+MANAGERS = {Role.ADMIN, Role.CHIEF}
+
+
+@dataclass(frozen=True)
+class CardRef:
+    """The card a click came from: its task_id and the click's single-use ResponseCode."""
+
+    task_id: str
+    response_code: str
+
+
+# --- small helpers -----------------------------------------------------------------------------
+
+
+def local(ctx: Context, at: dt.datetime) -> str:
+    return at.astimezone(ctx.settings.tz).strftime("%Y-%m-%d %H:%M")
+
+
+def actor_name(ctx: Context) -> str:
+    return ctx.actor.name or ctx.actor.userid
+
+
+def subject(task: Task) -> str:
+    return f"task:{task.code}"
+
+
+async def channel_of(ctx: Context, default: str) -> str:
+    """The channel of a text: "console" when it came from `shuangsuiji console` (whose
+    worker runs as owner "console"), else ``default``."""
+    if ctx.event_id is None:
+        return default
+    owner = await ctx.session.scalar(
+        select(InboundEvent.lease_owner).where(InboundEvent.id == ctx.event_id)
+    )
+    return "console" if owner == "console" else default
+
+
+async def load_inspection(ctx: Context, word: str, verb: str) -> Inspection:
+    word = word.strip().removeprefix("编号")
+    if not word.isdigit() or len(word) > 15:
+        raise UserError(
+            f"请写明检查编号（数字），如「{verb} 1001」。发送「我的任务」查看您的检查编号。"
+        )
+    inspection = await store.inspection_by_number(ctx.session, int(word))
+    if inspection is None:
+        raise UserError(f"编号 {word} 不存在。发送「我的任务」查看您的检查编号。")
+    return inspection
+
+
+async def task_of(ctx: Context, inspection: Inspection) -> Task:
+    task = await ctx.session.get(Task, inspection.task_id)
+    assert task is not None
+    return task
+
+
+async def target_of(ctx: Context, inspection: Inspection) -> Target:
+    target = await ctx.session.get(Target, inspection.target_id)
+    assert target is not None
+    return target
+
+
+async def require_member(ctx: Context, inspection: Inspection) -> TeamMember:
+    """Only an active member of the inspection's team may submit (the database decides, never
+    the card: anyone can forward a card)."""
+    n = inspection.number
+    member = await store.active_member(ctx.session, inspection.id, ctx.actor.userid)
+    if member is None:
+        if await store.was_member(ctx.session, inspection.id, ctx.actor.userid):
+            raise UserError(f"您已被替换出编号 {n} 的检查组，不能提交该检查的结果。")
+        raise UserError(f"您不是编号 {n} 检查组的成员，不能提交该检查的结果。")
+    if inspection.status == "cancelled":
+        raise UserError(f"编号 {n} 已撤销（任务经批准重新抽取），无需提交结果。")
+    if inspection.status == "merged" and inspection.merged_into_id is not None:
+        host = await ctx.session.get(Inspection, inspection.merged_into_id)
+        where = host.number if host else "合并后的检查"
+        raise UserError(
+            f"编号 {n} 与编号 {where} 合并为一次检查，请在编号 {where} 提交结果（第19、21、23条）。"
+        )
+    return member
+
+
+async def may_see(ctx: Context, inspection: Inspection, task: Task) -> bool:
+    if await store.was_member(ctx.session, inspection.id, ctx.actor.userid):
+        return True
+    return await manager_role(ctx, task) is not None
+
+
+def split_description(code: str, text: str, number: int) -> tuple[str, str]:
+    """(description, department): phrase 5 names the department it went to first."""
+    text = text.strip()
+    if len(text) > MAX_DESCRIPTION:
+        raise UserError(f"说明请简短（{MAX_DESCRIPTION}字以内），详细情况请附现场检查记录号。")
+    if code != ResultCode.transferred.value:
+        return text, ""
+    department, _, description = text.partition(" ")
+    if not description.strip():
+        raise UserError(
+            f"编号 {number}「发现问题已移交有关部门」请写明移交的部门和问题说明，"
+            "部门在前，如「市水务局 废水直排入河」。"
+        )
+    return description.strip(), department[:100]
+
+
+async def owes_description(ctx: Context, first_word: str) -> bool:
+    """A description that happens to begin like a command (「结果显示……」「记录显示……」) is
+    still the description the member owes, when what follows is not an inspection number."""
+    if first_word.removeprefix("编号").isdigit():
+        return False
+    return await ctx.repos.conversations.state(ctx.actor.userid, ctx.now()) == DESCRIPTION_STATE
+
+
+def with_name(name: str, msg: TextCommand) -> TextCommand:
+    return TextCommand(msg.user, name + msg.text, msg.msg_id, msg.create_time)
+
+
+def how_to_type(code: str) -> str:
+    try:
+        return str(phrase_number(ResultCode(code)))
+    except ValueError:
+        return code
+
+
+# --- submitting a result -------------------------------------------------------------------
+
+
+@router.card("result:")
+async def result_card(event: CardEvent, ctx: Context) -> None:
+    """Art. 38: the result chosen on the task card and submitted (two taps)."""
+    inspection = await load_inspection(ctx, event.event_key.removeprefix("result:"), "结果")
+    await require_member(ctx, inspection)
+    chosen = event.options("result")
+    if not chosen:
+        raise UserError("请先在卡片上选择一项检查结果，再点「提交」。")
+    if chosen[0] not in store.phrases_for(inspection.check_start):
+        raise UserError(
+            f"卡片上的选项已失效。请发送「结果 {inspection.number} <序号>」提交，"
+            "发送「结果」查看可选的结果。"
+        )
+    card = CardRef(event.task_id, event.response_code)
+    await submit(ctx, inspection, chosen[0], channel="card", text=None, card=card)
+
+
+@router.command(
+    "结果",
+    "提交结果",
+    roles={Role.INSPECTOR},
+    usage="结果 <编号> <1-7 或 结果文字> [说明]",
+    summary="提交检查结果（也可在任务卡片上选择提交）",
+)
+async def result_text(msg: TextCommand, ctx: Context) -> None:
+    """Art. 38: the text fallback of the card, also in the console."""
+    words = msg.text.split(" ", 2)
+    if len(words) < 2:
+        choices = "\n".join(
+            f"{i}. {p}" for i, p in enumerate(store.phrases_for(ctx.now().date()).values(), 1)
+        )
+        raise UserError(
+            "用法：结果 <编号> <序号或结果文字> [说明]，如「结果 1001 1」或"
+            f"「结果 1001 2 废气排放超标」。可选结果：\n{choices}"
+        )
+    if await owes_description(ctx, words[0]):
+        await description_arrived(with_name("结果", msg), ctx)
+        return
+    inspection = await load_inspection(ctx, words[0], "结果")
+    await require_member(ctx, inspection)
+    extra = rule_params(inspection.check_start).extra_result_phrases
+    try:
+        code = str(parse_result(words[1], extra))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    text = words[2] if len(words) > 2 else None
+    channel = await channel_of(ctx, "text")
+    await submit(ctx, inspection, code, channel=channel, text=text, card=None)
+
+
+async def submit(
+    ctx: Context,
+    inspection: Inspection,
+    code: str,
+    *,
+    channel: str,
+    text: str | None,
+    card: CardRef | None,
+) -> None:
+    phrase = store.phrases_for(inspection.check_start)[code]
+    existing = await store.current(ctx.session, inspection.id)
+    if existing is not None and existing.state == RECORDED:
+        tell_taken(ctx, inspection, existing)
+        return
+    if code in DESCRIBED and not text:
+        await start_hold(ctx, inspection, code, phrase, channel, card)
+        return
+    description, department = split_description(code, text, inspection.number) if text else ("", "")
+    s = Submission(
+        code, phrase, ctx.actor.userid, actor_name(ctx), channel, description, department
+    )
+    won, row = await store.claim(ctx.session, inspection, s, now=ctx.now())
+    if not won:
+        tell_taken(ctx, inspection, row)
+        return
+    await after_record(ctx, inspection, row, card)
+
+
+def tell_taken(ctx: Context, inspection: Inspection, row: InspectionResult) -> None:
+    """A later submitter learns the recorded result and by whom (or who is filling it in)."""
+    n = inspection.number
+    who = "您" if row.userid == ctx.actor.userid else (row.name or row.userid)
+    if row.state == RECORDED:
+        detail = f"，说明：{row.description}" if row.description else ""
+        ctx.reply(
+            f"编号 {n} 的检查结果已由{who}于 {local(ctx, row.at)} 提交"
+            f"（{CHANNEL_LABELS.get(row.channel, row.channel)}）：「{row.phrase}」{detail}。"
+            "以先提交的为准；如需更正，请联系部门负责人。"
+        )
+        return
+    until = local(ctx, row.held_until) if row.held_until else ""
+    ctx.reply(
+        f"编号 {n} 的结果正由{who}填写问题说明（已选「{row.phrase}」，{until} 前有效），请稍候。"
+        "超时未提交的，组内成员可以重新提交。"
+    )
+
+
+async def start_hold(
+    ctx: Context,
+    inspection: Inspection,
+    code: str,
+    phrase: str,
+    channel: str,
+    card: CardRef | None,
+) -> None:
+    """The first tap on a problem phrase holds the inspection for this member."""
+    minutes = ctx.settings.results.description_minutes
+    until = ctx.now() + dt.timedelta(minutes=minutes)
+    s = Submission(code, phrase, ctx.actor.userid, actor_name(ctx), channel)
+    won, row = await store.claim(ctx.session, inspection, s, now=ctx.now(), hold_until=until)
+    if not won:
+        tell_taken(ctx, inspection, row)
+        return
+    n = inspection.number
+    data: dict[str, Any] = {
+        "inspection_id": inspection.id,
+        "number": n,
+        "channel": channel,
+        "task_id": card.task_id if card else "",
+        "response_code": card.response_code if card else "",
+    }
+    await ctx.repos.conversations.set(ctx.actor.userid, DESCRIPTION_STATE, data, until)
+    await due.schedule(ctx.session, HOLD_DUE, f"inspection:{inspection.id}", until, data)
+    what = (
+        "移交的部门和问题说明（部门在前，如「市水务局 废水直排入河」）"
+        if code == ResultCode.transferred.value
+        else "问题说明（一两句话即可）"
+    )
+    ctx.reply(
+        f"编号 {n}：您选择了「{phrase}」。请在{minutes}分钟内（{local(ctx, until)} 前）直接回复"
+        f"{what}；也可发送「结果 {n} {how_to_type(code)} <说明>」。超时未收到说明的，结果不记录。"
+    )
+    others = [u for u in await store.team_userids(ctx.session, inspection.id) if u != s.userid]
+    if others:
+        ctx.outbox.text(
+            others,
+            f"编号 {n}：{s.name} 已选择「{phrase}」，正在填写问题说明（{local(ctx, until)} 前），"
+            "请勿重复提交。",
+        )
+    task = await task_of(ctx, inspection)
+    await audit.append(
+        ctx.session,
+        at=ctx.now(),
+        actor=s.userid,
+        action="result.hold",
+        subject=subject(task),
+        payload={
+            "inspection": n,
+            "code": code,
+            "phrase": phrase,
+            "channel": channel,
+            "until": until.isoformat(),
+            "notified": others,
+        },
+    )
+
+
+@router.conversation(DESCRIPTION_STATE)
+async def description_arrived(msg: TextCommand, ctx: Context) -> None:
+    """The description owed for a problem phrase, sent as the member's next message."""
+    me = ctx.actor.userid
+    conv = await ctx.repos.conversations.get(me, ctx.now())
+    assert conv is not None
+    inspection = await ctx.session.get(Inspection, int(conv.data["inspection_id"]))
+    if inspection is None:
+        await ctx.repos.conversations.clear(me)
+        raise UserError("该检查已不存在。发送「我的任务」查看您的检查。")
+    await require_member(ctx, inspection)
+    row = await store.current(ctx.session, inspection.id)
+    if row is None or row.state != HELD or row.userid != me:
+        await ctx.repos.conversations.clear(me)
+        if row is not None:
+            tell_taken(ctx, inspection, row)
+            return
+        raise UserError(f"编号 {inspection.number} 的保留已过期，请重新选择检查结果。")
+    description, department = split_description(row.code, msg.text, inspection.number)
+    s = Submission(
+        row.code,
+        row.phrase,
+        me,
+        actor_name(ctx),
+        str(conv.data.get("channel") or "text"),
+        description,
+        department,
+    )
+    won, row = await store.claim(ctx.session, inspection, s, now=ctx.now())
+    if not won:
+        await ctx.repos.conversations.clear(me)
+        tell_taken(ctx, inspection, row)
+        return
+    code = str(conv.data.get("response_code") or "")
+    card = CardRef(str(conv.data.get("task_id") or ""), code) if code else None
+    await after_record(ctx, inspection, row, card)
+
+
+async def after_record(
+    ctx: Context, inspection: Inspection, row: InspectionResult, card: CardRef | None
+) -> None:
+    """Everyone on the team is told; the card closes; phrase 3 goes to enforcement; the
+    record gets the step; the task completes when this was its last open inspection."""
+    me = ctx.actor.userid
+    task = await task_of(ctx, inspection)
+    target = await target_of(ctx, inspection)
+    members = await store.team(ctx.session, inspection.id)
+    userids = list(dict.fromkeys(m.userid for m, _ in members))
+    text = result_text_for(ctx, inspection, target, row)
+    ctx.reply(text)
+    others = [u for u in userids if u != me]
+    if others:
+        ctx.outbox.text(others, text)
+    updated = await close_card(ctx, inspection, target, row, members, card)
+    conv = await ctx.repos.conversations.get(me, ctx.now())
+    if conv is not None and conv.data.get("inspection_id") == inspection.id:
+        await ctx.repos.conversations.clear(me)
+    await due.cancel(ctx.session, HOLD_DUE, f"inspection:{inspection.id}")
+    merged = await store.merged_into(ctx.session, inspection.id)
+    payload = {
+        "inspection": inspection.number,
+        "target": inspection.target_key,
+        "origin": inspection.origin,
+        "code": row.code,
+        "phrase": row.phrase,
+        "description": row.description,
+        "department": row.department,
+        "by": row.userid,
+        "name": row.name,
+        "channel": row.channel,
+        "notified": userids,
+        "card_updated_for": updated,
+        "merged": [m.number for m in merged],
+    }
+    await audit.append(
+        ctx.session,
+        at=ctx.now(),
+        actor=me,
+        action="result.record",
+        subject=subject(task),
+        payload=payload,
+    )
+    for m in merged:
+        other = await ctx.session.get(Task, m.task_id)
+        if other is not None:
+            await audit.append(
+                ctx.session,
+                at=ctx.now(),
+                actor=me,
+                action="result.record",
+                subject=subject(other),
+                payload=payload | {"inspection": m.number, "merged_into": inspection.number},
+            )
+    if row.code == ResultCode.case_filed.value:
+        await refer_case(ctx, inspection, task, target, row, [n for _, n in members])
+    completed = await store.complete_if_done(
+        ctx.session, [inspection.task_id, *(m.task_id for m in merged)], ctx.now(), ctx.settings.tz
+    )
+    for c in completed:
+        await announce_completion(ctx, c)
+
+
+def result_text_for(
+    ctx: Context, inspection: Inspection, target: Target, row: InspectionResult
+) -> str:
+    lines = [
+        f"【检查结果已记录】编号 {inspection.number} {target.name}",
+        f"结果：{row.phrase}",
+    ]
+    if row.department:
+        lines.append(f"移交部门：{row.department}")
+    if row.description:
+        lines.append(f"说明：{row.description}")
+    lines.append(
+        f"提交人：{row.name or row.userid}，{local(ctx, row.at)}"
+        f"（{CHANNEL_LABELS.get(row.channel, row.channel)}）"
+    )
+    return "\n".join(lines)
+
+
+async def close_card(
+    ctx: Context,
+    inspection: Inspection,
+    target: Target,
+    row: InspectionResult,
+    members: list[tuple[TeamMember, str]],
+    card: CardRef | None,
+) -> list[str]:
+    """Show the result on the card and close its choices, for everyone who got that card: with
+    the clicker's ResponseCode, or for a text submission the one the card's send returned. If
+    WeCom refuses, the result stands: everyone already has the text."""
+    task_id = card.task_id if card else (inspection.card_task_id or "")
+    code = card.response_code if card else await send_response_code(ctx, task_id)
+    if not code or not task_id:
+        return []
+    users = [m.userid for m, _ in members if m.card_task_id == task_id] or [ctx.actor.userid]
+    users = list(dict.fromkeys(users))
+    phrases = store.phrases_for(inspection.check_start)
+    closed = {
+        "card_type": "vote_interaction",
+        "source": {"desc": "双随机、一公开 抽查任务"},
+        "main_title": {
+            "title": f"编号 {inspection.number} {target.name}"[:36],
+            "desc": f"检查结果：{row.phrase}\n提交人：{row.name or row.userid} {local(ctx, row.at)}",
+        },
+        "task_id": task_id,
+        "checkbox": {
+            "question_key": "result",
+            "option_list": [
+                {"id": c, "text": p, "is_checked": c == row.code} for c, p in phrases.items()
+            ],
+            "disable": True,
+            "mode": 0,
+        },
+        "submit_button": {"text": "提交", "key": f"result:{inspection.number}"},
+        "replace_text": "已提交",
+    }
+    ctx.outbox.update_card(users, code, closed)
+    return users
+
+
+async def send_response_code(ctx: Context, task_id: str) -> str:
+    if not task_id:
+        return ""
+    response = await ctx.session.scalar(
+        select(OutboxMessage.response)
+        .where(
+            OutboxMessage.ref == task_id,
+            OutboxMessage.api == SEND,
+            OutboxMessage.status == "sent",
+        )
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+    )
+    return str((response or {}).get("response_code") or "")
+
+
+async def refer_case(
+    ctx: Context,
+    inspection: Inspection,
+    task: Task,
+    target: Target,
+    row: InspectionResult,
+    team_names: list[str],
+) -> None:
+    """Phrase 3 (Art. 34): the inspection is marked for case filing and the enforcement
+    contacts covering the target's organisation are told."""
+    orgs = await ctx.repos.orgs.ancestors(target.org_code)
+    contacts = await ctx.repos.roles.holders(Role.ENFORCEMENT, orgs)
+    text = "\n".join(
+        [
+            f"【移交立案调查】编号 {inspection.number} {target.name}（{target.key}）",
+            "检查结果：发现违法行为已立案调查（第34条）",
+            f"说明：{row.description or '（无）'}",
+            f"检查组：{'、'.join(team_names)}",
+            f"任务：{task.code} {task.name}",
+        ]
+    )
+    if contacts:
+        ctx.outbox.text(contacts, text)
+    else:
+        ctx.reply(f"提示：{target.org_code} 及上级未设执法联系人，请管理员授予后补送立案材料。")
+    await audit.append(
+        ctx.session,
+        at=ctx.now(),
+        actor=ctx.actor.userid,
+        action="result.case_referral",
+        subject=subject(task),
+        payload={"inspection": inspection.number, "target": target.key, "notified": contacts},
+    )
+
+
+async def task_managers(ctx: Context, task: Task) -> list[str]:
+    chiefs = await ctx.repos.roles.holders(Role.CHIEF, [task.org_code], task.drawing_dept or None)
+    admins = await ctx.repos.roles.holders(Role.ADMIN, [task.org_code])
+    return sorted({*chiefs, *admins})
+
+
+def completion_text(c: store.Completion) -> str:
+    task = c.task
+    days = rule_params(task.check_start).publication_working_days
+    head = (
+        f"【任务完成】任务 {task.code}「{task.name}」的全部检查已有结果，"
+        f"完成日期 {c.completed_on.isoformat()}。"
+    )
+    if c.publication_due is not None:
+        return head + (
+            f"按第37条，须在完成后{days}个工作日内公开检查结果，"
+            f"即最迟 {c.publication_due.isoformat()}（保密结果不公开）。"
+        )
+    return head + (
+        f"公开期限（{days}个工作日）暂无法计算：{c.calendar_missing}年的节假日安排尚未载入，"
+        "请管理员在配置中补充。"
+    )
+
+
+async def announce_completion(ctx: Context, c: store.Completion) -> None:
+    text = completion_text(c)
+    told = [u for u in await task_managers(ctx, c.task) if u != ctx.actor.userid]
+    ctx.reply(text)
+    send(ctx, told, text)
+    await audit.append(
+        ctx.session,
+        at=ctx.now(),
+        actor=ctx.actor.userid,
+        action="task.complete",
+        subject=subject(c.task),
+        payload={
+            "completed_on": c.completed_on.isoformat(),
+            "publication_due": c.publication_due.isoformat() if c.publication_due else None,
+            "calendar_missing": c.calendar_missing,
+            "notified": told,
+        },
+    )
+
+
+@router.due_action(HOLD_DUE)
+async def hold_ran_out(data: dict[str, Any], ctx: Context) -> None:
+    """The description did not come in time: the hold lapses and the team may submit again."""
+    inspection = await ctx.session.get(Inspection, int(data["inspection_id"]))
+    row = await store.current(ctx.session, int(data["inspection_id"]))
+    if inspection is None or row is None or row.state != HELD or row.held_until is None:
+        return
+    if row.held_until > ctx.now():  # a newer hold: wait for it
+        await due.schedule(ctx.session, HOLD_DUE, str(data["ref"]), row.held_until, data)
+        return
+    holder, name, phrase = row.userid, row.name or row.userid, row.phrase
+    await store.release_hold(ctx.session, inspection.id, ctx.now())
+    conv = await ctx.session.get(Conversation, holder)
+    if conv is not None and conv.data.get("inspection_id") == inspection.id:
+        await ctx.repos.conversations.clear(holder)
+    if inspection.status != "open":  # cancelled by a re-draw meanwhile: nobody to tell
+        return
+    n = inspection.number
+    minutes = ctx.settings.results.description_minutes
+    ctx.outbox.text(
+        [holder],
+        f"编号 {n}：{minutes}分钟内未收到「{phrase}」的问题说明，结果未记录。请重新选择结果并附说明，"
+        f"或发送「结果 {n} <序号> <说明>」。",
+    )
+    others = [u for u in await store.team_userids(ctx.session, inspection.id) if u != holder]
+    if others:
+        ctx.outbox.text(
+            others, f"编号 {n}：{name} 未在时限内填写说明，结果尚未记录，组内成员均可提交。"
+        )
+    task = await task_of(ctx, inspection)
+    await audit.append(
+        ctx.session,
+        at=ctx.now(),
+        actor="system",
+        action="result.hold_lapsed",
+        subject=subject(task),
+        payload={
+            "inspection": n,
+            "holder": holder,
+            "phrase": phrase,
+            "notified": [holder, *others],
+        },
+    )
+
+
+# --- 我的任务 ----------------------------------------------------------------------------------
+
+
+@router.command(
+    "我的任务",
+    "我的检查",
+    roles={Role.INSPECTOR},
+    usage="我的任务",
+    summary="列出您待提交结果的检查（编号与期限）",
+)
+async def my_inspections(msg: TextCommand, ctx: Context) -> None:
+    """Art. 40: who was assigned what, by which deadline."""
+    rows = await ctx.session.execute(
+        select(Inspection, Target.name, Task.code, InspectionResult)
+        .join(TeamMember, TeamMember.inspection_id == Inspection.id)
+        .join(Target, Target.id == Inspection.target_id)
+        .join(Task, Task.id == Inspection.task_id)
+        .outerjoin(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+        .where(
+            TeamMember.userid == ctx.actor.userid,
+            TeamMember.active.is_(True),
+            Inspection.status == "open",
+        )
+        .order_by(Inspection.check_end, Inspection.number)
+    )
+    found = rows.all()
+    if not found:
+        ctx.reply("您目前没有待提交结果的检查。")
+        return
+    today = ctx.now().astimezone(ctx.settings.tz).date()
+    lines = [f"您待提交结果的检查（{len(found)}项）："]
+    for inspection, name, code, row in found:
+        left = (inspection.check_end - today).days
+        when = f"剩{left}天" if left >= 0 else f"已超期{-left}天"
+        origin = "" if inspection.origin == "random" else f"·{ORIGIN_LABELS[inspection.origin]}"
+        held = ""
+        if row is not None and row.state == HELD:
+            held = f" · {row.name or row.userid}正在填写说明"
+        lines.append(
+            f"编号 {inspection.number} {name}（任务 {code}{origin}）"
+            f"期限 {inspection.check_end.isoformat()}（{when}）{held}"
+        )
+    lines.append("在任务卡片上选择结果提交，或发送「结果 <编号> <序号> [说明]」。")
+    send(ctx, [], "\n".join(lines), reply=True)
+
+
+# --- 记录 (Art. 35) --------------------------------------------------------------------------
+
+
+@router.command(
+    "记录",
+    "记录号",
+    roles={Role.INSPECTOR},
+    usage="记录 <编号> <记录号>",
+    summary="附上现场检查记录或移动执法记录编号（第35条）",
+)
+async def attach_record(msg: TextCommand, ctx: Context) -> None:
+    """Art. 35: the on-site record or mobile-enforcement record goes with the inspection."""
+    words = msg.text.split()
+    if await owes_description(ctx, words[0] if words else ""):
+        await description_arrived(with_name("记录", msg), ctx)
+        return
+    if len(words) != 2:
+        raise UserError("用法：记录 <编号> <记录号>，如「记录 1001 XCJL-2026-0815」。")
+    inspection = await load_inspection(ctx, words[0], "记录")
+    task = await task_of(ctx, inspection)
+    if await store.active_member(ctx.session, inspection.id, ctx.actor.userid) is None:
+        await require_manager(ctx, task)
+    record_no = words[1][:64]
+    if not await store.attach_record_no(
+        ctx.session, inspection, record_no, by=ctx.actor.userid, now=ctx.now()
+    ):
+        ctx.reply(f"编号 {inspection.number} 已附有记录号 {record_no}。")
+        return
+    await audit.append(
+        ctx.session,
+        at=ctx.now(),
+        actor=ctx.actor.userid,
+        action="result.record_no",
+        subject=subject(task),
+        payload={"inspection": inspection.number, "record_no": record_no},
+    )
+    ctx.reply(f"已为编号 {inspection.number} 附上执法记录号 {record_no}（第35条）。")
+
+
+# --- 更正 / 保密 (Art. 37) ------------------------------------------------------------------
+
+
+@router.command(
+    "更正",
+    "更正结果",
+    roles={Role.CHIEF},
+    usage="更正 <编号> <结果> <原因>",
+    summary="公开前更正检查结果（原结果保留在记录中）",
+)
+async def correct(msg: TextCommand, ctx: Context) -> None:
+    """A chief corrects a result before publication, with a reason; the original stays."""
+    words = msg.text.split(" ", 2)
+    if len(words) < 3 or not words[2].strip():
+        raise UserError(
+            "用法：更正 <编号> <结果序号或文字> <原因>，如「更正 1001 2 复核发现超标」。"
+        )
+    inspection = await load_inspection(ctx, words[0], "更正")
+    task = await task_of(ctx, inspection)
+    await require_manager(ctx, task, {Role.CHIEF})
+    extra = rule_params(inspection.check_start).extra_result_phrases
+    try:
+        code = str(parse_result(words[1], extra))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    reason = words[2].strip()[:MAX_DESCRIPTION]
+    old = await store.current(ctx.session, inspection.id)
+    keep = old is not None and old.code in DESCRIBED and bool(old.description)
+    description = "" if code not in DESCRIBED else (old.description if keep and old else reason)
+    department = old.department if old and code == ResultCode.transferred.value else ""
+    s = Submission(
+        code,
+        store.phrases_for(inspection.check_start)[code],
+        ctx.actor.userid,
+        actor_name(ctx),
+        await channel_of(ctx, "text"),
+        description,
+        department,
+    )
+    try:
+        before, entry = await store.correct(
+            ctx.session, inspection, s, reason=reason, now=ctx.now()
+        )
+    except store.NotAllowed as exc:
+        raise UserError(exc.zh) from None
+    target = await target_of(ctx, inspection)
+    members = await store.team(ctx.session, inspection.id)
+    told = list(dict.fromkeys([*(m.userid for m, _ in members), before.userid]))
+    text = (
+        f"【检查结果更正】编号 {inspection.number} {target.name}\n"
+        f"「{before.phrase}」→「{entry.phrase}」\n"
+        f"更正人：{entry.name}，原因：{reason}\n原结果保留在检查记录中。"
+    )
+    ctx.reply(text)
+    send(ctx, [u for u in told if u != ctx.actor.userid], text)
+    await audit.append(
+        ctx.session,
+        at=ctx.now(),
+        actor=ctx.actor.userid,
+        action="result.correct",
+        subject=subject(task),
+        payload={
+            "inspection": inspection.number,
+            "seq": entry.seq,
+            "before": {"code": before.code, "phrase": before.phrase, "by": before.userid},
+            "code": entry.code,
+            "phrase": entry.phrase,
+            "description": entry.description,
+            "reason": reason,
+            "notified": told,
+        },
+    )
+    row = await store.current(ctx.session, inspection.id)
+    if code == ResultCode.case_filed.value and before.code != code and row is not None:
+        await refer_case(ctx, inspection, task, target, row, [n for _, n in members])
+
+
+@router.command(
+    "保密",
+    roles=MANAGERS,
+    usage="保密 <编号> <原因>",
+    summary="将检查结果标记为保密，不予公开（第37条）",
+)
+async def mark_secret(msg: TextCommand, ctx: Context) -> None:
+    """Art. 37: results touching state secrets, national or public safety are never published."""
+    number, _, reason = msg.text.partition(" ")
+    reason = reason.strip()
+    if not reason:
+        raise UserError("用法：保密 <编号> <原因>，如「保密 1001 涉及国家秘密」。")
+    inspection = await load_inspection(ctx, number, "保密")
+    task = await task_of(ctx, inspection)
+    await require_manager(ctx, task)
+    try:
+        await store.mark_secret(
+            ctx.session,
+            inspection,
+            reason=reason[:MAX_DESCRIPTION],
+            by=ctx.actor.userid,
+            now=ctx.now(),
+        )
+    except store.NotAllowed as exc:
+        raise UserError(exc.zh) from None
+    await audit.append(
+        ctx.session,
+        at=ctx.now(),
+        actor=ctx.actor.userid,
+        action="result.secret",
+        subject=subject(task),
+        payload={"inspection": inspection.number, "reason": reason},
+    )
+    ctx.reply(
+        f"编号 {inspection.number} 的检查结果已标记为保密，不予公开（第37条）。原因：{reason}"
+    )
+
+
+# --- 检查详情 / 检查统计 ----------------------------------------------------------------------
+
+
+@router.command(
+    "检查详情",
+    roles={Role.INSPECTOR, Role.ADMIN, Role.CHIEF},
+    usage="检查详情 <编号>",
+    summary="查看一项检查的检查组、结果、更正和记录号",
+)
+async def details(msg: TextCommand, ctx: Context) -> None:
+    """Art. 40: who was assigned what, when, by which deadline, and what they reported."""
+    inspection = await load_inspection(ctx, msg.text, "检查详情")
+    task = await task_of(ctx, inspection)
+    if not await may_see(ctx, inspection, task):
+        raise UserError(
+            f"编号 {inspection.number} 仅限其检查组成员及任务的管理员、部门负责人查看。"
+        )
+    target = await target_of(ctx, inspection)
+    members = await store.team(ctx.session, inspection.id)
+    origin = ORIGIN_LABELS.get(inspection.origin, inspection.origin)
+    lines = [
+        f"编号 {inspection.number} {target.name}（{target.key}）",
+        f"任务 {task.code}「{task.name}」· {origin}",
+        f"检查期 {inspection.check_start} 至 {inspection.check_end}",
+        "检查组：" + "、".join(n + ("（辅助）" if m.auxiliary else "") for m, n in members),
+    ]
+    row = await store.current(ctx.session, inspection.id)
+    if row is None:
+        lines.append("结果：尚未提交")
+    elif row.state == HELD:
+        lines.append(f"结果：{row.name}正在填写说明（「{row.phrase}」）")
+    else:
+        lines.append(f"结果：{row.phrase}" + ("（保密，不公开）" if row.secret else ""))
+    for e in await store.entries(ctx.session, inspection.id):
+        kind = {"result": "提交", "correction": "更正", "merged": "合并检查"}.get(e.kind, e.kind)
+        extra = f"，说明：{e.description}" if e.description else ""
+        extra += f"，移交：{e.department}" if e.department else ""
+        extra += f"，原因：{e.reason}" if e.reason else ""
+        lines.append(
+            f"  {e.seq}. {local(ctx, e.at)} {e.name or e.userid}{kind}「{e.phrase}」"
+            f"（{CHANNEL_LABELS.get(e.channel, e.channel)}）{extra}"
+        )
+    numbers = [r.record_no for r in await store.record_numbers(ctx.session, inspection.id)]
+    if numbers:
+        lines.append("执法记录号：" + "、".join(numbers))
+    swaps = await ctx.session.execute(
+        select(SwapRequest)
+        .where(SwapRequest.inspection_id == inspection.id)
+        .order_by(SwapRequest.id)
+    )
+    from storage.swaps import STATUS_LABELS as SWAP_LABELS
+
+    for r in swaps.scalars():
+        lines.append(
+            f"替换申请 #{r.id} {local(ctx, r.created_at)} {r.userid}：{r.reason}"
+            f"（{SWAP_LABELS.get(r.status, r.status)}"
+            + (f"，{r.decided_by}" if r.decided_by else "")
+            + "）"
+        )
+    send(ctx, [], "\n".join(lines), reply=True)
+
+
+@router.command(
+    "检查统计",
+    roles=MANAGERS,
+    usage="检查统计 [年份]",
+    summary="本年检查数量：双随机抽查与双随机以外的检查分别统计",
+)
+async def figures(msg: TextCommand, ctx: Context) -> None:
+    """Art. 6, 14: checks outside the draw count too, but apart from random checks."""
+    text = msg.text.strip()
+    if text and not text.isdigit():
+        raise UserError("用法：检查统计 [年份]，如「检查统计 2026」。")
+    year = int(text) if text else ctx.now().astimezone(ctx.settings.tz).year
+    orgs: dict[str, None] = {}
+    for role in MANAGERS:
+        for root in ctx.actor.orgs_for(role):
+            orgs.update(dict.fromkeys(await ctx.repos.orgs.subtree(root)))
+    found = await store.counts(ctx.session, list(orgs), year)
+    lines = [f"{year}年检查统计（您管辖范围内，按检查次数）："]
+    for origin in ("random", "construction", "targeted", "joint"):
+        n, done = found.get(origin, (0, 0))
+        lines.append(f"{ORIGIN_LABELS[origin]}：{n}项，已有结果{done}项")
+    outside = sum(found.get(o, (0, 0))[0] for o in ("targeted", "joint"))
+    lines.append(f"双随机以外的检查合计{outside}项，不计入双随机抽查比例（第6条）。")
+    ctx.reply("\n".join(lines))
+
+
+# --- the demo's hook -----------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def acting_as(
+    db: Database, settings: Settings, clock: Clock, userid: str
+) -> AsyncIterator[Context]:
+    """A handler context for ``userid`` in one transaction, as the event worker builds it."""
+    from bot.worker import load_actor
+
+    async with db.transaction() as session:
+        repos = Repositories(session)
+        yield Context(
+            session=session,
+            outbox=Outbox(session, clock.now()),
+            clock=clock,
+            settings=settings,
+            actor=await load_actor(repos, userid),
+            repos=repos,
+        )
+
+
+@dataclass(frozen=True)
+class DemoAnswers:
+    task_code: str
+    answered: list[tuple[int, str, str]]  # (number, who, phrase)
+    swap: tuple[int, str, str] | None  # (number, leaving, joining)
+
+
+DEMO_PLAYS = (
+    ("no_problem", ""),
+    ("ordered_to_rectify", "污水处理设施未正常运行，已当场责令整改"),
+)
+
+
+async def demo_answers(
+    db: Database,
+    settings: Settings,
+    *,
+    task_code: str,
+    clock: Clock | None = None,
+    response_code: Callable[[], str] | None = None,
+) -> DemoAnswers:
+    """Play a few inspectors answering on their cards (one with a problem and its description)
+    and one swap approved by the head, through the same handlers chat uses, each step in its own
+    transaction; messages are queued for the running sender. ``response_code`` (the stand-in's
+    ``new_response_code``) makes each click's card update valid."""
+    from handlers import swaps as swap_handlers
+    from storage import tasks as task_store
+
+    clock = clock or SystemClock()
+    async with db.transaction() as session:
+        task = await task_store.get_task(session, task_code)
+        if task is None:
+            raise UserError(f"任务「{task_code}」不存在。")
+        rows = await session.execute(
+            select(Inspection.id, Inspection.number)
+            .where(Inspection.task_id == task.id, Inspection.status == "open")
+            .order_by(Inspection.number)
+        )
+        visits = rows.all()
+        firsts = {i: (await store.team(session, i))[0] for i, _ in visits}
+        code = task.code
+    answered: list[tuple[int, str, str]] = []
+    for (inspection_id, number), (result, text) in zip(visits, DEMO_PLAYS, strict=False):
+        member, name = firsts[inspection_id]
+        click = CardEvent(
+            member.userid,
+            int(clock.now().timestamp()),
+            f"result:{number}",
+            member.card_task_id or "",
+            "vote_interaction",
+            response_code() if response_code else "",
+            (SelectedItem(QuestionKey="result", OptionIds=[result]),),
+        )
+        async with acting_as(db, settings, clock, member.userid) as ctx:
+            await result_card(click, ctx)
+        if text:
+            async with acting_as(db, settings, clock, member.userid) as ctx:
+                await description_arrived(TextCommand(member.userid, text, "demo", 0), ctx)
+        answered.append((number, name, store.phrases_for(clock.now().date())[result]))
+    swap = None
+    if len(visits) > len(DEMO_PLAYS):
+        inspection_id, number = visits[len(DEMO_PLAYS)]
+        leaving, name = firsts[inspection_id]
+        joining = await swap_handlers.demo_swap(
+            db, settings, number=number, requester=leaving.userid, clock=clock
+        )
+        swap = (number, name, joining)
+    return DemoAnswers(code, answered, swap)

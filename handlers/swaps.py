@@ -1,0 +1,495 @@
+"""申请替换 / 批准替换 / 驳回替换, and the department head's approval card (Art. 29).
+
+A drawn inspector cannot be swapped at will: the member asks with a reason, their department
+head (or a chief above) approves with one tap, and the replacement is the next inspector of the
+draw's recorded cycle who may serve (``storage.draws.amend_swap``), appended to the draw's record.
+An undecided request reminds the head and later lapses, through due actions the database owns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.context import Clock, Context, Role, SystemClock, UserError
+from bot.inbound import CardEvent, TextCommand
+from bot.router import Router
+from handlers.draws import inspection_card, item_names
+from handlers.results import (
+    CardRef,
+    acting_as,
+    actor_name,
+    load_inspection,
+    local,
+    require_member,
+    subject,
+    target_of,
+    task_of,
+)
+from inspection.draw import DrawError
+from storage import audit, draws, due
+from storage import results as results_store
+from storage import swaps as store
+from storage.db import Database
+from storage.draws import DrawRefused, Member
+from storage.models import (
+    Draw,
+    Inspection,
+    Inspector,
+    OutboxMessage,
+    SwapRequest,
+    Target,
+    Task,
+    TeamMember,
+)
+from storage.outbox import APPCHAT_CREATE
+from storage.swaps import PENDING, STATUS_LABELS
+
+router = Router("swaps")
+
+REMIND, LAPSE = "swap.remind", "swap.lapse"
+OUTSIDE_DRAW = ("targeted", "joint")
+
+
+# --- asking --------------------------------------------------------------------------------
+
+
+@router.command(
+    "申请替换",
+    roles={Role.INSPECTOR},
+    usage="申请替换 <编号> <原因>",
+    summary="申请退出检查组，由部门负责人审批（第29条）",
+)
+async def request_swap(msg: TextCommand, ctx: Context) -> None:
+    """Art. 29: a member asks; the head decides; nobody is swapped at will."""
+    number, _, reason = msg.text.partition(" ")
+    reason = reason.strip()[:500]
+    if not number or not reason:
+        raise UserError(
+            "用法：申请替换 <编号> <原因>，如「申请替换 1001 与检查对象存在利害关系」。"
+        )
+    inspection = await load_inspection(ctx, number, "申请替换")
+    member = await require_member(ctx, inspection)
+    n = inspection.number
+    if inspection.origin in OUTSIDE_DRAW:
+        raise UserError(f"编号 {n} 是双随机以外的检查，检查组由登记人调整，无需申请替换。")
+    if inspection.result_code is not None:
+        raise UserError(f"编号 {n} 已有检查结果，不能再替换检查人员。")
+    pending = await store.pending_for(ctx.session, member.id)
+    if pending is not None:
+        raise UserError(
+            f"您已于 {local(ctx, pending.created_at)} 申请替换（申请号 #{pending.id}），正在等待审批。"
+        )
+    inspector = await ctx.session.get(Inspector, member.inspector_id)
+    assert inspector is not None
+    heads = await store.heads_for(ctx.repos, inspector, exclude={ctx.actor.userid})
+    if not heads:
+        raise UserError(
+            "没有找到可以审批您替换申请的部门负责人，请联系管理员授予本部门负责人角色。"
+        )
+    task = await task_of(ctx, inspection)
+    request = await store.create(
+        ctx.session, member, task_id=task.id, reason=reason, heads=heads, now=ctx.now()
+    )
+    target = await target_of(ctx, inspection)
+    ctx.outbox.template_card(
+        heads, approval_card(request, inspection, target, task, actor_name(ctx))
+    )
+    s = ctx.settings.swaps
+    data = {"id": request.id}
+    ref = f"swap:{request.id}"
+    await due.schedule(
+        ctx.session, REMIND, ref, ctx.now() + dt.timedelta(hours=s.remind_hours), data
+    )
+    await due.schedule(ctx.session, LAPSE, ref, ctx.now() + dt.timedelta(hours=s.lapse_hours), data)
+    await audit.append(
+        ctx.session,
+        at=ctx.now(),
+        actor=ctx.actor.userid,
+        action="swap.request",
+        subject=subject(task),
+        payload={
+            "request": request.id,
+            "inspection": n,
+            "leaving": member.certificate_no,
+            "reason": reason,
+            "notified": heads,
+        },
+    )
+    names = await results_store.names_of(ctx.session, heads)
+    who = "、".join(names.get(h, h) for h in heads)
+    ctx.reply(
+        f"已提交替换申请 #{request.id}（编号 {n}），等待部门负责人 {who} 审批（第29条）。"
+        "获批前请继续按原安排准备检查。"
+    )
+
+
+def approval_card(
+    request: SwapRequest, inspection: Inspection, target: Target, task: Task, name: str
+) -> dict[str, Any]:
+    return {
+        "card_type": "button_interaction",
+        "source": {"desc": "双随机、一公开 替换审批"},
+        "main_title": {
+            "title": f"替换申请 #{request.id}：编号 {inspection.number}",
+            "desc": f"{name} 申请退出检查组（第29条）",
+        },
+        "sub_title_text": f"原因：{request.reason}"[:160],
+        "horizontal_content_list": [
+            {"keyname": "申请人", "value": f"{name}（{request.certificate_no}）"},
+            {"keyname": "检查对象", "value": target.name[:30]},
+            {"keyname": "任务", "value": task.code},
+            {"keyname": "检查期", "value": f"{inspection.check_start}~{inspection.check_end}"},
+        ],
+        "task_id": request.card_task_id,
+        "button_list": [
+            {"text": "批准", "style": 1, "key": f"swap:{request.id}:approve"},
+            {"text": "驳回", "style": 2, "key": f"swap:{request.id}:reject"},
+        ],
+    }
+
+
+# --- deciding ------------------------------------------------------------------------------
+
+
+@router.card("swap:")
+async def swap_card(event: CardEvent, ctx: Context) -> None:
+    """One tap on the approval card; duplicate clicks and two heads at once: decided once."""
+    parts = event.event_key.split(":")
+    valid = len(parts) == 3 and parts[1].isdigit() and len(parts[1]) <= 15
+    if not valid or parts[2] not in ("approve", "reject"):
+        raise UserError("该卡片已失效或无法识别。")
+    card = CardRef(event.task_id, event.response_code)
+    await decide(ctx, int(parts[1]), approve=parts[2] == "approve", note="", card=card)
+
+
+@router.command(
+    "批准替换",
+    roles={Role.CHIEF},
+    usage="批准替换 <申请号>",
+    summary="批准检查人员的替换申请（替换人员随机产生）",
+)
+async def approve_text(msg: TextCommand, ctx: Context) -> None:
+    """Art. 29: the same decision as the card's 批准 button."""
+    await decide(ctx, request_id(msg.text, "批准替换"), approve=True, note="", card=None)
+
+
+@router.command(
+    "驳回替换",
+    roles={Role.CHIEF},
+    usage="驳回替换 <申请号> [原因]",
+    summary="驳回检查人员的替换申请",
+)
+async def reject_text(msg: TextCommand, ctx: Context) -> None:
+    """Art. 29: the same decision as the card's 驳回 button, with an optional reason."""
+    word, _, note = msg.text.partition(" ")
+    await decide(
+        ctx, request_id(word, "驳回替换"), approve=False, note=note.strip()[:500], card=None
+    )
+
+
+def request_id(text: str, verb: str) -> int:
+    word = text.strip().lstrip("#")
+    if not word.isdigit() or len(word) > 15:
+        raise UserError(f"用法：{verb} <申请号>，如「{verb} 12」。申请号见审批卡片。")
+    return int(word)
+
+
+async def decide(ctx: Context, rid: int, *, approve: bool, note: str, card: CardRef | None) -> None:
+    request = await store.get(ctx.session, rid)
+    if request is None:
+        raise UserError(f"替换申请 #{rid} 不存在。")
+    if request.userid == ctx.actor.userid:
+        raise UserError("不能审批自己的替换申请（第29条），须由您的部门负责人审批。")
+    member = await ctx.session.get(TeamMember, request.member_id)
+    inspector = await ctx.session.get(Inspector, member.inspector_id) if member else None
+    assert member is not None and inspector is not None
+    bindings = [(b.role.value, b.org_code, b.dept_code) for b in ctx.actor.bindings]
+    if not await store.may_decide(ctx.repos, bindings, inspector):
+        raise UserError(f"替换申请 #{rid} 只能由申请人所在部门的负责人或上级负责人审批。")
+    if request.status != PENDING:
+        tell_decided(ctx, request)
+        return
+    inspection = await ctx.session.get(Inspection, request.inspection_id)
+    assert inspection is not None
+    if approve and (not member.active or inspection.status != "open"):
+        raise UserError(
+            f"编号 {inspection.number} 已有结果、已撤销或该成员已不在检查组，无法执行替换。"
+        )
+    status = "approved" if approve else "rejected"
+    if not await store.decide(
+        ctx.session, rid, status=status, by=ctx.actor.userid, now=ctx.now(), note=note
+    ):
+        tell_decided(ctx, await store.get(ctx.session, rid) or request)
+        return
+    await ctx.session.refresh(request)
+    for kind in (REMIND, LAPSE):
+        await due.cancel(ctx.session, kind, f"swap:{rid}")
+    task = await task_of(ctx, inspection)
+    target = await target_of(ctx, inspection)
+    requester = (await results_store.names_of(ctx.session, [request.userid])).get(
+        request.userid, request.userid
+    )
+    if approve:
+        await carry_out(ctx, request, inspection, task, requester)
+    else:
+        await turn_down(ctx, request, inspection, task, requester)
+    if card is not None and card.response_code:
+        label = "已批准" if approve else "已驳回"
+        decided = approval_card(request, inspection, target, task, requester)
+        decided["replace_text"] = f"{label}（{actor_name(ctx)}）"[:20]
+        ctx.outbox.update_card(request.heads, card.response_code, decided)
+
+
+def tell_decided(ctx: Context, request: SwapRequest) -> None:
+    label = STATUS_LABELS.get(request.status, request.status)
+    if request.status == "lapsed":
+        ctx.reply(f"替换申请 #{request.id} 已逾期失效，无需处理。")
+        return
+    when = local(ctx, request.decided_at) if request.decided_at else ""
+    ctx.reply(f"替换申请 #{request.id} 已由 {request.decided_by} 于 {when} {label}，无需重复操作。")
+
+
+async def carry_out(
+    ctx: Context, request: SwapRequest, inspection: Inspection, task: Task, requester: str
+) -> None:
+    """The replacement is drawn from the recorded cycle; everyone concerned is told; the new
+    member gets the task card and the group chat is updated."""
+    head = actor_name(ctx)
+    try:
+        swap = await draws.amend_swap(
+            ctx.session,
+            inspection,
+            leaving=request.certificate_no,
+            reason=request.reason,
+            approved_by=ctx.actor.userid,
+            actor=ctx.actor.userid,
+            now=ctx.now(),
+        )
+    except DrawError as exc:
+        raise UserError(f"无法替换：{exc}。申请仍待审批。") from None
+    except DrawRefused as exc:
+        raise UserError(exc.zh) from None
+    request.replacement_userid = swap.joining.userid
+    request.amendment_id = swap.amendment.id
+    n = inspection.number
+    leaving, joining = swap.leaving, swap.joining
+    card_task_id = await new_card_for(ctx, inspection, task, swap.amendment.id, joining.userid)
+    ctx.outbox.text(
+        [joining.userid],
+        f"您经随机替换加入编号 {n} 的检查组（第29条，批准人 {head}），接替 {leaving.name}。"
+        f"检查期 {inspection.check_start} 至 {inspection.check_end}，任务卡片随后送达。",
+    )
+    ctx.outbox.text(
+        [leaving.userid],
+        f"您的替换申请 #{request.id} 已获 {head} 批准：您已退出编号 {n} 的检查组，"
+        f"由 {joining.name} 接替（按抽取记录的同一随机顺序产生）。",
+    )
+    team = await results_store.team_userids(ctx.session, inspection.id)
+    mates = [u for u in team if u != joining.userid]
+    if mates:
+        ctx.outbox.text(
+            mates,
+            f"编号 {n} 检查组变更：{leaving.name} 退出，{joining.name} 加入"
+            f"（第29条随机替换，批准人 {head}）。",
+        )
+    heads = [h for h in request.heads if h != ctx.actor.userid]
+    if heads:
+        ctx.outbox.text(heads, f"替换申请 #{request.id}（编号 {n}）已由 {head} 批准。")
+    if inspection.chatid:
+        await update_chat(ctx, inspection.chatid, leaving.userid, leaving.name, joining)
+    ctx.reply(
+        f"已批准替换申请 #{request.id}：编号 {n}，{leaving.name} → {joining.name}"
+        f"（抽取记录第{swap.amendment.seq}项变更）。"
+    )
+    await audit.append(
+        ctx.session,
+        at=ctx.now(),
+        actor=ctx.actor.userid,
+        action="swap.approve",
+        subject=subject(task),
+        payload={
+            "request": request.id,
+            "inspection": n,
+            "leaving": leaving.certificate_no,
+            "joining": joining.certificate_no,
+            "amendment": swap.amendment.seq,
+            "card": card_task_id,
+            "notified": sorted({joining.userid, leaving.userid, *mates, *heads}),
+        },
+    )
+
+
+async def update_chat(
+    ctx: Context, chatid: str, leaving: str, leaving_name: str, joining: Member
+) -> None:
+    """The team's group chat follows the team. appchat/update cannot remove the chat's owner
+    without naming a new one, which the outbox does not carry yet: an owner who leaves the
+    team stays in the chat, and the chat is told."""
+    created = await ctx.session.scalar(
+        select(OutboxMessage.body)
+        .where(OutboxMessage.api == APPCHAT_CREATE, OutboxMessage.ref == chatid)
+        .order_by(OutboxMessage.id)
+        .limit(1)
+    )
+    is_owner = (created or {}).get("owner") == leaving
+    ctx.outbox.appchat_update(chatid, add=[joining.userid], remove=[] if is_owner else [leaving])
+    note = "（群主，仍在群中，不再参与本检查）" if is_owner else ""
+    ctx.outbox.appchat_text(
+        chatid, f"检查组变更：{leaving_name} 退出{note}，{joining.name} 加入（第29条）。"
+    )
+
+
+async def new_card_for(
+    ctx: Context, inspection: Inspection, task: Task, amendment_id: int, joining: str
+) -> str:
+    """The new member's own task card: WeCom task ids are single use, so a new one."""
+    rows = await results_store.team(ctx.session, inspection.id)
+    seen = {m.card_task_id for m, _ in rows if m.card_task_id}
+    card_task_id = f"insp-{inspection.number}-{len(seen) + 1}"
+    for m, _ in rows:
+        if m.amendment_id == amendment_id:
+            m.card_task_id = card_task_id
+    inspection.card_task_id = card_task_id
+    draw = await ctx.session.get(Draw, inspection.draw_id) if inspection.draw_id else None
+    assignment = await results_store.assignment_of(ctx.session, inspection)
+    card = inspection_card(
+        assignment,
+        task,
+        await item_names(ctx, task),
+        card_task_id=card_task_id,
+        unwitnessed=draw is not None and not draw.witnessed,
+    )
+    ctx.outbox.template_card([joining], card)
+    return card_task_id
+
+
+async def turn_down(
+    ctx: Context, request: SwapRequest, inspection: Inspection, task: Task, requester: str
+) -> None:
+    head = actor_name(ctx)
+    n = inspection.number
+    why = f"，原因：{request.note}" if request.note else ""
+    ctx.outbox.text(
+        [request.userid],
+        f"您的替换申请 #{request.id}（编号 {n}）已被 {head} 驳回{why}。请按原安排完成检查。",
+    )
+    heads = [h for h in request.heads if h != ctx.actor.userid]
+    if heads:
+        ctx.outbox.text(heads, f"替换申请 #{request.id}（编号 {n}）已由 {head} 驳回{why}。")
+    ctx.reply(f"已驳回替换申请 #{request.id}（编号 {n}，{requester}）{why}。")
+    await audit.append(
+        ctx.session,
+        at=ctx.now(),
+        actor=ctx.actor.userid,
+        action="swap.reject",
+        subject=subject(task),
+        payload={
+            "request": request.id,
+            "inspection": n,
+            "leaving": request.certificate_no,
+            "note": request.note,
+            "notified": [request.userid, *heads],
+        },
+    )
+
+
+# --- timers --------------------------------------------------------------------------------
+
+
+async def _pending(
+    ctx: Context, data: dict[str, Any]
+) -> tuple[SwapRequest, Inspection, Task] | None:
+    request = await store.get(ctx.session, int(data["id"]))
+    if request is None or request.status != PENDING:
+        return None
+    inspection = await ctx.session.get(Inspection, request.inspection_id)
+    assert inspection is not None
+    return request, inspection, await task_of(ctx, inspection)
+
+
+@router.due_action(REMIND)
+async def remind(data: dict[str, Any], ctx: Context) -> None:
+    """An undecided request reminds the head (after 24 hours by default)."""
+    found = await _pending(ctx, data)
+    if found is None:
+        return
+    request, inspection, task = found
+    request.reminded_at = ctx.now()
+    s = ctx.settings.swaps
+    ctx.outbox.text(
+        request.heads,
+        f"提醒：替换申请 #{request.id}（编号 {inspection.number}，原因：{request.reason}）"
+        f"已等待{s.remind_hours:g}小时未审批。请在审批卡片上批准或驳回，或发送「批准替换 {request.id}」"
+        f"/「驳回替换 {request.id} <原因>」；提交{s.lapse_hours:g}小时仍未审批的自动失效。",
+    )
+    await audit.append(
+        ctx.session,
+        at=ctx.now(),
+        actor="system",
+        action="swap.remind",
+        subject=subject(task),
+        payload={"request": request.id, "inspection": inspection.number, "notified": request.heads},
+    )
+
+
+@router.due_action(LAPSE)
+async def lapse(data: dict[str, Any], ctx: Context) -> None:
+    """Undecided after 72 hours by default: the request lapses and the requester is told."""
+    found = await _pending(ctx, data)
+    if found is None:
+        return
+    request, inspection, task = found
+    if not await store.decide(ctx.session, request.id, status="lapsed", by="system", now=ctx.now()):
+        return
+    await due.cancel(ctx.session, REMIND, f"swap:{request.id}")
+    hours = ctx.settings.swaps.lapse_hours
+    ctx.outbox.text(
+        [request.userid],
+        f"您的替换申请 #{request.id}（编号 {inspection.number}）{hours:g}小时内未获审批，已失效。"
+        "请按原安排完成检查；确需替换的，可以重新申请。",
+    )
+    ctx.outbox.text(
+        request.heads, f"替换申请 #{request.id}（编号 {inspection.number}）已逾期失效。"
+    )
+    await audit.append(
+        ctx.session,
+        at=ctx.now(),
+        actor="system",
+        action="swap.lapse",
+        subject=subject(task),
+        payload={
+            "request": request.id,
+            "inspection": inspection.number,
+            "notified": [request.userid, *request.heads],
+        },
+    )
+
+
+# --- the demo's hook -----------------------------------------------------------------------
+
+
+async def demo_swap(
+    db: Database, settings: Settings, *, number: int, requester: str, clock: Clock | None = None
+) -> str:
+    """A member asks to be swapped and the first head approves; returns who joined."""
+    clock = clock or SystemClock()
+    async with acting_as(db, settings, clock, requester) as ctx:
+        await request_swap(
+            TextCommand(requester, f"{number} 临时借调外地，无法参加检查", "demo", 0), ctx
+        )
+        inspection = await load_inspection(ctx, str(number), "申请替换")
+        member = await results_store.active_member(ctx.session, inspection.id, requester)
+        assert member is not None
+        pending = await store.pending_for(ctx.session, member.id)
+        assert pending is not None
+        rid, head = pending.id, pending.heads[0]
+    async with acting_as(db, settings, clock, head) as ctx:
+        await decide(ctx, rid, approve=True, note="", card=None)
+        request = await store.get(ctx.session, rid)
+        assert request is not None and request.replacement_userid is not None
+        names = await results_store.names_of(ctx.session, [request.replacement_userid])
+        return names.get(request.replacement_userid, request.replacement_userid)

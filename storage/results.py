@@ -1,0 +1,500 @@
+"""Inspection results (Art. 35, 37, 38), their corrections and secrecy marks, and task completion.
+
+The database decides who submitted first: a submission is a conditional upsert on the one
+``inspection_result`` row of its inspection, which succeeds only when there is no row yet, or the
+row is a hold (a member writing the description of a problem) that is this member's own or has
+run out. Two teammates at once, or the same click twice, therefore give one result. Every
+result and correction is also kept, in order, in ``result_entry``: the original stays.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inspection.deadlines import publication_deadline
+from inspection.results import PHRASES, ResultCode
+from inspection.workdays import CalendarNotCovered, WorkCalendar
+from storage.db import insert_for
+from storage.draws import Assignment, Member
+from storage.models import (
+    Inspection,
+    InspectionResult,
+    Inspector,
+    RecordNumber,
+    ResultEntry,
+    Target,
+    Task,
+    TeamMember,
+)
+from storage.tasks import rule_params
+
+HELD, RECORDED = "held", "recorded"
+LIVE = ("open", "done", "merged")  # an inspection that counts (not cancelled by a re-draw)
+CHANNEL_LABELS = {"card": "卡片", "text": "文字消息", "console": "控制台", "demo": "演示"}
+
+
+def phrases_for(on: dt.date) -> dict[str, str]:
+    """Code -> exact phrase: the seven of Art. 38 in order, then the region's additions."""
+    out = {code.value: phrase for code, phrase in PHRASES.items()}
+    out.update(rule_params(on).extra_result_phrases)
+    return out
+
+
+# --- the team ------------------------------------------------------------------------------
+
+
+async def active_member(
+    session: AsyncSession, inspection_id: int, userid: str
+) -> TeamMember | None:
+    rows = await session.execute(
+        select(TeamMember)
+        .where(
+            TeamMember.inspection_id == inspection_id,
+            TeamMember.userid == userid,
+            TeamMember.active.is_(True),
+        )
+        .order_by(TeamMember.position)
+        .limit(1)
+    )
+    return rows.scalar_one_or_none()
+
+
+async def was_member(session: AsyncSession, inspection_id: int, userid: str) -> bool:
+    row = await session.execute(
+        select(TeamMember.id)
+        .where(TeamMember.inspection_id == inspection_id, TeamMember.userid == userid)
+        .limit(1)
+    )
+    return row.first() is not None
+
+
+async def team(session: AsyncSession, inspection_id: int) -> list[tuple[TeamMember, str]]:
+    """Active members in team order, with their names."""
+    rows = await session.execute(
+        select(TeamMember, Inspector.name)
+        .join(Inspector, Inspector.id == TeamMember.inspector_id)
+        .where(TeamMember.inspection_id == inspection_id, TeamMember.active.is_(True))
+        .order_by(TeamMember.position)
+    )
+    return [(m, name) for m, name in rows.all()]
+
+
+async def team_userids(session: AsyncSession, inspection_id: int) -> list[str]:
+    return list(dict.fromkeys(m.userid for m, _ in await team(session, inspection_id)))
+
+
+async def inspection_by_number(session: AsyncSession, number: int) -> Inspection | None:
+    rows = await session.execute(select(Inspection).where(Inspection.number == number))
+    return rows.scalar_one_or_none()
+
+
+async def assignment_of(session: AsyncSession, inspection: Inspection) -> Assignment:
+    """One inspection as its card shows it (the draw's ``Assignment``)."""
+    target = await session.get(Target, inspection.target_id)
+    members = tuple(
+        Member(m.certificate_no, m.userid, name, m.auxiliary)
+        for m, name in await team(session, inspection.id)
+    )
+    return Assignment(
+        inspection.id,
+        inspection.number,
+        inspection.target_key,
+        target.name if target else inspection.target_key,
+        target.address if target else "",
+        inspection.tier,
+        inspection.method,
+        inspection.origin,
+        members,
+        inspection.card_task_id,
+        inspection.chatid,
+    )
+
+
+async def names_of(session: AsyncSession, userids: Sequence[str]) -> dict[str, str]:
+    if not userids:
+        return {}
+    rows = await session.execute(
+        select(Inspector.userid, Inspector.name).where(Inspector.userid.in_(list(userids)))
+    )
+    return {u: n for u, n in rows.all() if u}
+
+
+# --- submissions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submission:
+    code: str
+    phrase: str
+    userid: str
+    name: str
+    channel: str
+    description: str = ""
+    department: str = ""
+
+
+async def claim(
+    session: AsyncSession,
+    inspection: Inspection,
+    s: Submission,
+    *,
+    now: dt.datetime,
+    hold_until: dt.datetime | None = None,
+) -> tuple[bool, InspectionResult]:
+    """Record ``s`` (or, with ``hold_until``, hold the inspection for its submitter) unless
+    someone else's result or live hold is there. Returns (won, the row as it now stands)."""
+    state = HELD if hold_until is not None else RECORDED
+    values = {
+        "inspection_id": inspection.id,
+        "task_id": inspection.task_id,
+        "state": state,
+        "code": s.code,
+        "phrase": s.phrase,
+        "description": s.description,
+        "department": s.department,
+        "userid": s.userid,
+        "name": s.name,
+        "channel": s.channel,
+        "at": now,
+        "held_until": hold_until,
+        "case_filing": s.code == ResultCode.case_filed.value and state == RECORDED,
+        "secret": False,
+        "secret_reason": "",
+    }
+    ins = insert_for(session)(InspectionResult).values(**values)
+    changed = [
+        k for k in values if k not in ("inspection_id", "task_id", "secret", "secret_reason")
+    ]
+    stmt = ins.on_conflict_do_update(
+        index_elements=["inspection_id"],
+        set_={k: ins.excluded[k] for k in changed},
+        where=and_(
+            InspectionResult.state == HELD,
+            or_(InspectionResult.userid == s.userid, InspectionResult.held_until <= now),
+        ),
+    ).returning(InspectionResult.inspection_id)
+    won = (await session.execute(stmt)).first() is not None
+    row = await session.get(InspectionResult, inspection.id, populate_existing=True)
+    assert row is not None
+    if won and state == RECORDED:
+        await _recorded(session, inspection, s, now)
+    return won, row
+
+
+async def _recorded(
+    session: AsyncSession, inspection: Inspection, s: Submission, now: dt.datetime
+) -> None:
+    session.add(
+        ResultEntry(
+            inspection_id=inspection.id,
+            seq=1,
+            kind="result",
+            code=s.code,
+            phrase=s.phrase,
+            description=s.description,
+            department=s.department,
+            userid=s.userid,
+            name=s.name,
+            channel=s.channel,
+            at=now,
+        )
+    )
+    inspection.result_code, inspection.completed_at, inspection.status = s.code, now, "done"
+    # Art. 19, 21, 23: visits of other tasks merged into this one share its result.
+    for merged in await merged_into(session, inspection.id):
+        merged.result_code, merged.completed_at = s.code, now
+        await session.execute(
+            insert_for(session)(InspectionResult)
+            .values(
+                inspection_id=merged.id,
+                task_id=merged.task_id,
+                state=RECORDED,
+                code=s.code,
+                phrase=s.phrase,
+                description=s.description,
+                department=s.department,
+                userid=s.userid,
+                name=s.name,
+                channel=s.channel,
+                at=now,
+                case_filing=s.code == ResultCode.case_filed.value,
+                secret=False,
+                secret_reason="",
+            )
+            .on_conflict_do_nothing(index_elements=["inspection_id"])
+        )
+        session.add(
+            ResultEntry(
+                inspection_id=merged.id,
+                seq=1,
+                kind="merged",
+                code=s.code,
+                phrase=s.phrase,
+                description=s.description,
+                department=s.department,
+                reason=f"与编号 {inspection.number} 合并检查",
+                userid=s.userid,
+                name=s.name,
+                channel=s.channel,
+                at=now,
+            )
+        )
+    await session.flush()
+
+
+async def merged_into(session: AsyncSession, inspection_id: int) -> list[Inspection]:
+    rows = await session.execute(
+        select(Inspection).where(
+            Inspection.merged_into_id == inspection_id, Inspection.status == "merged"
+        )
+    )
+    return list(rows.scalars())
+
+
+async def release_hold(session: AsyncSession, inspection_id: int, now: dt.datetime) -> str | None:
+    """Drop a hold that has run out; returns the holder, or None when there was none to drop."""
+    row = await session.get(InspectionResult, inspection_id, populate_existing=True)
+    if row is None or row.state != HELD or row.held_until is None or row.held_until > now:
+        return None
+    holder = row.userid
+    await session.execute(
+        delete(InspectionResult).where(
+            InspectionResult.inspection_id == inspection_id,
+            InspectionResult.state == HELD,
+            InspectionResult.held_until <= now,
+        )
+    )
+    session.expunge(row)
+    return holder
+
+
+async def current(session: AsyncSession, inspection_id: int) -> InspectionResult | None:
+    return await session.get(InspectionResult, inspection_id, populate_existing=True)
+
+
+async def entries(session: AsyncSession, inspection_id: int) -> list[ResultEntry]:
+    rows = await session.execute(
+        select(ResultEntry)
+        .where(ResultEntry.inspection_id == inspection_id)
+        .order_by(ResultEntry.seq)
+    )
+    return list(rows.scalars())
+
+
+# --- corrections and secrecy (Art. 37) -----------------------------------------------------
+
+
+class NotAllowed(Exception):
+    """The change cannot be made as asked; ``zh`` says why, for chat."""
+
+    def __init__(self, zh: str) -> None:
+        super().__init__(zh)
+        self.zh = zh
+
+
+async def correct(
+    session: AsyncSession,
+    inspection: Inspection,
+    s: Submission,
+    *,
+    reason: str,
+    now: dt.datetime,
+) -> tuple[ResultEntry, ResultEntry]:
+    """A chief's correction before publication; the earlier entries stay. Returns (the entry
+    it replaces, the new entry)."""
+    row = await current(session, inspection.id)
+    if row is None or row.state != RECORDED:
+        raise NotAllowed(f"编号 {inspection.number} 还没有检查结果，无需更正。")
+    if row.published_at is not None:
+        raise NotAllowed(f"编号 {inspection.number} 的结果已经公开，不能再更正。")
+    if row.code == s.code and row.description == s.description:
+        raise NotAllowed(f"编号 {inspection.number} 的结果已是「{row.phrase}」。")
+    changed = await session.execute(
+        update(InspectionResult)
+        .where(
+            InspectionResult.inspection_id == inspection.id,
+            InspectionResult.state == RECORDED,
+            InspectionResult.published_at.is_(None),
+        )
+        .values(
+            code=s.code,
+            phrase=s.phrase,
+            description=s.description,
+            department=s.department,
+            case_filing=row.case_filing or s.code == ResultCode.case_filed.value,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not changed.rowcount:  # type: ignore[attr-defined]
+        raise NotAllowed(f"编号 {inspection.number} 的结果已经公开，不能再更正。")
+    history = await entries(session, inspection.id)
+    before = history[-1]
+    entry = ResultEntry(
+        inspection_id=inspection.id,
+        seq=before.seq + 1,
+        kind="correction",
+        code=s.code,
+        phrase=s.phrase,
+        description=s.description,
+        department=s.department,
+        reason=reason,
+        userid=s.userid,
+        name=s.name,
+        channel=s.channel,
+        at=now,
+    )
+    session.add(entry)
+    inspection.result_code = s.code
+    for merged in await merged_into(session, inspection.id):
+        merged.result_code = s.code
+        await session.execute(
+            update(InspectionResult)
+            .where(InspectionResult.inspection_id == merged.id)
+            .values(code=s.code, phrase=s.phrase, description=s.description)
+        )
+    await session.flush()
+    await session.refresh(row)
+    return before, entry
+
+
+async def mark_secret(
+    session: AsyncSession, inspection: Inspection, *, reason: str, by: str, now: dt.datetime
+) -> None:
+    """Art. 37: secrets, national or public safety: the result is never published."""
+    row = await current(session, inspection.id)
+    if row is None or row.state != RECORDED:
+        raise NotAllowed(f"编号 {inspection.number} 还没有检查结果。结果提交后才能标记保密。")
+    changed = await session.execute(
+        update(InspectionResult)
+        .where(InspectionResult.inspection_id == inspection.id, InspectionResult.secret.is_(False))
+        .values(secret=True, secret_reason=reason, secret_by=by, secret_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not changed.rowcount:  # type: ignore[attr-defined]
+        raise NotAllowed(f"编号 {inspection.number} 的结果已标记为保密。")
+    await session.refresh(row)
+
+
+async def publishable(session: AsyncSession, task_id: int) -> list[InspectionResult]:
+    """What the publication work may publish for a task: recorded results that are not
+    secret (Art. 37)."""
+    rows = await session.execute(
+        select(InspectionResult)
+        .where(
+            InspectionResult.task_id == task_id,
+            InspectionResult.state == RECORDED,
+            InspectionResult.secret.is_(False),
+        )
+        .order_by(InspectionResult.inspection_id)
+    )
+    return list(rows.scalars())
+
+
+# --- record numbers (Art. 35) --------------------------------------------------------------
+
+
+async def attach_record_no(
+    session: AsyncSession, inspection: Inspection, record_no: str, *, by: str, now: dt.datetime
+) -> bool:
+    """False when that number was already attached."""
+    stmt = (
+        insert_for(session)(RecordNumber)
+        .values(inspection_id=inspection.id, record_no=record_no, userid=by, at=now)
+        .on_conflict_do_nothing(index_elements=["inspection_id", "record_no"])
+        .returning(RecordNumber.id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def record_numbers(session: AsyncSession, inspection_id: int) -> list[RecordNumber]:
+    rows = await session.execute(
+        select(RecordNumber)
+        .where(RecordNumber.inspection_id == inspection_id)
+        .order_by(RecordNumber.id)
+    )
+    return list(rows.scalars())
+
+
+# --- task completion (Art. 37) -------------------------------------------------------------
+
+
+@functools.cache
+def work_calendar() -> WorkCalendar:
+    return WorkCalendar.from_chinese_calendar()
+
+
+@dataclass(frozen=True)
+class Completion:
+    task: Task
+    completed_on: dt.date
+    publication_due: dt.date | None
+    calendar_missing: int | None  # the year whose holiday schedule is not loaded
+
+
+def publication_due(task: Task, completed_on: dt.date) -> tuple[dt.date | None, int | None]:
+    days = rule_params(task.check_start).publication_working_days
+    try:
+        return publication_deadline(completed_on, work_calendar(), days), None
+    except CalendarNotCovered as exc:
+        return None, exc.year
+
+
+async def complete_if_done(
+    session: AsyncSession, task_ids: Sequence[int], now: dt.datetime, tz: dt.tzinfo
+) -> list[Completion]:
+    """Tasks whose every inspection now has a result get their completion date, which starts
+    the 20-working-day publication clock of Art. 37."""
+    done: list[Completion] = []
+    for task_id in dict.fromkeys(task_ids):
+        task = await session.get(Task, task_id)
+        if task is None or task.completed_at is not None:
+            continue
+        total, missing = (
+            await session.execute(
+                select(
+                    func.count(),
+                    func.count().filter(Inspection.result_code.is_(None)),
+                ).where(Inspection.task_id == task_id, Inspection.status.in_(LIVE))
+            )
+        ).one()
+        if not total or missing:
+            continue
+        task.completed_at, task.status = now, "complete"
+        on = now.astimezone(tz).date()
+        due, missing_year = publication_due(task, on)
+        done.append(Completion(task, on, due, missing_year))
+    return done
+
+
+# --- figures: random checks and checks outside the draw kept apart (Art. 6, 14) --------------
+
+
+ORIGIN_LABELS = {
+    "random": "双随机抽查",
+    "construction": "建设项目全覆盖检查（第25条第4项）",
+    "targeted": "定向检查（双随机以外）",
+    "joint": "联合检查（双随机以外）",
+}
+
+
+async def counts(
+    session: AsyncSession, org_codes: Sequence[str], year: int
+) -> dict[str, tuple[int, int]]:
+    """Inspections (one per visit) per origin: (count, with a result)."""
+    rows = await session.execute(
+        select(Inspection.origin, func.count(), func.count(Inspection.result_code))
+        .join(Task, Task.id == Inspection.task_id)
+        .where(
+            Task.year == year,
+            Task.org_code.in_(list(org_codes)),
+            Inspection.status.in_(["open", "done"]),
+        )
+        .group_by(Inspection.origin)
+    )
+    return {origin: (int(n), int(r)) for origin, n, r in rows.all()}

@@ -1,0 +1,47 @@
+"""One visit for two tasks (Art. 19, 21, 23): the host's result is the merged visit's too, and
+both tasks can complete (Art. 37)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from inspection.results import PHRASES, ResultCode
+from storage import results as store
+from storage.db import Database
+from storage.models import Inspection, Task
+from storage.results import Submission
+from tests.factories import add_inspectors, add_item, add_targets
+from tests.test_draw_pool import draw_all
+
+AT = dt.datetime(2026, 12, 3, 2, 0, tzinfo=dt.UTC)
+TZ = dt.timezone(dt.timedelta(hours=8))
+
+
+async def test_art19_the_host_visits_result_completes_both_tasks(db: Database) -> None:
+    async with db.transaction() as s:
+        await add_targets(s, 1)
+        await add_inspectors(s, 4)
+        await add_item(s, "DQ01", "大气")
+        await add_item(s, "FS01", "废水")
+    await draw_all(db, 一般="1", 事项="DQ01")
+    await draw_all(db, 一般="1", 事项="FS01", 检查期="2026-12-15~2027-01-15", 一般已查="否")
+    async with db.transaction() as s:
+        host, merged = (await s.execute(select(Inspection).order_by(Inspection.id))).scalars()
+        code = ResultCode.ordered_to_rectify
+        sub = Submission(code.value, PHRASES[code], "u1", "检查员", "card", "废水超标", "")
+        won, row = await store.claim(s, host, sub, now=AT)
+        assert won and row.state == "recorded"
+        done = await store.complete_if_done(s, [host.task_id, merged.task_id], AT, TZ)
+        assert {c.task.id for c in done} == {host.task_id, merged.task_id}
+        assert all(c.completed_on == dt.date(2026, 12, 3) for c in done)
+        # Completed 2026-12-03: the 20th working day after is 2026-12-31 (Art. 37).
+        assert {c.publication_due for c in done} == {dt.date(2026, 12, 31)}
+    async with db.transaction() as s:
+        merged_row = await store.current(s, merged.id)
+        (entry,) = await store.entries(s, merged.id)
+        tasks = (await s.execute(select(Task.status))).scalars().all()
+    assert merged_row is not None and merged_row.code == code.value
+    assert entry.kind == "merged" and "合并检查" in entry.reason
+    assert list(tasks) == ["complete", "complete"]
