@@ -5,6 +5,7 @@ Validated once at start-up; a bad value stops start-up with one line naming the 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from pathlib import Path
@@ -122,6 +123,13 @@ class SwapSettings(Section):
     lapse_hours: float = Field(default=72, gt=0)
 
 
+class CalendarSettings(Section):
+    # Days the packaged State Council schedule does not know yet (e.g. 2027's, once published).
+    # Any year named here counts as covered; deadlines in an uncovered year are not guessed.
+    holidays: list[dt.date] = Field(default_factory=list)
+    makeup_workdays: list[dt.date] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
@@ -134,6 +142,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     results: ResultSettings = ResultSettings()
     swaps: SwapSettings = SwapSettings()
+    calendar: CalendarSettings = CalendarSettings()
 
     @field_validator("timezone")
     @classmethod

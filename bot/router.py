@@ -123,11 +123,14 @@ class Dispatcher:
     def commands(self) -> list[Command]:
         return [c for r in self.routers for c in r.commands]
 
-    def find(self, text: str) -> tuple[Command, str] | None:
-        """The command and its argument text; also for names typed without a space."""
+    def find(self, text: str, *, prefixes: bool = True) -> tuple[Command, str] | None:
+        """The command and its argument text; with `prefixes`, also for Chinese names typed
+        without a space (「查询某公司」)."""
         head, _, rest = text.partition(" ")
         if head in self._by_name:
             return self._by_name[head], rest.strip()
+        if not prefixes:
+            return None
         for name in sorted(self._by_name, key=len, reverse=True):
             if text.startswith(name) and not name.isascii():
                 return self._by_name[name], text[len(name) :].strip()
@@ -158,7 +161,9 @@ class Dispatcher:
                 ctx.reply("目前只能处理文字消息。发送「帮助」查看可用命令。")
 
     async def _text(self, message: TextCommand, ctx: Context) -> None:
-        found = self.find(message.text)
+        # A user in the middle of something (a description owed) is answering it, unless the
+        # message plainly starts with a command word: "帮助企业整改…" is a description.
+        found = self.find(message.text, prefixes=False)
         if found is None:
             state = await ctx.repos.conversations.state(ctx.actor.userid, ctx.now())
             if state is not None:
@@ -167,6 +172,8 @@ class Dispatcher:
                     if handler is not None:
                         await handler(message, ctx)
                         return
+            found = self.find(message.text)
+        if found is None:
             raise UserError(self._unknown(message.text, ctx))
         command, rest = found
         if command.roles is not None:

@@ -13,12 +13,14 @@ from bot.inbound import TextCommand
 from bot.router import Router
 from bot.upload import link_key
 from inspection.quotas import TIER_LABELS
-from storage import audit, uploads
+from storage import audit, results, uploads
 from storage.directory import GRADE_CHOICES, STATUS_CHOICES, STATUS_LABELS, TIER_CHOICES
 from storage.models import DirectoryHistory, Inspection, Inspector, Target, TeamMember
+from storage.results import ORIGIN_LABELS
 
 router = Router("directory")
 
+ORIGIN_ORDER = {"random": 0, "construction": 1, "targeted": 2, "joint": 3}
 STAFF = {Role.ADMIN, Role.CHIEF, Role.PUBLISHER, Role.ENFORCEMENT}
 MAX_LISTED = 8
 
@@ -348,7 +350,11 @@ async def annual_counts(msg: TextCommand, ctx: Context) -> None:
         )
     ).scalar_one()
     people = await ctx.session.execute(
-        select(Inspector.name, func.count())
+        select(
+            Inspector.name,
+            func.count(),
+            func.count().filter(Inspection.origin == "random"),
+        )
         .join(TeamMember, TeamMember.inspector_id == Inspector.id)
         .join(Inspection, Inspection.id == TeamMember.inspection_id)
         .where(Inspector.org_code.in_(orgs), *in_year)
@@ -363,8 +369,17 @@ async def annual_counts(msg: TextCommand, ctx: Context) -> None:
         f"检查对象 {total_targets} 个，已检查 {inspected} 个：",
     ]
     lines += [f"· 检查 {times} 次：{n} 个" for times, n in spread_rows] or ["· 暂无检查记录"]
+    by_origin = await results.counts(ctx.session, sorted(orgs), year)
+    if by_origin:
+        lines.append("按检查来源（随机抽查与其他检查分开统计）：")
+        lines += [
+            f"· {ORIGIN_LABELS.get(origin, origin)}：{n} 项"
+            for origin, (n, _) in sorted(
+                by_origin.items(), key=lambda kv: ORIGIN_ORDER.get(kv[0], 9)
+            )
+        ]
     top = people.all()
     if top:
-        lines.append("参与检查次数最多的检查人员：")
-        lines += [f"· {name}：{n} 次" for name, n in top]
+        lines.append("参与检查次数最多的检查人员（其中随机抽查）：")
+        lines += [f"· {name}：{n} 次（随机 {r} 次）" for name, n, r in top]
     ctx.reply("\n".join(lines))

@@ -426,8 +426,15 @@ async def after_record(
             )
     if row.code == ResultCode.case_filed.value:
         await refer_case(ctx, inspection, task, target, row, [n for _, n in members])
+    calendar = store.work_calendar(
+        tuple(ctx.settings.calendar.holidays), tuple(ctx.settings.calendar.makeup_workdays)
+    )
     completed = await store.complete_if_done(
-        ctx.session, [inspection.task_id, *(m.task_id for m in merged)], ctx.now(), ctx.settings.tz
+        ctx.session,
+        [inspection.task_id, *(m.task_id for m in merged)],
+        ctx.now(),
+        ctx.settings.tz,
+        calendar,
     )
     for c in completed:
         await announce_completion(ctx, c)

@@ -14,7 +14,12 @@ from storage.draws import STATUS_LABELS
 
 router = Router("tasks")
 
-TASK_STATUS = {"planned": "待抽取", "complete": "已完成", **STATUS_LABELS}
+TASK_STATUS = {
+    "planned": "待抽取",
+    "complete": "已完成",
+    "targeted": "双随机以外的检查",
+    **STATUS_LABELS,
+}
 
 
 @router.command("新建任务", roles={Role.ADMIN}, usage=CHAT_USAGE, summary="新建抽查任务（第22条）")

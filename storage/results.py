@@ -425,8 +425,12 @@ async def record_numbers(session: AsyncSession, inspection_id: int) -> list[Reco
 
 
 @functools.cache
-def work_calendar() -> WorkCalendar:
-    return WorkCalendar.from_chinese_calendar()
+def work_calendar(
+    holidays: tuple[dt.date, ...] = (), makeup_workdays: tuple[dt.date, ...] = ()
+) -> WorkCalendar:
+    """The State Council schedule as packaged, plus the days configured in [calendar] (a year
+    the package does not know yet, e.g. 2027, once the schedule is published)."""
+    return WorkCalendar.from_chinese_calendar(holidays, makeup_workdays)
 
 
 @dataclass(frozen=True)
@@ -437,16 +441,22 @@ class Completion:
     calendar_missing: int | None  # the year whose holiday schedule is not loaded
 
 
-def publication_due(task: Task, completed_on: dt.date) -> tuple[dt.date | None, int | None]:
+def publication_due(
+    task: Task, completed_on: dt.date, calendar: WorkCalendar | None = None
+) -> tuple[dt.date | None, int | None]:
     days = rule_params(task.check_start).publication_working_days
     try:
-        return publication_deadline(completed_on, work_calendar(), days), None
+        return publication_deadline(completed_on, calendar or work_calendar(), days), None
     except CalendarNotCovered as exc:
         return None, exc.year
 
 
 async def complete_if_done(
-    session: AsyncSession, task_ids: Sequence[int], now: dt.datetime, tz: dt.tzinfo
+    session: AsyncSession,
+    task_ids: Sequence[int],
+    now: dt.datetime,
+    tz: dt.tzinfo,
+    calendar: WorkCalendar | None = None,
 ) -> list[Completion]:
     """Tasks whose every inspection now has a result get their completion date, which starts
     the 20-working-day publication clock of Art. 37."""
@@ -467,7 +477,7 @@ async def complete_if_done(
             continue
         task.completed_at, task.status = now, "complete"
         on = now.astimezone(tz).date()
-        due, missing_year = publication_due(task, on)
+        due, missing_year = publication_due(task, on, calendar)
         done.append(Completion(task, on, due, missing_year))
     return done
 

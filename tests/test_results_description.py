@@ -73,3 +73,19 @@ async def test_art38_a_problem_phrase_is_held_until_its_description_arrives_or_l
         "result.hold_lapsed",
         "result.record",
     ]
+
+
+async def test_a_description_that_starts_with_a_command_word_is_still_the_description(
+    h: Harness,
+) -> None:
+    v, *_ = await drawn(h)
+    a = v.members[0]
+    await click(h, a, v, "pending_followup")
+    replies = await h.say(a, "帮助企业制定整改方案，待复查")
+    assert any("检查结果已记录" in r for r in replies)
+    async with h.db.transaction() as s:
+        row = await store.current(s, v.inspection_id)
+        assert row is not None and row.description == "帮助企业制定整改方案,待复查"
+    # A command word followed by a space is still the command, conversation or not.
+    (help_text, *_) = await h.say(a, "帮助 ")
+    assert "可用命令" in help_text

@@ -64,3 +64,11 @@ async def test_art6_targeted_and_joint_checks_are_recorded_and_counted_apart(h: 
     async with h.db.transaction() as s:
         task = (await s.execute(select(Task).where(Task.code == COMPLAINT))).scalar_one()
     assert task.status == "complete" and task.completed_at is not None
+
+
+async def test_art14_art17_annual_counts_keep_random_checks_apart(h: Harness) -> None:
+    v, *_ = await drawn(h)
+    await click(h, v.members[0], v, "no_problem")
+    text = "\n".join(await h.say(ADMIN, "年度统计 2026"))
+    assert "随机抽查与其他检查分开统计" in text
+    assert "随机抽查" in text and "（随机" in text

@@ -1,0 +1,26 @@
+"""Art. 37: the publication deadline across a year the packaged holiday schedule does not know."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from storage import results
+from storage.models import Task
+
+
+def _task() -> Task:
+    return Task(code="T2026-150100-001", check_start=dt.date(2026, 12, 1))
+
+
+def test_art37_a_deadline_in_an_unloaded_year_is_not_guessed() -> None:
+    due, missing = results.publication_due(_task(), dt.date(2026, 12, 20))
+    assert (due, missing) == (None, 2027)
+
+
+def test_art37_configured_holidays_make_the_next_year_computable() -> None:
+    calendar = results.work_calendar((dt.date(2027, 1, 1),), ())
+    due, missing = results.publication_due(_task(), dt.date(2026, 12, 20), calendar)
+    assert missing is None
+    # 20 working days after Sunday 2026-12-20: 2026-12-21..31 gives 9, New Year's Day is off,
+    # then 11 more from 2027-01-04 (Mon) to 2027-01-18 (Mon).
+    assert due == dt.date(2027, 1, 18)
