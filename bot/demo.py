@@ -44,6 +44,7 @@ class Tour:
         self.url = url
         self.msg_id = 10_000
         self.task_code = ""
+        self.size = (3000, 300)  # synthetic targets, inspectors
 
     async def settle(self) -> None:
         for _ in range(50):
@@ -71,6 +72,32 @@ class Tour:
                 ).scalar_one()
             if not pending:
                 return
+
+    async def click(
+        self,
+        user: str,
+        event_key: str,
+        task_id: str,
+        card_type: str,
+        selected: list[tuple[str, list[str]]],
+    ) -> None:
+        """A tap on a template card, as WeCom posts it (with a fresh ResponseCode)."""
+        before = len(self.wecom.texts_to(user))
+        xml = self.wecom.template_card_event_xml(
+            user,
+            create_time=int(self.runtime.clock.now().timestamp()),
+            event_key=event_key,
+            task_id=task_id,
+            card_type=card_type,
+            response_code=self.wecom.new_response_code(),
+            selected=selected,
+        )
+        status, _ = await self.wecom.post_callback(self.url, xml)
+        await self.settle()
+        choice = "、".join(_phrase(o) for _, options in selected for o in options) or event_key
+        _print(f"\n👆 {user} 点击卡片：{choice}   (HTTP {status})")
+        for answer in self.wecom.texts_to(user)[before:]:
+            _print("🤖 " + answer.replace("\n", "\n   "))
 
     async def say(self, user: str, text: str, *, show: int = 1200) -> list[str]:
         self.msg_id += 1
@@ -107,13 +134,24 @@ def demo_settings(directory: Path, wecom: WeComStandIn, api_base: str) -> Settin
 Step = Callable[[Tour], Awaitable[None]]
 
 
+def _phrase(option: str) -> str:
+    from inspection.results import PHRASES, ResultCode
+
+    try:
+        return PHRASES[ResultCode(option)]
+    except ValueError:
+        return option
+
+
 async def step_directory(tour: Tour) -> None:
     """Generate a synthetic directory as spreadsheets and load it through the import path."""
     from storage import synthetic
 
     _section("1. 一单两库：生成合成名录，经导入流程载入")
     with tempfile.TemporaryDirectory() as tmp:
-        paths = synthetic.write_directory(Path(tmp), seed=2026)
+        paths = synthetic.write_directory(
+            Path(tmp), seed=2026, targets=tour.size[0], inspectors=tour.size[1]
+        )
         async with tour.runtime.db.transaction() as session:
             reports = await synthetic.import_directory(
                 session, paths, actor="demo", now=tour.runtime.clock.now()
@@ -217,27 +255,36 @@ async def step_verify(tour: Tour) -> None:
 
 async def step_results(tour: Tour) -> None:
     """Art. 29, 38, 40: inspectors answer on their cards; one asks to be swapped and the head
-    approves; the task's record reads like the story."""
+    approves with one tap; the task's record reads like the story. All through the callback."""
+    from sqlalchemy import select
+
     from bot.audit_view import render
-    from handlers.results import demo_answers
+    from storage.models import Inspection, TeamMember
 
     _section("6. 检查结果与替换（第二十九、三十八、四十条）")
-    played = await demo_answers(
-        tour.runtime.db,
-        tour.runtime.settings,
-        task_code=tour.task_code,
-        clock=tour.runtime.clock,
-        response_code=tour.wecom.new_response_code,
-    )
-    await tour.settle()
-    for number, who, phrase in played.answered:
-        _print(f"  编号 {number}：{who} 在任务卡片上提交「{phrase}」；全组收到确认，卡片关闭选项。")
-    if played.swap is not None:
-        number, leaving, joining = played.swap
-        _print(
-            f"  编号 {number}：{leaving} 申请替换，部门负责人一键批准，{joining} 按同一随机顺序接替。"
+    async with tour.runtime.db.transaction() as session:
+        rows = await session.execute(
+            select(Inspection.number, TeamMember.userid, TeamMember.card_task_id)
+            .join(TeamMember, TeamMember.inspection_id == Inspection.id)
+            .where(TeamMember.active.is_(True), Inspection.status == "open")
+            .order_by(Inspection.number, TeamMember.position)
         )
-    _print(f"  更新的卡片：{len(tour.wecom.card_updates)} 张")
+        teams: dict[int, tuple[str, str]] = {}
+        for number, userid, card in rows.all():
+            teams.setdefault(number, (userid, card or ""))
+    (n1, (one, card1)), (n2, (two, card2)), (n3, (three, _)) = list(teams.items())[:3]
+    await tour.click(one, f"result:{n1}", card1, "vote_interaction", [("result", ["no_problem"])])
+    await tour.click(
+        two, f"result:{n2}", card2, "vote_interaction", [("result", ["ordered_to_rectify"])]
+    )
+    await tour.say(two, "污水处理设施未正常运行，已当场责令整改")
+    await tour.say(three, f"申请替换 {n3} 临时借调外地，无法参加检查")
+    approval = [m for m in tour.wecom.messages(CHIEF) if m.get("msgtype") == "template_card"]
+    if approval:
+        card = approval[-1]["template_card"]
+        approve = card["button_list"][0]
+        await tour.click(CHIEF, approve["key"], card["task_id"], card["card_type"], [])
+    _print(f"\n  更新的卡片：{len(tour.wecom.card_updates)} 张（全组的卡片关闭选项，显示结果）")
     async with tour.runtime.db.transaction() as session:
         entries = await audit.history(session, f"task:{tour.task_code}")
         lines = await render(session, entries, tour.runtime.settings.tz)
@@ -268,7 +315,9 @@ def steps() -> list[Step]:
     ]
 
 
-async def run_demo(directory: Path, *, keep_running: bool = False) -> int:
+async def run_demo(
+    directory: Path, *, keep_running: bool = False, size: tuple[int, int] = (3000, 300)
+) -> int:
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
@@ -280,6 +329,7 @@ async def run_demo(directory: Path, *, keep_running: bool = False) -> int:
     port = await runtime.start()
     url = f"http://127.0.0.1:{port}{settings.server.callback_path}"
     tour = Tour(runtime, wecom, url)
+    tour.size = size
     _print("shuangsuiji demo — 双随机、一公开 企业微信机器人")
     _print(f"  数据库: {directory / 'demo.db'}")
     _print(f"  回调地址: {url}（本地企业微信模拟器按真实协议加密、签名后推送）")

@@ -1,0 +1,19 @@
+"""The demo (README's first command) runs its whole tour: a smaller directory, the same steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.demo import run_demo
+
+
+async def test_the_demo_tour_runs_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await run_demo(tmp_path / "demo", size=(400, 200)) == 0
+    out = capsys.readouterr().out
+    assert "draw verify" in out and "→ MATCH" in out
+    assert "【检查结果已记录】" in out and "已批准替换申请" in out
+    assert "audit verify → 完整" in out
