@@ -28,6 +28,7 @@ from storage import draws
 from storage import tasks as task_store
 from storage.db import Database
 from storage.draws import STATUS_LABELS, Assignment, DrawRefused, Outcome
+from storage.gcpause import gc_paused
 from storage.models import CheckItem, Draw, Inspection, Inspector, Organisation, Target, Task
 from storage.models import TeamMember as TeamRow
 from storage.outbox import Outbox
@@ -398,9 +399,11 @@ def inspection_card(
     *,
     card_task_id: str | None = None,
     unwitnessed: bool = False,
+    options: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """One inspection's task card (vote_interaction): its result is submitted on the card
-    itself (event key ``result:<number>``), handled by the results work."""
+    itself (event key ``result:<number>``), handled by the results work. ``options``: the
+    task's ``result_options``, when the caller makes many cards of one task."""
     team = "、".join(m.name + ("（辅助）" if m.auxiliary else "") for m in a.members)
     desc = "\n".join(
         [
@@ -423,7 +426,7 @@ def inspection_card(
         "task_id": card_task_id or a.card_task_id,
         "checkbox": {
             "question_key": "result",
-            "option_list": result_options(task.check_start),
+            "option_list": options if options is not None else result_options(task.check_start),
             "mode": 0,
         },
         "submit_button": {"text": "提交", "key": f"result:{a.number}"},
@@ -443,6 +446,7 @@ async def item_names(ctx: Context, task: Task) -> list[str]:
     return [f"{c} {names[c]}" if c in names else c for c in task.item_codes]
 
 
+@gc_paused
 async def notify_teams(
     ctx: Context, task: Task, assignments: Sequence[Assignment], *, unwitnessed: bool = False
 ) -> None:
@@ -450,6 +454,8 @@ async def notify_teams(
     where the organisation enables them; hosts of merged visits hear of the extra items."""
     items = await item_names(ctx, task)
     url = (ctx.settings.server.public_url or FALLBACK_URL).rstrip("/") + "/"
+    cards: list[tuple[list[str], dict[str, Any]]] = []
+    options = result_options(task.check_start)
     for a in assignments:
         if a.merged_into is not None:
             if a.host_userids:
@@ -459,9 +465,12 @@ async def notify_teams(
                     f"的检查事项：{'；'.join(items) or '按任务要求'}。请一并检查（第19、21、23条）。",
                 )
             continue
-        card = inspection_card(a, task, items, unwitnessed=unwitnessed)
-        ctx.outbox.template_card(a.userids, card)
-        if a.chatid is not None:
+        card = inspection_card(a, task, items, unwitnessed=unwitnessed, options=options)
+        cards.append((a.userids, card))
+    # 10,000 cards at 100,000 targets: one executemany, not 10,000 ORM objects.
+    await ctx.outbox.template_cards(cards)
+    for a in assignments:
+        if a.merged_into is None and a.chatid is not None:
             ctx.outbox.appchat_create(
                 a.chatid, f"编号{a.number} {a.target_name}"[:50], a.userids[0], a.userids
             )

@@ -9,9 +9,11 @@ committed, so nothing here can depend on the draw's outcome.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
@@ -241,38 +243,47 @@ def build_pool(
     skip_general = rules.skip_inspected_general
     skip_above = rules.skip_checked_above
     directed = bool(rules.tag_filter)
-    # One pass over what may be 100,000 targets: cheap tests first, plain-string tiers.
+    construction_on, start, end = rules.construction_projects, rules.check_start, rules.check_end
+    general = Tier.general
+    # One pass over what may be 100,000 targets: the fact unpacked once, cheap tests first,
+    # plain-string tiers, a PoolTarget only for what enters the pool or the Art. 25(4) list.
     for t in targets:
         if directed and not matches(t.attributes, rules.tag_filter):
             continue  # outside a directed draw's scope (Art. 26): not in the sub-directory
-        if t.status == "deregistered":
-            exclusions.append(Exclusion("target", t.key, "deregistered"))
+        key, tier, org, status, positive, _, approval, _, _, here, above, _ = t
+        if status == "deregistered":
+            exclusions.append(Exclusion("target", key, "deregistered"))
             continue
-        tier = t.tier
         sizes[tier] += 1
-        entry = PoolTarget(t.key, tier, t.org, t.on_positive_list)
         if (
-            rules.construction_projects
-            and t.approval_level in CONSTRUCTION_APPROVALS
-            and construction_due(t, rules.check_start, rules.check_end)
+            construction_on
+            and approval in CONSTRUCTION_APPROVALS
+            and construction_due(t, start, end)
         ):
-            construction.append(entry)
-            exclusions.append(Exclusion("target", t.key, "construction_due"))
-        elif skip_general and t.inspected_this_year_here and tier == Tier.general:
-            exclusions.append(Exclusion("target", t.key, "inspected_this_year"))
-        elif skip_above and t.checked_above_no_problem:
-            exclusions.append(Exclusion("target", t.key, "checked_above"))
+            construction.append(PoolTarget(key, tier, org, positive))
+            exclusions.append(Exclusion("target", key, "construction_due"))
+        elif skip_general and here and tier == general:
+            exclusions.append(Exclusion("target", key, "inspected_this_year"))
+        elif skip_above and above:
+            exclusions.append(Exclusion("target", key, "checked_above"))
         elif tier in drawn_tiers:
-            pool.append(entry)
+            pool.append(PoolTarget(key, tier, org, positive))
     tier_sizes = {t: sizes[t.value] for t in Tier}
 
-    wanted = {t.key for t in pool} | {t.key for t in construction}
-    people: list[PoolInspector] = []
+    kept: list[InspectorFact] = []
     for i in inspectors:
         reason = _inspector_exclusion(i, rules)
         if reason is not None:
             exclusions.append(Exclusion("inspector", i.key, reason))
             continue
+        kept.append(i)
+    # Conflicts and last inspections are kept only for targets in play (usually there are
+    # none at all, and then the set of 100,000 keys is not worth building).
+    wanted: set[str] | frozenset[str] = frozenset()
+    if any(i.conflicts or i.last_inspected for i in kept):
+        wanted = {t.key for t in pool} | {t.key for t in construction}
+    people: list[PoolInspector] = []
+    for i in kept:
         assert i.userid is not None
         people.append(
             PoolInspector(
@@ -286,9 +297,7 @@ def build_pool(
             )
         )
 
-    counted: dict[str, int] = {t.value: 0 for t in Tier}
-    for p in pool:
-        counted[p.tier] += 1
+    counted = Counter(map(attrgetter("tier"), pool))  # plain strings and Tier members alike
     pool_sizes = {t: counted[t.value] for t in Tier}
     counts = {tier: q.required(tier_sizes[tier]) for tier, q in rules.quotas.items()}
     inp = DrawInput(tuple(pool), tuple(people), counts, rules.policy)
@@ -324,10 +333,17 @@ def _feasibility(
     problems: list[str] = []
     warnings: list[str] = []
     left_out: dict[Tier, int] = {tier: 0 for tier in Tier}
-    keys_by_tier = {p.key: p.tier for p in (*inp.targets, *(extra.targets if extra else ()))}
-    for e in exclusions:
-        if e.kind == "target" and e.reason != "deregistered" and e.key in keys_by_tier:
-            left_out[keys_by_tier[e.key]] += 1
+    # Only the excluded keys are looked up: no dict of the whole pool.
+    excluded = {e.key for e in exclusions if e.kind == "target" and e.reason != "deregistered"}
+    if excluded:
+        keys_by_tier = {
+            p.key: p.tier
+            for p in (*inp.targets, *(extra.targets if extra else ()))
+            if p.key in excluded
+        }
+        for e in exclusions:
+            if e.kind == "target" and e.reason != "deregistered" and e.key in keys_by_tier:
+                left_out[keys_by_tier[e.key]] += 1
     for tier, n in counts.items():
         if n > pool_sizes[tier]:
             label = TIER_LABELS[tier]

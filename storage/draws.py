@@ -17,11 +17,13 @@ import datetime as dt
 import hashlib
 import json
 import zlib
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection import verify as verifying
@@ -42,6 +44,10 @@ from inspection.draw import (
 )
 from inspection.pool import PoolPlan, build_pool
 from storage import audit
+from storage.bulk import insert_rows as _insert
+from storage.bulk import same as _same
+from storage.bulk import sqlite_value as _sqlite_value
+from storage.gcpause import gc_paused, paused_gc
 from storage.models import (
     Draw,
     DrawAmendment,
@@ -140,7 +146,44 @@ def pack(doc: bytes) -> bytes:
 
 
 def load_input(packed: bytes) -> DrawInput:
-    return input_from_json(json.loads(zlib.decompress(packed))["input"])
+    with paused_gc():
+        return input_from_json(json.loads(zlib.decompress(packed))["input"])
+
+
+# The pools this process froze, for the witness step: chat runs 抽查 and 见证 in separate
+# transactions, and decoding 100,000 targets back from the record costs more than the draw.
+# Keyed by the draw and both fingerprints. A fingerprint is the SHA-256 of the canonical
+# input, so an entry that matches is the very input the record holds; anything else (another
+# process froze it, a restart, an eviction) decodes the record as before.
+FROZEN_KEEP = 2  # draws
+FROZEN_TARGETS = 1_000_000  # targets kept at most, all entries together (~200 MB)
+_frozen: OrderedDict[tuple[int, str, str | None], tuple[DrawInput, DrawInput | None]] = (
+    OrderedDict()
+)
+
+
+def _remember_frozen(row: Draw, inp: DrawInput, extra: DrawInput | None) -> None:
+    key = (row.id, row.fingerprint, row.construction_fingerprint)
+    _frozen[key] = (_sealed(inp), _sealed(extra) if extra is not None else None)
+    _frozen.move_to_end(key)
+    size = sum(len(i.targets) + len(e.targets if e else ()) for i, e in _frozen.values())
+    while _frozen and (len(_frozen) > FROZEN_KEEP or size > FROZEN_TARGETS):
+        i, e = _frozen.popitem(last=False)[1]
+        size -= len(i.targets) + len(e.targets if e else ())
+
+
+def _sealed(inp: DrawInput) -> DrawInput:
+    # Everything in a DrawInput is immutable but the counts mapping: keep a read-only copy.
+    return replace(inp, counts=MappingProxyType(dict(inp.counts)))
+
+
+def frozen_input(row: Draw) -> tuple[DrawInput, DrawInput | None]:
+    """The pool and the Art. 25(4) projects ``row`` froze (see ``_frozen``)."""
+    cached = _frozen.get((row.id, row.fingerprint, row.construction_fingerprint))
+    if cached is not None:
+        return cached
+    extra = load_input(row.construction_doc) if row.construction_doc else None
+    return load_input(row.input_doc), extra
 
 
 async def draws_of(session: AsyncSession, task_id: int) -> list[Draw]:
@@ -156,6 +199,7 @@ async def latest_draw(session: AsyncSession, task_id: int) -> Draw | None:
 # --- step 0: the pool ---------------------------------------------------------------------
 
 
+@gc_paused
 async def preview(session: AsyncSession, task: Task) -> PoolPlan:
     """The pool as it stands now: what 抽查预览 shows and what 抽查 freezes."""
     return build_pool(
@@ -166,6 +210,7 @@ async def preview(session: AsyncSession, task: Task) -> PoolPlan:
 # --- step 1: commitment ---------------------------------------------------------------------
 
 
+@gc_paused
 async def commit(
     session: AsyncSession,
     task: Task,
@@ -227,6 +272,7 @@ async def commit(
     task.redraw_approval = None
     task.status = "committed"
     await session.flush()
+    _remember_frozen(row, plan.input, plan.construction)
     await audit.append(
         session,
         at=now,
@@ -254,6 +300,7 @@ async def commit(
 # --- step 2: the draw -----------------------------------------------------------------------
 
 
+@gc_paused
 async def run(
     session: AsyncSession,
     task: Task,
@@ -274,12 +321,7 @@ async def run(
             f"draw {row.attempt} of {task.code} is {row.status}",
         )
     await lock_scope(session, task)
-    inp = plan.input if plan is not None else load_input(row.input_doc)
-    extra = (
-        plan.construction
-        if plan is not None
-        else (load_input(row.construction_doc) if row.construction_doc else None)
-    )
+    inp, extra = (plan.input, plan.construction) if plan is not None else frozen_input(row)
     seed = derive_seed(bytes.fromhex(row.secret_hex), witness)
     row.witness = witness
     row.witnessed = witness is not None
@@ -407,13 +449,24 @@ async def _record(
     items, no_tasks = value(list(task.item_codes)), value([])
     start, end, created = value(task.check_start), value(task.check_end), value(now)
     rows: list[tuple[Any, ...]] = []
-    planned: list[tuple[int, str, str, str, str, tuple[Member, ...], Inspection | None]] = []
+    planned: list[tuple[int, str, str, str, str, tuple[Member, ...], _Host | None]] = []
+    merged: list[dict[str, Any]] = []
+    # One Member per certificate and role, shared by every team it sits on (they are frozen).
+    cast: dict[tuple[str, bool], Member] = {}
+
+    def member(cert: str, auxiliary: bool) -> Member:
+        m = cast.get((cert, auxiliary))
+        if m is None:
+            _, userid, name = people[cert]
+            m = cast[cert, auxiliary] = Member(cert, userid, name, auxiliary)
+        return m
+
     for n, (origin, sel, team) in enumerate(picks):
         number = first + n
         target_id, name, address = targets[sel.key]
-        members = tuple(
-            Member(c, people[c][1], people[c][2], auxiliary=c in team.auxiliary)
-            for c in (*team.members, *team.auxiliary)
+        members = (
+            *(member(c, False) for c in team.members),
+            *(member(c, True) for c in team.auxiliary),
         )
         host = hosts.get(sel.key)
         chatid = (
@@ -445,9 +498,15 @@ async def _record(
         )
         planned.append((number, origin, name, address, sel.method, members, host))
         if host is not None:
-            host.item_codes = list(dict.fromkeys([*host.item_codes, *task.item_codes]))
-            host.joined_tasks = [*host.joined_tasks, task.code]
+            merged.append(
+                {
+                    "host_id": host.id,
+                    "items": list(dict.fromkeys([*host.item_codes, *task.item_codes])),
+                    "joined": [*host.joined_tasks, task.code],
+                }
+            )
     await _insert(session, "inspection", INSPECTION_COLUMNS, rows)
+    await _merge_into_hosts(session, merged)
     # The ids come back by the numbers reserved above.
     id_rows = await session.execute(
         select(Inspection.number, Inspection.id).where(
@@ -497,45 +556,18 @@ async def _record(
     return assignments
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
-def _sqlite_value(value: Any) -> Any:
-    """What SQLAlchemy would bind on SQLite for our column types (UtcDateTime: naive UTC)."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, dt.datetime):
-        naive = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return naive.isoformat(sep=" ", timespec="microseconds")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return value
-
-
-async def _insert(
-    session: AsyncSession, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
-    """A 100,000-target draw writes 10,000 inspections and 20,000 members: on SQLite through
-    the driver's executemany (values bound above), three times faster than the Core insert."""
-    if not rows:
-        return
-    conn = await session.connection()
-    if conn.dialect.name == "sqlite":
-        marks = ", ".join("?" * len(columns))
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-        await conn.exec_driver_sql(sql, rows)
-        return
-    await session.execute(
-        insert(Inspection.metadata.tables[table]),
-        [dict(zip(columns, r, strict=True)) for r in rows],
-    )
-
-
 async def _targets(session: AsyncSession, keys: Sequence[str]) -> dict[str, tuple[int, str, str]]:
     out: dict[str, tuple[int, str, str]] = {}
+    if session.get_bind().dialect.name == "sqlite":
+        # All keys in one statement, as one JSON array parameter (10,000 at 100,000 targets).
+        rows = await session.execute(
+            text(
+                "SELECT key, id, name, address FROM target "
+                "WHERE key IN (SELECT value FROM json_each(:keys))"
+            ),
+            {"keys": json.dumps(sorted(set(keys)))},
+        )
+        return {k: (i, n, a) for k, i, n, a in rows.all()}
     query = text("SELECT key, id, name, address FROM target WHERE key IN :keys").bindparams(
         bindparam("keys", expanding=True)
     )
@@ -559,9 +591,7 @@ async def _inspectors(
     return out
 
 
-async def _open_visits(
-    session: AsyncSession, task: Task, keys: Sequence[str]
-) -> dict[str, Inspection]:
+async def _open_visits(session: AsyncSession, task: Task, keys: Sequence[str]) -> dict[str, _Host]:
     """Art. 19, 21, 23: an open visit of another task to the same target in an overlapping
     check window carries this task's items too, instead of a second visit."""
     wanted = set(keys)
@@ -581,9 +611,42 @@ async def _open_visits(
             first.setdefault(key, inspection_id)
     if not first:
         return {}
-    rows = await session.execute(select(Inspection).where(Inspection.id.in_(list(first.values()))))
-    by_id = {i.id: i for i in rows.scalars()}
+    # Only what the merge needs, without ORM objects: a draw may land on thousands of them.
+    rows = await session.execute(
+        select(
+            Inspection.id, Inspection.number, Inspection.item_codes, Inspection.joined_tasks
+        ).where(Inspection.id.in_(list(first.values())))
+    )
+    by_id = {r[0]: _Host(*r) for r in rows.all()}
     return {key: by_id[i] for key, i in first.items()}
+
+
+@dataclass(frozen=True)
+class _Host:
+    """An open visit of another task that carries this task's items too (``_open_visits``)."""
+
+    id: int
+    number: int
+    item_codes: list[Any]
+    joined_tasks: list[Any]
+
+
+async def _merge_into_hosts(session: AsyncSession, merged: list[dict[str, Any]]) -> None:
+    """The hosts' new items and joined tasks, in one executemany (Core: not ORM objects)."""
+    if not merged:
+        return
+    table = Inspection.metadata.tables["inspection"]
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("host_id"))
+        .values(item_codes=bindparam("items"), joined_tasks=bindparam("joined")),
+        merged,
+    )
+    # Nothing in this transaction has loaded them; should anything have, it must not go stale.
+    ids = {m["host_id"] for m in merged}
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Inspection) and obj.id in ids:
+            session.expire(obj, ["item_codes", "joined_tasks"])
 
 
 async def _active_userids(

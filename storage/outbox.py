@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.bulk import binder, insert_rows
 from storage.models import OutboxDelivery, OutboxMessage
 
 REPLY, NOTIFY, BULK = 0, 1, 2
@@ -45,6 +46,22 @@ def split_text(text: str, limit: int = TEXT_BYTES) -> list[str]:
     return parts
 
 
+# The columns ``Outbox._add`` sets (with the model's default for invalid_users).
+BULK_COLUMNS = (
+    "created_at",
+    "priority",
+    "api",
+    "recipients",
+    "body",
+    "status",
+    "attempts",
+    "not_before",
+    "cause_event_id",
+    "ref",
+    "invalid_users",
+)
+
+
 class Outbox:
     """Queues messages in the caller's transaction. Nothing leaves before that commits."""
 
@@ -52,7 +69,8 @@ class Outbox:
         self.session = session
         self.now = now
         self.cause_event_id = cause_event_id
-        self.queued: list[OutboxMessage] = []
+        self.queued: list[OutboxMessage] = []  # what the one-by-one methods queued
+        self.bulk_queued = 0  # rows written by the bulk methods (template_cards)
 
     def _add(
         self,
@@ -120,6 +138,43 @@ class Outbox:
         users = list(users)
         body = {"msgtype": "template_card", "template_card": card}
         return self._add(SEND, users, body, priority, ref=card.get("task_id"))
+
+    async def template_cards(
+        self,
+        batch: Sequence[tuple[Iterable[str], dict[str, Any]]],
+        *,
+        priority: int = NOTIFY,
+    ) -> int:
+        """Many template cards at once (a draw's teams: 10,000 at 100,000 targets): the rows
+        ``template_card`` would queue one by one, written by one executemany instead of as
+        ORM objects flushed one by one (on SQLite through the driver: see ``storage.bulk``).
+        What was queued before is flushed first, so message ids keep the order of queuing.
+        The rows are not ORM objects and are not in ``queued``; ``bulk_queued`` counts them.
+        Returns how many were queued."""
+        if not batch:
+            return 0
+        await self.session.flush()
+        value = binder(self.session)
+        now, none = value(self.now), value([])
+        rows = [
+            (
+                now,
+                priority,
+                SEND,
+                value(sorted(set(users))),
+                value({"msgtype": "template_card", "template_card": card}),
+                "pending",
+                0,
+                now,
+                self.cause_event_id,
+                card.get("task_id"),
+                none,
+            )
+            for users, card in batch
+        ]
+        await insert_rows(self.session, "outbox_message", BULK_COLUMNS, rows)
+        self.bulk_queued += len(rows)
+        return len(rows)
 
     def update_card(
         self, users: Iterable[str], response_code: str, card: dict[str, Any]
