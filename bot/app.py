@@ -103,32 +103,41 @@ class Runtime:
         )
 
     async def start(
-        self, *, host: str | None = None, port: int | None = None, background: bool = True
+        self,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        background: bool = True,
+        http: bool = True,
     ) -> int:
-        """Serve the endpoint and start the background loops; returns the bound port.
-
-        Tests pass background=False and drive the worker, sender and due actions themselves."""
+        """Serve the endpoint and start the background loops; returns the bound port (0 when
+        `http` is off). Roles: all (both), ingress (http only: acknowledges and records),
+        worker (background only: handles, sends, ticks). Tests pass background=False and drive
+        the worker, sender and due actions themselves."""
         self.sender = OutboxSender(self.db, self.client(), self.settings, self.clock)
         self.sender.before_each = self.gate.wait_idle
         self.worker.on_handled = self.sender.wake.set
-        self._runner = web.AppRunner(self.web_app(), access_log=None)
-        await self._runner.setup()
-        s = self.settings.server
-        site = web.TCPSite(self._runner, host or s.host, s.port if port is None else port)
-        await site.start()
-        bound = self._runner.addresses[0][1]
-        if not background:
-            return int(bound)
         self._stop.clear()
-        self._tasks = [
+        bound = 0
+        if http:
+            self._runner = web.AppRunner(self.web_app(), access_log=None)
+            await self._runner.setup()
+            s = self.settings.server
+            site = web.TCPSite(self._runner, host or s.host, s.port if port is None else port)
+            await site.start()
+            bound = int(self._runner.addresses[0][1])
+        if background or http:
+            self._tasks.append(asyncio.create_task(self.db.checkpoint_every(1.0, self._stop)))
+        if not background:
+            return bound
+        self._tasks += [
             asyncio.create_task(self.worker.run_forever(self._stop)),
             asyncio.create_task(self.sender.run_forever(self._stop)),
-            asyncio.create_task(self.db.checkpoint_every(1.0, self._stop)),
         ]
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self.due.tick, "interval", seconds=30, max_instances=1)
         self._scheduler.start()
-        return int(bound)
+        return bound
 
     async def stop(self) -> None:
         self._stop.set()

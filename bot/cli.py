@@ -49,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = verb("serve", "run the bot: callback endpoint, workers, sender, scheduler")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--role",
+        choices=["all", "ingress", "worker"],
+        default="all",
+        help="all (default); or split: ingress acknowledges and records callbacks, worker "
+        "handles events, sends the outbox and runs due actions",
+    )
     verb("migrate", "bring the database schema up to date")
     console = verb("console", "chat with the bot in this terminal, through the real router")
     console.add_argument("--as", dest="userid", required=True, metavar="USERID")

@@ -63,24 +63,34 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if missing:
         raise CliError(f"config key {missing[0]} is required to serve (see config.example.toml)")
     path = sqlite_path(settings.database.url)
-    lock = ServeLock(path) if path is not None else None
-    if lock is not None and not lock.acquire():
-        raise CliError(
-            f"another `serve` is already using {path}; several instances need PostgreSQL "
-            "(set [database] url to a postgresql:// URL)"
-        )
+    parts = {"all": ("ingress", "worker"), "ingress": ("ingress",), "worker": ("worker",)}
+    locks = [ServeLock(path, part) for part in parts[args.role]] if path is not None else []
+    for n, lock in enumerate(locks):
+        if not lock.acquire():
+            for held in locks[:n]:
+                held.release()
+            raise CliError(
+                f"another `serve` is already using {path} as {lock.part}; several instances "
+                "need PostgreSQL (set [database] url to a postgresql:// URL)"
+            )
     runtime = Runtime(settings)
     try:
         await runtime.migrate()
-        port = await runtime.start(host=args.host, port=args.port)
+        port = await runtime.start(
+            host=args.host,
+            port=args.port,
+            http=args.role in ("all", "ingress"),
+            background=args.role in ("all", "worker"),
+        )
         s = settings.server
-        print(f"serving {s.callback_path} on {args.host or s.host}:{port}", flush=True)
+        where = f"{s.callback_path} on {args.host or s.host}:{port}" if port else "no HTTP"
+        print(f"serving ({args.role}): {where}", flush=True)
         await asyncio.Event().wait()
     except (OperationalError, DBAPIError, OSError) as exc:
         raise CliError(f"cannot serve: {_first_line(exc)}") from exc
     finally:
         await runtime.stop()
-        if lock is not None:
+        for lock in locks:
             lock.release()
     return 0
 

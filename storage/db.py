@@ -198,8 +198,9 @@ class Database:
 class ServeLock:
     """A second `serve` on the same SQLite file is refused: several instances need PostgreSQL."""
 
-    def __init__(self, db_path: Path) -> None:
-        self.path = db_path.with_name(db_path.name + ".serve.lock")
+    def __init__(self, db_path: Path, part: str = "ingress") -> None:
+        self.part = part
+        self.path = db_path.with_name(f"{db_path.name}.serve-{part}.lock")
         self._file: IO[str] | None = None
 
     def acquire(self) -> bool:

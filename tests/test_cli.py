@@ -137,11 +137,12 @@ def test_a_second_serve_on_the_same_sqlite_file_is_refused(tmp_path: Path) -> No
     try:
         assert first.stdout is not None
         line = first.stdout.readline()
-        assert "serving /wecom/callback" in line, first.stderr.read() if first.stderr else ""
+        assert "serving (all): /wecom/callback" in line, first.stderr.read() if first.stderr else ""
         second = run("serve", env=env)
         assert second.returncode == 2
         assert "another `serve` is already using" in second.stderr
         assert "PostgreSQL" in second.stderr and "Traceback" not in second.stderr
+        assert run("serve", "--role", "worker", env=env).returncode == 2
         # The CLI works beside the running server.
         assert run("role", "grant", "boss", "admin", "150000", env=env).returncode == 0
     finally:
@@ -152,3 +153,36 @@ def test_a_second_serve_on_the_same_sqlite_file_is_refused(tmp_path: Path) -> No
         if first.poll() is None:
             first.kill()
     assert first.returncode == 0
+
+
+def test_ingress_and_worker_roles_split_one_sqlite_file(tmp_path: Path) -> None:
+    """One process acknowledges callbacks, another handles them; each role runs once."""
+    import signal
+    import time
+
+    env = _serve_env(tmp_path)
+    procs = []
+    try:
+        for role in ("ingress", "worker"):
+            p = subprocess.Popen(
+                [sys.executable, "-m", "bot", "serve", "--role", role],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            procs.append(p)
+            assert p.stdout is not None
+            assert f"serving ({role})" in p.stdout.readline()
+        again = run("serve", "--role", "ingress", env=env)
+        assert again.returncode == 2 and "as ingress" in again.stderr
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for p in procs:
+            while p.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0]
