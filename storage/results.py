@@ -187,24 +187,31 @@ async def claim(
     return won, row
 
 
+def _first_entry(
+    inspection_id: int, kind: str, s: Submission, now: dt.datetime, reason: str | None = None
+) -> ResultEntry:
+    """The first line of an inspection's result history: the submission as recorded."""
+    extra = {"reason": reason} if reason is not None else {}
+    return ResultEntry(
+        inspection_id=inspection_id,
+        seq=1,
+        kind=kind,
+        code=s.code,
+        phrase=s.phrase,
+        description=s.description,
+        department=s.department,
+        userid=s.userid,
+        name=s.name,
+        channel=s.channel,
+        at=now,
+        **extra,
+    )
+
+
 async def _recorded(
     session: AsyncSession, inspection: Inspection, s: Submission, now: dt.datetime
 ) -> None:
-    session.add(
-        ResultEntry(
-            inspection_id=inspection.id,
-            seq=1,
-            kind="result",
-            code=s.code,
-            phrase=s.phrase,
-            description=s.description,
-            department=s.department,
-            userid=s.userid,
-            name=s.name,
-            channel=s.channel,
-            at=now,
-        )
-    )
+    session.add(_first_entry(inspection.id, "result", s, now))
     inspection.result_code, inspection.completed_at, inspection.status = s.code, now, "done"
     # Art. 19, 21, 23: visits of other tasks merged into this one share its result.
     for merged in await merged_into(session, inspection.id):
@@ -230,20 +237,7 @@ async def _recorded(
             .on_conflict_do_nothing(index_elements=["inspection_id"])
         )
         session.add(
-            ResultEntry(
-                inspection_id=merged.id,
-                seq=1,
-                kind="merged",
-                code=s.code,
-                phrase=s.phrase,
-                description=s.description,
-                department=s.department,
-                reason=f"与编号 {inspection.number} 合并检查",
-                userid=s.userid,
-                name=s.name,
-                channel=s.channel,
-                at=now,
-            )
+            _first_entry(merged.id, "merged", s, now, f"与编号 {inspection.number} 合并检查")
         )
     await session.flush()
 
