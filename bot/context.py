@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from storage import audit
+from storage.models import AuditEntry
 from storage.outbox import Outbox
 from storage.repos import Repositories
 
@@ -130,6 +132,19 @@ class Context:
 
     def reply(self, text: str) -> None:
         self.outbox.reply(self.actor.userid, text)
+
+    async def audit(
+        self, *, action: str, subject: str, payload: Mapping[str, Any] | None = None
+    ) -> AuditEntry:
+        """Append to the audit record, in this handler's transaction, as this user, now."""
+        return await audit.append(
+            self.session,
+            at=self.now(),
+            actor=self.actor.userid,
+            action=action,
+            subject=subject,
+            payload=payload,
+        )
 
     async def require_scope(self, role: Role, org_code: str) -> None:
         """Handlers check that the object acted on lies inside the role's subtree."""

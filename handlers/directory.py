@@ -13,7 +13,7 @@ from bot.inbound import TextCommand
 from bot.router import Router
 from bot.upload import link_key
 from inspection.quotas import TIER_LABELS
-from storage import audit, results, uploads
+from storage import results, uploads
 from storage.directory import GRADE_CHOICES, STATUS_CHOICES, STATUS_LABELS, TIER_CHOICES
 from storage.models import DirectoryHistory, Inspection, Inspector, Target, TeamMember
 from storage.results import ORIGIN_LABELS
@@ -266,10 +266,7 @@ async def change_target(msg: TextCommand, ctx: Context) -> None:
         ctx.reply("没有变化：这些值与现有记录相同。")
         return
     target.updated_at = now
-    await audit.append(
-        ctx.session,
-        at=now,
-        actor=ctx.actor.userid,
+    await ctx.audit(
         action="target.change",
         subject=f"target:{target.key}",
         payload={"changes": [{"field": f, "before": b, "after": a} for f, b, a in done]},

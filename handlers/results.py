@@ -540,10 +540,7 @@ async def refer_case(
         ctx.outbox.text(contacts, text)
     else:
         ctx.reply(f"提示：{target.org_code} 及上级未设执法联系人，请管理员授予后补送立案材料。")
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor=ctx.actor.userid,
+    await ctx.audit(
         action="result.case_referral",
         subject=subject(task),
         payload={"inspection": inspection.number, "target": target.key, "notified": contacts},
@@ -579,10 +576,7 @@ async def announce_completion(ctx: Context, c: store.Completion) -> None:
     told = [u for u in await task_managers(ctx, c.task) if u != ctx.actor.userid]
     ctx.reply(text)
     send(ctx, told, text)
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor=ctx.actor.userid,
+    await ctx.audit(
         action="task.complete",
         subject=subject(c.task),
         payload={
@@ -713,10 +707,7 @@ async def attach_record(msg: TextCommand, ctx: Context) -> None:
     ):
         ctx.reply(f"编号 {inspection.number} 已附有记录号 {record_no}。")
         return
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor=ctx.actor.userid,
+    await ctx.audit(
         action="result.record_no",
         subject=subject(task),
         payload={"inspection": inspection.number, "record_no": record_no},
@@ -779,10 +770,7 @@ async def correct(msg: TextCommand, ctx: Context) -> None:
     )
     ctx.reply(text)
     send(ctx, [u for u in told if u != ctx.actor.userid], text)
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor=ctx.actor.userid,
+    await ctx.audit(
         action="result.correct",
         subject=subject(task),
         payload={
@@ -826,10 +814,7 @@ async def mark_secret(msg: TextCommand, ctx: Context) -> None:
         )
     except store.NotAllowed as exc:
         raise UserError(exc.zh) from None
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor=ctx.actor.userid,
+    await ctx.audit(
         action="result.secret",
         subject=subject(task),
         payload={"inspection": inspection.number, "reason": reason},

@@ -5,7 +5,6 @@ from __future__ import annotations
 from bot.context import GRANTABLE, ROLE_LABELS, Context, Role, UserError
 from bot.inbound import TextCommand
 from bot.router import Router
-from storage import audit
 
 router = Router("roles")
 
@@ -46,10 +45,7 @@ async def grant(msg: TextCommand, ctx: Context) -> None:
     if not added:
         ctx.reply(f"{userid} 已是{org}的{ROLE_LABELS[role]}，无需重复授权。")
         return
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor=ctx.actor.userid,
+    await ctx.audit(
         action="role.grant",
         subject=f"user:{userid}",
         payload={"role": role.value, "org": org_code, "dept": dept},
@@ -71,10 +67,7 @@ async def revoke(msg: TextCommand, ctx: Context) -> None:
         raise UserError("不能撤销自己的管理员角色，请由其他管理员操作。")
     if not await ctx.repos.roles.revoke(userid, role, org_code, dept):
         raise UserError(f"{userid} 没有该角色，无需撤销。")
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor=ctx.actor.userid,
+    await ctx.audit(
         action="role.revoke",
         subject=f"user:{userid}",
         payload={"role": role.value, "org": org_code, "dept": dept},

@@ -105,10 +105,7 @@ async def request_swap(msg: TextCommand, ctx: Context) -> None:
         ctx.session, REMIND, ref, ctx.now() + dt.timedelta(hours=s.remind_hours), data
     )
     await due.schedule(ctx.session, LAPSE, ref, ctx.now() + dt.timedelta(hours=s.lapse_hours), data)
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor=ctx.actor.userid,
+    await ctx.audit(
         action="swap.request",
         subject=subject(task),
         payload={
@@ -305,10 +302,7 @@ async def carry_out(
         f"已批准替换申请 #{request.id}：编号 {n}，{leaving.name} → {joining.name}"
         f"（抽取记录第{swap.amendment.seq}项变更）。"
     )
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor=ctx.actor.userid,
+    await ctx.audit(
         action="swap.approve",
         subject=subject(task),
         payload={
@@ -381,10 +375,7 @@ async def turn_down(
     if heads:
         ctx.outbox.text(heads, f"替换申请 #{request.id}（编号 {n}）已由 {head} 驳回{why}。")
     ctx.reply(f"已驳回替换申请 #{request.id}（编号 {n}，{requester}）{why}。")
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor=ctx.actor.userid,
+    await ctx.audit(
         action="swap.reject",
         subject=subject(task),
         payload={

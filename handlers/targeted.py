@@ -17,7 +17,6 @@ from bot.context import Context, Role, UserError
 from bot.inbound import TextCommand
 from bot.router import Router
 from handlers.draws import inspection_card
-from storage import audit
 from storage.draws import Assignment, Member
 from storage.models import CheckOutsideDraw, Inspection, Inspector, Target, Task, TeamMember
 from storage.tasks import rule_params
@@ -157,10 +156,7 @@ async def register(msg: TextCommand, ctx: Context) -> None:
     )
     ctx.outbox.template_card(a.userids, inspection_card(a, task, [], card_task_id=card_task_id))
     why = f"牵头部门：{reason}" if kind == "joint" else f"原因：{reason}"
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor=ctx.actor.userid,
+    await ctx.audit(
         action="check.register",
         subject=f"task:{task.code}",
         payload={
