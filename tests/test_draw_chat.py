@@ -200,7 +200,7 @@ async def test_art28_a_team_that_cannot_be_formed_is_a_recorded_failure(h: Harne
     assert "只抽取一次" in refusal
 
 
-async def test_redraw_needs_a_chief_and_keeps_every_draw(h: Harness) -> None:
+async def test_art41_redraw_needs_a_chief_and_keeps_every_draw_visible_above(h: Harness) -> None:
     await setup(h)
     await h.say(ADMIN, f"抽查 {TASK}")  # committed, but the witness step never comes
     await h.say(CHIEF, f"重新抽查 {TASK} 见证会取消")

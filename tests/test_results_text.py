@@ -11,7 +11,9 @@ from tests.conftest import Harness
 from tests.results_support import ADMIN, CHIEF, TASK, audit_actions, drawn
 
 
-async def test_art38_text_fallback_console_record_numbers_and_task_completion(h: Harness) -> None:
+async def test_art35_art38_text_fallback_console_record_numbers_and_task_completion(
+    h: Harness,
+) -> None:
     visits = await drawn(h)
     v, w = visits[0], visits[1]
     a = v.members[0]

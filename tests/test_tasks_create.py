@@ -105,7 +105,9 @@ async def test_art5_art28_scope_and_team_size_follow_the_rules(db: Database) -> 
     assert task.scope_orgs == ["150100", "150202"]
 
 
-async def test_admins_create_and_list_tasks_in_chat(h: Harness) -> None:
+async def test_art22_art41_admins_create_and_list_tasks_and_the_level_above_sees_them(
+    h: Harness,
+) -> None:
     await h.grant("admin1", "admin", CITY)
     await h.grant("cadmin", "admin", "150102")
     async with h.db.transaction() as s:
@@ -122,6 +124,10 @@ async def test_admins_create_and_list_tasks_in_chat(h: Harness) -> None:
     assert "没有抽查任务" in listing  # the county does not see the city's tasks
     (refused,) = await h.say("cadmin", "新建任务 越权 单位=150100 检查期=2026-12-01~2026-12-31")
     assert "不覆盖" in refused
+    # Art. 41-42: the level above sees the plans of the level below.
+    await h.grant("regionadmin", "admin", "150000")
+    (above,) = await h.say("regionadmin", "任务列表")
+    assert "T2026-150100-001 四季度抽查" in above
 
 
 async def cli(*args: str) -> int:
