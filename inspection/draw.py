@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import heapq
 import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from itertools import chain
+from itertools import chain, compress
 from operator import attrgetter, itemgetter
 from typing import Any, Literal
 
@@ -264,12 +263,13 @@ _KEY = attrgetter("key")
 _TIER = attrgetter("tier")
 
 
-def _select_targets(inp: DrawInput, seed: bytes) -> list[tuple[SelectedTarget, PoolTarget]]:
-    # Plain-string tiers and Tier members hash alike, so one dict groups both.
-    by_tier: dict[str, list[PoolTarget]] = {t: [] for t in Tier}
-    appenders = {t: by_tier[t].append for t in Tier}
-    for tier_of, t in zip(map(_TIER, inp.targets), inp.targets, strict=True):
-        appenders[tier_of](t)
+def _select_targets(
+    inp: DrawInput, seed: bytes, spread: float = 6.0
+) -> list[tuple[SelectedTarget, PoolTarget]]:
+    # A pass per tier at C level; plain-string tiers and Tier members compare alike (and
+    # _validate has refused any other tier).
+    tiers = list(map(_TIER, inp.targets))
+    by_tier = {t: list(compress(inp.targets, map(t.value.__eq__, tiers))) for t in Tier}
     picked: list[tuple[bytes, SelectedTarget, PoolTarget]] = []
     sha256 = hashlib.sha256
     for tier in Tier:
@@ -288,16 +288,40 @@ def _select_targets(inp: DrawInput, seed: bytes) -> list[tuple[SelectedTarget, P
         # score() inlined: this runs once per target of the directory. Digests are all 32 bytes
         # and UTF-8 keeps code-point order, so digest+key sorts exactly as (score, key).
         prefix = seed + b"\x00" + ("target:" + tier.value).encode() + b"\x00"
-        entries = [sha256(prefix + kb).digest() + kb for kb in map(str.encode, map(_KEY, pool))]
-        # The positions of the n lowest entries, in order (no key -> target dict of the pool;
-        # a heap of n rather than a sort of the whole tier).
-        lowest = heapq.nsmallest(n, range(len(entries)), key=entries.__getitem__)
-        for rank, i in enumerate(lowest, start=1):
-            t, entry = pool[i], entries[i]
+
+        def below(cut: bytes, pool: list[PoolTarget] = pool, prefix: bytes = prefix) -> list[Any]:
+            keys = map(str.encode, map(_KEY, pool))
+            return [
+                (digest + kb, t)
+                for t, kb in zip(pool, keys, strict=True)
+                if (digest := sha256(prefix + kb).digest()) < cut
+            ]
+
+        # Only scores below the cut are sorted (with their targets): if at least n are, the n
+        # lowest of the whole tier are among them; otherwise all of them are, after all.
+        kept = below(_cut(n, len(pool), spread))
+        if len(kept) < n:
+            kept = below(_ABOVE_ALL)
+        kept.sort(key=itemgetter(0))
+        for rank, (entry, t) in enumerate(kept[:n], start=1):
             method: Method = "offsite" if t.on_positive_list else "onsite"
             picked.append((entry, SelectedTarget(t.key, tier, rank, entry[:32].hex(), method), t))
     picked.sort(key=itemgetter(0))
     return [(sel, t) for _, sel, t in picked]
+
+
+def _cut(n: int, size: int, spread: float) -> bytes:
+    """A bound on the lowest ``n`` of ``size`` scores, to leave most scores out of the sort.
+
+    Scores are SHA-256 digests, uniform over 256 bits, so about ``size * p`` fall below
+    ``p * 2**256``; the bound is set to keep n plus ``spread`` standard deviations plus a few:
+    with 6, fewer than n fall below it about once in a billion draws (and then every score is
+    sorted: the result never depends on the bound, only the time does)."""
+    p = max(0.0, (n + spread * n**0.5 + 16) / size)
+    return int(p * 2**64).to_bytes(8, "big") if p < 0.5 else _ABOVE_ALL
+
+
+_ABOVE_ALL = b"\xff" * 33  # above every digest+key: keeps every score
 
 
 class _Cycle:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import chain, repeat
 from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
@@ -58,6 +59,21 @@ class TargetFact(NamedTuple):
     inspected_this_year_here: bool = False  # randomly drawn this year at this level (Art. 25)
     checked_above_no_problem: bool = False  # level above found no problem this year (Art. 30)
     inspected_since_construction: bool = False  # Art. 25(4) already done
+
+
+class TargetBatch(NamedTuple):
+    """Targets alike in everything but their key: ``like`` with each of ``keys`` in turn.
+
+    How a large directory reaches the pool: most of its targets are ordinary (in business, no
+    construction dates, not inspected this year), and a batch of them is a few strings and one
+    list of keys instead of a fact per target. ``build_pool`` treats a batch exactly as the
+    facts it stands for (``facts()``); for the ordinary ones it does so without making them."""
+
+    like: TargetFact  # its key is ignored
+    keys: Sequence[str]
+
+    def facts(self) -> Iterator[TargetFact]:
+        return (self.like._replace(key=k) for k in self.keys)
 
 
 @dataclass(frozen=True)
@@ -231,10 +247,25 @@ def _inspector_exclusion(i: InspectorFact, rules: PoolRules) -> str | None:
     return None
 
 
+def _ordinary(like: TargetFact) -> bool:
+    """A batch of these only counts toward its tier and enters the pool if its tier is drawn."""
+    return (
+        like.status != "deregistered"
+        and like.construction_started_on is None
+        and not like.inspected_this_year_here
+        and not like.checked_above_no_problem
+    )
+
+
 def build_pool(
-    targets: Iterable[TargetFact], inspectors: Iterable[InspectorFact], rules: PoolRules
+    targets: Iterable[TargetFact],
+    inspectors: Iterable[InspectorFact],
+    rules: PoolRules,
+    batches: Iterable[TargetBatch] = (),
 ) -> PoolPlan:
-    """Decide the pool, the exclusions (with reasons) and the count per tier."""
+    """Decide the pool, the exclusions (with reasons) and the count per tier.
+
+    ``batches`` are more targets, each batch exactly as the facts it stands for."""
     exclusions: list[Exclusion] = []
     sizes: dict[str, int] = {t.value: 0 for t in Tier}
     pool: list[PoolTarget] = []
@@ -245,9 +276,19 @@ def build_pool(
     directed = bool(rules.tag_filter)
     construction_on, start, end = rules.construction_projects, rules.check_start, rules.check_end
     general = Tier.general
+    unusual: list[Iterable[TargetFact]] = [targets]
+    for batch in batches:
+        like = batch.like
+        if directed or not _ordinary(like):
+            unusual.append(batch.facts())
+            continue
+        sizes[like.tier] += len(batch.keys)
+        if like.tier in drawn_tiers:
+            tier, org, positive = like.tier, like.org, like.on_positive_list
+            pool.extend(map(PoolTarget, batch.keys, repeat(tier), repeat(org), repeat(positive)))
     # One pass over what may be 100,000 targets: the fact unpacked once, cheap tests first,
     # plain-string tiers, a PoolTarget only for what enters the pool or the Art. 25(4) list.
-    for t in targets:
+    for t in chain.from_iterable(unusual):
         if directed and not matches(t.attributes, rules.tag_filter):
             continue  # outside a directed draw's scope (Art. 26): not in the sub-directory
         key, tier, org, status, positive, _, approval, _, _, here, above, _ = t

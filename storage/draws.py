@@ -202,9 +202,8 @@ async def latest_draw(session: AsyncSession, task_id: int) -> Draw | None:
 @gc_paused
 async def preview(session: AsyncSession, task: Task) -> PoolPlan:
     """The pool as it stands now: what 抽查预览 shows and what 抽查 freezes."""
-    return build_pool(
-        await target_facts(session, task), await inspector_facts(session, task), rules_for(task)
-    )
+    targets, batches = await target_facts(session, task)
+    return build_pool(targets, await inspector_facts(session, task), rules_for(task), batches)
 
 
 # --- step 1: commitment ---------------------------------------------------------------------

@@ -118,6 +118,20 @@ class Target(Base):
     """检查对象名录库 (Art. 11-13). Key: permit/registration number, else the USCC."""
 
     __tablename__ = "target"
+    # A task's scope is read through this covering index (migration 0003).
+    __table_args__ = (
+        Index(
+            "ix_target_scope",
+            "org_code",
+            "tier",
+            "status",
+            "on_positive_list",
+            "approval_level",
+            "construction_started_on",
+            "operation_started_on",
+            "key",
+        ),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
@@ -128,7 +142,7 @@ class Target(Base):
     registration_authority: Mapped[str] = mapped_column(String(100), default="")
     established_on: Mapped[dt.date | None] = mapped_column(Date)
     address: Mapped[str] = mapped_column(String(300), default="")
-    org_code: Mapped[str] = mapped_column(ForeignKey("organisation.code"), index=True)
+    org_code: Mapped[str] = mapped_column(ForeignKey("organisation.code"))
     tier: Mapped[str] = mapped_column(String(10), index=True)  # special / key / general
     status: Mapped[str] = mapped_column(String(15), default="operating")
     industry: Mapped[str] = mapped_column(String(100), default="")

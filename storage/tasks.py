@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import TextClause, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.draw import DrawPolicy
@@ -23,6 +23,7 @@ from inspection.pool import (
     InspectorFact,
     PoolRules,
     Quota,
+    TargetBatch,
     TargetFact,
     quotas_from_json,
 )
@@ -326,23 +327,33 @@ def _date(value: Any) -> dt.date | None:
     return dt.date.fromisoformat(str(value)[:10])
 
 
-async def target_facts(session: AsyncSession, task: Task) -> list[TargetFact]:
-    """Every target in the task's scope, with what earlier inspections say about it."""
+async def target_facts(
+    session: AsyncSession, task: Task, *, batched: bool = True
+) -> tuple[list[TargetFact], list[TargetBatch]]:
+    """Every target in the task's scope, with what earlier inspections say about it: the
+    ordinary ones in batches (see ``TargetBatch``; unless not ``batched``), the rest one by
+    one."""
     repos = Repositories(session)
     orgs = await scope_orgs(repos, task)
-    rows = await _scope_rows(session, orgs)
-    attributes = await _attributes(session, orgs) if task.tag_filter else {}
     here = await _randomly_inspected_here(session, task)
     above = await _no_problem_above(session, repos, task) if task.skip_checked_above else set()
-    last_check = await _last_check_end(session)
+    batches: list[TargetBatch] = []
+    facts: list[TargetFact] = []
+    attributes: dict[str, dict[str, Any]] = {}
+    if task.tag_filter or not batched:  # a directed draw (Art. 26) tests every target's tags
+        rows = await _scope_rows(session, orgs)
+        attributes = await _attributes(session, orgs)
+    else:
+        rows, batches, facts = await _scope_batches(session, orgs, here, above)
+    last_check = await _last_check_end(session) if rows else {}
     no_tags: dict[str, Any] = {}
-    # A pool may be 100,000 rows and this is on the clock: one comprehension, and for the
-    # usual target without construction dates the named tuple is made by tuple.__new__
-    # (what TargetFact(...) does, without a Python-level call per row). Tier and county are
-    # interned: the driver makes a new string per row, and the pool, the fingerprint and the
-    # draw look them up in dicts 100,000 times over.
+    # What is read row by row may still be most of the pool (a directed draw): one
+    # comprehension, and for a target without construction dates the named tuple is made by
+    # tuple.__new__ (what TargetFact(...) does, without a Python-level call per row). Tier and
+    # county are interned: the driver makes a new string per row, and the pool, the
+    # fingerprint and the draw look them up in dicts 100,000 times over.
     fact, intern = tuple.__new__, sys.intern
-    return [
+    facts += [
         fact(
             TargetFact,
             (
@@ -370,6 +381,61 @@ async def target_facts(session: AsyncSession, task: Task) -> list[TargetFact]:
         )
         for key, tier, org, status, positive, approval, started, operating in rows
     ]
+    return facts, batches
+
+
+# A target with no construction or operation date: the pool looks at nothing in its row but
+# tier, county, status, the positive list and approval level, so these are read in batches.
+_ORDINARY = "construction_started_on IS NULL AND operation_started_on IS NULL"
+_SHARED = "tier, org_code, status, on_positive_list, approval_level"  # TargetFact's order
+_SEP = "\x1f"  # a control character: never in a validated key
+
+
+def scope_batch_query(dialect: str, prefix: str = "") -> TextClause:
+    """The ordinary targets of the organisations ``:orgs``, grouped, keys joined by ``:sep``."""
+    concat = "group_concat" if dialect == "sqlite" else "string_agg"
+    return text(
+        f"{prefix}SELECT {_SHARED}, count(*), {concat}(key, :sep) FROM target "
+        f"WHERE org_code IN :orgs AND {_ORDINARY} GROUP BY {_SHARED}"
+    ).bindparams(bindparam("orgs", expanding=True))
+
+
+async def _scope_batches(
+    session: AsyncSession, orgs: Sequence[str], here: set[str], above: set[str]
+) -> tuple[Sequence[Any], list[TargetBatch], list[TargetFact]]:
+    """The scope's ordinary targets as batches, the other rows (as ``_scope_rows`` reads
+    them), and one by one the ordinary targets that ``here`` or ``above`` name.
+
+    A row per target costs the driver a Python object per column: at 100,000 targets that was
+    most of the read. Here the database groups the ordinary targets by the columns they share
+    and joins each group's keys into one string, which Python splits: a few dozen rows. On
+    SQLite that is a walk of the covering index ix_target_scope, in order. A key holding the
+    separator (the count tells) makes it read row by row instead."""
+    query = scope_batch_query(session.get_bind().dialect.name)
+    groups = (await session.execute(query, {"orgs": list(orgs), "sep": _SEP})).all()
+    batches: list[TargetBatch] = []
+    named: list[TargetFact] = []
+    special = here | above
+    intern = sys.intern
+    for tier, org, status, positive, approval, count, joined in groups:
+        keys = joined.split(_SEP)
+        if len(keys) != count:
+            return await _scope_rows(session, orgs), [], []
+        like = TargetFact("", intern(tier), intern(org), status, bool(positive), {}, approval)  # type: ignore[arg-type]
+        if special:
+            named += [
+                like._replace(
+                    key=k, inspected_this_year_here=k in here, checked_above_no_problem=k in above
+                )
+                for k in keys
+                if k in special
+            ]
+            keys = [k for k in keys if k not in special]
+        batches.append(TargetBatch(like, keys))
+    rest = text(
+        f"SELECT {TARGET_COLUMNS} FROM target WHERE org_code IN :orgs AND NOT ({_ORDINARY})"
+    ).bindparams(bindparam("orgs", expanding=True))
+    return (await session.execute(rest, {"orgs": list(orgs)})).all(), batches, named
 
 
 def _dated_fact(
@@ -400,26 +466,29 @@ def _dated_fact(
 
 
 async def _scope_rows(session: AsyncSession, orgs: Sequence[str]) -> Sequence[Any]:
-    """The directory rows of the scope, as plain SQL rows (no ORM objects).
+    """The directory rows of the scope, as plain SQL rows (no ORM objects)."""
+    table = await _scope_table(session, orgs)
+    query = text(f"SELECT {TARGET_COLUMNS} FROM {table} WHERE org_code IN :orgs").bindparams(
+        bindparam("orgs", expanding=True)
+    )
+    return (await session.execute(query, {"orgs": list(orgs)})).all()
+
+
+async def _scope_table(session: AsyncSession, orgs: Sequence[str]) -> str:
+    """How to read the scope's targets: ``target``, or ``target NOT INDEXED`` on SQLite.
 
     SQLite has no statistics (nothing runs ANALYZE), so it always takes the org_code index,
     which for a scope holding most of the directory means one random table lookup per row:
     twice as slow as reading the table through. Counting first (an index-only count, a few
     milliseconds at 100,000 rows) says which way to read."""
-    orgs = list(orgs)
-    table = "target"
-    if session.get_bind().dialect.name == "sqlite" and orgs:
-        count = text("SELECT count(*) FROM target WHERE org_code IN :orgs").bindparams(
-            bindparam("orgs", expanding=True)
-        )
-        inside = await session.scalar(count, {"orgs": orgs}) or 0
-        total = await session.scalar(text("SELECT count(*) FROM target")) or 0
-        if inside * 2 > total:
-            table = "target NOT INDEXED"
-    query = text(f"SELECT {TARGET_COLUMNS} FROM {table} WHERE org_code IN :orgs").bindparams(
+    if session.get_bind().dialect.name != "sqlite" or not orgs:
+        return "target"
+    count = text("SELECT count(*) FROM target WHERE org_code IN :orgs").bindparams(
         bindparam("orgs", expanding=True)
     )
-    return (await session.execute(query, {"orgs": orgs})).all()
+    inside = await session.scalar(count, {"orgs": list(orgs)}) or 0
+    total = await session.scalar(text("SELECT count(*) FROM target")) or 0
+    return "target NOT INDEXED" if inside * 2 > total else "target"
 
 
 async def _attributes(session: AsyncSession, orgs: Sequence[str]) -> dict[str, dict[str, Any]]:

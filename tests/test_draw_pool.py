@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
 from fractions import Fraction
 
 from sqlalchemy import func, select, update
 
-from inspection.draw import DrawPolicy, draw
-from inspection.pool import InspectorFact, PoolRules, Quota, TargetFact, build_pool
+from inspection.draw import DrawPolicy, draw, fingerprint
+from inspection.pool import (
+    InspectorFact,
+    PoolPlan,
+    PoolRules,
+    Quota,
+    TargetBatch,
+    TargetFact,
+    build_pool,
+)
 from inspection.quotas import Tier
 from storage import draws
 from storage.db import Database
 from storage.draws import DrawRefused
 from storage.models import Draw, Inspection, TeamMember
+from storage.tasks import rules_for, target_facts
 from tests.factories import (
     CITY,
     COUNTY,
@@ -326,3 +336,98 @@ async def test_draws_on_one_organisation_are_serialised(db: Database) -> None:
     assert sorted(outcomes) == ["committed", "refused"]
     async with db.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(Draw)) == 1
+
+
+# --- the scope read in batches ----------------------------------------------------------------
+
+
+def plan_summary(plan: PoolPlan) -> tuple[object, ...]:
+    """Everything a plan decides; the pools by fingerprint (their order is not part of it)."""
+    extra = fingerprint(plan.construction) if plan.construction else None
+    return (
+        plan.tier_sizes,
+        plan.pool_sizes,
+        plan.counts,
+        plan.exclusions,
+        plan.problems,
+        plan.warnings,
+        fingerprint(plan.input),
+        extra,
+    )
+
+
+def test_a_batch_of_targets_is_exactly_the_facts_it_stands_for() -> None:
+    rng = random.Random(7)
+    for _ in range(60):
+        likes = [
+            TargetFact(
+                "",
+                rng.choice(list(Tier)),
+                rng.choice([COUNTY, "150103"]),
+                rng.choice(["operating", "suspended", "deregistered"]),
+                rng.random() < 0.3,
+                approval_level=rng.choice(["", "region"]),
+                construction_started_on=rng.choice([None, dt.date(2026, 5, 1)]),
+                inspected_this_year_here=rng.random() < 0.2,
+                checked_above_no_problem=rng.random() < 0.2,
+            )
+            for _ in range(rng.randint(1, 6))
+        ]
+        batches = [
+            TargetBatch(like, [f"K{b}-{i}" for i in range(rng.randint(0, 30))])
+            for b, like in enumerate(likes)
+        ]
+        facts_ = [f for batch in batches for f in batch.facts()]
+        loose = facts(rng.randint(0, 10), prefix="L")
+        quotas = {t: Quota(ratio=Fraction(rng.randint(1, 5), 10)) for t in Tier}
+        for kept in ({t: quotas[t] for t in rng.sample(list(Tier), 2)}, quotas):
+            r = rules(
+                quotas=kept,
+                skip_checked_above=rng.random() < 0.5,
+                skip_inspected_general=rng.random() < 0.7,
+            )
+            one_by_one = build_pool(loose + facts_, people(4), r)
+            assert plan_summary(build_pool(loose, people(4), r, batches)) == plan_summary(
+                one_by_one
+            )
+
+
+async def test_the_scope_read_in_batches_is_the_scope_read_row_by_row(db: Database) -> None:
+    """Every kind of directory row, and earlier draws at this level and above: the pool read
+    in batches (``_scope_batches``) is the pool read a row at a time."""
+    async with db.transaction() as s:
+        await add_targets(s, 30)
+        await add_targets(s, 12, start=100, tier="key", on_positive_list=True)
+        await add_targets(s, 5, start=200, tier="special", status="suspended")
+        await add_targets(s, 4, start=300, status="deregistered")
+        await add_targets(s, 3, start=400, org="150103", approval_level="region")
+        await add_targets(
+            s, 2, start=500, approval_level="ministry", construction_started_on=dt.date(2026, 5, 1)
+        )
+        await add_targets(s, 2, start=600, operation_started_on=dt.date(2025, 1, 1))
+        await add_inspectors(s, 6)
+    await draw_all(db, 一般="5", 重点="2")  # the city draws: inspected here this year
+    async with db.transaction() as s:
+        await s.execute(update(Inspection).values(result_code="no_problem"))
+        for task in (
+            await make_task(s, 一般="10%", 重点="50%", 特殊="1"),
+            await make_task(s, org=COUNTY, 上级已查="排除", 一般="20%"),
+        ):
+            rows, none = await target_facts(s, task, batched=False)
+            facts_, batches = await target_facts(s, task)
+            assert none == [] and len(batches) >= 4
+            assert sum(len(b.keys) for b in batches) + len(facts_) == len(rows)
+            r = rules_for(task)
+            assert plan_summary(build_pool(facts_, [], r, batches)) == plan_summary(
+                build_pool(rows, [], r)
+            )
+
+
+async def test_a_key_that_cannot_be_batched_is_read_row_by_row(db: Database) -> None:
+    async with db.transaction() as s:
+        keys = await add_targets(s, 10)
+        await add_targets(s, 1, start=50, key="KEY\x1fWITH\x1fSEPARATORS")
+        task = await make_task(s, 一般="100%")
+        facts_, batches = await target_facts(s, task)
+    assert batches == []
+    assert sorted(f.key for f in facts_) == sorted([*keys, "KEY\x1fWITH\x1fSEPARATORS"])

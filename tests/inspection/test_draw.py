@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 
+from inspection import draw as draw_module
 from inspection import reference_verifier
 from inspection.draw import (
     ALGORITHM_VERSION,
@@ -342,6 +343,22 @@ def test_art27_fast_walk_matches_the_plain_walk_of_the_reference() -> None:
         compared += 1
         assert result_to_json(result) == reference_verifier.run_draw(reference_input, seed)
     assert compared > 40 and failed > 10  # both paths were exercised
+
+
+def test_the_bound_on_scores_never_changes_which_targets_are_drawn() -> None:
+    """The draw sorts only the scores below a bound (``_cut``), and all of them when fewer
+    than the count fall below it: the reference verifier, which sorts every score, agrees
+    either way."""
+    pool = targets(300, Tier.special) + targets(3000, Tier.key) + targets(9000)
+    counts = {Tier.special: 1, Tier.key: 30, Tier.general: 90}
+    inp = make_input(pool, inspectors(50), counts)
+    reference_input = reference_verifier.canonical_input(input_to_json(inp))
+    for seed in SEEDS[:20]:
+        expected = reference_verifier.run_draw(reference_input, seed)["selected"]
+        assert result_to_json(draw(inp, seed))["selected"] == expected
+        # A bound below nearly every score: too few under it, so every score is sorted.
+        starved = [sel for sel, _ in draw_module._select_targets(inp, seed, spread=-1e6)]
+        assert [s.score_hex for s in starved] == [s["score_hex"] for s in expected]
 
 
 def test_art27_ten_thousand_targets_shape() -> None:
