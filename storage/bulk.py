@@ -43,6 +43,19 @@ def binder(session: AsyncSession) -> Any:
     return sqlite_value if session.get_bind().dialect.name == "sqlite" else same
 
 
+async def sqlite_rows(
+    session: AsyncSession, sql: str, params: Sequence[Any]
+) -> list[tuple[Any, ...]]:
+    """Run a SELECT on SQLite's driver in this session's transaction: plain tuples, without
+    SQLAlchemy's result rows (a draw reads 10,000 of them)."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    rows = await driver.execute_fetchall(sql, params)
+    return list(rows)
+
+
 async def insert_rows(
     session: AsyncSession, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:

@@ -43,9 +43,11 @@ from inspection.draw import (
     swap_member,
 )
 from inspection.pool import PoolPlan, build_pool
+from inspection.quotas import Tier
 from storage import audit
 from storage.bulk import insert_rows as _insert
 from storage.bulk import same as _same
+from storage.bulk import sqlite_rows
 from storage.bulk import sqlite_value as _sqlite_value
 from storage.gcpause import gc_paused, paused_gc
 from storage.models import (
@@ -460,6 +462,8 @@ async def _record(
             m = cast[cert, auxiliary] = Member(cert, userid, name, auxiliary)
         return m
 
+    task_id, draw_id = task.id, row.id
+    tier_value = {t: t.value for t in Tier}  # plain strings (the enum's .value is a property)
     for n, (origin, sel, team) in enumerate(picks):
         number = first + n
         target_id, name, address = targets[sel.key]
@@ -477,11 +481,11 @@ async def _record(
         rows.append(
             (
                 number,
-                task.id,
-                row.id,
+                task_id,
+                draw_id,
                 target_id,
                 sel.key,
-                sel.tier.value,
+                tier_value[sel.tier],
                 sel.method,
                 origin,
                 items,
@@ -559,20 +563,19 @@ async def _targets(session: AsyncSession, keys: Sequence[str]) -> dict[str, tupl
     out: dict[str, tuple[int, str, str]] = {}
     if session.get_bind().dialect.name == "sqlite":
         # All keys in one statement, as one JSON array parameter (10,000 at 100,000 targets).
-        rows = await session.execute(
-            text(
-                "SELECT key, id, name, address FROM target "
-                "WHERE key IN (SELECT value FROM json_each(:keys))"
-            ),
-            {"keys": json.dumps(sorted(set(keys)))},
+        rows = await sqlite_rows(
+            session,
+            "SELECT key, id, name, address FROM target "
+            "WHERE key IN (SELECT value FROM json_each(?))",
+            (json.dumps(keys),),
         )
-        return {k: (i, n, a) for k, i, n, a in rows.all()}
+        return {k: (i, n, a) for k, i, n, a in rows}
     query = text("SELECT key, id, name, address FROM target WHERE key IN :keys").bindparams(
         bindparam("keys", expanding=True)
     )
     for part in chunks(sorted(set(keys))):
-        rows = await session.execute(query, {"keys": list(part)})
-        out.update({k: (i, n, a) for k, i, n, a in rows.all()})
+        found = await session.execute(query, {"keys": list(part)})
+        out.update({k: (i, n, a) for k, i, n, a in found.all()})
     return out
 
 
