@@ -169,7 +169,10 @@ class OutboxSender:
             return {"chatid": chatid}
         if message.api == ob.APPCHAT_UPDATE:
             await self.client.appchat_update(
-                body["chatid"], add=body["add_user_list"], remove=body["del_user_list"]
+                body["chatid"],
+                add=body["add_user_list"],
+                remove=body["del_user_list"],
+                owner=body.get("owner"),
             )
             return {}
         raise WeComError(-2, f"unknown outbox api {message.api}", retryable=False)

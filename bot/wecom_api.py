@@ -272,8 +272,11 @@ class WeComClient:
         add: Sequence[str] = (),
         remove: Sequence[str] = (),
         name: str | None = None,
+        owner: str | None = None,
     ) -> None:
         body: dict[str, Any] = {"chatid": chatid}
+        if owner is not None:
+            body["owner"] = owner
         if add:
             body["add_user_list"] = list(add)
         if remove:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
-
 from bot.config import Settings
 from bot.context import Clock, Context, Role, SystemClock, UserError
 from bot.inbound import CardEvent, TextCommand
@@ -31,6 +29,7 @@ from handlers.results import (
 )
 from inspection.draw import DrawError
 from storage import audit, draws, due
+from storage import outbox as outbox_store
 from storage import results as results_store
 from storage import swaps as store
 from storage.db import Database
@@ -39,13 +38,11 @@ from storage.models import (
     Draw,
     Inspection,
     Inspector,
-    OutboxMessage,
     SwapRequest,
     Target,
     Task,
     TeamMember,
 )
-from storage.outbox import APPCHAT_CREATE
 from storage.swaps import PENDING, STATUS_LABELS
 
 router = Router("swaps")
@@ -320,20 +317,19 @@ async def carry_out(
 async def update_chat(
     ctx: Context, chatid: str, leaving: str, leaving_name: str, joining: Member
 ) -> None:
-    """The team's group chat follows the team. appchat/update cannot remove the chat's owner
-    without naming a new one, which the outbox does not carry yet: an owner who leaves the
-    team stays in the chat, and the chat is told."""
-    created = await ctx.session.scalar(
-        select(OutboxMessage.body)
-        .where(OutboxMessage.api == APPCHAT_CREATE, OutboxMessage.ref == chatid)
-        .order_by(OutboxMessage.id)
-        .limit(1)
+    """The team's group chat follows the team: the leaver out, the replacement in. A leaver
+    who owns the chat hands it to the replacement in the same change (WeCom removes an owner
+    only when a new one is named)."""
+    handover = await outbox_store.chat_owner(ctx.session, chatid) == leaving
+    ctx.outbox.appchat_update(
+        chatid,
+        add=[joining.userid],
+        remove=[leaving],
+        owner=joining.userid if handover else None,
     )
-    is_owner = (created or {}).get("owner") == leaving
-    ctx.outbox.appchat_update(chatid, add=[joining.userid], remove=[] if is_owner else [leaving])
-    note = "（群主，仍在群中，不再参与本检查）" if is_owner else ""
+    note = f"，群主改为 {joining.name}" if handover else ""
     ctx.outbox.appchat_text(
-        chatid, f"检查组变更：{leaving_name} 退出{note}，{joining.name} 加入（第29条）。"
+        chatid, f"检查组变更：{leaving_name} 退出，{joining.name} 加入{note}（第29条）。"
     )
 
 

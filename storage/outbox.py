@@ -213,9 +213,21 @@ class Outbox:
         return self._add(APPCHAT_CREATE, [], body, NOTIFY, ref=chatid)
 
     def appchat_update(
-        self, chatid: str, add: list[str] | None = None, remove: list[str] | None = None
+        self,
+        chatid: str,
+        add: list[str] | None = None,
+        remove: list[str] | None = None,
+        owner: str | None = None,
     ) -> OutboxMessage:
-        body = {"chatid": chatid, "add_user_list": add or [], "del_user_list": remove or []}
+        """Members in and out; ``owner`` hands the chat to another member (it must be one
+        after the change: WeCom refuses to remove the owner without naming a new one)."""
+        body: dict[str, Any] = {
+            "chatid": chatid,
+            "add_user_list": add or [],
+            "del_user_list": remove or [],
+        }
+        if owner is not None:
+            body["owner"] = owner
         return self._add(APPCHAT_UPDATE, [], body, NOTIFY, ref=chatid)
 
 
@@ -305,3 +317,16 @@ async def reserve(
 
 async def release_reservation(session: AsyncSession, message_id: int) -> None:
     await session.execute(delete(OutboxDelivery).where(OutboxDelivery.message_id == message_id))
+
+
+async def chat_owner(session: AsyncSession, chatid: str) -> str | None:
+    """Who owns the chat now: the owner it was created with, or the last one handed to."""
+    bodies = await session.scalars(
+        select(OutboxMessage.body)
+        .where(OutboxMessage.api.in_([APPCHAT_CREATE, APPCHAT_UPDATE]), OutboxMessage.ref == chatid)
+        .order_by(OutboxMessage.id.desc())
+    )
+    for body in bodies:
+        if body and body.get("owner"):
+            return str(body["owner"])
+    return None

@@ -181,3 +181,27 @@ async def test_art29_two_heads_deciding_at_once_decide_once(h: Harness) -> None:
     assert len(amendments) == (1 if row.status == "approved" else 0)
     actions = await audit_actions(h, "swap.")
     assert actions[0] == "swap.request" and len(actions) == 2
+
+
+async def test_art29_a_chat_owner_swapped_out_hands_the_chat_to_the_replacement(
+    h: Harness,
+) -> None:
+    async with h.db.transaction() as s:
+        await enable_group_chats(s)
+    v, *_ = await drawn(h)
+    owner, mate = v.members[0], v.members[1]  # the first member owns the group chat
+    chat = h.wecom.chats[f"insp{v.number}"]
+    assert chat.owner == owner
+    rid = await request(h, v, owner)
+    await tap(h, CHIEF, rid, "approve")
+    joining = (await status_of(h, rid)).replacement_userid
+    assert joining is not None
+    assert chat.owner == joining and owner not in chat.members
+    assert sorted(chat.members) == sorted([mate, joining])
+    assert any("群主改为" in str(m) for m in h.wecom.chat_messages(chat.chatid))
+    # The new owner leaves in turn: the chat goes on to the next replacement.
+    rid = await request(h, v, joining)
+    await tap(h, CHIEF, rid, "approve")
+    third = (await status_of(h, rid)).replacement_userid
+    assert third is not None and chat.owner == third
+    assert sorted(chat.members) == sorted([mate, third])
