@@ -23,7 +23,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import String, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection import verify as verifying
@@ -45,10 +46,8 @@ from inspection.draw import (
 from inspection.pool import PoolPlan, build_pool
 from inspection.quotas import Tier
 from storage import audit
+from storage.bulk import binder, sqlite_rows
 from storage.bulk import insert_rows as _insert
-from storage.bulk import same as _same
-from storage.bulk import sqlite_rows
-from storage.bulk import sqlite_value as _sqlite_value
 from storage.gcpause import gc_paused, paused_gc
 from storage.models import (
     Draw,
@@ -445,8 +444,7 @@ async def _record(
     hosts = await _open_visits(session, task, keys)
     host_teams = await _active_userids(session, [h.id for h in hosts.values()])
     first = await Repositories(session).sequences.reserve("inspection", len(picks))
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    value = _sqlite_value if sqlite else _same
+    value = binder(session)
     items, no_tasks = value(list(task.item_codes)), value([])
     start, end, created = value(task.check_start), value(task.check_end), value(now)
     rows: list[tuple[Any, ...]] = []
@@ -560,7 +558,6 @@ async def _record(
 
 
 async def _targets(session: AsyncSession, keys: Sequence[str]) -> dict[str, tuple[int, str, str]]:
-    out: dict[str, tuple[int, str, str]] = {}
     if session.get_bind().dialect.name == "sqlite":
         # All keys in one statement, as one JSON array parameter (10,000 at 100,000 targets).
         rows = await sqlite_rows(
@@ -570,13 +567,12 @@ async def _targets(session: AsyncSession, keys: Sequence[str]) -> dict[str, tupl
             (json.dumps(keys),),
         )
         return {k: (i, n, a) for k, i, n, a in rows}
-    query = text("SELECT key, id, name, address FROM target WHERE key IN :keys").bindparams(
-        bindparam("keys", expanding=True)
+    # One array parameter: one statement and one round trip for all of them.
+    query = text("SELECT key, id, name, address FROM target WHERE key = ANY(:keys)").bindparams(
+        bindparam("keys", type_=ARRAY(String))
     )
-    for part in chunks(sorted(set(keys))):
-        found = await session.execute(query, {"keys": list(part)})
-        out.update({k: (i, n, a) for k, i, n, a in found.all()})
-    return out
+    found = await session.execute(query, {"keys": list(set(keys))})
+    return {k: (i, n, a) for k, i, n, a in found.all()}
 
 
 async def _inspectors(

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+from sqlalchemy import func, select
+
 from bot.sender import OutboxSender
 from storage import outbox as ob
+from storage.db import Database
+from storage.models import OutboxMessage
 from storage.outbox import BULK, Outbox
 from tests.conftest import Harness
 
@@ -108,3 +113,25 @@ async def test_not_before_is_respected(h: Harness) -> None:
     h.clock.advance(hours=1)
     await h.settle()
     assert h.wecom.texts_to("later") == ["明天"]
+
+
+async def test_bulk_rows_commit_and_roll_back_with_their_transaction(db: Database) -> None:
+    """The bulk path (SQLite's executemany, PostgreSQL's COPY on the driver's connection) is
+    part of the transaction it is called in, even as its first statement."""
+    now = dt.datetime(2026, 11, 30, 1, 0, tzinfo=dt.UTC)
+    card = {"card_type": "text_notice", "task_id": "bulk-1", "main_title": {"title": "测试"}}
+
+    class Abandoned(Exception):
+        pass
+
+    with pytest.raises(Abandoned):
+        async with db.transaction() as s:
+            assert await Outbox(s, now).template_cards([(["u1", "u2"], card)]) == 1
+            raise Abandoned
+    async with db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+        await Outbox(s, now).template_cards([(["u2", "u1", "u1"], card)])
+    async with db.transaction() as s:
+        (row,) = (await s.execute(select(OutboxMessage))).scalars()
+    assert row.recipients == ["u1", "u2"] and row.body["template_card"] == card
+    assert row.created_at == now and row.status == "pending"
