@@ -18,9 +18,9 @@ import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from itertools import chain, compress
+from itertools import chain, compress, repeat
 from operator import attrgetter, itemgetter
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from inspection.quotas import TIER_LABELS, Tier
 
@@ -78,22 +78,16 @@ def canonical_json(obj: Any) -> bytes:
 # --- inputs -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, init=False)
-class PoolTarget:
+class PoolTarget(NamedTuple):
+    """A target in the pool. A named tuple: a pool holds 100,000 of them, made in bulk (at C
+    level, by ``map``) and read in bulk; being tuples of strings and a flag, the garbage
+    collector stops tracking them, so a large pool costs it nothing. Immutable like the
+    other records here; ``_replace`` makes a changed copy."""
+
     key: str
     tier: Tier
     org: str  # GB/T 2260 code of the target's banner/county
     on_positive_list: bool = False  # Art. 31: checked off-site
-
-    def __init__(self, key: str, tier: Tier, org: str, on_positive_list: bool = False) -> None:
-        # The generated frozen __init__ calls object.__setattr__ once per field: a pool has
-        # 100,000 of these and filling the instance dict directly is three times faster.
-        # Still frozen (assignment raises), compared, hashed and replace()d as generated.
-        values = self.__dict__
-        values["key"] = key
-        values["tier"] = tier
-        values["org"] = org
-        values["on_positive_list"] = on_positive_list
 
 
 @dataclass(frozen=True)
@@ -261,6 +255,8 @@ def draw(inp: DrawInput, seed: bytes) -> DrawResult:
 
 _KEY = attrgetter("key")
 _TIER = attrgetter("tier")
+# The same on a PoolTarget, by position (a named tuple): the fastest way to read a pool.
+_TARGET_KEY, _TARGET_TIER = itemgetter(0), itemgetter(1)
 
 
 def _select_targets(
@@ -268,7 +264,7 @@ def _select_targets(
 ) -> list[tuple[SelectedTarget, PoolTarget]]:
     # A pass per tier at C level; plain-string tiers and Tier members compare alike (and
     # _validate has refused any other tier).
-    tiers = list(map(_TIER, inp.targets))
+    tiers = list(map(_TARGET_TIER, inp.targets))
     by_tier = {t: list(compress(inp.targets, map(t.value.__eq__, tiers))) for t in Tier}
     picked: list[tuple[bytes, SelectedTarget, PoolTarget]] = []
     sha256 = hashlib.sha256
@@ -290,7 +286,7 @@ def _select_targets(
         prefix = seed + b"\x00" + ("target:" + tier.value).encode() + b"\x00"
 
         def below(cut: bytes, pool: list[PoolTarget] = pool, prefix: bytes = prefix) -> list[Any]:
-            keys = map(str.encode, map(_KEY, pool))
+            keys = map(str.encode, map(_TARGET_KEY, pool))
             return [
                 (digest + kb, t)
                 for t, kb in zip(pool, keys, strict=True)
@@ -638,18 +634,23 @@ def input_to_json(inp: DrawInput) -> dict[str, Any]:
     }
 
 
+_TARGET_FIELDS = itemgetter("key", "tier", "org", "on_positive_list")
+
+
+def _targets_from_json(targets: list[dict[str, Any]]) -> tuple[PoolTarget, ...]:
+    """PoolTarget(key, tier, org, on_positive_list) for each, made at C level (a frozen pool
+    of 100,000 is decoded this way when another process draws it). Tiers stay plain strings,
+    which work wherever a Tier does; an unknown one is refused as ``Tier()`` refuses it."""
+    out = tuple(map(tuple.__new__, repeat(PoolTarget), map(_TARGET_FIELDS, targets)))
+    for tier in set(map(_TARGET_TIER, out)) - _TIER_MEMBERS.keys():
+        Tier(tier)  # raises ValueError
+    return out
+
+
 def input_from_json(data: Mapping[str, Any]) -> DrawInput:
     p = data["policy"]
     return DrawInput(
-        targets=tuple(
-            PoolTarget(
-                t["key"],
-                _TIER_MEMBERS.get(t["tier"]) or Tier(t["tier"]),
-                t["org"],
-                t["on_positive_list"],
-            )
-            for t in data["targets"]
-        ),
+        targets=_targets_from_json(data["targets"]),
         inspectors=tuple(
             PoolInspector(
                 key=i["key"],
@@ -688,8 +689,6 @@ def fingerprinted(inp: DrawInput) -> tuple[str, bytes]:
 
 # What json.dumps(..., ensure_ascii=False) writes for a string (the C encoder when there is one).
 _quote = json.encoder.encode_basestring
-_POSITIVE = attrgetter("on_positive_list")
-_ORG = attrgetter("org")
 # Between a target's key and its org, by on_positive_list: members in canonical order.
 _AFTER_KEY = {True: ',"on_positive_list":true,"org":', False: ',"on_positive_list":false,"org":'}
 _SUFFIX = ',"targets":[]}}'
@@ -707,27 +706,28 @@ def canonical_document(inp: DrawInput) -> bytes:
     Any value the fast path does not expect (a non-string key or org, an unknown tier, a
     non-boolean flag) falls back to the generic encoding, which encodes or raises as before.
     """
-    targets = sorted(inp.targets, key=_KEY)
+    targets = sorted(inp.targets, key=_TARGET_KEY)
     rest = input_to_json(replace(inp, targets=()))
     head = canonical_json({"algorithm_version": ALGORITHM_VERSION, "input": rest}).decode()
     body: str | None = None
     try:
-        positives = list(map(_POSITIVE, targets))
+        # The columns, at C level: keys, tiers, orgs and flags in key order.
+        keys, tiers, orgs, positives = zip(*targets, strict=True) if targets else ((),) * 4
         if not set(map(type, positives)) <= {bool}:
             raise TypeError("on_positive_list")
-        org_tiers = list(zip(map(_ORG, targets), map(_TIER, targets), strict=True))
+        org_tiers = list(zip(orgs, tiers, strict=True))
         tails = {
             (org, tier): f'{_quote(org)},"tier":{_quote(_TIER_VALUES[tier])}}}'
             for org, tier in set(org_tiers)
         }
         parts = [',{"key":'] * (4 * len(targets))
-        parts[1::4] = map(_quote, map(_KEY, targets))
+        parts[1::4] = map(_quote, keys)
         parts[2::4] = map(_AFTER_KEY.__getitem__, positives)
         parts[3::4] = map(tails.__getitem__, org_tiers)
         if parts:
             parts[0] = '{"key":'
         body = "".join(parts)
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         pass
     # "targets" sorts last in "input", and "input" last at the top: splice the array in.
     if body is None or not head.endswith(_SUFFIX):

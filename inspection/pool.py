@@ -284,8 +284,11 @@ def build_pool(
             continue
         sizes[like.tier] += len(batch.keys)
         if like.tier in drawn_tiers:
-            tier, org, positive = like.tier, like.org, like.on_positive_list
-            pool.extend(map(PoolTarget, batch.keys, repeat(tier), repeat(org), repeat(positive)))
+            # PoolTarget(key, tier, org, positive) for each key, made at C level.
+            shared = repeat(like.tier), repeat(like.org), repeat(like.on_positive_list)
+            pool.extend(
+                map(tuple.__new__, repeat(PoolTarget), zip(batch.keys, *shared, strict=False))
+            )  # repeat() is endless
     # One pass over what may be 100,000 targets: the fact unpacked once, cheap tests first,
     # plain-string tiers, a PoolTarget only for what enters the pool or the Art. 25(4) list.
     for t in chain.from_iterable(unusual):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert
@@ -70,17 +70,32 @@ async def sqlite_rows(
 
 
 async def insert_rows(
-    session: AsyncSession, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    session: AsyncSession,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    constants: Mapping[str, Any] | None = None,
 ) -> None:
-    """Insert ``rows`` (values already passed through ``binder``) into ``table``."""
+    """Insert ``rows`` (values already passed through ``binder``) into ``table``; every row
+    also gets ``constants`` (column: value, bound the same way). On SQLite the constants are
+    written into the statement as literals that SQLite itself quotes, so that executemany
+    binds only what varies (a third of a draw's inspection insert was binding constants)."""
     if not rows:
         return
+    constants = dict(constants or {})
     conn = await session.connection()
+    names = [*columns, *constants]
     if conn.dialect.name == "sqlite":
-        marks = ", ".join("?" * len(columns))
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+        literals: list[str] = []
+        if constants:
+            quoted = ", ".join("quote(?)" for _ in constants)
+            found = await conn.exec_driver_sql(f"SELECT {quoted}", tuple(constants.values()))
+            literals = [str(v) for v in found.one()]
+        values = ", ".join(["?"] * len(columns) + literals)
+        sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({values})"
         await conn.exec_driver_sql(sql, rows)
         return
+    tail = tuple(constants.values())
     if conn.dialect.driver == "asyncpg":
         # A statement through SQLAlchemy first: it begins the transaction on the driver's
         # connection if nothing has yet, so that COPY runs inside it, not on its own.
@@ -88,9 +103,10 @@ async def insert_rows(
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
-        await driver.copy_records_to_table(table, records=rows, columns=list(columns))
+        records = [r + tail for r in rows] if tail else rows
+        await driver.copy_records_to_table(table, records=records, columns=names)
         return
     await session.execute(
         insert(Base.metadata.tables[table]),
-        [dict(zip(columns, r, strict=True)) for r in rows],
+        [dict(zip(names, r + tail, strict=True)) for r in rows],
     )

@@ -385,35 +385,26 @@ def error_record(exc: DrawError) -> dict[str, Any]:
     }
 
 
-INSPECTION_COLUMNS = (
+INSPECTION_COLUMNS = (  # what differs between a draw's inspections (see _record)
     "number",
-    "task_id",
-    "draw_id",
     "target_id",
     "target_key",
     "tier",
     "method",
     "origin",
-    "item_codes",
-    "joined_tasks",
-    "check_start",
-    "check_end",
     "status",
     "merged_into_id",
     "card_task_id",
     "chatid",
-    "created_at",
 )
-MEMBER_COLUMNS = (
+MEMBER_COLUMNS = (  # what differs between a draw's team members
     "inspection_id",
     "inspector_id",
     "certificate_no",
     "userid",
     "auxiliary",
     "position",
-    "active",
     "card_task_id",
-    "joined_at",
 )
 
 
@@ -445,8 +436,16 @@ async def _record(
     host_teams = await _active_userids(session, [h.id for h in hosts.values()])
     first = await Repositories(session).sequences.reserve("inspection", len(picks))
     value = binder(session)
-    items, no_tasks = value(list(task.item_codes)), value([])
-    start, end, created = value(task.check_start), value(task.check_end), value(now)
+    created = value(now)
+    same_for_all = {  # every inspection of this draw
+        "task_id": task.id,
+        "draw_id": row.id,
+        "item_codes": value(list(task.item_codes)),
+        "joined_tasks": value([]),
+        "check_start": value(task.check_start),
+        "check_end": value(task.check_end),
+        "created_at": created,
+    }
     rows: list[tuple[Any, ...]] = []
     planned: list[tuple[int, str, str, str, str, tuple[Member, ...], _Host | None]] = []
     merged: list[dict[str, Any]] = []
@@ -460,7 +459,6 @@ async def _record(
             m = cast[cert, auxiliary] = Member(cert, userid, name, auxiliary)
         return m
 
-    task_id, draw_id = task.id, row.id
     tier_value = {t: t.value for t in Tier}  # plain strings (the enum's .value is a property)
     for n, (origin, sel, team) in enumerate(picks):
         number = first + n
@@ -479,22 +477,15 @@ async def _record(
         rows.append(
             (
                 number,
-                task_id,
-                draw_id,
                 target_id,
                 sel.key,
                 tier_value[sel.tier],
                 sel.method,
                 origin,
-                items,
-                no_tasks,
-                start,
-                end,
                 "merged" if host is not None else "open",
                 host.id if host is not None else None,
                 card,
                 chatid,
-                created,
             )
         )
         planned.append((number, origin, name, address, sel.method, members, host))
@@ -506,7 +497,7 @@ async def _record(
                     "joined": [*host.joined_tasks, task.code],
                 }
             )
-    await _insert(session, "inspection", INSPECTION_COLUMNS, rows)
+    await _insert(session, "inspection", INSPECTION_COLUMNS, rows, same_for_all)
     await _merge_into_hosts(session, merged)
     # The ids come back by the numbers reserved above.
     id_rows = await session.execute(
@@ -516,12 +507,13 @@ async def _record(
     )
     ids = dict(id_rows.all())
     yes, no = value(True), value(False)
+    joined = {"active": yes, "joined_at": created}
     member_rows: list[tuple[Any, ...]] = []
     assignments: list[Assignment] = []
     for r, (number, origin, name, address, method, members, host) in zip(
         rows, planned, strict=True
     ):
-        inspection_id, card = ids[number], r[14]
+        inspection_id, card = ids[number], r[8]
         for position, m in enumerate(members):
             member_rows.append(
                 (
@@ -531,29 +523,27 @@ async def _record(
                     m.userid,
                     yes if m.auxiliary else no,
                     position,
-                    yes,
                     card,
-                    created,
                 )
             )
         assignments.append(
             Assignment(
                 inspection_id=inspection_id,
                 number=number,
-                target_key=r[4],
+                target_key=r[2],
                 target_name=name,
                 address=address,
-                tier=r[5],
+                tier=r[3],
                 method=method,
                 origin=origin,
                 members=members,
                 card_task_id=card,
-                chatid=r[15],
+                chatid=r[9],
                 merged_into=host.number if host is not None else None,
                 host_userids=tuple(host_teams.get(host.id, ())) if host is not None else (),
             )
         )
-    await _insert(session, "team_member", MEMBER_COLUMNS, member_rows)
+    await _insert(session, "team_member", MEMBER_COLUMNS, member_rows, joined)
     return assignments
 
 

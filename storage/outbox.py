@@ -47,19 +47,7 @@ def split_text(text: str, limit: int = TEXT_BYTES) -> list[str]:
 
 
 # The columns ``Outbox._add`` sets (with the model's default for invalid_users).
-BULK_COLUMNS = (
-    "created_at",
-    "priority",
-    "api",
-    "recipients",
-    "body",
-    "status",
-    "attempts",
-    "not_before",
-    "cause_event_id",
-    "ref",
-    "invalid_users",
-)
+BULK_COLUMNS = ("recipients", "body", "ref")  # what differs between bulk rows (template_cards)
 
 
 class Outbox:
@@ -155,24 +143,26 @@ class Outbox:
             return 0
         await self.session.flush()
         value = binder(self.session)
-        now, none = value(self.now), value([])
+        now = value(self.now)
+        same_for_all = {
+            "created_at": now,
+            "priority": priority,
+            "api": SEND,
+            "status": "pending",
+            "attempts": 0,
+            "not_before": now,
+            "cause_event_id": self.cause_event_id,
+            "invalid_users": value([]),
+        }
         rows = [
             (
-                now,
-                priority,
-                SEND,
                 value(sorted(set(users))),
                 value({"msgtype": "template_card", "template_card": card}),
-                "pending",
-                0,
-                now,
-                self.cause_event_id,
                 card.get("task_id"),
-                none,
             )
             for users, card in batch
         ]
-        await insert_rows(self.session, "outbox_message", BULK_COLUMNS, rows)
+        await insert_rows(self.session, "outbox_message", BULK_COLUMNS, rows, same_for_all)
         self.bulk_queued += len(rows)
         return len(rows)
 

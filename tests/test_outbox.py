@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from bot.sender import OutboxSender
 from storage import outbox as ob
+from storage.bulk import binder, insert_rows
 from storage.db import Database
 from storage.models import OutboxMessage
 from storage.outbox import BULK, Outbox
@@ -135,3 +136,36 @@ async def test_bulk_rows_commit_and_roll_back_with_their_transaction(db: Databas
         (row,) = (await s.execute(select(OutboxMessage))).scalars()
     assert row.recipients == ["u1", "u2"] and row.body["template_card"] == card
     assert row.created_at == now and row.status == "pending"
+
+
+async def test_bulk_constants_are_quoted_by_the_database(db: Database) -> None:
+    """Constants of a bulk insert become literals on SQLite (quoted by SQLite itself): a
+    quote, a semicolon or JSON inside one is data, never SQL."""
+    now = dt.datetime(2026, 11, 30, 1, 0, tzinfo=dt.UTC)
+    odd = 'it\'s "odd"); DROP TABLE outbox_message; --'
+    async with db.transaction() as s:
+        value = binder(s)
+        await insert_rows(
+            s,
+            "outbox_message",
+            ("recipients", "body"),
+            [(value(["u1"]), value({"n": 1})), (value(["u2"]), value({"n": 2}))],
+            {
+                "created_at": value(now),
+                "priority": 1,
+                "api": "message/send",
+                "status": "pending",
+                "attempts": 0,
+                "not_before": value(now),
+                "cause_event_id": None,
+                "ref": odd,
+                "invalid_users": value(["x'y"]),
+            },
+        )
+    async with db.transaction() as s:
+        rows = (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars()
+        got = [(r.recipients, r.body, r.ref, r.invalid_users, r.not_before) for r in rows]
+    assert got == [
+        (["u1"], {"n": 1}, odd, ["x'y"], now),
+        (["u2"], {"n": 2}, odd, ["x'y"], now),
+    ]

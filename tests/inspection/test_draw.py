@@ -501,7 +501,7 @@ def test_art27_fingerprint_covers_everything_the_draw_depends_on() -> None:
             inp.policy,
         ),
         DrawInput(
-            (replace(inp.targets[0], on_positive_list=True), *inp.targets[1:]),
+            (inp.targets[0]._replace(on_positive_list=True), *inp.targets[1:]),
             inp.inspectors,
             inp.counts,
             inp.policy,
