@@ -342,7 +342,7 @@ async def target_facts(
     attributes: dict[str, dict[str, Any]] = {}
     if task.tag_filter or not batched:  # a directed draw (Art. 26) tests every target's tags
         rows = await _scope_rows(session, orgs)
-        attributes = await _attributes(session, orgs)
+        attributes = await _attributes(session, orgs) if task.tag_filter else {}
     else:
         rows, batches, facts = await _scope_batches(session, orgs, here, above)
     last_check = await _last_check_end(session) if rows else {}
