@@ -32,33 +32,17 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import Runtime  # noqa: E402
-from bot.config import load_settings  # noqa: E402
+from bot.demo import standin_settings  # noqa: E402
 from bot.wecom_crypto import WeComCrypto  # noqa: E402
 from bot.wecom_standin import WeComStandIn  # noqa: E402
 
 PATH = "/wecom/callback"
 
 
-def _settings(db_url: str, api_base: str, wecom: WeComStandIn) -> object:
-    return load_settings(
-        None,
-        wecom={
-            "corp_id": wecom.corp_id,
-            "agent_id": wecom.agent_id,
-            "secret": wecom.secret,
-            "token": wecom.token,
-            "encoding_aes_key": wecom.encoding_aes_key,
-            "api_base": api_base,
-        },
-        database={"url": db_url},
-        server={"host": "127.0.0.1", "port": 0},
-    )
-
-
 async def _serve_ours(db_dir: str, ready: mp.Queue, role: str) -> None:  # type: ignore[type-arg]
     wecom = WeComStandIn()
     api_base = await wecom.start()
-    runtime = Runtime(_settings(f"sqlite+aiosqlite:///{db_dir}/{role}.db", api_base, wecom))  # type: ignore[arg-type]
+    runtime = Runtime(standin_settings(f"sqlite+aiosqlite:///{db_dir}/{role}.db", wecom, api_base))
     await runtime.migrate()
     port = await runtime.start(background=role == "all")
     ready.put(port)

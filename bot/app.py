@@ -7,7 +7,9 @@ them through the routers, the outbox sender delivers, and the scheduler ticks du
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -131,13 +133,29 @@ class Runtime:
         if not background:
             return bound
         self._tasks += [
-            asyncio.create_task(self.worker.run_forever(self._stop)),
-            asyncio.create_task(self.sender.run_forever(self._stop)),
+            asyncio.create_task(self._poll("event worker", self.worker.run_once, self.worker.wake)),
+            asyncio.create_task(
+                self._poll("outbox sender", self.sender.run_once, self.sender.wake)
+            ),
         ]
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self.due.tick, "interval", seconds=30, max_instances=1)
         self._scheduler.start()
         return bound
+
+    async def _poll(
+        self, name: str, run_once: Callable[[], Awaitable[int]], wake: asyncio.Event
+    ) -> None:
+        """Run `run_once` until stopped: again when woken, or after the poll interval."""
+        poll = self.settings.worker.poll_seconds
+        while not self._stop.is_set():
+            try:
+                await run_once()
+            except Exception:
+                log.exception("%s tick failed", name)
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=poll)
 
     async def stop(self) -> None:
         self._stop.set()

@@ -185,7 +185,7 @@ async def render(session: AsyncSession, entries: Sequence[AuditEntry], tz: dt.tz
         detail_of = DETAILS.get(e.action)
         detail = detail_of(e.payload, names) if detail_of else _generic(e.payload)
         told = e.payload.get("notified")
-        if told and e.action not in ("check.register",):
+        if told and e.action != "check.register":
             detail += f"；已通知：{_people(told, names)}"
         lines.append(f"#{e.id} {at} {_who(e.actor, names)} {label} {e.subject}：{detail}")
     return lines

@@ -4,7 +4,7 @@ Each line goes the way a WeCom message goes after the endpoint: it is recorded i
 queue, run through the same router by the event worker, and answered through the outbox. What
 the bot sends this user is printed here and marked delivered (channel "console"); what it sends
 anyone else stays queued for the real sender. Cards are printed as text with numbered choices:
-answer with `:N` (several: `:1,3`) and `:submit`, or the button's number.
+answer with `:N` (several: `:1,3`) to choose and `:bN` to press button N.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from bot.inbound import envelope
 from bot.wecom_standin import WeComStandIn
 from bot.worker import EventWorker
 from storage import inbound
+from storage import outbox as ob
 from storage.db import Database
 from storage.models import OutboxMessage
 
@@ -77,7 +78,7 @@ def render_card(card: dict[str, Any]) -> tuple[str, ShownCard]:
 def render(message: OutboxMessage) -> tuple[str, ShownCard | None]:
     body = message.body
     msgtype = body.get("msgtype")
-    if message.api == "message/update_template_card":
+    if message.api == ob.UPDATE_CARD:
         text, _ = render_card(body.get("template_card") or {})
         return "（卡片已更新）\n" + text, None
     if msgtype == "text":
@@ -89,7 +90,7 @@ def render(message: OutboxMessage) -> tuple[str, ShownCard | None]:
         return f"【{card['title']}】\n{card['description']}", None
     if msgtype == "template_card":
         return render_card(body["template_card"])
-    if message.api.startswith("media/upload"):
+    if message.api == ob.UPLOAD_AND_SEND_FILE:
         return f"（文件：{body.get('filename')}）", None
     return f"（{message.api} {msgtype}）", None
 
@@ -104,7 +105,9 @@ class ConsoleSession:
         self.settings = settings
         self.userid = userid
         self.clock = clock or SystemClock()
-        self.worker = EventWorker(db, dispatcher(), settings, self.clock, owner="console")
+        self.worker = EventWorker(
+            db, dispatcher(), settings, self.clock, owner="console", channel="console"
+        )
         self.xml = WeComStandIn(corp_id=settings.wecom.corp_id or "console")
         self.card: ShownCard | None = None
 
@@ -169,8 +172,8 @@ class ConsoleSession:
                 .order_by(OutboxMessage.id)
             )
             for message in rows.scalars():
-                if self.userid in message.recipients and message.recipients == [self.userid]:
-                    text, card = render(message)
+                text, card = render(message)
+                if message.recipients == [self.userid]:
                     if card is not None:
                         self.card = card
                     out.append(text)
@@ -178,7 +181,6 @@ class ConsoleSession:
                     message.response = {"channel": "console"}
                 else:
                     who = "、".join(message.recipients) or message.body.get("chatid", "群聊")
-                    text, _ = render(message)
                     mine = self.userid in message.recipients
                     out.append(f"（已排队发送给 {who}{'（含您）' if mine else ''}：{text[:60]}）")
         return out

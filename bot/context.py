@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -124,6 +124,9 @@ class Context:
     repos: Repositories
     entropy: Entropy = field(default_factory=SystemEntropy)
     event_id: int | None = None
+    # Where the user's texts come from: "text" (WeCom) or "console" (`shuangsuiji console`);
+    # a result records it (Art. 38).
+    channel: str = "text"
     # Set by the dispatcher, so 帮助 lists exactly what is routed.
     commands: Callable[[frozenset[Role]], list[Command]] = lambda roles: []
 
@@ -145,6 +148,14 @@ class Context:
             subject=subject,
             payload=payload,
         )
+
+    async def visible_orgs(self, roles: Iterable[Role]) -> set[str]:
+        """The organisations under the actor's bindings in any of ``roles`` (Art. 41)."""
+        orgs: set[str] = set()
+        for role in roles:
+            for root in self.actor.orgs_for(role):
+                orgs.update(await self.repos.orgs.subtree(root))
+        return orgs
 
     async def require_scope(self, role: Role, org_code: str) -> None:
         """Handlers check that the object acted on lies inside the role's subtree."""

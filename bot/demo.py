@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from bot.app import Runtime
 from bot.config import Settings, load_settings
@@ -115,7 +116,9 @@ class Tour:
         return answers
 
 
-def demo_settings(directory: Path, wecom: WeComStandIn, api_base: str) -> Settings:
+def standin_settings(db_url: str, wecom: WeComStandIn, api_base: str, **extra: Any) -> Settings:
+    """Settings for a local run against the stand-in (the demo, the tests, the benches): its
+    credentials, its address, the given database, any free local port."""
     return load_settings(
         None,
         wecom={
@@ -126,8 +129,9 @@ def demo_settings(directory: Path, wecom: WeComStandIn, api_base: str) -> Settin
             "encoding_aes_key": wecom.encoding_aes_key,
             "api_base": api_base,
         },
-        database={"url": f"sqlite+aiosqlite:///{directory / 'demo.db'}"},
+        database={"url": db_url},
         server={"host": "127.0.0.1", "port": 0},
+        **extra,
     )
 
 
@@ -323,7 +327,7 @@ async def run_demo(
     directory.mkdir(parents=True)
     wecom = WeComStandIn()
     api_base = await wecom.start()
-    settings = demo_settings(directory, wecom, api_base)
+    settings = standin_settings(f"sqlite+aiosqlite:///{directory / 'demo.db'}", wecom, api_base)
     runtime = Runtime(settings)
     await runtime.migrate()
     port = await runtime.start()

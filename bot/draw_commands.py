@@ -46,7 +46,7 @@ async def plan(args: argparse.Namespace, settings: Settings) -> int:
                 raise CliError(exc.en) from None
             print(f"plan {p.id} created: {p.year} {p.org_code} {p.name}")
             return 0
-        plans = await task_store.list_plans(session, [args.org] if args.org else None, args.year)
+        plans = await task_store.list_plans(session, _orgs(args), args.year)
         for p in plans:
             print(f"{p.id}\t{p.year}\t{p.org_code}\t{p.name}")
         if not plans:

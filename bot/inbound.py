@@ -78,15 +78,6 @@ class TextCommand:
     msg_id: str
     create_time: int
 
-    @property
-    def name(self) -> str:
-        return self.text.split(" ", 1)[0] if self.text else ""
-
-    @property
-    def rest(self) -> str:
-        parts = self.text.split(" ", 1)
-        return parts[1] if len(parts) > 1 else ""
-
 
 @dataclass(frozen=True)
 class CardEvent:

@@ -126,38 +126,33 @@ class OutboxSender:
             await ob.reserve(session, message.id, recipients, now)
         return None
 
+    def _addressed(self, message: OutboxMessage, body: dict[str, Any]) -> dict[str, Any]:
+        """A message/send body for this outbox message: the same JSON on every retry (the
+        client adds the agentid)."""
+        return {
+            **body,
+            "touser": "|".join(message.recipients),
+            "enable_duplicate_check": 1,
+            "duplicate_check_interval": self.duplicate_window,
+            "outbox_id": message.id,
+        }
+
     async def _call(self, message: OutboxMessage) -> dict[str, Any]:
-        body = dict(message.body)
-        agent_id = self.settings.wecom.agent_id
+        body = message.body
         if message.api == ob.SEND:
-            body["touser"] = "|".join(message.recipients)
-            body["agentid"] = agent_id
-            body["enable_duplicate_check"] = 1
-            body["duplicate_check_interval"] = self.duplicate_window
-            body["outbox_id"] = message.id
-            receipt = await self.client.send_message(body)
+            receipt = await self.client.send_message(self._addressed(message, body))
             return {
                 "msgid": receipt.msgid,
                 "invaliduser": receipt.invalid_users,
                 "response_code": receipt.response_code,
             }
         if message.api == ob.UPDATE_CARD:
-            body["agentid"] = agent_id
             return await self.client.update_template_card(body)
         if message.api == ob.UPLOAD_AND_SEND_FILE:
             content = base64.b64decode(body["content_b64"])
             media_id = await self.client.upload_media("file", body["filename"], content)
-            receipt = await self.client.send_message(
-                {
-                    "touser": "|".join(message.recipients),
-                    "agentid": agent_id,
-                    "msgtype": "file",
-                    "file": {"media_id": media_id},
-                    "enable_duplicate_check": 1,
-                    "duplicate_check_interval": self.duplicate_window,
-                    "outbox_id": message.id,
-                }
-            )
+            file = {"msgtype": "file", "file": {"media_id": media_id}}
+            receipt = await self.client.send_message(self._addressed(message, file))
             return {"msgid": receipt.msgid, "invaliduser": receipt.invalid_users}
         if message.api == ob.APPCHAT_SEND:
             await self.client.appchat_send(body)
@@ -220,16 +215,3 @@ class OutboxSender:
                 await ob.release_reservation(session, message.id)
         log.error("outbox message %s failed for good: %s", message.id, error)
         return True
-
-    async def run_forever(self, stop: asyncio.Event) -> None:
-        poll = self.settings.worker.poll_seconds
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("outbox sender tick failed")
-            self.wake.clear()
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=poll)
-            except TimeoutError:
-                pass

@@ -139,7 +139,7 @@ class UploadPage:
         outbox.reply(userid, report.summary_zh())
         if report.rejections:
             content = base64.b64encode(report.rejections_xlsx()).decode("ascii")
-            outbox.file([userid], f"导入退回明细-{report.kind.value}.xlsx", content)
+            outbox.file([userid], directory.rejections_file_name(report), content)
 
 
 def upload_app(settings: Settings, db: Database, clock: Clock) -> web.Application:

@@ -55,9 +55,11 @@ class EventWorker:
         *,
         entropy: Entropy | None = None,
         owner: str | None = None,
+        channel: str = "text",
     ) -> None:
         self.db = db
         self.dispatcher = dispatcher
+        self.channel = channel  # what Context.channel says of this worker's events
         self.settings = settings
         self.clock = clock
         self.entropy = entropy or SystemEntropy()
@@ -112,6 +114,7 @@ class EventWorker:
                 repos=repos,
                 entropy=self.entropy,
                 event_id=event.id,
+                channel=self.channel,
             )
             try:
                 async with session.begin_nested():
@@ -135,16 +138,3 @@ class EventWorker:
             else:
                 backoff = min(2**event.attempts, 60)
                 event.lease_owner, event.lease_until = None, now + dt.timedelta(seconds=backoff)
-
-    async def run_forever(self, stop: asyncio.Event) -> None:
-        poll = self.settings.worker.poll_seconds
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("event worker tick failed")
-            self.wake.clear()
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=poll)
-            except TimeoutError:
-                pass

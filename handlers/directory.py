@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, select
 
 from bot.context import Context, Role, UserError
 from bot.inbound import TextCommand
@@ -14,7 +14,13 @@ from bot.router import Router
 from bot.upload import link_key
 from inspection.quotas import TIER_LABELS
 from storage import results, uploads
-from storage.directory import GRADE_CHOICES, STATUS_CHOICES, STATUS_LABELS, TIER_CHOICES
+from storage.directory import (
+    GRADE_CHOICES,
+    STATUS_CHOICES,
+    STATUS_LABELS,
+    TIER_CHOICES,
+    find_targets,
+)
 from storage.models import DirectoryHistory, Inspection, Inspector, Target, TeamMember
 from storage.results import ORIGIN_LABELS
 
@@ -29,24 +35,19 @@ def _year(ctx: Context) -> int:
     return ctx.now().astimezone(ctx.settings.tz).year
 
 
-async def _visible_orgs(ctx: Context, roles: set[Role]) -> set[str]:
-    orgs: set[str] = set()
-    for role in roles:
-        for root in ctx.actor.orgs_for(role):
-            orgs.update(await ctx.repos.orgs.subtree(root))
-    return orgs
+def _in_year(year: int) -> tuple[ColumnElement[bool], ...]:
+    """Inspections counted in a year's figures (Art. 14, 17): by check start, not merged away."""
+    return (
+        Inspection.check_start >= dt.date(year, 1, 1),
+        Inspection.check_start <= dt.date(year, 12, 31),
+        Inspection.status.notin_(["merged", "cancelled"]),
+    )
 
 
 async def _inspections_this_year(ctx: Context, target_key: str) -> dict[str, int]:
-    year = _year(ctx)
     rows = await ctx.session.execute(
         select(Inspection.origin, func.count())
-        .where(
-            Inspection.target_key == target_key,
-            Inspection.check_start >= dt.date(year, 1, 1),
-            Inspection.check_start <= dt.date(year, 12, 31),
-            Inspection.status.notin_(["merged", "cancelled"]),
-        )
+        .where(Inspection.target_key == target_key, *_in_year(_year(ctx)))
         .group_by(Inspection.origin)
     )
     return {origin: n for origin, n in rows.all()}
@@ -79,24 +80,6 @@ def _target_card(t: Target, org: str, counts: dict[str, int], year: int) -> str:
     return "\n".join(lines)
 
 
-async def _find_targets(ctx: Context, words: str, orgs: set[str]) -> list[Target]:
-    key = words.upper()
-    stmt = select(Target).where(
-        Target.org_code.in_(orgs),
-        or_(Target.key == key, Target.uscc == key, Target.permit_no == key),
-    )
-    exact = list((await ctx.session.execute(stmt)).scalars())
-    if exact:
-        return exact
-    stmt = (
-        select(Target)
-        .where(Target.org_code.in_(orgs), Target.name.contains(words, autoescape=True))
-        .order_by(Target.name)
-        .limit(MAX_LISTED + 1)
-    )
-    return list((await ctx.session.execute(stmt)).scalars())
-
-
 @router.command(
     "查询",
     roles=STAFF,
@@ -108,8 +91,8 @@ async def look_up_target(msg: TextCommand, ctx: Context) -> None:
     words = msg.text.strip()
     if not words:
         raise UserError("用法：查询 <单位名称的一部分或统一社会信用代码>")
-    orgs = await _visible_orgs(ctx, STAFF & ctx.actor.roles)
-    found = await _find_targets(ctx, words, orgs)
+    orgs = await ctx.visible_orgs(STAFF)
+    found = await find_targets(ctx.session, words, limit=MAX_LISTED + 1, orgs=orgs)
     if not found:
         raise UserError(f"在您的管辖范围内没有找到「{words}」。")
     if len(found) > 1:
@@ -137,7 +120,7 @@ async def look_up_inspector(msg: TextCommand, ctx: Context) -> None:
     name = msg.text.strip()
     if not name:
         raise UserError("用法：查询人员 <姓名>")
-    orgs = await _visible_orgs(ctx, {Role.ADMIN, Role.CHIEF} & ctx.actor.roles)
+    orgs = await ctx.visible_orgs((Role.ADMIN, Role.CHIEF))
     rows = await ctx.session.execute(
         select(Inspector)
         .where(Inspector.org_code.in_(orgs), Inspector.name.contains(name, autoescape=True))
@@ -148,21 +131,16 @@ async def look_up_inspector(msg: TextCommand, ctx: Context) -> None:
     if not people:
         raise UserError(f"在您的管辖范围内没有找到检查人员「{name}」。")
     year = _year(ctx)
+    served = await ctx.session.execute(
+        select(TeamMember.inspector_id, func.count())
+        .join(Inspection, Inspection.id == TeamMember.inspection_id)
+        .where(TeamMember.inspector_id.in_([p.id for p in people]), *_in_year(year))
+        .group_by(TeamMember.inspector_id)
+    )
+    counts: dict[int, int] = {inspector_id: n for inspector_id, n in served.all()}
     blocks = []
     for p in people:
-        count = (
-            await ctx.session.execute(
-                select(func.count())
-                .select_from(TeamMember)
-                .join(Inspection, Inspection.id == TeamMember.inspection_id)
-                .where(
-                    TeamMember.inspector_id == p.id,
-                    Inspection.check_start >= dt.date(year, 1, 1),
-                    Inspection.check_start <= dt.date(year, 12, 31),
-                    Inspection.status.notin_(["merged", "cancelled"]),
-                )
-            )
-        ).scalar_one()
+        count = counts.get(p.id, 0)
         kind = "执法证" if p.certificate_kind == "enforcement" else "工作证"
         leave = f"　请假：{p.leave_from}～{p.leave_until}" if p.leave_from else ""
         standing = "在岗" if p.active else "已停用"
@@ -174,7 +152,6 @@ async def look_up_inspector(msg: TextCommand, ctx: Context) -> None:
     ctx.reply("\n\n".join(blocks))
 
 
-TIER_WORDS = {**TIER_CHOICES}
 FIELDS = {
     "类别": "tier",
     "状态": "status",
@@ -193,8 +170,8 @@ def parse_changes(words: list[str]) -> dict[str, Any]:
             raise UserError(f"无法理解「{word}」。格式为 名称=值，例如 类别=重点。")
         if name.startswith(("标识:", "标识：")):
             changes[f"tags.{name[3:]}"] = value
-        elif name == "类别" and value in TIER_WORDS:
-            changes["tier"] = TIER_WORDS[value]
+        elif name == "类别" and value in TIER_CHOICES:
+            changes["tier"] = TIER_CHOICES[value]
         elif name == "状态" and value in STATUS_CHOICES:
             changes["status"] = STATUS_CHOICES[value]
         elif name == "绩效分级" and value.upper() in GRADE_CHOICES:
@@ -220,18 +197,7 @@ async def change_target(msg: TextCommand, ctx: Context) -> None:
     words = msg.text.split()
     if len(words) < 2:
         raise UserError("用法：修改对象 <信用代码或许可证号> 类别=重点 状态=停产 标识:名称=值")
-    key = words[0].upper()
-    target = (
-        (
-            await ctx.session.execute(
-                select(Target).where(
-                    or_(Target.key == key, Target.uscc == key, Target.permit_no == key)
-                )
-            )
-        )
-        .scalars()
-        .first()
-    )
+    target = await ctx.repos.targets.by_code(words[0])
     if target is None:
         raise UserError(f"没有找到检查对象「{words[0]}」。")
     await ctx.require_scope(Role.ADMIN, target.org_code)
@@ -325,12 +291,8 @@ async def annual_counts(msg: TextCommand, ctx: Context) -> None:
     """Art. 14 and 17: per year, how often each target was inspected and each inspector served."""
     text = msg.text.strip()
     year = int(text) if text.isdigit() and len(text) == 4 else _year(ctx)
-    orgs = await _visible_orgs(ctx, {Role.ADMIN, Role.CHIEF} & ctx.actor.roles)
-    in_year = (
-        Inspection.check_start >= dt.date(year, 1, 1),
-        Inspection.check_start <= dt.date(year, 12, 31),
-        Inspection.status.notin_(["merged", "cancelled"]),
-    )
+    orgs = await ctx.visible_orgs((Role.ADMIN, Role.CHIEF))
+    in_year = _in_year(year)
     per_target = (
         select(Inspection.target_key, func.count().label("n"))
         .join(Target, Target.key == Inspection.target_key)

@@ -21,15 +21,14 @@ from bot.config import Settings
 from bot.context import Clock, Context, Role, SystemClock, UserError
 from bot.inbound import CardEvent, SelectedItem, TextCommand
 from bot.router import Router
-from handlers.draws import manager_role, require_manager, send
+from handlers.draws import MANAGERS, manager_role, require_manager, send
 from inspection.results import ResultCode, needs_description, parse_result
 from inspection.results import number as phrase_number
-from storage import audit, due
+from storage import due
 from storage import results as store
 from storage.db import Database
 from storage.models import (
     Conversation,
-    InboundEvent,
     Inspection,
     InspectionResult,
     OutboxMessage,
@@ -41,7 +40,8 @@ from storage.models import (
 from storage.outbox import SEND, Outbox
 from storage.repos import Repositories
 from storage.results import CHANNEL_LABELS, HELD, ORIGIN_LABELS, RECORDED, Submission
-from storage.tasks import rule_params
+from storage.swaps import STATUS_LABELS as SWAP_LABELS
+from storage.tasks import get_task, rule_params
 
 router = Router("results")
 
@@ -49,7 +49,6 @@ DESCRIPTION_STATE = "result.description"
 HOLD_DUE = "result.hold"
 MAX_DESCRIPTION = 500
 DESCRIBED = frozenset(c.value for c in ResultCode if needs_description(c))
-MANAGERS = {Role.ADMIN, Role.CHIEF}
 
 
 @dataclass(frozen=True)
@@ -73,17 +72,6 @@ def actor_name(ctx: Context) -> str:
 
 def subject(task: Task) -> str:
     return f"task:{task.code}"
-
-
-async def channel_of(ctx: Context, default: str) -> str:
-    """The channel of a text: "console" when it came from `shuangsuiji console` (whose
-    worker runs as owner "console"), else ``default``."""
-    if ctx.event_id is None:
-        return default
-    owner = await ctx.session.scalar(
-        select(InboundEvent.lease_owner).where(InboundEvent.id == ctx.event_id)
-    )
-    return "console" if owner == "console" else default
 
 
 async def load_inspection(ctx: Context, word: str, verb: str) -> Inspection:
@@ -164,6 +152,14 @@ def with_name(name: str, msg: TextCommand) -> TextCommand:
     return TextCommand(msg.user, name + msg.text, msg.msg_id, msg.create_time)
 
 
+def parse_code(inspection: Inspection, word: str) -> str:
+    """The result code a member or chief typed: a phrase number or the phrase itself."""
+    try:
+        return str(parse_result(word, rule_params(inspection.check_start).extra_result_phrases))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 def how_to_type(code: str) -> str:
     try:
         return str(phrase_number(ResultCode(code)))
@@ -214,14 +210,9 @@ async def result_text(msg: TextCommand, ctx: Context) -> None:
         return
     inspection = await load_inspection(ctx, words[0], "结果")
     await require_member(ctx, inspection)
-    extra = rule_params(inspection.check_start).extra_result_phrases
-    try:
-        code = str(parse_result(words[1], extra))
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    code = parse_code(inspection, words[1])
     text = words[2] if len(words) > 2 else None
-    channel = await channel_of(ctx, "text")
-    await submit(ctx, inspection, code, channel=channel, text=text, card=None)
+    await submit(ctx, inspection, code, channel=ctx.channel, text=text, card=None)
 
 
 async def submit(
@@ -307,17 +298,14 @@ async def start_hold(
         f"{what}；也可发送「结果 {n} {how_to_type(code)} <说明>」。超时未收到说明的，结果不记录。"
     )
     others = [u for u in await store.team_userids(ctx.session, inspection.id) if u != s.userid]
-    if others:
-        ctx.outbox.text(
-            others,
-            f"编号 {n}：{s.name} 已选择「{phrase}」，正在填写问题说明（{local(ctx, until)} 前），"
-            "请勿重复提交。",
-        )
+    send(
+        ctx,
+        others,
+        f"编号 {n}：{s.name} 已选择「{phrase}」，正在填写问题说明（{local(ctx, until)} 前），"
+        "请勿重复提交。",
+    )
     task = await task_of(ctx, inspection)
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor=s.userid,
+    await ctx.audit(
         action="result.hold",
         subject=subject(task),
         payload={
@@ -381,9 +369,7 @@ async def after_record(
     userids = list(dict.fromkeys(m.userid for m, _ in members))
     text = result_text_for(ctx, inspection, target, row)
     ctx.reply(text)
-    others = [u for u in userids if u != me]
-    if others:
-        ctx.outbox.text(others, text)
+    send(ctx, [u for u in userids if u != me], text)
     updated = await close_card(ctx, inspection, target, row, members, card)
     conv = await ctx.repos.conversations.get(me, ctx.now())
     if conv is not None and conv.data.get("inspection_id") == inspection.id:
@@ -405,21 +391,11 @@ async def after_record(
         "card_updated_for": updated,
         "merged": [m.number for m in merged],
     }
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor=me,
-        action="result.record",
-        subject=subject(task),
-        payload=payload,
-    )
+    await ctx.audit(action="result.record", subject=subject(task), payload=payload)
     for m in merged:
         other = await ctx.session.get(Task, m.task_id)
         if other is not None:
-            await audit.append(
-                ctx.session,
-                at=ctx.now(),
-                actor=me,
+            await ctx.audit(
                 action="result.record",
                 subject=subject(other),
                 payload=payload | {"inspection": m.number, "merged_into": inspection.number},
@@ -613,15 +589,9 @@ async def hold_ran_out(data: dict[str, Any], ctx: Context) -> None:
         f"或发送「结果 {n} <序号> <说明>」。",
     )
     others = [u for u in await store.team_userids(ctx.session, inspection.id) if u != holder]
-    if others:
-        ctx.outbox.text(
-            others, f"编号 {n}：{name} 未在时限内填写说明，结果尚未记录，组内成员均可提交。"
-        )
+    send(ctx, others, f"编号 {n}：{name} 未在时限内填写说明，结果尚未记录，组内成员均可提交。")
     task = await task_of(ctx, inspection)
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor="system",
+    await ctx.audit(  # as "system": the due worker's actor
         action="result.hold_lapsed",
         subject=subject(task),
         payload={
@@ -735,11 +705,7 @@ async def correct(msg: TextCommand, ctx: Context) -> None:
     inspection = await load_inspection(ctx, words[0], "更正")
     task = await task_of(ctx, inspection)
     await require_manager(ctx, task, {Role.CHIEF})
-    extra = rule_params(inspection.check_start).extra_result_phrases
-    try:
-        code = str(parse_result(words[1], extra))
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    code = parse_code(inspection, words[1])
     reason = words[2].strip()[:MAX_DESCRIPTION]
     old = await store.current(ctx.session, inspection.id)
     keep = old is not None and old.code in DESCRIBED and bool(old.description)
@@ -750,7 +716,7 @@ async def correct(msg: TextCommand, ctx: Context) -> None:
         store.phrases_for(inspection.check_start)[code],
         ctx.actor.userid,
         actor_name(ctx),
-        await channel_of(ctx, "text"),
+        ctx.channel,
         description,
         department,
     )
@@ -874,8 +840,6 @@ async def details(msg: TextCommand, ctx: Context) -> None:
         .where(SwapRequest.inspection_id == inspection.id)
         .order_by(SwapRequest.id)
     )
-    from storage.swaps import STATUS_LABELS as SWAP_LABELS
-
     for r in swaps.scalars():
         lines.append(
             f"替换申请 #{r.id} {local(ctx, r.created_at)} {r.userid}：{r.reason}"
@@ -898,11 +862,8 @@ async def figures(msg: TextCommand, ctx: Context) -> None:
     if text and not text.isdigit():
         raise UserError("用法：检查统计 [年份]，如「检查统计 2026」。")
     year = int(text) if text else ctx.now().astimezone(ctx.settings.tz).year
-    orgs: dict[str, None] = {}
-    for role in MANAGERS:
-        for root in ctx.actor.orgs_for(role):
-            orgs.update(dict.fromkeys(await ctx.repos.orgs.subtree(root)))
-    found = await store.counts(ctx.session, list(orgs), year)
+    orgs = await ctx.visible_orgs(MANAGERS)
+    found = await store.counts(ctx.session, sorted(orgs), year)
     lines = [f"{year}年检查统计（您管辖范围内，按检查次数）："]
     for origin in ("random", "construction", "targeted", "joint"):
         n, done = found.get(origin, (0, 0))
@@ -959,12 +920,11 @@ async def demo_answers(
     and one swap approved by the head, through the same handlers chat uses, each step in its own
     transaction; messages are queued for the running sender. ``response_code`` (the stand-in's
     ``new_response_code``) makes each click's card update valid."""
-    from handlers import swaps as swap_handlers
-    from storage import tasks as task_store
+    from handlers import swaps as swap_handlers  # it imports this module
 
     clock = clock or SystemClock()
     async with db.transaction() as session:
-        task = await task_store.get_task(session, task_code)
+        task = await get_task(session, task_code)
         if task is None:
             raise UserError(f"任务「{task_code}」不存在。")
         rows = await session.execute(

@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.context import Clock, Context, Role, SystemClock, UserError
 from bot.inbound import CardEvent, TextCommand
 from bot.router import Router
-from handlers.draws import inspection_card, item_names
+from handlers.draws import inspection_card, item_names, send
 from handlers.results import (
     CardRef,
     acting_as,
@@ -28,7 +28,7 @@ from handlers.results import (
     task_of,
 )
 from inspection.draw import DrawError
-from storage import audit, draws, due
+from storage import draws, due
 from storage import outbox as outbox_store
 from storage import results as results_store
 from storage import swaps as store
@@ -284,15 +284,14 @@ async def carry_out(
     )
     team = await results_store.team_userids(ctx.session, inspection.id)
     mates = [u for u in team if u != joining.userid]
-    if mates:
-        ctx.outbox.text(
-            mates,
-            f"编号 {n} 检查组变更：{leaving.name} 退出，{joining.name} 加入"
-            f"（第29条随机替换，批准人 {head}）。",
-        )
+    send(
+        ctx,
+        mates,
+        f"编号 {n} 检查组变更：{leaving.name} 退出，{joining.name} 加入"
+        f"（第29条随机替换，批准人 {head}）。",
+    )
     heads = [h for h in request.heads if h != ctx.actor.userid]
-    if heads:
-        ctx.outbox.text(heads, f"替换申请 #{request.id}（编号 {n}）已由 {head} 批准。")
+    send(ctx, heads, f"替换申请 #{request.id}（编号 {n}）已由 {head} 批准。")
     if inspection.chatid:
         await update_chat(ctx, inspection.chatid, leaving.userid, leaving.name, joining)
     ctx.reply(
@@ -368,8 +367,7 @@ async def turn_down(
         f"您的替换申请 #{request.id}（编号 {n}）已被 {head} 驳回{why}。请按原安排完成检查。",
     )
     heads = [h for h in request.heads if h != ctx.actor.userid]
-    if heads:
-        ctx.outbox.text(heads, f"替换申请 #{request.id}（编号 {n}）已由 {head} 驳回{why}。")
+    send(ctx, heads, f"替换申请 #{request.id}（编号 {n}）已由 {head} 驳回{why}。")
     ctx.reply(f"已驳回替换申请 #{request.id}（编号 {n}，{requester}）{why}。")
     await ctx.audit(
         action="swap.reject",
@@ -413,10 +411,7 @@ async def remind(data: dict[str, Any], ctx: Context) -> None:
         f"已等待{s.remind_hours:g}小时未审批。请在审批卡片上批准或驳回，或发送「批准替换 {request.id}」"
         f"/「驳回替换 {request.id} <原因>」；提交{s.lapse_hours:g}小时仍未审批的自动失效。",
     )
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor="system",
+    await ctx.audit(  # as "system": the due worker's actor
         action="swap.remind",
         subject=subject(task),
         payload={"request": request.id, "inspection": inspection.number, "notified": request.heads},
@@ -442,10 +437,7 @@ async def lapse(data: dict[str, Any], ctx: Context) -> None:
     ctx.outbox.text(
         request.heads, f"替换申请 #{request.id}（编号 {inspection.number}）已逾期失效。"
     )
-    await audit.append(
-        ctx.session,
-        at=ctx.now(),
-        actor="system",
+    await ctx.audit(
         action="swap.lapse",
         subject=subject(task),
         payload={

@@ -17,8 +17,8 @@ from bot.context import Context, Role, UserError
 from bot.inbound import TextCommand
 from bot.router import Router
 from handlers.draws import inspection_card
-from storage.draws import Assignment, Member
 from storage.models import CheckOutsideDraw, Inspection, Inspector, Target, Task, TeamMember
+from storage.results import assignment_of
 from storage.tasks import rule_params
 
 router = Router("targeted")
@@ -141,19 +141,7 @@ async def register(msg: TextCommand, ctx: Context) -> None:
             registered_at=ctx.now(),
         )
     )
-    members = tuple(Member(p.certificate_no, p.userid or "", p.name, p.auxiliary) for p in people)
-    a = Assignment(
-        inspection.id,
-        number,
-        target.key,
-        target.name,
-        target.address,
-        target.tier,
-        "onsite",
-        inspection.origin,
-        members,
-        card_task_id,
-    )
+    a = await assignment_of(ctx.session, inspection)
     ctx.outbox.template_card(a.userids, inspection_card(a, task, [], card_task_id=card_task_id))
     why = f"牵头部门：{reason}" if kind == "joint" else f"原因：{reason}"
     await ctx.audit(
@@ -180,15 +168,9 @@ async def register(msg: TextCommand, ctx: Context) -> None:
 
 
 async def find_target(ctx: Context, key: str) -> Target:
-    key = unicodedata.normalize("NFKC", key).strip().upper()
-    rows = await ctx.session.execute(
-        select(Target)
-        .where(or_(Target.key == key, Target.uscc == key, Target.permit_no == key))
-        .order_by(Target.id)
-        .limit(1)
-    )
-    target = rows.scalar_one_or_none()
+    target = await ctx.repos.targets.by_code(key)
     if target is None:
+        key = unicodedata.normalize("NFKC", key).strip().upper()
         raise UserError(
             f"检查对象名录中没有「{key}」（第11条）。请先导入该对象，或核对信用代码、许可证号。"
         )

@@ -62,16 +62,12 @@ def _own_org(ctx: Context) -> str:
 )
 async def listing(msg: TextCommand, ctx: Context) -> None:
     """Art. 41: a level sees its own tasks and those of every level below it."""
-    year = None
-    if msg.text.strip():
-        if not msg.text.strip().isdigit():
-            raise UserError("用法：任务列表 [年份]，如「任务列表 2026」。")
-        year = int(msg.text.strip())
-    orgs: dict[str, None] = {}
-    for role in (Role.ADMIN, Role.CHIEF):
-        for root in ctx.actor.orgs_for(role):
-            orgs.update(dict.fromkeys(await ctx.repos.orgs.subtree(root)))
-    found = await task_store.list_tasks(ctx.session, list(orgs), year)
+    text = msg.text.strip()
+    if text and not text.isdigit():
+        raise UserError("用法：任务列表 [年份]，如「任务列表 2026」。")
+    year = int(text) if text else None
+    orgs = await ctx.visible_orgs((Role.ADMIN, Role.CHIEF))
+    found = await task_store.list_tasks(ctx.session, orgs, year)
     if not found:
         ctx.reply("没有抽查任务。管理员可用「新建任务」创建，发送「帮助」查看格式。")
         return

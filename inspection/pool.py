@@ -228,16 +228,22 @@ def construction_due(t: TargetFact, start: dt.date, end: dt.date) -> bool:
     return start <= deadline
 
 
+def on_leave(
+    leave_from: dt.date | None, leave_until: dt.date | None, start: dt.date, end: dt.date
+) -> bool:
+    """Whether a leave (either end may be open, both None: no leave) overlaps [start, end]."""
+    if leave_from is None and leave_until is None:
+        return False
+    return (leave_from or dt.date.min) <= end and (leave_until or dt.date.max) >= start
+
+
 def _inspector_exclusion(i: InspectorFact, rules: PoolRules) -> str | None:
     if not i.active:
         return "inactive"
     if not i.userid:
         return "no_userid"
-    if i.leave_from is not None or i.leave_until is not None:
-        leave_from = i.leave_from or dt.date.min
-        leave_until = i.leave_until or dt.date.max
-        if leave_from <= rules.check_end and leave_until >= rules.check_start:
-            return "on_leave"
+    if on_leave(i.leave_from, i.leave_until, rules.check_start, rules.check_end):
+        return "on_leave"
     if i.auxiliary:
         return None if rules.policy.auxiliary_per_team else "auxiliary_not_wanted"
     if i.certificate_kind not in rules.policy.qualifying_kinds:

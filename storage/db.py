@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import StaticPool
 
 
-def insert_for(session: AsyncSession) -> Any:
+def insert_for(db: AsyncSession | Connection) -> Any:
     """The dialect's INSERT, which has ON CONFLICT (both SQLite and PostgreSQL have it)."""
-    bind = session.get_bind()
-    return pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
+    dialect = db.dialect if isinstance(db, Connection) else db.get_bind().dialect
+    return pg_insert if dialect.name == "postgresql" else sqlite_insert
 
 
 class DatabaseUnavailable(Exception):

@@ -28,7 +28,7 @@ import json
 import re
 import unicodedata
 import zoneinfo
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -153,16 +153,20 @@ def _raw_text(value: Any) -> str:
     return text
 
 
+def _bounded(text: str, max_len: int, required: bool, empty: Any) -> Any:
+    """``text``, or ``empty`` for a blank optional cell; too long or missing is refused."""
+    if not text:
+        if required:
+            raise _fail("必填项为空")
+        return empty
+    if len(text) > max_len:
+        raise _fail(f"超过{max_len}个字符（实为{len(text)}个）")
+    return text
+
+
 def _text(max_len: int, *, required: bool = False) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
-        text = _raw_text(value)
-        if not text:
-            if required:
-                raise _fail("必填项为空")
-            return ""
-        if len(text) > max_len:
-            raise _fail(f"超过{max_len}个字符（实为{len(text)}个）")
-        return text
+        return _bounded(_raw_text(value), max_len, required, "")
 
     return check
 
@@ -173,14 +177,7 @@ def _code_text(max_len: int, *, required: bool = False) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         if isinstance(value, float) and abs(value) >= 1e15:
             raise _fail("数字格式导致精度丢失，请将该列设为文本格式后重新填写")
-        text = "".join(_raw_text(value).split()).upper()
-        if not text:
-            if required:
-                raise _fail("必填项为空")
-            return None
-        if len(text) > max_len:
-            raise _fail(f"超过{max_len}个字符（实为{len(text)}个）")
-        return text
+        return _bounded("".join(_raw_text(value).split()).upper(), max_len, required, None)
 
     return check
 
@@ -1133,15 +1130,14 @@ class _Importer:
     def validate(self, number: int, record: dict[str, Cell], context: _Context) -> _Pending | None:
         spec, report = self.spec, self.report
         tag_cells = {name: record.pop(TAG_FIELD + name, None) for name in self.tag_names}
-        fields = record
         ok = True
         try:
-            row = spec.model.model_validate(fields, context=context)
+            row = spec.model.model_validate(record, context=context)
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
                 name = str(error["loc"][0]) if error["loc"] else ""
                 reason = str(error.get("ctx", {}).get("error") or error["msg"])
-                report.reject(number, self._header(name), reason, cell_text(fields.get(name)))
+                report.reject(number, self._header(name), reason, cell_text(record.get(name)))
             ok = False
         tag_values: dict[str, str | None] = {}
         for name, value in tag_cells.items():
@@ -1647,26 +1643,27 @@ async def export(session: AsyncSession, kind: Kind | str, path: Path | str) -> i
 # --- lookup ---------------------------------------------------------------------------------
 
 
-async def find_targets(session: AsyncSession, query: str, *, limit: int = 10) -> list[Target]:
-    """`查询 <名称或信用代码>`: exact key or USCC first, else exact name, else name contains."""
+async def find_targets(
+    session: AsyncSession, query: str, *, limit: int = 10, orgs: Collection[str] | None = None
+) -> list[Target]:
+    """`查询 <名称或信用代码>`: exact key or USCC first, else exact name, else name contains;
+    only targets of ``orgs`` when given (the asker's subtree)."""
     text = clean_text(query)
     if not text:
         return []
     code = normalise_uscc(text)
-    stmt = select(Target).where(or_(Target.key == code, Target.uscc == code)).limit(limit)
+    base = select(Target).limit(limit)
+    if orgs is not None:
+        base = base.where(Target.org_code.in_(list(orgs)))
+    stmt = base.where(or_(Target.key == code, Target.uscc == code))
     found = list((await session.execute(stmt)).scalars())
     if found:
         return found
-    stmt = select(Target).where(Target.name == text).order_by(Target.key).limit(limit)
+    stmt = base.where(Target.name == text).order_by(Target.key)
     found = list((await session.execute(stmt)).scalars())
     if found:
         return found
-    stmt = (
-        select(Target)
-        .where(Target.name.contains(text, autoescape=True))
-        .order_by(Target.name, Target.key)
-        .limit(limit)
-    )
+    stmt = base.where(Target.name.contains(text, autoescape=True)).order_by(Target.name, Target.key)
     return list((await session.execute(stmt)).scalars())
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection import verify as verifying
 from inspection.draw import (
+    ALGORITHM_VERSION,
     DrawError,
     DrawInput,
     DrawResult,
@@ -36,14 +37,13 @@ from inspection.draw import (
     construction_seed,
     derive_seed,
     draw,
-    export_document,
     fingerprinted,
     input_from_json,
     result_from_json,
     result_to_json,
     swap_member,
 )
-from inspection.pool import PoolPlan, build_pool
+from inspection.pool import PoolPlan, build_pool, on_leave
 from inspection.quotas import Tier
 from storage import audit
 from storage.bulk import binder, sqlite_rows
@@ -146,9 +146,15 @@ def pack(doc: bytes) -> bytes:
     return zlib.compress(doc, 1)
 
 
+def unpack(packed: bytes) -> dict[str, Any]:
+    """The canonical input a record froze (``pack``'s document), as JSON."""
+    frozen: dict[str, Any] = json.loads(zlib.decompress(packed))["input"]
+    return frozen
+
+
 def load_input(packed: bytes) -> DrawInput:
     with paused_gc():
-        return input_from_json(json.loads(zlib.decompress(packed))["input"])
+        return input_from_json(unpack(packed))
 
 
 # The pools this process froze, for the witness step: chat runs 抽查 and 见证 in separate
@@ -253,7 +259,7 @@ async def commit(
         attempt=len(earlier) + 1,
         org_code=task.org_code,
         status="committed",
-        algorithm_version=1,
+        algorithm_version=ALGORITHM_VERSION,
         fingerprint=fp,
         input_doc=pack(doc),
         construction_fingerprint=c_fp,
@@ -287,7 +293,7 @@ async def commit(
             "witnessed": witnessed,
             "redraw_reason": row.redraw_reason,
             "approved_by": row.approved_by,
-            **plan.summary(),
+            **row.summary,
             "excluded": {
                 "targets": plan.excluded("target"),
                 "inspectors": plan.excluded("inspector"),
@@ -735,11 +741,12 @@ async def amendments_of(session: AsyncSession, draw_id: int) -> list[DrawAmendme
     return list(rows.scalars())
 
 
-def _part(row: Draw, part: str) -> tuple[DrawInput, DrawResult]:
+def _part(row: Draw, part: str) -> tuple[DrawInput, DrawResult] | None:
+    """The input and the recorded result of one part ("random" or "construction"), if any."""
     packed = row.input_doc if part == "random" else row.construction_doc
     recorded = row.result if part == "random" else row.construction_result
     if packed is None or recorded is None:
-        raise DrawRefused("该抽取没有这部分结果。", f"draw has no {part} result")
+        return None
     return load_input(packed), result_from_json(recorded)
 
 
@@ -789,7 +796,10 @@ async def amend_swap(
     assert task is not None
     await lock_scope(session, task)
     part = "construction" if inspection.origin == "construction" else "random"
-    inp, recorded = _part(row, part)
+    found = _part(row, part)
+    if found is None:
+        raise DrawRefused("该抽取没有这部分结果。", f"draw has no {part} result")
+    inp, recorded = found
     earlier = await amendments_of(session, row.id)
     current = replay(inp, recorded, [a for a in earlier if a.part == part])
     cycle = (
@@ -872,6 +882,8 @@ async def amend_swap(
 async def _unavailable(
     session: AsyncSession, certs: Sequence[str], start: dt.date, end: dt.date
 ) -> frozenset[str]:
+    """Who can no longer serve in [start, end]: inactive, no WeCom account or on leave (as
+    the pool leaves them out, ``inspection.pool``)."""
     out: set[str] = set()
     for part in chunks(list(certs)):
         rows = await session.execute(
@@ -884,10 +896,7 @@ async def _unavailable(
             ).where(Inspector.certificate_no.in_(part))
         )
         for cert, active, userid, leave_from, leave_until in rows.all():
-            on_leave = (leave_from is not None or leave_until is not None) and (
-                (leave_from or dt.date.min) <= end and (leave_until or dt.date.max) >= start
-            )
-            if not active or not userid or on_leave:
+            if not active or not userid or on_leave(leave_from, leave_until, start, end):
                 out.add(cert)
     return frozenset(out)
 
@@ -910,79 +919,82 @@ async def pick_draw(session: AsyncSession, task: Task, attempt: int | None = Non
 
 
 async def export(session: AsyncSession, task: Task, attempt: int | None = None) -> dict[str, Any]:
-    """The self-contained record of one draw (``export_document`` plus exclusions, Art. 25(4)
-    projects and amendments). Refused while the witness is awaited: it holds the secret."""
+    """The self-contained record of one draw. Refused while the witness is awaited: it holds
+    the secret."""
     row = await pick_draw(session, task, attempt)
+    return _document(task, row, await amendments_of(session, row.id))
+
+
+def _document(task: Task, row: Draw, amendments: Sequence[DrawAmendment]) -> dict[str, Any]:
+    """What ``export_document`` makes, as the record holds it (the frozen canonical input, the
+    commitment and fingerprint as committed, the result as drawn: so the verifier checks the
+    record, not values recomputed from it), plus exclusions, Art. 25(4) projects and
+    amendments. A failed or abandoned draw has no result: the verifier replays the failure
+    or nothing."""
     if row.status == "committed":
         raise DrawRefused(
             f"任务 {task.code} 正在等待见证值，抽取前不能导出（记录中含有密钥）。",
             f"draw {row.attempt} of {task.code} awaits its witness value; the export would "
             "reveal the secret",
         )
-    secret = bytes.fromhex(row.secret_hex)
-    inp = load_input(row.input_doc)
-    if row.result is not None:
-        doc = export_document(inp, secret, row.witness, result_from_json(row.result))
-    else:  # failed or abandoned: no result, the verifier replays the failure or nothing
-        doc = export_document(inp, secret, row.witness, DrawResult(1, (), (), (), ()))
-        doc["result"] = None
     construction = None
     if row.construction_doc is not None:
         construction = {
-            "input": json.loads(zlib.decompress(row.construction_doc))["input"],
+            "input": unpack(row.construction_doc),
             "fingerprint": row.construction_fingerprint,
             "result": row.construction_result,
         }
-    doc.update(
-        {
-            "task": task_record(task),
-            "attempt": row.attempt,
-            "status": row.status,
-            "witnessed": row.witness is not None,
-            "committed_at": row.committed_at.isoformat(),
-            "drawn_at": row.drawn_at.isoformat() if row.drawn_at else None,
-            "redraw_reason": row.redraw_reason,
-            "approved_by": row.approved_by,
-            "summary": row.summary,
-            "exclusions": row.exclusions,
-            "construction": construction,
-            "error": row.error,
-            "amendments": [
-                {
-                    "seq": a.seq,
-                    "kind": a.kind,
-                    "part": a.part,
-                    "target_key": a.target_key,
-                    "leaving": a.leaving,
-                    "replacement": a.replacement,
-                    "excluded": list(a.excluded),
-                    "reason": a.reason,
-                    "approved_by": a.approved_by,
-                    "at": a.at.isoformat(),
-                }
-                for a in await amendments_of(session, row.id)
-            ],
-        }
-    )
-    return doc
+    return {
+        "algorithm_version": row.algorithm_version,
+        "input": unpack(row.input_doc),
+        "secret_hex": row.secret_hex,
+        "witness": row.witness,
+        "commitment": row.commitment,
+        "fingerprint": row.fingerprint,
+        "result": row.result,
+        "task": task_record(task),
+        "attempt": row.attempt,
+        "status": row.status,
+        "witnessed": row.witness is not None,
+        "committed_at": row.committed_at.isoformat(),
+        "drawn_at": row.drawn_at.isoformat() if row.drawn_at else None,
+        "redraw_reason": row.redraw_reason,
+        "approved_by": row.approved_by,
+        "summary": row.summary,
+        "exclusions": row.exclusions,
+        "construction": construction,
+        "error": row.error,
+        "amendments": [
+            {
+                "seq": a.seq,
+                "kind": a.kind,
+                "part": a.part,
+                "target_key": a.target_key,
+                "leaving": a.leaving,
+                "replacement": a.replacement,
+                "excluded": list(a.excluded),
+                "reason": a.reason,
+                "approved_by": a.approved_by,
+                "at": a.at.isoformat(),
+            }
+            for a in amendments
+        ],
+    }
 
 
 async def verify_task(session: AsyncSession, task: Task, attempt: int | None = None) -> str | None:
     """Replay the recorded draw, then check the inspections in the database against it."""
     row = await pick_draw(session, task, attempt)
-    doc = await export(session, task, attempt)
-    problem = verifying.verify_export(doc)
+    amendments = await amendments_of(session, row.id)
+    problem = verifying.verify_export(_document(task, row, amendments))
     if problem is not None or row.status != "drawn":
         return problem
     expected: dict[str, list[str]] = {}
-    for part, packed, recorded in (
-        ("random", row.input_doc, row.result),
-        ("construction", row.construction_doc, row.construction_result),
-    ):
-        if packed is None or recorded is None:
+    for part in ("random", "construction"):
+        found = _part(row, part)
+        if found is None:
             continue
-        amendments = [a for a in await amendments_of(session, row.id) if a.part == part]
-        current = replay(load_input(packed), result_from_json(recorded), amendments)
+        current = replay(*found, [a for a in amendments if a.part == part])
         for team in current.teams:
             expected[team.target_key] = [*team.members, *team.auxiliary]
     rows = await session.execute(
@@ -991,13 +1003,13 @@ async def verify_task(session: AsyncSession, task: Task, attempt: int | None = N
         .where(Inspection.draw_id == row.id, TeamMember.active.is_(True))
         .order_by(Inspection.number, TeamMember.position)
     )
-    found: dict[str, tuple[int, list[str]]] = {}
+    teams: dict[str, tuple[int, list[str]]] = {}
     for number, key, cert in rows.all():
-        found.setdefault(key, (number, []))[1].append(cert)
-    for key in sorted(set(expected) | set(found)):
-        if key not in found:
+        teams.setdefault(key, (number, []))[1].append(cert)
+    for key in sorted(set(expected) | set(teams)):
+        if key not in teams:
             return f"database: no inspection of drawn target {key}"
-        number, certs = found[key]
+        number, certs = teams[key]
         if key not in expected:
             return f"database: inspection {number} of {key} is not in the draw"
         if sorted(certs) != sorted(expected[key]):

@@ -8,15 +8,39 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.db import insert_for
 from storage.models import InboundEvent
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    dedup_key: str
+    userid: str
+    kind: str
+    payload: str
+    received_at: dt.datetime
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "dedup_key": self.dedup_key,
+            "userid": self.userid,
+            "kind": self.kind,
+            "payload": self.payload,
+            "received_at": self.received_at,
+            "status": "pending",
+            "attempts": 0,
+        }
+
+
+def _insert_new(db: AsyncSession | Connection) -> Any:
+    """INSERT of pending events; a key seen before is skipped, not an error."""
+    return insert_for(db)(InboundEvent).on_conflict_do_nothing(index_elements=["dedup_key"])
 
 
 async def record(
@@ -29,49 +53,14 @@ async def record(
     now: dt.datetime,
 ) -> int | None:
     """Insert the event as pending; return its id, or None when the key was seen before."""
-    values = {
-        "dedup_key": dedup_key,
-        "userid": userid,
-        "kind": kind,
-        "payload": payload,
-        "received_at": now,
-        "status": "pending",
-        "attempts": 0,
-    }
-    stmt = (
-        insert_for(session)(InboundEvent)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["dedup_key"])
-        .returning(InboundEvent.id)
-    )
+    event = NewEvent(dedup_key, userid, kind, payload, now)
+    stmt = _insert_new(session).values(**event.row()).returning(InboundEvent.id)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-@dataclass(frozen=True)
-class NewEvent:
-    dedup_key: str
-    userid: str
-    kind: str
-    payload: str
-    received_at: dt.datetime
-
-
 def record_many(conn: Connection, events: list[NewEvent]) -> None:
-    """One INSERT for a batch (group commit); keys seen before are skipped, not errors."""
-    rows = [
-        {
-            "dedup_key": e.dedup_key,
-            "userid": e.userid,
-            "kind": e.kind,
-            "payload": e.payload,
-            "received_at": e.received_at,
-            "status": "pending",
-            "attempts": 0,
-        }
-        for e in events
-    ]
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(insert(InboundEvent).on_conflict_do_nothing(index_elements=["dedup_key"]), rows)
+    """One INSERT for a batch (group commit)."""
+    conn.execute(_insert_new(conn), [e.row() for e in events])
 
 
 def _lease_free(now: dt.datetime) -> ColumnElement[bool]:

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_for
-from storage.models import Conversation, Inspector, Organisation, RoleBinding, Sequence
+from storage.models import (
+    Conversation,
+    Inspector,
+    Organisation,
+    RoleBinding,
+    Sequence,
+    Target,
+)
 
 
 @dataclass(frozen=True)
@@ -152,19 +160,29 @@ class InspectorRepo:
         return rows.scalar_one_or_none()
 
 
+class TargetRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def by_code(self, code: str) -> Target | None:
+        """The target a user names by its key, credit code or permit number (exactly)."""
+        code = unicodedata.normalize("NFKC", code).strip().upper()
+        rows = await self.session.execute(
+            select(Target)
+            .where(or_(Target.key == code, Target.uscc == code, Target.permit_no == code))
+            .order_by(Target.id)
+            .limit(1)
+        )
+        return rows.scalar_one_or_none()
+
+
 class SequenceRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def next(self, name: str) -> int:
         """Next value of a named counter; an upsert, so two instances never get the same one."""
-        stmt = (
-            insert_for(self.session)(Sequence)
-            .values(name=name, value=1)
-            .on_conflict_do_update(index_elements=["name"], set_={"value": Sequence.value + 1})
-            .returning(Sequence.value)
-        )
-        return int((await self.session.execute(stmt)).scalar_one())
+        return await self.reserve(name, 1)
 
     async def reserve(self, name: str, n: int) -> int:
         """Reserve ``n`` consecutive values in one statement (bulk inspection numbers); returns
@@ -215,5 +233,6 @@ class Repositories:
         self.orgs = OrgRepo(session)
         self.roles = RoleRepo(session)
         self.inspectors = InspectorRepo(session)
+        self.targets = TargetRepo(session)
         self.sequences = SequenceRepo(session)
         self.conversations = ConversationRepo(session)

@@ -149,24 +149,7 @@ async def claim(
 ) -> tuple[bool, InspectionResult]:
     """Record ``s`` (or, with ``hold_until``, hold the inspection for its submitter) unless
     someone else's result or live hold is there. Returns (won, the row as it now stands)."""
-    state = HELD if hold_until is not None else RECORDED
-    values = {
-        "inspection_id": inspection.id,
-        "task_id": inspection.task_id,
-        "state": state,
-        "code": s.code,
-        "phrase": s.phrase,
-        "description": s.description,
-        "department": s.department,
-        "userid": s.userid,
-        "name": s.name,
-        "channel": s.channel,
-        "at": now,
-        "held_until": hold_until,
-        "case_filing": s.code == ResultCode.case_filed.value and state == RECORDED,
-        "secret": False,
-        "secret_reason": "",
-    }
+    values = _result_values(inspection.id, inspection.task_id, s, now, hold_until)
     ins = insert_for(session)(InspectionResult).values(**values)
     changed = [
         k for k in values if k not in ("inspection_id", "task_id", "secret", "secret_reason")
@@ -182,63 +165,73 @@ async def claim(
     won = (await session.execute(stmt)).first() is not None
     row = await session.get(InspectionResult, inspection.id, populate_existing=True)
     assert row is not None
-    if won and state == RECORDED:
+    if won and hold_until is None:
         await _recorded(session, inspection, s, now)
     return won, row
 
 
-def _first_entry(
-    inspection_id: int, kind: str, s: Submission, now: dt.datetime, reason: str | None = None
+def _result_values(
+    inspection_id: int,
+    task_id: int,
+    s: Submission,
+    now: dt.datetime,
+    hold_until: dt.datetime | None = None,
+) -> dict[str, object]:
+    """The ``inspection_result`` row of a submission: recorded, or held until ``hold_until``."""
+    state = HELD if hold_until is not None else RECORDED
+    return {
+        "inspection_id": inspection_id,
+        "task_id": task_id,
+        "state": state,
+        "code": s.code,
+        "phrase": s.phrase,
+        "description": s.description,
+        "department": s.department,
+        "userid": s.userid,
+        "name": s.name,
+        "channel": s.channel,
+        "at": now,
+        "held_until": hold_until,
+        "case_filing": s.code == ResultCode.case_filed.value and state == RECORDED,
+        "secret": False,
+        "secret_reason": "",
+    }
+
+
+def _entry(
+    inspection_id: int, seq: int, kind: str, s: Submission, now: dt.datetime, reason: str = ""
 ) -> ResultEntry:
-    """The first line of an inspection's result history: the submission as recorded."""
-    extra = {"reason": reason} if reason is not None else {}
+    """One line of an inspection's result history: a submission, merge or correction."""
     return ResultEntry(
         inspection_id=inspection_id,
-        seq=1,
+        seq=seq,
         kind=kind,
         code=s.code,
         phrase=s.phrase,
         description=s.description,
         department=s.department,
+        reason=reason,
         userid=s.userid,
         name=s.name,
         channel=s.channel,
         at=now,
-        **extra,
     )
 
 
 async def _recorded(
     session: AsyncSession, inspection: Inspection, s: Submission, now: dt.datetime
 ) -> None:
-    session.add(_first_entry(inspection.id, "result", s, now))
+    session.add(_entry(inspection.id, 1, "result", s, now))
     inspection.result_code, inspection.completed_at, inspection.status = s.code, now, "done"
     # Art. 19, 21, 23: visits of other tasks merged into this one share its result.
     for merged in await merged_into(session, inspection.id):
         merged.result_code, merged.completed_at = s.code, now
         await session.execute(
             insert_for(session)(InspectionResult)
-            .values(
-                inspection_id=merged.id,
-                task_id=merged.task_id,
-                state=RECORDED,
-                code=s.code,
-                phrase=s.phrase,
-                description=s.description,
-                department=s.department,
-                userid=s.userid,
-                name=s.name,
-                channel=s.channel,
-                at=now,
-                case_filing=s.code == ResultCode.case_filed.value,
-                secret=False,
-                secret_reason="",
-            )
+            .values(**_result_values(merged.id, merged.task_id, s, now))
             .on_conflict_do_nothing(index_elements=["inspection_id"])
         )
-        session.add(
-            _first_entry(merged.id, "merged", s, now, f"与编号 {inspection.number} 合并检查")
-        )
+        session.add(_entry(merged.id, 1, "merged", s, now, f"与编号 {inspection.number} 合并检查"))
     await session.flush()
 
 
@@ -309,6 +302,13 @@ async def correct(
         raise NotAllowed(f"编号 {inspection.number} 的结果已经公开，不能再更正。")
     if row.code == s.code and row.description == s.description:
         raise NotAllowed(f"编号 {inspection.number} 的结果已是「{row.phrase}」。")
+    corrected = {
+        "code": s.code,
+        "phrase": s.phrase,
+        "description": s.description,
+        "department": s.department,
+        "case_filing": row.case_filing or s.code == ResultCode.case_filed.value,
+    }
     changed = await session.execute(
         update(InspectionResult)
         .where(
@@ -316,41 +316,22 @@ async def correct(
             InspectionResult.state == RECORDED,
             InspectionResult.published_at.is_(None),
         )
-        .values(
-            code=s.code,
-            phrase=s.phrase,
-            description=s.description,
-            department=s.department,
-            case_filing=row.case_filing or s.code == ResultCode.case_filed.value,
-        )
+        .values(**corrected)
         .execution_options(synchronize_session=False)
     )
     if not changed.rowcount:  # type: ignore[attr-defined]
         raise NotAllowed(f"编号 {inspection.number} 的结果已经公开，不能再更正。")
-    history = await entries(session, inspection.id)
-    before = history[-1]
-    entry = ResultEntry(
-        inspection_id=inspection.id,
-        seq=before.seq + 1,
-        kind="correction",
-        code=s.code,
-        phrase=s.phrase,
-        description=s.description,
-        department=s.department,
-        reason=reason,
-        userid=s.userid,
-        name=s.name,
-        channel=s.channel,
-        at=now,
-    )
+    before = (await entries(session, inspection.id))[-1]
+    entry = _entry(inspection.id, before.seq + 1, "correction", s, now, reason)
     session.add(entry)
     inspection.result_code = s.code
+    # Merged visits share the result (see _recorded), so they take the correction whole.
     for merged in await merged_into(session, inspection.id):
         merged.result_code = s.code
         await session.execute(
             update(InspectionResult)
             .where(InspectionResult.inspection_id == merged.id)
-            .values(code=s.code, phrase=s.phrase, description=s.description)
+            .values(**corrected)
         )
     await session.flush()
     await session.refresh(row)

@@ -20,14 +20,7 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.uscc import CHARSET, make_uscc
-from storage.directory import (
-    TAG_FIELD,
-    TAG_PREFIX,
-    ImportReport,
-    Kind,
-    headers,
-    import_rows,
-)
+from storage.directory import SPECS, TAG_FIELD, ImportReport, Kind, headers, import_rows
 from storage.spreadsheet import Cell, SheetSpec, write_csv, write_xlsx
 
 SEED_MIGRATION = Path(__file__).parent / "migrations" / "versions" / "0002_seed_organisations.py"
@@ -132,13 +125,14 @@ def _uscc(rng: random.Random, county: str, used: set[str]) -> str:
 def target_rows(rng: random.Random, count: int) -> Iterator[dict[str, Cell]]:
     """``count`` target rows (field -> cell), about one company in ten with two sites."""
     places = counties()
+    by_code = {o.code: o for o in organisations()}
     used_codes: set[str] = set()
     used_names: set[str] = set()
     produced = 0
     end = dt.date(2024, 6, 30)
     while produced < count:
         county = rng.choice(places)
-        city = next(o for o in organisations() if o.code == county.parent_code)
+        city = by_code[str(county.parent_code)]
         industry = rng.choice(list(INDUSTRIES))
         pollutants, supervision, graded = INDUSTRIES[industry]
         for _ in range(100):
@@ -229,7 +223,7 @@ def inspector_rows(
         issued = _date_between(rng, dt.date(2008, 1, 1), dt.date(2024, 6, 30))
         on_leave = rng.random() < 0.04
         leave_from = _date_between(rng, dt.date(2025, 1, 1), dt.date(2025, 12, 1))
-        row: dict[str, Cell] = {
+        yield {
             "name": _person(rng),
             "gender": rng.choice("男女"),
             "unit": (
@@ -255,7 +249,6 @@ def inspector_rows(
             else "",
             "active": "否" if rng.random() < 0.02 else "是",
         }
-        yield row
 
 
 CHECK_ITEMS = (
@@ -341,13 +334,11 @@ Format = Literal["xlsx", "csv"]
 
 def write_rows(kind: Kind | str, path: Path, rows: Iterator[dict[str, Cell]]) -> Path:
     """Rows (field -> cell) under the list's Chinese headers, plus any 标识：<名称> columns."""
-    from storage.directory import SPECS
-
     spec = SPECS[Kind(kind)]
     fields = [c.field for c in spec.columns]
     first = next(rows, None)
     extra = [f for f in (first or {}) if f.startswith(TAG_FIELD)]
-    all_headers = [*headers(spec.kind), *(f"{TAG_PREFIX}：{f[len(TAG_FIELD) :]}" for f in extra)]
+    all_headers = [*headers(spec.kind), *(spec.header_of(f) for f in extra)]
 
     def cells() -> Iterator[list[Cell]]:
         if first is None:

@@ -7,10 +7,9 @@ task of 2026 drawn by 呼和浩特市 (150100).
 from __future__ import annotations
 
 import datetime as dt
-import re
 import sys
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import TextClause, bindparam, func, select, text
@@ -42,7 +41,6 @@ from storage.models import (
 )
 from storage.repos import Repositories
 
-TASK_CODE = re.compile(r"T\d{4}-\d{6}-\d{3,}")
 CHUNK = 500  # keys per IN (...) list: well under SQLite's and asyncpg's parameter limits
 
 # Art. 12 attributes a directed draw (Art. 26) may filter on, besides department tags.
@@ -102,7 +100,7 @@ async def create_plan(
 
 
 async def list_plans(
-    session: AsyncSession, org_codes: Sequence[str] | None = None, year: int | None = None
+    session: AsyncSession, org_codes: Collection[str] | None = None, year: int | None = None
 ) -> list[Plan]:
     stmt = select(Plan).order_by(Plan.year, Plan.org_code, Plan.id)
     if org_codes is not None:
@@ -261,14 +259,8 @@ async def get_task(session: AsyncSession, code: str) -> Task | None:
     ).scalar_one_or_none()
 
 
-async def get_task_for_update(session: AsyncSession, code: str) -> Task | None:
-    """The task row locked (PostgreSQL) so that two commands on one task serialise."""
-    stmt = select(Task).where(Task.code == normalise_code(code)).with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
 async def list_tasks(
-    session: AsyncSession, org_codes: Sequence[str] | None = None, year: int | None = None
+    session: AsyncSession, org_codes: Collection[str] | None = None, year: int | None = None
 ) -> list[Task]:
     stmt = select(Task).order_by(Task.year, Task.org_code, Task.id)
     if org_codes is not None:

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from bot.app import Runtime
 from bot.config import Settings, load_settings
 from bot.context import FixedClock
+from bot.demo import standin_settings
 from bot.wecom_standin import WeComStandIn
 from storage import migrate
 from storage.db import Database
@@ -197,21 +198,7 @@ class Harness:
             )
 
 
-def make_settings(db_url: str, wecom: WeComStandIn, api_base: str, **extra: Any) -> Settings:
-    return load_settings(
-        None,
-        wecom={
-            "corp_id": wecom.corp_id,
-            "agent_id": wecom.agent_id,
-            "secret": wecom.secret,
-            "token": wecom.token,
-            "encoding_aes_key": wecom.encoding_aes_key,
-            "api_base": api_base,
-        },
-        database={"url": db_url},
-        server={"host": "127.0.0.1", "port": 0},
-        **extra,
-    )
+make_settings = standin_settings  # the one way to point settings at the stand-in
 
 
 @pytest.fixture

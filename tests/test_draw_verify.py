@@ -35,6 +35,7 @@ from inspection.verify import verify_export
 from storage import draws
 from storage.db import Database
 from storage.models import Inspection, TeamMember
+from storage.tasks import get_task
 from tests.factories import (
     COUNTY,
     COUNTY2,
@@ -270,3 +271,23 @@ async def test_art28_a_failed_draw_replays_as_the_same_failure(
         await draws.commit(s, task, actor="admin", now=NOW, secret=SECRET)
     assert await cli("draw", "export", task.code, "--database-url", db_url) == 2
     assert "awaits its witness value" in capsys.readouterr().err
+
+
+async def test_art27_verify_checks_the_commitment_and_fingerprint_as_recorded(
+    db: Database,
+) -> None:
+    """The export carries the commitment and the fingerprint as they were recorded before the
+    draw, not values recomputed from the record: changing either in the database shows."""
+    code, _ = await drawn_task(db)
+    for column, forged in (("commitment", "0" * 64), ("fingerprint", "f" * 64)):
+        async with db.transaction() as s:
+            task = await get_task(s, code)
+            assert task is not None
+            row = await draws.pick_draw(s, task)
+            honest = getattr(row, column)
+            assert await draws.verify_task(s, task) is None
+            setattr(row, column, forged)
+            await s.flush()
+            problem = await draws.verify_task(s, task)
+            assert problem is not None and column in problem, problem
+            setattr(row, column, honest)

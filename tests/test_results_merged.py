@@ -45,3 +45,32 @@ async def test_art19_the_host_visits_result_completes_both_tasks(db: Database) -
     assert merged_row is not None and merged_row.code == code.value
     assert entry.kind == "merged" and "合并检查" in entry.reason
     assert list(tasks) == ["complete", "complete"]
+
+
+async def test_art19_a_correction_of_the_host_is_the_merged_visits_correction_too(
+    db: Database,
+) -> None:
+    """The merged visit shares the host's result whole: a chief's correction carries the
+    department a case is handed to and the case-filing mark to it as well."""
+    async with db.transaction() as s:
+        await add_targets(s, 1)
+        await add_inspectors(s, 4)
+        await add_item(s, "DQ01", "大气")
+        await add_item(s, "FS01", "废水")
+    await draw_all(db, 一般="1", 事项="DQ01")
+    await draw_all(db, 一般="1", 事项="FS01", 检查期="2026-12-15~2027-01-15", 一般已查="否")
+    async with db.transaction() as s:
+        host, merged = (await s.execute(select(Inspection).order_by(Inspection.id))).scalars()
+        code = ResultCode.no_problem
+        sub = Submission(code.value, PHRASES[code], "u1", "检查员", "card", "", "")
+        won, _ = await store.claim(s, host, sub, now=AT)
+        assert won
+        handed = ResultCode.transferred
+        fix = Submission(handed.value, PHRASES[handed], "chief", "科长", "text", "噪声", "住建局")
+        await store.correct(s, host, fix, reason="复核", now=AT)
+    async with db.transaction() as s:
+        rows = [await store.current(s, i.id) for i in (host, merged)]
+    assert [(r.code, r.department) for r in rows if r is not None] == [
+        (handed.value, "住建局"),
+        (handed.value, "住建局"),
+    ]
