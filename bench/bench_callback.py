@@ -31,10 +31,10 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import Runtime  # noqa: E402
-from bot.demo import standin_settings  # noqa: E402
-from bot.wecom_crypto import WeComCrypto  # noqa: E402
-from bot.wecom_standin import WeComStandIn  # noqa: E402
+from bot.runtime.app import Runtime  # noqa: E402
+from bot.tools.demo import standin_settings  # noqa: E402
+from bot.wecom.crypto import WeComCrypto  # noqa: E402
+from bot.wecom.standin import WeComStandIn  # noqa: E402
 
 PATH = "/wecom/callback"
 

@@ -165,8 +165,8 @@ async def one_size(
 
     from sqlalchemy import text
 
+    from bot.chat.context import Actor, Binding, Context, FixedClock, Role
     from bot.config import load_settings
-    from bot.context import Actor, Binding, Context, FixedClock, Role
     from handlers.draws import notify_teams
     from inspection.draw import draw
     from inspection.taskspec import spec_from_fields

@@ -5,6 +5,8 @@ Validated once at start-up; a bad value stops start-up with one line naming the 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import os
 import tomllib
@@ -19,10 +21,21 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from bot.wecom_crypto import aes_key_from
-
 ENV_PREFIX = "SHUANGSUIJI_"
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
+
+
+def aes_key_from(encoding_aes_key: str) -> bytes:
+    """Decode the 43-character EncodingAESKey into the 32-byte AES key (raises ValueError)."""
+    if len(encoding_aes_key) != 43:
+        raise ValueError("must be 43 characters")
+    try:
+        key = base64.b64decode(encoding_aes_key + "=", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("is not valid base64") from exc
+    if len(key) != 32:
+        raise ValueError("does not decode to 32 bytes")
+    return key
 
 
 class ConfigError(Exception):

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 
-from bot.context import Context, Role, UserError
-from bot.inbound import TextCommand
-from bot.router import Router
-from bot.upload import link_key
+from bot.chat.context import Context, Role, UserError
+from bot.chat.inbound import TextCommand
+from bot.chat.router import Router
+from bot.runtime.upload import link_key
 from inspection.quotas import TIER_LABELS
 from storage import results, uploads
 from storage.directory import (

@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.chat.context import Clock, Context, Entropy, Role, SystemClock, SystemEntropy, UserError
+from bot.chat.inbound import TextCommand
+from bot.chat.router import Router
 from bot.config import Settings
-from bot.context import Clock, Context, Entropy, Role, SystemClock, SystemEntropy, UserError
-from bot.inbound import TextCommand
-from bot.router import Router
 from inspection.draw import DrawError
 from inspection.pool import EXCLUSION_LABELS, PoolPlan
 from inspection.quotas import TIER_LABELS, Tier
@@ -653,7 +653,7 @@ async def demo_witnessed_draw(
     how anyone can check it. Messages are queued in the outbox for the running sender."""
     clock = clock or SystemClock()
     entropy = entropy or SystemEntropy()
-    from bot.worker import load_actor
+    from bot.runtime.worker import load_actor
 
     async def step(action: str) -> Outcome | None:
         async with db.transaction() as session:

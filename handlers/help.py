@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.context import ROLE_LABELS, Context, Role
-from bot.inbound import OtherEvent, TextCommand
-from bot.router import Router
+from bot.chat.context import ROLE_LABELS, Context, Role
+from bot.chat.inbound import OtherEvent, TextCommand
+from bot.chat.router import Router
 
 router = Router("help")
 

@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.chat.context import Clock, Context, Role, SystemClock, UserError
+from bot.chat.inbound import CardEvent, SelectedItem, TextCommand
+from bot.chat.router import Router
 from bot.config import Settings
-from bot.context import Clock, Context, Role, SystemClock, UserError
-from bot.inbound import CardEvent, SelectedItem, TextCommand
-from bot.router import Router
 from handlers.draws import MANAGERS, manager_role, require_manager, send
 from inspection.results import ResultCode, needs_description, parse_result
 from inspection.results import number as phrase_number
@@ -881,7 +881,7 @@ async def acting_as(
     db: Database, settings: Settings, clock: Clock, userid: str
 ) -> AsyncIterator[Context]:
     """A handler context for ``userid`` in one transaction, as the event worker builds it."""
-    from bot.worker import load_actor
+    from bot.runtime.worker import load_actor
 
     async with db.transaction() as session:
         repos = Repositories(session)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.context import GRANTABLE, ROLE_LABELS, Context, Role, UserError
-from bot.inbound import TextCommand
-from bot.router import Router
+from bot.chat.context import GRANTABLE, ROLE_LABELS, Context, Role, UserError
+from bot.chat.inbound import TextCommand
+from bot.chat.router import Router
 
 router = Router("roles")
 

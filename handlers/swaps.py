@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from bot.chat.context import Clock, Context, Role, SystemClock, UserError
+from bot.chat.inbound import CardEvent, TextCommand
+from bot.chat.router import Router
 from bot.config import Settings
-from bot.context import Clock, Context, Role, SystemClock, UserError
-from bot.inbound import CardEvent, TextCommand
-from bot.router import Router
 from handlers.draws import inspection_card, item_names, send
 from handlers.results import (
     CardRef,

@@ -13,9 +13,9 @@ import unicodedata
 
 from sqlalchemy import or_, select
 
-from bot.context import Context, Role, UserError
-from bot.inbound import TextCommand
-from bot.router import Router
+from bot.chat.context import Context, Role, UserError
+from bot.chat.inbound import TextCommand
+from bot.chat.router import Router
 from handlers.draws import inspection_card
 from storage.models import CheckOutsideDraw, Inspection, Inspector, Target, Task, TeamMember
 from storage.results import assignment_of

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.context import Context, Role, UserError
-from bot.inbound import TextCommand
-from bot.router import Router
+from bot.chat.context import Context, Role, UserError
+from bot.chat.inbound import TextCommand
+from bot.chat.router import Router
 from handlers.draws import send
 from inspection.pool import quotas_from_json
 from inspection.quotas import TIER_LABELS

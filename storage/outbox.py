@@ -1,6 +1,6 @@
 """The outbox: every outgoing message is a row written in the transaction that caused it.
 
-Handlers call `Outbox`; only `bot.sender` reads the table and talks to WeCom.
+Handlers call `Outbox`; only `bot.runtime.sender` reads the table and talks to WeCom.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ class Outbox:
         return self._add(APPCHAT_UPDATE, [], body, NOTIFY, ref=chatid)
 
 
-# --- the delivering side (used by bot.sender) ------------------------------------------------
+# --- the delivering side (used by bot.runtime.sender) ------------------------------------------------
 
 
 def _claimable(now: dt.datetime) -> Any:

@@ -21,11 +21,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from bot.app import Runtime
+from bot.chat.context import FixedClock
 from bot.config import Settings, load_settings
-from bot.context import FixedClock
-from bot.demo import standin_settings
-from bot.wecom_standin import WeComStandIn
+from bot.runtime.app import Runtime
+from bot.tools.demo import standin_settings
+from bot.wecom.standin import WeComStandIn
 from storage import migrate
 from storage.db import Database
 from storage.models import OutboxMessage

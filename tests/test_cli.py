@@ -107,7 +107,7 @@ def test_unknown_verb_exits_2() -> None:
 def _serve_env(tmp_path: Path) -> dict[str, str]:
     import os
 
-    from bot.wecom_standin import DEFAULT_AES_KEY
+    from bot.wecom.standin import DEFAULT_AES_KEY
 
     return {
         **os.environ,

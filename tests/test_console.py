@@ -6,10 +6,10 @@ import io
 
 from sqlalchemy import select
 
+from bot.chat.context import FixedClock
+from bot.chat.inbound import CardEvent, parse
 from bot.config import load_settings
-from bot.console import ConsoleSession, render_card, run_console
-from bot.context import FixedClock
-from bot.inbound import CardEvent, parse
+from bot.tools.console import ConsoleSession, render_card, run_console
 from storage.db import Database
 from storage.models import InboundEvent, OutboxMessage
 from storage.repos import Repositories

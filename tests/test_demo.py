@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.demo import run_demo
+from bot.tools.demo import run_demo
 
 
 async def test_the_demo_tour_runs_end_to_end(

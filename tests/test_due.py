@@ -6,9 +6,9 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-from bot.context import Context
-from bot.due import DueRunner
-from bot.router import Dispatcher, Router
+from bot.chat.context import Context
+from bot.chat.router import Dispatcher, Router
+from bot.runtime.due import DueRunner
 from storage import due
 from tests.conftest import Harness
 

@@ -8,10 +8,10 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import Runtime
-from bot.context import FixedClock
-from bot.wecom_standin import WeComStandIn
-from bot.worker import EventWorker
+from bot.chat.context import FixedClock
+from bot.runtime.app import Runtime
+from bot.runtime.worker import EventWorker
+from bot.wecom.standin import WeComStandIn
 from storage import inbound
 from storage.models import InboundEvent
 from tests.conftest import Harness, make_settings

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from bot.sender import OutboxSender
+from bot.runtime.sender import OutboxSender
 from storage import outbox as ob
 from storage.bulk import binder, insert_rows
 from storage.db import Database

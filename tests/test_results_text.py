@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.console import ConsoleSession
+from bot.tools.console import ConsoleSession
 from storage import results as store
 from storage.models import Task
 from tests.conftest import Harness

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 from defusedxml import ElementTree
 
-from bot.wecom_api import (
+from bot.wecom.api import (
     WeComClient,
     WeComError,
     appchat_message,
@@ -27,8 +27,8 @@ from bot.wecom_api import (
     text_message,
     textcard_message,
 )
-from bot.wecom_crypto import WeComCrypto
-from bot.wecom_standin import WeComStandIn
+from bot.wecom.crypto import WeComCrypto
+from bot.wecom.standin import WeComStandIn
 
 SEND = "/cgi-bin/message/send"
 GETTOKEN = "/cgi-bin/gettoken"

@@ -12,10 +12,10 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
+from bot.chat.context import Actor, Binding, Clock, Context, Entropy, Role, SystemEntropy, UserError
+from bot.chat.inbound import PayloadError, parse
+from bot.chat.router import Dispatcher
 from bot.config import Settings
-from bot.context import Actor, Binding, Clock, Context, Entropy, Role, SystemEntropy, UserError
-from bot.inbound import PayloadError, parse
-from bot.router import Dispatcher
 from storage import inbound
 from storage.db import Database
 from storage.outbox import Outbox

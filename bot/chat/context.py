@@ -18,7 +18,7 @@ from storage.outbox import Outbox
 from storage.repos import Repositories
 
 if TYPE_CHECKING:
-    from bot.router import Command
+    from bot.chat.router import Command
 
 
 class Role(StrEnum):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli import CliError
-from bot.commands import database
+from bot.cli.commands import database
 from bot.config import Settings
 from inspection import verify as verifying
 from inspection.pool import quotas_from_json

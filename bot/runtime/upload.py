@@ -10,8 +10,8 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
+from bot.chat.context import Clock
 from bot.config import Settings
-from bot.context import Clock
 from storage import directory, uploads
 from storage.db import Database
 from storage.outbox import Outbox

@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
 
+from bot.chat.context import Clock
+from bot.chat.inbound import PayloadError, envelope, safe_xml
 from bot.config import Settings
-from bot.context import Clock
-from bot.inbound import PayloadError, envelope, safe_xml
-from bot.upload import MAX_UPLOAD, upload_app
-from bot.wecom_crypto import CryptoError, WeComCrypto
+from bot.runtime.upload import MAX_UPLOAD, upload_app
+from bot.wecom.crypto import CryptoError, WeComCrypto
 from storage import inbound
 from storage.db import Database
 

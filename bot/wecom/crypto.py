@@ -20,6 +20,8 @@ from wechatpy.crypto import _get_signature
 from wechatpy.enterprise import parse_message
 from wechatpy.enterprise.crypto import PrpCrypto
 
+from bot.config import aes_key_from
+
 
 class CryptoError(Exception):
     """The ciphertext could not be decrypted into a payload for our corp."""
@@ -27,19 +29,6 @@ class CryptoError(Exception):
 
 def signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
     return str(_get_signature(token, timestamp, nonce, encrypt))
-
-
-def aes_key_from(encoding_aes_key: str) -> bytes:
-    """Decode the 43-character EncodingAESKey into the 32-byte AES key (raises ValueError)."""
-    if len(encoding_aes_key) != 43:
-        raise ValueError("must be 43 characters")
-    try:
-        key = base64.b64decode(encoding_aes_key + "=", validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("is not valid base64") from exc
-    if len(key) != 32:
-        raise ValueError("does not decode to 32 bytes")
-    return key
 
 
 class WeComCrypto:

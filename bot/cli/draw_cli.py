@@ -1,5 +1,5 @@
 """Argument parsers of the CLI verbs `plan`, `task` and `draw` (kept light: no storage imports,
-so `--help` stays fast); the verbs themselves are in ``bot.draw_commands``."""
+so `--help` stays fast); the verbs themselves are in ``bot.cli.draw_commands``."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from bot.context import ROLE_LABELS, Context, Role, UserError
-from bot.inbound import CardEvent, Inbound, OtherEvent, TextCommand
+from bot.chat.context import ROLE_LABELS, Context, Role, UserError
+from bot.chat.inbound import CardEvent, Inbound, OtherEvent, TextCommand
 
 CommandHandler = Callable[[TextCommand, Context], Awaitable[None]]
 CardHandler = Callable[[CardEvent, Context], Awaitable[None]]

@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--subject", default="", help="only entries whose subject starts so")
     show.add_argument("--task", help="a task's history")
 
-    from bot.draw_cli import add_parsers as add_draw_parsers  # plan, task, draw
+    from bot.cli.draw_cli import add_parsers as add_draw_parsers  # plan, task, draw
 
     add_draw_parsers(verb)
     return parser
@@ -112,7 +112,7 @@ def load(args: argparse.Namespace) -> Settings:
 
 
 def _verbs() -> dict[str, Verb]:
-    from bot import commands
+    from bot.cli import commands
 
     return commands.VERBS
 

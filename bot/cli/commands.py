@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from bot.chat.context import GRANTABLE, Role
 from bot.cli import CliError, Verb
 from bot.config import Settings
-from bot.context import GRANTABLE, Role
 from storage import audit, migrate
 from storage.db import Database, ServeLock, sqlite_path
 from storage.repos import Repositories
@@ -57,7 +57,7 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import Runtime
+    from bot.runtime.app import Runtime
 
     missing = settings.wecom.missing()
     if missing:
@@ -151,7 +151,7 @@ async def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         prefix = f"task:{args.task}" if args.task else args.subject
         entries = await audit.history(session, prefix)
-        from bot.audit_view import render  # Chinese action names, local times, names
+        from bot.tools.audit_view import render  # Chinese action names, local times, names
 
         for line in await render(session, entries, settings.tz):
             print(line)
@@ -161,14 +161,14 @@ async def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.console import run_console
+    from bot.tools.console import run_console
 
     async with database(settings) as db:
         return await run_console(db, settings, args.userid)
 
 
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.demo import run_demo
+    from bot.tools.demo import run_demo
 
     return await run_demo(Path(args.dir), keep_running=args.keep_running)
 
@@ -225,19 +225,19 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.draw_commands import plan
+    from bot.cli.draw_commands import plan
 
     return await plan(args, settings)
 
 
 async def cmd_task(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.draw_commands import task
+    from bot.cli.draw_commands import task
 
     return await task(args, settings)
 
 
 async def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.draw_commands import draw
+    from bot.cli.draw_commands import draw
 
     return await draw(args, settings)
 

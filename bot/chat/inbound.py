@@ -12,7 +12,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 from pydantic import BaseModel, Field, ValidationError
 
-from bot.wecom_crypto import parse_standard_message
+from bot.wecom.crypto import parse_standard_message
 
 TEMPLATE_CARD_EVENT = "template_card_event"
 

@@ -18,12 +18,12 @@ from typing import Any, TextIO
 
 from sqlalchemy import select
 
-from bot.app import dispatcher
+from bot.chat.context import Clock, SystemClock
+from bot.chat.inbound import envelope
 from bot.config import Settings
-from bot.context import Clock, SystemClock
-from bot.inbound import envelope
-from bot.wecom_standin import WeComStandIn
-from bot.worker import EventWorker
+from bot.runtime.app import dispatcher
+from bot.runtime.worker import EventWorker
+from bot.wecom.standin import WeComStandIn
 from storage import inbound
 from storage import outbox as ob
 from storage.db import Database

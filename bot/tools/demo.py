@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bot.app import Runtime
 from bot.config import Settings, load_settings
-from bot.wecom_standin import WeComStandIn
+from bot.runtime.app import Runtime
+from bot.wecom.standin import WeComStandIn
 from storage import audit
 from storage.repos import Repositories
 
@@ -224,7 +224,7 @@ async def step_draw(tour: Tour) -> None:
         card = cards[0]
         users = card.get("touser", "")
         _print(f"\n📨 检查组 {users} 收到任务卡片（一次发送给全组）：")
-        from bot.console import render_card
+        from bot.tools.console import render_card
 
         text, _ = render_card(card["template_card"])
         _print("   " + text.replace("\n", "\n   "))
@@ -262,7 +262,7 @@ async def step_results(tour: Tour) -> None:
     approves with one tap; the task's record reads like the story. All through the callback."""
     from sqlalchemy import select
 
-    from bot.audit_view import render
+    from bot.tools.audit_view import render
     from storage.models import Inspection, TeamMember
 
     _section("6. 检查结果与替换（第二十九、三十八、四十条）")

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import logging
 
+from bot.chat.context import Actor, Clock, Context
+from bot.chat.router import Dispatcher
 from bot.config import Settings
-from bot.context import Actor, Clock, Context
-from bot.router import Dispatcher
 from storage import due
 from storage.db import Database
 from storage.outbox import Outbox

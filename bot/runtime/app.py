@@ -16,14 +16,14 @@ import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.chat.context import Clock, Entropy, SystemClock
+from bot.chat.router import Dispatcher
 from bot.config import Settings
-from bot.context import Clock, Entropy, SystemClock
-from bot.due import DueRunner
-from bot.router import Dispatcher
-from bot.sender import OutboxSender
-from bot.server import IngressGate, make_app
-from bot.wecom_api import WeComClient
-from bot.worker import EventWorker
+from bot.runtime.due import DueRunner
+from bot.runtime.sender import OutboxSender
+from bot.runtime.server import IngressGate, make_app
+from bot.runtime.worker import EventWorker
+from bot.wecom.api import WeComClient
 from handlers import directory as directory_handlers
 from handlers import draws as draw_handlers
 from handlers import help as help_handlers

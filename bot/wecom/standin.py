@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.wecom_crypto import WeComCrypto, callback_body
+from bot.wecom.crypto import WeComCrypto, callback_body
 
 # A valid 43-character EncodingAESKey (base64 of 32 bytes), fixed so sealed fixtures are stable.
 DEFAULT_AES_KEY = "c2h1YW5nc3VpamkgV2VDb20gc3RhbmQtaW4ga2V5ISE"

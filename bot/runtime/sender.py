@@ -22,9 +22,9 @@ from typing import Any
 
 from sqlalchemy import text
 
+from bot.chat.context import Clock
 from bot.config import Settings
-from bot.context import Clock
-from bot.wecom_api import WeComClient, WeComError
+from bot.wecom.api import WeComClient, WeComError
 from storage import outbox as ob
 from storage.db import Database
 from storage.models import OutboxMessage
