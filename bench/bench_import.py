@@ -40,7 +40,7 @@ def peak_rss_mb() -> float:
 
 
 def generate(path: Path, rows: int) -> dict[str, Any]:
-    from storage.directory import Kind
+    from storage.directory.columns import Kind
     from storage.synthetic import target_rows, write_rows
 
     start = time.perf_counter()
@@ -59,7 +59,7 @@ def read(path: Path, engine: str) -> dict[str, Any]:
 async def _import(path: Path, db_path: Path, migrate_first: bool) -> dict[str, Any]:
     from storage import migrate
     from storage.db import Database
-    from storage.directory import import_rows
+    from storage.directory.importer import import_rows
 
     db = Database(f"sqlite+aiosqlite:///{db_path}")
     if migrate_first:
@@ -84,7 +84,7 @@ async def _lookup(db_path: Path) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from storage.db import Database
-    from storage.directory import find_targets
+    from storage.directory.lookups import find_targets
     from storage.models import Target
 
     db = Database(f"sqlite+aiosqlite:///{db_path}")
@@ -114,7 +114,7 @@ async def _lookup(db_path: Path) -> dict[str, Any]:
 
 async def _export(db_path: Path, out: Path) -> dict[str, Any]:
     from storage.db import Database
-    from storage.directory import export
+    from storage.directory.export import export
 
     db = Database(f"sqlite+aiosqlite:///{db_path}")
     start = time.perf_counter()

@@ -11,18 +11,18 @@ from sqlalchemy import ColumnElement, func, select
 from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
-from bot.runtime.upload import link_key
 from inspection.quotas import TIER_LABELS
 from storage import results, uploads
-from storage.directory import (
+from storage.directory.choices import (
     GRADE_CHOICES,
     STATUS_CHOICES,
-    STATUS_LABELS,
+    TARGET_STATUS_LABELS,
     TIER_CHOICES,
-    find_targets,
 )
+from storage.directory.lookups import find_targets
 from storage.models import DirectoryHistory, Inspection, Inspector, Target, TeamMember
 from storage.results import ORIGIN_LABELS
+from storage.uploads import link_key
 
 router = Router("directory")
 
@@ -72,7 +72,7 @@ def _target_card(t: Target, org: str, counts: dict[str, int], year: int) -> str:
     lines = [
         f"【{t.name}】",
         f"统一社会信用代码：{t.uscc or '—'}　许可证编号：{t.permit_no or '—'}",
-        f"所在地：{org}　类别：{_tier(t.tier)}监管对象　状态：{STATUS_LABELS.get(t.status, t.status)}",
+        f"所在地：{org}　类别：{_tier(t.tier)}监管对象　状态：{TARGET_STATUS_LABELS.get(t.status, t.status)}",
         *[f"{k}：{v}" for k, v in attrs if v],
         *tags,
         f"{year}年检查次数：随机抽查 {random_n} 次，其他检查 {other_n} 次",
@@ -246,7 +246,7 @@ def _value_zh(field: str, value: Any) -> str:
     if field == "tier":
         return _tier(value)
     if field == "status":
-        return STATUS_LABELS.get(value, value)
+        return TARGET_STATUS_LABELS.get(value, value)
     if isinstance(value, bool):
         return "是" if value else "否"
     return str(value)

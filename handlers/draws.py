@@ -9,74 +9,41 @@ list goes to the drawing department's admins and chiefs and to the level above.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 
-from bot.chat.context import Clock, Context, Entropy, Role, SystemClock, SystemEntropy, UserError
+from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
-from bot.config import Settings
+from handlers.common import (
+    DRAW_STATUS_LABELS,
+    MANAGERS,
+    inspection_card,
+    item_names,
+    load_task,
+    refusal_text,
+    require_manager,
+    result_options,
+    send,
+)
 from inspection.draw import DrawError
 from inspection.pool import EXCLUSION_LABELS, PoolPlan
 from inspection.quotas import TIER_LABELS, Tier
-from inspection.results import PHRASES
 from storage import draws
-from storage import tasks as task_store
-from storage.db import Database
-from storage.draws import STATUS_LABELS, Assignment, DrawRefused, Outcome
+from storage.draws import Assignment, DrawRefused, Outcome
 from storage.gcpause import gc_paused
-from storage.models import CheckItem, Draw, Inspection, Inspector, Organisation, Target, Task
+from storage.models import Draw, Inspection, Inspector, Organisation, Target, Task
 from storage.models import TeamMember as TeamRow
-from storage.outbox import Outbox
-from storage.repos import Repositories
 
 router = Router("draws")
 
-MANAGERS = {Role.ADMIN, Role.CHIEF}
-METHOD_LABELS = {"onsite": "现场检查", "offsite": "非现场检查（正面清单，第31条）"}
 LIST_LIMIT = 30  # inspections listed in a summary; the rest via 抽取名单
 FALLBACK_URL = "https://work.weixin.qq.com/"
 
 
 # --- who may do what ---------------------------------------------------------------------------
-
-
-async def load_task(ctx: Context, code: str, verb: str) -> Task:
-    code = code.split()[0] if code.split() else ""
-    if not code:
-        raise UserError(
-            f"请写明任务代码，如「{verb} T2026-150100-001」。发送「任务列表」查看任务。"
-        )
-    task = await task_store.get_task(ctx.session, code)
-    if task is None:
-        raise UserError(f"任务「{code}」不存在。发送「任务列表」查看您可见的任务。")
-    return task
-
-
-async def manager_role(ctx: Context, task: Task, roles: Iterable[Role] = MANAGERS) -> Role | None:
-    """Admins and chiefs of the drawing department (a chief bound to another department of the
-    same organisation is not), and of any organisation above it."""
-    for b in ctx.actor.bindings:
-        if b.role not in roles or not await ctx.repos.orgs.covers([b.org_code], task.org_code):
-            continue
-        other_dept = b.org_code == task.org_code and b.dept_code and task.drawing_dept
-        if other_dept and b.dept_code != task.drawing_dept:
-            continue
-        return b.role
-    return None
-
-
-async def require_manager(ctx: Context, task: Task, roles: Iterable[Role] = MANAGERS) -> Role:
-    role = await manager_role(ctx, task, roles)
-    if role is None:
-        who = "、".join("管理员" if r is Role.ADMIN else "部门负责人" for r in sorted(roles))
-        org = await ctx.repos.orgs.name(task.org_code)
-        raise UserError(f"任务 {task.code} 由{org}抽取，仅限其抽取部门及上级的{who}操作。")
-    return role
 
 
 async def witnesses(ctx: Context, task: Task) -> list[str]:
@@ -87,14 +54,6 @@ async def witnesses(ctx: Context, task: Task) -> list[str]:
     above_org = org.parent_code if org and org.parent_code else task.org_code
     admins = await ctx.repos.roles.holders(Role.ADMIN, [above_org])
     return sorted({*chiefs, *admins} - {ctx.actor.userid})
-
-
-def send(ctx: Context, users: Sequence[str], text: str, *, reply: bool = False) -> None:
-    """Long texts are split by the outbox (storage.outbox.split_text)."""
-    if reply:
-        ctx.reply(text)
-    elif users:
-        ctx.outbox.text(users, text)
 
 
 # --- 抽查预览 --------------------------------------------------------------------------------
@@ -209,7 +168,7 @@ async def commit_draw(ctx: Context, task: Task, *, unwitnessed: bool) -> Outcome
             witnessed=not unwitnessed,
         )
     except DrawRefused as exc:
-        raise UserError(exc.zh) from None
+        raise UserError(refusal_text(exc, ctx.settings.tz)) from None
     told = await witnesses(ctx, task)
     notice = commitment_text(task, row, await ctx.repos.orgs.name(task.org_code), unwitnessed)
     send(ctx, told, notice)
@@ -266,7 +225,7 @@ async def witness(msg: TextCommand, ctx: Context) -> None:
         raise UserError(f"请写明见证值，如「见证 {task.code} 20261130」。")
     row = await draws.latest_draw(ctx.session, task.id)
     if row is None or row.status != "committed":
-        state = STATUS_LABELS.get(row.status, row.status) if row else "尚未封存"
+        state = DRAW_STATUS_LABELS.get(row.status, row.status) if row else "尚未封存"
         raise UserError(
             f"任务 {task.code} 当前没有等待见证的抽取（{state}）。先发送「抽查 {task.code}」封存条件。"
         )
@@ -295,7 +254,7 @@ async def run_draw(
             plan=plan,
         )
     except DrawRefused as exc:
-        raise UserError(exc.zh) from None
+        raise UserError(refusal_text(exc, ctx.settings.tz)) from None
     if outcome.error is not None:
         text = await failure_text(ctx, task, row, outcome.error)
         send(ctx, [], text, reply=True)
@@ -384,68 +343,6 @@ def assignment_lines(assignments: Sequence[Assignment]) -> list[str]:
 # --- the teams' cards -------------------------------------------------------------------------
 
 
-def result_options(on: dt.date) -> list[dict[str, str]]:
-    """The seven phrases of Art. 38, in order, then the region's additions in force."""
-    options = [{"id": code.value, "text": phrase} for code, phrase in PHRASES.items()]
-    extra = task_store.rule_params(on).extra_result_phrases
-    options += [{"id": code, "text": phrase} for code, phrase in extra.items()]
-    return options
-
-
-def inspection_card(
-    a: Assignment,
-    task: Task,
-    items: Sequence[str],
-    *,
-    card_task_id: str | None = None,
-    unwitnessed: bool = False,
-    options: list[dict[str, str]] | None = None,
-) -> dict[str, Any]:
-    """One inspection's task card (vote_interaction): its result is submitted on the card
-    itself (event key ``result:<number>``), handled by the results work. ``options``: the
-    task's ``result_options``, when the caller makes many cards of one task."""
-    team = "、".join(m.name + ("（辅助）" if m.auxiliary else "") for m in a.members)
-    desc = "\n".join(
-        [
-            f"任务：{task.code} {task.name}",
-            f"对象：{a.target_name}（{a.target_key}）",
-            f"地址：{a.address or '见名录'}",
-            f"事项：{'；'.join(items) if items else '按任务要求'}",
-            f"方式：{METHOD_LABELS.get(a.method, a.method)}"
-            + ("；建设项目全覆盖" if a.origin == "construction" else ""),
-            f"检查期：{task.check_start} 至 {task.check_end}",
-            f"检查组：{team}",
-            *(["抽取：未见证"] if unwitnessed else []),
-            "检查完成后选择检查结果并提交。",
-        ]
-    )
-    return {
-        "card_type": "vote_interaction",
-        "source": {"desc": "双随机、一公开 抽查任务"},
-        "main_title": {"title": f"编号 {a.number} {a.target_name}"[:36], "desc": desc},
-        "task_id": card_task_id or a.card_task_id,
-        "checkbox": {
-            "question_key": "result",
-            "option_list": options if options is not None else result_options(task.check_start),
-            "mode": 0,
-        },
-        "submit_button": {"text": "提交", "key": f"result:{a.number}"},
-    }
-
-
-async def item_names(ctx: Context, task: Task) -> list[str]:
-    if not task.item_codes:
-        return []
-    orgs = await ctx.repos.orgs.ancestors(task.org_code)
-    rows = await ctx.session.execute(
-        select(CheckItem.code, CheckItem.name).where(
-            CheckItem.code.in_(task.item_codes), CheckItem.org_code.in_(orgs)
-        )
-    )
-    names = dict(rows.all())
-    return [f"{c} {names[c]}" if c in names else c for c in task.item_codes]
-
-
 @gc_paused
 async def notify_teams(
     ctx: Context, task: Task, assignments: Sequence[Assignment], *, unwitnessed: bool = False
@@ -506,7 +403,7 @@ async def approve_redraw(msg: TextCommand, ctx: Context) -> None:
             ctx.session, task, chief=ctx.actor.userid, reason=reason, now=ctx.now()
         )
     except DrawRefused as exc:
-        raise UserError(exc.zh) from None
+        raise UserError(refusal_text(exc, ctx.settings.tz)) from None
     for c in cancelled:
         if c.userids:
             ctx.outbox.text(
@@ -516,7 +413,7 @@ async def approve_redraw(msg: TextCommand, ctx: Context) -> None:
             ctx.outbox.appchat_text(c.chatid, f"编号 {c.number} 检查任务已撤销（重新抽取）。")
     text = (
         f"已批准任务 {task.code} 重新抽取。原第{last.attempt}次抽取"
-        f"{STATUS_LABELS.get(last.status, last.status)}，记录保留"
+        f"{DRAW_STATUS_LABELS.get(last.status, last.status)}，记录保留"
         + (f"，撤销检查{len(cancelled)}项" if cancelled else "")
         + f"。原因：{reason}\n管理员可发送「抽查 {task.code}」重新封存并抽取。"
     )
@@ -540,7 +437,7 @@ async def full_list(msg: TextCommand, ctx: Context) -> None:
     await require_manager(ctx, task)
     row = await draws.latest_draw(ctx.session, task.id)
     if row is None or row.status != "drawn":
-        state = STATUS_LABELS.get(row.status, row.status) if row else "尚未抽取"
+        state = DRAW_STATUS_LABELS.get(row.status, row.status) if row else "尚未抽取"
         raise UserError(f"任务 {task.code} 没有有效的抽取结果（{state}）。")
     assignments = await stored_assignments(ctx, row)
     head = f"任务 {task.code}「{task.name}」第{row.attempt}次抽取（{witness_label(row)}），共{len(assignments)}项："
@@ -617,81 +514,10 @@ async def history(msg: TextCommand, ctx: Context) -> None:
         when = r.committed_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
         mark = witness_label(r) if r.status not in ("committed", "abandoned") else "未见证"
         lines.append(
-            f"第{r.attempt}次 {when} {STATUS_LABELS.get(r.status, r.status)} · {mark}"
+            f"第{r.attempt}次 {when} {DRAW_STATUS_LABELS.get(r.status, r.status)} · {mark}"
             f" · 指纹 {r.fingerprint[:16]}… · 承诺 {r.commitment[:16]}…"
             + (f" · 批准人 {r.approved_by}：{r.redraw_reason}" if r.approved_by else "")
         )
         if r.error:
             lines.append(f"  失败原因：{r.error.get('message')}")
     send(ctx, [], "\n".join(lines), reply=True)
-
-
-# --- the demo's hook ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DemoDraw:
-    task_code: str
-    commitment: str
-    fingerprint: str
-    witness: str
-    inspections: int
-    how_to_verify: str
-
-
-async def demo_witnessed_draw(
-    db: Database,
-    settings: Settings,
-    *,
-    task_code: str,
-    admin: str,
-    witness: str,
-    clock: Clock | None = None,
-    entropy: Entropy | None = None,
-) -> DemoDraw:
-    """Run a witnessed draw the way chat does (抽查, then 见证), in two transactions, and say
-    how anyone can check it. Messages are queued in the outbox for the running sender."""
-    clock = clock or SystemClock()
-    entropy = entropy or SystemEntropy()
-    from bot.runtime.worker import load_actor
-
-    async def step(action: str) -> Outcome | None:
-        async with db.transaction() as session:
-            repos = Repositories(session)
-            ctx = Context(
-                session=session,
-                outbox=Outbox(session, clock.now()),
-                clock=clock,
-                settings=settings,
-                actor=await load_actor(repos, admin),
-                repos=repos,
-                entropy=entropy,
-            )
-            task = await load_task(ctx, task_code, action)
-            await require_manager(ctx, task)
-            if action == "抽查":
-                return await commit_draw(ctx, task, unwitnessed=False)
-            row = await draws.latest_draw(session, task.id)
-            assert row is not None
-            return await run_draw(
-                ctx, task, row, witness=witness, plan=None, told=await witnesses(ctx, task)
-            )
-
-    await step("抽查")
-    outcome = await step("见证")
-    assert outcome is not None
-    if outcome.error is not None:
-        raise UserError(str(outcome.error))
-    code = task_store.normalise_code(task_code)
-    return DemoDraw(
-        task_code=code,
-        commitment=outcome.draw.commitment,
-        fingerprint=outcome.draw.fingerprint,
-        witness=witness,
-        inspections=len(outcome.assignments),
-        how_to_verify=(
-            f"shuangsuiji draw export {code} {code}.json\n"
-            f"shuangsuiji draw verify {code}.json        # MATCH, or the first difference\n"
-            f"python inspection/reference_verifier.py {code}.json   # standard library only"
-        ),
-    )

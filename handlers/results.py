@@ -9,39 +9,46 @@ under the task, with who, when, through which channel and what was said.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
-from bot.chat.context import Clock, Context, Role, SystemClock, UserError
-from bot.chat.inbound import CardEvent, SelectedItem, TextCommand
+from bot.chat.context import Context, Role, UserError
+from bot.chat.inbound import CardEvent, TextCommand
 from bot.chat.router import Router
-from bot.config import Settings
-from handlers.draws import MANAGERS, manager_role, require_manager, send
+from handlers.common import (
+    MANAGERS,
+    CardRef,
+    actor_name,
+    load_inspection,
+    local,
+    may_see,
+    require_manager,
+    require_member,
+    send,
+    subject,
+    target_of,
+    task_managers,
+    task_of,
+)
 from inspection.results import ResultCode, needs_description, parse_result
 from inspection.results import number as phrase_number
 from storage import due
+from storage import outbox as outbox_store
 from storage import results as store
-from storage.db import Database
 from storage.models import (
     Conversation,
     Inspection,
     InspectionResult,
-    OutboxMessage,
     SwapRequest,
     Target,
     Task,
     TeamMember,
 )
-from storage.outbox import SEND, Outbox
-from storage.repos import Repositories
 from storage.results import CHANNEL_LABELS, HELD, ORIGIN_LABELS, RECORDED, Submission
-from storage.swaps import STATUS_LABELS as SWAP_LABELS
-from storage.tasks import get_task, rule_params
+from storage.swaps import SWAP_STATUS_LABELS
+from storage.tasks import rule_params
 
 router = Router("results")
 
@@ -51,77 +58,7 @@ MAX_DESCRIPTION = 500
 DESCRIBED = frozenset(c.value for c in ResultCode if needs_description(c))
 
 
-@dataclass(frozen=True)
-class CardRef:
-    """The card a click came from: its task_id and the click's single-use ResponseCode."""
-
-    task_id: str
-    response_code: str
-
-
 # --- small helpers -----------------------------------------------------------------------------
-
-
-def local(ctx: Context, at: dt.datetime) -> str:
-    return at.astimezone(ctx.settings.tz).strftime("%Y-%m-%d %H:%M")
-
-
-def actor_name(ctx: Context) -> str:
-    return ctx.actor.name or ctx.actor.userid
-
-
-def subject(task: Task) -> str:
-    return f"task:{task.code}"
-
-
-async def load_inspection(ctx: Context, word: str, verb: str) -> Inspection:
-    word = word.strip().removeprefix("编号")
-    if not word.isdigit() or len(word) > 15:
-        raise UserError(
-            f"请写明检查编号（数字），如「{verb} 1001」。发送「我的任务」查看您的检查编号。"
-        )
-    inspection = await store.inspection_by_number(ctx.session, int(word))
-    if inspection is None:
-        raise UserError(f"编号 {word} 不存在。发送「我的任务」查看您的检查编号。")
-    return inspection
-
-
-async def task_of(ctx: Context, inspection: Inspection) -> Task:
-    task = await ctx.session.get(Task, inspection.task_id)
-    assert task is not None
-    return task
-
-
-async def target_of(ctx: Context, inspection: Inspection) -> Target:
-    target = await ctx.session.get(Target, inspection.target_id)
-    assert target is not None
-    return target
-
-
-async def require_member(ctx: Context, inspection: Inspection) -> TeamMember:
-    """Only an active member of the inspection's team may submit (the database decides, never
-    the card: anyone can forward a card)."""
-    n = inspection.number
-    member = await store.active_member(ctx.session, inspection.id, ctx.actor.userid)
-    if member is None:
-        if await store.was_member(ctx.session, inspection.id, ctx.actor.userid):
-            raise UserError(f"您已被替换出编号 {n} 的检查组，不能提交该检查的结果。")
-        raise UserError(f"您不是编号 {n} 检查组的成员，不能提交该检查的结果。")
-    if inspection.status == "cancelled":
-        raise UserError(f"编号 {n} 已撤销（任务经批准重新抽取），无需提交结果。")
-    if inspection.status == "merged" and inspection.merged_into_id is not None:
-        host = await ctx.session.get(Inspection, inspection.merged_into_id)
-        where = host.number if host else "合并后的检查"
-        raise UserError(
-            f"编号 {n} 与编号 {where} 合并为一次检查，请在编号 {where} 提交结果（第19、21、23条）。"
-        )
-    return member
-
-
-async def may_see(ctx: Context, inspection: Inspection, task: Task) -> bool:
-    if await store.was_member(ctx.session, inspection.id, ctx.actor.userid):
-        return True
-    return await manager_role(ctx, task) is not None
 
 
 def split_description(code: str, text: str, number: int) -> tuple[str, str]:
@@ -476,19 +413,25 @@ async def close_card(
 
 
 async def send_response_code(ctx: Context, task_id: str) -> str:
-    if not task_id:
-        return ""
-    response = await ctx.session.scalar(
-        select(OutboxMessage.response)
-        .where(
-            OutboxMessage.ref == task_id,
-            OutboxMessage.api == SEND,
-            OutboxMessage.status == "sent",
-        )
-        .order_by(OutboxMessage.id.desc())
-        .limit(1)
-    )
-    return str((response or {}).get("response_code") or "")
+    """The response code WeCom returned when the card was delivered (the sender keeps it)."""
+    return await outbox_store.card_response_code(ctx.session, task_id) if task_id else ""
+
+
+def not_allowed_text(exc: store.NotAllowed, verb: str) -> str:
+    """The chat's wording of a refused correction or secrecy mark."""
+    n = exc.facts.get("number")
+    match exc.reason:
+        case "no_result" if verb == "保密":
+            return f"编号 {n} 还没有检查结果。结果提交后才能标记保密。"
+        case "no_result":
+            return f"编号 {n} 还没有检查结果，无需更正。"
+        case "published":
+            return f"编号 {n} 的结果已经公开，不能再更正。"
+        case "unchanged":
+            return f"编号 {n} 的结果已是「{exc.facts.get('phrase')}」。"
+        case "already_secret":
+            return f"编号 {n} 的结果已标记为保密。"
+    return f"编号 {n}：无法{verb}（{exc.reason}）。"
 
 
 async def refer_case(
@@ -521,12 +464,6 @@ async def refer_case(
         subject=subject(task),
         payload={"inspection": inspection.number, "target": target.key, "notified": contacts},
     )
-
-
-async def task_managers(ctx: Context, task: Task) -> list[str]:
-    chiefs = await ctx.repos.roles.holders(Role.CHIEF, [task.org_code], task.drawing_dept or None)
-    admins = await ctx.repos.roles.holders(Role.ADMIN, [task.org_code])
-    return sorted({*chiefs, *admins})
 
 
 def completion_text(c: store.Completion) -> str:
@@ -725,7 +662,7 @@ async def correct(msg: TextCommand, ctx: Context) -> None:
             ctx.session, inspection, s, reason=reason, now=ctx.now()
         )
     except store.NotAllowed as exc:
-        raise UserError(exc.zh) from None
+        raise UserError(not_allowed_text(exc, "更正")) from None
     target = await target_of(ctx, inspection)
     members = await store.team(ctx.session, inspection.id)
     told = list(dict.fromkeys([*(m.userid for m, _ in members), before.userid]))
@@ -779,7 +716,7 @@ async def mark_secret(msg: TextCommand, ctx: Context) -> None:
             now=ctx.now(),
         )
     except store.NotAllowed as exc:
-        raise UserError(exc.zh) from None
+        raise UserError(not_allowed_text(exc, "保密")) from None
     await ctx.audit(
         action="result.secret",
         subject=subject(task),
@@ -843,7 +780,7 @@ async def details(msg: TextCommand, ctx: Context) -> None:
     for r in swaps.scalars():
         lines.append(
             f"替换申请 #{r.id} {local(ctx, r.created_at)} {r.userid}：{r.reason}"
-            f"（{SWAP_LABELS.get(r.status, r.status)}"
+            f"（{SWAP_STATUS_LABELS.get(r.status, r.status)}"
             + (f"，{r.decided_by}" if r.decided_by else "")
             + "）"
         )
@@ -871,94 +808,3 @@ async def figures(msg: TextCommand, ctx: Context) -> None:
     outside = sum(found.get(o, (0, 0))[0] for o in ("targeted", "joint"))
     lines.append(f"双随机以外的检查合计{outside}项，不计入双随机抽查比例（第6条）。")
     ctx.reply("\n".join(lines))
-
-
-# --- the demo's hook -----------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def acting_as(
-    db: Database, settings: Settings, clock: Clock, userid: str
-) -> AsyncIterator[Context]:
-    """A handler context for ``userid`` in one transaction, as the event worker builds it."""
-    from bot.runtime.worker import load_actor
-
-    async with db.transaction() as session:
-        repos = Repositories(session)
-        yield Context(
-            session=session,
-            outbox=Outbox(session, clock.now()),
-            clock=clock,
-            settings=settings,
-            actor=await load_actor(repos, userid),
-            repos=repos,
-        )
-
-
-@dataclass(frozen=True)
-class DemoAnswers:
-    task_code: str
-    answered: list[tuple[int, str, str]]  # (number, who, phrase)
-    swap: tuple[int, str, str] | None  # (number, leaving, joining)
-
-
-DEMO_PLAYS = (
-    ("no_problem", ""),
-    ("ordered_to_rectify", "污水处理设施未正常运行，已当场责令整改"),
-)
-
-
-async def demo_answers(
-    db: Database,
-    settings: Settings,
-    *,
-    task_code: str,
-    clock: Clock | None = None,
-    response_code: Callable[[], str] | None = None,
-) -> DemoAnswers:
-    """Play a few inspectors answering on their cards (one with a problem and its description)
-    and one swap approved by the head, through the same handlers chat uses, each step in its own
-    transaction; messages are queued for the running sender. ``response_code`` (the stand-in's
-    ``new_response_code``) makes each click's card update valid."""
-    from handlers import swaps as swap_handlers  # it imports this module
-
-    clock = clock or SystemClock()
-    async with db.transaction() as session:
-        task = await get_task(session, task_code)
-        if task is None:
-            raise UserError(f"任务「{task_code}」不存在。")
-        rows = await session.execute(
-            select(Inspection.id, Inspection.number)
-            .where(Inspection.task_id == task.id, Inspection.status == "open")
-            .order_by(Inspection.number)
-        )
-        visits = rows.all()
-        firsts = {i: (await store.team(session, i))[0] for i, _ in visits}
-        code = task.code
-    answered: list[tuple[int, str, str]] = []
-    for (inspection_id, number), (result, text) in zip(visits, DEMO_PLAYS, strict=False):
-        member, name = firsts[inspection_id]
-        click = CardEvent(
-            member.userid,
-            int(clock.now().timestamp()),
-            f"result:{number}",
-            member.card_task_id or "",
-            "vote_interaction",
-            response_code() if response_code else "",
-            (SelectedItem(QuestionKey="result", OptionIds=[result]),),
-        )
-        async with acting_as(db, settings, clock, member.userid) as ctx:
-            await result_card(click, ctx)
-        if text:
-            async with acting_as(db, settings, clock, member.userid) as ctx:
-                await description_arrived(TextCommand(member.userid, text, "demo", 0), ctx)
-        answered.append((number, name, store.phrases_for(clock.now().date())[result]))
-    swap = None
-    if len(visits) > len(DEMO_PLAYS):
-        inspection_id, number = visits[len(DEMO_PLAYS)]
-        leaving, name = firsts[inspection_id]
-        joining = await swap_handlers.demo_swap(
-            db, settings, number=number, requester=leaving.userid, clock=clock
-        )
-        swap = (number, name, joining)
-    return DemoAnswers(code, answered, swap)

@@ -11,18 +11,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bot.chat.context import Clock, Context, Role, SystemClock, UserError
+from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import CardEvent, TextCommand
 from bot.chat.router import Router
-from bot.config import Settings
-from handlers.draws import inspection_card, item_names, send
-from handlers.results import (
+from handlers.common import (
     CardRef,
-    acting_as,
     actor_name,
+    inspection_card,
+    item_names,
     load_inspection,
     local,
+    refusal_text,
     require_member,
+    send,
     subject,
     target_of,
     task_of,
@@ -32,7 +33,6 @@ from storage import draws, due
 from storage import outbox as outbox_store
 from storage import results as results_store
 from storage import swaps as store
-from storage.db import Database
 from storage.draws import DrawRefused, Member
 from storage.models import (
     Draw,
@@ -43,7 +43,7 @@ from storage.models import (
     Task,
     TeamMember,
 )
-from storage.swaps import PENDING, STATUS_LABELS
+from storage.swaps import PENDING, SWAP_STATUS_LABELS
 
 router = Router("swaps")
 
@@ -239,7 +239,7 @@ async def decide(ctx: Context, rid: int, *, approve: bool, note: str, card: Card
 
 
 def tell_decided(ctx: Context, request: SwapRequest) -> None:
-    label = STATUS_LABELS.get(request.status, request.status)
+    label = SWAP_STATUS_LABELS.get(request.status, request.status)
     if request.status == "lapsed":
         ctx.reply(f"替换申请 #{request.id} 已逾期失效，无需处理。")
         return
@@ -266,7 +266,7 @@ async def carry_out(
     except DrawError as exc:
         raise UserError(f"无法替换：{exc}。申请仍待审批。") from None
     except DrawRefused as exc:
-        raise UserError(exc.zh) from None
+        raise UserError(refusal_text(exc, ctx.settings.tz)) from None
     request.replacement_userid = swap.joining.userid
     request.amendment_id = swap.amendment.id
     n = inspection.number
@@ -326,6 +326,8 @@ async def update_chat(
         remove=[leaving],
         owner=joining.userid if handover else None,
     )
+    if handover:
+        await outbox_store.hand_over_chat(ctx.session, chatid, joining.userid, ctx.now())
     note = f"，群主改为 {joining.name}" if handover else ""
     ctx.outbox.appchat_text(
         chatid, f"检查组变更：{leaving_name} 退出，{joining.name} 加入{note}（第29条）。"
@@ -446,29 +448,3 @@ async def lapse(data: dict[str, Any], ctx: Context) -> None:
             "notified": [request.userid, *request.heads],
         },
     )
-
-
-# --- the demo's hook -----------------------------------------------------------------------
-
-
-async def demo_swap(
-    db: Database, settings: Settings, *, number: int, requester: str, clock: Clock | None = None
-) -> str:
-    """A member asks to be swapped and the first head approves; returns who joined."""
-    clock = clock or SystemClock()
-    async with acting_as(db, settings, clock, requester) as ctx:
-        await request_swap(
-            TextCommand(requester, f"{number} 临时借调外地，无法参加检查", "demo", 0), ctx
-        )
-        inspection = await load_inspection(ctx, str(number), "申请替换")
-        member = await results_store.active_member(ctx.session, inspection.id, requester)
-        assert member is not None
-        pending = await store.pending_for(ctx.session, member.id)
-        assert pending is not None
-        rid, head = pending.id, pending.heads[0]
-    async with acting_as(db, settings, clock, head) as ctx:
-        await decide(ctx, rid, approve=True, note="", card=None)
-        request = await store.get(ctx.session, rid)
-        assert request is not None and request.replacement_userid is not None
-        names = await results_store.names_of(ctx.session, [request.replacement_userid])
-        return names.get(request.replacement_userid, request.replacement_userid)

@@ -16,7 +16,7 @@ from sqlalchemy import or_, select
 from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
-from handlers.draws import inspection_card
+from handlers.common import inspection_card
 from storage.models import CheckOutsideDraw, Inspection, Inspector, Target, Task, TeamMember
 from storage.results import assignment_of
 from storage.tasks import rule_params

@@ -5,12 +5,11 @@ from __future__ import annotations
 from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
-from handlers.draws import send
+from handlers.common import DRAW_STATUS_LABELS, send
 from inspection.pool import quotas_from_json
 from inspection.quotas import TIER_LABELS
 from inspection.taskspec import CHAT_USAGE, SpecError, parse_task_line
 from storage import tasks as task_store
-from storage.draws import STATUS_LABELS
 
 router = Router("tasks")
 
@@ -18,7 +17,7 @@ TASK_STATUS = {
     "planned": "待抽取",
     "complete": "已完成",
     "targeted": "双随机以外的检查",
-    **STATUS_LABELS,
+    **DRAW_STATUS_LABELS,
 }
 
 

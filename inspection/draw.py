@@ -28,7 +28,7 @@ ALGORITHM_VERSION = 1
 
 Locality = Literal["same_county", "scope"]
 Method = Literal["onsite", "offsite"]
-Role = Literal["member", "auxiliary"]
+MemberRole = Literal["member", "auxiliary"]
 
 LOCALITIES: tuple[Locality, ...] = ("same_county", "scope")
 
@@ -185,7 +185,7 @@ class DrawError(ValueError):
         pool_size: int | None = None,
         count: int | None = None,
         target_key: str | None = None,
-        role: Role | None = None,
+        role: MemberRole | None = None,
         needed: int | None = None,
         found: int | None = None,
         blocked: Mapping[str, int] | None = None,
@@ -375,7 +375,7 @@ class _Cycle:
         on_team: set[str],
         loads: Counter[str],
         policy: DrawPolicy,
-        role: Role,
+        role: MemberRole,
     ) -> tuple[str, ...]:
         if need == 0:
             return ()
@@ -440,7 +440,7 @@ def _diagnose(
     on_team: set[str],
     loads: Mapping[str, int],
     policy: DrawPolicy,
-    role: Role,
+    role: MemberRole,
 ) -> DrawError:
     """A full turn of the cycle from the cursor, counting what blocked each person."""
     taken_set = set(taken)
@@ -456,7 +456,7 @@ def _diagnose(
 
 def _unfilled_error(
     target_key: str,
-    role: Role,
+    role: MemberRole,
     need: int,
     found: int,
     cycle_size: int,
@@ -523,7 +523,7 @@ def next_replacement(
     """
     team = result.team(target_key)
     if leaving in team.members:
-        role: Role = "member"
+        role: MemberRole = "member"
         cycle, cursor = result.cycle, result.cursor
     elif leaving in team.auxiliary:
         role = "auxiliary"

@@ -64,12 +64,14 @@ CLOSED = ("abandoned", "superseded")
 
 
 class DrawRefused(Exception):
-    """The draw cannot be made or changed as asked: nothing is recorded. ``zh`` for chat."""
+    """The draw cannot be made or changed as asked: nothing is recorded. ``reason`` is a stable
+    code and ``facts`` what the wording needs; the chat's wording is in ``handlers.common``,
+    the command line's in ``bot.cli._base``."""
 
-    def __init__(self, zh: str, en: str) -> None:
-        super().__init__(zh)
-        self.zh = zh
-        self.en = en
+    def __init__(self, reason: str, **facts: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.facts = facts
 
 
 @dataclass(frozen=True)
@@ -234,23 +236,19 @@ async def commit(
     if earlier and task.redraw_approval is None:
         last = earlier[-1]
         raise DrawRefused(
-            f"任务 {task.code} 已于{_local(last.committed_at)}抽取（第{last.attempt}次，"
-            f"{STATUS_LABELS.get(last.status, last.status)}）。同一任务只抽取一次；"
-            f"确需重新抽取的，须由部门负责人发送「重新抽查 {task.code} <原因>」批准。",
-            f"task {task.code} was already drawn (attempt {last.attempt}, {last.status})",
+            "already_drawn",
+            task=task.code,
+            at=last.committed_at,
+            attempt=last.attempt,
+            status=last.status,
         )
     if task.status == "complete":
-        raise DrawRefused(f"任务 {task.code} 已完成，不能再抽取。", "task is complete")
+        raise DrawRefused("task_complete", task=task.code)
     if task.status == "targeted":  # registered by 登记检查 (handlers/targeted.py)
-        raise DrawRefused(
-            f"任务 {task.code} 是双随机以外的检查（第6条），不参加抽取。", "check outside the draw"
-        )
+        raise DrawRefused("outside_draw", task=task.code)
     plan = await preview(session, task)
     if not plan.drawable:
-        raise DrawRefused(
-            f"任务 {task.code} 无法抽取：\n" + "\n".join(f"· {p}" for p in plan.problems),
-            "the pool cannot satisfy the task: " + " | ".join(plan.problems),
-        )
+        raise DrawRefused("pool_insufficient", task=task.code, problems=list(plan.problems))
     fp, doc = fingerprinted(plan.input)
     c_fp, c_doc = fingerprinted(plan.construction) if plan.construction else (None, None)
     approval = task.redraw_approval or {}
@@ -322,10 +320,7 @@ async def run(
 
     ``plan`` is the pool frozen by ``commit`` in this same transaction (saves decoding it)."""
     if row.status != "committed":
-        raise DrawRefused(
-            f"任务 {task.code} 第{row.attempt}次抽取已{STATUS_LABELS.get(row.status, row.status)}。",
-            f"draw {row.attempt} of {task.code} is {row.status}",
-        )
+        raise DrawRefused("draw_closed", task=task.code, attempt=row.attempt, status=row.status)
     await lock_scope(session, task)
     inp, extra = (plan.input, plan.construction) if plan is not None else frozen_input(row)
     seed = derive_seed(bytes.fromhex(row.secret_hex), witness)
@@ -677,16 +672,11 @@ async def approve_redraw(
     await lock_scope(session, task)
     last = await latest_draw(session, task.id)
     if last is None:
-        raise DrawRefused(
-            f"任务 {task.code} 尚未抽取，直接发送「抽查 {task.code}」即可。", "task not drawn yet"
-        )
+        raise DrawRefused("redraw_not_drawn", task=task.code)
     if task.redraw_approval is not None:
-        raise DrawRefused(
-            f"任务 {task.code} 的重新抽取已获批准，等待发送「抽查 {task.code}」。",
-            "a re-draw is already approved",
-        )
+        raise DrawRefused("redraw_already_approved", task=task.code)
     if task.status == "complete":
-        raise DrawRefused(f"任务 {task.code} 已完成，不能重新抽取。", "task is complete")
+        raise DrawRefused("redraw_task_complete", task=task.code)
     cancelled: list[Cancelled] = []
     if last.status == "drawn":
         visits = list(
@@ -699,9 +689,7 @@ async def approve_redraw(
             ).scalars()
         )
         if any(v.result_code for v in visits):
-            raise DrawRefused(
-                f"任务 {task.code} 已有检查结果，不能重新抽取。", "results were already recorded"
-            )
+            raise DrawRefused("redraw_has_results", task=task.code)
         teams = await _active_userids(session, [v.id for v in visits if v.status == "open"])
         for v in visits:
             if v.status == "open":
@@ -754,10 +742,7 @@ def replay(inp: DrawInput, result: DrawResult, amendments: Sequence[DrawAmendmen
     for a in amendments:
         new, result = swap_member(result, inp, a.target_key, a.leaving, frozenset(a.excluded))
         if new != a.replacement:
-            raise DrawRefused(
-                f"抽取记录第{a.seq}项变更与重放结果不符。",
-                f"amendment {a.seq}: recorded {a.replacement}, replayed {new}",
-            )
+            raise DrawRefused("amendment_mismatch", seq=a.seq, recorded=a.replacement, replayed=new)
     return result
 
 
@@ -789,16 +774,14 @@ async def amend_swap(
     """
     row = await session.get(Draw, inspection.draw_id) if inspection.draw_id else None
     if row is None or row.status != "drawn":
-        raise DrawRefused(
-            f"编号 {inspection.number} 不属于有效的抽取结果。", "inspection has no live draw"
-        )
+        raise DrawRefused("no_live_draw", number=inspection.number)
     task = await session.get(Task, inspection.task_id)
     assert task is not None
     await lock_scope(session, task)
     part = "construction" if inspection.origin == "construction" else "random"
     found = _part(row, part)
     if found is None:
-        raise DrawRefused("该抽取没有这部分结果。", f"draw has no {part} result")
+        raise DrawRefused("no_part", part=part)
     inp, recorded = found
     earlier = await amendments_of(session, row.id)
     current = replay(inp, recorded, [a for a in earlier if a.part == part])
@@ -907,15 +890,13 @@ async def _unavailable(
 async def pick_draw(session: AsyncSession, task: Task, attempt: int | None = None) -> Draw:
     draws = await draws_of(session, task.id)
     if not draws:
-        raise DrawRefused(f"任务 {task.code} 尚未抽取。", f"task {task.code} has no draw")
+        raise DrawRefused("no_draw", task=task.code)
     if attempt is None:
         return draws[-1]
     for d in draws:
         if d.attempt == attempt:
             return d
-    raise DrawRefused(
-        f"任务 {task.code} 没有第{attempt}次抽取。", f"task {task.code} has no attempt {attempt}"
-    )
+    raise DrawRefused("no_attempt", task=task.code, attempt=attempt)
 
 
 async def export(session: AsyncSession, task: Task, attempt: int | None = None) -> dict[str, Any]:
@@ -932,11 +913,7 @@ def _document(task: Task, row: Draw, amendments: Sequence[DrawAmendment]) -> dic
     amendments. A failed or abandoned draw has no result: the verifier replays the failure
     or nothing."""
     if row.status == "committed":
-        raise DrawRefused(
-            f"任务 {task.code} 正在等待见证值，抽取前不能导出（记录中含有密钥）。",
-            f"draw {row.attempt} of {task.code} awaits its witness value; the export would "
-            "reveal the secret",
-        )
+        raise DrawRefused("awaiting_witness", task=task.code, attempt=row.attempt)
     construction = None
     if row.construction_doc is not None:
         construction = {
@@ -1018,18 +995,3 @@ async def verify_task(session: AsyncSession, task: Task, attempt: int | None = N
                 f"the record says {expected[key]}"
             )
     return None
-
-
-# --- labels -----------------------------------------------------------------------------------
-
-STATUS_LABELS = {
-    "committed": "已封存、待见证",
-    "drawn": "已抽取",
-    "failed": "抽取失败",
-    "abandoned": "已放弃（未见证）",
-    "superseded": "已被重新抽取取代",
-}
-
-
-def _local(at: dt.datetime) -> str:
-    return at.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")

@@ -17,6 +17,8 @@ from sqlalchemy.orm import aliased
 from storage.db import insert_for
 from storage.models import InboundEvent
 
+WECOM, CONSOLE = "wecom", "console"  # where an event came in; each is claimed by its own kind
+
 
 @dataclass(frozen=True)
 class NewEvent:
@@ -25,6 +27,7 @@ class NewEvent:
     kind: str
     payload: str
     received_at: dt.datetime
+    channel: str = WECOM
 
     def row(self) -> dict[str, Any]:
         return {
@@ -33,6 +36,7 @@ class NewEvent:
             "kind": self.kind,
             "payload": self.payload,
             "received_at": self.received_at,
+            "channel": self.channel,
             "status": "pending",
             "attempts": 0,
         }
@@ -51,9 +55,10 @@ async def record(
     kind: str,
     payload: str,
     now: dt.datetime,
+    channel: str = WECOM,
 ) -> int | None:
     """Insert the event as pending; return its id, or None when the key was seen before."""
-    event = NewEvent(dedup_key, userid, kind, payload, now)
+    event = NewEvent(dedup_key, userid, kind, payload, now, channel)
     stmt = _insert_new(session).values(**event.row()).returning(InboundEvent.id)
     return (await session.execute(stmt)).scalar_one_or_none()
 
@@ -68,14 +73,21 @@ def _lease_free(now: dt.datetime) -> ColumnElement[bool]:
 
 
 async def claim(
-    session: AsyncSession, owner: str, now: dt.datetime, lease: dt.timedelta, limit: int = 20
+    session: AsyncSession,
+    owner: str,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    limit: int = 20,
+    channel: str = WECOM,
 ) -> list[int]:
-    """Lease the oldest pending event of up to `limit` users; returns the ids this owner won."""
+    """Lease the oldest pending event of up to `limit` users that came in on ``channel``;
+    returns the ids this owner won."""
     older = aliased(InboundEvent)
     earlier_pending = (
         select(older.id)
         .where(
             older.userid == InboundEvent.userid,
+            older.channel == InboundEvent.channel,
             older.status == "pending",
             older.id < InboundEvent.id,
         )
@@ -83,7 +95,12 @@ async def claim(
     )
     candidates = (
         select(InboundEvent.id)
-        .where(InboundEvent.status == "pending", _lease_free(now), ~earlier_pending)
+        .where(
+            InboundEvent.status == "pending",
+            InboundEvent.channel == channel,
+            _lease_free(now),
+            ~earlier_pending,
+        )
         .order_by(InboundEvent.id)
         .limit(limit)
         .with_for_update(skip_locked=True)  # PostgreSQL: instances take disjoint rows

@@ -216,6 +216,9 @@ class InboundEvent(Base):
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[str] = mapped_column(Text)  # the decrypted XML, as received
     received_at: Mapped[dt.datetime]
+    # Where it came in: "wecom" (the callback) or "console"; each is claimed only by its own
+    # kind of worker, so a console beside a running server never takes a WeCom event.
+    channel: Mapped[str] = mapped_column(String(10), default="wecom", server_default="wecom")
     status: Mapped[str] = mapped_column(String(10), default="pending")  # pending/done/failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
@@ -246,6 +249,28 @@ class OutboxMessage(Base):
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     cause_event_id: Mapped[int | None] = mapped_column(BigId)
     ref: Mapped[str | None] = mapped_column(String(100), index=True)  # e.g. card task id
+
+
+class TemplateCard(Base):
+    """A delivered template card: the response code WeCom returned for it, which an update of
+    the card needs (written by the sender when the card is delivered)."""
+
+    __tablename__ = "template_card"
+    task_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    response_code: Mapped[str] = mapped_column(String(128))
+    delivered_at: Mapped[dt.datetime]
+
+
+class GroupChat(Base):
+    """A group chat the bot created (appchat/create) and who owns it now; written with the
+    change that creates it or hands it over, so a second change sees the first."""
+
+    __tablename__ = "group_chat"
+    chatid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    owner: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
 
 
 class OutboxDelivery(Base):

@@ -14,7 +14,7 @@ from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.bulk import binder, insert_rows
-from storage.models import OutboxDelivery, OutboxMessage
+from storage.models import GroupChat, OutboxDelivery, OutboxMessage, TemplateCard
 
 REPLY, NOTIFY, BULK = 0, 1, 2
 
@@ -200,6 +200,11 @@ class Outbox:
 
     def appchat_create(self, chatid: str, name: str, owner: str, users: list[str]) -> OutboxMessage:
         body = {"chatid": chatid, "name": name, "owner": owner, "userlist": sorted(set(users))}
+        self.session.add(
+            GroupChat(
+                chatid=chatid, name=name, owner=owner, created_at=self.now, updated_at=self.now
+            )
+        )
         return self._add(APPCHAT_CREATE, [], body, NOTIFY, ref=chatid)
 
     def appchat_update(
@@ -311,12 +316,29 @@ async def release_reservation(session: AsyncSession, message_id: int) -> None:
 
 async def chat_owner(session: AsyncSession, chatid: str) -> str | None:
     """Who owns the chat now: the owner it was created with, or the last one handed to."""
-    bodies = await session.scalars(
-        select(OutboxMessage.body)
-        .where(OutboxMessage.api.in_([APPCHAT_CREATE, APPCHAT_UPDATE]), OutboxMessage.ref == chatid)
-        .order_by(OutboxMessage.id.desc())
+    return await session.scalar(select(GroupChat.owner).where(GroupChat.chatid == chatid))
+
+
+async def hand_over_chat(session: AsyncSession, chatid: str, owner: str, now: dt.datetime) -> None:
+    await session.execute(
+        update(GroupChat).where(GroupChat.chatid == chatid).values(owner=owner, updated_at=now)
     )
-    for body in bodies:
-        if body and body.get("owner"):
-            return str(body["owner"])
-    return None
+
+
+async def record_card(
+    session: AsyncSession, message: OutboxMessage, response: dict[str, Any], now: dt.datetime
+) -> None:
+    """A delivered template card's response code, kept where an update of the card finds it."""
+    code = response.get("response_code")
+    if message.api != SEND or not code or not message.ref:
+        return
+    if message.body.get("msgtype") != "template_card":
+        return
+    await session.merge(TemplateCard(task_id=message.ref, response_code=code, delivered_at=now))
+
+
+async def card_response_code(session: AsyncSession, task_id: str) -> str:
+    code = await session.scalar(
+        select(TemplateCard.response_code).where(TemplateCard.task_id == task_id)
+    )
+    return code or ""

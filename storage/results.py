@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -278,11 +279,13 @@ async def entries(session: AsyncSession, inspection_id: int) -> list[ResultEntry
 
 
 class NotAllowed(Exception):
-    """The change cannot be made as asked; ``zh`` says why, for chat."""
+    """The change cannot be made as asked: ``reason`` is a stable code ("no_result",
+    "published", "unchanged", "already_secret"); the chat's wording is in ``handlers.results``."""
 
-    def __init__(self, zh: str) -> None:
-        super().__init__(zh)
-        self.zh = zh
+    def __init__(self, reason: str, **facts: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.facts = facts
 
 
 async def correct(
@@ -297,11 +300,11 @@ async def correct(
     it replaces, the new entry)."""
     row = await current(session, inspection.id)
     if row is None or row.state != RECORDED:
-        raise NotAllowed(f"编号 {inspection.number} 还没有检查结果，无需更正。")
+        raise NotAllowed("no_result", number=inspection.number)
     if row.published_at is not None:
-        raise NotAllowed(f"编号 {inspection.number} 的结果已经公开，不能再更正。")
+        raise NotAllowed("published", number=inspection.number)
     if row.code == s.code and row.description == s.description:
-        raise NotAllowed(f"编号 {inspection.number} 的结果已是「{row.phrase}」。")
+        raise NotAllowed("unchanged", number=inspection.number, phrase=row.phrase)
     corrected = {
         "code": s.code,
         "phrase": s.phrase,
@@ -320,7 +323,7 @@ async def correct(
         .execution_options(synchronize_session=False)
     )
     if not changed.rowcount:  # type: ignore[attr-defined]
-        raise NotAllowed(f"编号 {inspection.number} 的结果已经公开，不能再更正。")
+        raise NotAllowed("published", number=inspection.number)
     before = (await entries(session, inspection.id))[-1]
     entry = _entry(inspection.id, before.seq + 1, "correction", s, now, reason)
     session.add(entry)
@@ -344,7 +347,7 @@ async def mark_secret(
     """Art. 37: secrets, national or public safety: the result is never published."""
     row = await current(session, inspection.id)
     if row is None or row.state != RECORDED:
-        raise NotAllowed(f"编号 {inspection.number} 还没有检查结果。结果提交后才能标记保密。")
+        raise NotAllowed("no_result", number=inspection.number)
     changed = await session.execute(
         update(InspectionResult)
         .where(InspectionResult.inspection_id == inspection.id, InspectionResult.secret.is_(False))
@@ -352,7 +355,7 @@ async def mark_secret(
         .execution_options(synchronize_session=False)
     )
     if not changed.rowcount:  # type: ignore[attr-defined]
-        raise NotAllowed(f"编号 {inspection.number} 的结果已标记为保密。")
+        raise NotAllowed("already_secret", number=inspection.number)
     await session.refresh(row)
 
 

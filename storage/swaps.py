@@ -18,7 +18,7 @@ from storage.models import Inspector, SwapRequest, TeamMember
 from storage.repos import Repositories
 
 PENDING = "pending"
-STATUS_LABELS = {
+SWAP_STATUS_LABELS = {
     "pending": "待审批",
     "approved": "已批准",
     "rejected": "已驳回",

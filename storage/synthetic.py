@@ -20,7 +20,9 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.uscc import CHARSET, make_uscc
-from storage.directory import SPECS, TAG_FIELD, ImportReport, Kind, headers, import_rows
+from storage.directory.columns import SPECS, TAG_FIELD, Kind, headers
+from storage.directory.importer import import_rows
+from storage.directory.report import ImportReport
 from storage.spreadsheet import Cell, SheetSpec, write_csv, write_xlsx
 
 SEED_MIGRATION = Path(__file__).parent / "migrations" / "versions" / "0002_seed_organisations.py"

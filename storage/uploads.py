@@ -11,9 +11,18 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import Settings
 from storage.models import UploadToken
 
 LIFETIME = dt.timedelta(minutes=15)
+
+
+def link_key(settings: Settings) -> bytes:
+    """The HMAC key for upload links: its own setting, else the app secret."""
+    secret = (
+        settings.server.link_secret.get_secret_value() or settings.wecom.secret.get_secret_value()
+    )
+    return ("upload-link:" + secret).encode()
 
 
 def signature(key: bytes, token_id: str, expires_at: dt.datetime) -> str:

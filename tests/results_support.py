@@ -12,7 +12,7 @@ from sqlalchemy import select
 from storage.models import AuditEntry, Inspection, TeamMember
 from tests.conftest import Harness
 from tests.factories import add_targets
-from tests.test_draw_chat import ADMIN, CHIEF, TASK, setup
+from tests.support.draw_chat import ADMIN, CHIEF, TASK, setup
 
 __all__ = ["ADMIN", "CHIEF", "TASK", "Visit", "audit_actions", "click", "drawn", "visits"]
 

@@ -23,8 +23,8 @@ from tests.conftest import Harness
 from tests.factories import CITY, COUNTY, NOW, add_item, make_task
 from tests.inspection.factories import inspectors, make_input, targets
 from tests.results_support import ADMIN, TASK, click, drawn
-from tests.test_directory_import import inspector, item, run_import, write
-from tests.test_draw_chat import ABOVE, OUTSIDER, cards
+from tests.support.directory import inspector, item, run_import, write
+from tests.support.draw_chat import ABOVE, OUTSIDER, cards
 
 ENFORCER = "enf1"
 

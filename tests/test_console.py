@@ -10,6 +10,8 @@ from bot.chat.context import FixedClock
 from bot.chat.inbound import CardEvent, parse
 from bot.config import load_settings
 from bot.tools.console import ConsoleSession, render_card, run_console
+from bot.wecom.standin import WeComStandIn
+from storage import inbound
 from storage.db import Database
 from storage.models import InboundEvent, OutboxMessage
 from storage.repos import Repositories
@@ -47,6 +49,28 @@ async def test_console_answers_through_the_router_and_marks_delivery(db: Databas
         )
     statuses = {tuple(r.recipients): r.status for r in rows}
     assert statuses[("boss",)] == "sent" and statuses[("li",)] == "pending"
+
+
+async def test_a_console_beside_a_server_leaves_wecom_events_alone(db: Database) -> None:
+    """The channel is stored at ingress: a console claims only the events it recorded."""
+    settings = load_settings(None, database={"url": db.url})
+    clock = FixedClock(START)
+    xml = WeComStandIn(corp_id="c").text_message_xml("boss", "帮助", 42, int(START.timestamp()))
+    async with db.transaction() as session:
+        wecom_event = await inbound.record(
+            session, dedup_key="wecom-42", userid="boss", kind="text", payload=xml, now=START
+        )
+    console = ConsoleSession(db, settings, "boss", clock)
+    assert await console.say("帮助")
+    async with db.transaction() as session:
+        event = await session.get(InboundEvent, wecom_event)
+        mine = (
+            (await session.execute(select(InboundEvent).where(InboundEvent.channel == "console")))
+            .scalars()
+            .all()
+        )
+    assert event is not None and event.status == "pending" and event.lease_owner is None
+    assert len(mine) == 1 and mine[0].status == "done"
 
 
 async def test_console_reads_lines_until_end_of_input(db: Database) -> None:

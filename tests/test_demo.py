@@ -1,4 +1,5 @@
-"""The demo (README's first command) runs its whole tour: a smaller directory, the same steps."""
+"""The demo (README's first command) runs its whole tour: a smaller directory, the same steps, on
+the tests' fixed clock."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from bot.chat.context import FixedClock
 from bot.tools.demo import run_demo
 
 
 async def test_the_demo_tour_runs_end_to_end(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], clock: FixedClock
 ) -> None:
-    assert await run_demo(tmp_path / "demo", size=(400, 200)) == 0
+    # Each step waits for the bot's answers in the database, and raises if they do not come.
+    assert await run_demo(tmp_path / "demo", size=(400, 200), clock=clock) == 0
     out = capsys.readouterr().out
     assert "draw verify" in out and "→ MATCH" in out
     assert "【检查结果已记录】" in out and "已批准替换申请" in out

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from storage.directory import OrgIndex, clean_text, parse_date
+from storage.directory.rows import OrgIndex
+from storage.directory.values import clean_text, parse_date
 from storage.spreadsheet import (
     SheetSpec,
     SpreadsheetError,

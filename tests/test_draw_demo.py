@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.draws import demo_witnessed_draw
+from bot.tools.demo_play import demo_witnessed_draw
 from storage import draws
 from storage import tasks as task_store
 from tests.conftest import Harness

@@ -7,7 +7,7 @@ import datetime as dt
 import random
 from fractions import Fraction
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from inspection.draw import DrawPolicy, draw, fingerprint
 from inspection.pool import (
@@ -24,7 +24,7 @@ from storage import draws
 from storage.db import Database
 from storage.draws import DrawRefused
 from storage.models import Draw, Inspection, TeamMember
-from storage.tasks import rules_for, target_facts
+from storage.tasks import get_task, rules_for, target_facts
 from tests.factories import (
     CITY,
     COUNTY,
@@ -33,9 +33,10 @@ from tests.factories import (
     add_targets,
     make_task,
 )
+from tests.support.draws import SEED, draw_all
+from tests.support.waiting import wait_until, within
 
 START, END = dt.date(2026, 12, 1), dt.date(2026, 12, 31)
-SEED = bytes(32)
 
 
 def facts(
@@ -228,15 +229,6 @@ def test_art28_impossible_teams_are_refused_before_the_commitment() -> None:
 # --- facts from the record ------------------------------------------------------------------
 
 
-async def draw_all(db: Database, **fields: str) -> str:
-    async with db.transaction() as s:
-        task = await make_task(s, **fields)
-        row, plan = await draws.commit(s, task, actor="a", now=NOW, secret=SEED)
-        outcome = await draws.run(s, task, row, witness="w", actor="a", now=NOW, plan=plan)
-        assert outcome.error is None, outcome.error
-        return task.code
-
-
 async def test_art25_and_30_exclusions_come_from_earlier_draws(db: Database) -> None:
     async with db.transaction() as s:
         await add_targets(s, 10)
@@ -314,28 +306,70 @@ async def test_art19_a_target_drawn_by_two_tasks_in_overlapping_windows_is_one_v
 
 
 async def test_draws_on_one_organisation_are_serialised(db: Database) -> None:
+    """The second draw starts while the first holds its commitment open, waits for it, then
+    finds the task drawn. Without the organisation's lock both would draw."""
     async with db.transaction() as s:
         await add_targets(s, 10)
         await add_inspectors(s, 4)
         code = (await make_task(s)).code
+    holding, release, started = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
-    async def attempt(secret: bytes) -> str:
+    async def attempt(secret: bytes, *, hold: bool) -> str:
+        if not hold:
+            started.set()
         try:
             async with db.transaction() as s:
-                from storage.tasks import get_task
-
                 task = await get_task(s, code)
                 assert task is not None
                 await draws.commit(s, task, actor="a", now=NOW, secret=secret)
-                await asyncio.sleep(0.05)  # hold the lock a while
+                if hold:  # keep the transaction, and so the lock, until the second one waits
+                    holding.set()
+                    await release.wait()
                 return "committed"
         except DrawRefused:
             return "refused"
 
-    outcomes = await asyncio.gather(attempt(bytes(32)), attempt(bytes([1]) * 32))
-    assert sorted(outcomes) == ["committed", "refused"]
+    first = asyncio.create_task(attempt(bytes(32), hold=True))
+    tasks = [first]
+    try:
+        await within(holding.wait(), "the first draw to commit")
+        second = asyncio.create_task(attempt(bytes([1]) * 32, hold=False))
+        tasks.append(second)
+        await within(started.wait(), "the second draw to start")
+        await wait_until(lambda: waits_for_the_first(db, second), "the second draw to wait")
+        assert not second.done()
+    except BaseException:
+        release.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    release.set()
+    outcomes = [await within(first, "the first draw"), await within(second, "the second draw")]
+    assert outcomes == ["committed", "refused"]
     async with db.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(Draw)) == 1
+
+
+async def waits_for_the_first(db: Database, second: asyncio.Task[str]) -> bool:
+    """Whether ``second`` (started) is blocked behind the first draw's transaction.
+
+    PostgreSQL: a session of this database waits for an advisory lock (seen from a connection of
+    its own, outside ``db.transaction()``). SQLite has one writer: the second draw's first step
+    is to queue for its transaction, so once it has started and yielded, it waits there."""
+    if second.done():
+        return False
+    if not db.is_sqlite:
+        async with db.engine.connect() as conn:
+            waiting = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    " AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database())"
+                )
+            )
+        return bool(waiting)
+    return True
 
 
 # --- the scope read in batches ----------------------------------------------------------------

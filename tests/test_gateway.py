@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from typing import Any
 
 import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from bot.chat.context import FixedClock
+from bot.chat.context import Context, FixedClock
+from bot.chat.inbound import TextCommand
+from bot.chat.router import Dispatcher, Router
 from bot.runtime.app import Runtime
 from bot.runtime.worker import EventWorker
 from bot.wecom.standin import WeComStandIn
 from storage import inbound
 from storage.models import InboundEvent
 from tests.conftest import Harness, make_settings
+from tests.support.waiting import within
 
 SAMPLE = {
     "token": "QDG6eK",
@@ -97,6 +102,60 @@ async def test_a_lease_lost_midway_rolls_back_the_slow_handler(h: Harness) -> No
     await slow.process(event_id)  # the slow one wakes up: its lease is gone, it does nothing
     await h.settle()
     assert len(h.wecom.texts_to("zhaoliu")) == 1
+
+
+async def test_a_lease_that_expires_while_the_handler_runs_gives_one_effect(h: Harness) -> None:
+    """The lease runs out while the handler is still at work, and the live instance claims in
+    the meantime. The handler holds its event locked in its own transaction, so the live
+    instance cannot take it over: the event has exactly one effect, the slow handler's."""
+    entered, release = asyncio.Event(), asyncio.Event()
+    effects: list[str] = []
+    router = Router("slow")
+
+    @router.command("慢", summary="waits for the test, then answers once")
+    async def slow_handler(message: TextCommand, ctx: Context) -> None:
+        entered.set()
+        await release.wait()
+        effects.append(message.user)
+        ctx.reply("慢处理完成")
+
+    await h.post_text("zhaoliu", "慢")
+    async with h.db.transaction() as session:
+        (event_id,) = await inbound.claim(session, "slow", h.clock.now(), dt.timedelta(seconds=60))
+    slow = EventWorker(h.db, Dispatcher([router]), h.settings, h.clock, owner="slow")
+    claiming = asyncio.Event()
+
+    async def live_instance() -> int:
+        claiming.set()
+        return await h.runtime.worker.run_once()
+
+    handling = asyncio.create_task(slow.process(event_id))
+    tasks: list[asyncio.Task[Any]] = [handling]
+    try:
+        await within(entered.wait(), "the slow handler to start")
+        h.clock.advance(seconds=61)  # its lease expires while it runs
+        live = asyncio.create_task(live_instance())
+        tasks.append(live)
+        await within(claiming.wait(), "the live instance to claim")
+        if not h.db.is_sqlite:
+            # PostgreSQL: the claim skips the locked row at once, while the handler still runs.
+            assert await within(live, "the live instance's claim") == 0
+        # SQLite has one writer: the live instance's claim waits for the handler's transaction.
+        assert not handling.done() and effects == []
+    except BaseException:
+        release.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    release.set()
+    await within(handling, "the slow handler")
+    assert await within(live, "the live instance's claim") == 0
+    await h.settle()
+    assert effects == ["zhaoliu"]
+    assert h.wecom.texts_to("zhaoliu") == ["慢处理完成"]
+    (event,) = await _events(h)
+    assert event.status == "done" and event.attempts == 1
 
 
 async def test_one_users_events_run_in_arrival_order_across_instances(h: Harness) -> None:

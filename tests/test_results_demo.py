@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from handlers.draws import demo_witnessed_draw
-from handlers.results import demo_answers
+from bot.tools.demo_play import demo_answers, demo_witnessed_draw
 from storage import draws
 from storage import tasks as task_store
 from storage.models import DrawAmendment, InspectionResult

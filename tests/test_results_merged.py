@@ -13,7 +13,7 @@ from storage.db import Database
 from storage.models import Inspection, Task
 from storage.results import Submission
 from tests.factories import add_inspectors, add_item, add_targets
-from tests.test_draw_pool import draw_all
+from tests.support.draws import draw_all
 
 AT = dt.datetime(2026, 12, 3, 2, 0, tzinfo=dt.UTC)
 TZ = dt.timezone(dt.timedelta(hours=8))

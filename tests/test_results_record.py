@@ -7,7 +7,7 @@ import argparse
 import pytest
 from sqlalchemy import select, update
 
-from bot.cli.commands import cmd_audit
+from bot.cli.audit import cmd_audit
 from storage.models import AuditEntry
 from tests.conftest import Harness
 from tests.results_support import CHIEF, TASK, drawn

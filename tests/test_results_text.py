@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from bot.tools.console import ConsoleSession
 from storage import results as store
-from storage.models import Task
+from storage.models import Task, TemplateCard
 from tests.conftest import Harness
 from tests.results_support import ADMIN, CHIEF, TASK, audit_actions, drawn
 
@@ -28,6 +28,9 @@ async def test_art35_art38_text_fallback_console_record_numbers_and_task_complet
     # A text submission closes the card with the code the card's own send returned.
     (update,) = h.wecom.card_updates
     assert update["template_card"]["task_id"] == v.card_task_id
+    async with h.db.transaction() as s:  # the sender kept that code with the card
+        card = await s.get(TemplateCard, v.card_task_id)
+    assert card is not None and update["response_code"] == card.response_code
     (attached,) = await h.say(a, f"记录 {v.number} XCJL-2026-0815")
     assert "XCJL-2026-0815" in attached and "第35条" in attached
     (again,) = await h.say(a, f"记录 {v.number} XCJL-2026-0815")

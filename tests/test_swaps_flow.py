@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from storage import draws
 from storage import tasks as task_store
-from storage.models import DrawAmendment, SwapRequest, TeamMember
+from storage.models import DrawAmendment, GroupChat, SwapRequest, TeamMember
 from tests.conftest import Harness
 from tests.factories import COUNTY, enable_group_chats
 from tests.results_support import CHIEF, TASK, Visit, audit_actions, click, drawn, visits
@@ -205,3 +205,7 @@ async def test_art29_a_chat_owner_swapped_out_hands_the_chat_to_the_replacement(
     third = (await status_of(h, rid)).replacement_userid
     assert third is not None and chat.owner == third
     assert sorted(chat.members) == sorted([mate, third])
+    # The owner is the domain's own fact (group_chat), not read back from outbox bodies.
+    async with h.db.transaction() as s:
+        row = await s.get(GroupChat, chat.chatid)
+    assert row is not None and row.owner == third

@@ -2,7 +2,8 @@
 
 Nothing of ours is mocked: the client talks to the stand-in as it would to qyapi.weixin.qq.com,
 and the tests assert on what the stand-in received and delivered. Only sleeping and the clock
-are injected, so backoff is recorded instead of waited for and expiry needs no waiting.
+are injected, so backoff is recorded instead of waited for and expiry needs no waiting; a slow
+answer is held on an event the test releases, not timed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bot.wecom.api import (
 )
 from bot.wecom.crypto import WeComCrypto
 from bot.wecom.standin import WeComStandIn
+from tests.support.waiting import wait_until, within
 
 SEND = "/cgi-bin/message/send"
 GETTOKEN = "/cgi-bin/gettoken"
@@ -195,10 +197,14 @@ async def test_token_fetch_is_retried_too(world: World) -> None:
 async def test_timeout_is_retried_and_the_slow_request_not_delivered(world: World) -> None:
     client = world.new_client(timeout=0.1)
     await client.token()
-    world.standin.inject(SEND, delay=0.3)
-    await client.send_message(text_message(["alice"], "超时后重发"))
+    release = asyncio.Event()  # the stand-in holds the first request until the test says so
+    world.standin.inject(SEND, hold=release)
+    try:
+        await within(client.send_message(text_message(["alice"], "超时后重发")), "the retry")
+    finally:
+        release.set()  # the stand-in wakes up and finds the first caller gone
     assert world.sleeps.delays == [0.5]
-    await asyncio.sleep(0.25)  # let the stand-in wake up and find the first caller gone
+    await wait_until(lambda: len(world.errcodes(SEND)) == 2, "the held request to be recorded")
     assert world.errcodes(SEND) == [0, None]
     assert world.standin.texts_to("alice") == ["超时后重发"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,9 +16,6 @@ from storage import audit
 from storage.models import AuditEntry
 from storage.outbox import Outbox
 from storage.repos import Repositories
-
-if TYPE_CHECKING:
-    from bot.chat.router import Command
 
 
 class Role(StrEnum):
@@ -81,6 +78,19 @@ class SystemEntropy:
         return secrets.token_bytes(n)
 
 
+class CommandInfo(Protocol):
+    """What 帮助 shows of a routed command (``bot.chat.router.Command``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def aliases(self) -> tuple[str, ...]: ...
+    @property
+    def usage(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Binding:
     role: Role
@@ -128,7 +138,7 @@ class Context:
     # a result records it (Art. 38).
     channel: str = "text"
     # Set by the dispatcher, so 帮助 lists exactly what is routed.
-    commands: Callable[[frozenset[Role]], list[Command]] = lambda roles: []
+    commands: Callable[[frozenset[Role]], Sequence[CommandInfo]] = lambda roles: []
 
     def now(self) -> dt.datetime:
         return self.clock.now()

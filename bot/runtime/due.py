@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import logging
 
-from bot.chat.context import Actor, Clock, Context
+from bot.chat.context import Clock
 from bot.chat.router import Dispatcher
 from bot.config import Settings
+from bot.runtime.contexts import build_context
 from storage import due
 from storage.db import Database
-from storage.outbox import Outbox
-from storage.repos import Repositories
 
 log = logging.getLogger(__name__)
-
-SYSTEM = "system"
 
 
 class DueRunner:
@@ -52,13 +49,6 @@ class DueRunner:
                 action.status = "orphaned"
                 log.error("no handler for due action kind %s", action.kind)
                 return 0
-            ctx = Context(
-                session=session,
-                outbox=Outbox(session, now),
-                clock=self.clock,
-                settings=self.settings,
-                actor=Actor(SYSTEM),
-                repos=Repositories(session),
-            )
+            ctx = await build_context(session, self.settings, self.clock)
             await handler(action.data | {"ref": action.ref}, ctx)
             return 1

@@ -178,6 +178,7 @@ class OutboxSender:
             if row is None:
                 return
             row.status, row.sent_at, row.response = "sent", self.clock.now(), response
+            await ob.record_card(session, row, response, self.clock.now())
             row.lease_owner, row.lease_until, row.error = None, None, None
             invalid = list(response.get("invaliduser") or [])
             if invalid:

@@ -30,14 +30,6 @@ label{{display:block;margin:.8rem 0 .3rem}} button{{margin-top:1rem;padding:.5re
 </style></head><body>{body}</body></html>"""
 
 
-def link_key(settings: Settings) -> bytes:
-    """The HMAC key for upload links: its own setting, else the app secret."""
-    secret = (
-        settings.server.link_secret.get_secret_value() or settings.wecom.secret.get_secret_value()
-    )
-    return ("upload-link:" + secret).encode()
-
-
 def _page(body: str, status: int = 200) -> web.Response:
     return web.Response(text=PAGE.format(body=body), status=status, content_type="text/html")
 
@@ -62,7 +54,7 @@ class UploadPage:
         self.settings = settings
         self.db = db
         self.clock = clock
-        self.key = link_key(settings)
+        self.key = uploads.link_key(settings)
 
     async def show(self, request: web.Request) -> web.Response:
         token_id, sig = request.match_info["token"], request.query.get("sig", "")
@@ -118,7 +110,7 @@ class UploadPage:
                 if not await uploads.consume(session, token_id, now):
                     return _page("<p>该链接已使用过或已过期。请重新发送「导入」。</p>", 410)
                 report = await directory.import_rows(
-                    session, kind, path, actor=userid, now=now, strict=strict
+                    session, kind, path, actor=userid, now=now, strict=strict, tz=self.settings.tz
                 )
                 report.file = filename
                 self._tell(Outbox(session, now), userid, report)

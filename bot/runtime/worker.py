@@ -12,33 +12,21 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
-from bot.chat.context import Actor, Binding, Clock, Context, Entropy, Role, SystemEntropy, UserError
+from bot.chat.context import Clock, Entropy, SystemEntropy, UserError
 from bot.chat.inbound import PayloadError, parse
 from bot.chat.router import Dispatcher
 from bot.config import Settings
+from bot.runtime.contexts import build_context
 from storage import inbound
 from storage.db import Database
 from storage.outbox import Outbox
-from storage.repos import Repositories
 
 log = logging.getLogger(__name__)
 
+# What a handler's Context.channel (and so a recorded result) says of an event's inbound channel.
+CONTEXT_CHANNEL = {inbound.WECOM: "text", inbound.CONSOLE: "console"}
+
 FAILED_REPLY = "抱歉，处理您的消息时出错（编号 E{id}），已记录。请稍后重试，或联系管理员。"
-
-
-async def load_actor(repos: Repositories, userid: str) -> Actor:
-    bindings = tuple(
-        Binding(Role(b.role), b.org_code, b.dept_code)
-        for b in await repos.roles.bindings_for(userid)
-        if b.role in Role.__members__.values()
-    )
-    inspector = await repos.inspectors.active_by_userid(userid)
-    return Actor(
-        userid=userid,
-        bindings=bindings,
-        inspector_org=inspector.org_code if inspector else None,
-        name=inspector.name if inspector else None,
-    )
 
 
 async def _nothing() -> None:
@@ -55,11 +43,11 @@ class EventWorker:
         *,
         entropy: Entropy | None = None,
         owner: str | None = None,
-        channel: str = "text",
+        channel: str = inbound.WECOM,
     ) -> None:
         self.db = db
         self.dispatcher = dispatcher
-        self.channel = channel  # what Context.channel says of this worker's events
+        self.channel = channel  # the inbound channel this worker claims (storage.inbound)
         self.settings = settings
         self.clock = clock
         self.entropy = entropy or SystemEntropy()
@@ -76,7 +64,9 @@ class EventWorker:
         handled = 0
         while True:
             async with self.db.transaction() as session:
-                ids = await inbound.claim(session, self.owner, self.clock.now(), self.lease)
+                ids = await inbound.claim(
+                    session, self.owner, self.clock.now(), self.lease, channel=self.channel
+                )
             if not ids:
                 return handled
             for event_id in ids:
@@ -98,29 +88,25 @@ class EventWorker:
             if event is None:  # lease lost to another instance, or already done
                 return
             now = self.clock.now()
-            outbox = Outbox(session, now, cause_event_id=event.id)
             try:
                 message = parse(event.payload)
             except PayloadError as exc:
                 event.status, event.processed_at, event.error = "done", now, str(exc)
                 return
-            repos = Repositories(session)
-            ctx = Context(
-                session=session,
-                outbox=outbox,
-                clock=self.clock,
-                settings=self.settings,
-                actor=await load_actor(repos, message.user),
-                repos=repos,
+            ctx = await build_context(
+                session,
+                self.settings,
+                self.clock,
+                userid=message.user,
                 entropy=self.entropy,
                 event_id=event.id,
-                channel=self.channel,
+                channel=CONTEXT_CHANNEL.get(event.channel, event.channel),
             )
             try:
                 async with session.begin_nested():
                     await self.dispatcher.dispatch(message, ctx)
             except UserError as exc:
-                outbox.reply(message.user, exc.message)
+                ctx.outbox.reply(message.user, exc.message)
             event.status, event.processed_at, event.lease_owner = "done", now, None
 
     async def _record_failure(self, event_id: int, exc: Exception) -> None:

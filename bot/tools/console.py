@@ -106,7 +106,12 @@ class ConsoleSession:
         self.userid = userid
         self.clock = clock or SystemClock()
         self.worker = EventWorker(
-            db, dispatcher(), settings, self.clock, owner="console", channel="console"
+            db,
+            dispatcher(),
+            settings,
+            self.clock,
+            owner=f"console-{secrets.token_hex(6)}",
+            channel=inbound.CONSOLE,
         )
         self.xml = WeComStandIn(corp_id=settings.wecom.corp_id or "console")
         self.card: ShownCard | None = None
@@ -159,6 +164,7 @@ class ConsoleSession:
                 kind=env.kind,
                 payload=xml,
                 now=self.clock.now(),
+                channel=inbound.CONSOLE,
             )
         await self.worker.run_once()
         return await self._collect(event_id)

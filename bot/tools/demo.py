@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bot.chat.context import Clock, SystemClock
 from bot.config import Settings, load_settings
 from bot.runtime.app import Runtime
 from bot.wecom.standin import WeComStandIn
@@ -36,6 +37,13 @@ def _section(title: str) -> None:
     _print(f"━━ {title} " + "━" * max(0, 60 - len(title) * 2))
 
 
+SETTLE_DEADLINE = 30.0  # seconds for the bot to answer a step; only reached when it does not
+
+
+class DemoStalled(RuntimeError):
+    """The bot did not finish a step of the tour in time."""
+
+
 class Tour:
     """Plays users in chat: each line goes through the real encrypted callback."""
 
@@ -47,32 +55,43 @@ class Tour:
         self.task_code = ""
         self.size = (3000, 300)  # synthetic targets, inspectors
 
-    async def settle(self) -> None:
-        for _ in range(50):
-            await asyncio.sleep(0.05)
-            async with self.runtime.db.transaction() as session:
-                from sqlalchemy import func, select
+    async def settle(self, deadline: float = SETTLE_DEADLINE) -> None:
+        """Wait until the bot has handled every event and sent every message due now, as the
+        database records it; raise ``DemoStalled`` when that has not come after ``deadline``
+        seconds (a tour that goes on would print answers that never came)."""
+        outstanding = -1
+        try:
+            async with asyncio.timeout(deadline):
+                # Rows have no event to await: read the condition until it holds.
+                while outstanding := await self._outstanding():  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            raise DemoStalled(
+                f"after {deadline:g}s the bot still has {outstanding} events to handle or "
+                "messages to send"
+            ) from None
 
-                from storage.models import InboundEvent, OutboxMessage
+    async def _outstanding(self) -> int:
+        """Events not yet handled, plus messages due now and not yet sent."""
+        from sqlalchemy import func, select
 
-                pending = (
-                    await session.execute(
-                        select(func.count())
-                        .select_from(InboundEvent)
-                        .where(InboundEvent.status == "pending")
-                    )
-                ).scalar_one() + (
-                    await session.execute(
-                        select(func.count())
-                        .select_from(OutboxMessage)
-                        .where(
-                            OutboxMessage.status == "pending",
-                            OutboxMessage.not_before <= self.runtime.clock.now(),
-                        )
-                    )
-                ).scalar_one()
-            if not pending:
-                return
+        from storage.models import InboundEvent, OutboxMessage
+
+        async with self.runtime.db.transaction() as session:
+            events = await session.scalar(
+                select(func.count())
+                .select_from(InboundEvent)
+                .where(InboundEvent.status == "pending")
+            )
+            messages = await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(
+                    OutboxMessage.status == "pending",
+                    OutboxMessage.not_before <= self.runtime.clock.now(),
+                )
+            )
+        return int(events or 0) + int(messages or 0)
 
     async def click(
         self,
@@ -320,15 +339,22 @@ def steps() -> list[Step]:
 
 
 async def run_demo(
-    directory: Path, *, keep_running: bool = False, size: tuple[int, int] = (3000, 300)
+    directory: Path,
+    *,
+    keep_running: bool = False,
+    size: tuple[int, int] = (3000, 300),
+    clock: Clock | None = None,
 ) -> int:
+    """The tour; ``clock`` (the system's by default) is what the bot and the stand-in read."""
+    clock = clock or SystemClock()
+    now = clock.now
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
-    wecom = WeComStandIn()
+    wecom = WeComStandIn(clock=lambda: now().timestamp())
     api_base = await wecom.start()
     settings = standin_settings(f"sqlite+aiosqlite:///{directory / 'demo.db'}", wecom, api_base)
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, clock=clock)
     await runtime.migrate()
     port = await runtime.start()
     url = f"http://127.0.0.1:{port}{settings.server.callback_path}"

@@ -177,6 +177,7 @@ class _Failure:
     errcode: int | None
     delay: float
     drop_connection: bool
+    hold: asyncio.Event | None = None  # wait until it is set (a test's release), like delay
 
 
 @dataclass
@@ -275,12 +276,14 @@ class WeComStandIn:
         delay: float = 0.0,
         drop_connection: bool = False,
         times: int = 1,
+        hold: asyncio.Event | None = None,
     ) -> None:
-        """Make the next ``times`` calls to ``path`` fail: wait ``delay`` seconds first, then cut
-        the connection or answer ``errcode``; a delay alone only slows the call down."""
-        if errcode is None and not drop_connection and delay <= 0:
-            raise ValueError("inject needs an errcode, a delay or drop_connection")
-        failure = _Failure(errcode, delay, drop_connection)
+        """Make the next ``times`` calls to ``path`` fail: wait ``delay`` seconds first (or until
+        ``hold`` is set), then cut the connection or answer ``errcode``; a delay alone only slows
+        the call down."""
+        if errcode is None and not drop_connection and delay <= 0 and hold is None:
+            raise ValueError("inject needs an errcode, a delay, a hold or drop_connection")
+        failure = _Failure(errcode, delay, drop_connection, hold)
         self._failures[path].extend([failure] * times)
 
     def expire_tokens(self) -> None:
@@ -420,8 +423,10 @@ class WeComStandIn:
         if not queue:
             return None
         failure = queue.popleft()
-        if failure.delay > 0:
+        if failure.delay > 0 or failure.hold is not None:
             await asyncio.sleep(failure.delay)
+            if failure.hold is not None:
+                await failure.hold.wait()
             transport = request.transport
             if transport is None or transport.is_closing():
                 # The client gave up waiting: nothing was processed.

@@ -3,6 +3,7 @@ from datetime import date
 import pytest
 
 from inspection.workdays import CalendarNotCovered, WorkCalendar
+from tests.support.calendar import packaged_through
 
 CAL = WorkCalendar.from_chinese_calendar()
 
@@ -37,7 +38,7 @@ def test_art37_year_boundary_counts_new_year_make_up_sunday() -> None:
 
 def test_art37_year_not_loaded_raises_a_clear_error() -> None:
     with pytest.raises(CalendarNotCovered, match="2027年的节假日安排尚未载入") as e:
-        CAL.add_working_days(date(2026, 12, 31), 1)
+        packaged_through(2026).add_working_days(date(2026, 12, 31), 1)
     assert e.value.year == 2027
     assert isinstance(e.value, ValueError)
 

@@ -4,33 +4,105 @@ export a draw's record and verify it by replaying it."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.cli import CliError
-from bot.cli.commands import database
+from bot.cli._base import (
+    CliError,
+    Verbs,
+    add_action,
+    add_actions,
+    add_verb,
+    database,
+    now,
+    refusal_line,
+)
 from bot.config import Settings
-from inspection import verify as verifying
-from inspection.pool import quotas_from_json
-from inspection.taskspec import SpecError, spec_from_fields
-from storage import draws
-from storage import tasks as task_store
-from storage.draws import DrawRefused
+from inspection.quotas import Tier
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from storage.models import Task
 
 ACTOR = "cli"
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+def register(verbs: Verbs) -> None:
+    p = add_verb(verbs, "plan", "annual random-inspection plans (Art. 20, 22)", plan)
+    pv = add_actions(p, "plan_verb")
+    create = add_action(pv, "create", "create a plan")
+    create.add_argument("--org", required=True, help="organisation code, e.g. 150100")
+    create.add_argument("--year", type=int, required=True)
+    create.add_argument("--name", required=True)
+    listing = add_action(pv, "list", "list plans")
+    listing.add_argument("--org")
+    listing.add_argument("--year", type=int)
+
+    t = add_verb(verbs, "task", "random-inspection tasks (Art. 22)", task)
+    tv = add_actions(t, "task_verb")
+    create = add_action(tv, "create", "create a task")
+    create.add_argument("--org", required=True, help="drawing organisation, e.g. 150100")
+    create.add_argument("--name", required=True)
+    create.add_argument("--start", required=True, help="check start, 2026-12-01")
+    create.add_argument("--end", required=True, help="check end, 2026-12-31")
+    create.add_argument("--plan", type=int, help="plan id")
+    create.add_argument("--scope", help="organisation codes, comma-separated (default --org)")
+    create.add_argument("--draw-date", help="planned draw date")
+    for tier in Tier:
+        create.add_argument(
+            f"--{tier.value}", help=f"{tier.value} targets: ratio (25%%, 1/4) or count (30)"
+        )
+    create.add_argument("--items", help="check item codes, comma-separated")
+    create.add_argument("--focus", help="focus of the checks")
+    create.add_argument("--drawing-dept")
+    create.add_argument("--checking-depts", help="comma-separated")
+    create.add_argument("--initiating-dept", help="joint task: initiating department")
+    create.add_argument("--participating-depts", help="joint task: comma-separated")
+    create.add_argument("--team-size", type=int, help="qualified members per team (Art. 28)")
+    create.add_argument("--kinds", help="certificate kinds counting: enforcement,work")
+    create.add_argument("--locality", choices=["same_county", "scope"])
+    create.add_argument("--auxiliary", type=int, help="auxiliary members per team (Art. 18)")
+    create.add_argument("--max-load", type=int, help="teams per inspector in this draw")
+    create.add_argument("--tags", help="directed draw (Art. 26): industry:火电,scale:大型")
+    create.add_argument("--no-avoid-last", action="store_true", help="allow last inspector")
+    create.add_argument(
+        "--keep-inspected-general", action="store_true", help="Art. 25: do not skip them"
+    )
+    create.add_argument(
+        "--skip-checked-above", action="store_true", help="Art. 30: leave out no-problem ones"
+    )
+    create.add_argument("--no-construction", action="store_true", help="Art. 25(4) off")
+    listing = add_action(tv, "list", "list tasks")
+    listing.add_argument("--org")
+    listing.add_argument("--year", type=int)
+    imp = add_action(tv, "import", "create tasks from an .xlsx (one per row)")
+    imp.add_argument("file")
+    imp.add_argument("--org", help="drawing organisation when the sheet has no 单位 column")
+
+    d = add_verb(verbs, "draw", "export or verify a task's draw", draw)
+    dv = add_actions(d, "draw_verb")
+    exp = add_action(dv, "export", "write the draw's self-contained JSON record")
+    exp.add_argument("task", help="task code, e.g. T2026-150100-001")
+    exp.add_argument("file", nargs="?", help="output file (default: standard output)")
+    exp.add_argument("--attempt", type=int, help="an earlier draw of the task")
+    ver = add_action(dv, "verify", "replay a draw: MATCH (exit 0) or the first difference")
+    ver.add_argument("source", help="an exported JSON file, or a task code")
+    ver.add_argument("--attempt", type=int)
 
 
 # --- plan ----------------------------------------------------------------------------------------
 
 
 async def plan(args: argparse.Namespace, settings: Settings) -> int:
+    from inspection.taskspec import SpecError
+    from storage import tasks as task_store
+
     async with database(settings) as db, db.transaction() as session:
         if args.plan_verb == "create":
             try:
@@ -40,7 +112,7 @@ async def plan(args: argparse.Namespace, settings: Settings) -> int:
                     year=args.year,
                     name=args.name,
                     actor=ACTOR,
-                    now=_now(),
+                    now=now(),
                 )
             except SpecError as exc:
                 raise CliError(exc.en) from None
@@ -102,12 +174,16 @@ def task_fields(args: argparse.Namespace) -> dict[str, str]:
 async def task(args: argparse.Namespace, settings: Settings) -> int:
     if args.task_verb == "import":
         return await task_import(args, settings)
+    from inspection.pool import quotas_from_json
+    from inspection.taskspec import SpecError, spec_from_fields
+    from storage import tasks as task_store
+
     async with database(settings) as db, db.transaction() as session:
         if args.task_verb == "create":
             try:
                 spec = spec_from_fields(task_fields(args))
                 t = await task_store.create_task(
-                    session, spec, org_code=args.org, actor=ACTOR, now=_now()
+                    session, spec, org_code=args.org, actor=ACTOR, now=now()
                 )
             except SpecError as exc:
                 raise CliError(exc.en) from None
@@ -159,6 +235,9 @@ async def task_import(args: argparse.Namespace, settings: Settings) -> int:
     范围, 特殊, 重点, 一般, 检查开始, 检查结束, 事项, ...). All rows or none."""
     from openpyxl import load_workbook
 
+    from inspection.taskspec import SpecError, spec_from_fields
+    from storage import tasks as task_store
+
     path = Path(args.file)
     if not path.is_file():  # noqa: ASYNC240 - a one-shot CLI verb, nothing else runs
         raise CliError(f"file {path} does not exist")
@@ -185,7 +264,7 @@ async def task_import(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 spec = spec_from_fields(fields)
                 t = await task_store.create_task(
-                    session, spec, org_code=org, actor=ACTOR, now=_now()
+                    session, spec, org_code=org, actor=ACTOR, now=now()
                 )
             except SpecError as exc:
                 raise CliError(f"row {n}: {exc.en}; nothing was imported") from None
@@ -205,15 +284,30 @@ async def draw(args: argparse.Namespace, settings: Settings) -> int:
     return await draw_verify(args, settings)
 
 
-async def draw_export(args: argparse.Namespace, settings: Settings) -> int:
+@contextlib.asynccontextmanager
+async def _drawn_task(
+    settings: Settings, code: str, unknown: str
+) -> AsyncIterator[tuple[AsyncSession, Task]]:
+    """The task ``code`` in a transaction; CliError(``unknown``) without it, and a refusal of
+    the draw as the user's mistake."""
+    from storage import draws
+    from storage import tasks as task_store
+
     async with database(settings) as db, db.transaction() as session:
-        t = await task_store.get_task(session, args.task)
+        t = await task_store.get_task(session, code)
         if t is None:
-            raise CliError(f"unknown task {args.task!r}")
+            raise CliError(unknown)
         try:
-            doc = await draws.export(session, t, args.attempt)
-        except DrawRefused as exc:
-            raise CliError(exc.en) from None
+            yield session, t
+        except draws.DrawRefused as exc:
+            raise CliError(refusal_line(exc)) from None
+
+
+async def draw_export(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import draws
+
+    async with _drawn_task(settings, args.task, f"unknown task {args.task!r}") as (session, t):
+        doc = await draws.export(session, t, args.attempt)
     text = json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True)
     if args.file in (None, "-"):
         sys.stdout.write(text + "\n")
@@ -227,6 +321,8 @@ async def draw_verify(args: argparse.Namespace, settings: Settings) -> int:
     """FILE: replay the export. A task code: replay the record and check the database's teams."""
     path = Path(args.source)
     if args.source == "-" or path.is_file():  # noqa: ASYNC240
+        from inspection import verify as verifying
+
         try:
             raw = sys.stdin.read() if args.source == "-" else path.read_text("utf-8")  # noqa: ASYNC240
             doc = json.loads(raw)
@@ -234,14 +330,11 @@ async def draw_verify(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(f"cannot read {args.source}: {exc}") from None
         problem = verifying.verify_export(doc)
     else:
-        async with database(settings) as db, db.transaction() as session:
-            t = await task_store.get_task(session, args.source)
-            if t is None:
-                raise CliError(f"{args.source!r} is neither a file nor a task code")
-            try:
-                problem = await draws.verify_task(session, t, args.attempt)
-            except DrawRefused as exc:
-                raise CliError(exc.en) from None
+        from storage import draws
+
+        unknown = f"{args.source!r} is neither a file nor a task code"
+        async with _drawn_task(settings, args.source, unknown) as (session, t):
+            problem = await draws.verify_task(session, t, args.attempt)
     if problem is None:
         print("MATCH")
         return 0

@@ -1,0 +1,90 @@
+"""CLI verbs `import`, `template` and `export`: the directory (targets, inspectors, check items)
+as spreadsheets."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bot.cli._base import CliError, Verbs, add_verb, database, now
+from bot.config import Settings
+
+KINDS = ["targets", "inspectors", "items"]
+
+
+def register(verbs: Verbs) -> None:
+    imp = add_verb(
+        verbs, "import", "import targets, inspectors or check items from .xlsx or .csv", cmd_import
+    )
+    imp.add_argument("kind", choices=KINDS)
+    imp.add_argument("file")
+    imp.add_argument("--strict", action="store_true", help="commit nothing if any row is bad")
+    imp.add_argument("--report", help="write the rejected rows to this .xlsx")
+    tpl = add_verb(
+        verbs,
+        "template",
+        "write an empty spreadsheet with the headers and one example row",
+        cmd_template,
+    )
+    tpl.add_argument("kind", choices=KINDS)
+    tpl.add_argument("file", nargs="?")
+    exp = add_verb(verbs, "export", "write the current directory as .xlsx", cmd_export)
+    exp.add_argument("kind", choices=KINDS)
+    exp.add_argument("file", nargs="?")
+
+
+async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"file {path} does not exist")
+    from storage import directory
+    from storage.spreadsheet import SpreadsheetError
+
+    async with database(settings) as db:
+        try:
+            async with db.transaction() as session:
+                report = await directory.import_rows(
+                    session,
+                    args.kind,
+                    path,
+                    actor="cli",
+                    now=now(),
+                    strict=args.strict,
+                    tz=settings.tz,
+                )
+        except directory.StrictImportError as failed:
+            report = failed.report
+            print(report.to_text())
+            print("strict mode: nothing was imported")
+            _write_report(args, report)
+            return 2
+        except SpreadsheetError as exc:
+            raise CliError(f"cannot read {path}: {exc}") from exc
+    print(report.to_text())
+    _write_report(args, report)
+    return 0 if not report.rejected else 2
+
+
+def _write_report(args: argparse.Namespace, report: object) -> None:
+    if args.report and getattr(report, "rejected", 0):
+        Path(args.report).write_bytes(report.rejections_xlsx())  # type: ignore[attr-defined]
+        print(f"rejected rows written to {args.report}")
+
+
+async def cmd_template(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import directory
+
+    path = Path(args.file or f"{args.kind}-template.xlsx")
+    directory.write_template(args.kind, path)
+    print(f"template written to {path}")
+    return 0
+
+
+async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import directory
+
+    path = Path(args.file or f"{args.kind}.xlsx")
+    async with database(settings) as db, db.transaction() as session:
+        count = await directory.export(session, args.kind, path)
+    print(f"{count} rows written to {path}")
+    return 0

@@ -1,0 +1,265 @@
+"""What several handlers share: finding a task or an inspection by what a user typed, who may
+act on it (the drawing department and the levels above, the team's active members), sending,
+and the team's task card."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.chat.context import Context, Role, UserError
+from inspection.results import PHRASES
+from storage import results as store
+from storage import tasks as task_store
+from storage.draws import Assignment, DrawRefused
+from storage.models import CheckItem, Inspection, Target, Task, TeamMember
+
+MANAGERS = {Role.ADMIN, Role.CHIEF}
+
+
+METHOD_LABELS = {"onsite": "现场检查", "offsite": "非现场检查（正面清单，第31条）"}
+
+
+@dataclass(frozen=True)
+class CardRef:
+    """The card a click came from: its task_id and the click's single-use ResponseCode."""
+
+    task_id: str
+    response_code: str
+
+
+# --- lookups and who may act ---
+
+
+async def load_task(ctx: Context, code: str, verb: str) -> Task:
+    code = code.split()[0] if code.split() else ""
+    if not code:
+        raise UserError(
+            f"请写明任务代码，如「{verb} T2026-150100-001」。发送「任务列表」查看任务。"
+        )
+    task = await task_store.get_task(ctx.session, code)
+    if task is None:
+        raise UserError(f"任务「{code}」不存在。发送「任务列表」查看您可见的任务。")
+    return task
+
+
+async def manager_role(ctx: Context, task: Task, roles: Iterable[Role] = MANAGERS) -> Role | None:
+    """Admins and chiefs of the drawing department (a chief bound to another department of the
+    same organisation is not), and of any organisation above it."""
+    for b in ctx.actor.bindings:
+        if b.role not in roles or not await ctx.repos.orgs.covers([b.org_code], task.org_code):
+            continue
+        other_dept = b.org_code == task.org_code and b.dept_code and task.drawing_dept
+        if other_dept and b.dept_code != task.drawing_dept:
+            continue
+        return b.role
+    return None
+
+
+async def require_manager(ctx: Context, task: Task, roles: Iterable[Role] = MANAGERS) -> Role:
+    role = await manager_role(ctx, task, roles)
+    if role is None:
+        who = "、".join("管理员" if r is Role.ADMIN else "部门负责人" for r in sorted(roles))
+        org = await ctx.repos.orgs.name(task.org_code)
+        raise UserError(f"任务 {task.code} 由{org}抽取，仅限其抽取部门及上级的{who}操作。")
+    return role
+
+
+def send(ctx: Context, users: Sequence[str], text: str, *, reply: bool = False) -> None:
+    """Long texts are split by the outbox (storage.outbox.split_text)."""
+    if reply:
+        ctx.reply(text)
+    elif users:
+        ctx.outbox.text(users, text)
+
+
+def local(ctx: Context, at: dt.datetime) -> str:
+    return at.astimezone(ctx.settings.tz).strftime("%Y-%m-%d %H:%M")
+
+
+def actor_name(ctx: Context) -> str:
+    return ctx.actor.name or ctx.actor.userid
+
+
+def subject(task: Task) -> str:
+    return f"task:{task.code}"
+
+
+async def load_inspection(ctx: Context, word: str, verb: str) -> Inspection:
+    word = word.strip().removeprefix("编号")
+    if not word.isdigit() or len(word) > 15:
+        raise UserError(
+            f"请写明检查编号（数字），如「{verb} 1001」。发送「我的任务」查看您的检查编号。"
+        )
+    inspection = await store.inspection_by_number(ctx.session, int(word))
+    if inspection is None:
+        raise UserError(f"编号 {word} 不存在。发送「我的任务」查看您的检查编号。")
+    return inspection
+
+
+async def task_of(ctx: Context, inspection: Inspection) -> Task:
+    task = await ctx.session.get(Task, inspection.task_id)
+    assert task is not None
+    return task
+
+
+async def target_of(ctx: Context, inspection: Inspection) -> Target:
+    target = await ctx.session.get(Target, inspection.target_id)
+    assert target is not None
+    return target
+
+
+async def require_member(ctx: Context, inspection: Inspection) -> TeamMember:
+    """Only an active member of the inspection's team may submit (the database decides, never
+    the card: anyone can forward a card)."""
+    n = inspection.number
+    member = await store.active_member(ctx.session, inspection.id, ctx.actor.userid)
+    if member is None:
+        if await store.was_member(ctx.session, inspection.id, ctx.actor.userid):
+            raise UserError(f"您已被替换出编号 {n} 的检查组，不能提交该检查的结果。")
+        raise UserError(f"您不是编号 {n} 检查组的成员，不能提交该检查的结果。")
+    if inspection.status == "cancelled":
+        raise UserError(f"编号 {n} 已撤销（任务经批准重新抽取），无需提交结果。")
+    if inspection.status == "merged" and inspection.merged_into_id is not None:
+        host = await ctx.session.get(Inspection, inspection.merged_into_id)
+        where = host.number if host else "合并后的检查"
+        raise UserError(
+            f"编号 {n} 与编号 {where} 合并为一次检查，请在编号 {where} 提交结果（第19、21、23条）。"
+        )
+    return member
+
+
+async def may_see(ctx: Context, inspection: Inspection, task: Task) -> bool:
+    if await store.was_member(ctx.session, inspection.id, ctx.actor.userid):
+        return True
+    return await manager_role(ctx, task) is not None
+
+
+async def task_managers(ctx: Context, task: Task) -> list[str]:
+    chiefs = await ctx.repos.roles.holders(Role.CHIEF, [task.org_code], task.drawing_dept or None)
+    admins = await ctx.repos.roles.holders(Role.ADMIN, [task.org_code])
+    return sorted({*chiefs, *admins})
+
+
+# --- the team's task card ---
+
+
+def result_options(on: dt.date) -> list[dict[str, str]]:
+    """The seven phrases of Art. 38, in order, then the region's additions in force."""
+    options = [{"id": code.value, "text": phrase} for code, phrase in PHRASES.items()]
+    extra = task_store.rule_params(on).extra_result_phrases
+    options += [{"id": code, "text": phrase} for code, phrase in extra.items()]
+    return options
+
+
+def inspection_card(
+    a: Assignment,
+    task: Task,
+    items: Sequence[str],
+    *,
+    card_task_id: str | None = None,
+    unwitnessed: bool = False,
+    options: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """One inspection's task card (vote_interaction): its result is submitted on the card
+    itself (event key ``result:<number>``), handled by the results work. ``options``: the
+    task's ``result_options``, when the caller makes many cards of one task."""
+    team = "、".join(m.name + ("（辅助）" if m.auxiliary else "") for m in a.members)
+    desc = "\n".join(
+        [
+            f"任务：{task.code} {task.name}",
+            f"对象：{a.target_name}（{a.target_key}）",
+            f"地址：{a.address or '见名录'}",
+            f"事项：{'；'.join(items) if items else '按任务要求'}",
+            f"方式：{METHOD_LABELS.get(a.method, a.method)}"
+            + ("；建设项目全覆盖" if a.origin == "construction" else ""),
+            f"检查期：{task.check_start} 至 {task.check_end}",
+            f"检查组：{team}",
+            *(["抽取：未见证"] if unwitnessed else []),
+            "检查完成后选择检查结果并提交。",
+        ]
+    )
+    return {
+        "card_type": "vote_interaction",
+        "source": {"desc": "双随机、一公开 抽查任务"},
+        "main_title": {"title": f"编号 {a.number} {a.target_name}"[:36], "desc": desc},
+        "task_id": card_task_id or a.card_task_id,
+        "checkbox": {
+            "question_key": "result",
+            "option_list": options if options is not None else result_options(task.check_start),
+            "mode": 0,
+        },
+        "submit_button": {"text": "提交", "key": f"result:{a.number}"},
+    }
+
+
+async def item_names(ctx: Context, task: Task) -> list[str]:
+    if not task.item_codes:
+        return []
+    orgs = await ctx.repos.orgs.ancestors(task.org_code)
+    rows = await ctx.session.execute(
+        select(CheckItem.code, CheckItem.name).where(
+            CheckItem.code.in_(task.item_codes), CheckItem.org_code.in_(orgs)
+        )
+    )
+    names = dict(rows.all())
+    return [f"{c} {names[c]}" if c in names else c for c in task.item_codes]
+
+
+# --- what storage refused, in the user's words ---
+
+
+DRAW_STATUS_LABELS = {
+    "committed": "已封存、待见证",
+    "drawn": "已抽取",
+    "failed": "抽取失败",
+    "abandoned": "已放弃（未见证）",
+    "superseded": "已被重新抽取取代",
+}
+
+
+def refusal_text(exc: DrawRefused, tz: dt.tzinfo) -> str:
+    """The chat's wording of a refused draw operation (``storage.draws.DrawRefused``)."""
+    f = exc.facts
+    task = f.get("task", "")
+    status = DRAW_STATUS_LABELS.get(f.get("status", ""), f.get("status", ""))
+    match exc.reason:
+        case "already_drawn":
+            at = f["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M")
+            return (
+                f"任务 {task} 已于{at}抽取（第{f['attempt']}次，{status}）。同一任务只抽取一次；"
+                f"确需重新抽取的，须由部门负责人发送「重新抽查 {task} <原因>」批准。"
+            )
+        case "task_complete":
+            return f"任务 {task} 已完成，不能再抽取。"
+        case "outside_draw":
+            return f"任务 {task} 是双随机以外的检查（第6条），不参加抽取。"
+        case "pool_insufficient":
+            return f"任务 {task} 无法抽取：\n" + "\n".join(f"· {p}" for p in f["problems"])
+        case "draw_closed":
+            return f"任务 {task} 第{f['attempt']}次抽取已{status}。"
+        case "redraw_not_drawn":
+            return f"任务 {task} 尚未抽取，直接发送「抽查 {task}」即可。"
+        case "redraw_already_approved":
+            return f"任务 {task} 的重新抽取已获批准，等待发送「抽查 {task}」。"
+        case "redraw_task_complete":
+            return f"任务 {task} 已完成，不能重新抽取。"
+        case "redraw_has_results":
+            return f"任务 {task} 已有检查结果，不能重新抽取。"
+        case "amendment_mismatch":
+            return f"抽取记录第{f['seq']}项变更与重放结果不符。"
+        case "no_live_draw":
+            return f"编号 {f['number']} 不属于有效的抽取结果。"
+        case "no_part":
+            return "该抽取没有这部分结果。"
+        case "no_draw":
+            return f"任务 {task} 尚未抽取。"
+        case "no_attempt":
+            return f"任务 {task} 没有第{f['attempt']}次抽取。"
+        case "awaiting_witness":
+            return f"任务 {task} 正在等待见证值，抽取前不能导出（记录中含有密钥）。"
+    return f"无法完成该操作（{exc.reason}）。"
