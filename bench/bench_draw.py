@@ -295,7 +295,7 @@ async def one_size(
 
     async with fresh() as db:
         await commit(db)
-        draws._frozen.clear()  # as if another instance (or a restart) ran the witness step
+        draws.forget_frozen()  # as if another instance (or a restart) ran the witness step
         t0 = time.perf_counter()
         await witness(db, cards=False)
         figures["cold"] = time.perf_counter() - t0

@@ -1,4 +1,4 @@
-"""结果 / 我的任务 / 记录 / 更正 / 保密 / 检查详情 / 检查统计, and the result card (Art. 33-38, 40).
+"""结果 and the result card (Art. 33-38, 40); an inspection's later record is in ``handlers.records``.
 
 Two taps on the task card report a result; the database decides which submission counts
 (``storage.results.claim``). A result that found a problem (phrases 2, 3, 5, 7) needs a short
@@ -12,19 +12,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
-
 from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import CardEvent, TextCommand
 from bot.chat.router import Router
 from handlers.common import (
-    MANAGERS,
     CardRef,
     actor_name,
     load_inspection,
     local,
-    may_see,
-    require_manager,
     require_member,
     send,
     subject,
@@ -41,13 +36,11 @@ from storage.models import (
     Conversation,
     Inspection,
     InspectionResult,
-    SwapRequest,
     Target,
     Task,
     TeamMember,
 )
-from storage.results import CHANNEL_LABELS, HELD, ORIGIN_LABELS, RECORDED, Submission
-from storage.swaps import SWAP_STATUS_LABELS
+from storage.results import CHANNEL_LABELS, HELD, RECORDED, Submission
 from storage.tasks import rule_params
 
 router = Router("results")
@@ -417,23 +410,6 @@ async def send_response_code(ctx: Context, task_id: str) -> str:
     return await outbox_store.card_response_code(ctx.session, task_id) if task_id else ""
 
 
-def not_allowed_text(exc: store.NotAllowed, verb: str) -> str:
-    """The chat's wording of a refused correction or secrecy mark."""
-    n = exc.facts.get("number")
-    match exc.reason:
-        case "no_result" if verb == "保密":
-            return f"编号 {n} 还没有检查结果。结果提交后才能标记保密。"
-        case "no_result":
-            return f"编号 {n} 还没有检查结果，无需更正。"
-        case "published":
-            return f"编号 {n} 的结果已经公开，不能再更正。"
-        case "unchanged":
-            return f"编号 {n} 的结果已是「{exc.facts.get('phrase')}」。"
-        case "already_secret":
-            return f"编号 {n} 的结果已标记为保密。"
-    return f"编号 {n}：无法{verb}（{exc.reason}）。"
-
-
 async def refer_case(
     ctx: Context,
     inspection: Inspection,
@@ -543,268 +519,10 @@ async def hold_ran_out(data: dict[str, Any], ctx: Context) -> None:
 # --- 我的任务 ----------------------------------------------------------------------------------
 
 
-@router.command(
-    "我的任务",
-    "我的检查",
-    roles={Role.INSPECTOR},
-    usage="我的任务",
-    summary="列出您待提交结果的检查（编号与期限）",
-)
-async def my_inspections(msg: TextCommand, ctx: Context) -> None:
-    """Art. 40: who was assigned what, by which deadline."""
-    rows = await ctx.session.execute(
-        select(Inspection, Target.name, Task.code, InspectionResult)
-        .join(TeamMember, TeamMember.inspection_id == Inspection.id)
-        .join(Target, Target.id == Inspection.target_id)
-        .join(Task, Task.id == Inspection.task_id)
-        .outerjoin(InspectionResult, InspectionResult.inspection_id == Inspection.id)
-        .where(
-            TeamMember.userid == ctx.actor.userid,
-            TeamMember.active.is_(True),
-            Inspection.status == "open",
-        )
-        .order_by(Inspection.check_end, Inspection.number)
-    )
-    found = rows.all()
-    if not found:
-        ctx.reply("您目前没有待提交结果的检查。")
-        return
-    today = ctx.now().astimezone(ctx.settings.tz).date()
-    lines = [f"您待提交结果的检查（{len(found)}项）："]
-    for inspection, name, code, row in found:
-        left = (inspection.check_end - today).days
-        when = f"剩{left}天" if left >= 0 else f"已超期{-left}天"
-        origin = "" if inspection.origin == "random" else f"·{ORIGIN_LABELS[inspection.origin]}"
-        held = ""
-        if row is not None and row.state == HELD:
-            held = f" · {row.name or row.userid}正在填写说明"
-        lines.append(
-            f"编号 {inspection.number} {name}（任务 {code}{origin}）"
-            f"期限 {inspection.check_end.isoformat()}（{when}）{held}"
-        )
-    lines.append("在任务卡片上选择结果提交，或发送「结果 <编号> <序号> [说明]」。")
-    send(ctx, [], "\n".join(lines), reply=True)
-
-
 # --- 记录 (Art. 35) --------------------------------------------------------------------------
-
-
-@router.command(
-    "记录",
-    "记录号",
-    roles={Role.INSPECTOR},
-    usage="记录 <编号> <记录号>",
-    summary="附上现场检查记录或移动执法记录编号（第35条）",
-)
-async def attach_record(msg: TextCommand, ctx: Context) -> None:
-    """Art. 35: the on-site record or mobile-enforcement record goes with the inspection."""
-    words = msg.text.split()
-    if await owes_description(ctx, words[0] if words else ""):
-        await description_arrived(with_name("记录", msg), ctx)
-        return
-    if len(words) != 2:
-        raise UserError("用法：记录 <编号> <记录号>，如「记录 1001 XCJL-2026-0815」。")
-    inspection = await load_inspection(ctx, words[0], "记录")
-    task = await task_of(ctx, inspection)
-    if await store.active_member(ctx.session, inspection.id, ctx.actor.userid) is None:
-        await require_manager(ctx, task)
-    record_no = words[1][:64]
-    if not await store.attach_record_no(
-        ctx.session, inspection, record_no, by=ctx.actor.userid, now=ctx.now()
-    ):
-        ctx.reply(f"编号 {inspection.number} 已附有记录号 {record_no}。")
-        return
-    await ctx.audit(
-        action="result.record_no",
-        subject=subject(task),
-        payload={"inspection": inspection.number, "record_no": record_no},
-    )
-    ctx.reply(f"已为编号 {inspection.number} 附上执法记录号 {record_no}（第35条）。")
 
 
 # --- 更正 / 保密 (Art. 37) ------------------------------------------------------------------
 
 
-@router.command(
-    "更正",
-    "更正结果",
-    roles={Role.CHIEF},
-    usage="更正 <编号> <结果> <原因>",
-    summary="公开前更正检查结果（原结果保留在记录中）",
-)
-async def correct(msg: TextCommand, ctx: Context) -> None:
-    """A chief corrects a result before publication, with a reason; the original stays."""
-    words = msg.text.split(" ", 2)
-    if len(words) < 3 or not words[2].strip():
-        raise UserError(
-            "用法：更正 <编号> <结果序号或文字> <原因>，如「更正 1001 2 复核发现超标」。"
-        )
-    inspection = await load_inspection(ctx, words[0], "更正")
-    task = await task_of(ctx, inspection)
-    await require_manager(ctx, task, {Role.CHIEF})
-    code = parse_code(inspection, words[1])
-    reason = words[2].strip()[:MAX_DESCRIPTION]
-    old = await store.current(ctx.session, inspection.id)
-    keep = old is not None and old.code in DESCRIBED and bool(old.description)
-    description = "" if code not in DESCRIBED else (old.description if keep and old else reason)
-    department = old.department if old and code == ResultCode.transferred.value else ""
-    s = Submission(
-        code,
-        store.phrases_for(inspection.check_start)[code],
-        ctx.actor.userid,
-        actor_name(ctx),
-        ctx.channel,
-        description,
-        department,
-    )
-    try:
-        before, entry = await store.correct(
-            ctx.session, inspection, s, reason=reason, now=ctx.now()
-        )
-    except store.NotAllowed as exc:
-        raise UserError(not_allowed_text(exc, "更正")) from None
-    target = await target_of(ctx, inspection)
-    members = await store.team(ctx.session, inspection.id)
-    told = list(dict.fromkeys([*(m.userid for m, _ in members), before.userid]))
-    text = (
-        f"【检查结果更正】编号 {inspection.number} {target.name}\n"
-        f"「{before.phrase}」→「{entry.phrase}」\n"
-        f"更正人：{entry.name}，原因：{reason}\n原结果保留在检查记录中。"
-    )
-    ctx.reply(text)
-    send(ctx, [u for u in told if u != ctx.actor.userid], text)
-    await ctx.audit(
-        action="result.correct",
-        subject=subject(task),
-        payload={
-            "inspection": inspection.number,
-            "seq": entry.seq,
-            "before": {"code": before.code, "phrase": before.phrase, "by": before.userid},
-            "code": entry.code,
-            "phrase": entry.phrase,
-            "description": entry.description,
-            "reason": reason,
-            "notified": told,
-        },
-    )
-    row = await store.current(ctx.session, inspection.id)
-    if code == ResultCode.case_filed.value and before.code != code and row is not None:
-        await refer_case(ctx, inspection, task, target, row, [n for _, n in members])
-
-
-@router.command(
-    "保密",
-    roles=MANAGERS,
-    usage="保密 <编号> <原因>",
-    summary="将检查结果标记为保密，不予公开（第37条）",
-)
-async def mark_secret(msg: TextCommand, ctx: Context) -> None:
-    """Art. 37: results touching state secrets, national or public safety are never published."""
-    number, _, reason = msg.text.partition(" ")
-    reason = reason.strip()
-    if not reason:
-        raise UserError("用法：保密 <编号> <原因>，如「保密 1001 涉及国家秘密」。")
-    inspection = await load_inspection(ctx, number, "保密")
-    task = await task_of(ctx, inspection)
-    await require_manager(ctx, task)
-    try:
-        await store.mark_secret(
-            ctx.session,
-            inspection,
-            reason=reason[:MAX_DESCRIPTION],
-            by=ctx.actor.userid,
-            now=ctx.now(),
-        )
-    except store.NotAllowed as exc:
-        raise UserError(not_allowed_text(exc, "保密")) from None
-    await ctx.audit(
-        action="result.secret",
-        subject=subject(task),
-        payload={"inspection": inspection.number, "reason": reason},
-    )
-    ctx.reply(
-        f"编号 {inspection.number} 的检查结果已标记为保密，不予公开（第37条）。原因：{reason}"
-    )
-
-
 # --- 检查详情 / 检查统计 ----------------------------------------------------------------------
-
-
-@router.command(
-    "检查详情",
-    roles={Role.INSPECTOR, Role.ADMIN, Role.CHIEF},
-    usage="检查详情 <编号>",
-    summary="查看一项检查的检查组、结果、更正和记录号",
-)
-async def details(msg: TextCommand, ctx: Context) -> None:
-    """Art. 40: who was assigned what, when, by which deadline, and what they reported."""
-    inspection = await load_inspection(ctx, msg.text, "检查详情")
-    task = await task_of(ctx, inspection)
-    if not await may_see(ctx, inspection, task):
-        raise UserError(
-            f"编号 {inspection.number} 仅限其检查组成员及任务的管理员、部门负责人查看。"
-        )
-    target = await target_of(ctx, inspection)
-    members = await store.team(ctx.session, inspection.id)
-    origin = ORIGIN_LABELS.get(inspection.origin, inspection.origin)
-    lines = [
-        f"编号 {inspection.number} {target.name}（{target.key}）",
-        f"任务 {task.code}「{task.name}」· {origin}",
-        f"检查期 {inspection.check_start} 至 {inspection.check_end}",
-        "检查组：" + "、".join(n + ("（辅助）" if m.auxiliary else "") for m, n in members),
-    ]
-    row = await store.current(ctx.session, inspection.id)
-    if row is None:
-        lines.append("结果：尚未提交")
-    elif row.state == HELD:
-        lines.append(f"结果：{row.name}正在填写说明（「{row.phrase}」）")
-    else:
-        lines.append(f"结果：{row.phrase}" + ("（保密，不公开）" if row.secret else ""))
-    for e in await store.entries(ctx.session, inspection.id):
-        kind = {"result": "提交", "correction": "更正", "merged": "合并检查"}.get(e.kind, e.kind)
-        extra = f"，说明：{e.description}" if e.description else ""
-        extra += f"，移交：{e.department}" if e.department else ""
-        extra += f"，原因：{e.reason}" if e.reason else ""
-        lines.append(
-            f"  {e.seq}. {local(ctx, e.at)} {e.name or e.userid}{kind}「{e.phrase}」"
-            f"（{CHANNEL_LABELS.get(e.channel, e.channel)}）{extra}"
-        )
-    numbers = [r.record_no for r in await store.record_numbers(ctx.session, inspection.id)]
-    if numbers:
-        lines.append("执法记录号：" + "、".join(numbers))
-    swaps = await ctx.session.execute(
-        select(SwapRequest)
-        .where(SwapRequest.inspection_id == inspection.id)
-        .order_by(SwapRequest.id)
-    )
-    for r in swaps.scalars():
-        lines.append(
-            f"替换申请 #{r.id} {local(ctx, r.created_at)} {r.userid}：{r.reason}"
-            f"（{SWAP_STATUS_LABELS.get(r.status, r.status)}"
-            + (f"，{r.decided_by}" if r.decided_by else "")
-            + "）"
-        )
-    send(ctx, [], "\n".join(lines), reply=True)
-
-
-@router.command(
-    "检查统计",
-    roles=MANAGERS,
-    usage="检查统计 [年份]",
-    summary="本年检查数量：双随机抽查与双随机以外的检查分别统计",
-)
-async def figures(msg: TextCommand, ctx: Context) -> None:
-    """Art. 6, 14: checks outside the draw count too, but apart from random checks."""
-    text = msg.text.strip()
-    if text and not text.isdigit():
-        raise UserError("用法：检查统计 [年份]，如「检查统计 2026」。")
-    year = int(text) if text else ctx.now().astimezone(ctx.settings.tz).year
-    orgs = await ctx.visible_orgs(MANAGERS)
-    found = await store.counts(ctx.session, sorted(orgs), year)
-    lines = [f"{year}年检查统计（您管辖范围内，按检查次数）："]
-    for origin in ("random", "construction", "targeted", "joint"):
-        n, done = found.get(origin, (0, 0))
-        lines.append(f"{ORIGIN_LABELS[origin]}：{n}项，已有结果{done}项")
-    outside = sum(found.get(o, (0, 0))[0] for o in ("targeted", "joint"))
-    lines.append(f"双随机以外的检查合计{outside}项，不计入双随机抽查比例（第6条）。")
-    ctx.reply("\n".join(lines))

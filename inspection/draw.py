@@ -4,6 +4,8 @@ Fair and reproducible from the record alone: every ranking is a SHA-256 score of
 key, so the result depends only on the seed and the *set* of inputs, never on Python's
 ``random``, dict order or input order. ``DRAW_ALGORITHM.md`` specifies it byte for byte and
 ``reference_verifier.py`` re-implements it with the standard library only.
+One cohesive thing, kept in one module (~800 lines): the algorithm its spec describes, section
+by section, so that a reader can hold the two side by side.
 
 Protocol: the secret's ``commitment`` is recorded before the draw; at the draw an optional
 witness string (e.g. typed by a witness present) is mixed in by ``derive_seed``; afterwards

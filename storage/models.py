@@ -1,6 +1,8 @@
 """Typed SQLAlchemy models. Names follow ../shared/GLOSSARY.md.
 
 Timestamps are stored as timezone-aware UTC (`UtcDateTime`) on both databases.
+One cohesive thing: the schema, every table in one place (Alembic compares it with the
+migrations), grouped by area.
 """
 
 from __future__ import annotations

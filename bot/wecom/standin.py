@@ -1,4 +1,5 @@
 """A local WeCom for tests and the demo: WeCom's endpoints, JSON shapes and error codes, over HTTP.
+One cohesive thing (~800 lines): a fake of one external service, both directions.
 
 It plays both directions. Towards the bot's API client it answers gettoken, message/send,
 update_template_card, media/upload and appchat/*, validating what WeCom validates and keeping

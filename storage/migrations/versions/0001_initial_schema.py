@@ -1,4 +1,4 @@
-"""initial schema
+"""initial schema (generated; one cohesive thing: the first schema, table by table)
 
 Revision ID: 0001
 Revises:

@@ -1,4 +1,4 @@
-"""A task's draw, from commitment to inspections (Art. 27-29), and its record.
+"""The draw itself, from commitment to inspections (Art. 27-29), and its record.
 
 Two steps. ``commit`` freezes the pool and the parameters (their fingerprint) and commits to a
 256-bit secret by its SHA-256, before anyone can know the witness value; ``run`` derives the seed
@@ -14,198 +14,52 @@ the task's scope touches, on SQLite by the write lock every transaction takes (B
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import zlib
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from types import MappingProxyType
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import String, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inspection import verify as verifying
 from inspection.draw import (
     ALGORITHM_VERSION,
     DrawError,
-    DrawInput,
-    DrawResult,
     commitment,
     construction_seed,
     derive_seed,
     draw,
     fingerprinted,
-    input_from_json,
-    result_from_json,
     result_to_json,
-    swap_member,
 )
-from inspection.pool import PoolPlan, build_pool, on_leave
+from inspection.pool import PoolPlan, build_pool
 from inspection.quotas import Tier
 from storage import audit
 from storage.bulk import binder, sqlite_rows
 from storage.bulk import insert_rows as _insert
-from storage.gcpause import gc_paused, paused_gc
+from storage.draws.record import (
+    Assignment,
+    DrawRefused,
+    Member,
+    Outcome,
+    _remember_frozen,
+    draws_of,
+    frozen_input,
+    latest_draw,
+    lock_scope,
+    pack,
+)
+from storage.gcpause import gc_paused
 from storage.models import (
     Draw,
-    DrawAmendment,
     Inspection,
     Inspector,
     Task,
     TeamMember,
 )
 from storage.repos import Repositories
-from storage.tasks import chunks, inspector_facts, rules_for, target_facts, task_record
-
-CLOSED = ("abandoned", "superseded")
-
-
-class DrawRefused(Exception):
-    """The draw cannot be made or changed as asked: nothing is recorded. ``reason`` is a stable
-    code and ``facts`` what the wording needs; the chat's wording is in ``handlers.common``,
-    the command line's in ``bot.cli._base``."""
-
-    def __init__(self, reason: str, **facts: Any) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.facts = facts
-
-
-@dataclass(frozen=True)
-class Member:
-    certificate_no: str
-    userid: str
-    name: str
-    auxiliary: bool = False
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """One inspection as it was recorded: what its card and messages need."""
-
-    inspection_id: int
-    number: int
-    target_key: str
-    target_name: str
-    address: str
-    tier: str
-    method: str
-    origin: str  # random / construction (Art. 25(4))
-    members: tuple[Member, ...]
-    card_task_id: str | None  # None when merged into another visit
-    chatid: str | None = None
-    merged_into: int | None = None  # number of the visit that carries this one's items
-    host_userids: tuple[str, ...] = ()
-
-    @property
-    def userids(self) -> list[str]:
-        return list(dict.fromkeys(m.userid for m in self.members))
-
-
-@dataclass
-class Outcome:
-    draw: Draw
-    result: DrawResult | None = None
-    construction: DrawResult | None = None
-    error: DrawError | None = None
-    assignments: list[Assignment] = field(default_factory=list)
-
-
-# --- serialisation ------------------------------------------------------------------------
-
-
-def lock_key(code: str) -> int:
-    """A signed 64-bit advisory-lock key for an organisation's draws."""
-    digest = hashlib.sha256(b"shuangsuiji:draw:" + code.encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-async def lock_scope(session: AsyncSession, task: Task) -> list[str]:
-    """Serialise draws on overlapping pools: lock every league/city the scope touches."""
-    repos = Repositories(session)
-    tree = await repos.orgs.tree()
-    cities: set[str] = set()
-    for root in task.scope_orgs:
-        chain = await repos.orgs.ancestors(root)
-        cities.update(c for c in chain if tree[c].level == "city")
-        for code in await repos.orgs.subtree(root):
-            if tree[code].level == "city":
-                cities.add(code)
-    codes = sorted(cities or {task.org_code})
-    if session.get_bind().dialect.name == "postgresql":
-        for code in codes:  # always in the same order, so two draws cannot deadlock
-            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(code)})
-    return codes
-
-
-# --- the record's documents ----------------------------------------------------------------
-
-
-def pack(doc: bytes) -> bytes:
-    return zlib.compress(doc, 1)
-
-
-def unpack(packed: bytes) -> dict[str, Any]:
-    """The canonical input a record froze (``pack``'s document), as JSON."""
-    frozen: dict[str, Any] = json.loads(zlib.decompress(packed))["input"]
-    return frozen
-
-
-def load_input(packed: bytes) -> DrawInput:
-    with paused_gc():
-        return input_from_json(unpack(packed))
-
-
-# The pools this process froze, for the witness step: chat runs 抽查 and 见证 in separate
-# transactions, and decoding 100,000 targets back from the record costs more than the draw.
-# Keyed by the draw and both fingerprints. A fingerprint is the SHA-256 of the canonical
-# input, so an entry that matches is the very input the record holds; anything else (another
-# process froze it, a restart, an eviction) decodes the record as before.
-FROZEN_KEEP = 2  # draws
-FROZEN_TARGETS = 1_000_000  # targets kept at most, all entries together (~200 MB)
-_frozen: OrderedDict[tuple[int, str, str | None], tuple[DrawInput, DrawInput | None]] = (
-    OrderedDict()
-)
-
-
-def _remember_frozen(row: Draw, inp: DrawInput, extra: DrawInput | None) -> None:
-    key = (row.id, row.fingerprint, row.construction_fingerprint)
-    _frozen[key] = (_sealed(inp), _sealed(extra) if extra is not None else None)
-    _frozen.move_to_end(key)
-    size = sum(len(i.targets) + len(e.targets if e else ()) for i, e in _frozen.values())
-    while _frozen and (len(_frozen) > FROZEN_KEEP or size > FROZEN_TARGETS):
-        i, e = _frozen.popitem(last=False)[1]
-        size -= len(i.targets) + len(e.targets if e else ())
-
-
-def _sealed(inp: DrawInput) -> DrawInput:
-    # Everything in a DrawInput is immutable but the counts mapping: keep a read-only copy.
-    return replace(inp, counts=MappingProxyType(dict(inp.counts)))
-
-
-def frozen_input(row: Draw) -> tuple[DrawInput, DrawInput | None]:
-    """The pool and the Art. 25(4) projects ``row`` froze (see ``_frozen``)."""
-    cached = _frozen.get((row.id, row.fingerprint, row.construction_fingerprint))
-    if cached is not None:
-        return cached
-    extra = load_input(row.construction_doc) if row.construction_doc else None
-    return load_input(row.input_doc), extra
-
-
-async def draws_of(session: AsyncSession, task_id: int) -> list[Draw]:
-    rows = await session.execute(select(Draw).where(Draw.task_id == task_id).order_by(Draw.attempt))
-    return list(rows.scalars())
-
-
-async def latest_draw(session: AsyncSession, task_id: int) -> Draw | None:
-    draws = await draws_of(session, task_id)
-    return draws[-1] if draws else None
-
-
-# --- step 0: the pool ---------------------------------------------------------------------
+from storage.tasks import chunks, inspector_facts, rules_for, target_facts
 
 
 @gc_paused
@@ -213,9 +67,6 @@ async def preview(session: AsyncSession, task: Task) -> PoolPlan:
     """The pool as it stands now: what 抽查预览 shows and what 抽查 freezes."""
     targets, batches = await target_facts(session, task)
     return build_pool(targets, await inspector_facts(session, task), rules_for(task), batches)
-
-
-# --- step 1: commitment ---------------------------------------------------------------------
 
 
 @gc_paused
@@ -299,9 +150,6 @@ async def commit(
         },
     )
     return row, plan
-
-
-# --- step 2: the draw -----------------------------------------------------------------------
 
 
 @gc_paused
@@ -398,6 +246,8 @@ INSPECTION_COLUMNS = (  # what differs between a draw's inspections (see _record
     "card_task_id",
     "chatid",
 )
+
+
 MEMBER_COLUMNS = (  # what differs between a draw's team members
     "inspection_id",
     "inspector_id",
@@ -654,9 +504,6 @@ async def _active_userids(
     return out
 
 
-# --- re-draws ---------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Cancelled:
     number: int
@@ -717,281 +564,3 @@ async def approve_redraw(
         },
     )
     return last, cancelled
-
-
-# --- amendments (Art. 29) ---------------------------------------------------------------------
-
-
-async def amendments_of(session: AsyncSession, draw_id: int) -> list[DrawAmendment]:
-    rows = await session.execute(
-        select(DrawAmendment).where(DrawAmendment.draw_id == draw_id).order_by(DrawAmendment.seq)
-    )
-    return list(rows.scalars())
-
-
-def _part(row: Draw, part: str) -> tuple[DrawInput, DrawResult] | None:
-    """The input and the recorded result of one part ("random" or "construction"), if any."""
-    packed = row.input_doc if part == "random" else row.construction_doc
-    recorded = row.result if part == "random" else row.construction_result
-    if packed is None or recorded is None:
-        return None
-    return load_input(packed), result_from_json(recorded)
-
-
-def replay(inp: DrawInput, result: DrawResult, amendments: Sequence[DrawAmendment]) -> DrawResult:
-    for a in amendments:
-        new, result = swap_member(result, inp, a.target_key, a.leaving, frozenset(a.excluded))
-        if new != a.replacement:
-            raise DrawRefused("amendment_mismatch", seq=a.seq, recorded=a.replacement, replayed=new)
-    return result
-
-
-@dataclass(frozen=True)
-class Swap:
-    amendment: DrawAmendment
-    inspection: Inspection
-    leaving: Member
-    joining: Member
-
-
-async def amend_swap(
-    session: AsyncSession,
-    inspection: Inspection,
-    *,
-    leaving: str,
-    reason: str,
-    approved_by: str,
-    actor: str,
-    now: dt.datetime,
-    excluded: frozenset[str] = frozenset(),
-) -> Swap:
-    """Replace ``leaving`` (a certificate number) on an inspection's team by the next inspector
-    of the draw's recorded cycle who may serve (Art. 29), and append it as an amendment.
-
-    People who can no longer serve (inactive, on leave during the check window, no WeCom
-    account) are skipped and named in the amendment's ``excluded``, so the swap replays.
-    Raises ``DrawError`` (reason "no_replacement" or "not_on_team") when it cannot be done.
-    """
-    row = await session.get(Draw, inspection.draw_id) if inspection.draw_id else None
-    if row is None or row.status != "drawn":
-        raise DrawRefused("no_live_draw", number=inspection.number)
-    task = await session.get(Task, inspection.task_id)
-    assert task is not None
-    await lock_scope(session, task)
-    part = "construction" if inspection.origin == "construction" else "random"
-    found = _part(row, part)
-    if found is None:
-        raise DrawRefused("no_part", part=part)
-    inp, recorded = found
-    earlier = await amendments_of(session, row.id)
-    current = replay(inp, recorded, [a for a in earlier if a.part == part])
-    cycle = (
-        current.aux_cycle
-        if leaving in current.team(inspection.target_key).auxiliary
-        else current.cycle
-    )
-    excluded = excluded | await _unavailable(
-        session, cycle, inspection.check_start, inspection.check_end
-    )
-    excluded -= {leaving}
-    new, _ = swap_member(current, inp, inspection.target_key, leaving, excluded)
-    amendment = DrawAmendment(
-        draw_id=row.id,
-        seq=len(earlier) + 1,
-        kind="swap",
-        part=part,
-        target_key=inspection.target_key,
-        leaving=leaving,
-        replacement=new,
-        excluded=sorted(excluded),
-        reason=reason,
-        approved_by=approved_by,
-        actor=actor,
-        at=now,
-    )
-    session.add(amendment)
-    await session.flush()
-    old = (
-        await session.execute(
-            select(TeamMember).where(
-                TeamMember.inspection_id == inspection.id,
-                TeamMember.certificate_no == leaving,
-                TeamMember.active.is_(True),
-            )
-        )
-    ).scalar_one()
-    old.active, old.left_at = False, now
-    people = await _inspectors(session, [leaving, new])
-    joined = TeamMember(
-        inspection_id=inspection.id,
-        inspector_id=people[new][0],
-        certificate_no=new,
-        userid=people[new][1],
-        auxiliary=old.auxiliary,
-        position=old.position,
-        active=True,
-        joined_at=now,
-        amendment_id=amendment.id,
-    )
-    session.add(joined)
-    await session.flush()
-    await audit.append(
-        session,
-        at=now,
-        actor=actor,
-        action="draw.amend",
-        subject=f"task:{task.code}",
-        payload={
-            "attempt": row.attempt,
-            "seq": amendment.seq,
-            "kind": "swap",
-            "inspection": inspection.number,
-            "target": inspection.target_key,
-            "leaving": leaving,
-            "replacement": new,
-            "excluded": amendment.excluded,
-            "reason": reason,
-            "approved_by": approved_by,
-        },
-    )
-    return Swap(
-        amendment,
-        inspection,
-        Member(leaving, people[leaving][1], people[leaving][2], old.auxiliary),
-        Member(new, people[new][1], people[new][2], old.auxiliary),
-    )
-
-
-async def _unavailable(
-    session: AsyncSession, certs: Sequence[str], start: dt.date, end: dt.date
-) -> frozenset[str]:
-    """Who can no longer serve in [start, end]: inactive, no WeCom account or on leave (as
-    the pool leaves them out, ``inspection.pool``)."""
-    out: set[str] = set()
-    for part in chunks(list(certs)):
-        rows = await session.execute(
-            select(
-                Inspector.certificate_no,
-                Inspector.active,
-                Inspector.userid,
-                Inspector.leave_from,
-                Inspector.leave_until,
-            ).where(Inspector.certificate_no.in_(part))
-        )
-        for cert, active, userid, leave_from, leave_until in rows.all():
-            if not active or not userid or on_leave(leave_from, leave_until, start, end):
-                out.add(cert)
-    return frozenset(out)
-
-
-# --- export and verification ------------------------------------------------------------------
-
-
-async def pick_draw(session: AsyncSession, task: Task, attempt: int | None = None) -> Draw:
-    draws = await draws_of(session, task.id)
-    if not draws:
-        raise DrawRefused("no_draw", task=task.code)
-    if attempt is None:
-        return draws[-1]
-    for d in draws:
-        if d.attempt == attempt:
-            return d
-    raise DrawRefused("no_attempt", task=task.code, attempt=attempt)
-
-
-async def export(session: AsyncSession, task: Task, attempt: int | None = None) -> dict[str, Any]:
-    """The self-contained record of one draw. Refused while the witness is awaited: it holds
-    the secret."""
-    row = await pick_draw(session, task, attempt)
-    return _document(task, row, await amendments_of(session, row.id))
-
-
-def _document(task: Task, row: Draw, amendments: Sequence[DrawAmendment]) -> dict[str, Any]:
-    """What ``export_document`` makes, as the record holds it (the frozen canonical input, the
-    commitment and fingerprint as committed, the result as drawn: so the verifier checks the
-    record, not values recomputed from it), plus exclusions, Art. 25(4) projects and
-    amendments. A failed or abandoned draw has no result: the verifier replays the failure
-    or nothing."""
-    if row.status == "committed":
-        raise DrawRefused("awaiting_witness", task=task.code, attempt=row.attempt)
-    construction = None
-    if row.construction_doc is not None:
-        construction = {
-            "input": unpack(row.construction_doc),
-            "fingerprint": row.construction_fingerprint,
-            "result": row.construction_result,
-        }
-    return {
-        "algorithm_version": row.algorithm_version,
-        "input": unpack(row.input_doc),
-        "secret_hex": row.secret_hex,
-        "witness": row.witness,
-        "commitment": row.commitment,
-        "fingerprint": row.fingerprint,
-        "result": row.result,
-        "task": task_record(task),
-        "attempt": row.attempt,
-        "status": row.status,
-        "witnessed": row.witness is not None,
-        "committed_at": row.committed_at.isoformat(),
-        "drawn_at": row.drawn_at.isoformat() if row.drawn_at else None,
-        "redraw_reason": row.redraw_reason,
-        "approved_by": row.approved_by,
-        "summary": row.summary,
-        "exclusions": row.exclusions,
-        "construction": construction,
-        "error": row.error,
-        "amendments": [
-            {
-                "seq": a.seq,
-                "kind": a.kind,
-                "part": a.part,
-                "target_key": a.target_key,
-                "leaving": a.leaving,
-                "replacement": a.replacement,
-                "excluded": list(a.excluded),
-                "reason": a.reason,
-                "approved_by": a.approved_by,
-                "at": a.at.isoformat(),
-            }
-            for a in amendments
-        ],
-    }
-
-
-async def verify_task(session: AsyncSession, task: Task, attempt: int | None = None) -> str | None:
-    """Replay the recorded draw, then check the inspections in the database against it."""
-    row = await pick_draw(session, task, attempt)
-    amendments = await amendments_of(session, row.id)
-    problem = verifying.verify_export(_document(task, row, amendments))
-    if problem is not None or row.status != "drawn":
-        return problem
-    expected: dict[str, list[str]] = {}
-    for part in ("random", "construction"):
-        found = _part(row, part)
-        if found is None:
-            continue
-        current = replay(*found, [a for a in amendments if a.part == part])
-        for team in current.teams:
-            expected[team.target_key] = [*team.members, *team.auxiliary]
-    rows = await session.execute(
-        select(Inspection.number, Inspection.target_key, TeamMember.certificate_no)
-        .join(TeamMember, TeamMember.inspection_id == Inspection.id)
-        .where(Inspection.draw_id == row.id, TeamMember.active.is_(True))
-        .order_by(Inspection.number, TeamMember.position)
-    )
-    teams: dict[str, tuple[int, list[str]]] = {}
-    for number, key, cert in rows.all():
-        teams.setdefault(key, (number, []))[1].append(cert)
-    for key in sorted(set(expected) | set(teams)):
-        if key not in teams:
-            return f"database: no inspection of drawn target {key}"
-        number, certs = teams[key]
-        if key not in expected:
-            return f"database: inspection {number} of {key} is not in the draw"
-        if sorted(certs) != sorted(expected[key]):
-            return (
-                f"database: inspection {number} ({key}) has team {certs}, "
-                f"the record says {expected[key]}"
-            )
-    return None

@@ -1,0 +1,131 @@
+"""The self-contained record of a draw, and its verification against the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inspection import verify as verifying
+from storage.draws.amendments import _part, amendments_of, replay
+from storage.draws.record import DrawRefused, draws_of, unpack
+from storage.models import (
+    Draw,
+    DrawAmendment,
+    Inspection,
+    Task,
+    TeamMember,
+)
+from storage.tasks import task_record
+
+
+async def pick_draw(session: AsyncSession, task: Task, attempt: int | None = None) -> Draw:
+    draws = await draws_of(session, task.id)
+    if not draws:
+        raise DrawRefused("no_draw", task=task.code)
+    if attempt is None:
+        return draws[-1]
+    for d in draws:
+        if d.attempt == attempt:
+            return d
+    raise DrawRefused("no_attempt", task=task.code, attempt=attempt)
+
+
+async def export(session: AsyncSession, task: Task, attempt: int | None = None) -> dict[str, Any]:
+    """The self-contained record of one draw. Refused while the witness is awaited: it holds
+    the secret."""
+    row = await pick_draw(session, task, attempt)
+    return _document(task, row, await amendments_of(session, row.id))
+
+
+def _document(task: Task, row: Draw, amendments: Sequence[DrawAmendment]) -> dict[str, Any]:
+    """What ``export_document`` makes, as the record holds it (the frozen canonical input, the
+    commitment and fingerprint as committed, the result as drawn: so the verifier checks the
+    record, not values recomputed from it), plus exclusions, Art. 25(4) projects and
+    amendments. A failed or abandoned draw has no result: the verifier replays the failure
+    or nothing."""
+    if row.status == "committed":
+        raise DrawRefused("awaiting_witness", task=task.code, attempt=row.attempt)
+    construction = None
+    if row.construction_doc is not None:
+        construction = {
+            "input": unpack(row.construction_doc),
+            "fingerprint": row.construction_fingerprint,
+            "result": row.construction_result,
+        }
+    return {
+        "algorithm_version": row.algorithm_version,
+        "input": unpack(row.input_doc),
+        "secret_hex": row.secret_hex,
+        "witness": row.witness,
+        "commitment": row.commitment,
+        "fingerprint": row.fingerprint,
+        "result": row.result,
+        "task": task_record(task),
+        "attempt": row.attempt,
+        "status": row.status,
+        "witnessed": row.witness is not None,
+        "committed_at": row.committed_at.isoformat(),
+        "drawn_at": row.drawn_at.isoformat() if row.drawn_at else None,
+        "redraw_reason": row.redraw_reason,
+        "approved_by": row.approved_by,
+        "summary": row.summary,
+        "exclusions": row.exclusions,
+        "construction": construction,
+        "error": row.error,
+        "amendments": [
+            {
+                "seq": a.seq,
+                "kind": a.kind,
+                "part": a.part,
+                "target_key": a.target_key,
+                "leaving": a.leaving,
+                "replacement": a.replacement,
+                "excluded": list(a.excluded),
+                "reason": a.reason,
+                "approved_by": a.approved_by,
+                "at": a.at.isoformat(),
+            }
+            for a in amendments
+        ],
+    }
+
+
+async def verify_task(session: AsyncSession, task: Task, attempt: int | None = None) -> str | None:
+    """Replay the recorded draw, then check the inspections in the database against it."""
+    row = await pick_draw(session, task, attempt)
+    amendments = await amendments_of(session, row.id)
+    problem = verifying.verify_export(_document(task, row, amendments))
+    if problem is not None or row.status != "drawn":
+        return problem
+    expected: dict[str, list[str]] = {}
+    for part in ("random", "construction"):
+        found = _part(row, part)
+        if found is None:
+            continue
+        current = replay(*found, [a for a in amendments if a.part == part])
+        for team in current.teams:
+            expected[team.target_key] = [*team.members, *team.auxiliary]
+    rows = await session.execute(
+        select(Inspection.number, Inspection.target_key, TeamMember.certificate_no)
+        .join(TeamMember, TeamMember.inspection_id == Inspection.id)
+        .where(Inspection.draw_id == row.id, TeamMember.active.is_(True))
+        .order_by(Inspection.number, TeamMember.position)
+    )
+    teams: dict[str, tuple[int, list[str]]] = {}
+    for number, key, cert in rows.all():
+        teams.setdefault(key, (number, []))[1].append(cert)
+    for key in sorted(set(expected) | set(teams)):
+        if key not in teams:
+            return f"database: no inspection of drawn target {key}"
+        number, certs = teams[key]
+        if key not in expected:
+            return f"database: inspection {number} of {key} is not in the draw"
+        if sorted(certs) != sorted(expected[key]):
+            return (
+                f"database: inspection {number} ({key}) has team {certs}, "
+                f"the record says {expected[key]}"
+            )
+    return None
