@@ -540,6 +540,25 @@ class InspectionResult(Base):
     published_at: Mapped[dt.datetime | None]  # set by the publication work
 
 
+class Publication(Base):
+    """一公开 (Art. 37, "who checks, enters and publishes"): a checking unit's results of a task
+    made public, once: when, by whom, where (the portal's address or the bot's own page), and
+    whether it was within the deadline. Reminders stop and the statistics count from here."""
+
+    __tablename__ = "publication"
+    __table_args__ = (UniqueConstraint("task_id", "org_code"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id"), index=True)
+    org_code: Mapped[str] = mapped_column(String(12))  # the checking unit
+    published_at: Mapped[dt.datetime]
+    published_by: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text, default="")
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+    on_time: Mapped[bool | None] = mapped_column(Boolean)
+    results: Mapped[int] = mapped_column(Integer, default=0)  # published with it
+    withheld: Mapped[int] = mapped_column(Integer, default=0)  # secret checks (Art. 37)
+
+
 class ResultEntry(Base):
     """Every result and correction as it was made (Art. 33, 40); a correction never overwrites
     the original."""

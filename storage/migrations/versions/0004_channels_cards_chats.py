@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("task_id", sa.String(length=128), nullable=False),
         sa.Column("response_code", sa.String(length=128), nullable=False),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("task_id", name=op.f("pk_template_card")),
+        sa.PrimaryKeyConstraint("task_id"),
     )
     op.create_table(
         "group_chat",
@@ -42,7 +42,7 @@ def upgrade() -> None:
         sa.Column("owner", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("chatid", name=op.f("pk_group_chat")),
+        sa.PrimaryKeyConstraint("chatid"),
     )
     _carry_over()
 
