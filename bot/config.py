@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -143,6 +144,39 @@ class CalendarSettings(Section):
     makeup_workdays: list[dt.date] = Field(default_factory=list)
 
 
+class PublicSettings(Section):
+    """一公开: the public page of published results and draws (Art. 37), served by `serve`."""
+
+    enabled: bool = False
+    path_prefix: str = "/public"
+    # The address the public reaches (behind the reverse proxy), used in replies and links.
+    base_url: str = ""
+    # Who may embed the page (CSP frame-ancestors), e.g. ["'self'", "https://sthjt.nmg.gov.cn"].
+    frame_ancestors: list[str] = Field(default_factory=lambda: ["'self'"])
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    requests_per_minute: int = Field(default=120, ge=1, description="per client address")
+    page_size: int = Field(default=50, ge=1, le=200)
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value.startswith("/") or value == "/":
+            raise ValueError("must start with / and name a path, e.g. /public")
+        return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # raises ValueError naming the item
+        return value
+
+    def url(self, path: str) -> str:
+        """An absolute address of a public page, for replies (``base_url`` + prefix + path)."""
+        return f"{self.base_url.rstrip('/')}{self.path_prefix}{path}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
@@ -156,6 +190,7 @@ class Settings(BaseSettings):
     results: ResultSettings = ResultSettings()
     swaps: SwapSettings = SwapSettings()
     calendar: CalendarSettings = CalendarSettings()
+    public: PublicSettings = PublicSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -559,6 +559,46 @@ class Publication(Base):
     withheld: Mapped[int] = mapped_column(Integer, default=0)  # secret checks (Art. 37)
 
 
+class PublicEntry(Base):
+    """One line of the public page (一公开, Art. 37): only what the public may read, copied when
+    a unit publishes a task (and again when a published result is corrected), so the public
+    page reads nothing internal. Secret results (Art. 37) never get a line."""
+
+    __tablename__ = "public_entry"
+    __table_args__ = (
+        Index("ix_public_entry_page", "org_code", "year", "check_date"),
+        Index("ix_public_entry_uscc", "uscc"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(ForeignKey("inspection.id"), unique=True)
+    publication_id: Mapped[int] = mapped_column(ForeignKey("publication.id"), index=True)
+    org_code: Mapped[str] = mapped_column(String(12))  # the checking unit
+    unit_name: Mapped[str] = mapped_column(String(100))
+    year: Mapped[int] = mapped_column(Integer)  # of the check date
+    task_code: Mapped[str] = mapped_column(String(30))
+    task_name: Mapped[str] = mapped_column(String(200))
+    target_name: Mapped[str] = mapped_column(String(200))
+    uscc: Mapped[str] = mapped_column(String(18), default="")
+    check_date: Mapped[dt.date] = mapped_column(Date)
+    phrase: Mapped[str] = mapped_column(String(100))
+    penalty: Mapped[str] = mapped_column(Text, default="")  # Art. 38, once linked
+    published_at: Mapped[dt.datetime]
+    corrected_at: Mapped[dt.datetime | None]
+
+
+class PublicBigram(Base):
+    """Character bigrams of published target names, per page: serves a search by any two or
+    more characters of a Chinese name from an index, at any size (a LIKE scan would not)."""
+
+    __tablename__ = "public_bigram"
+    bigram: Mapped[str] = mapped_column(String(8), primary_key=True)
+    org_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("public_entry.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
 class ResultEntry(Base):
     """Every result and correction as it was made (Art. 33, 40); a correction never overwrites
     the original."""

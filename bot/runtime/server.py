@@ -18,6 +18,7 @@ from aiohttp import web
 from bot.chat.context import Clock
 from bot.chat.inbound import PayloadError, envelope, safe_xml
 from bot.config import Settings
+from bot.runtime.public import public_app
 from bot.runtime.upload import MAX_UPLOAD, upload_app
 from bot.wecom.crypto import CryptoError, WeComCrypto
 from storage import inbound
@@ -227,6 +228,8 @@ def make_app(
     app.router.add_post(path, endpoint.receive)
     app.router.add_get("/healthz", endpoint.healthz)
     app.add_subapp("/upload/", upload_app(settings, db, clock))
+    if settings.public.enabled:
+        app.add_subapp(settings.public.path_prefix + "/", public_app(settings, db))
 
     async def close_recorder(_: web.Application) -> None:
         await endpoint.recorder.close()

@@ -1,0 +1,325 @@
+"""一公开: the public page (Art. 37), served by `serve` when ``[public] enabled``.
+
+One page per organisation and year, ``<prefix>/<org code>/<year>``: every published result of
+that unit and the units below it (target, credit code, task, check date, checking unit, result
+phrase), searchable by credit code or by any two or more characters of a name, with CSV and
+JSON downloads of the same search. ``<prefix>/<org>/<year>/draws`` lists the year's draws:
+commitment and witness form as soon as a draw is sealed, witness value once given.
+
+It is a public endpoint: it reads only the public tables (``storage.public``) and the draw's
+public fields, escapes everything (Jinja2 autoescape), sends security headers, caps page sizes
+and queries, and limits requests per client (behind a reverse proxy, the client address comes
+from ``X-Forwarded-For`` only when the peer is a configured trusted proxy). No JavaScript.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import ipaddress
+import json
+import logging
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import jinja2
+from aiohttp import web
+from sqlalchemy import select
+
+from bot.config import Settings
+from storage import public
+from storage.db import Database
+from storage.models import Draw, Organisation, PublicEntry, Task
+from storage.repos import Repositories
+
+log = logging.getLogger(__name__)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+COLUMNS = (  # the downloads' stable column names, and the page's headers
+    ("target_name", "检查对象"),
+    ("uscc", "统一社会信用代码"),
+    ("task_code", "抽查任务"),
+    ("task_name", "任务名称"),
+    ("check_date", "检查日期"),
+    ("unit_name", "检查单位"),
+    ("phrase", "检查结果"),
+    ("penalty", "行政处罚决定"),
+    ("corrected_at", "更正时间"),
+)
+MAX_PAGE = 10_000  # page numbers beyond this are refused
+TRACKED_CLIENTS = 10_000  # rate-limit memory: the least recently seen are forgotten
+DRAW_STATES = {
+    "committed": "已封存，待见证",
+    "drawn": "已抽取",
+    "failed": "抽取失败",
+    "abandoned": "已放弃",
+    "superseded": "已被重新抽取取代",
+}
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("bot.runtime", "templates/public"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+CSS = """
+body{font-family:system-ui,"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;
+margin:0 auto;max-width:68rem;padding:0 1rem 3rem;color:#1a1a1a;line-height:1.5}
+header{border-bottom:3px solid #b71c1c;margin-bottom:1rem}h1{font-size:1.4rem;margin:.8rem 0}
+table{border-collapse:collapse;width:100%;font-size:.95rem}th,td{border-bottom:1px solid #ddd;
+padding:.45rem .4rem;text-align:left;vertical-align:top}th{background:#f5f5f5}
+form{margin:1rem 0}input[type=search]{width:min(24rem,70%);padding:.4rem;font-size:1rem}
+button{padding:.4rem .9rem;font-size:1rem}.muted{color:#666;font-size:.9rem}
+.corrected{color:#b71c1c;font-size:.85rem}nav a{margin-right:1rem}
+code{word-break:break-all;font-size:.85rem}
+@media (max-width:40rem){thead{display:none}tr{display:block;border-bottom:2px solid #ccc;
+margin-bottom:.6rem}td{display:block;border:0;padding:.15rem 0}
+td::before{content:attr(data-label) "：";color:#666}}
+"""
+
+
+class RateLimiter:
+    """At most ``per_minute`` requests per client in any 60 s (a sliding window)."""
+
+    def __init__(self, per_minute: int, now: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.now = now
+        self.seen: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def retry_after(self, client: str) -> int:
+        """0 when the request may go ahead (and is counted), else seconds to wait."""
+        now = self.now()
+        hits = self.seen.pop(client, None) or deque()
+        while hits and hits[0] <= now - 60:
+            hits.popleft()
+        self.seen[client] = hits
+        if len(self.seen) > TRACKED_CLIENTS:
+            self.seen.popitem(last=False)
+        if len(hits) >= self.per_minute:
+            return max(1, math.ceil(hits[0] + 60 - now))
+        hits.append(now)
+        return 0
+
+
+def client_address(request: web.Request, trusted: Sequence[Network]) -> str:
+    """The peer, or behind trusted proxies the right-most X-Forwarded-For address that is not
+    one of them (a client can prepend anything, never append)."""
+    peer = request.remote or ""
+
+    def is_trusted(addr: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(addr.strip())
+        except ValueError:
+            return False
+        return any(ip in net for net in trusted)
+
+    if not trusted or not is_trusted(peer):
+        return peer
+    for hop in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
+        hop = hop.strip()
+        if hop and not is_trusted(hop):
+            return hop
+    return peer
+
+
+def _headers(settings: Settings) -> dict[str, str]:
+    ancestors = " ".join(settings.public.frame_ancestors) or "'none'"
+    return {
+        "Content-Security-Policy": (
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+            f"base-uri 'none'; frame-ancestors {ancestors}"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "public, max-age=60",
+    }
+
+
+def _cell(entry: PublicEntry, key: str) -> str:
+    value = getattr(entry, key)
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+class PublicPages:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self.limiter = RateLimiter(settings.public.requests_per_minute)
+        self.trusted = [
+            ipaddress.ip_network(p, strict=False) for p in settings.public.trusted_proxies
+        ]
+        self.headers = _headers(settings)
+
+    # --- plumbing ---
+
+    @web.middleware
+    async def guard(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        wait = self.limiter.retry_after(client_address(request, self.trusted))
+        if wait:
+            response: web.StreamResponse = web.Response(
+                status=429, text="请求过于频繁，请稍后再试。", headers={"Retry-After": str(wait)}
+            )
+        else:
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                response = web.Response(status=exc.status, text=exc.text or exc.reason)
+            except Exception:
+                log.exception("public page %s failed", request.path)
+                response = web.Response(status=503, text="暂时无法访问，请稍后再试。")
+        response.headers.update(self.headers)
+        return response
+
+    def render(self, template: str, **values: Any) -> web.Response:
+        html = _env.get_template(template).render(prefix=self.settings.public.path_prefix, **values)
+        return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+    async def org_or_404(self, session: Any, code: str) -> Organisation:
+        org = await session.get(Organisation, code) if code.isdigit() and len(code) <= 12 else None
+        if org is None:
+            raise web.HTTPNotFound(text="没有这个单位。")
+        return org
+
+    @staticmethod
+    def year_of(word: str) -> int:
+        if not (word.isdigit() and len(word) == 4 and 2000 <= int(word) <= 2100):
+            raise web.HTTPNotFound(text="年份应为四位数字，如 2026。")
+        return int(word)
+
+    @staticmethod
+    def page_number(request: web.Request) -> int:
+        word = request.query.get("page", "1")
+        if not word.isdigit() or not 1 <= int(word) <= MAX_PAGE:
+            raise web.HTTPBadRequest(text="页码无效。")
+        return int(word)
+
+    # --- pages ---
+
+    async def css(self, request: web.Request) -> web.Response:
+        return web.Response(text=CSS, content_type="text/css")
+
+    async def index(self, request: web.Request) -> web.Response:
+        async with self.db.transaction() as session:
+            orgs = list(await session.scalars(select(Organisation).order_by(Organisation.code)))
+            published = set(await session.scalars(select(PublicEntry.org_code).distinct()))
+        this_year = dt.datetime.now(self.settings.tz).year
+        return self.render("index.html", orgs=orgs, published=published, year=this_year)
+
+    async def results(self, request: web.Request) -> web.StreamResponse:
+        code, year_word = request.match_info["org"], request.match_info["year"]
+        fmt = request.match_info.get("fmt", "")
+        year = self.year_of(year_word)
+        query = request.query.get("q", "")[: public.MAX_QUERY]
+        async with self.db.transaction() as session:
+            org = await self.org_or_404(session, code)
+            units = await Repositories(session).orgs.subtree(org.code)
+            if fmt:
+                found = await public.page(session, units, year, query=query, limit=public.MAX_ROWS)
+                return self.download(fmt, org, year, found.entries)
+            size = self.settings.public.page_size
+            number = self.page_number(request)
+            found = await public.page(
+                session, units, year, query=query, offset=(number - 1) * size, limit=size
+            )
+            years = await public.years(session, units)
+        pages = max(1, -(-found.total // size))
+        return self.render(
+            "results.html",
+            org=org,
+            year=year,
+            years=years,
+            query=query,
+            found=found,
+            columns=COLUMNS,
+            page=number,
+            pages=pages,
+            cell=_cell,
+        )
+
+    def download(
+        self, fmt: str, org: Organisation, year: int, entries: list[PublicEntry]
+    ) -> web.Response:
+        name = f"{org.code}-{year}"
+        if fmt == "json":
+            rows = [{key: _cell(e, key) for key, _ in COLUMNS} for e in entries]
+            body = json.dumps(
+                {"org": org.code, "org_name": org.name, "year": year, "results": rows},
+                ensure_ascii=False,
+                indent=1,
+            )
+            return web.Response(
+                text=body,
+                content_type="application/json",
+                charset="utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{name}.json"'},
+            )
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow([header for _, header in COLUMNS])
+        for e in entries:
+            writer.writerow([_cell(e, key) for key, _ in COLUMNS])
+        return web.Response(
+            body=("\ufeff" + out.getvalue()).encode("utf-8"),  # BOM: Excel reads it as UTF-8
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+
+    async def draws(self, request: web.Request) -> web.Response:
+        code, year = request.match_info["org"], self.year_of(request.match_info["year"])
+        only = request.match_info.get("task")
+        async with self.db.transaction() as session:
+            org = await self.org_or_404(session, code)
+            stmt = (
+                select(Task, Draw)
+                .join(Draw, Draw.task_id == Task.id)
+                .where(Task.org_code == org.code, Task.year == year)
+                .order_by(Task.code, Draw.attempt)
+            )
+            if only:
+                stmt = stmt.where(Task.code == only)
+            rows = (await session.execute(stmt)).all()
+        if only and not rows:
+            raise web.HTTPNotFound(text="没有这个任务的抽取记录。")
+        draws = [
+            {
+                "task": task.code,
+                "name": task.name,
+                "attempt": row.attempt,
+                "state": DRAW_STATES.get(row.status, row.status),
+                "committed_at": row.committed_at.astimezone(self.settings.tz),
+                "commitment": row.commitment,
+                "fingerprint": row.fingerprint,
+                "witnessed": row.witnessed,
+                # The witness value is public once given; the secret only in the full record.
+                "witness": row.witness if row.status != "committed" else None,
+                "drawn_at": row.drawn_at.astimezone(self.settings.tz) if row.drawn_at else None,
+            }
+            for task, row in rows
+        ]
+        return self.render("draws.html", org=org, year=year, draws=draws, only=only)
+
+
+def public_app(settings: Settings, db: Database) -> web.Application:
+    pages = PublicPages(settings, db)
+    app = web.Application(middlewares=[pages.guard], client_max_size=4096)
+    app.router.add_get("/", pages.index)
+    app.router.add_get("/public.css", pages.css)
+    app.router.add_get("/{org:[0-9]{1,12}}/{year:[0-9]{4}}", pages.results)
+    app.router.add_get("/{org:[0-9]{1,12}}/{year:[0-9]{4}}.{fmt:csv|json}", pages.results)
+    app.router.add_get("/{org:[0-9]{1,12}}/{year:[0-9]{4}}/draws", pages.draws)
+    app.router.add_get("/{org:[0-9]{1,12}}/{year:[0-9]{4}}/draws/{task}", pages.draws)
+    return app

@@ -1,0 +1,255 @@
+"""一公开 (Art. 37): the lines of the public page, copied from the record when a unit publishes.
+
+The public page reads only ``public_entry`` (and ``publication`` for the count of withheld secret
+checks): a line holds the target's name and credit code, the task, the check date, the checking
+unit and the result phrase, never a person, a description or a record number. A secret result
+(Art. 37) never gets a line; it is counted as withheld. A correction of a published result
+rewrites its line and says when.
+
+Search by name uses character bigrams of the name (``public_bigram``, keyed by page), so that
+any two or more characters of a Chinese name are found from an index at any size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import insert_for
+from storage.models import (
+    Inspection,
+    InspectionResult,
+    Organisation,
+    Publication,
+    PublicBigram,
+    PublicEntry,
+    Target,
+    Task,
+)
+
+MAX_QUERY = 50  # characters of a search
+MAX_ROWS = 100_000  # lines in one download
+
+
+def fold(text: str) -> str:
+    """What a search compares: width and case folded (a query typed full-width still finds)."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def bigrams(name: str) -> set[str]:
+    chars = [c for c in fold(name) if not c.isspace()]
+    return {a + b for a, b in zip(chars, chars[1:], strict=False)}
+
+
+def is_uscc(text: str) -> bool:
+    t = fold(text).upper()
+    return len(t) == 18 and t.isalnum() and t.isascii()
+
+
+# --- writing: at publication and correction -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Published:
+    lines: int  # on the page
+    withheld: int  # secret checks (Art. 37): counted, never shown
+
+
+async def publish_lines(
+    session: AsyncSession, publication: Publication, now: dt.datetime, tz: dt.tzinfo
+) -> Published:
+    """Copy the task's recorded results into public lines and mark them published. Secret
+    results are counted as withheld. Idempotent: a line already there is rewritten."""
+    task = await session.get(Task, publication.task_id)
+    assert task is not None
+    unit = await session.get(Organisation, publication.org_code)
+    rows = await session.execute(
+        select(InspectionResult, Inspection, Target)
+        .join(Inspection, Inspection.id == InspectionResult.inspection_id)
+        .join(Target, Target.id == Inspection.target_id)
+        .where(InspectionResult.task_id == task.id, InspectionResult.state == "recorded")
+        .order_by(Inspection.number)
+    )
+    lines = withheld = 0
+    for result, inspection, target in rows.all():
+        if result.secret:
+            withheld += 1
+            continue
+        if result.published_at is None:
+            result.published_at = now
+        await _write_line(
+            session,
+            publication,
+            task,
+            unit.name if unit else publication.org_code,
+            inspection,
+            target,
+            result,
+            tz,
+        )
+        lines += 1
+    publication.results, publication.withheld = lines, withheld
+    return Published(lines, withheld)
+
+
+async def _write_line(
+    session: AsyncSession,
+    publication: Publication,
+    task: Task,
+    unit_name: str,
+    inspection: Inspection,
+    target: Target,
+    result: InspectionResult,
+    tz: dt.tzinfo,
+    corrected_at: dt.datetime | None = None,
+) -> None:
+    check_date = result.at.astimezone(tz).date()
+    entry = await session.scalar(
+        select(PublicEntry).where(PublicEntry.inspection_id == inspection.id)
+    )
+    if entry is None:
+        entry = PublicEntry(inspection_id=inspection.id, published_at=result.published_at)
+        session.add(entry)
+    entry.publication_id = publication.id
+    entry.org_code = publication.org_code
+    entry.unit_name = unit_name
+    entry.year = check_date.year
+    entry.task_code, entry.task_name = task.code, task.name
+    entry.target_name, entry.uscc = target.name, target.uscc or ""
+    entry.check_date, entry.phrase = check_date, result.phrase
+    entry.corrected_at = corrected_at or entry.corrected_at
+    await session.flush()
+    await session.execute(delete(PublicBigram).where(PublicBigram.entry_id == entry.id))
+    grams = bigrams(entry.target_name)
+    if grams:
+        await session.execute(
+            insert_for(session)(PublicBigram).on_conflict_do_nothing(),
+            [
+                {"bigram": g, "org_code": entry.org_code, "year": entry.year, "entry_id": entry.id}
+                for g in sorted(grams)
+            ],
+        )
+
+
+async def republish(
+    session: AsyncSession, inspection: Inspection, now: dt.datetime, tz: dt.tzinfo
+) -> bool:
+    """A published result was corrected: rewrite its line, marked corrected now. Returns
+    whether the inspection had a public line (a result made secret loses its line)."""
+    entry = await session.scalar(
+        select(PublicEntry).where(PublicEntry.inspection_id == inspection.id)
+    )
+    if entry is None:
+        return False
+    result = await session.get(InspectionResult, inspection.id)
+    publication = await session.get(Publication, entry.publication_id)
+    if result is None or publication is None or result.secret:
+        await session.execute(delete(PublicBigram).where(PublicBigram.entry_id == entry.id))
+        await session.delete(entry)
+        if publication is not None:
+            publication.results -= 1
+            publication.withheld += 1
+        return True
+    task = await session.get(Task, inspection.task_id)
+    target = await session.get(Target, inspection.target_id)
+    assert task is not None and target is not None
+    await _write_line(
+        session, publication, task, entry.unit_name, inspection, target, result, tz, now
+    )
+    return True
+
+
+# --- reading: the public page ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    entries: list[PublicEntry]
+    total: int  # matching lines, all pages
+    withheld: int  # secret checks in these units' publications of the year's tasks
+
+
+def _page_filter(orgs: Sequence[str], year: int) -> list[ColumnElement[bool]]:
+    return [PublicEntry.org_code.in_(list(orgs)), PublicEntry.year == year]
+
+
+async def _matching_ids(
+    session: AsyncSession, orgs: Sequence[str], year: int, query: str
+) -> list[int] | None:
+    """Line ids matching a name search through the bigram index, or None for no name search
+    (no query, a credit code, or a single character: those filter the page directly)."""
+    grams = sorted(bigrams(query))
+    if not grams:
+        return None
+    scope = [PublicBigram.org_code.in_(list(orgs)), PublicBigram.year == year]
+    # The rarest bigram of the query within this page selects the candidates.
+    counts = []
+    for g in grams:
+        n = await session.scalar(
+            select(func.count()).select_from(PublicBigram).where(PublicBigram.bigram == g, *scope)
+        )
+        if not n:
+            return []
+        counts.append((n, g))
+    rarest = min(counts)[1]
+    candidates = select(PublicBigram.entry_id).where(PublicBigram.bigram == rarest, *scope)
+    ids = list(await session.scalars(candidates))
+    folded = fold(query).replace(" ", "")
+    names = await session.execute(
+        select(PublicEntry.id, PublicEntry.target_name).where(PublicEntry.id.in_(ids))
+    )
+    return [i for i, name in names.all() if folded in fold(name).replace(" ", "")]
+
+
+async def page(
+    session: AsyncSession,
+    orgs: Sequence[str],
+    year: int,
+    *,
+    query: str = "",
+    offset: int = 0,
+    limit: int = 50,
+) -> Page:
+    """The published lines of these units for a year, newest check first, filtered by a
+    search: a full credit code (exact), or two or more characters of the target's name."""
+    query = query.strip()[:MAX_QUERY]
+    where = _page_filter(orgs, year)
+    if query and is_uscc(query):
+        where.append(PublicEntry.uscc == fold(query).upper())
+    elif query:
+        ids = await _matching_ids(session, orgs, year, query)
+        if ids is None:  # one character: compare within the page
+            where.append(PublicEntry.target_name.contains(query))
+        else:
+            where.append(PublicEntry.id.in_(ids))
+    total = await session.scalar(select(func.count()).select_from(PublicEntry).where(*where))
+    entries = list(
+        await session.scalars(
+            select(PublicEntry)
+            .where(*where)
+            .order_by(PublicEntry.check_date.desc(), PublicEntry.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+    )
+    withheld = await session.scalar(
+        select(func.coalesce(func.sum(Publication.withheld), 0))
+        .join(Task, Task.id == Publication.task_id)
+        .where(Publication.org_code.in_(list(orgs)), Task.year == year)
+    )
+    return Page(entries, int(total or 0), int(withheld or 0))
+
+
+async def years(session: AsyncSession, orgs: Sequence[str]) -> list[int]:
+    rows = await session.scalars(
+        select(PublicEntry.year)
+        .where(PublicEntry.org_code.in_(list(orgs)))
+        .distinct()
+        .order_by(PublicEntry.year.desc())
+    )
+    return list(rows)

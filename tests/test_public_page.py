@@ -1,0 +1,281 @@
+"""一公开 (Art. 37): the public page over HTTP, against the real database.
+
+Results are reported through the callback as inspectors do, one is made secret by its chief,
+and the unit publishes; the page then shows exactly the published, non-secret lines and
+nothing internal.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.runtime.public import RateLimiter, public_app
+from inspection.results import PHRASES, ResultCode
+from storage import public
+from storage.models import (
+    Inspection,
+    InspectionResult,
+    Inspector,
+    Publication,
+    PublicEntry,
+    Target,
+    Task,
+)
+from tests.conftest import Harness
+from tests.factories import CITY
+from tests.results_support import ADMIN, CHIEF, TASK, Visit, click, drawn
+
+PREFIX = "/public"
+DESCRIPTION = "污水处理设施未运行，已当场责令整改"
+RECORD_NO = "XCJL-2026-0815"
+SECRET_REASON = "涉及国家秘密的甲项工程"
+
+
+def public_settings(h: Harness, **public_overrides: object) -> Settings:
+    section = h.settings.public.model_copy(
+        update={"enabled": True, "base_url": "https://gk.example.gov.cn", **public_overrides}
+    )
+    return h.settings.model_copy(update={"public": section})
+
+
+async def serve(h: Harness, **public_overrides: object) -> TestClient:
+    client = TestClient(TestServer(public_app(public_settings(h, **public_overrides), h.db)))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def published(h: Harness) -> AsyncIterator[list[Visit]]:
+    """Five inspections: four reported (one with a problem and its record number), one of
+    those made secret, one still open; the city publishes the task on the bot's page."""
+    visits = await drawn(h)
+    h.clock.set(h.clock.now().replace(month=12, day=7))
+    await click(h, visits[0].members[0], visits[0], ResultCode.no_problem.value)
+    await click(h, visits[1].members[0], visits[1], ResultCode.ordered_to_rectify.value)
+    await h.say(visits[1].members[0], DESCRIPTION)
+    await h.say(visits[1].members[0], f"记录 {visits[1].number} {RECORD_NO}")
+    await click(h, visits[2].members[0], visits[2], ResultCode.refused.value)
+    await click(h, visits[3].members[0], visits[3], ResultCode.no_problem.value)
+    (marked,) = await h.say(CHIEF, f"保密 {visits[3].number} {SECRET_REASON}")
+    assert "保密" in marked
+    async with h.db.transaction() as s:
+        task = await s.scalar(select(Task).where(Task.code == TASK))
+        assert task is not None
+        row = Publication(
+            task_id=task.id,
+            org_code=CITY,
+            published_at=h.clock.now(),
+            published_by=ADMIN,
+            url=public_settings(h).public.url(f"/{CITY}/2026"),
+        )
+        s.add(row)
+        await s.flush()
+        done = await public.publish_lines(s, row, h.clock.now(), h.settings.tz)
+    assert (done.lines, done.withheld) == (3, 1)
+    yield visits
+
+
+async def internal_strings(h: Harness) -> list[str]:
+    """What must never reach the public: people, certificates, descriptions, record numbers."""
+    async with h.db.transaction() as s:
+        people = (
+            await s.execute(select(Inspector.name, Inspector.userid, Inspector.certificate_no))
+        ).all()
+    return [DESCRIPTION, RECORD_NO, SECRET_REASON, ADMIN, CHIEF] + [
+        str(v) for row in people for v in row if v
+    ]
+
+
+async def test_art37_the_page_shows_published_results_and_nothing_internal(
+    h: Harness, published: list[Visit]
+) -> None:
+    client = await serve(h)
+    try:
+        page = await client.get(f"/{CITY}/2026")
+        html = await page.text()
+        downloads = [
+            await (await client.get(f"/{CITY}/2026.{fmt}")).text() for fmt in ("csv", "json")
+        ]
+        draws = await (await client.get(f"/{CITY}/2026/draws")).text()
+    finally:
+        await client.close()
+    assert page.status == 200
+    async with h.db.transaction() as s:
+        shown = (
+            await s.execute(
+                select(Target.name, Target.uscc, InspectionResult.phrase, InspectionResult.secret)
+                .join(Inspection, Inspection.target_id == Target.id)
+                .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+            )
+        ).all()
+        open_target = await s.scalar(
+            select(Target.name)
+            .join(Inspection, Inspection.target_id == Target.id)
+            .where(Inspection.number == published[4].number)
+        )
+    for name, uscc, _phrase, secret in shown:
+        assert (name in html) is not secret, name
+        assert (uscc in html) is not secret
+    assert open_target is not None and open_target not in html  # no result yet: not public
+    assert PHRASES[ResultCode.ordered_to_rectify] in html and PHRASES[ResultCode.refused] in html
+    assert "另有 1 项检查依法不予公开" in html
+    for text in (html, *downloads, draws):
+        for secret_text in await internal_strings(h):
+            assert secret_text not in text, secret_text
+    assert TASK in draws and "承诺值" in draws
+
+
+async def test_art37_downloads_are_exactly_the_published_lines(
+    h: Harness, published: list[Visit]
+) -> None:
+    client = await serve(h)
+    try:
+        raw = await (await client.get(f"/{CITY}/2026.csv")).read()
+        doc = json.loads(await (await client.get(f"/{CITY}/2026.json")).text())
+    finally:
+        await client.close()
+    assert raw.startswith("\ufeff".encode())  # opens in Excel as UTF-8
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    async with h.db.transaction() as s:
+        expected = {
+            (name, phrase)
+            for name, phrase in (
+                await s.execute(
+                    select(Target.name, InspectionResult.phrase)
+                    .join(Inspection, Inspection.target_id == Target.id)
+                    .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+                    .where(
+                        InspectionResult.secret.is_(False),
+                        InspectionResult.published_at.is_not(None),
+                    )
+                )
+            ).all()
+        }
+    assert {(r["检查对象"], r["检查结果"]) for r in rows} == expected
+    assert {(r["target_name"], r["phrase"]) for r in doc["results"]} == expected
+    assert doc["org"] == CITY and doc["year"] == 2026
+
+
+async def test_art37_search_by_credit_code_and_by_two_characters_of_a_name(
+    h: Harness, published: list[Visit]
+) -> None:
+    async with h.db.transaction() as s:
+        entries = list(await s.scalars(select(PublicEntry).order_by(PublicEntry.id)))
+    one = entries[0]
+    client = await serve(h)
+    try:
+        by_code = await (await client.get(f"/{CITY}/2026.json", params={"q": one.uscc})).json()
+        two_chars = one.target_name[-4:-2]
+        by_name = await (await client.get(f"/{CITY}/2026.json", params={"q": two_chars})).json()
+        full_width = await (
+            await client.get(f"/{CITY}/2026.json", params={"q": one.uscc.lower()})
+        ).json()
+        nothing = await (
+            await client.get(f"/{CITY}/2026.json", params={"q": "不存在的名字"})
+        ).json()
+    finally:
+        await client.close()
+    assert [r["uscc"] for r in by_code["results"]] == [one.uscc]
+    assert [r["uscc"] for r in full_width["results"]] == [one.uscc]
+    assert sorted(r["target_name"] for r in by_name["results"]) == sorted(
+        e.target_name for e in entries if two_chars in e.target_name
+    )
+    assert nothing["results"] == []
+
+
+async def test_art37_a_corrected_line_says_so_and_a_secret_one_leaves(
+    h: Harness, published: list[Visit]
+) -> None:
+    first = published[0]
+    h.clock.advance(days=3)
+    async with h.db.transaction() as s:
+        result = await s.get(InspectionResult, first.inspection_id)
+        inspection = await s.get(Inspection, first.inspection_id)
+        assert result is not None and inspection is not None
+        result.phrase = PHRASES[ResultCode.ordered_to_rectify]
+        assert await public.republish(s, inspection, h.clock.now(), h.settings.tz)
+        line = await s.scalar(
+            select(PublicEntry).where(PublicEntry.inspection_id == first.inspection_id)
+        )
+        assert line is not None and line.corrected_at == h.clock.now()
+        assert line.phrase == PHRASES[ResultCode.ordered_to_rectify]
+        result.secret = True
+        assert await public.republish(s, inspection, h.clock.now(), h.settings.tz)
+        gone = await s.scalar(
+            select(PublicEntry).where(PublicEntry.inspection_id == first.inspection_id)
+        )
+        publication = await s.scalar(select(Publication))
+    assert gone is None and publication is not None and publication.withheld == 2
+
+
+async def test_the_public_page_escapes_and_sends_security_headers(h: Harness) -> None:
+    visits = await drawn(h)
+    h.clock.set(h.clock.now().replace(month=12, day=7))
+    async with h.db.transaction() as s:
+        target = await s.scalar(
+            select(Target)
+            .join(Inspection, Inspection.target_id == Target.id)
+            .where(Inspection.number == visits[0].number)
+        )
+        assert target is not None
+        target.name = "<script>alert(1)</script>化工厂"
+    await click(h, visits[0].members[0], visits[0], ResultCode.no_problem.value)
+    async with h.db.transaction() as s:
+        task = await s.scalar(select(Task).where(Task.code == TASK))
+        assert task is not None
+        row = Publication(
+            task_id=task.id, org_code=CITY, published_at=h.clock.now(), published_by=ADMIN
+        )
+        s.add(row)
+        await s.flush()
+        await public.publish_lines(s, row, h.clock.now(), h.settings.tz)
+    client = await serve(h, frame_ancestors=["'self'", "https://portal.example"])
+    try:
+        page = await client.get(f"/{CITY}/2026", params={"q": "化工"})
+        html = await page.text()
+        echoed = await (await client.get(f"/{CITY}/2026", params={"q": "<b>化工"})).text()
+        bad_year = await client.get(f"/{CITY}/19x0")
+        bad_page = await client.get(f"/{CITY}/2026", params={"page": "0"})
+        no_org = await client.get("/999999/2026")
+    finally:
+        await client.close()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<b>化工" not in echoed and "&lt;b&gt;化工" in echoed
+    csp = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'self' https://portal.example" in csp
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert bad_year.status == 404 and bad_page.status == 400 and no_org.status == 404
+
+
+async def test_requests_are_limited_per_client_behind_trusted_proxies_only(h: Harness) -> None:
+    client = await serve(h, requests_per_minute=3, trusted_proxies=["127.0.0.1"])
+    try:
+        mine = [
+            (await client.get("/", headers={"X-Forwarded-For": "203.0.113.7"})).status
+            for _ in range(4)
+        ]
+        other = await client.get("/", headers={"X-Forwarded-For": "203.0.113.8"})
+        forged = await client.get(
+            "/", headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.7"}
+        )  # a client can prepend anything; the proxy appends the real address
+    finally:
+        await client.close()
+    assert mine == [200, 200, 200, 429]
+    assert other.status == 200 and forged.status == 429
+    assert int(forged.headers["Retry-After"]) >= 1
+
+
+def test_the_rate_limit_window_slides() -> None:
+    now = [0.0]
+    limiter = RateLimiter(2, now=lambda: now[0])
+    assert [limiter.retry_after("a") for _ in range(3)] == [0, 0, 60]
+    now[0] = 60.5
+    assert limiter.retry_after("a") == 0
