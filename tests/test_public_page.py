@@ -10,20 +10,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from bot.config import Settings
-from bot.runtime.public import RateLimiter, public_app
+from bot.runtime.public import RateLimiter
 from inspection.results import PHRASES, ResultCode
 from storage import public
 from storage.models import (
     Inspection,
     InspectionResult,
-    Inspector,
     Publication,
     PublicEntry,
     Target,
@@ -31,67 +27,18 @@ from storage.models import (
 )
 from tests.conftest import Harness
 from tests.factories import CITY
-from tests.results_support import ADMIN, CHIEF, TASK, Visit, click, drawn
-
-PREFIX = "/public"
-DESCRIPTION = "污水处理设施未运行，已当场责令整改"
-RECORD_NO = "XCJL-2026-0815"
-SECRET_REASON = "涉及国家秘密的甲项工程"
-
-
-def public_settings(h: Harness, **public_overrides: object) -> Settings:
-    section = h.settings.public.model_copy(
-        update={"enabled": True, "base_url": "https://gk.example.gov.cn", **public_overrides}
-    )
-    return h.settings.model_copy(update={"public": section})
-
-
-async def serve(h: Harness, **public_overrides: object) -> TestClient:
-    client = TestClient(TestServer(public_app(public_settings(h, **public_overrides), h.db)))
-    await client.start_server()
-    return client
+from tests.results_support import ADMIN, TASK, Visit, click, drawn
+from tests.support.public import (
+    PREFIX,
+    internal_strings,
+    publish_sample,
+    serve,
+)
 
 
 @pytest.fixture
-async def published(h: Harness) -> AsyncIterator[list[Visit]]:
-    """Five inspections: four reported (one with a problem and its record number), one of
-    those made secret, one still open; the city publishes the task on the bot's page."""
-    visits = await drawn(h)
-    h.clock.set(h.clock.now().replace(month=12, day=7))
-    await click(h, visits[0].members[0], visits[0], ResultCode.no_problem.value)
-    await click(h, visits[1].members[0], visits[1], ResultCode.ordered_to_rectify.value)
-    await h.say(visits[1].members[0], DESCRIPTION)
-    await h.say(visits[1].members[0], f"记录 {visits[1].number} {RECORD_NO}")
-    await click(h, visits[2].members[0], visits[2], ResultCode.refused.value)
-    await click(h, visits[3].members[0], visits[3], ResultCode.no_problem.value)
-    (marked,) = await h.say(CHIEF, f"保密 {visits[3].number} {SECRET_REASON}")
-    assert "保密" in marked
-    async with h.db.transaction() as s:
-        task = await s.scalar(select(Task).where(Task.code == TASK))
-        assert task is not None
-        row = Publication(
-            task_id=task.id,
-            org_code=CITY,
-            published_at=h.clock.now(),
-            published_by=ADMIN,
-            url=public_settings(h).public.url(f"/{CITY}/2026"),
-        )
-        s.add(row)
-        await s.flush()
-        done = await public.publish_lines(s, row, h.clock.now(), h.settings.tz)
-    assert (done.lines, done.withheld) == (3, 1)
-    yield visits
-
-
-async def internal_strings(h: Harness) -> list[str]:
-    """What must never reach the public: people, certificates, descriptions, record numbers."""
-    async with h.db.transaction() as s:
-        people = (
-            await s.execute(select(Inspector.name, Inspector.userid, Inspector.certificate_no))
-        ).all()
-    return [DESCRIPTION, RECORD_NO, SECRET_REASON, ADMIN, CHIEF] + [
-        str(v) for row in people for v in row if v
-    ]
+async def published(h: Harness) -> list[Visit]:
+    return await publish_sample(h)
 
 
 async def test_art37_the_page_shows_published_results_and_nothing_internal(
@@ -99,12 +46,13 @@ async def test_art37_the_page_shows_published_results_and_nothing_internal(
 ) -> None:
     client = await serve(h)
     try:
-        page = await client.get(f"/{CITY}/2026")
+        page = await client.get(f"{PREFIX}/{CITY}/2026")
         html = await page.text()
         downloads = [
-            await (await client.get(f"/{CITY}/2026.{fmt}")).text() for fmt in ("csv", "json")
+            await (await client.get(f"{PREFIX}/{CITY}/2026.{fmt}")).text()
+            for fmt in ("csv", "json")
         ]
-        draws = await (await client.get(f"/{CITY}/2026/draws")).text()
+        draws = await (await client.get(f"{PREFIX}/{CITY}/2026/draws")).text()
     finally:
         await client.close()
     assert page.status == 200
@@ -138,8 +86,8 @@ async def test_art37_downloads_are_exactly_the_published_lines(
 ) -> None:
     client = await serve(h)
     try:
-        raw = await (await client.get(f"/{CITY}/2026.csv")).read()
-        doc = json.loads(await (await client.get(f"/{CITY}/2026.json")).text())
+        raw = await (await client.get(f"{PREFIX}/{CITY}/2026.csv")).read()
+        doc = json.loads(await (await client.get(f"{PREFIX}/{CITY}/2026.json")).text())
     finally:
         await client.close()
     assert raw.startswith("\ufeff".encode())  # opens in Excel as UTF-8
@@ -172,14 +120,18 @@ async def test_art37_search_by_credit_code_and_by_two_characters_of_a_name(
     one = entries[0]
     client = await serve(h)
     try:
-        by_code = await (await client.get(f"/{CITY}/2026.json", params={"q": one.uscc})).json()
+        by_code = await (
+            await client.get(f"{PREFIX}/{CITY}/2026.json", params={"q": one.uscc})
+        ).json()
         two_chars = one.target_name[-4:-2]
-        by_name = await (await client.get(f"/{CITY}/2026.json", params={"q": two_chars})).json()
+        by_name = await (
+            await client.get(f"{PREFIX}/{CITY}/2026.json", params={"q": two_chars})
+        ).json()
         full_width = await (
-            await client.get(f"/{CITY}/2026.json", params={"q": one.uscc.lower()})
+            await client.get(f"{PREFIX}/{CITY}/2026.json", params={"q": one.uscc.lower()})
         ).json()
         nothing = await (
-            await client.get(f"/{CITY}/2026.json", params={"q": "不存在的名字"})
+            await client.get(f"{PREFIX}/{CITY}/2026.json", params={"q": "不存在的名字"})
         ).json()
     finally:
         await client.close()
@@ -239,11 +191,11 @@ async def test_the_public_page_escapes_and_sends_security_headers(h: Harness) ->
         await public.publish_lines(s, row, h.clock.now(), h.settings.tz)
     client = await serve(h, frame_ancestors=["'self'", "https://portal.example"])
     try:
-        page = await client.get(f"/{CITY}/2026", params={"q": "化工"})
+        page = await client.get(f"{PREFIX}/{CITY}/2026", params={"q": "化工"})
         html = await page.text()
-        echoed = await (await client.get(f"/{CITY}/2026", params={"q": "<b>化工"})).text()
-        bad_year = await client.get(f"/{CITY}/19x0")
-        bad_page = await client.get(f"/{CITY}/2026", params={"page": "0"})
+        echoed = await (await client.get(f"{PREFIX}/{CITY}/2026", params={"q": "<b>化工"})).text()
+        bad_year = await client.get(f"{PREFIX}/{CITY}/19x0")
+        bad_page = await client.get(f"{PREFIX}/{CITY}/2026", params={"page": "0"})
         no_org = await client.get("/999999/2026")
     finally:
         await client.close()
@@ -259,12 +211,12 @@ async def test_requests_are_limited_per_client_behind_trusted_proxies_only(h: Ha
     client = await serve(h, requests_per_minute=3, trusted_proxies=["127.0.0.1"])
     try:
         mine = [
-            (await client.get("/", headers={"X-Forwarded-For": "203.0.113.7"})).status
+            (await client.get(f"{PREFIX}/", headers={"X-Forwarded-For": "203.0.113.7"})).status
             for _ in range(4)
         ]
-        other = await client.get("/", headers={"X-Forwarded-For": "203.0.113.8"})
+        other = await client.get(f"{PREFIX}/", headers={"X-Forwarded-For": "203.0.113.8"})
         forged = await client.get(
-            "/", headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.7"}
+            f"{PREFIX}/", headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.7"}
         )  # a client can prepend anything; the proxy appends the real address
     finally:
         await client.close()
