@@ -12,11 +12,15 @@ any two or more characters of a Chinese name are found from an index at any size
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import json
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from openpyxl import Workbook
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +38,20 @@ from storage.models import (
 
 MAX_QUERY = 50  # characters of a search
 MAX_ROWS = 100_000  # lines in one download
+
+# The published line as downloaded and exported: stable column names (for portals and the
+# designated platform), with the page's Chinese headers.
+COLUMNS = (
+    ("target_name", "检查对象"),
+    ("uscc", "统一社会信用代码"),
+    ("task_code", "抽查任务"),
+    ("task_name", "任务名称"),
+    ("check_date", "检查日期"),
+    ("unit_name", "检查单位"),
+    ("phrase", "检查结果"),
+    ("penalty", "行政处罚决定"),
+    ("corrected_at", "更正时间"),
+)
 
 
 def fold(text: str) -> str:
@@ -251,5 +269,64 @@ async def years(session: AsyncSession, orgs: Sequence[str]) -> list[int]:
         .where(PublicEntry.org_code.in_(list(orgs)))
         .distinct()
         .order_by(PublicEntry.year.desc())
+    )
+    return list(rows)
+
+
+# --- the published lines as files (downloads, `shuangsuiji publish export`) ---------------------
+
+
+def cell(entry: PublicEntry, key: str) -> str:
+    value = getattr(entry, key)
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def csv_bytes(entries: Sequence[PublicEntry]) -> bytes:
+    """UTF-8 with a BOM, so that Excel opens it as UTF-8; Chinese headers."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([header for _, header in COLUMNS])
+    for e in entries:
+        writer.writerow([cell(e, key) for key, _ in COLUMNS])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def json_text(org_code: str, org_name: str, year: int, entries: Sequence[PublicEntry]) -> str:
+    rows = [{key: cell(e, key) for key, _ in COLUMNS} for e in entries]
+    doc = {"org": org_code, "org_name": org_name, "year": year, "results": rows}
+    return json.dumps(doc, ensure_ascii=False, indent=1)
+
+
+def xlsx_bytes(title: str, entries: Sequence[PublicEntry]) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "抽查结果公示"
+    ws.append([title])
+    ws.append([header for _, header in COLUMNS])
+    ws.append([key for key, _ in COLUMNS])  # stable column names for machines
+    for e in entries:
+        ws.append([getattr(e, key) if key == "check_date" else cell(e, key) for key, _ in COLUMNS])
+    for column, width in zip("ABCDEFGHI", (36, 22, 20, 24, 12, 24, 22, 24, 20), strict=False):
+        ws.column_dimensions[column].width = width
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+async def published_lines(
+    session: AsyncSession, orgs: Sequence[str], year: int, task_code: str | None = None
+) -> list[PublicEntry]:
+    where = _page_filter(orgs, year)
+    if task_code:
+        where.append(PublicEntry.task_code == task_code)
+    rows = await session.scalars(
+        select(PublicEntry).where(*where).order_by(PublicEntry.check_date, PublicEntry.id)
     )
     return list(rows)

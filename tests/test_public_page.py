@@ -7,13 +7,17 @@ nothing internal.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+from pathlib import Path
 
+import openpyxl
 import pytest
 from sqlalchemy import select
 
+from bot.cli import main
 from bot.runtime.public import RateLimiter
 from inspection.results import PHRASES, ResultCode
 from storage import public
@@ -231,3 +235,28 @@ def test_the_rate_limit_window_slides() -> None:
     assert [limiter.retry_after("a") for _ in range(3)] == [0, 0, 60]
     now[0] = 60.5
     assert limiter.retry_after("a") == 0
+
+
+async def test_art37_publish_export_writes_the_published_lines_for_the_portal(
+    h: Harness, published: list[Visit], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with h.db.transaction() as s:
+        expected = sorted((e.uscc, e.phrase) for e in await s.scalars(select(PublicEntry)))
+    base = ["publish", "export", "--org", "150000", "--year", "2026", "--database-url", h.db.url]
+    for suffix in ("xlsx", "csv", "json"):
+        out = tmp_path / f"gk.{suffix}"
+        assert await asyncio.to_thread(main, [*base, str(out)]) == 0
+    assert f"{len(expected)} published results" in capsys.readouterr().out
+    sheet = openpyxl.load_workbook(tmp_path / "gk.xlsx").active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[2][:2] == ("target_name", "uscc")  # stable column names under the headers
+    assert sorted((r[1], r[6]) for r in rows[3:]) == expected
+    lines = list(csv.DictReader(io.StringIO((tmp_path / "gk.csv").read_text("utf-8-sig"))))
+    assert sorted((r["统一社会信用代码"], r["检查结果"]) for r in lines) == expected
+    doc = json.loads((tmp_path / "gk.json").read_text("utf-8"))
+    assert sorted((r["uscc"], r["phrase"]) for r in doc["results"]) == expected
+    assert await asyncio.to_thread(main, [*base, str(tmp_path / "gk.pdf")]) == 2
+    assert await asyncio.to_thread(main, [*base, str(tmp_path / "no" / "gk.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("error:") == 2

@@ -14,11 +14,8 @@ from ``X-Forwarded-For`` only when the peer is a configured trusted proxy). No J
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import ipaddress
-import json
 import logging
 import math
 import time
@@ -40,17 +37,6 @@ log = logging.getLogger(__name__)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-COLUMNS = (  # the downloads' stable column names, and the page's headers
-    ("target_name", "检查对象"),
-    ("uscc", "统一社会信用代码"),
-    ("task_code", "抽查任务"),
-    ("task_name", "任务名称"),
-    ("check_date", "检查日期"),
-    ("unit_name", "检查单位"),
-    ("phrase", "检查结果"),
-    ("penalty", "行政处罚决定"),
-    ("corrected_at", "更正时间"),
-)
 MAX_PAGE = 10_000  # page numbers beyond this are refused
 TRACKED_CLIENTS = 10_000  # rate-limit memory: the least recently seen are forgotten
 DRAW_STATES = {
@@ -138,17 +124,6 @@ def _headers(settings: Settings) -> dict[str, str]:
         "Referrer-Policy": "no-referrer",
         "Cache-Control": "public, max-age=60",
     }
-
-
-def _cell(entry: PublicEntry, key: str) -> str:
-    value = getattr(entry, key)
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime):
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
 
 
 class PublicPages:
@@ -243,39 +218,29 @@ class PublicPages:
             years=years,
             query=query,
             found=found,
-            columns=COLUMNS,
+            columns=public.COLUMNS,
             page=number,
             pages=pages,
-            cell=_cell,
+            cell=public.cell,
         )
 
     def download(
         self, fmt: str, org: Organisation, year: int, entries: list[PublicEntry]
     ) -> web.Response:
         name = f"{org.code}-{year}"
+        disposition = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
         if fmt == "json":
-            rows = [{key: _cell(e, key) for key, _ in COLUMNS} for e in entries]
-            body = json.dumps(
-                {"org": org.code, "org_name": org.name, "year": year, "results": rows},
-                ensure_ascii=False,
-                indent=1,
-            )
             return web.Response(
-                text=body,
+                text=public.json_text(org.code, org.name, year, entries),
                 content_type="application/json",
                 charset="utf-8",
-                headers={"Content-Disposition": f'attachment; filename="{name}.json"'},
+                headers=disposition,
             )
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow([header for _, header in COLUMNS])
-        for e in entries:
-            writer.writerow([_cell(e, key) for key, _ in COLUMNS])
         return web.Response(
-            body=("\ufeff" + out.getvalue()).encode("utf-8"),  # BOM: Excel reads it as UTF-8
+            body=public.csv_bytes(entries),
             content_type="text/csv",
             charset="utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+            headers=disposition,
         )
 
     async def draws(self, request: web.Request) -> web.Response:
