@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from bot.cli import audit, directory, draws, publish, roles, serve, tools
+from bot.cli import audit, directory, draws, publish, report, roles, serve, tools
 from bot.cli._base import CliError, Parser, Verb, add_common, load
 from bot.config import ConfigError, Settings
 
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(parser)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
     verbs.required = True
-    for group in (serve, tools, roles, directory, audit, draws, publish):
+    for group in (serve, tools, roles, directory, audit, draws, publish, report):
         group.register(verbs)
     return parser
 

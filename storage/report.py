@@ -1,0 +1,250 @@
+"""The figures behind the quarterly statistics table and the annual report (Art. 14, 17, 25, 37,
+39, 41, 43), read with one grouped query per kind of figure, then summed into the rows a table
+shows: a league/city's own row and one per banner/county; for the region, one per league/city.
+
+Attribution: checks by where the target is (its organisation), draws and publications by the
+organisation whose task it is. A random check counts in the period of its recorded result;
+drawn but not reported does not count. Checks outside the draw (Art. 6) are counted apart.
+Targets per tier are those of the directory that are not deregistered when the table is made
+(the directory keeps no dated snapshot of tiers; see the closing note).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import Integer, and_, cast, distinct, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inspection.quotas import Tier
+from inspection.report import Figures, rolled_up
+from storage.models import (
+    CheckOutsideDraw,
+    Draw,
+    Inspection,
+    InspectionResult,
+    Inspector,
+    Organisation,
+    Publication,
+    Target,
+    Task,
+    TeamMember,
+)
+from storage.repos import Repositories
+
+RANDOM_ORIGINS = ("random", "construction")
+COUNTED = ("open", "done", "merged")  # a cancelled inspection's result does not count
+
+
+@dataclass(frozen=True)
+class Row:
+    code: str
+    name: str
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One league/city (or the region's summary): its rows and their total."""
+
+    code: str
+    name: str
+    rows: list[Row]
+    total: Figures
+
+
+def _utc(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
+
+
+async def figures_by_org(
+    session: AsyncSession, start: dt.date, end: dt.date, tz: dt.tzinfo
+) -> dict[str, Figures]:
+    """Every organisation's own figures for [start, end) in local dates, keyed by org code."""
+    since, until = _utc(start, tz), _utc(end, tz)
+    out: dict[str, Figures] = defaultdict(Figures)
+    outside = select(CheckOutsideDraw.inspection_id)
+
+    for org, tier, n in await session.execute(
+        select(Target.org_code, Target.tier, func.count())
+        .where(Target.status != "deregistered")
+        .group_by(Target.org_code, Target.tier)
+    ):
+        if tier in Tier.__members__:
+            out[org].targets[Tier(tier)] += n
+
+    recorded = and_(
+        InspectionResult.state == "recorded",
+        InspectionResult.at >= since,
+        InspectionResult.at < until,
+        Inspection.origin.in_(RANDOM_ORIGINS),
+        Inspection.status.in_(COUNTED),
+        Inspection.id.not_in(outside),
+    )
+    checks = (
+        select(InspectionResult)
+        .join(Inspection, Inspection.id == InspectionResult.inspection_id)
+        .join(Target, Target.id == Inspection.target_id)
+        .where(recorded)
+    )
+    by_code = checks.with_only_columns(
+        Target.org_code,
+        InspectionResult.code,
+        func.count(),
+        func.sum(cast(InspectionResult.case_filing, Integer)),
+    ).group_by(Target.org_code, InspectionResult.code)
+    for org, code, n, filed in await session.execute(by_code):
+        f = out[org]
+        f.by_result[code] = f.by_result.get(code, 0) + n
+        f.cases_filed += n if code == "case_filed" else int(filed or 0)
+        if code == "transferred":
+            f.handovers += n
+    by_tier = checks.with_only_columns(
+        Target.org_code, Inspection.tier, func.count(distinct(Inspection.target_id))
+    ).group_by(Target.org_code, Inspection.tier)
+    for org, tier, n in await session.execute(by_tier):
+        if tier in Tier.__members__:
+            out[org].checked[Tier(tier)] += n
+    people = (
+        select(Target.org_code, func.count(distinct(TeamMember.inspector_id)))
+        .select_from(InspectionResult)
+        .join(Inspection, Inspection.id == InspectionResult.inspection_id)
+        .join(Target, Target.id == Inspection.target_id)
+        .join(TeamMember, TeamMember.inspection_id == Inspection.id)
+        .where(recorded, TeamMember.active.is_(True), TeamMember.auxiliary.is_(False))
+        .group_by(Target.org_code)
+    )
+    for org, n in await session.execute(people):
+        out[org].inspectors += n
+
+    for org, kind, n in await session.execute(
+        select(Target.org_code, CheckOutsideDraw.kind, func.count())
+        .join(Inspection, Inspection.id == CheckOutsideDraw.inspection_id)
+        .join(Target, Target.id == Inspection.target_id)
+        .where(CheckOutsideDraw.registered_at >= since, CheckOutsideDraw.registered_at < until)
+        .group_by(Target.org_code, CheckOutsideDraw.kind)
+    ):
+        out[org].outside[kind] = out[org].outside.get(kind, 0) + n
+
+    for org, on_time, n in await session.execute(
+        select(Publication.org_code, Publication.on_time, func.count())
+        .where(Publication.published_at >= since, Publication.published_at < until)
+        .group_by(Publication.org_code, Publication.on_time)
+    ):
+        if on_time is False:
+            out[org].published_late += n
+        else:
+            out[org].published_on_time += n
+    published = select(Publication.task_id).where(Publication.published_at < until)
+    for org, n in await session.execute(
+        select(Task.org_code, func.count())
+        .where(
+            Task.completed_at.is_not(None),
+            Task.completed_at < until,
+            Task.id.not_in(published),
+            Task.status != "targeted",
+        )
+        .group_by(Task.org_code)
+    ):
+        out[org].publication_outstanding += n
+
+    for org, status, witnessed, n in await session.execute(
+        select(Task.org_code, Draw.status, Draw.witnessed, func.count())
+        .join(Task, Task.id == Draw.task_id)
+        .where(Draw.committed_at >= since, Draw.committed_at < until)
+        .group_by(Task.org_code, Draw.status, Draw.witnessed)
+    ):
+        if status in ("abandoned", "superseded", "cancelled"):
+            out[org].draws_cancelled += n
+        elif status in ("drawn", "failed"):
+            if witnessed:
+                out[org].draws_witnessed += n
+            else:
+                out[org].draws_unwitnessed += n
+    return out
+
+
+async def sheets(
+    session: AsyncSession, org_code: str, start: dt.date, end: dt.date, tz: dt.tzinfo
+) -> list[Sheet]:
+    """The table for ``org_code``: for a league/city, one sheet (its own row, then one per
+    banner/county); for the region, a summary sheet (one row per league/city) then one
+    sheet per league/city. Raises LookupError for an unknown organisation."""
+    org = await session.get(Organisation, org_code)
+    if org is None:
+        raise LookupError(org_code)
+    repos = Repositories(session)
+    by_org = await figures_by_org(session, start, end, tz)
+    orgs = {o.code: o for o in await session.scalars(select(Organisation))}
+    children: dict[str, list[str]] = defaultdict(list)
+    for o in orgs.values():
+        if o.parent_code:
+            children[o.parent_code].append(o.code)
+
+    async def subtree_total(code: str) -> Figures:
+        return rolled_up(by_org.get(c, Figures()) for c in await repos.orgs.subtree(code))
+
+    async def unit_sheet(code: str) -> Sheet:
+        unit = orgs[code]
+        rows = [Row(code, f"{unit.name}（本级）", by_org.get(code, Figures()))]
+        for child in sorted(children[code]):
+            rows.append(Row(child, orgs[child].name, await subtree_total(child)))
+        return Sheet(code, unit.name, rows, rolled_up(r.figures for r in rows))
+
+    if org.level != "region":
+        return [await unit_sheet(org.code)]
+    cities = sorted(children[org.code])
+    summary_rows = [Row(org.code, f"{org.name}（本级）", by_org.get(org.code, Figures()))]
+    summary_rows += [Row(c, orgs[c].name, await subtree_total(c)) for c in cities]
+    summary = Sheet(org.code, org.name, summary_rows, rolled_up(r.figures for r in summary_rows))
+    return [summary, *[await unit_sheet(c) for c in cities]]
+
+
+async def annual_counts(
+    session: AsyncSession, orgs: list[str], year: int, tz: dt.tzinfo
+) -> tuple[list[tuple[str, str, str, int, int]], list[tuple[str, str, str, int]]]:
+    """Per target (Art. 14): random checks and checks outside the draw with a result recorded
+    in the year; per inspector (Art. 17): the inspections they stayed on (a member swapped out
+    does not count, Art. 29). Only the organisations in ``orgs``."""
+    since, until = _utc(dt.date(year, 1, 1), tz), _utc(dt.date(year + 1, 1, 1), tz)
+    outside = select(CheckOutsideDraw.inspection_id)
+    in_year = and_(
+        InspectionResult.state == "recorded",
+        InspectionResult.at >= since,
+        InspectionResult.at < until,
+        Inspection.status.in_(COUNTED),
+    )
+    is_outside = Inspection.id.in_(outside)
+    names = {o.code: o.name for o in await session.scalars(select(Organisation))}
+    targets = [
+        (name, uscc or "", names.get(org, org), int(random_n or 0), int(outside_n or 0))
+        for name, uscc, org, random_n, outside_n in await session.execute(
+            select(
+                Target.name,
+                Target.uscc,
+                Target.org_code,
+                func.sum(cast(~is_outside, Integer)),
+                func.sum(cast(is_outside, Integer)),
+            )
+            .join(Inspection, Inspection.target_id == Target.id)
+            .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+            .where(in_year, Target.org_code.in_(orgs))
+            .group_by(Target.id, Target.name, Target.uscc, Target.org_code)
+            .order_by(Target.org_code, Target.name)
+        )
+    ]
+    people = [
+        (name, cert, names.get(org, org), int(n))
+        for name, cert, org, n in await session.execute(
+            select(Inspector.name, Inspector.certificate_no, Inspector.org_code, func.count())
+            .join(TeamMember, TeamMember.inspector_id == Inspector.id)
+            .join(Inspection, Inspection.id == TeamMember.inspection_id)
+            .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+            .where(in_year, TeamMember.active.is_(True), Inspector.org_code.in_(orgs))
+            .group_by(Inspector.id, Inspector.name, Inspector.certificate_no, Inspector.org_code)
+            .order_by(Inspector.org_code, Inspector.name)
+        )
+    ]
+    return targets, people
