@@ -24,7 +24,7 @@ from storage.db import Database
 from storage.models import Organisation
 from storage.synthetic_checks import Ledger, generate
 from storage.tasks import rule_params
-from tests.conftest import START
+from tests.conftest import START, Harness
 from tests.factories import add_inspectors, add_targets
 
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -271,3 +271,24 @@ def test_the_chart_uses_a_cjk_font_when_one_is_installed() -> None:
     )
     png = report_files.coverage_png("测试", sheet, rule_params(dt.date(2026, 1, 1)).ratios())
     assert Image.open(io.BytesIO(png)).format == "PNG"
+
+
+async def test_art43_the_table_arrives_in_chat_as_files(h: Harness) -> None:
+    """统计 2026Q4 through the callback: the reply carries the coverage per tier, and the
+    .xlsx table and its .png chart arrive as files (media/upload, then a file message)."""
+    await h.grant("citychief", "chief", "150100")
+    async with h.db.transaction() as s:
+        await add_targets(s, 40, org="150102", tier="general")
+    (reply, *_) = await h.say("citychief", "统计 2026Q4")
+    assert "2026年第4季度" in reply and "一般：抽查0/40" in reply
+    files = [m for m in h.wecom.messages("citychief") if m.get("msgtype") == "file"]
+    uploaded = {h.wecom.media[f["file"]["media_id"]].filename for f in files}
+    assert uploaded == {"统计表-150100-2026Q4.xlsx", "统计表-150100-2026Q4.png"}
+    table = next(m for m in h.wecom.media.values() if m.filename.endswith(".xlsx"))
+    wb = openpyxl.load_workbook(io.BytesIO(table.content))
+    assert wb.sheetnames[0].startswith("呼和浩特市")
+    (wrong,) = await h.say("citychief", "统计 明年")
+    assert "无法识别季度" in wrong
+    await h.grant("countyadmin", "admin", "150102")
+    (refused,) = await h.say("countyadmin", "统计")
+    assert "盟市" in refused

@@ -28,6 +28,7 @@ from handlers import directory as directory_handlers
 from handlers import draws as draw_handlers
 from handlers import help as help_handlers
 from handlers import records as record_handlers
+from handlers import reports as report_handlers
 from handlers import results as result_handlers
 from handlers import roles as role_handlers
 from handlers import swaps as swap_handlers
@@ -50,6 +51,7 @@ def dispatcher() -> Dispatcher:
             draw_handlers.router,
             result_handlers.router,
             record_handlers.router,
+            report_handlers.router,
             swap_handlers.router,
             targeted_handlers.router,
         ]
