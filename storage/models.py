@@ -520,6 +520,7 @@ class InspectionResult(Base):
     first submission (a conditional upsert on this key); the history is in ``ResultEntry``."""
 
     __tablename__ = "inspection_result"
+    __table_args__ = (Index("ix_inspection_result_at", "at"),)  # a period's results (reports)
     inspection_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspection.id"), primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("task.id"), index=True)
     state: Mapped[str] = mapped_column(String(10))  # held / recorded
@@ -566,7 +567,8 @@ class PublicEntry(Base):
 
     __tablename__ = "public_entry"
     __table_args__ = (
-        Index("ix_public_entry_page", "org_code", "year", "check_date"),
+        Index("ix_public_entry_page", "org_code", "year", "id"),
+        Index("ix_public_entry_year", "year", "id"),
         Index("ix_public_entry_uscc", "uscc"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -587,12 +589,12 @@ class PublicEntry(Base):
 
 
 class PublicBigram(Base):
-    """Character bigrams of published target names, per page: serves a search by any two or
-    more characters of a Chinese name from an index, at any size (a LIKE scan would not)."""
+    """Character bigrams of published target names, by year: serves a search by any two or
+    more characters of a Chinese name from an index, newest line first, at any size (a LIKE
+    scan would not)."""
 
     __tablename__ = "public_bigram"
     bigram: Mapped[str] = mapped_column(String(8), primary_key=True)
-    org_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     entry_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("public_entry.id", ondelete="CASCADE"), primary_key=True

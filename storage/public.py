@@ -147,10 +147,7 @@ async def _write_line(
     if grams:
         await session.execute(
             insert_for(session)(PublicBigram).on_conflict_do_nothing(),
-            [
-                {"bigram": g, "org_code": entry.org_code, "year": entry.year, "entry_id": entry.id}
-                for g in sorted(grams)
-            ],
+            [{"bigram": g, "year": entry.year, "entry_id": entry.id} for g in sorted(grams)],
         )
 
 
@@ -188,40 +185,39 @@ async def republish(
 @dataclass(frozen=True)
 class Page:
     entries: list[PublicEntry]
-    total: int  # matching lines, all pages
+    total: int  # matching lines, all pages (at most ``COUNT_CAP``)
+    capped: bool  # there are more than ``COUNT_CAP``
     withheld: int  # secret checks in these units' publications of the year's tasks
 
 
-def _page_filter(orgs: Sequence[str], year: int) -> list[ColumnElement[bool]]:
-    return [PublicEntry.org_code.in_(list(orgs)), PublicEntry.year == year]
+COUNT_CAP = 10_000  # a search matching more says "10000+" rather than counting them all
 
 
-async def _matching_ids(
-    session: AsyncSession, orgs: Sequence[str], year: int, query: str
-) -> list[int] | None:
-    """Line ids matching a name search through the bigram index, or None for no name search
-    (no query, a credit code, or a single character: those filter the page directly)."""
-    grams = sorted(bigrams(query))
-    if not grams:
-        return None
-    scope = [PublicBigram.org_code.in_(list(orgs)), PublicBigram.year == year]
-    # The rarest bigram of the query within this page selects the candidates.
-    counts = []
+def _in_units(orgs: Sequence[str]) -> ColumnElement[bool]:
+    """The units filter, applied to each line found rather than used to find them (``|| ''``
+    keeps the database from choosing the per-unit index, which cannot give newest-first for
+    several units without sorting them all)."""
+    return (PublicEntry.org_code + "").in_(list(orgs))
+
+
+async def _rarest(session: AsyncSession, grams: Sequence[str], year: int) -> str | None:
+    """The query's bigram with the fewest lines this year (counted up to a bound), or None
+    when one has none (then nothing matches)."""
+    best: tuple[int, str] | None = None
     for g in grams:
         n = await session.scalar(
-            select(func.count()).select_from(PublicBigram).where(PublicBigram.bigram == g, *scope)
+            select(func.count()).select_from(
+                select(PublicBigram.entry_id)
+                .where(PublicBigram.bigram == g, PublicBigram.year == year)
+                .limit(COUNT_CAP + 1)
+                .subquery()
+            )
         )
         if not n:
-            return []
-        counts.append((n, g))
-    rarest = min(counts)[1]
-    candidates = select(PublicBigram.entry_id).where(PublicBigram.bigram == rarest, *scope)
-    ids = list(await session.scalars(candidates))
-    folded = fold(query).replace(" ", "")
-    names = await session.execute(
-        select(PublicEntry.id, PublicEntry.target_name).where(PublicEntry.id.in_(ids))
-    )
-    return [i for i, name in names.all() if folded in fold(name).replace(" ", "")]
+            return None
+        if best is None or n < best[0]:
+            best = (n, g)
+    return best[1] if best else None
 
 
 async def page(
@@ -233,34 +229,51 @@ async def page(
     offset: int = 0,
     limit: int = 50,
 ) -> Page:
-    """The published lines of these units for a year, newest check first, filtered by a
-    search: a full credit code (exact), or two or more characters of the target's name."""
+    """The published lines of these units for a year, newest first, filtered by a search: a
+    full credit code (exact), or characters of the target's name (two or more through the
+    bigram index, walked newest first; one character compares within the page).
+
+    Every shape is walked in the order shown, so a page costs about what it shows: the count
+    stops at ``COUNT_CAP`` ("10000+")."""
     query = query.strip()[:MAX_QUERY]
-    where = _page_filter(orgs, year)
+    if len(orgs) == 1:  # one unit: its own index gives its lines newest first
+        stmt = select(PublicEntry).where(PublicEntry.org_code == orgs[0], PublicEntry.year == year)
+    else:
+        stmt = select(PublicEntry).where(PublicEntry.year == year, _in_units(orgs))
+    order = PublicEntry.id.desc()
     if query and is_uscc(query):
-        where.append(PublicEntry.uscc == fold(query).upper())
+        stmt = select(PublicEntry).where(
+            PublicEntry.uscc == fold(query).upper(),
+            PublicEntry.year == year,
+            PublicEntry.org_code.in_(list(orgs)),
+        )
     elif query:
-        ids = await _matching_ids(session, orgs, year, query)
-        if ids is None:  # one character: compare within the page
-            where.append(PublicEntry.target_name.contains(query))
-        else:
-            where.append(PublicEntry.id.in_(ids))
-    total = await session.scalar(select(func.count()).select_from(PublicEntry).where(*where))
-    entries = list(
-        await session.scalars(
-            select(PublicEntry)
-            .where(*where)
-            .order_by(PublicEntry.check_date.desc(), PublicEntry.id.desc())
-            .offset(offset)
-            .limit(limit)
+        grams = sorted(bigrams(query))
+        if grams:
+            rarest = await _rarest(session, grams, year)
+            if rarest is None:
+                return Page([], 0, False, 0)
+            stmt = (
+                select(PublicEntry)
+                .join(PublicBigram, PublicBigram.entry_id == PublicEntry.id)
+                .where(PublicBigram.bigram == rarest, PublicBigram.year == year, _in_units(orgs))
+            )
+            order = PublicBigram.entry_id.desc()
+        if len("".join(fold(query).split())) != 2:  # the bigram alone is not the whole query
+            stmt = stmt.where(PublicEntry.target_name.contains(query, autoescape=True))
+    counted = await session.scalar(
+        select(func.count()).select_from(
+            stmt.with_only_columns(PublicEntry.id).limit(COUNT_CAP + 1).subquery()
         )
     )
+    total = int(counted or 0)
+    entries = list(await session.scalars(stmt.order_by(order).offset(offset).limit(limit)))
     withheld = await session.scalar(
         select(func.coalesce(func.sum(Publication.withheld), 0))
         .join(Task, Task.id == Publication.task_id)
         .where(Publication.org_code.in_(list(orgs)), Task.year == year)
     )
-    return Page(entries, int(total or 0), int(withheld or 0))
+    return Page(entries, min(total, COUNT_CAP), total > COUNT_CAP, int(withheld or 0))
 
 
 async def years(session: AsyncSession, orgs: Sequence[str]) -> list[int]:
@@ -323,10 +336,8 @@ def xlsx_bytes(title: str, entries: Sequence[PublicEntry]) -> bytes:
 async def published_lines(
     session: AsyncSession, orgs: Sequence[str], year: int, task_code: str | None = None
 ) -> list[PublicEntry]:
-    where = _page_filter(orgs, year)
+    stmt = select(PublicEntry).where(PublicEntry.year == year, PublicEntry.org_code.in_(list(orgs)))
     if task_code:
-        where.append(PublicEntry.task_code == task_code)
-    rows = await session.scalars(
-        select(PublicEntry).where(*where).order_by(PublicEntry.check_date, PublicEntry.id)
-    )
+        stmt = stmt.where(PublicEntry.task_code == task_code)
+    rows = await session.scalars(stmt.order_by(PublicEntry.check_date, PublicEntry.id))
     return list(rows)

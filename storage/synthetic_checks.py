@@ -8,11 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.results import PHRASES, ResultCode
+from storage.bulk import binder, insert_rows
 from storage.models import (
     CheckOutsideDraw,
     Draw,
@@ -263,7 +265,25 @@ async def generate(
 
 
 async def _flush(session: AsyncSession, rows: dict[type, list[dict[str, object]]]) -> None:
+    """The project's bulk path (``storage.bulk``: plain driver rows, COPY on PostgreSQL):
+    every column given, JSON and defaults included."""
+    bind = binder(session)
     for model, batch in rows.items():
-        if batch:
-            await session.execute(insert(model), batch)
-            batch.clear()
+        if not batch:
+            continue
+        table = model.__table__  # type: ignore[attr-defined]
+        columns = [c.name for c in table.columns if c.name in batch[0] or _default(c) is not None]
+        values = [
+            tuple(bind(row[c] if c in row else _default(table.c[c])) for c in columns)
+            for row in batch
+        ]
+        await insert_rows(session, table.name, columns, values)
+        batch.clear()
+
+
+def _default(column: Any) -> Any:
+    default = column.default
+    if default is None:
+        return None
+    arg = default.arg
+    return arg(None) if callable(arg) else arg

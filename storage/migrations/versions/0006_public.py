@@ -41,20 +41,26 @@ def upgrade() -> None:
         sa.UniqueConstraint("inspection_id"),
     )
     with op.batch_alter_table("public_entry", schema=None) as batch_op:
-        batch_op.create_index("ix_public_entry_page", ["org_code", "year", "check_date"])
+        batch_op.create_index("ix_public_entry_page", ["org_code", "year", "id"])
+        batch_op.create_index("ix_public_entry_year", ["year", "id"])
         batch_op.create_index("ix_public_entry_uscc", ["uscc"])
         batch_op.create_index(batch_op.f("ix_public_entry_publication_id"), ["publication_id"])
     op.create_table(
         "public_bigram",
         sa.Column("bigram", sa.String(length=8), nullable=False),
-        sa.Column("org_code", sa.String(length=12), nullable=False),
         sa.Column("year", sa.Integer(), nullable=False),
         sa.Column("entry_id", BIG, nullable=False),
         sa.ForeignKeyConstraint(["entry_id"], ["public_entry.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("bigram", "org_code", "year", "entry_id"),
+        sa.PrimaryKeyConstraint("bigram", "year", "entry_id"),
     )
 
 
+    with op.batch_alter_table("inspection_result", schema=None) as batch_op:
+        batch_op.create_index("ix_inspection_result_at", ["at"])
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("inspection_result", schema=None) as batch_op:
+        batch_op.drop_index("ix_inspection_result_at")
     op.drop_table("public_bigram")
     op.drop_table("public_entry")
