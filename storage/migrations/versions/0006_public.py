@@ -54,7 +54,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("bigram", "year", "entry_id"),
     )
 
-
     with op.batch_alter_table("inspection_result", schema=None) as batch_op:
         batch_op.create_index("ix_inspection_result_at", ["at"])
 
