@@ -74,12 +74,15 @@ async def figures_by_org(
         if tier in Tier.__members__:
             out[org].targets[Tier(tier)] += n
 
+    # ``|| ''`` on the inspection's columns: the period's results are found through the index
+    # on their time, and each one's inspection by its key (the status index would read every
+    # inspection ever made).
     recorded = and_(
         InspectionResult.state == "recorded",
         InspectionResult.at >= since,
         InspectionResult.at < until,
-        Inspection.origin.in_(RANDOM_ORIGINS),
-        Inspection.status.in_(COUNTED),
+        (Inspection.origin + "").in_(RANDOM_ORIGINS),
+        (Inspection.status + "").in_(COUNTED),
         ~select(CheckOutsideDraw.inspection_id)
         .where(CheckOutsideDraw.inspection_id == Inspection.id)
         .exists(),

@@ -52,6 +52,7 @@ async def test_art37_the_page_shows_published_results_and_nothing_internal(
     try:
         page = await client.get(f"{PREFIX}/{CITY}/2026")
         html = await page.text()
+        region = await (await client.get(f"{PREFIX}/150000/2026.json")).json()
         downloads = [
             await (await client.get(f"{PREFIX}/{CITY}/2026.{fmt}")).text()
             for fmt in ("csv", "json")
@@ -60,6 +61,8 @@ async def test_art37_the_page_shows_published_results_and_nothing_internal(
     finally:
         await client.close()
     assert page.status == 200
+    city_lines = json.loads(downloads[1])["results"]
+    assert len(region["results"]) == len(city_lines) == 3  # the region's page: every unit
     async with h.db.transaction() as s:
         shown = (
             await s.execute(

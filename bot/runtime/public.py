@@ -200,7 +200,8 @@ class PublicPages:
         query = request.query.get("q", "")[: public.MAX_QUERY]
         async with self.db.transaction() as session:
             org = await self.org_or_404(session, code)
-            units = await Repositories(session).orgs.subtree(org.code)
+            subtree = await Repositories(session).orgs.subtree(org.code)
+            units = None if org.parent_code is None else subtree  # the region: every unit
             if fmt:
                 found = await public.page(session, units, year, query=query, limit=public.MAX_ROWS)
                 return self.download(fmt, org, year, found.entries)
@@ -209,7 +210,7 @@ class PublicPages:
             found = await public.page(
                 session, units, year, query=query, offset=(number - 1) * size, limit=size
             )
-            years = await public.years(session, units)
+            years = await public.years(session, subtree)
         pages = max(1, -(-found.total // size))
         return self.render(
             "results.html",
