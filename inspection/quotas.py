@@ -6,8 +6,9 @@ targets is 2 targets, not 1.75.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from fractions import Fraction
 
@@ -92,4 +93,55 @@ def quarter_coverage(
     sizes: Mapping[Tier, int], done: Mapping[Tier, int], ratios: Mapping[Tier, Fraction]
 ) -> QuarterCoverage:
     """Same as ``QuarterCoverage.compute``."""
+    return QuarterCoverage.compute(sizes, done, ratios)
+
+
+# --- a quarter's coverage from the directory and the checks (Art. 25) ---------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One recorded change of a directory field: when, and the value it replaced."""
+
+    at: datetime
+    before: object
+
+
+def value_at(current: object, changes: Iterable[Change], when: datetime) -> object:
+    """A field's value at ``when``: the value the first change at or after ``when`` replaced,
+    or the current value when nothing changed since."""
+    later = [c for c in changes if c.at >= when]
+    return min(later, key=lambda c: c.at).before if later else current
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """A target as it stood at the quarter's start: its sub-directory and status (Art. 12-13)."""
+
+    key: str
+    tier: str
+    status: str
+
+
+def in_quarter_directory(entry: DirectoryEntry) -> bool:
+    """A deregistered target is no longer in the directory it would be counted against."""
+    return entry.status != "deregistered" and entry.tier in Tier.__members__
+
+
+def coverage_of(
+    directory: Iterable[DirectoryEntry],
+    checked: Collection[str],
+    ratios: Mapping[Tier, Fraction],
+) -> QuarterCoverage:
+    """Art. 25: distinct targets randomly checked this quarter (``checked``: their keys) over
+    the targets of each sub-directory at the quarter's start."""
+    sizes: dict[Tier, int] = {}
+    done: dict[Tier, int] = {}
+    for entry in directory:
+        if not in_quarter_directory(entry):
+            continue
+        tier = Tier(entry.tier)
+        sizes[tier] = sizes.get(tier, 0) + 1
+        if entry.key in checked:
+            done[tier] = done.get(tier, 0) + 1
     return QuarterCoverage.compute(sizes, done, ratios)

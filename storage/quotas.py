@@ -1,0 +1,134 @@
+"""Quarterly coverage per league/city (Art. 25): the directory as it stood at the quarter's
+start and the targets randomly checked in the quarter, read from the database; the arithmetic
+is ``inspection.quotas``.
+
+"Targets at the quarter's start": each target's tier and status are rewound to the quarter's
+start through ``DirectoryHistory`` (every tier or status change keeps the value it replaced).
+The directory keeps no creation date, so a target added during the quarter counts from the
+quarter's start: the denominator can only be too large, never too small.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inspection.deadlines import quarter_bounds
+from inspection.quotas import Change, DirectoryEntry, QuarterCoverage, coverage_of, value_at
+from storage.models import DirectoryHistory, Inspection, InspectionResult, Target
+from storage.results import LIVE, RECORDED
+from storage.tasks import chunks, rule_params
+
+# Inspections that are random checks (Art. 6, 25): our draws at every level (Art. 30 re-checks
+# and internal joint tasks included) and the construction part of a draw (Art. 25(4)). An
+# inter-agency joint check becomes one more origin here once it is recorded as a random check.
+RANDOM_ORIGINS = ("random", "construction")
+
+
+@dataclass(frozen=True)
+class Quarter:
+    year: int
+    quarter: int
+    first: dt.date
+    last: dt.date
+    start: dt.datetime  # local midnight of ``first``, aware
+    end: dt.datetime  # local midnight after ``last``, aware
+
+    @classmethod
+    def of(cls, year: int, quarter: int, tz: ZoneInfo) -> Quarter:
+        first, last = quarter_bounds(year, quarter)
+        start = dt.datetime.combine(first, dt.time(), tz)
+        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz)
+        return cls(year, quarter, first, last, start, end)
+
+    @classmethod
+    def containing(cls, at: dt.datetime, tz: ZoneInfo) -> Quarter:
+        d = at.astimezone(tz).date()
+        return cls.of(d.year, (d.month - 1) // 3 + 1, tz)
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}年第{self.quarter}季度"
+
+
+def random_checks(quarter: Quarter) -> Select[Any]:
+    """Keys of targets with a random check whose result was recorded in the quarter (the result's
+    recorded time is the check date); drawn but not reported does not count."""
+    return (
+        select(Inspection.target_key)
+        .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+        .where(
+            Inspection.origin.in_(RANDOM_ORIGINS),
+            Inspection.status.in_(LIVE),
+            InspectionResult.state == RECORDED,
+            InspectionResult.at >= quarter.start,
+            InspectionResult.at < quarter.end,
+        )
+        .distinct()
+    )
+
+
+async def directory_at_start(
+    session: AsyncSession, org_codes: Sequence[str], quarter: Quarter
+) -> list[DirectoryEntry]:
+    """The targets of these organisations with their tier and status at the quarter's start."""
+    targets = (
+        await session.execute(
+            select(Target.key, Target.tier, Target.status).where(Target.org_code.in_(org_codes))
+        )
+    ).all()
+    changes: dict[tuple[str, str], list[Change]] = {}
+    keys = [key for key, _, _ in targets]
+    for part in chunks(keys):
+        rows = await session.execute(
+            select(
+                DirectoryHistory.subject_key,
+                DirectoryHistory.field,
+                DirectoryHistory.at,
+                DirectoryHistory.before,
+            ).where(
+                DirectoryHistory.kind == "target",
+                DirectoryHistory.field.in_(("tier", "status")),
+                DirectoryHistory.at >= quarter.start,
+                DirectoryHistory.subject_key.in_(part),
+            )
+        )
+        for key, field, at, before in rows:
+            changes.setdefault((key, field), []).append(Change(at, before))
+    return [
+        DirectoryEntry(
+            key,
+            str(value_at(tier, changes.get((key, "tier"), ()), quarter.start)),
+            str(value_at(status, changes.get((key, "status"), ()), quarter.start)),
+        )
+        for key, tier, status in targets
+    ]
+
+
+async def checked_keys(
+    session: AsyncSession, org_codes: Sequence[str], quarter: Quarter
+) -> set[str]:
+    """Targets of these organisations randomly checked in the quarter, whoever drew them."""
+    checks = random_checks(quarter).subquery()
+    rows = await session.execute(
+        select(Target.key)
+        .join(checks, checks.c.target_key == Target.key)
+        .where(Target.org_code.in_(org_codes))
+    )
+    return set(rows.scalars())
+
+
+async def coverage(
+    session: AsyncSession, org_codes: Sequence[str], quarter: Quarter
+) -> QuarterCoverage:
+    """Art. 25 coverage of one league/city (``org_codes``: its subtree) in a quarter, against the
+    minimums in force on the quarter's first day."""
+    directory = await directory_at_start(session, org_codes, quarter)
+    checked = await checked_keys(session, org_codes, quarter)
+    return coverage_of(directory, checked, rule_params(quarter.first).ratios())
