@@ -16,12 +16,19 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.deadlines import quarter_bounds
 from inspection.quotas import Change, DirectoryEntry, QuarterCoverage, coverage_of, value_at
-from storage.models import DirectoryHistory, Inspection, InspectionResult, Target
+from storage.models import (
+    DirectoryHistory,
+    Inspection,
+    InspectionResult,
+    Publication,
+    Target,
+    Task,
+)
 from storage.results import LIVE, RECORDED
 from storage.tasks import chunks, rule_params
 
@@ -132,3 +139,43 @@ async def coverage(
     directory = await directory_at_start(session, org_codes, quarter)
     checked = await checked_keys(session, org_codes, quarter)
     return coverage_of(directory, checked, rule_params(quarter.first).ratios())
+
+
+# --- what a unit still owes this quarter (进度) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    """A task drawn by one of the organisations, with inspections still without a result."""
+
+    code: str
+    name: str
+    check_end: dt.date
+    missing: int
+
+
+async def tasks_missing_results(session: AsyncSession, org_codes: Sequence[str]) -> list[OpenTask]:
+    rows = await session.execute(
+        select(Task.code, Task.name, Task.check_end, func.count())
+        .join(Inspection, Inspection.task_id == Task.id)
+        .where(
+            Task.org_code.in_(org_codes),
+            Task.completed_at.is_(None),
+            Inspection.status.in_(LIVE),
+            Inspection.result_code.is_(None),
+        )
+        .group_by(Task.id, Task.code, Task.name, Task.check_end)
+        .order_by(Task.check_end, Task.code)
+    )
+    return [OpenTask(code, name, end, n) for code, name, end, n in rows.all()]
+
+
+async def tasks_awaiting_publication(session: AsyncSession, org_codes: Sequence[str]) -> list[Task]:
+    """Completed tasks whose results no checking unit has published yet (Art. 37)."""
+    published = select(Publication.id).where(Publication.task_id == Task.id).exists()
+    rows = await session.execute(
+        select(Task)
+        .where(Task.org_code.in_(org_codes), Task.completed_at.is_not(None), ~published)
+        .order_by(Task.completed_at, Task.code)
+    )
+    return list(rows.scalars())

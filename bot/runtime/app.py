@@ -27,6 +27,7 @@ from bot.wecom.api import WeComClient
 from handlers import directory as directory_handlers
 from handlers import draws as draw_handlers
 from handlers import help as help_handlers
+from handlers import progress as progress_handlers
 from handlers import records as record_handlers
 from handlers import results as result_handlers
 from handlers import roles as role_handlers
@@ -52,6 +53,7 @@ def dispatcher() -> Dispatcher:
             record_handlers.router,
             swap_handlers.router,
             targeted_handlers.router,
+            progress_handlers.router,
         ]
     )
 
