@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from fractions import Fraction
 
@@ -145,3 +145,53 @@ def coverage_of(
         if entry.key in checked:
             done[tier] = done.get(tier, 0) + 1
     return QuarterCoverage.compute(sizes, done, ratios)
+
+
+# --- pace: a tier falling behind its quarterly minimum (Art. 25) -------------------------------
+
+
+class PaceOccasion(StrEnum):
+    """``behind``: two thirds of the quarter gone, less than two thirds of the minimum reached;
+    ``final``: ten working days (or fewer) left and the minimum not reached."""
+
+    behind = "behind"
+    final = "final"
+
+
+PACE_SHARE = Fraction(2, 3)
+FINAL_WORKING_DAYS = 10
+
+
+def pace_occasion(
+    first: date, last: date, today: date, final_from: date | None, tier: TierCoverage
+) -> PaceOccasion | None:
+    """Which warning a tier's coverage calls for today, if any. ``final_from``: the tenth working
+    day before the quarter's last day (None when the calendar does not cover it)."""
+    if tier.shortfall == 0 or not first <= today <= last:
+        return None
+    if final_from is not None and today >= final_from:
+        return PaceOccasion.final
+    elapsed = Fraction((today - first).days + 1, (last - first).days + 1)
+    if elapsed >= PACE_SHARE and tier.done < PACE_SHARE * tier.required:
+        return PaceOccasion.behind
+    return None
+
+
+def counts_to_draw(cov: QuarterCoverage, available: Mapping[Tier, int]) -> dict[Tier, int]:
+    """Targets a new draw must yield per tier to close the gap: the shortfall, at most what the
+    pool still holds once the once-a-year exclusions are taken out (``available``)."""
+    out = {}
+    for t in cov.tiers:
+        n = min(t.shortfall, available.get(t.tier, 0))
+        if n > 0:
+            out[t.tier] = n
+    return out
+
+
+def pace_window(first: date, last: date, today: date, final_from: date | None) -> bool:
+    """Whether any tier could call for a warning today (cheap: no figures needed)."""
+    if not first <= today <= last:
+        return False
+    if final_from is not None and today >= final_from:
+        return True
+    return Fraction((today - first).days + 1, (last - first).days + 1) >= PACE_SHARE

@@ -336,6 +336,23 @@ class DueAction(Base):
     done_at: Mapped[dt.datetime | None]
 
 
+class PaceWarning(Base):
+    """A pace warning sent (Art. 25): a tier of a league/city behind its quarterly minimum, once
+    per occasion; the unique key lets one instance only send it."""
+
+    __tablename__ = "pace_warning"
+    __table_args__ = (UniqueConstraint("org_code", "tier", "year", "quarter", "occasion"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_code: Mapped[str] = mapped_column(String(12))
+    tier: Mapped[str] = mapped_column(String(10))
+    year: Mapped[int] = mapped_column(Integer)
+    quarter: Mapped[int] = mapped_column(Integer)
+    occasion: Mapped[str] = mapped_column(String(10))  # behind / final
+    required: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[dt.datetime]
+
+
 class UploadToken(Base):
     """One-time signed upload links (import in chat): single use, short-lived."""
 

@@ -20,11 +20,23 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.deadlines import quarter_bounds
-from inspection.quotas import Change, DirectoryEntry, QuarterCoverage, coverage_of, value_at
+from inspection.quotas import (
+    Change,
+    DirectoryEntry,
+    PaceOccasion,
+    QuarterCoverage,
+    Tier,
+    TierCoverage,
+    coverage_of,
+    value_at,
+)
+from storage.db import insert_for
 from storage.models import (
     DirectoryHistory,
     Inspection,
     InspectionResult,
+    Organisation,
+    PaceWarning,
     Publication,
     Target,
     Task,
@@ -179,3 +191,77 @@ async def tasks_awaiting_publication(session: AsyncSession, org_codes: Sequence[
         .order_by(Task.completed_at, Task.code)
     )
     return list(rows.scalars())
+
+
+# --- pace warnings (Art. 25) ------------------------------------------------------------------
+
+
+async def available_for_draw(
+    session: AsyncSession, org_codes: Sequence[str], year: int, level: str
+) -> dict[Tier, int]:
+    """Per tier, the targets a new draw at ``level`` could still pick: not deregistered, and for
+    the general tier not randomly drawn this year at that level (Art. 25, once a year; the
+    same exclusion the draw's pool makes)."""
+    rows = await session.execute(
+        select(Target.tier, func.count())
+        .where(Target.org_code.in_(org_codes), Target.status != "deregistered")
+        .group_by(Target.tier)
+    )
+    out = {Tier(tier): n for tier, n in rows.all() if tier in Tier.__members__}
+    drawn = await session.execute(
+        select(func.count(func.distinct(Inspection.target_key)))
+        .join(Task, Task.id == Inspection.task_id)
+        .join(Organisation, Organisation.code == Task.org_code)
+        .join(Target, Target.key == Inspection.target_key)
+        .where(
+            Task.year == year,
+            Organisation.level == level,
+            Inspection.origin == "random",
+            Inspection.status.in_(LIVE),
+            Target.org_code.in_(org_codes),
+            Target.tier == Tier.general.value,
+            Target.status != "deregistered",
+        )
+    )
+    out[Tier.general] = max(out.get(Tier.general, 0) - int(drawn.scalar_one()), 0)
+    return out
+
+
+async def warned(session: AsyncSession, org_code: str, quarter: Quarter) -> set[tuple[str, str]]:
+    """(tier, occasion) pairs already warned about for this organisation and quarter."""
+    rows = await session.execute(
+        select(PaceWarning.tier, PaceWarning.occasion).where(
+            PaceWarning.org_code == org_code,
+            PaceWarning.year == quarter.year,
+            PaceWarning.quarter == quarter.quarter,
+        )
+    )
+    return {(tier, occasion) for tier, occasion in rows.all()}
+
+
+async def claim_warning(
+    session: AsyncSession,
+    org_code: str,
+    quarter: Quarter,
+    tier: TierCoverage,
+    occasion: PaceOccasion,
+    now: dt.datetime,
+) -> bool:
+    """Record the warning; False when it was recorded already (by this or another instance)."""
+    insert = insert_for(session)
+    stmt = (
+        insert(PaceWarning)
+        .values(
+            org_code=org_code,
+            tier=tier.tier.value,
+            year=quarter.year,
+            quarter=quarter.quarter,
+            occasion=occasion.value,
+            required=tier.required,
+            done=tier.done,
+            sent_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
+    result = await session.execute(stmt)
+    return bool(result.rowcount)  # type: ignore[attr-defined]

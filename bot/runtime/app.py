@@ -20,6 +20,7 @@ from bot.chat.context import Clock, Entropy, SystemClock
 from bot.chat.router import Dispatcher
 from bot.config import Settings
 from bot.runtime.due import DueRunner
+from bot.runtime.pace import PaceWatch
 from bot.runtime.sender import OutboxSender
 from bot.runtime.server import IngressGate, make_app
 from bot.runtime.worker import EventWorker
@@ -70,6 +71,7 @@ class Runtime:
     worker: EventWorker = field(init=False)
     sender: OutboxSender = field(init=False)
     due: DueRunner = field(init=False)
+    pace: PaceWatch = field(init=False)
     gate: IngressGate = field(init=False)
     http: aiohttp.ClientSession | None = field(init=False, default=None)
     _stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
@@ -86,6 +88,7 @@ class Runtime:
         self.worker = EventWorker(self.db, routes, self.settings, self.clock, entropy=self.entropy)
         self.worker.before_each = self.gate.wait_idle
         self.due = DueRunner(self.db, routes, self.settings, self.clock, self.worker.owner)
+        self.pace = PaceWatch(self.db, self.settings, self.clock)
 
     async def migrate(self) -> None:
         await migrate.upgrade(self.db)
@@ -144,6 +147,7 @@ class Runtime:
         ]
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self.due.tick, "interval", seconds=30, max_instances=1)
+        self._scheduler.add_job(self.pace.tick, "interval", seconds=15, max_instances=1)
         self._scheduler.start()
         return bound
 
