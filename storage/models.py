@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -351,6 +352,20 @@ class PaceWarning(Base):
     required: Mapped[int] = mapped_column(Integer)
     done: Mapped[int] = mapped_column(Integer)
     sent_at: Mapped[dt.datetime]
+
+
+class DomainClock(Base):
+    """Which clock this database runs on (one row): the real clock, or a drill's simulated clock
+    from ``start`` at ``speed``, anchored at the wall time ``anchor`` so that every process
+    computes the same simulated time and a restart never moves it backwards."""
+
+    __tablename__ = "domain_clock"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mode: Mapped[str] = mapped_column(String(8))  # real / drill
+    start: Mapped[dt.datetime | None]
+    speed: Mapped[float | None] = mapped_column(Float)
+    anchor: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime]
 
 
 class UploadToken(Base):

@@ -146,8 +146,11 @@ class Runtime:
             ),
         ]
         self._scheduler = AsyncIOScheduler()
-        self._scheduler.add_job(self.due.tick, "interval", seconds=30, max_instances=1)
-        self._scheduler.add_job(self.pace.tick, "interval", seconds=15, max_instances=1)
+        # What is due is evaluated against the domain clock (a drill's too), every tick of
+        # real time, never by wall-clock cron triggers.
+        tick = self.settings.clock.tick_seconds
+        self._scheduler.add_job(self.due.tick, "interval", seconds=tick, max_instances=1)
+        self._scheduler.add_job(self.pace.tick, "interval", seconds=tick, max_instances=1)
         self._scheduler.start()
         return bound
 

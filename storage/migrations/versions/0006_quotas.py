@@ -1,4 +1,5 @@
-"""Pace warnings of the quarterly minimums (Art. 25): one row per (org, tier, quarter, occasion).
+"""Pace warnings of the quarterly minimums (Art. 25): one row per (org, tier, quarter, occasion);
+the domain clock (real, or a drill's simulated clock with its anchor).
 
 Revision ID: 0006_quotas
 Revises: 0005
@@ -30,7 +31,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("org_code", "tier", "year", "quarter", "occasion"),
     )
+    op.create_table(
+        "domain_clock",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("mode", sa.String(length=8), nullable=False),
+        sa.Column("start", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("speed", sa.Float(), nullable=True),
+        sa.Column("anchor", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("domain_clock")
     op.drop_table("pace_warning")
