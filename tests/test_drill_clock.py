@@ -128,6 +128,8 @@ async def test_art25_a_drill_sends_the_pace_warning_at_the_simulated_hour(
         await Repositories(s).roles.grant("chief9", "chief", CITY, "", "test", START)
     # 08:50 simulated: before working hours, nothing is due.
     assert await runtime.pace.tick() == 0
+    # Leases are measured on the domain clock, so they last as long in real time.
+    assert runtime.settings.worker.lease_seconds == 60 * 60
     async with aiohttp.ClientSession() as http, http.get(base + "/healthz") as r:
         health = await r.json()
     assert dt.datetime.fromisoformat(health["now"]) == START and health["drill"] is True

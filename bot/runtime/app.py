@@ -16,7 +16,7 @@ import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.chat.context import Clock, Entropy, SystemClock
+from bot.chat.context import Clock, DrillClock, Entropy, SystemClock
 from bot.chat.router import Dispatcher
 from bot.config import Settings
 from bot.runtime.due import DueRunner
@@ -80,6 +80,13 @@ class Runtime:
     _scheduler: AsyncIOScheduler | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        if isinstance(self.clock, DrillClock):
+            # Leases are measured on the domain clock: keep them as long in real time.
+            worker = self.settings.worker
+            lease = int(worker.lease_seconds * self.clock.speed)
+            self.settings = self.settings.model_copy(
+                update={"worker": worker.model_copy(update={"lease_seconds": lease})}
+            )
         self.db = Database(
             self.settings.database.url, echo=self.settings.database.echo, own_checkpoints=True
         )
