@@ -176,6 +176,22 @@ class PublicSettings(Section):
         """An absolute address of a public page, for replies (``base_url`` + prefix + path)."""
         return f"{self.base_url.rstrip('/')}{self.path_prefix}{path}"
 
+class ClockSettings(Section):
+    """A drill clock for demos, rehearsals and acceptance tests: simulated time runs from
+    ``start`` at ``speed`` simulated seconds per real second (off when ``start`` is unset)."""
+
+    start: dt.datetime | None = None
+    speed: float = Field(default=1.0, gt=0, le=100_000)
+    # Real seconds between evaluations of what is due (due actions, pace warnings).
+    tick_seconds: float = Field(default=15.0, gt=0, le=15)
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must carry a UTC offset, e.g. 2026-12-20T08:00:00+08:00")
+        return value
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -191,6 +207,7 @@ class Settings(BaseSettings):
     swaps: SwapSettings = SwapSettings()
     calendar: CalendarSettings = CalendarSettings()
     public: PublicSettings = PublicSettings()
+    clock: ClockSettings = ClockSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -6,8 +6,9 @@ targets is 2 targets, not 1.75.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from enum import StrEnum
 from fractions import Fraction
 
@@ -93,3 +94,104 @@ def quarter_coverage(
 ) -> QuarterCoverage:
     """Same as ``QuarterCoverage.compute``."""
     return QuarterCoverage.compute(sizes, done, ratios)
+
+
+# --- a quarter's coverage from the directory and the checks (Art. 25) ---------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One recorded change of a directory field: when, and the value it replaced."""
+
+    at: datetime
+    before: object
+
+
+def value_at(current: object, changes: Iterable[Change], when: datetime) -> object:
+    """A field's value at ``when``: the value the first change at or after ``when`` replaced,
+    or the current value when nothing changed since."""
+    later = [c for c in changes if c.at >= when]
+    return min(later, key=lambda c: c.at).before if later else current
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """A target as it stood at the quarter's start: its sub-directory and status (Art. 12-13)."""
+
+    key: str
+    tier: str
+    status: str
+
+
+def in_quarter_directory(entry: DirectoryEntry) -> bool:
+    """A deregistered target is no longer in the directory it would be counted against."""
+    return entry.status != "deregistered" and entry.tier in Tier.__members__
+
+
+def coverage_of(
+    directory: Iterable[DirectoryEntry],
+    checked: Collection[str],
+    ratios: Mapping[Tier, Fraction],
+) -> QuarterCoverage:
+    """Art. 25: distinct targets randomly checked this quarter (``checked``: their keys) over
+    the targets of each sub-directory at the quarter's start."""
+    sizes: dict[Tier, int] = {}
+    done: dict[Tier, int] = {}
+    for entry in directory:
+        if not in_quarter_directory(entry):
+            continue
+        tier = Tier(entry.tier)
+        sizes[tier] = sizes.get(tier, 0) + 1
+        if entry.key in checked:
+            done[tier] = done.get(tier, 0) + 1
+    return QuarterCoverage.compute(sizes, done, ratios)
+
+
+# --- pace: a tier falling behind its quarterly minimum (Art. 25) -------------------------------
+
+
+class PaceOccasion(StrEnum):
+    """``behind``: two thirds of the quarter gone, less than two thirds of the minimum reached;
+    ``final``: ten working days (or fewer) left and the minimum not reached."""
+
+    behind = "behind"
+    final = "final"
+
+
+PACE_SHARE = Fraction(2, 3)
+FINAL_WORKING_DAYS = 10
+
+
+def pace_occasion(
+    first: date, last: date, today: date, final_from: date | None, tier: TierCoverage
+) -> PaceOccasion | None:
+    """Which warning a tier's coverage calls for today, if any. ``final_from``: the tenth working
+    day before the quarter's last day (None when the calendar does not cover it)."""
+    if tier.shortfall == 0 or not first <= today <= last:
+        return None
+    if final_from is not None and today >= final_from:
+        return PaceOccasion.final
+    elapsed = Fraction((today - first).days + 1, (last - first).days + 1)
+    if elapsed >= PACE_SHARE and tier.done < PACE_SHARE * tier.required:
+        return PaceOccasion.behind
+    return None
+
+
+def counts_to_draw(cov: QuarterCoverage, available: Mapping[Tier, int]) -> dict[Tier, int]:
+    """Targets a new draw must yield per tier to close the gap: the shortfall, at most what the
+    pool still holds once the once-a-year exclusions are taken out (``available``)."""
+    out = {}
+    for t in cov.tiers:
+        n = min(t.shortfall, available.get(t.tier, 0))
+        if n > 0:
+            out[t.tier] = n
+    return out
+
+
+def pace_window(first: date, last: date, today: date, final_from: date | None) -> bool:
+    """Whether any tier could call for a warning today (cheap: no figures needed)."""
+    if not first <= today <= last:
+        return False
+    if final_from is not None and today >= final_from:
+        return True
+    return Fraction((today - first).days + 1, (last - first).days + 1) >= PACE_SHARE

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -334,6 +335,37 @@ class DueAction(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(10), default="pending")  # pending/done/cancelled
     done_at: Mapped[dt.datetime | None]
+
+
+class PaceWarning(Base):
+    """A pace warning sent (Art. 25): a tier of a league/city behind its quarterly minimum, once
+    per occasion; the unique key lets one instance only send it."""
+
+    __tablename__ = "pace_warning"
+    __table_args__ = (UniqueConstraint("org_code", "tier", "year", "quarter", "occasion"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_code: Mapped[str] = mapped_column(String(12))
+    tier: Mapped[str] = mapped_column(String(10))
+    year: Mapped[int] = mapped_column(Integer)
+    quarter: Mapped[int] = mapped_column(Integer)
+    occasion: Mapped[str] = mapped_column(String(10))  # behind / final
+    required: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[dt.datetime]
+
+
+class DomainClock(Base):
+    """Which clock this database runs on (one row): the real clock, or a drill's simulated clock
+    from ``start`` at ``speed``, anchored at the wall time ``anchor`` so that every process
+    computes the same simulated time and a restart never moves it backwards."""
+
+    __tablename__ = "domain_clock"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mode: Mapped[str] = mapped_column(String(8))  # real / drill
+    start: Mapped[dt.datetime | None]
+    speed: Mapped[float | None] = mapped_column(Float)
+    anchor: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime]
 
 
 class UploadToken(Base):

@@ -69,6 +69,47 @@ class FixedClock:
         self._now += dt.timedelta(**delta)
 
 
+def wall_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class DrillClock:
+    """Simulated time for drills: ``start + speed x (wall - anchor)``. The anchor (the wall time
+    this start was first used) is kept in the database so every process agrees. ``wall`` is
+    injected so tests advance real time without sleeping."""
+
+    def __init__(
+        self,
+        start: dt.datetime,
+        speed: float,
+        anchor: dt.datetime,
+        wall: Callable[[], dt.datetime] = wall_now,
+    ) -> None:
+        self.start, self.speed, self.anchor, self.wall = start, speed, anchor, wall
+
+    def now(self) -> dt.datetime:
+        return (self.start + (self.wall() - self.anchor) * self.speed).astimezone(dt.UTC)
+
+    @property
+    def wall_clock(self) -> Clock:
+        """Real time, for what WeCom checks (callback timestamps)."""
+        return _WallClock(self.wall)
+
+
+class _WallClock:
+    def __init__(self, wall: Callable[[], dt.datetime]) -> None:
+        self._wall = wall
+
+    def now(self) -> dt.datetime:
+        return self._wall()
+
+
+def wall_clock_of(clock: Clock) -> Clock:
+    """The real-time clock behind ``clock``: a drill clock's wall part, else the clock itself
+    (the system clock, or a test's FixedClock standing for both)."""
+    return clock.wall_clock if isinstance(clock, DrillClock) else clock
+
+
 class Entropy(Protocol):
     def token_bytes(self, n: int) -> bytes: ...
 

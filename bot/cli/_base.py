@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import datetime as dt
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 from bot.config import Settings, load_settings
 
 if TYPE_CHECKING:
+    from bot.chat.context import Clock
     from storage.db import Database
     from storage.draws import DrawRefused
 
@@ -72,14 +74,24 @@ async def database(settings: Settings, *, upgrade: bool = True) -> AsyncIterator
     """Open the configured database, bring its schema up to date, and always dispose."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
+    from bot.runtime.clock import domain_clock, refusal_line
     from storage import migrate
+    from storage.clock import ClockRefused
     from storage.db import Database
 
     db = Database(settings.database.url, echo=settings.database.echo)
     try:
         if upgrade:
             await migrate.upgrade(db)
-        yield db
+            try:
+                token = _clock.set(await domain_clock(db, settings))
+            except ClockRefused as exc:
+                raise CliError(refusal_line(exc)) from None
+        try:
+            yield db
+        finally:
+            if upgrade:
+                _clock.reset(token)
     except (OperationalError, DBAPIError, OSError) as exc:
         raise CliError(f"database {_safe_url(settings)} is unreachable: {first_line(exc)}") from exc
     finally:
@@ -97,8 +109,18 @@ def _safe_url(settings: Settings) -> str:
     return make_url(settings.database.url).render_as_string(hide_password=True)
 
 
+# The domain clock of the database opened by `database()`: the real one or a drill's.
+_clock: contextvars.ContextVar[Clock | None] = contextvars.ContextVar("clock", default=None)
+
+
+def clock() -> Clock:
+    from bot.chat.context import SystemClock
+
+    return _clock.get() or SystemClock()
+
+
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return clock().now()
 
 
 def refusal_line(exc: DrawRefused) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bot.cli._base import CliError, Verbs, add_verb, database, first_line
+from bot.cli._base import CliError, Verbs, add_verb, clock, database, first_line
 from bot.config import Settings
 
 
@@ -53,7 +53,14 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 f"another `serve` is already using {path} as {lock.part}; several instances "
                 "need PostgreSQL (set [database] url to a postgresql:// URL)"
             )
-    runtime = Runtime(settings)
+    try:
+        async with database(settings):  # the schema, and the clock this database runs on
+            domain = clock()
+    except CliError:
+        for lock in locks:
+            lock.release()
+        raise
+    runtime = Runtime(settings, clock=domain)
     try:
         await runtime.migrate()
         port = await runtime.start(

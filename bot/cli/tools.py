@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bot.cli._base import Verbs, add_verb, database
+from bot.cli._base import Verbs, add_verb, clock, database
 from bot.config import Settings
 
 
@@ -31,7 +31,7 @@ async def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     from bot.tools.console import run_console
 
     async with database(settings) as db:
-        return await run_console(db, settings, args.userid)
+        return await run_console(db, settings, args.userid, clock=clock())
 
 
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:

@@ -16,10 +16,11 @@ import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.chat.context import Clock, Entropy, SystemClock
+from bot.chat.context import Clock, DrillClock, Entropy, SystemClock
 from bot.chat.router import Dispatcher
 from bot.config import Settings
 from bot.runtime.due import DueRunner
+from bot.runtime.pace import PaceWatch
 from bot.runtime.sender import OutboxSender
 from bot.runtime.server import IngressGate, make_app
 from bot.runtime.worker import EventWorker
@@ -27,6 +28,7 @@ from bot.wecom.api import WeComClient
 from handlers import directory as directory_handlers
 from handlers import draws as draw_handlers
 from handlers import help as help_handlers
+from handlers import progress as progress_handlers
 from handlers import records as record_handlers
 from handlers import reports as report_handlers
 from handlers import results as result_handlers
@@ -54,6 +56,7 @@ def dispatcher() -> Dispatcher:
             report_handlers.router,
             swap_handlers.router,
             targeted_handlers.router,
+            progress_handlers.router,
         ]
     )
 
@@ -70,6 +73,7 @@ class Runtime:
     worker: EventWorker = field(init=False)
     sender: OutboxSender = field(init=False)
     due: DueRunner = field(init=False)
+    pace: PaceWatch = field(init=False)
     gate: IngressGate = field(init=False)
     http: aiohttp.ClientSession | None = field(init=False, default=None)
     _stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
@@ -78,6 +82,13 @@ class Runtime:
     _scheduler: AsyncIOScheduler | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        if isinstance(self.clock, DrillClock):
+            # Leases are measured on the domain clock: keep them as long in real time.
+            worker = self.settings.worker
+            lease = int(worker.lease_seconds * self.clock.speed)
+            self.settings = self.settings.model_copy(
+                update={"worker": worker.model_copy(update={"lease_seconds": lease})}
+            )
         self.db = Database(
             self.settings.database.url, echo=self.settings.database.echo, own_checkpoints=True
         )
@@ -86,6 +97,7 @@ class Runtime:
         self.worker = EventWorker(self.db, routes, self.settings, self.clock, entropy=self.entropy)
         self.worker.before_each = self.gate.wait_idle
         self.due = DueRunner(self.db, routes, self.settings, self.clock, self.worker.owner)
+        self.pace = PaceWatch(self.db, self.settings, self.clock)
 
     async def migrate(self) -> None:
         await migrate.upgrade(self.db)
@@ -143,7 +155,11 @@ class Runtime:
             ),
         ]
         self._scheduler = AsyncIOScheduler()
-        self._scheduler.add_job(self.due.tick, "interval", seconds=30, max_instances=1)
+        # What is due is evaluated against the domain clock (a drill's too), every tick of
+        # real time, never by wall-clock cron triggers.
+        tick = self.settings.clock.tick_seconds
+        self._scheduler.add_job(self.due.tick, "interval", seconds=tick, max_instances=1)
+        self._scheduler.add_job(self.pace.tick, "interval", seconds=tick, max_instances=1)
         self._scheduler.start()
         return bound
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
 
-from bot.chat.context import Clock
+from bot.chat.context import Clock, DrillClock, wall_clock_of
 from bot.chat.inbound import PayloadError, envelope, safe_xml
 from bot.config import Settings
 from bot.runtime.public import public_app
@@ -148,7 +148,9 @@ class CallbackEndpoint:
     def _fresh(self, timestamp: str) -> bool:
         if not timestamp.isdigit() or len(timestamp) > 12:
             return False
-        return abs(self.clock.now().timestamp() - int(timestamp)) <= self.tolerance
+        # WeCom's window is real time, also under a drill clock.
+        now = wall_clock_of(self.clock).now()
+        return abs(now.timestamp() - int(timestamp)) <= self.tolerance
 
     async def verify_url(self, request: web.Request) -> web.Response:
         params = self._query(request, "msg_signature", "timestamp", "nonce", "echostr")
@@ -207,9 +209,13 @@ class CallbackEndpoint:
 
     async def healthz(self, request: web.Request) -> web.Response:
         ok = await self.db.ping()
-        return web.json_response(
-            {"database": "ok" if ok else "unreachable"}, status=200 if ok else 503
-        )
+        body: dict[str, object] = {
+            "database": "ok" if ok else "unreachable",
+            "now": self.clock.now().isoformat(),
+        }
+        if isinstance(self.clock, DrillClock):
+            body["drill"] = True
+        return web.json_response(body, status=200 if ok else 503)
 
 
 def make_app(

@@ -200,10 +200,11 @@ async def run_console(
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     read: Callable[[], str] | None = None,
+    clock: Clock | None = None,
 ) -> int:
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
-    session = ConsoleSession(db, settings, userid)
+    session = ConsoleSession(db, settings, userid, clock)
     print(f"以 {userid} 的身份与机器人对话。输入「帮助」开始，Ctrl-D 退出。", file=stdout)
     loop = asyncio.get_running_loop()
     while True:

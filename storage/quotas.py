@@ -1,0 +1,267 @@
+"""Quarterly coverage per league/city (Art. 25): the directory as it stood at the quarter's
+start and the targets randomly checked in the quarter, read from the database; the arithmetic
+is ``inspection.quotas``.
+
+"Targets at the quarter's start": each target's tier and status are rewound to the quarter's
+start through ``DirectoryHistory`` (every tier or status change keeps the value it replaced).
+The directory keeps no creation date, so a target added during the quarter counts from the
+quarter's start: the denominator can only be too large, never too small.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inspection.deadlines import quarter_bounds
+from inspection.quotas import (
+    Change,
+    DirectoryEntry,
+    PaceOccasion,
+    QuarterCoverage,
+    Tier,
+    TierCoverage,
+    coverage_of,
+    value_at,
+)
+from storage.db import insert_for
+from storage.models import (
+    DirectoryHistory,
+    Inspection,
+    InspectionResult,
+    Organisation,
+    PaceWarning,
+    Publication,
+    Target,
+    Task,
+)
+from storage.results import LIVE, RECORDED
+from storage.tasks import chunks, rule_params
+
+# Inspections that are random checks (Art. 6, 25): our draws at every level (Art. 30 re-checks
+# and internal joint tasks included) and the construction part of a draw (Art. 25(4)). An
+# inter-agency joint check becomes one more origin here once it is recorded as a random check.
+RANDOM_ORIGINS = ("random", "construction")
+
+
+@dataclass(frozen=True)
+class Quarter:
+    year: int
+    quarter: int
+    first: dt.date
+    last: dt.date
+    start: dt.datetime  # local midnight of ``first``, aware
+    end: dt.datetime  # local midnight after ``last``, aware
+
+    @classmethod
+    def of(cls, year: int, quarter: int, tz: ZoneInfo) -> Quarter:
+        first, last = quarter_bounds(year, quarter)
+        start = dt.datetime.combine(first, dt.time(), tz)
+        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz)
+        return cls(year, quarter, first, last, start, end)
+
+    @classmethod
+    def containing(cls, at: dt.datetime, tz: ZoneInfo) -> Quarter:
+        d = at.astimezone(tz).date()
+        return cls.of(d.year, (d.month - 1) // 3 + 1, tz)
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}年第{self.quarter}季度"
+
+
+def random_checks(quarter: Quarter) -> Select[Any]:
+    """Keys of targets with a random check whose result was recorded in the quarter (the result's
+    recorded time is the check date); drawn but not reported does not count."""
+    return (
+        select(Inspection.target_key)
+        .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+        .where(
+            Inspection.origin.in_(RANDOM_ORIGINS),
+            Inspection.status.in_(LIVE),
+            InspectionResult.state == RECORDED,
+            InspectionResult.at >= quarter.start,
+            InspectionResult.at < quarter.end,
+        )
+        .distinct()
+    )
+
+
+async def directory_at_start(
+    session: AsyncSession, org_codes: Sequence[str], quarter: Quarter
+) -> list[DirectoryEntry]:
+    """The targets of these organisations with their tier and status at the quarter's start."""
+    targets = (
+        await session.execute(
+            select(Target.key, Target.tier, Target.status).where(Target.org_code.in_(org_codes))
+        )
+    ).all()
+    changes: dict[tuple[str, str], list[Change]] = {}
+    keys = [key for key, _, _ in targets]
+    for part in chunks(keys):
+        rows = await session.execute(
+            select(
+                DirectoryHistory.subject_key,
+                DirectoryHistory.field,
+                DirectoryHistory.at,
+                DirectoryHistory.before,
+            ).where(
+                DirectoryHistory.kind == "target",
+                DirectoryHistory.field.in_(("tier", "status")),
+                DirectoryHistory.at >= quarter.start,
+                DirectoryHistory.subject_key.in_(part),
+            )
+        )
+        for key, field, at, before in rows:
+            changes.setdefault((key, field), []).append(Change(at, before))
+    return [
+        DirectoryEntry(
+            key,
+            str(value_at(tier, changes.get((key, "tier"), ()), quarter.start)),
+            str(value_at(status, changes.get((key, "status"), ()), quarter.start)),
+        )
+        for key, tier, status in targets
+    ]
+
+
+async def checked_keys(
+    session: AsyncSession, org_codes: Sequence[str], quarter: Quarter
+) -> set[str]:
+    """Targets of these organisations randomly checked in the quarter, whoever drew them."""
+    checks = random_checks(quarter).subquery()
+    rows = await session.execute(
+        select(Target.key)
+        .join(checks, checks.c.target_key == Target.key)
+        .where(Target.org_code.in_(org_codes))
+    )
+    return set(rows.scalars())
+
+
+async def coverage(
+    session: AsyncSession, org_codes: Sequence[str], quarter: Quarter
+) -> QuarterCoverage:
+    """Art. 25 coverage of one league/city (``org_codes``: its subtree) in a quarter, against the
+    minimums in force on the quarter's first day."""
+    directory = await directory_at_start(session, org_codes, quarter)
+    checked = await checked_keys(session, org_codes, quarter)
+    return coverage_of(directory, checked, rule_params(quarter.first).ratios())
+
+
+# --- what a unit still owes this quarter (进度) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    """A task drawn by one of the organisations, with inspections still without a result."""
+
+    code: str
+    name: str
+    check_end: dt.date
+    missing: int
+
+
+async def tasks_missing_results(session: AsyncSession, org_codes: Sequence[str]) -> list[OpenTask]:
+    rows = await session.execute(
+        select(Task.code, Task.name, Task.check_end, func.count())
+        .join(Inspection, Inspection.task_id == Task.id)
+        .where(
+            Task.org_code.in_(org_codes),
+            Task.completed_at.is_(None),
+            Inspection.status.in_(LIVE),
+            Inspection.result_code.is_(None),
+        )
+        .group_by(Task.id, Task.code, Task.name, Task.check_end)
+        .order_by(Task.check_end, Task.code)
+    )
+    return [OpenTask(code, name, end, n) for code, name, end, n in rows.all()]
+
+
+async def tasks_awaiting_publication(session: AsyncSession, org_codes: Sequence[str]) -> list[Task]:
+    """Completed tasks whose results no checking unit has published yet (Art. 37)."""
+    published = select(Publication.id).where(Publication.task_id == Task.id).exists()
+    rows = await session.execute(
+        select(Task)
+        .where(Task.org_code.in_(org_codes), Task.completed_at.is_not(None), ~published)
+        .order_by(Task.completed_at, Task.code)
+    )
+    return list(rows.scalars())
+
+
+# --- pace warnings (Art. 25) ------------------------------------------------------------------
+
+
+async def available_for_draw(
+    session: AsyncSession, org_codes: Sequence[str], year: int, level: str
+) -> dict[Tier, int]:
+    """Per tier, the targets a new draw at ``level`` could still pick: not deregistered, and for
+    the general tier not randomly drawn this year at that level (Art. 25, once a year; the
+    same exclusion the draw's pool makes)."""
+    rows = await session.execute(
+        select(Target.tier, func.count())
+        .where(Target.org_code.in_(org_codes), Target.status != "deregistered")
+        .group_by(Target.tier)
+    )
+    out = {Tier(tier): n for tier, n in rows.all() if tier in Tier.__members__}
+    drawn = await session.execute(
+        select(func.count(func.distinct(Inspection.target_key)))
+        .join(Task, Task.id == Inspection.task_id)
+        .join(Organisation, Organisation.code == Task.org_code)
+        .join(Target, Target.key == Inspection.target_key)
+        .where(
+            Task.year == year,
+            Organisation.level == level,
+            Inspection.origin == "random",
+            Inspection.status.in_(LIVE),
+            Target.org_code.in_(org_codes),
+            Target.tier == Tier.general.value,
+            Target.status != "deregistered",
+        )
+    )
+    out[Tier.general] = max(out.get(Tier.general, 0) - int(drawn.scalar_one()), 0)
+    return out
+
+
+async def warned(session: AsyncSession, org_code: str, quarter: Quarter) -> set[tuple[str, str]]:
+    """(tier, occasion) pairs already warned about for this organisation and quarter."""
+    rows = await session.execute(
+        select(PaceWarning.tier, PaceWarning.occasion).where(
+            PaceWarning.org_code == org_code,
+            PaceWarning.year == quarter.year,
+            PaceWarning.quarter == quarter.quarter,
+        )
+    )
+    return {(tier, occasion) for tier, occasion in rows.all()}
+
+
+async def claim_warning(
+    session: AsyncSession,
+    org_code: str,
+    quarter: Quarter,
+    tier: TierCoverage,
+    occasion: PaceOccasion,
+    now: dt.datetime,
+) -> bool:
+    """Record the warning; False when it was recorded already (by this or another instance)."""
+    insert = insert_for(session)
+    stmt = (
+        insert(PaceWarning)
+        .values(
+            org_code=org_code,
+            tier=tier.tier.value,
+            year=quarter.year,
+            quarter=quarter.quarter,
+            occasion=occasion.value,
+            required=tier.required,
+            done=tier.done,
+            sent_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
+    result = await session.execute(stmt)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
