@@ -144,12 +144,13 @@ async def test_rejected_token_is_dropped_and_fetched_again(world: World, errcode
     assert world.sleeps.delays == []
 
 
-async def test_token_rejected_again_after_refresh_surfaces(world: World) -> None:
+async def test_token_rejected_again_after_refresh_surfaces_as_transient(world: World) -> None:
+    """Two token errors in a row are WeCom's trouble, not the request's: the caller retries."""
     world.standin.inject(SEND, errcode=40014, times=2)
     with pytest.raises(WeComError) as caught:
         await world.client.send_message(text_message(["alice"], "你好"))
     assert caught.value.errcode == 40014
-    assert not caught.value.retryable
+    assert caught.value.retryable and not caught.value.maybe_delivered
     assert world.standin.messages() == []
 
 
