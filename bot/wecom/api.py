@@ -149,23 +149,22 @@ class WeComClient:
         form: aiohttp.FormData | None = None,
     ) -> dict[str, Any]:
         """POST to an API path with the access_token; the answer, or WeComError."""
-        refreshed = False
+        refreshed = lost = False
         while True:
             token = await self.token()
             query = {**(params or {}), "access_token": token}
             try:
                 return await self._with_retries("POST", path, params=query, json=json, form=form)
             except WeComError as exc:
+                lost = lost or exc.maybe_delivered
                 if exc.errcode not in TOKEN_ERRCODES:
+                    exc.maybe_delivered = lost
                     raise
                 if refreshed:
                     # A fresh token rejected too: WeCom's side is unsettled, not our request.
                     self._drop_token(token)
                     raise WeComError(
-                        exc.errcode,
-                        exc.errmsg,
-                        retryable=True,
-                        maybe_delivered=exc.maybe_delivered,
+                        exc.errcode, exc.errmsg, retryable=True, maybe_delivered=lost
                     ) from exc
                 log.info("wecom %s: token rejected (errcode %s), refreshing", path, exc.errcode)
                 self._drop_token(token)
