@@ -252,6 +252,8 @@ class WeComStandIn:
         # Seconds between the client sending a request and WeCom stamping its arrival.
         self.latency = 0.0
         self.duplicate_compare = "content"
+        # Faults drawn at random per request (bench/chaos.py): see chaos().
+        self._chaos: dict[str, tuple[float, Callable[[], float], list[list[_Failure]]]] = {}
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.app = web.Application()
@@ -316,6 +318,19 @@ class WeComStandIn:
             raise ValueError("inject needs an errcode, a status, a delay, a hold or a drop")
         failure = _Failure(errcode, delay, drop_connection, hold, http_status, to, after)
         self._failures[path].extend([failure] * times)
+
+    def chaos(
+        self,
+        path: str,
+        rate: float,
+        faults: Sequence[Sequence[dict[str, Any]]],
+        random: Callable[[], float],
+    ) -> None:
+        """Fault a share ``rate`` of the calls to ``path`` at random (``random()`` in [0, 1)):
+        each faulted call gets one of ``faults``, a run of ``inject`` keyword sets applied to
+        that call and the ones after it (e.g. 42001 then 40014: two token errors in a row)."""
+        runs = [[_Failure(**_failure_fields(f)) for f in run] for run in faults]
+        self._chaos[path] = (rate, random, runs)
 
     def expire_tokens(self) -> None:
         """Expire every token issued so far, as WeCom may do early: the next call gets 42001."""
@@ -451,6 +466,11 @@ class WeComStandIn:
 
     def _next_failure(self, path: str, touser: object = None) -> _Failure | None:
         queue = self._failures.get(path)
+        if not queue and path in self._chaos:
+            rate, random, runs = self._chaos[path]
+            if random() < rate:
+                self._failures[path].extend(runs[int(random() * len(runs))])
+                queue = self._failures[path]
         if not queue:
             return None
         members = {u.lower() for u in _split(touser)}
@@ -836,6 +856,11 @@ def _send_result(
     if response_code is not None:
         result["response_code"] = response_code
     return result
+
+
+def _failure_fields(kwargs: dict[str, Any]) -> dict[str, Any]:
+    fields = {"errcode": None, "delay": 0.0, "drop_connection": False}
+    return {**fields, **kwargs}
 
 
 def _error(errcode: int, errmsg: str | None = None) -> dict[str, Any]:
