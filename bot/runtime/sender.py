@@ -11,7 +11,9 @@ its stamp, which covers the difference between our clock and WeCom's.
 
 Concurrency. A claimed batch is split into lanes of messages that share no recipient (or group
 chat); lanes run concurrently (``send_concurrency`` at most), each lane in id order, so one
-recipient's hung call holds up that recipient only and each recipient's order is kept.
+recipient's hung call holds up that recipient only and each recipient's order is kept. The
+next batch is claimed when every lane of this one is through, so messages that become due
+meanwhile wait for the slowest lane (at most the client's attempts times its timeout).
 
 Duplicates. Every message/send carries WeCom's duplicate check with the longest interval WeCom
 allows (4 hours), so that a resend of the same outbox message (its outcome unknown: the process
