@@ -123,6 +123,8 @@ class WorkerSettings(Section):
         default=30, ge=1, description="WeCom: messages per recipient per minute"
     )
     per_hour: int = Field(default=1000, ge=1, description="WeCom: messages per recipient per hour")
+    budget_margin_seconds: float = Field(default=2.0, ge=0)
+    send_concurrency: int = Field(default=16, ge=1)
 
 
 class ResultSettings(Section):

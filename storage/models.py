@@ -252,6 +252,12 @@ class OutboxMessage(Base):
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     cause_event_id: Mapped[int | None] = mapped_column(BigId)
     ref: Mapped[str | None] = mapped_column(String(100), index=True)  # e.g. card task id
+    # message/send: a hash of recipients and body, when first sent, and whether it went with
+    # WeCom's duplicate check (off when another message with the same content went within the
+    # check's interval: see bot.runtime.sender).
+    content_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    first_sent_at: Mapped[dt.datetime | None]
+    duplicate_check: Mapped[bool | None]
 
 
 class TemplateCard(Base):
@@ -284,7 +290,10 @@ class OutboxDelivery(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("outbox_message.id"))
     recipient: Mapped[str] = mapped_column(String(64))
+    # When WeCom counts it: in flight, a bound on the arrival still to come; once answered (or
+    # lost in transit), the time of the answer, which is never before the arrival.
     sent_at: Mapped[dt.datetime]
+    attempt: Mapped[int | None]  # the message's attempt that reserved it
 
 
 class AuditEntry(Base):

@@ -6,6 +6,8 @@ Handlers call `Outbox`; only `bot.runtime.sender` reads the table and talks to W
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +16,7 @@ from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.bulk import binder, insert_rows
-from storage.models import GroupChat, OutboxDelivery, OutboxMessage, TemplateCard
+from storage.models import GroupChat, OutboxDelivery, OutboxMessage, RoleBinding, TemplateCard
 
 REPLY, NOTIFY, BULK = 0, 1, 2
 
@@ -225,6 +227,14 @@ class Outbox:
             body["owner"] = owner
         return self._add(APPCHAT_UPDATE, [], body, NOTIFY, ref=chatid)
 
+    def undelivered(self, users: Iterable[str], content: str, about: int) -> OutboxMessage:
+        """A notice that message ``about`` was given up; never itself the subject of one."""
+        body = {"msgtype": "text", "text": {"content": content}}
+        return self._add(SEND, list(users), body, REPLY, ref=f"{UNDELIVERED}{about}")
+
+
+UNDELIVERED = "undelivered:"  # ref prefix of the notices about a message given up
+
 
 # --- the delivering side (used by bot.runtime.sender) ------------------------------------------------
 
@@ -278,12 +288,16 @@ class Usage:
 
 
 async def recent_usage(
-    session: AsyncSession, recipients: Sequence[str], now: dt.datetime
+    session: AsyncSession,
+    recipients: Sequence[str],
+    now: dt.datetime,
+    margin: dt.timedelta = dt.timedelta(0),
 ) -> dict[str, Usage]:
-    """One query for both windows of WeCom's per-recipient limits."""
+    """One query for both windows of WeCom's per-recipient limits, each widened by ``margin``.
+    Slots still in flight are stamped in the future and count in both."""
     if not recipients:
         return {}
-    minute_ago = now - dt.timedelta(minutes=1)
+    minute_ago = now - dt.timedelta(minutes=1) - margin
     in_minute = OutboxDelivery.sent_at > minute_ago
     rows = await session.execute(
         select(
@@ -295,7 +309,7 @@ async def recent_usage(
         )
         .where(
             OutboxDelivery.recipient.in_(list(recipients)),
-            OutboxDelivery.sent_at > now - dt.timedelta(hours=1),
+            OutboxDelivery.sent_at > now - dt.timedelta(hours=1) - margin,
         )
         .group_by(OutboxDelivery.recipient)
     )
@@ -303,15 +317,76 @@ async def recent_usage(
 
 
 async def reserve(
-    session: AsyncSession, message_id: int, recipients: Sequence[str], now: dt.datetime
+    session: AsyncSession,
+    message_id: int,
+    attempt: int,
+    recipients: Sequence[str],
+    until: dt.datetime,
 ) -> None:
+    """One slot per recipient for this attempt, stamped ``until`` (the latest it may arrive)."""
     for recipient in recipients:
-        session.add(OutboxDelivery(message_id=message_id, recipient=recipient, sent_at=now))
+        session.add(
+            OutboxDelivery(
+                message_id=message_id, recipient=recipient, sent_at=until, attempt=attempt
+            )
+        )
     await session.flush()
 
 
-async def release_reservation(session: AsyncSession, message_id: int) -> None:
-    await session.execute(delete(OutboxDelivery).where(OutboxDelivery.message_id == message_id))
+async def stamp(session: AsyncSession, message_id: int, attempt: int, at: dt.datetime) -> None:
+    """The attempt was answered (or lost in transit) at ``at``: WeCom counted it no later."""
+    await session.execute(
+        update(OutboxDelivery)
+        .where(OutboxDelivery.message_id == message_id, OutboxDelivery.attempt == attempt)
+        .values(sent_at=at)
+    )
+
+
+async def release(session: AsyncSession, message_id: int, attempt: int) -> None:
+    """WeCom refused the attempt outright: it never arrived, its slots are free."""
+    await session.execute(
+        delete(OutboxDelivery).where(
+            OutboxDelivery.message_id == message_id, OutboxDelivery.attempt == attempt
+        )
+    )
+
+
+def content_key(recipients: Sequence[str], body: dict[str, Any]) -> str:
+    """What WeCom's duplicate check may compare, hashed: the recipients and the message."""
+    canonical = json.dumps([sorted(recipients), body], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def same_content_since(
+    session: AsyncSession, message_id: int, key: str, since: dt.datetime
+) -> bool:
+    """Whether another message with this content was first sent after ``since``."""
+    found = await session.scalar(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.content_key == key,
+            OutboxMessage.id != message_id,
+            OutboxMessage.first_sent_at > since,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def first_send(
+    session: AsyncSession, message_id: int, key: str, at: dt.datetime, duplicate_check: bool
+) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(content_key=key, first_sent_at=at, duplicate_check=duplicate_check)
+    )
+
+
+async def admins(session: AsyncSession) -> list[str]:
+    """Everyone holding the admin role anywhere: they hear of messages given up."""
+    rows = await session.execute(select(RoleBinding.userid).where(RoleBinding.role == "admin"))
+    return sorted(set(rows.scalars()))
 
 
 async def chat_owner(session: AsyncSession, chatid: str) -> str | None:

@@ -26,7 +26,7 @@ async def test_per_recipient_budget_holds_30_a_minute_and_nothing_is_dropped(h: 
     await h.settle()
     assert len(h.wecom.texts_to("busy")) == 30
     assert h.wecom.dropped == []  # WeCom never had to drop anything
-    h.clock.advance(seconds=61)
+    h.clock.advance(seconds=60 + h.settings.worker.budget_margin_seconds + 1)
     await h.settle()
     assert len(h.wecom.texts_to("busy")) == 35
     assert [t.split()[-1] for t in h.wecom.texts_to("busy")] == [str(i) for i in range(35)]

@@ -144,12 +144,13 @@ async def test_rejected_token_is_dropped_and_fetched_again(world: World, errcode
     assert world.sleeps.delays == []
 
 
-async def test_token_rejected_again_after_refresh_surfaces(world: World) -> None:
+async def test_token_rejected_again_after_refresh_surfaces_as_transient(world: World) -> None:
+    """Two token errors in a row are WeCom's trouble, not the request's: the caller retries."""
     world.standin.inject(SEND, errcode=40014, times=2)
     with pytest.raises(WeComError) as caught:
         await world.client.send_message(text_message(["alice"], "你好"))
     assert caught.value.errcode == 40014
-    assert not caught.value.retryable
+    assert caught.value.retryable and not caught.value.maybe_delivered
     assert world.standin.messages() == []
 
 
@@ -485,3 +486,17 @@ async def test_standin_posts_sealed_callbacks_over_http(world: World) -> None:
     await world.client.update_template_card(
         {"userids": ["alice"], "response_code": "rc-1", "button": {"replace_name": "已投票"}}
     )
+
+
+async def test_an_attempt_lost_before_a_token_refresh_still_counts_as_maybe_delivered(
+    world: World,
+) -> None:
+    """WeCom took the first attempt (its answer was lost), then the token was rejected and the
+    fresh token's attempts were all refused: the message may have arrived, and says so."""
+    world.standin.inject(SEND, drop_connection=True, after=True)
+    world.standin.inject(SEND, errcode=42001)
+    world.standin.inject(SEND, errcode=-1, times=4)
+    with pytest.raises(WeComError) as caught:
+        await world.client.send_message(text_message(["alice"], "你好"))
+    assert caught.value.retryable and caught.value.maybe_delivered
+    assert len(world.standin.messages("alice")) == 1

@@ -4,7 +4,8 @@ wechatpy's client is synchronous, so this is a small aiohttp client of our own. 
 access_token (cached, refreshed once for all concurrent callers) and the retry policy:
 
 - 40014 / 42001 / 40001 on an API call: the token went bad (WeCom may revoke it early), so we
-  drop it and try once more with a fresh one.
+  drop it and try once more with a fresh one; rejected again, the call fails as transient (the
+  caller retries later, as for -1).
 - -1 (system busy), 45009 (frequency limit), 45033 (concurrency limit) and network failures or
   timeouts: transient, retried with exponential backoff up to ``max_attempts`` in all.
 - anything else: the request itself is wrong; retrying cannot help, so it raises at once.
@@ -32,6 +33,8 @@ TRANSIENT_ERRCODES = frozenset({-1, 45009, 45033})
 # Refresh this long before WeCom's expiry, so a token never dies in flight.
 TOKEN_MARGIN = 300.0
 NETWORK_ERRCODE = -1
+# WeCom's longest duplicate-check interval (4 hours).
+DUPLICATE_CHECK_MAX = 4 * 3600
 
 
 SEND_PATH = "/cgi-bin/message/send"
@@ -40,11 +43,15 @@ SEND_PATH = "/cgi-bin/message/send"
 class WeComError(Exception):
     """WeCom answered with a non-zero errcode, or could not be reached (errcode -1)."""
 
-    def __init__(self, errcode: int, errmsg: str, *, retryable: bool) -> None:
+    def __init__(
+        self, errcode: int, errmsg: str, *, retryable: bool, maybe_delivered: bool = False
+    ) -> None:
         super().__init__(f"WeCom errcode {errcode}: {errmsg}")
         self.errcode = errcode
         self.errmsg = errmsg
         self.retryable = retryable
+        # An attempt was lost in transit (timeout, reset, HTTP 5xx): WeCom may have taken it.
+        self.maybe_delivered = maybe_delivered
 
 
 @dataclass(frozen=True)
@@ -142,15 +149,23 @@ class WeComClient:
         form: aiohttp.FormData | None = None,
     ) -> dict[str, Any]:
         """POST to an API path with the access_token; the answer, or WeComError."""
-        refreshed = False
+        refreshed = lost = False
         while True:
             token = await self.token()
             query = {**(params or {}), "access_token": token}
             try:
                 return await self._with_retries("POST", path, params=query, json=json, form=form)
             except WeComError as exc:
-                if exc.errcode not in TOKEN_ERRCODES or refreshed:
+                lost = lost or exc.maybe_delivered
+                if exc.errcode not in TOKEN_ERRCODES:
+                    exc.maybe_delivered = lost
                     raise
+                if refreshed:
+                    # A fresh token rejected too: WeCom's side is unsettled, not our request.
+                    self._drop_token(token)
+                    raise WeComError(
+                        exc.errcode, exc.errmsg, retryable=True, maybe_delivered=lost
+                    ) from exc
                 log.info("wecom %s: token rejected (errcode %s), refreshing", path, exc.errcode)
                 self._drop_token(token)
                 refreshed = True
@@ -165,25 +180,27 @@ class WeComClient:
         form: aiohttp.FormData | None = None,
     ) -> dict[str, Any]:
         attempt = 1
+        lost = False  # an attempt that WeCom may have taken without our hearing the answer
         while True:
             try:
                 data = await self._exchange(method, path, params=params, json=json, form=form)
             except _Transient as exc:
-                errcode, errmsg = exc.errcode, exc.errmsg
-                if path == SEND_PATH and json is not None:
-                    # The lost attempt may have been delivered: let WeCom drop the copy.
+                errcode, errmsg, lost = exc.errcode, exc.errmsg, True
+                if path == SEND_PATH and json is not None and "enable_duplicate_check" not in json:
+                    # The lost attempt may have been delivered: let WeCom drop the copy (unless
+                    # the caller decided about the check itself).
                     json = {**json, "enable_duplicate_check": 1}
-                    json.setdefault("duplicate_check_interval", 1800)
+                    json.setdefault("duplicate_check_interval", DUPLICATE_CHECK_MAX)
             else:
                 errcode = int(data.get("errcode", 0))
                 if errcode == 0:
                     return data
                 errmsg = str(data.get("errmsg", ""))
                 if errcode not in TRANSIENT_ERRCODES:
-                    raise WeComError(errcode, errmsg, retryable=False)
+                    raise WeComError(errcode, errmsg, retryable=False, maybe_delivered=lost)
             if attempt >= self._max_attempts:
                 log.warning("wecom %s failed after %d attempts: %s", path, attempt, errcode)
-                raise WeComError(errcode, errmsg, retryable=True)
+                raise WeComError(errcode, errmsg, retryable=True, maybe_delivered=lost)
             delay = self._backoff * 2 ** (attempt - 1)
             log.warning(
                 "wecom %s: %s %s (attempt %d), retrying in %.2fs",

@@ -4,8 +4,14 @@ One cohesive thing (~800 lines): a fake of one external service, both directions
 It plays both directions. Towards the bot's API client it answers gettoken, message/send,
 update_template_card, media/upload and appchat/*, validating what WeCom validates and keeping
 what it "delivered" for tests to inspect. It also behaves as WeCom does where that is easy to get
-wrong: past 30 messages a minute to one member the rest are silently dropped (errcode 0), and
-``enable_duplicate_check`` suppresses an identical body. Towards the bot's callback URL it sends
+wrong: past 30 messages a minute to one member the rest are silently dropped (errcode 0), counted
+when a message arrives (``latency`` after the client sent it), and ``enable_duplicate_check``
+suppresses a message identical to one delivered within the interval. WeCom's documentation says
+"同样内容（请求json）的消息" and no more: ``duplicate_compare`` picks the reading, "content" (the
+default, the pessimistic one: what WeCom defines of the message, keys it does not know such as
+our ``outbox_id`` ignored) or "json" (the whole request). Faults are injected before WeCom takes
+a request or ``after`` it did (the answer then lost or late), optionally for one recipient only.
+Towards the bot's callback URL it sends
 encrypted, signed callbacks exactly as WeCom does.
 
 Error codes marked "confirmed" are in WeCom's global error-code list (developer.work.weixin.qq.com
@@ -179,6 +185,17 @@ class _Failure:
     delay: float
     drop_connection: bool
     hold: asyncio.Event | None = None  # wait until it is set (a test's release), like delay
+    http_status: int | None = None  # answer with this HTTP status instead of WeCom's JSON
+    to: str | None = None  # only message/send requests addressed to this member
+    after: bool = False  # WeCom takes the request first; the failure hits the answer
+
+
+# What WeCom defines of a message/send request: the "content" reading of the duplicate check
+# compares these and ignores anything else in the JSON.
+SEND_KEYS = (
+    frozenset({"touser", "toparty", "totag", "msgtype", "agentid", "safe", "enable_id_trans"})
+    | MESSAGE_TYPES
+)
 
 
 @dataclass
@@ -232,6 +249,11 @@ class WeComStandIn:
         self._sent_bodies: dict[str, tuple[float, str, str | None]] = {}  # for duplicate check
         self._response_codes: dict[str, _ResponseCode] = {}
         self._task_ids: set[str] = set()
+        # Seconds between the client sending a request and WeCom stamping its arrival.
+        self.latency = 0.0
+        self.duplicate_compare = "content"
+        # Faults drawn at random per request (bench/chaos.py): see chaos().
+        self._chaos: dict[str, tuple[float, Callable[[], float], list[list[_Failure]]]] = {}
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.app = web.Application()
@@ -278,14 +300,37 @@ class WeComStandIn:
         drop_connection: bool = False,
         times: int = 1,
         hold: asyncio.Event | None = None,
+        http_status: int | None = None,
+        to: str | None = None,
+        after: bool = False,
     ) -> None:
-        """Make the next ``times`` calls to ``path`` fail: wait ``delay`` seconds first (or until
-        ``hold`` is set), then cut the connection or answer ``errcode``; a delay alone only slows
-        the call down."""
-        if errcode is None and not drop_connection and delay <= 0 and hold is None:
-            raise ValueError("inject needs an errcode, a delay, a hold or drop_connection")
-        failure = _Failure(errcode, delay, drop_connection, hold)
+        """Make the next ``times`` calls to ``path`` (addressed to ``to``, if given) fail: wait
+        ``delay`` seconds first (or until ``hold`` is set), then cut the connection, answer
+        ``http_status`` or ``errcode``; a delay alone only slows the call down. ``after``: WeCom
+        handles the request first (the message is delivered) and the failure hits the answer."""
+        if (
+            errcode is None
+            and http_status is None
+            and not drop_connection
+            and delay <= 0
+            and hold is None
+        ):
+            raise ValueError("inject needs an errcode, a status, a delay, a hold or a drop")
+        failure = _Failure(errcode, delay, drop_connection, hold, http_status, to, after)
         self._failures[path].extend([failure] * times)
+
+    def chaos(
+        self,
+        path: str,
+        rate: float,
+        faults: Sequence[Sequence[dict[str, Any]]],
+        random: Callable[[], float],
+    ) -> None:
+        """Fault a share ``rate`` of the calls to ``path`` at random (``random()`` in [0, 1)):
+        each faulted call gets one of ``faults``, a run of ``inject`` keyword sets applied to
+        that call and the ones after it (e.g. 42001 then 40014: two token errors in a row)."""
+        runs = [[_Failure(**_failure_fields(f)) for f in run] for run in faults]
+        self._chaos[path] = (rate, random, runs)
 
     def expire_tokens(self) -> None:
         """Expire every token issued so far, as WeCom may do early: the next call gets 42001."""
@@ -419,25 +464,51 @@ class WeComStandIn:
 
     # -- request plumbing --------------------------------------------------------------------
 
-    async def _fail_if_injected(self, request: web.Request, path: str) -> web.Response | None:
+    def _next_failure(self, path: str, touser: object = None) -> _Failure | None:
         queue = self._failures.get(path)
+        if not queue and path in self._chaos:
+            rate, random, runs = self._chaos[path]
+            if random() < rate:
+                self._failures[path].extend(runs[int(random() * len(runs))])
+                queue = self._failures[path]
         if not queue:
             return None
-        failure = queue.popleft()
+        members = {u.lower() for u in _split(touser)}
+        for i, failure in enumerate(queue):
+            if failure.to is None or failure.to.lower() in members:
+                del queue[i]
+                return failure
+        return None
+
+    async def _fail_if_injected(self, request: web.Request, path: str) -> web.Response | None:
+        failure = self._next_failure(path)
+        return None if failure is None else await self._fail(request, path, failure)
+
+    async def _fail(
+        self, request: web.Request, path: str, failure: _Failure, *, taken: bool = False
+    ) -> web.Response | None:
+        """Apply an injected failure; None when it only slowed the call down. ``taken``: the
+        request was handled and recorded already."""
         if failure.delay > 0 or failure.hold is not None:
             await asyncio.sleep(failure.delay)
             if failure.hold is not None:
                 await failure.hold.wait()
             transport = request.transport
             if transport is None or transport.is_closing():
-                # The client gave up waiting: nothing was processed.
-                self._record(path, {}, None)
+                # The client gave up waiting (before: nothing was processed).
+                if not taken:
+                    self._record(path, {}, None)
                 return web.Response(status=499)
         if failure.drop_connection:
-            self._record(path, {}, None)
+            if not taken:
+                self._record(path, {}, None)
             if request.transport is not None:
                 request.transport.abort()
             return web.Response(status=499)
+        if failure.http_status is not None:
+            if not taken:
+                self._record(path, {}, None)
+            return web.Response(status=failure.http_status, text="Internal Server Error")
         if failure.errcode is not None:
             return self._answer(path, {}, _error(failure.errcode))
         return None
@@ -464,26 +535,43 @@ class WeComStandIn:
         self, path: str, answer: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handler(request: web.Request) -> web.Response:
-            injected = await self._fail_if_injected(request, path)
-            if injected is not None:
-                return injected
             try:
                 body = json.loads(await request.text())
             except ValueError:
                 body = None
             recorded = body if isinstance(body, dict) else {}
-            token_error = self._token_error(request)
-            if token_error is not None:
-                return self._answer(path, recorded, _error(token_error))
-            if not isinstance(body, dict):
-                return self._answer(path, recorded, _error(BAD_JSON, "wrong json format"))
-            try:
-                result = answer(body)
-            except _Refused as refused:
-                result = _error(refused.errcode, refused.errmsg)
-            return self._answer(path, body, result)
+            failure = self._next_failure(path, recorded.get("touser"))
+            if failure is not None and not failure.after:
+                failed = await self._fail(request, path, failure)
+                if failed is not None:
+                    return failed
+            answered = self._handle_json(path, answer, request, body, recorded)
+            if failure is not None and failure.after:
+                failed = await self._fail(request, path, failure, taken=True)
+                if failed is not None:
+                    return failed
+            return answered
 
         return handler
+
+    def _handle_json(
+        self,
+        path: str,
+        answer: Callable[[dict[str, Any]], dict[str, Any]],
+        request: web.Request,
+        body: object,
+        recorded: dict[str, Any],
+    ) -> web.Response:
+        token_error = self._token_error(request)
+        if token_error is not None:
+            return self._answer(path, recorded, _error(token_error))
+        if not isinstance(body, dict):
+            return self._answer(path, recorded, _error(BAD_JSON, "wrong json format"))
+        try:
+            result = answer(body)
+        except _Refused as refused:
+            result = _error(refused.errcode, refused.errmsg)
+        return self._answer(path, body, result)
 
     # -- endpoints ---------------------------------------------------------------------------
 
@@ -536,9 +624,9 @@ class WeComStandIn:
         # Departments and tags are not modelled: with @all WeCom ignores them; otherwise they
         # come back invalid, so that a test relying on them notices.
         unmodelled = ([], []) if "@all" in users else (parties, tags)
-        now = self._clock()
-        duplicate_key = _duplicate_key(body)
-        if duplicate_key is not None:
+        now = self._clock() + self.latency  # WeCom's time of arrival
+        duplicate_key = _duplicate_key(body, self.duplicate_compare)
+        if str(body.get("enable_duplicate_check", 0)) == "1":
             interval = _duplicate_interval(body)
             earlier = self._sent_bodies.get(duplicate_key)
             if earlier is not None and now - earlier[0] < interval:
@@ -548,8 +636,8 @@ class WeComStandIn:
                 return _send_result(invalid, *unmodelled, earlier[1], earlier[2])
         response_code = self._check_card(body) if msgtype == "template_card" else None
         msgid = secrets.token_urlsafe(24)
-        if duplicate_key is not None:
-            self._sent_bodies[duplicate_key] = (now, msgid, response_code)
+        # Remembered whether or not this one asked for the check: a later one may.
+        self._sent_bodies[duplicate_key] = (now, msgid, response_code)
         for userid in valid:
             self._deliver(Delivery(userid=userid, msgid=msgid, body=body, at=now))
         return _send_result(invalid, *unmodelled, msgid, response_code)
@@ -770,6 +858,11 @@ def _send_result(
     return result
 
 
+def _failure_fields(kwargs: dict[str, Any]) -> dict[str, Any]:
+    fields = {"errcode": None, "delay": 0.0, "drop_connection": False}
+    return {**fields, **kwargs}
+
+
 def _error(errcode: int, errmsg: str | None = None) -> dict[str, Any]:
     return {"errcode": errcode, "errmsg": errmsg or ERRMSG.get(errcode, "error")}
 
@@ -778,10 +871,17 @@ def _split(value: object) -> list[str]:
     return [part for part in str(value or "").split("|") if part]
 
 
-def _duplicate_key(body: dict[str, Any]) -> str | None:
-    if str(body.get("enable_duplicate_check", 0)) != "1":
-        return None
-    # "The same content (request JSON)": the whole body, recipients included.
+def _duplicate_key(body: dict[str, Any], compare: str) -> str:
+    """ "The same content (request JSON)", recipients included: the whole body ("json"), or only
+    what WeCom defines of a message ("content")."""
+    if compare == "content":
+        body = {k: v for k, v in body.items() if k in SEND_KEYS}
+    else:
+        body = {
+            k: v
+            for k, v in body.items()
+            if k not in ("enable_duplicate_check", "duplicate_check_interval")
+        }
     return json.dumps(body, sort_keys=True, ensure_ascii=False)
 
 
