@@ -132,13 +132,13 @@ class Database:
         async with self._turn(), self.engine.begin() as conn:
             yield conn
 
-    async def run_write(self, work: Callable[[Connection], None]) -> None:
+    async def run_write(self, work: Callable[[Connection], None], busy_ms: int = 30000) -> None:
         """Run `work(connection)` in one transaction: the callback's hot path. On SQLite it runs
         on a synchronous connection on the loop's own thread: a small insert and a commit
         without fsync (WAL, synchronous=NORMAL) cost well under a millisecond, less than the
         thread hops of the async driver. Writers of this process queue on the lock first, so
         the database is only ever busy because of another process (the CLI): then the loop
-        must not block, and the write waits in a thread instead."""
+        must not block, and the write waits in a thread instead, for at most `busy_ms`."""
         if not self.is_sqlite:
             async with self.core_transaction() as conn:
                 await conn.run_sync(work)
@@ -166,7 +166,7 @@ class Database:
             except OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
-                await asyncio.get_running_loop().run_in_executor(None, run, 30000)
+                await asyncio.get_running_loop().run_in_executor(None, run, busy_ms)
 
     async def checkpoint_every(self, seconds: float, stop: asyncio.Event) -> None:
         """SQLite with own_checkpoints: move the WAL into the database file in a thread."""
