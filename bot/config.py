@@ -122,6 +122,9 @@ class WorkerSettings(Section):
     lease_seconds: int = Field(default=60, ge=1)
     max_attempts: int = Field(default=5, ge=1)
     poll_seconds: float = Field(default=1.0, gt=0)
+    # Running instances beat this often; one silent for three beats is dead and what it had
+    # claimed is retried at once (instead of after lease_seconds).
+    heartbeat_seconds: int = Field(default=5, ge=1)
     per_minute: int = Field(
         default=30, ge=1, description="WeCom: messages per recipient per minute"
     )
