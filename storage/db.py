@@ -204,15 +204,28 @@ class Database:
 
 
 class ServeLock:
-    """A second `serve` on the same SQLite file is refused: several instances need PostgreSQL."""
+    """A second `serve` on the same SQLite file is refused: several instances need PostgreSQL.
+
+    The lock is named by the file's (device, inode), in a sidecar next to the real file
+    (symlinks resolved), so a second server reaching the same file through a symlink or a hard
+    link in the same directory meets it; each role (ingress, worker) has its own. A hard link
+    from another directory is not seen: keep the database in one directory of its own."""
 
     def __init__(self, db_path: Path, part: str = "ingress") -> None:
         self.part = part
-        self.path = db_path.with_name(f"{db_path.name}.serve-{part}.lock")
+        self.db_path = db_path
         self._file: IO[str] | None = None
 
+    @property
+    def path(self) -> Path:
+        """The sidecar lock file (the database file is created, empty, if it does not exist)."""
+        real = Path(os.path.realpath(self.db_path))
+        real.parent.mkdir(parents=True, exist_ok=True)
+        real.touch(exist_ok=True)  # an empty file is an empty SQLite database
+        st = real.stat()
+        return real.with_name(f".shuangsuiji-{st.st_dev}-{st.st_ino}.serve-{self.part}.lock")
+
     def acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         file = open(self.path, "a+")  # noqa: SIM115 - held for the process's lifetime
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
