@@ -91,7 +91,7 @@ class ServerSettings(Section):
     timestamp_tolerance_s: int = Field(default=300, ge=1)
     # WeCom gives up on a callback after 5 s: the acknowledgement (and /healthz) answers 503
     # after this long without the database, and beyond `max_inflight` concurrent callbacks.
-    ack_timeout_s: float = Field(default=0.8, gt=0, le=4)
+    ack_timeout_s: float = Field(default=0.5, gt=0, le=4)
     max_inflight: int = Field(default=512, ge=1)
 
     @field_validator("callback_path")

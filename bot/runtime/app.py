@@ -152,11 +152,17 @@ class Runtime:
     ) -> None:
         """Run `run_once` until stopped: again when woken, or after the poll interval."""
         poll = self.settings.worker.poll_seconds
+        failing = False  # an outage is logged when it begins and when it ends, not every tick
         while not self._stop.is_set():
             try:
                 await run_once()
+                if failing:
+                    log.warning("%s: working again", name)
+                failing = False
             except Exception:
-                log.exception("%s tick failed", name)
+                if not failing:
+                    log.exception("%s tick failed", name)
+                failing = True
             wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=poll)
