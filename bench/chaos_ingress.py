@@ -59,6 +59,7 @@ class Stream:
     url: str
     rate: float
     prefix: str
+    offset: int  # message ids (WeCom's dedup key) of this stream start here
     phase: str = "before"
     acked: set[int] = field(default_factory=set)
     pending: dict[int, str] = field(default_factory=dict)
@@ -72,7 +73,7 @@ class Stream:
 
     async def post(self, http: aiohttp.ClientSession, n: int) -> None:
         now = int(time.time())
-        xml = self.wecom.text_message_xml(self.user(n), "帮助", 10_000_000 + n, now)
+        xml = self.wecom.text_message_xml(self.user(n), "帮助", self.offset + n, now)
         params, body = self.wecom.seal_callback(xml, now)
         phase, t0 = self.phase, time.perf_counter()
         try:
@@ -191,8 +192,9 @@ async def faults(admin_url: str, rate: float, seconds: float) -> None:
         f"{'other':>6} {'to 200':>7} {'acked':>6} {'handled':>8} {'lost':>5} {'dup':>4}"
     )
     try:
-        for fault in ("refused", "renamed", "black_hole"):
-            stream = Stream(wecom, f"http://127.0.0.1:{port}{PATH}", rate, f"{fault}-")
+        for i, fault in enumerate(("refused", "renamed", "black_hole")):
+            url = f"http://127.0.0.1:{port}{PATH}"
+            stream = Stream(wecom, url, rate, f"{fault}-", 10_000_000 * (i + 1))
             stop = asyncio.Event()
             running = asyncio.create_task(stream.run(stop))
             await asyncio.sleep(seconds)
@@ -273,7 +275,7 @@ async def kills(rate: float, n_kills: int, seed: int) -> None:
             "SHUANGSUIJI_WECOM__API_BASE": api,
         }
         port = _free_port()
-        stream = Stream(wecom, f"http://127.0.0.1:{port}{PATH}", rate, "kill-")
+        stream = Stream(wecom, f"http://127.0.0.1:{port}{PATH}", rate, "kill-", 90_000_000)
         stop = asyncio.Event()
         proc = await _start_serve(env, port)
         running = asyncio.create_task(stream.run(stop))
