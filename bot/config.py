@@ -90,6 +90,10 @@ class ServerSettings(Section):
     link_secret: SecretStr = SecretStr("")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     timestamp_tolerance_s: int = Field(default=300, ge=1)
+    # WeCom gives up on a callback after 5 s: the acknowledgement (and /healthz) answers 503
+    # after this long without the database, and beyond `max_inflight` concurrent callbacks.
+    ack_timeout_s: float = Field(default=0.5, gt=0, le=4)
+    max_inflight: int = Field(default=512, ge=1)
 
     @field_validator("callback_path")
     @classmethod
@@ -119,6 +123,9 @@ class WorkerSettings(Section):
     lease_seconds: int = Field(default=60, ge=1)
     max_attempts: int = Field(default=5, ge=1)
     poll_seconds: float = Field(default=1.0, gt=0)
+    # Running instances beat this often; one silent for three beats is dead and what it had
+    # claimed is retried at once (instead of after lease_seconds).
+    heartbeat_seconds: int = Field(default=5, ge=1)
     per_minute: int = Field(
         default=30, ge=1, description="WeCom: messages per recipient per minute"
     )

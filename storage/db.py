@@ -94,13 +94,23 @@ class Database:
         if make_url(url).get_backend_name() == "sqlite":
             self.engine = _sqlite_engine(url, echo, self.own_checkpoints)
         else:
-            self.engine = create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10)
+            # Connecting, and any one statement, are bounded (asyncpg's own timeouts: a
+            # statement cut short leaves a usable or a closed connection, never a half-read one),
+            # so a black-holed server fails the loops instead of hanging them.
+            self.engine = create_async_engine(
+                url,
+                echo=echo,
+                pool_pre_ping=True,
+                pool_size=10,
+                connect_args={"timeout": 10, "command_timeout": 300},
+            )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer. Inside this process writers queue here, in order, instead of
         # polling in SQLite's busy handler (which sleeps up to 100 ms a try); other processes
         # (the CLI beside a server) still meet the busy timeout.
         self._writer = asyncio.Lock() if self.is_sqlite else None
         self._sync_writer: Engine | None = None
+        self._quick: AsyncEngine | None = None
 
     @property
     def dialect(self) -> str:
@@ -132,15 +142,35 @@ class Database:
         async with self._turn(), self.engine.begin() as conn:
             yield conn
 
-    async def run_write(self, work: Callable[[Connection], None]) -> None:
+    def _quick_engine(self, timeout: float) -> AsyncEngine:
+        """PostgreSQL: a small pool for the acknowledgement path whose connecting and every
+        statement give up after `timeout` inside asyncpg (cancelling a statement from outside
+        would leave its connection mid-protocol and poison the pool)."""
+        if self._quick is None:
+            self._quick = create_async_engine(
+                self.url,
+                pool_pre_ping=True,
+                pool_size=4,
+                connect_args={"timeout": timeout, "command_timeout": timeout},
+            )
+        return self._quick
+
+    async def run_write(
+        self, work: Callable[[Connection], None], *, give_up_after: float | None = None
+    ) -> None:
         """Run `work(connection)` in one transaction: the callback's hot path. On SQLite it runs
         on a synchronous connection on the loop's own thread: a small insert and a commit
         without fsync (WAL, synchronous=NORMAL) cost well under a millisecond, less than the
         thread hops of the async driver. Writers of this process queue on the lock first, so
         the database is only ever busy because of another process (the CLI): then the loop
-        must not block, and the write waits in a thread instead."""
+        must not block, and the write waits in a thread instead.
+
+        With `give_up_after`, the write gives up after about that many seconds (busy timeout on
+        SQLite, asyncpg's timeouts on PostgreSQL): the callback's bound."""
+        busy_ms = 30000 if give_up_after is None else int(give_up_after * 1000)
         if not self.is_sqlite:
-            async with self.core_transaction() as conn:
+            pg = self.engine if give_up_after is None else self._quick_engine(give_up_after)
+            async with pg.begin() as conn:
                 await conn.run_sync(work)
             return
         if self._sync_writer is None:
@@ -166,7 +196,7 @@ class Database:
             except OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
-                await asyncio.get_running_loop().run_in_executor(None, run, 30000)
+                await asyncio.get_running_loop().run_in_executor(None, run, busy_ms)
 
     async def checkpoint_every(self, seconds: float, stop: asyncio.Event) -> None:
         """SQLite with own_checkpoints: move the WAL into the database file in a thread."""
@@ -188,31 +218,59 @@ class Database:
             with contextlib.suppress(sqlite3.Error):
                 await loop.run_in_executor(None, checkpoint)
 
-    async def ping(self) -> bool:
+    async def ping(self, give_up_after: float | None = None) -> bool:
+        """SELECT 1; with `give_up_after`, False when no answer comes within about that long."""
+        if give_up_after is not None and not self.is_sqlite:
+            engine = self._quick_engine(give_up_after)
+            try:
+                async with engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+                return True
+            except Exception:
+                return False
         try:
-            async with self._turn(), self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            # SQLite: only waiting for this process's writer can take long; that wait is safe to
+            # cut short.
+            async with asyncio.timeout(give_up_after):
+                async with self._turn(), self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
             return True
         except Exception:
             return False
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._quick is not None:
+            await self._quick.dispose()
+            self._quick = None
         if self._sync_writer is not None:
             self._sync_writer.dispose()
             self._sync_writer = None
 
 
 class ServeLock:
-    """A second `serve` on the same SQLite file is refused: several instances need PostgreSQL."""
+    """A second `serve` on the same SQLite file is refused: several instances need PostgreSQL.
+
+    The lock is named by the file's (device, inode), in a sidecar next to the real file
+    (symlinks resolved), so a second server reaching the same file through a symlink or a hard
+    link in the same directory meets it; each role (ingress, worker) has its own. A hard link
+    from another directory is not seen: keep the database in one directory of its own."""
 
     def __init__(self, db_path: Path, part: str = "ingress") -> None:
         self.part = part
-        self.path = db_path.with_name(f"{db_path.name}.serve-{part}.lock")
+        self.db_path = db_path
         self._file: IO[str] | None = None
 
+    @property
+    def path(self) -> Path:
+        """The sidecar lock file (the database file is created, empty, if it does not exist)."""
+        real = Path(os.path.realpath(self.db_path))
+        real.parent.mkdir(parents=True, exist_ok=True)
+        real.touch(exist_ok=True)  # an empty file is an empty SQLite database
+        st = real.stat()
+        return real.with_name(f".shuangsuiji-{st.st_dev}-{st.st_ino}.serve-{self.part}.lock")
+
     def acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         file = open(self.path, "a+")  # noqa: SIM115 - held for the process's lifetime
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -230,6 +230,15 @@ class InboundEvent(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class WorkerHeartbeat(Base):
+    """Each running instance's claiming loops (event worker, outbox sender) beat here every few
+    seconds: the leases of an owner that stopped beating are freed long before they expire."""
+
+    __tablename__ = "worker_heartbeat"
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    beat_at: Mapped[dt.datetime]
+
+
 class OutboxMessage(Base):
     """A message to WeCom, written in the same transaction as the change that caused it."""
 

@@ -135,6 +135,7 @@ class Runtime:
         self.sender = OutboxSender(self.db, self.client(), self.settings, self.clock)
         self.sender.before_each = self.gate.wait_idle
         self.worker.on_handled = self.sender.wake.set
+        self.worker.heartbeat.owners = [self.worker.owner, self.sender.owner]
         self._stop.clear()
         bound = 0
         if http:
@@ -149,6 +150,7 @@ class Runtime:
         if not background:
             return bound
         self._tasks += [
+            asyncio.create_task(self._beat()),
             asyncio.create_task(self._poll("event worker", self.worker.run_once, self.worker.wake)),
             asyncio.create_task(
                 self._poll("outbox sender", self.sender.run_once, self.sender.wake)
@@ -168,14 +170,32 @@ class Runtime:
     ) -> None:
         """Run `run_once` until stopped: again when woken, or after the poll interval."""
         poll = self.settings.worker.poll_seconds
+        failing = False  # an outage is logged when it begins and when it ends, not every tick
         while not self._stop.is_set():
             try:
                 await run_once()
+                if failing:
+                    log.warning("%s: working again", name)
+                failing = False
             except Exception:
-                log.exception("%s tick failed", name)
+                if not failing:
+                    log.exception("%s tick failed", name)
+                failing = True
             wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=poll)
+
+    async def _beat(self) -> None:
+        """Beat on time even while the worker is busy with a long handler (PostgreSQL: on a
+        connection of its own; SQLite: a single worker, which waits its turn)."""
+        interval = self.settings.worker.heartbeat_seconds
+        while not self._stop.is_set():
+            try:
+                await self.worker.heartbeat.tick()
+            except Exception as exc:
+                log.warning("heartbeat failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=interval)
 
     async def stop(self) -> None:
         self._stop.set()

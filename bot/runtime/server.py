@@ -3,6 +3,12 @@
 Order of checks on POST: body size (413), outer XML (400), signature in constant time (403),
 timestamp within tolerance of the injected clock (403), decryption and corp id (400), inner XML
 (400), then the durable insert (200 on commit, 503 if the database cannot take it).
+
+Every wait for the database on this path is bounded (`[server] ack_timeout_s`, well inside
+WeCom's 5 s), and so is the number of callbacks in flight (`max_inflight`): without the database
+the endpoint answers 503 at once or after the timeout, holds nothing, and logs the outage once
+when it starts and once when it ends. A 503 loses nothing: WeCom retries, and an event recorded
+after its request gave up is the same row (the dedup key) when the retry comes.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
@@ -75,39 +82,104 @@ class IngressGate:
                 await asyncio.wait_for(self._idle.wait(), self.max_wait)
 
 
+class Outage:
+    """Logs a database outage once when it begins and once when it ends, not per request."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.since: float | None = None
+        self.refused = 0
+
+    def failed(self, reason: str) -> None:
+        self.refused += 1
+        if self.since is None:
+            self.since = time.monotonic()
+            log.error("%s: database unavailable (%s); answering 503", self.what, reason)
+
+    def recovered(self) -> None:
+        if self.since is not None:
+            log.warning(
+                "%s: database available again after %.1f s (%d requests answered 503)",
+                self.what,
+                time.monotonic() - self.since,
+                self.refused,
+            )
+        self.since, self.refused = None, 0
+
+
+class Unavailable(Exception):
+    """The event was not recorded in time (or the queue is full): answer 503."""
+
+
 class GroupRecorder:
     """Concurrent callbacks share one INSERT and one commit (group commit): each request waits
-    for the commit that holds its event, so a 200 still means "recorded durably"."""
+    for the commit that holds its event, so a 200 still means "recorded durably".
 
-    def __init__(self, db: Database, on_recorded: OnRecorded, max_batch: int = 500) -> None:
+    A request waits at most `timeout`; then it answers 503 and its event is dropped from the
+    queue if not yet written. One write waits at most `write_timeout`, so the queue moves on
+    when the database comes back, without a restart."""
+
+    def __init__(
+        self,
+        db: Database,
+        on_recorded: OnRecorded,
+        *,
+        timeout: float = 0.5,
+        max_queued: int = 512,
+        max_batch: int = 500,
+    ) -> None:
         self.db = db
         self.on_recorded = on_recorded
+        self.timeout = timeout
+        self.write_timeout = max(2 * timeout, 1.0)
+        self.max_queued = max_queued
         self.max_batch = max_batch
+        self.outage = Outage("callback")
         self._queue: asyncio.Queue[tuple[inbound.NewEvent, asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     async def record(self, event: inbound.NewEvent) -> None:
-        """Returns once the event is committed; raises if the database could not take it."""
+        """Returns once the event is committed; raises Unavailable if it was not in time."""
+        if self._queue.qsize() >= self.max_queued:
+            self.outage.failed("queue full")
+            raise Unavailable("queue full")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((event, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
-        await future
+        try:
+            await asyncio.wait_for(asyncio.shield(future), self.timeout)
+        except TimeoutError:
+            future.cancel()  # not written yet: the writer skips it; WeCom will retry
+            self.outage.failed(f"no commit within {self.timeout:g} s")
+            raise Unavailable("timeout") from None
+        except Exception as exc:
+            raise Unavailable(str(exc)) from exc
+
+    async def _write(self, events: list[inbound.NewEvent]) -> None:
+        # Bounded inside the driver, never cancelled from here (storage.db.Database.run_write).
+        work = functools.partial(inbound.record_many, events=events)
+        await self.db.run_write(work, give_up_after=self.write_timeout)
 
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            batch = [(event, future) for event, future in batch if not future.done()]
+            if not batch:
+                continue
             try:
-                events = [event for event, _ in batch]
-                await self.db.run_write(functools.partial(inbound.record_many, events=events))
+                await self._write([event for event, _ in batch])
             except Exception as exc:
-                log.error("cannot record %d inbound events: %s", len(batch), exc)
+                reason = (str(exc).strip().splitlines() or [""])[0][:200]
+                self.outage.failed(f"{type(exc).__name__}: {reason}")
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
+                        future.exception()  # retrieved: a request that gave up never reads it
                 continue
+            self.outage.recovered()
             for _, future in batch:
                 if not future.done():
                     future.set_result(None)
@@ -139,7 +211,12 @@ class CallbackEndpoint:
             w.token.get_secret_value(), w.encoding_aes_key.get_secret_value(), w.corp_id
         )
         self.tolerance = settings.server.timestamp_tolerance_s
-        self.recorder = GroupRecorder(db, self.on_recorded)
+        self.timeout = settings.server.ack_timeout_s
+        self.max_inflight = settings.server.max_inflight
+        self.recorder = GroupRecorder(
+            db, self.on_recorded, timeout=self.timeout, max_queued=self.max_inflight
+        )
+        self.health = Outage("healthz")
 
     def _query(self, request: web.Request, *names: str) -> list[str] | None:
         values = [request.query.get(n, "") for n in names]
@@ -167,6 +244,9 @@ class CallbackEndpoint:
             return _plain(400, "cannot decrypt")
 
     async def receive(self, request: web.Request) -> web.Response:
+        if self.gate.inflight >= self.max_inflight:
+            self.recorder.outage.failed(f"more than {self.max_inflight} callbacks in flight")
+            return _plain(503, "service unavailable")
         with self.gate.busy():
             return await self._receive(request)
 
@@ -203,15 +283,23 @@ class CallbackEndpoint:
         event = inbound.NewEvent(env.dedup_key, env.user, env.kind, xml, self.clock.now())
         try:
             await self.recorder.record(event)
-        except Exception:
+        except Unavailable:
             return _plain(503, "service unavailable")
         return _plain(200)
 
     async def healthz(self, request: web.Request) -> web.Response:
-        ok = await self.db.ping()
+        ping = asyncio.ensure_future(self.db.ping(give_up_after=self.timeout))
+        try:  # shielded: a late ping finishes on its own (bounded in the driver)
+            ok = await asyncio.wait_for(asyncio.shield(ping), self.timeout)
+        except TimeoutError:
+            ok = False
+        if ok:
+            self.health.recovered()
+        else:
+            self.health.failed("no answer to SELECT 1")
         body: dict[str, object] = {
             "database": "ok" if ok else "unreachable",
-            "now": self.clock.now().isoformat(),
+            "now": self.clock.now().isoformat(),  # the domain's time: simulated in a drill
         }
         if isinstance(self.clock, DrillClock):
             body["drill"] = True

@@ -1,7 +1,8 @@
 """Runs queued inbound events through the router, each in one transaction with its effects.
 
 A crash anywhere leaves the event pending with an expiring lease, so any instance picks it up
-again; its effects and its 'done' mark commit together, so it is handled once.
+again (within a few seconds: the dead owner's heartbeat stops, bot/runtime/heartbeat.py); its
+effects and its 'done' mark commit together, so it is handled once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bot.chat.inbound import PayloadError, parse
 from bot.chat.router import Dispatcher
 from bot.config import Settings
 from bot.runtime.contexts import build_context
+from bot.runtime.heartbeat import Heartbeat
 from storage import inbound
 from storage.db import Database
 from storage.outbox import Outbox
@@ -54,6 +56,9 @@ class EventWorker:
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
         self.wake = asyncio.Event()
         self.lease = dt.timedelta(seconds=settings.worker.lease_seconds)
+        # Beats for this worker (and the instance's other claiming loops, see Runtime) and frees
+        # a dead instance's leases before claiming.
+        self.heartbeat = Heartbeat(db, settings, clock, [self.owner])
         # Called after each handled event, so the sender wakes for what the handler queued.
         self.on_handled: Callable[[], None] = lambda: None
         # Awaited before each event: lets the callback endpoint's acknowledgements go first.
@@ -63,6 +68,7 @@ class EventWorker:
         """Claim what is claimable and handle it; returns how many events were handled."""
         handled = 0
         while True:
+            await self.heartbeat.tick()
             async with self.db.transaction() as session:
                 ids = await inbound.claim(
                     session, self.owner, self.clock.now(), self.lease, channel=self.channel

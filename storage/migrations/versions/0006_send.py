@@ -1,7 +1,7 @@
 """The sender: duplicate-check bookkeeping per message, the attempt behind each budget slot.
 
 Revision ID: 0006_send
-Revises: 0005
+Revises: 0006_quotas
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_send"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006_quotas"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
