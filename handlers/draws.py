@@ -100,30 +100,26 @@ async def task_lines(ctx: Context, task: Task) -> list[str]:
 
 
 def pool_lines(plan: PoolPlan) -> list[str]:
+    """The pool per tier, then each rule that left targets out: how many, of which tier, why."""
     lines = []
-    left_out: dict[Tier, dict[str, int]] = {t: {} for t in Tier}
-    tiers = {p.key: p.tier for p in plan.input.targets}
-    if plan.construction:
-        tiers.update({p.key: p.tier for p in plan.construction.targets})
+    left_out: dict[str, dict[str, int]] = {}
     for e in plan.exclusions:
-        if e.kind == "target" and e.key in tiers:
-            counts = left_out[tiers[e.key]]
-            counts[e.reason] = counts.get(e.reason, 0) + 1
+        if e.kind == "target":
+            per_tier = left_out.setdefault(e.reason, {})
+            per_tier[e.tier] = per_tier.get(e.tier, 0) + 1
     for tier in Tier:
         if tier not in plan.quotas:
             continue
-        out = "".join(f"，{EXCLUSION_LABELS[r]}{n}个" for r, n in left_out[tier].items())
         lines.append(
-            f"{TIER_LABELS[tier]}：名录{plan.tier_sizes[tier]}个{out}，可抽{plan.pool_sizes[tier]}个，"
+            f"{TIER_LABELS[tier]}：名录{plan.tier_sizes[tier]}个，可抽{plan.pool_sizes[tier]}个，"
             f"应抽{plan.counts[tier]}个（{plan.quotas[tier].label()}）"
         )
-    dereg = plan.excluded("target").get("deregistered", 0)
-    if dereg:
-        lines.append(f"已注销、不参加抽取：{dereg}个")
-    if plan.construction:
-        lines.append(
-            f"建设项目另行全覆盖检查（第25条第4项，不计入抽取数）：{len(plan.construction.targets)}个"
-        )
+    if left_out:
+        lines.append("不参加本次随机抽取的检查对象：")
+    for reason, per_tier in left_out.items():
+        n = sum(per_tier.values())
+        tiers = "、".join(f"{TIER_LABELS[t]}{per_tier[t]}" for t in Tier if per_tier.get(t))
+        lines.append(f"· {EXCLUSION_LABELS[reason]}：{n}个（{tiers}）")
     people = plan.input.inspectors
     aux = sum(1 for i in people if i.auxiliary)
     excluded = plan.excluded("inspector")

@@ -401,7 +401,11 @@ class Task(Base):
     auxiliary_per_team: Mapped[int] = mapped_column(Integer, default=0)
     avoid_last_inspector: Mapped[bool] = mapped_column(Boolean, default=True)
     max_load: Mapped[int | None] = mapped_column(Integer)
-    skip_inspected_general: Mapped[bool] = mapped_column(Boolean, default=True)  # Art. 25
+    # Art. 25: a market entity is randomly checked at most once a year, whichever level draws;
+    # special targets may be checked more often; the level above may re-check (Art. 30).
+    once_a_year: Mapped[bool] = mapped_column(Boolean, default=True)
+    special_more_often: Mapped[bool] = mapped_column(Boolean, default=True)
+    recheck_below: Mapped[bool] = mapped_column(Boolean, default=False)
     skip_checked_above: Mapped[bool] = mapped_column(Boolean, default=False)  # Art. 30
     construction_projects: Mapped[bool] = mapped_column(Boolean, default=True)  # Art. 25(4)
     status: Mapped[str] = mapped_column(String(12), default="planned")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import unicodedata
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import TextClause, bindparam, func, select, text
@@ -28,12 +28,11 @@ from inspection.pool import (
 )
 from inspection.quotas import Tier
 from inspection.taskspec import SpecError, TaskSpec
-from storage import audit
+from storage import audit, checks_this_year
 from storage.models import (
     CheckItem,
     Inspection,
     Inspector,
-    Organisation,
     Plan,
     Target,
     Task,
@@ -175,7 +174,9 @@ async def create_task(
         auxiliary_per_team=spec.auxiliary_per_team,
         avoid_last_inspector=spec.avoid_last_inspector,
         max_load=spec.max_load,
-        skip_inspected_general=spec.skip_inspected_general,
+        once_a_year=spec.once_a_year,
+        special_more_often=spec.special_more_often,
+        recheck_below=spec.recheck_below,
         skip_checked_above=spec.skip_checked_above,
         construction_projects=spec.construction_projects,
         status="planned",
@@ -247,7 +248,9 @@ def task_record(task: Task) -> dict[str, Any]:
         "auxiliary_per_team": task.auxiliary_per_team,
         "avoid_last_inspector": task.avoid_last_inspector,
         "max_load": task.max_load,
-        "skip_inspected_general": task.skip_inspected_general,
+        "once_a_year": task.once_a_year,
+        "special_more_often": task.special_more_often,
+        "recheck_below": task.recheck_below,
         "skip_checked_above": task.skip_checked_above,
         "construction_projects": task.construction_projects,
     }
@@ -288,7 +291,9 @@ def rules_for(task: Task) -> PoolRules:
         check_end=task.check_end,
         policy=policy_of(task),
         tag_filter=dict(task.tag_filter),
-        skip_inspected_general=task.skip_inspected_general,
+        once_a_year=task.once_a_year,
+        special_more_often=task.special_more_often,
+        recheck_below=task.recheck_below,
         skip_checked_above=task.skip_checked_above,
         construction_projects=task.construction_projects,
         checking_depts=frozenset(task.checking_depts),
@@ -327,8 +332,12 @@ async def target_facts(
     one."""
     repos = Repositories(session)
     orgs = await scope_orgs(repos, task)
-    here = await _randomly_inspected_here(session, task)
-    above = await _no_problem_above(session, repos, task) if task.skip_checked_above else set()
+    here = await checks_this_year.randomly_checked(session, repos, task)
+    above = (
+        await checks_this_year.no_problem_above(session, repos, task)
+        if task.skip_checked_above
+        else set()
+    )
     batches: list[TargetBatch] = []
     facts: list[TargetFact] = []
     attributes: dict[str, dict[str, Any]] = {}
@@ -358,7 +367,7 @@ async def target_facts(
                 approval,
                 None,
                 None,
-                key in here,
+                here.get(key, ""),
                 key in above,
                 False,
             ),
@@ -367,7 +376,7 @@ async def target_facts(
         else _dated_fact(
             (key, intern(tier), intern(org), status, positive, approval, started, operating),
             attributes.get(key, no_tags),
-            key in here,
+            here.get(key, ""),
             key in above,
             last_check.get(key),
         )
@@ -393,7 +402,7 @@ def scope_batch_query(dialect: str, prefix: str = "") -> TextClause:
 
 
 async def _scope_batches(
-    session: AsyncSession, orgs: Sequence[str], here: set[str], above: set[str]
+    session: AsyncSession, orgs: Sequence[str], here: Mapping[str, str], above: set[str]
 ) -> tuple[Sequence[Any], list[TargetBatch], list[TargetFact]]:
     """The scope's ordinary targets as batches, the other rows (as ``_scope_rows`` reads
     them), and one by one the ordinary targets that ``here`` or ``above`` name.
@@ -407,7 +416,7 @@ async def _scope_batches(
     groups = (await session.execute(query, {"orgs": list(orgs), "sep": _SEP})).all()
     batches: list[TargetBatch] = []
     named: list[TargetFact] = []
-    special = here | above
+    special = here.keys() | above
     intern = sys.intern
     for tier, org, status, positive, approval, count, joined in groups:
         keys = joined.split(_SEP)
@@ -417,7 +426,7 @@ async def _scope_batches(
         if special:
             named += [
                 like._replace(
-                    key=k, inspected_this_year_here=k in here, checked_above_no_problem=k in above
+                    key=k, checked_this_year=here.get(k, ""), checked_above_no_problem=k in above
                 )
                 for k in keys
                 if k in special
@@ -433,7 +442,7 @@ async def _scope_batches(
 def _dated_fact(
     row: tuple[Any, ...],
     attributes: dict[str, Any],
-    here: bool,
+    here: str,
     above: bool,
     last_check: dt.date | None,
 ) -> TargetFact:
@@ -493,43 +502,6 @@ async def _attributes(session: AsyncSession, orgs: Sequence[str]) -> dict[str, d
         values.update({c: v for c, v in zip(ATTRIBUTE_COLUMNS, row[2:], strict=True) if v})
         out[row[0]] = values
     return out
-
-
-async def _randomly_inspected_here(session: AsyncSession, task: Task) -> set[str]:
-    """Art. 25: targets randomly drawn this year by any organisation at this task's level."""
-    level = (await session.get(Organisation, task.org_code)).level  # type: ignore[union-attr]
-    rows = await session.execute(
-        select(Inspection.target_key)
-        .join(Task, Task.id == Inspection.task_id)
-        .join(Organisation, Organisation.code == Task.org_code)
-        .where(
-            Task.year == task.year,
-            Task.id != task.id,
-            Organisation.level == level,
-            Inspection.origin == "random",
-            Inspection.status.in_(["open", "done", "merged"]),
-        )
-        .distinct()
-    )
-    return set(rows.scalars())
-
-
-async def _no_problem_above(session: AsyncSession, repos: Repositories, task: Task) -> set[str]:
-    """Art. 30: targets the level above inspected this year and found no problem."""
-    above = (await repos.orgs.ancestors(task.org_code))[1:]
-    if not above:
-        return set()
-    rows = await session.execute(
-        select(Inspection.target_key)
-        .join(Task, Task.id == Inspection.task_id)
-        .where(
-            Task.year == task.year,
-            Task.org_code.in_(above),
-            Inspection.result_code == "no_problem",
-        )
-        .distinct()
-    )
-    return set(rows.scalars())
 
 
 async def _last_check_end(session: AsyncSession) -> dict[str, dt.date]:

@@ -72,7 +72,13 @@ def register(verbs: Verbs) -> None:
     create.add_argument("--tags", help="directed draw (Art. 26): industry:火电,scale:大型")
     create.add_argument("--no-avoid-last", action="store_true", help="allow last inspector")
     create.add_argument(
-        "--keep-inspected-general", action="store_true", help="Art. 25: do not skip them"
+        "--keep-inspected", action="store_true", help="Art. 25: keep entities checked this year"
+    )
+    create.add_argument(
+        "--special-once", action="store_true", help="Art. 25: special targets once a year too"
+    )
+    create.add_argument(
+        "--recheck-below", action="store_true", help="Art. 30: re-check the levels below's"
     )
     create.add_argument(
         "--skip-checked-above", action="store_true", help="Art. 30: leave out no-problem ones"
@@ -162,8 +168,12 @@ def task_fields(args: argparse.Namespace) -> dict[str, str]:
     }
     if args.no_avoid_last:
         fields["回避上次"] = "否"
-    if args.keep_inspected_general:
-        fields["一般已查"] = "否"
+    if args.keep_inspected:
+        fields["本年已查"] = "否"
+    if args.special_once:
+        fields["特殊多查"] = "否"
+    if args.recheck_below:
+        fields["复查下级"] = "是"
     if args.skip_checked_above:
         fields["上级已查"] = "是"
     if args.no_construction:
@@ -212,7 +222,9 @@ IMPORT_HEADERS = {
     "重点监管对象": "重点",
     "一般监管对象": "一般",
     "回避上次": "回避上次",
-    "一般已查": "一般已查",
+    "本年已查": "本年已查",
+    "特殊多查": "特殊多查",
+    "复查下级": "复查下级",
     "上级已查": "上级已查",
     "建设项目": "建设项目",
 }
