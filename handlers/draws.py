@@ -24,6 +24,7 @@ from handlers.common import (
     item_names,
     load_task,
     refusal_text,
+    require_drawer,
     require_manager,
     result_options,
     send,
@@ -148,7 +149,7 @@ async def commit(msg: TextCommand, ctx: Context) -> None:
     if len(words) > 1 and not unwitnessed:
         raise UserError(f"不认识「{' '.join(words[1:])}」。用法：抽查 <任务> [无见证]")
     task = await load_task(ctx, msg.text, "抽查")
-    await require_manager(ctx, task)
+    await require_drawer(ctx, task)
     await commit_draw(ctx, task, unwitnessed=unwitnessed)
 
 
@@ -215,7 +216,7 @@ async def witness(msg: TextCommand, ctx: Context) -> None:
     """Art. 27-28: step two. seed = SHA-256(secret, witness value); the draw runs."""
     code, _, value = msg.text.partition(" ")
     task = await load_task(ctx, code, "见证")
-    await require_manager(ctx, task)
+    await require_drawer(ctx, task)
     value = value.strip()
     if not value:
         raise UserError(f"请写明见证值，如「见证 {task.code} 20261130」。")

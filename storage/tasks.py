@@ -27,6 +27,7 @@ from inspection.pool import (
     quotas_from_json,
 )
 from inspection.quotas import Tier
+from inspection.taskdates import check_plan_year, check_task_dates
 from inspection.taskspec import SpecError, TaskSpec
 from storage import audit, checks_this_year
 from storage.models import (
@@ -72,8 +73,17 @@ def chunks(items: Sequence[str], size: int = CHUNK) -> Iterable[Sequence[str]]:
 
 
 async def create_plan(
-    session: AsyncSession, *, org_code: str, year: int, name: str, actor: str, now: dt.datetime
+    session: AsyncSession,
+    *,
+    org_code: str,
+    year: int,
+    name: str,
+    actor: str,
+    now: dt.datetime,
+    today: dt.date | None = None,
 ) -> Plan:
+    """``today`` in the bureau's time zone (default: ``now``'s date)."""
+    check_plan_year(year, today or now.date())
     repos = Repositories(session)
     if await repos.orgs.get(org_code) is None:
         raise SpecError(f"单位代码「{org_code}」不存在。", f"unknown organisation {org_code!r}")
@@ -113,9 +123,17 @@ async def list_plans(
 
 
 async def create_task(
-    session: AsyncSession, spec: TaskSpec, *, org_code: str, actor: str, now: dt.datetime
+    session: AsyncSession,
+    spec: TaskSpec,
+    *,
+    org_code: str,
+    actor: str,
+    now: dt.datetime,
+    today: dt.date | None = None,
 ) -> Task:
-    """Validate against the directory and the rules in force, allocate the code, record it."""
+    """Validate against today (in the bureau's time zone; default ``now``'s date), the directory
+    and the rules in force, allocate the code, record it."""
+    check_task_dates(spec.check_start, spec.check_end, spec.draw_on, today or now.date())
     repos = Repositories(session)
     org = await repos.orgs.get(org_code)
     if org is None:
@@ -179,7 +197,8 @@ async def create_task(
         recheck_below=spec.recheck_below,
         skip_checked_above=spec.skip_checked_above,
         construction_projects=spec.construction_projects,
-        status="planned",
+        # Art. 5: a banner/county branch proposes, its league/city bureau approves.
+        status="proposed" if org.level == "county" else "planned",
         created_by=actor,
         created_at=now,
     )

@@ -18,7 +18,7 @@ from inspection.taskspec import SpecError, parse_task_line
 from storage.db import Database
 from storage.models import AuditEntry, Task
 from tests.conftest import Harness
-from tests.factories import CITY, add_item, make_task
+from tests.factories import CITY, NOW, add_item, make_task
 
 
 def test_art22_the_chat_line_holds_every_field_of_a_task() -> None:
@@ -136,8 +136,13 @@ async def cli(*args: str) -> int:
 
 
 async def test_cli_plan_and_task_create_list_and_import(
-    db: Database, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    db: Database,
+    db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr("bot.cli.draws.now", lambda: NOW)  # dates are checked against today
     base = ("--database-url", db_url)
     assert (
         await cli("plan", "create", "--org", CITY, "--year", "2026", "--name", "年度计划", *base)

@@ -8,7 +8,7 @@ import contextlib
 import datetime as dt
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,6 +119,7 @@ async def plan(args: argparse.Namespace, settings: Settings) -> int:
                     name=args.name,
                     actor=ACTOR,
                     now=now(),
+                    today=today(settings),
                 )
             except SpecError as exc:
                 raise CliError(exc.en) from None
@@ -193,11 +194,12 @@ async def task(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 spec = spec_from_fields(task_fields(args))
                 t = await task_store.create_task(
-                    session, spec, org_code=args.org, actor=ACTOR, now=now()
+                    session, spec, org_code=args.org, actor=ACTOR, now=now(), today=today(settings)
                 )
             except SpecError as exc:
                 raise CliError(exc.en) from None
             print(f"task {t.code} created: {t.name}")
+            warn_calendar(settings, [t])
             return 0
         found = await task_store.list_tasks(session, _orgs(args), args.year)
         for t in found:
@@ -206,6 +208,25 @@ async def task(args: argparse.Namespace, settings: Settings) -> int:
         if not found:
             print("no tasks")
     return 0
+
+
+def today(settings: Settings) -> dt.date:
+    return now().astimezone(settings.tz).date()
+
+
+def warn_calendar(settings: Settings, created: Sequence[Task]) -> None:
+    """Art. 37: a check period in a year the holiday calendar lacks is accepted, with a word."""
+    from inspection.taskdates import calendar_warning, covered_years, uncovered_years
+
+    if not created:
+        return
+    covered = covered_years(settings.calendar.holidays, settings.calendar.makeup_workdays)
+    years = sorted(
+        {y for t in created for y in uncovered_years(t.check_start, t.check_end, covered)}
+    )
+    warning = calendar_warning(years)
+    if warning:
+        print(warning[1], file=sys.stderr)
 
 
 def _orgs(args: argparse.Namespace) -> list[str] | None:
@@ -276,14 +297,15 @@ async def task_import(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 spec = spec_from_fields(fields)
                 t = await task_store.create_task(
-                    session, spec, org_code=org, actor=ACTOR, now=now()
+                    session, spec, org_code=org, actor=ACTOR, now=now(), today=today(settings)
                 )
             except SpecError as exc:
                 raise CliError(f"row {n}: {exc.en}; nothing was imported") from None
-            created.append(t.code)
-    for code in created:
-        print(f"task {code} created")
+            created.append(t)
+    for t in created:
+        print(f"task {t.code} created")
     print(f"{len(created)} tasks imported from {path}")
+    warn_calendar(settings, created)
     return 0
 
 
