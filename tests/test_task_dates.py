@@ -20,7 +20,7 @@ from inspection.taskspec import SpecError
 from storage.db import Database
 from storage.models import Plan, Task
 from tests.conftest import Harness
-from tests.factories import CITY, NOW
+from tests.factories import CITY, COUNTY, NOW
 
 TODAY = dt.date(2026, 11, 30)
 
@@ -107,6 +107,11 @@ async def test_art20_art22_task_and_plan_dates_are_checked_on_the_command_line(
     assert await cli(*task, "--start", "2026-12-01", "--end", f"{year}-01-31", *base) == 0
     captured = capsys.readouterr()
     assert "created" in captured.out and f"lacks {year}" in captured.err
+    # A branch's task, from the command line too, awaits its city's approval (Art. 5).
+    branch = ("task", "create", "--org", COUNTY, "--name", "y")
+    assert await cli(*branch, "--start", "2026-12-01", "--end", "2026-12-31", *base) == 0
+    assert "awaits its league/city bureau's approval" in capsys.readouterr().out
     async with db.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(Plan)) == 0
-        assert await s.scalar(select(func.count()).select_from(Task)) == 1
+        statuses = (await s.execute(select(Task.status).order_by(Task.id))).scalars().all()
+    assert statuses == ["planned", "proposed"]

@@ -199,6 +199,8 @@ async def task(args: argparse.Namespace, settings: Settings) -> int:
             except SpecError as exc:
                 raise CliError(exc.en) from None
             print(f"task {t.code} created: {t.name}")
+            if t.status == "proposed":
+                print(f"{t.code} awaits its league/city bureau's approval (Art. 5)")
             warn_calendar(settings, [t])
             return 0
         found = await task_store.list_tasks(session, _orgs(args), args.year)
