@@ -108,7 +108,7 @@ async def populate(db: Any, n: int, people: int) -> None:
         )
 
 
-# Phases of the draw, by the functions of storage.draws that do them.
+# Phases of the draw, by the functions of storage.draws.drawing that do them.
 PHASES: dict[str, tuple[str, ...]] = {
     "read": ("target_facts", "inspector_facts"),
     "pool": ("build_pool",),
@@ -120,8 +120,8 @@ PHASES: dict[str, tuple[str, ...]] = {
 
 @contextlib.contextmanager
 def phase_timer(spent: dict[str, float]) -> Iterator[None]:
-    """Time the phases: wrap the functions ``storage.draws`` calls, for the duration."""
-    from storage import draws as module
+    """Time the phases: wrap the functions ``storage.draws.drawing`` calls, for the duration."""
+    from storage.draws import drawing as module
 
     saved: dict[str, Any] = {}
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.chat.context import Context, Role, UserError
 from inspection.results import PHRASES
 from storage import results as store
+from storage import task_approval
 from storage import tasks as task_store
 from storage.draws import Assignment, DrawRefused
 from storage.models import CheckItem, Inspection, Target, Task, TeamMember
@@ -67,6 +68,32 @@ async def require_manager(ctx: Context, task: Task, roles: Iterable[Role] = MANA
         org = await ctx.repos.orgs.name(task.org_code)
         raise UserError(f"任务 {task.code} 由{org}抽取，仅限其抽取部门及上级的{who}操作。")
     return role
+
+
+async def manages(ctx: Context, org_code: str) -> bool:
+    """Whether the user is an admin or chief of ``org_code`` or of an organisation above it."""
+    for b in ctx.actor.bindings:
+        if b.role in MANAGERS and await ctx.repos.orgs.covers([b.org_code], org_code):
+            return True
+    return False
+
+
+async def require_drawer(ctx: Context, task: Task) -> None:
+    """Art. 5: a banner/county branch's task is sealed and witnessed under its league/city
+    bureau: by the admins and chiefs of the city (or the region), or by the branch admin the
+    city authorised for this task. Other tasks: the drawing department and the levels above."""
+    city = await task_approval.approving_org(ctx.repos, task)
+    if city is None:
+        await require_manager(ctx, task)
+        return
+    if task.authorised_drawer == ctx.actor.userid and await manager_role(ctx, task, {Role.ADMIN}):
+        return
+    if await manages(ctx, city):
+        return
+    raise UserError(
+        f"旗县区分局的任务 {task.code} 由{await ctx.repos.orgs.name(city)}组织抽取（第5条）："
+        "仅限其管理员、部门负责人，或其批准时授权的分局管理员操作。"
+    )
 
 
 def send(ctx: Context, users: Sequence[str], text: str, *, reply: bool = False) -> None:
@@ -238,6 +265,12 @@ def refusal_text(exc: DrawRefused, tz: dt.tzinfo) -> str:
             return f"任务 {task} 已完成，不能再抽取。"
         case "outside_draw":
             return f"任务 {task} 是双随机以外的检查（第6条），不参加抽取。"
+        case "not_approved" | "not_proposed" if f.get("status") == "refused":
+            return f"任务 {task} 已被盟市局退回，不能抽取或批准（第5条）。"
+        case "not_approved":
+            return f"任务 {task} 尚待盟市局批准，批准后方可抽取（第5条）。"
+        case "not_proposed":
+            return f"任务 {task} 不在待批准状态，无需批准或退回。"
         case "pool_insufficient":
             return f"任务 {task} 无法抽取：\n" + "\n".join(f"· {p}" for p in f["problems"])
         case "draw_closed":

@@ -24,6 +24,7 @@ from handlers.common import (
     item_names,
     load_task,
     refusal_text,
+    require_drawer,
     require_manager,
     result_options,
     send,
@@ -100,30 +101,26 @@ async def task_lines(ctx: Context, task: Task) -> list[str]:
 
 
 def pool_lines(plan: PoolPlan) -> list[str]:
+    """The pool per tier, then each rule that left targets out: how many, of which tier, why."""
     lines = []
-    left_out: dict[Tier, dict[str, int]] = {t: {} for t in Tier}
-    tiers = {p.key: p.tier for p in plan.input.targets}
-    if plan.construction:
-        tiers.update({p.key: p.tier for p in plan.construction.targets})
+    left_out: dict[str, dict[str, int]] = {}
     for e in plan.exclusions:
-        if e.kind == "target" and e.key in tiers:
-            counts = left_out[tiers[e.key]]
-            counts[e.reason] = counts.get(e.reason, 0) + 1
+        if e.kind == "target":
+            per_tier = left_out.setdefault(e.reason, {})
+            per_tier[e.tier] = per_tier.get(e.tier, 0) + 1
     for tier in Tier:
         if tier not in plan.quotas:
             continue
-        out = "".join(f"，{EXCLUSION_LABELS[r]}{n}个" for r, n in left_out[tier].items())
         lines.append(
-            f"{TIER_LABELS[tier]}：名录{plan.tier_sizes[tier]}个{out}，可抽{plan.pool_sizes[tier]}个，"
+            f"{TIER_LABELS[tier]}：名录{plan.tier_sizes[tier]}个，可抽{plan.pool_sizes[tier]}个，"
             f"应抽{plan.counts[tier]}个（{plan.quotas[tier].label()}）"
         )
-    dereg = plan.excluded("target").get("deregistered", 0)
-    if dereg:
-        lines.append(f"已注销、不参加抽取：{dereg}个")
-    if plan.construction:
-        lines.append(
-            f"建设项目另行全覆盖检查（第25条第4项，不计入抽取数）：{len(plan.construction.targets)}个"
-        )
+    if left_out:
+        lines.append("不参加本次随机抽取的检查对象：")
+    for reason, per_tier in left_out.items():
+        n = sum(per_tier.values())
+        tiers = "、".join(f"{TIER_LABELS[t]}{per_tier[t]}" for t in Tier if per_tier.get(t))
+        lines.append(f"· {EXCLUSION_LABELS[reason]}：{n}个（{tiers}）")
     people = plan.input.inspectors
     aux = sum(1 for i in people if i.auxiliary)
     excluded = plan.excluded("inspector")
@@ -152,7 +149,7 @@ async def commit(msg: TextCommand, ctx: Context) -> None:
     if len(words) > 1 and not unwitnessed:
         raise UserError(f"不认识「{' '.join(words[1:])}」。用法：抽查 <任务> [无见证]")
     task = await load_task(ctx, msg.text, "抽查")
-    await require_manager(ctx, task)
+    await require_drawer(ctx, task)
     await commit_draw(ctx, task, unwitnessed=unwitnessed)
 
 
@@ -219,7 +216,7 @@ async def witness(msg: TextCommand, ctx: Context) -> None:
     """Art. 27-28: step two. seed = SHA-256(secret, witness value); the draw runs."""
     code, _, value = msg.text.partition(" ")
     task = await load_task(ctx, code, "见证")
-    await require_manager(ctx, task)
+    await require_drawer(ctx, task)
     value = value.strip()
     if not value:
         raise UserError(f"请写明见证值，如「见证 {task.code} 20261130」。")

@@ -24,8 +24,8 @@ from inspection.quotas import TIER_LABELS, Tier, required_count
 # Why a target or an inspector is not in the pool. Codes are stable (they go into the record).
 TARGET_EXCLUSIONS: dict[str, str] = {
     "deregistered": "已注销",
-    "inspected_this_year": "一般监管对象本年度已被本级随机抽查（第25条）",
-    "checked_above": "上级本年度已检查且未发现问题（第30条）",
+    "inspected_this_year": "同一市场主体本年度已被随机抽查，原则上每年不超过一次（第25条）",
+    "checked_above": "上级本年度已随机抽查且未发现问题（第30条）",
     "construction_due": "建设项目另行全覆盖检查（第25条第4项）",
 }
 INSPECTOR_EXCLUSIONS: dict[str, str] = {
@@ -56,7 +56,9 @@ class TargetFact(NamedTuple):
     approval_level: str = ""
     construction_started_on: dt.date | None = None
     operation_started_on: dt.date | None = None
-    inspected_this_year_here: bool = False  # randomly drawn this year at this level (Art. 25)
+    # Art. 25: its market entity's random checks this year: "" none, "below" only by levels
+    # below the drawing organisation (which may re-check them, Art. 30), "level" any other.
+    checked_this_year: str = ""
     checked_above_no_problem: bool = False  # level above found no problem this year (Art. 30)
     inspected_since_construction: bool = False  # Art. 25(4) already done
 
@@ -143,7 +145,9 @@ class PoolRules:
     check_end: dt.date
     policy: DrawPolicy = DrawPolicy()
     tag_filter: Mapping[str, str] = field(default_factory=dict, hash=False)
-    skip_inspected_general: bool = True
+    once_a_year: bool = True  # Art. 25: leave out entities randomly checked this year
+    special_more_often: bool = True  # Art. 25: ... except the special sub-directory
+    recheck_below: bool = False  # Art. 30: ... except what only the levels below checked
     skip_checked_above: bool = False
     construction_projects: bool = True
     checking_depts: frozenset[str] = frozenset()
@@ -154,6 +158,7 @@ class Exclusion:
     kind: Literal["target", "inspector"]
     key: str
     reason: str
+    tier: str = ""  # a target's tier (for the counts per tier); not part of the record
 
     @property
     def label(self) -> str:
@@ -258,7 +263,7 @@ def _ordinary(like: TargetFact) -> bool:
     return (
         like.status != "deregistered"
         and like.construction_started_on is None
-        and not like.inspected_this_year_here
+        and not like.checked_this_year
         and not like.checked_above_no_problem
     )
 
@@ -277,11 +282,11 @@ def build_pool(
     pool: list[PoolTarget] = []
     construction: list[PoolTarget] = []
     drawn_tiers = {t.value for t in rules.quotas}
-    skip_general = rules.skip_inspected_general
+    once, special_ok, recheck = rules.once_a_year, rules.special_more_often, rules.recheck_below
     skip_above = rules.skip_checked_above
     directed = bool(rules.tag_filter)
     construction_on, start, end = rules.construction_projects, rules.check_start, rules.check_end
-    general = Tier.general
+    special = Tier.special
     unusual: list[Iterable[TargetFact]] = [targets]
     for batch in batches:
         like = batch.like
@@ -300,9 +305,9 @@ def build_pool(
     for t in chain.from_iterable(unusual):
         if directed and not matches(t.attributes, rules.tag_filter):
             continue  # outside a directed draw's scope (Art. 26): not in the sub-directory
-        key, tier, org, status, positive, _, approval, _, _, here, above, _ = t
+        key, tier, org, status, positive, _, approval, _, _, seen, above, _ = t
         if status == "deregistered":
-            exclusions.append(Exclusion("target", key, "deregistered"))
+            exclusions.append(Exclusion("target", key, "deregistered", tier))
             continue
         sizes[tier] += 1
         if (
@@ -310,12 +315,18 @@ def build_pool(
             and approval in CONSTRUCTION_APPROVALS
             and construction_due(t, start, end)
         ):
+            # Art. 25(4)'s one mandatory check: never left out by the once-a-year rule.
             construction.append(PoolTarget(key, tier, org, positive))
-            exclusions.append(Exclusion("target", key, "construction_due"))
-        elif skip_general and here and tier == general:
-            exclusions.append(Exclusion("target", key, "inspected_this_year"))
+            exclusions.append(Exclusion("target", key, "construction_due", tier))
+        elif (
+            once
+            and seen
+            and not (special_ok and tier == special)
+            and not (recheck and seen == "below")
+        ):
+            exclusions.append(Exclusion("target", key, "inspected_this_year", tier))
         elif skip_above and above:
-            exclusions.append(Exclusion("target", key, "checked_above"))
+            exclusions.append(Exclusion("target", key, "checked_above", tier))
         elif tier in drawn_tiers:
             pool.append(PoolTarget(key, tier, org, positive))
     tier_sizes = {t: sizes[t.value] for t in Tier}
@@ -382,23 +393,16 @@ def _feasibility(
     """What makes any draw impossible (refused before commitment) and what might fail."""
     problems: list[str] = []
     warnings: list[str] = []
-    left_out: dict[Tier, int] = {tier: 0 for tier in Tier}
-    # Only the excluded keys are looked up: no dict of the whole pool.
-    excluded = {e.key for e in exclusions if e.kind == "target" and e.reason != "deregistered"}
-    if excluded:
-        keys_by_tier = {
-            p.key: p.tier
-            for p in (*inp.targets, *(extra.targets if extra else ()))
-            if p.key in excluded
-        }
-        for e in exclusions:
-            if e.kind == "target" and e.reason != "deregistered" and e.key in keys_by_tier:
-                left_out[keys_by_tier[e.key]] += 1
+    left_out: dict[str, int] = {tier.value: 0 for tier in Tier}
+    for e in exclusions:
+        if e.kind == "target" and e.reason != "deregistered" and e.tier in left_out:
+            left_out[e.tier] += 1
     for tier, n in counts.items():
         if n > pool_sizes[tier]:
             label = TIER_LABELS[tier]
             how = rules.quotas[tier].label()
-            gone = f"，其中{left_out[tier]}个按规定不参加本次抽取" if left_out[tier] else ""
+            out = left_out[tier.value]
+            gone = f"，其中{out}个按规定不参加本次抽取" if out else ""
             problems.append(
                 f"{label}监管对象应抽取{n}个（名录内{tier_sizes[tier]}个{gone}；要求{how}），"
                 f"可抽取的只有{pool_sizes[tier]}个。请调整抽取比例或数量、任务范围或标签条件。"

@@ -50,7 +50,9 @@ class TaskSpec:
     auxiliary_per_team: int = 0
     avoid_last_inspector: bool = True
     max_load: int | None = None
-    skip_inspected_general: bool = True  # Art. 25
+    once_a_year: bool = True  # Art. 25: leave out entities randomly checked this year
+    special_more_often: bool = True  # Art. 25: special targets may be checked more often
+    recheck_below: bool = False  # Art. 30: re-check what the levels below checked
     skip_checked_above: bool = False  # Art. 30
     construction_projects: bool = True  # Art. 25(4)
     plan_id: int | None = None
@@ -239,7 +241,7 @@ CHAT_USAGE = (
     "新建任务 <名称> 范围=150100 特殊=25% 重点=20% 一般=10% 检查期=2026-12-01~2026-12-31"
     " [抽取日= 事项=A01,A02 检查重点= 抽取科室= 检查科室= 发起科室= 参与科室= 组员=2"
     " 证件=执法证,工作证 属地=本旗县区|范围内 辅助=1 回避上次=是 每人上限=3 标签=行业:火电"
-    " 一般已查=排除 上级已查=不排除 建设项目=是 单位=150100 计划=编号]"
+    " 本年已查=排除 特殊多查=是 复查下级=否 上级已查=不排除 建设项目=是 单位=150100 计划=编号]"
 )
 
 
@@ -302,7 +304,9 @@ def spec_from_fields(fields: Mapping[str, str]) -> TaskSpec:
         "回避上次": ("avoid_last_inspector", lambda v: parse_bool(v, "回避上次")),
         "每人上限": ("max_load", lambda v: parse_int(v, "每人上限", "max load")),
         "标签": ("tag_filter", parse_tags),
-        "一般已查": ("skip_inspected_general", lambda v: parse_bool(v, "一般已查")),
+        "本年已查": ("once_a_year", lambda v: parse_bool(v, "本年已查")),
+        "特殊多查": ("special_more_often", lambda v: parse_bool(v, "特殊多查")),
+        "复查下级": ("recheck_below", lambda v: parse_bool(v, "复查下级")),
         "上级已查": ("skip_checked_above", lambda v: parse_bool(v, "上级已查")),
         "建设项目": ("construction_projects", lambda v: parse_bool(v, "建设项目")),
         "计划": ("plan_id", lambda v: parse_int(v, "计划编号", "plan")),

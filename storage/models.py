@@ -451,10 +451,20 @@ class Task(Base):
     auxiliary_per_team: Mapped[int] = mapped_column(Integer, default=0)
     avoid_last_inspector: Mapped[bool] = mapped_column(Boolean, default=True)
     max_load: Mapped[int | None] = mapped_column(Integer)
-    skip_inspected_general: Mapped[bool] = mapped_column(Boolean, default=True)  # Art. 25
+    # Art. 25: a market entity is randomly checked at most once a year, whichever level draws;
+    # special targets may be checked more often; the level above may re-check (Art. 30).
+    once_a_year: Mapped[bool] = mapped_column(Boolean, default=True)
+    special_more_often: Mapped[bool] = mapped_column(Boolean, default=True)
+    recheck_below: Mapped[bool] = mapped_column(Boolean, default=False)
     skip_checked_above: Mapped[bool] = mapped_column(Boolean, default=False)  # Art. 30
     construction_projects: Mapped[bool] = mapped_column(Boolean, default=True)  # Art. 25(4)
     status: Mapped[str] = mapped_column(String(12), default="planned")
+    # Art. 5: a banner/county branch's task is proposed ("proposed") until its league/city
+    # bureau approves it ("planned") or refuses it ("refused"); the draw is then the city's, or
+    # that of the one branch admin the city authorised for this task.
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[dt.datetime | None]
+    authorised_drawer: Mapped[str | None] = mapped_column(String(64))
     # A chief's approval for one more draw: {"by", "reason", "at"}; consumed by that draw.
     redraw_approval: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(64))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import unicodedata
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import TextClause, bindparam, func, select, text
@@ -27,13 +27,13 @@ from inspection.pool import (
     quotas_from_json,
 )
 from inspection.quotas import Tier
+from inspection.taskdates import check_plan_year, check_task_dates
 from inspection.taskspec import SpecError, TaskSpec
-from storage import audit
+from storage import audit, checks_this_year
 from storage.models import (
     CheckItem,
     Inspection,
     Inspector,
-    Organisation,
     Plan,
     Target,
     Task,
@@ -73,8 +73,17 @@ def chunks(items: Sequence[str], size: int = CHUNK) -> Iterable[Sequence[str]]:
 
 
 async def create_plan(
-    session: AsyncSession, *, org_code: str, year: int, name: str, actor: str, now: dt.datetime
+    session: AsyncSession,
+    *,
+    org_code: str,
+    year: int,
+    name: str,
+    actor: str,
+    now: dt.datetime,
+    today: dt.date | None = None,
 ) -> Plan:
+    """``today`` in the bureau's time zone (default: ``now``'s date)."""
+    check_plan_year(year, today or now.date())
     repos = Repositories(session)
     if await repos.orgs.get(org_code) is None:
         raise SpecError(f"单位代码「{org_code}」不存在。", f"unknown organisation {org_code!r}")
@@ -114,9 +123,17 @@ async def list_plans(
 
 
 async def create_task(
-    session: AsyncSession, spec: TaskSpec, *, org_code: str, actor: str, now: dt.datetime
+    session: AsyncSession,
+    spec: TaskSpec,
+    *,
+    org_code: str,
+    actor: str,
+    now: dt.datetime,
+    today: dt.date | None = None,
 ) -> Task:
-    """Validate against the directory and the rules in force, allocate the code, record it."""
+    """Validate against today (in the bureau's time zone; default ``now``'s date), the directory
+    and the rules in force, allocate the code, record it."""
+    check_task_dates(spec.check_start, spec.check_end, spec.draw_on, today or now.date())
     repos = Repositories(session)
     org = await repos.orgs.get(org_code)
     if org is None:
@@ -175,10 +192,13 @@ async def create_task(
         auxiliary_per_team=spec.auxiliary_per_team,
         avoid_last_inspector=spec.avoid_last_inspector,
         max_load=spec.max_load,
-        skip_inspected_general=spec.skip_inspected_general,
+        once_a_year=spec.once_a_year,
+        special_more_often=spec.special_more_often,
+        recheck_below=spec.recheck_below,
         skip_checked_above=spec.skip_checked_above,
         construction_projects=spec.construction_projects,
-        status="planned",
+        # Art. 5: a banner/county branch proposes, its league/city bureau approves.
+        status="proposed" if org.level == "county" else "planned",
         created_by=actor,
         created_at=now,
     )
@@ -247,7 +267,9 @@ def task_record(task: Task) -> dict[str, Any]:
         "auxiliary_per_team": task.auxiliary_per_team,
         "avoid_last_inspector": task.avoid_last_inspector,
         "max_load": task.max_load,
-        "skip_inspected_general": task.skip_inspected_general,
+        "once_a_year": task.once_a_year,
+        "special_more_often": task.special_more_often,
+        "recheck_below": task.recheck_below,
         "skip_checked_above": task.skip_checked_above,
         "construction_projects": task.construction_projects,
     }
@@ -288,7 +310,9 @@ def rules_for(task: Task) -> PoolRules:
         check_end=task.check_end,
         policy=policy_of(task),
         tag_filter=dict(task.tag_filter),
-        skip_inspected_general=task.skip_inspected_general,
+        once_a_year=task.once_a_year,
+        special_more_often=task.special_more_often,
+        recheck_below=task.recheck_below,
         skip_checked_above=task.skip_checked_above,
         construction_projects=task.construction_projects,
         checking_depts=frozenset(task.checking_depts),
@@ -327,8 +351,12 @@ async def target_facts(
     one."""
     repos = Repositories(session)
     orgs = await scope_orgs(repos, task)
-    here = await _randomly_inspected_here(session, task)
-    above = await _no_problem_above(session, repos, task) if task.skip_checked_above else set()
+    here = await checks_this_year.randomly_checked(session, repos, task)
+    above = (
+        await checks_this_year.no_problem_above(session, repos, task)
+        if task.skip_checked_above
+        else set()
+    )
     batches: list[TargetBatch] = []
     facts: list[TargetFact] = []
     attributes: dict[str, dict[str, Any]] = {}
@@ -358,7 +386,7 @@ async def target_facts(
                 approval,
                 None,
                 None,
-                key in here,
+                here.get(key, ""),
                 key in above,
                 False,
             ),
@@ -367,7 +395,7 @@ async def target_facts(
         else _dated_fact(
             (key, intern(tier), intern(org), status, positive, approval, started, operating),
             attributes.get(key, no_tags),
-            key in here,
+            here.get(key, ""),
             key in above,
             last_check.get(key),
         )
@@ -393,7 +421,7 @@ def scope_batch_query(dialect: str, prefix: str = "") -> TextClause:
 
 
 async def _scope_batches(
-    session: AsyncSession, orgs: Sequence[str], here: set[str], above: set[str]
+    session: AsyncSession, orgs: Sequence[str], here: Mapping[str, str], above: set[str]
 ) -> tuple[Sequence[Any], list[TargetBatch], list[TargetFact]]:
     """The scope's ordinary targets as batches, the other rows (as ``_scope_rows`` reads
     them), and one by one the ordinary targets that ``here`` or ``above`` name.
@@ -407,7 +435,7 @@ async def _scope_batches(
     groups = (await session.execute(query, {"orgs": list(orgs), "sep": _SEP})).all()
     batches: list[TargetBatch] = []
     named: list[TargetFact] = []
-    special = here | above
+    special = here.keys() | above
     intern = sys.intern
     for tier, org, status, positive, approval, count, joined in groups:
         keys = joined.split(_SEP)
@@ -417,7 +445,7 @@ async def _scope_batches(
         if special:
             named += [
                 like._replace(
-                    key=k, inspected_this_year_here=k in here, checked_above_no_problem=k in above
+                    key=k, checked_this_year=here.get(k, ""), checked_above_no_problem=k in above
                 )
                 for k in keys
                 if k in special
@@ -433,7 +461,7 @@ async def _scope_batches(
 def _dated_fact(
     row: tuple[Any, ...],
     attributes: dict[str, Any],
-    here: bool,
+    here: str,
     above: bool,
     last_check: dt.date | None,
 ) -> TargetFact:
@@ -493,43 +521,6 @@ async def _attributes(session: AsyncSession, orgs: Sequence[str]) -> dict[str, d
         values.update({c: v for c, v in zip(ATTRIBUTE_COLUMNS, row[2:], strict=True) if v})
         out[row[0]] = values
     return out
-
-
-async def _randomly_inspected_here(session: AsyncSession, task: Task) -> set[str]:
-    """Art. 25: targets randomly drawn this year by any organisation at this task's level."""
-    level = (await session.get(Organisation, task.org_code)).level  # type: ignore[union-attr]
-    rows = await session.execute(
-        select(Inspection.target_key)
-        .join(Task, Task.id == Inspection.task_id)
-        .join(Organisation, Organisation.code == Task.org_code)
-        .where(
-            Task.year == task.year,
-            Task.id != task.id,
-            Organisation.level == level,
-            Inspection.origin == "random",
-            Inspection.status.in_(["open", "done", "merged"]),
-        )
-        .distinct()
-    )
-    return set(rows.scalars())
-
-
-async def _no_problem_above(session: AsyncSession, repos: Repositories, task: Task) -> set[str]:
-    """Art. 30: targets the level above inspected this year and found no problem."""
-    above = (await repos.orgs.ancestors(task.org_code))[1:]
-    if not above:
-        return set()
-    rows = await session.execute(
-        select(Inspection.target_key)
-        .join(Task, Task.id == Inspection.task_id)
-        .where(
-            Task.year == task.year,
-            Task.org_code.in_(above),
-            Inspection.result_code == "no_problem",
-        )
-        .distinct()
-    )
-    return set(rows.scalars())
 
 
 async def _last_check_end(session: AsyncSession) -> dict[str, dt.date]:

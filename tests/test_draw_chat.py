@@ -145,7 +145,7 @@ async def test_preview_and_constraints_that_cannot_be_met_are_explained_before_a
     (preview,) = await h.say(CHIEF, f"抽查预览 {TASK}")
     assert "尚未抽取" in preview
     assert "一般：名录20个，可抽20个，应抽2个（10%）" in preview
-    assert "已注销、不参加抽取：3个" in preview
+    assert "已注销：3个（一般3）" in preview
     assert "未绑定企业微信账号1人" in preview
     assert "无法抽取" in preview and "可选派的检查人员不足" in preview
     (refusal,) = await h.say(ADMIN, f"抽查 {TASK}")

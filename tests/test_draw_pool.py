@@ -66,7 +66,7 @@ def rules(**kwargs: object) -> PoolRules:
 
 
 def test_art25_ratio_is_of_the_sub_directory_before_exclusions_rounded_up() -> None:
-    targets = facts(16) + facts(5, prefix="H", inspected_this_year_here=True)
+    targets = facts(16) + facts(5, prefix="H", checked_this_year="level")
     plan = build_pool(targets, people(4), rules())
     assert plan.tier_sizes[Tier.general] == 21
     assert plan.counts[Tier.general] == 3  # ceil(2.1)
@@ -74,18 +74,46 @@ def test_art25_ratio_is_of_the_sub_directory_before_exclusions_rounded_up() -> N
     assert plan.excluded("target") == {"inspected_this_year": 5}
 
 
-def test_art25_only_general_targets_inspected_this_year_are_left_out_and_it_is_configurable() -> (
-    None
-):
-    targets = facts(10, prefix="G", inspected_this_year_here=True) + facts(
-        10, Tier.key, prefix="K", inspected_this_year_here=True
+def test_art25_every_tier_checked_this_year_is_left_out_but_special_may_be_checked_again() -> None:
+    targets = (
+        facts(10, prefix="G", checked_this_year="level")
+        + facts(10, Tier.key, prefix="K", checked_this_year="level")
+        + facts(10, Tier.special, prefix="S", checked_this_year="level")
     )
-    quotas = {Tier.general: Quota(count=1), Tier.key: Quota(count=1)}
+    quotas = {Tier.general: Quota(count=1), Tier.key: Quota(count=1), Tier.special: Quota(count=1)}
     plan = build_pool(targets, people(4), rules(quotas=quotas))
-    assert plan.pool_sizes == {Tier.special: 0, Tier.key: 10, Tier.general: 0}
-    assert not plan.drawable and "一般监管对象应抽取1个" in plan.problems[0]
-    kept = build_pool(targets, people(4), rules(quotas=quotas, skip_inspected_general=False))
-    assert kept.pool_sizes[Tier.general] == 10 and kept.drawable
+    assert plan.pool_sizes == {Tier.special: 10, Tier.key: 0, Tier.general: 0}
+    assert plan.excluded("target") == {"inspected_this_year": 20}
+    assert not plan.drawable and "一般监管对象应抽取1个" in " ".join(plan.problems)
+    once = build_pool(targets, people(4), rules(quotas=quotas, special_more_often=False))
+    assert once.pool_sizes[Tier.special] == 0
+    kept = build_pool(targets, people(4), rules(quotas=quotas, once_a_year=False))
+    assert kept.pool_sizes == {Tier.special: 10, Tier.key: 10, Tier.general: 10} and kept.drawable
+
+
+def test_art30_the_level_above_may_recheck_what_only_the_levels_below_checked() -> None:
+    targets = facts(6) + facts(2, prefix="B", checked_this_year="below")
+    targets += facts(2, prefix="L", checked_this_year="level")
+    assert build_pool(targets, people(3), rules()).pool_sizes[Tier.general] == 6
+    plan = build_pool(targets, people(3), rules(recheck_below=True))
+    assert plan.pool_sizes[Tier.general] == 8
+    assert plan.excluded("target") == {"inspected_this_year": 2}
+    assert {e.key for e in plan.exclusions} == {"L000", "L001"}
+
+
+def test_art25_4_a_construction_project_due_is_never_left_out_as_checked_this_year() -> None:
+    due = TargetFact(
+        "P1",
+        Tier.general,
+        COUNTY,
+        approval_level="region",
+        construction_started_on=dt.date(2026, 3, 1),
+        checked_this_year="level",
+    )
+    plan = build_pool([*facts(10), due], people(4), rules())
+    assert plan.construction is not None
+    assert [t.key for t in plan.construction.targets] == ["P1"]
+    assert plan.excluded("target") == {"construction_due": 1}
 
 
 def test_art30_targets_the_level_above_found_no_problem_with_may_be_left_out() -> None:
@@ -240,13 +268,35 @@ async def test_art25_and_30_exclusions_come_from_earlier_draws(db: Database) -> 
         plan = await draws.preview(s, again)
         assert plan.excluded("target") == {"inspected_this_year": 3}
         assert plan.tier_sizes[Tier.general] == 10
-        # The region (the level above) may re-check them (Art. 30).
+        # The region (the level above) leaves them out too, unless it re-checks (Art. 30).
         region = await make_task(s, org="150000", 范围=CITY)
-        assert (await draws.preview(s, region)).excluded("target") == {}
+        assert (await draws.preview(s, region)).excluded("target") == {"inspected_this_year": 3}
+        recheck = await make_task(s, org="150000", 范围=CITY, 复查下级="是")
+        assert (await draws.preview(s, recheck)).excluded("target") == {}
+        # The county cannot draw what its city checked this year (the observed double check).
+        county = await make_task(s, org=COUNTY)
+        assert (await draws.preview(s, county)).excluded("target") == {"inspected_this_year": 3}
         # Once the city found no problem, the county may leave them out when it says so.
         await s.execute(update(Inspection).values(result_code="no_problem"))
-        county = await make_task(s, org=COUNTY, 上级已查="排除")
+        county = await make_task(s, org=COUNTY, 上级已查="排除", 本年已查="否")
         assert (await draws.preview(s, county)).excluded("target") == {"checked_above": 3}
+
+
+async def test_art25_once_a_year_counts_per_market_entity_whichever_tier(db: Database) -> None:
+    """Two permits of one company (one USCC): a random check of one is its check of the year."""
+    async with db.transaction() as s:
+        await add_targets(s, 10)
+        await add_targets(s, 4, start=50, tier="key")
+        await add_inspectors(s, 4)
+        entity = (await add_targets(s, 1, start=90, tier="key"))[0]
+        await add_targets(s, 1, start=91, key="SITE-2", uscc=entity)  # its second site
+    await draw_all(db, 一般="0", 重点="100%")  # the key targets, the company's first permit
+    async with db.transaction() as s:
+        later = await make_task(s, 一般="100%", 重点="0")
+        plan = await draws.preview(s, later)
+    left_out = {e.key for e in plan.exclusions if e.reason == "inspected_this_year"}
+    assert "SITE-2" in left_out  # a general target, drawn by no one, but its company was
+    assert plan.pool_sizes[Tier.general] == 10
 
 
 async def test_art25_4_a_construction_project_is_checked_once(db: Database) -> None:
@@ -275,7 +325,7 @@ async def test_art29_whoever_inspected_a_target_last_time_is_avoided(db: Databas
     await draw_all(db, 一般="1")
     async with db.transaction() as s:
         first = set((await s.execute(select(TeamMember.certificate_no))).scalars())
-        later = await make_task(s, 一般="1", 检查期="2027-03-01~2027-03-31", 一般已查="否")
+        later = await make_task(s, 一般="1", 检查期="2027-03-01~2027-03-31", 本年已查="否")
         row, plan = await draws.commit(s, later, actor="a", now=NOW, secret=SEED)
         outcome = await draws.run(s, later, row, witness="w", actor="a", now=NOW, plan=plan)
         assert outcome.result is not None
@@ -294,7 +344,7 @@ async def test_art19_a_target_drawn_by_two_tasks_in_overlapping_windows_is_one_v
         await add_item(s, "FS01", "废水")
     first = await draw_all(db, 一般="1", 事项="DQ01")
     second = await draw_all(
-        db, 一般="1", 事项="FS01", 检查期="2026-12-15~2027-01-15", 一般已查="否"
+        db, 一般="1", 事项="FS01", 检查期="2026-12-15~2027-01-15", 本年已查="否"
     )
     async with db.transaction() as s:
         visits = (await s.execute(select(Inspection).order_by(Inspection.id))).scalars().all()
@@ -402,7 +452,7 @@ def test_a_batch_of_targets_is_exactly_the_facts_it_stands_for() -> None:
                 rng.random() < 0.3,
                 approval_level=rng.choice(["", "region"]),
                 construction_started_on=rng.choice([None, dt.date(2026, 5, 1)]),
-                inspected_this_year_here=rng.random() < 0.2,
+                checked_this_year=rng.choice(["", "", "", "below", "level"]),
                 checked_above_no_problem=rng.random() < 0.2,
             )
             for _ in range(rng.randint(1, 6))
@@ -418,7 +468,9 @@ def test_a_batch_of_targets_is_exactly_the_facts_it_stands_for() -> None:
             r = rules(
                 quotas=kept,
                 skip_checked_above=rng.random() < 0.5,
-                skip_inspected_general=rng.random() < 0.7,
+                once_a_year=rng.random() < 0.7,
+                special_more_often=rng.random() < 0.7,
+                recheck_below=rng.random() < 0.5,
             )
             one_by_one = build_pool(loose + facts_, people(4), r)
             assert plan_summary(build_pool(loose, people(4), r, batches)) == plan_summary(

@@ -26,7 +26,7 @@ async def test_art19_the_host_visits_result_completes_both_tasks(db: Database) -
         await add_item(s, "DQ01", "大气")
         await add_item(s, "FS01", "废水")
     await draw_all(db, 一般="1", 事项="DQ01")
-    await draw_all(db, 一般="1", 事项="FS01", 检查期="2026-12-15~2027-01-15", 一般已查="否")
+    await draw_all(db, 一般="1", 事项="FS01", 检查期="2026-12-15~2027-01-15", 本年已查="否")
     async with db.transaction() as s:
         host, merged = (await s.execute(select(Inspection).order_by(Inspection.id))).scalars()
         code = ResultCode.ordered_to_rectify
@@ -58,7 +58,7 @@ async def test_art19_a_correction_of_the_host_is_the_merged_visits_correction_to
         await add_item(s, "DQ01", "大气")
         await add_item(s, "FS01", "废水")
     await draw_all(db, 一般="1", 事项="DQ01")
-    await draw_all(db, 一般="1", 事项="FS01", 检查期="2026-12-15~2027-01-15", 一般已查="否")
+    await draw_all(db, 一般="1", 事项="FS01", 检查期="2026-12-15~2027-01-15", 本年已查="否")
     async with db.transaction() as s:
         host, merged = (await s.execute(select(Inspection).order_by(Inspection.id))).scalars()
         code = ResultCode.no_problem

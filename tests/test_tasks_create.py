@@ -18,7 +18,7 @@ from inspection.taskspec import SpecError, parse_task_line
 from storage.db import Database
 from storage.models import AuditEntry, Task
 from tests.conftest import Harness
-from tests.factories import CITY, add_item, make_task
+from tests.factories import CITY, NOW, add_item, make_task
 
 
 def test_art22_the_chat_line_holds_every_field_of_a_task() -> None:
@@ -26,8 +26,8 @@ def test_art22_the_chat_line_holds_every_field_of_a_task() -> None:
         "四季度联合抽查 单位=150100 范围=150102,150103 特殊=25% 重点=1/5 一般=30个 "
         "检查期＝2026-12-01～2026-12-31 抽取日=2026/11/30 事项=DQ01，FS01 检查重点=VOCs "
         "抽取科室=ZF 检查科室=ZF,HP 发起科室=ZF 参与科室=HP,JC 组员=3 证件=执法证,工作证 "
-        "属地=本旗县区 辅助=1 回避上次=否 每人上限=2 标签=行业:火电 一般已查=否 上级已查=是 "
-        "建设项目=否 计划=7"
+        "属地=本旗县区 辅助=1 回避上次=否 每人上限=2 标签=行业:火电 本年已查=否 上级已查=是 "
+        "特殊多查=否 复查下级=是 建设项目=否 计划=7"
     )
     assert spec.name == "四季度联合抽查" and spec.org_code == "150100"
     assert spec.scope_orgs == ("150102", "150103")
@@ -45,7 +45,8 @@ def test_art22_the_chat_line_holds_every_field_of_a_task() -> None:
     assert spec.locality == "same_county" and spec.auxiliary_per_team == 1
     assert not spec.avoid_last_inspector and spec.max_load == 2
     assert spec.tag_filter == {"industry": "火电"}
-    assert not spec.skip_inspected_general and spec.skip_checked_above
+    assert not spec.once_a_year and spec.skip_checked_above
+    assert not spec.special_more_often and spec.recheck_below
     assert not spec.construction_projects and spec.plan_id == 7
 
 
@@ -135,8 +136,13 @@ async def cli(*args: str) -> int:
 
 
 async def test_cli_plan_and_task_create_list_and_import(
-    db: Database, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    db: Database,
+    db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr("bot.cli.draws.now", lambda: NOW)  # dates are checked against today
     base = ("--database-url", db_url)
     assert (
         await cli("plan", "create", "--org", CITY, "--year", "2026", "--name", "年度计划", *base)

@@ -132,6 +132,9 @@ def refusal_line(exc: DrawRefused) -> str:
         f"{f.get('status')})",
         "task_complete": "task is complete",
         "outside_draw": "check outside the draw",
+        "not_approved": f"task {task} is {f.get('status')}: its league/city bureau approves it "
+        "first (Art. 5)",
+        "not_proposed": f"task {task} is {f.get('status')}, not awaiting approval",
         "pool_insufficient": "the pool cannot satisfy the task: "
         + " | ".join(f.get("problems", [])),
         "draw_closed": f"draw {f.get('attempt')} of {task} is {f.get('status')}",

@@ -8,7 +8,7 @@ import contextlib
 import datetime as dt
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +72,13 @@ def register(verbs: Verbs) -> None:
     create.add_argument("--tags", help="directed draw (Art. 26): industry:火电,scale:大型")
     create.add_argument("--no-avoid-last", action="store_true", help="allow last inspector")
     create.add_argument(
-        "--keep-inspected-general", action="store_true", help="Art. 25: do not skip them"
+        "--keep-inspected", action="store_true", help="Art. 25: keep entities checked this year"
+    )
+    create.add_argument(
+        "--special-once", action="store_true", help="Art. 25: special targets once a year too"
+    )
+    create.add_argument(
+        "--recheck-below", action="store_true", help="Art. 30: re-check the levels below's"
     )
     create.add_argument(
         "--skip-checked-above", action="store_true", help="Art. 30: leave out no-problem ones"
@@ -113,6 +119,7 @@ async def plan(args: argparse.Namespace, settings: Settings) -> int:
                     name=args.name,
                     actor=ACTOR,
                     now=now(),
+                    today=today(settings),
                 )
             except SpecError as exc:
                 raise CliError(exc.en) from None
@@ -162,8 +169,12 @@ def task_fields(args: argparse.Namespace) -> dict[str, str]:
     }
     if args.no_avoid_last:
         fields["回避上次"] = "否"
-    if args.keep_inspected_general:
-        fields["一般已查"] = "否"
+    if args.keep_inspected:
+        fields["本年已查"] = "否"
+    if args.special_once:
+        fields["特殊多查"] = "否"
+    if args.recheck_below:
+        fields["复查下级"] = "是"
     if args.skip_checked_above:
         fields["上级已查"] = "是"
     if args.no_construction:
@@ -183,11 +194,14 @@ async def task(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 spec = spec_from_fields(task_fields(args))
                 t = await task_store.create_task(
-                    session, spec, org_code=args.org, actor=ACTOR, now=now()
+                    session, spec, org_code=args.org, actor=ACTOR, now=now(), today=today(settings)
                 )
             except SpecError as exc:
                 raise CliError(exc.en) from None
             print(f"task {t.code} created: {t.name}")
+            if t.status == "proposed":
+                print(f"{t.code} awaits its league/city bureau's approval (Art. 5)")
+            warn_calendar(settings, [t])
             return 0
         found = await task_store.list_tasks(session, _orgs(args), args.year)
         for t in found:
@@ -196,6 +210,25 @@ async def task(args: argparse.Namespace, settings: Settings) -> int:
         if not found:
             print("no tasks")
     return 0
+
+
+def today(settings: Settings) -> dt.date:
+    return now().astimezone(settings.tz).date()
+
+
+def warn_calendar(settings: Settings, created: Sequence[Task]) -> None:
+    """Art. 37: a check period in a year the holiday calendar lacks is accepted, with a word."""
+    from inspection.taskdates import calendar_warning, covered_years, uncovered_years
+
+    if not created:
+        return
+    covered = covered_years(settings.calendar.holidays, settings.calendar.makeup_workdays)
+    years = sorted(
+        {y for t in created for y in uncovered_years(t.check_start, t.check_end, covered)}
+    )
+    warning = calendar_warning(years)
+    if warning:
+        print(warning[1], file=sys.stderr)
 
 
 def _orgs(args: argparse.Namespace) -> list[str] | None:
@@ -212,7 +245,9 @@ IMPORT_HEADERS = {
     "重点监管对象": "重点",
     "一般监管对象": "一般",
     "回避上次": "回避上次",
-    "一般已查": "一般已查",
+    "本年已查": "本年已查",
+    "特殊多查": "特殊多查",
+    "复查下级": "复查下级",
     "上级已查": "上级已查",
     "建设项目": "建设项目",
 }
@@ -264,14 +299,15 @@ async def task_import(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 spec = spec_from_fields(fields)
                 t = await task_store.create_task(
-                    session, spec, org_code=org, actor=ACTOR, now=now()
+                    session, spec, org_code=org, actor=ACTOR, now=now(), today=today(settings)
                 )
             except SpecError as exc:
                 raise CliError(f"row {n}: {exc.en}; nothing was imported") from None
-            created.append(t.code)
-    for code in created:
-        print(f"task {code} created")
+            created.append(t)
+    for t in created:
+        print(f"task {t.code} created")
     print(f"{len(created)} tasks imported from {path}")
+    warn_calendar(settings, created)
     return 0
 
 

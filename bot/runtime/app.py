@@ -35,6 +35,7 @@ from handlers import results as result_handlers
 from handlers import roles as role_handlers
 from handlers import swaps as swap_handlers
 from handlers import targeted as targeted_handlers
+from handlers import task_approval as task_approval_handlers
 from handlers import tasks as task_handlers
 from storage import migrate
 from storage.db import Database
@@ -50,6 +51,7 @@ def dispatcher() -> Dispatcher:
             role_handlers.router,
             directory_handlers.router,
             task_handlers.router,
+            task_approval_handlers.router,
             draw_handlers.router,
             result_handlers.router,
             record_handlers.router,

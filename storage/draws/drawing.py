@@ -97,6 +97,8 @@ async def commit(
         raise DrawRefused("task_complete", task=task.code)
     if task.status == "targeted":  # registered by 登记检查 (handlers/targeted.py)
         raise DrawRefused("outside_draw", task=task.code)
+    if task.status in ("proposed", "refused"):  # a branch's task awaits its city (Art. 5)
+        raise DrawRefused("not_approved", task=task.code, status=task.status)
     plan = await preview(session, task)
     if not plan.drawable:
         raise DrawRefused("pool_insufficient", task=task.code, problems=list(plan.problems))

@@ -1,0 +1,90 @@
+"""What this year's random checks say about a task's targets (Art. 25, 30).
+
+Art. 25 counts per market entity (GLOSSARY: one company, one USCC, however many permits or
+sites): a random check of any of its targets, whatever the tier and whichever level drew it,
+is its check of the year. An inter-agency joint check (origin "joint", drawn by the authority
+that leads it, Art. 6, 7) is a random check all the same; a check aimed at a specific target
+(origin "targeted", Art. 6) and Art. 25(4)'s construction checks are not, and count for neither
+rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Inspection, Target, Task
+from storage.repos import Repositories
+
+CHUNK = 500  # values per IN (...) list
+LIVE = ("open", "done", "merged")  # a cancelled inspection was never a check
+RANDOM = ("random", "joint")
+
+
+async def randomly_checked(
+    session: AsyncSession, repos: Repositories, task: Task
+) -> dict[str, str]:
+    """Target key -> "below" when its entity was randomly checked this year only by the
+    levels below the task's organisation (Art. 30: the level above may re-check), "level"
+    when by anyone else (this level, the level above, another branch); unchecked: absent."""
+    below = set(await repos.orgs.subtree(task.org_code)) - {task.org_code}
+    rows = await session.execute(
+        select(Inspection.target_key, Target.uscc, Task.org_code)
+        .join(Task, Task.id == Inspection.task_id)
+        .outerjoin(Target, Target.key == Inspection.target_key)
+        .where(
+            Task.year == task.year,
+            Task.id != task.id,
+            Inspection.origin.in_(RANDOM),
+            Inspection.status.in_(LIVE),
+        )
+        .distinct()
+    )
+    by_key: dict[str, str] = {}
+    by_entity: dict[str, str] = {}
+    for key, uscc, org in rows.all():
+        how = "below" if org in below else "level"
+        by_key[key] = _stronger(by_key.get(key), how)
+        if uscc:
+            by_entity[uscc] = _stronger(by_entity.get(uscc), how)
+    # The entity's other targets (permits, sites) were checked with it.
+    for key, uscc in await _targets_of(session, by_entity):
+        by_key[key] = _stronger(by_key.get(key), by_entity[uscc])
+    return by_key
+
+
+def _stronger(old: str | None, new: str) -> str:
+    return "level" if "level" in (old, new) else new
+
+
+async def _targets_of(session: AsyncSession, usccs: Iterable[str]) -> list[tuple[str, str]]:
+    values = sorted(usccs)
+    out: list[tuple[str, str]] = []
+    for i in range(0, len(values), CHUNK):
+        rows = await session.execute(
+            select(Target.key, Target.uscc).where(Target.uscc.in_(values[i : i + CHUNK]))
+        )
+        out += [(key, uscc) for key, uscc in rows.all() if uscc]
+    return out
+
+
+async def no_problem_above(session: AsyncSession, repos: Repositories, task: Task) -> set[str]:
+    """Art. 30: targets the level above randomly checked this year and found no problem (a
+    targeted check by the level above is no reason to leave a target out)."""
+    above = (await repos.orgs.ancestors(task.org_code))[1:]
+    if not above:
+        return set()
+    rows = await session.execute(
+        select(Inspection.target_key)
+        .join(Task, Task.id == Inspection.task_id)
+        .where(
+            Task.year == task.year,
+            Task.org_code.in_(above),
+            Inspection.origin.in_(RANDOM),
+            Inspection.result_code == "no_problem",
+        )
+        .distinct()
+    )
+    return set(rows.scalars())
