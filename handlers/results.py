@@ -154,6 +154,7 @@ async def submit(
     text: str | None,
     card: CardRef | None,
 ) -> None:
+    require_check_period_begun(ctx, inspection)
     phrase = store.phrases_for(inspection.check_start)[code]
     existing = await store.current(ctx.session, inspection.id)
     if existing is not None and existing.state == RECORDED:
@@ -171,6 +172,17 @@ async def submit(
         tell_taken(ctx, inspection, row)
         return
     await after_record(ctx, inspection, row, card)
+
+
+def require_check_period_begun(ctx: Context, inspection: Inspection) -> None:
+    """Art. 22, 37: a result reports a visit made in the check period; before it begins there
+    is none to report (a chief's or admin's correction is not a submission)."""
+    today = ctx.now().astimezone(ctx.settings.tz).date()
+    if today < inspection.check_start:
+        raise UserError(
+            f"编号 {inspection.number} 的检查期为 {inspection.check_start} 至 "
+            f"{inspection.check_end}，尚未开始，{inspection.check_start} 起才能提交检查结果。"
+        )
 
 
 def tell_taken(ctx: Context, inspection: Inspection, row: InspectionResult) -> None:
