@@ -220,7 +220,7 @@ async def witness(msg: TextCommand, ctx: Context) -> None:
     code, _, value = msg.text.partition(" ")
     task = await load_task(ctx, code, "见证")
     await require_manager(ctx, task)
-    value = value.strip()
+    value = msg.typed_after_words(1) if value.strip() else ""  # utf8, no normalisation (spec)
     if not value:
         raise UserError(f"请写明见证值，如「见证 {task.code} 20261130」。")
     row = await draws.latest_draw(ctx.session, task.id)
@@ -395,7 +395,7 @@ async def approve_redraw(msg: TextCommand, ctx: Context) -> None:
     code, _, reason = msg.text.partition(" ")
     task = await load_task(ctx, code, "重新抽查")
     await require_manager(ctx, task, {Role.CHIEF})
-    reason = reason.strip()
+    reason = msg.typed_after_words(1) if reason.strip() else ""
     if not reason:
         raise UserError(f"请写明重新抽取的原因，如「重新抽查 {task.code} 名录有误已更正」。")
     try:

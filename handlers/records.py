@@ -126,7 +126,7 @@ async def attach_record(msg: TextCommand, ctx: Context) -> None:
     task = await task_of(ctx, inspection)
     if await store.active_member(ctx.session, inspection.id, ctx.actor.userid) is None:
         await require_manager(ctx, task)
-    record_no = words[1][:64]
+    record_no = msg.typed_after_words(1)[:64]
     if not await store.attach_record_no(
         ctx.session, inspection, record_no, by=ctx.actor.userid, now=ctx.now()
     ):
@@ -158,7 +158,7 @@ async def correct(msg: TextCommand, ctx: Context) -> None:
     task = await task_of(ctx, inspection)
     await require_manager(ctx, task, {Role.CHIEF})
     code = parse_code(inspection, words[1])
-    reason = words[2].strip()[:MAX_DESCRIPTION]
+    reason = msg.typed_after_words(2)[:MAX_DESCRIPTION]
     old = await store.current(ctx.session, inspection.id)
     keep = old is not None and old.code in DESCRIBED and bool(old.description)
     description = "" if code not in DESCRIBED else (old.description if keep and old else reason)
@@ -216,7 +216,7 @@ async def correct(msg: TextCommand, ctx: Context) -> None:
 async def mark_secret(msg: TextCommand, ctx: Context) -> None:
     """Art. 37: results touching state secrets, national or public safety are never published."""
     number, _, reason = msg.text.partition(" ")
-    reason = reason.strip()
+    reason = msg.typed_after_words(1) if reason.strip() else ""
     if not reason:
         raise UserError("用法：保密 <编号> <原因>，如「保密 1001 涉及国家秘密」。")
     inspection = await load_inspection(ctx, number, "保密")

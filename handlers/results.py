@@ -10,6 +10,7 @@ under the task, with who, when, through which channel and what was said.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from bot.chat.context import Context, Role, UserError
@@ -55,13 +56,13 @@ DESCRIBED = frozenset(c.value for c in ResultCode if needs_description(c))
 
 
 def split_description(code: str, text: str, number: int) -> tuple[str, str]:
-    """(description, department): phrase 5 names the department it went to first."""
+    """(description, department), as typed: phrase 5 names the department it went to first."""
     text = text.strip()
     if len(text) > MAX_DESCRIPTION:
         raise UserError(f"说明请简短（{MAX_DESCRIPTION}字以内），详细情况请附现场检查记录号。")
     if code != ResultCode.transferred.value:
         return text, ""
-    department, _, description = text.partition(" ")
+    department, description = [*re.split(r"\s+", text, maxsplit=1), ""][:2]
     if not description.strip():
         raise UserError(
             f"编号 {number}「发现问题已移交有关部门」请写明移交的部门和问题说明，"
@@ -79,7 +80,7 @@ async def owes_description(ctx: Context, first_word: str) -> bool:
 
 
 def with_name(name: str, msg: TextCommand) -> TextCommand:
-    return TextCommand(msg.user, name + msg.text, msg.msg_id, msg.create_time)
+    return TextCommand(msg.user, name + msg.text, msg.msg_id, msg.create_time, name + msg.typed)
 
 
 def parse_code(inspection: Inspection, word: str) -> str:
@@ -141,7 +142,7 @@ async def result_text(msg: TextCommand, ctx: Context) -> None:
     inspection = await load_inspection(ctx, words[0], "结果")
     await require_member(ctx, inspection)
     code = parse_code(inspection, words[1])
-    text = words[2] if len(words) > 2 else None
+    text = msg.typed_after_words(2) if len(words) > 2 else None
     await submit(ctx, inspection, code, channel=ctx.channel, text=text, card=None)
 
 
@@ -279,7 +280,7 @@ async def description_arrived(msg: TextCommand, ctx: Context) -> None:
             tell_taken(ctx, inspection, row)
             return
         raise UserError(f"编号 {inspection.number} 的保留已过期，请重新选择检查结果。")
-    description, department = split_description(row.code, msg.text, inspection.number)
+    description, department = split_description(row.code, msg.typed, inspection.number)
     s = Submission(
         row.code,
         row.phrase,

@@ -8,9 +8,10 @@ from collections import Counter
 from sqlalchemy import select
 
 from storage import results as store
-from storage.models import Inspector, SwapRequest, Task
+from storage.models import Draw, Inspector, SwapRequest, Task
 from tests.conftest import Harness
 from tests.results_support import ADMIN, CHIEF, TASK, drawn, visits
+from tests.support.draw_chat import setup
 
 
 async def names_by_userid(h: Harness) -> dict[str, str]:
@@ -53,3 +54,39 @@ async def test_art37_a_result_before_the_check_period_is_refused_with_its_dates(
     h.clock.advance(days=1)
     replies = await h.say(v.members[0], f"结果 {v.number} 1")
     assert any("检查结果已记录" in r for r in replies), replies
+
+
+async def test_art35_art38_free_text_is_stored_exactly_as_typed(h: Harness) -> None:
+    v, w, *_ = await drawn(h)
+    a = v.members[0]
+    described = "废气处理设施未正常运行，已责令停产整改（限期：12月15日）"
+    replies = await h.say(a, f"结果　{v.number}　２ {described}")  # full-width spaces and digit
+    assert any(described in r for r in replies), replies
+    record_no = "呼环罚〔２０２６〕１２号：Ａ"
+    await h.say(a, f"记录 {v.number} {record_no}")
+    (held,) = await h.say(w.members[0], f"结果 {w.number} 5")
+    assert "移交的部门" in held, held
+    await h.say(w.members[0], "市水务局（执法支队）\n废水直排入河，已移交：水务")
+    reason = "复核：现场照片显示，设施已停运（见附件）"
+    await h.say(CHIEF, f"更正 {v.number} 7 {reason}")
+    async with h.db.transaction() as s:
+        first = await store.entries(s, v.inspection_id)
+        numbers = await store.record_numbers(s, v.inspection_id)
+        moved = await store.current(s, w.inspection_id)
+    assert first[0].description == described
+    assert first[-1].reason == reason
+    assert [r.record_no for r in numbers] == [record_no]
+    assert moved is not None and moved.department == "市水务局（执法支队）"
+    assert moved.description == "废水直排入河，已移交：水务"
+    (details,) = await h.say(a, f"检查详情 {v.number}")
+    assert described in details and record_no in details and reason in details
+
+
+async def test_art27_the_witness_value_is_kept_as_typed_per_the_draw_spec(h: Harness) -> None:
+    await setup(h)
+    await h.say(ADMIN, f"抽查 {TASK}")
+    typed = "双色球２０２６１３８期：03－07"
+    await h.say(ADMIN, f"见证 {TASK} {typed}")
+    async with h.db.transaction() as s:
+        witness = (await s.execute(select(Draw.witness))).scalar_one()
+    assert witness == typed  # DRAW_ALGORITHM.md: utf8(witness), no normalisation
