@@ -25,6 +25,7 @@ from handlers.common import (
 from handlers.results import (
     DESCRIBED,
     MAX_DESCRIPTION,
+    deregister_if_closed,
     description_arrived,
     owes_description,
     parse_code,
@@ -205,6 +206,8 @@ async def correct(msg: TextCommand, ctx: Context) -> None:
     row = await store.current(ctx.session, inspection.id)
     if code == ResultCode.case_filed.value and before.code != code and row is not None:
         await refer_case(ctx, inspection, task, target, row, [n for _, n in members])
+    if row is not None:
+        await deregister_if_closed(ctx, inspection, task, row)
 
 
 @router.command(

@@ -345,6 +345,7 @@ async def after_record(
             )
     if row.code == ResultCode.case_filed.value:
         await refer_case(ctx, inspection, task, target, row, [n for _, n in members])
+    await deregister_if_closed(ctx, inspection, task, row)
     calendar = store.work_calendar(
         tuple(ctx.settings.calendar.holidays), tuple(ctx.settings.calendar.makeup_workdays)
     )
@@ -453,6 +454,25 @@ async def refer_case(
         subject=subject(task),
         payload={"inspection": inspection.number, "target": target.key, "notified": contacts},
     )
+
+
+async def deregister_if_closed(
+    ctx: Context, inspection: Inspection, task: Task, row: InspectionResult
+) -> None:
+    """Phrase 4 (Art. 13, 38): the target is marked deregistered in the directory, with this
+    inspection as the evidence, and is not drawn again."""
+    if row.code != ResultCode.deregistered.value:
+        return
+    if await store.deregister_target(ctx.session, inspection, by=ctx.actor.userid, now=ctx.now()):
+        await ctx.audit(
+            action="target.change",
+            subject=f"target:{inspection.target_key}",
+            payload={
+                "changes": [{"field": "status", "after": "deregistered"}],
+                "evidence": f"inspection:{inspection.number}",
+                "task": task.code,
+            },
+        )
 
 
 def completion_text(c: store.Completion) -> str:

@@ -24,6 +24,7 @@ from inspection.workdays import CalendarNotCovered, WorkCalendar
 from storage.db import insert_for
 from storage.draws import Assignment, Member
 from storage.models import (
+    DirectoryHistory,
     Inspection,
     InspectionResult,
     Inspector,
@@ -273,6 +274,34 @@ async def entries(session: AsyncSession, inspection_id: int) -> list[ResultEntry
         .order_by(ResultEntry.seq)
     )
     return list(rows.scalars())
+
+
+# --- what a result changes in the directory (Art. 13, 38) -----------------------------------
+
+
+async def deregister_target(
+    session: AsyncSession, inspection: Inspection, *, by: str, now: dt.datetime
+) -> bool:
+    """A result 检查对象已注销 marks the target deregistered, with the inspection as its
+    evidence in the directory history; it leaves later pools. False if it already was."""
+    target = await session.get(Target, inspection.target_id)
+    if target is None or target.status == "deregistered":
+        return False
+    session.add(
+        DirectoryHistory(
+            kind="target",
+            subject_key=target.key,
+            field="status",
+            before=target.status,
+            after="deregistered",
+            actor=by,
+            at=now,
+            evidence=f"inspection:{inspection.number}",
+        )
+    )
+    target.status, target.updated_at = "deregistered", now
+    await session.flush()
+    return True
 
 
 # --- corrections and secrecy (Art. 37) -----------------------------------------------------

@@ -8,7 +8,7 @@ from collections import Counter
 from sqlalchemy import select
 
 from storage import results as store
-from storage.models import Draw, Inspector, SwapRequest, Task
+from storage.models import DirectoryHistory, Draw, Inspection, Inspector, SwapRequest, Target, Task
 from tests.conftest import Harness
 from tests.results_support import ADMIN, CHIEF, TASK, drawn, visits
 from tests.support.draw_chat import setup
@@ -90,3 +90,30 @@ async def test_art27_the_witness_value_is_kept_as_typed_per_the_draw_spec(h: Har
     async with h.db.transaction() as s:
         witness = (await s.execute(select(Draw.witness))).scalar_one()
     assert witness == typed  # DRAW_ALGORITHM.md: utf8(witness), no normalisation
+
+
+async def test_art13_art38_a_deregistered_result_marks_the_target_and_leaves_later_pools(
+    h: Harness,
+) -> None:
+    v, *_ = await drawn(h)
+    async with h.db.transaction() as s:
+        inspection = await s.get(Inspection, v.inspection_id)
+        assert inspection is not None
+        key = inspection.target_key
+    await h.say(v.members[0], f"结果 {v.number} 4")
+    async with h.db.transaction() as s:
+        target = (await s.execute(select(Target).where(Target.key == key))).scalar_one()
+        history = (
+            await s.execute(select(DirectoryHistory).where(DirectoryHistory.subject_key == key))
+        ).scalar_one()
+    assert target.status == "deregistered"
+    assert (history.field, history.before, history.after) == ("status", "operating", "deregistered")
+    assert history.evidence == f"inspection:{v.number}" and history.actor == v.members[0]
+    (created,) = await h.say(
+        ADMIN,
+        "新建任务 明年一季度 范围=150100 特殊=25% 重点=25% 一般=10% "
+        "检查期=2027-03-01~2027-03-31 事项=DQ01",
+    )
+    assert "T2027-150100-001" in created, created
+    (preview,) = await h.say(ADMIN, "抽查预览 T2027-150100-001")
+    assert "已注销、不参加抽取：1个" in preview, preview
