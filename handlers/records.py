@@ -33,6 +33,7 @@ from handlers.results import (
     with_name,
 )
 from inspection.results import ResultCode
+from storage import followups
 from storage import results as store
 from storage.models import (
     Inspection,
@@ -287,6 +288,11 @@ async def details(msg: TextCommand, ctx: Context) -> None:
     numbers = [r.record_no for r in await store.record_numbers(ctx.session, inspection.id)]
     if numbers:
         lines.append("执法记录号：" + "、".join(numbers))
+    for f in await followups.of(ctx.session, inspection.id):
+        if f.kind == followups.JUDICIARY:
+            lines.append(f"移送司法机关：{f.body}（{f.on}，第34条）")
+        else:
+            lines.append(f"行政处罚决定：{f.reference}（{f.on}，随结果公开）")
     swaps = await ctx.session.execute(
         select(SwapRequest)
         .where(SwapRequest.inspection_id == inspection.id)

@@ -7,10 +7,11 @@ from collections import Counter
 
 from sqlalchemy import select
 
+from storage import followups
 from storage import results as store
 from storage.models import DirectoryHistory, Draw, Inspection, Inspector, SwapRequest, Target, Task
 from tests.conftest import Harness
-from tests.results_support import ADMIN, CHIEF, TASK, drawn, visits
+from tests.results_support import ADMIN, CHIEF, TASK, audit_actions, drawn, visits
 from tests.support.draw_chat import setup
 
 
@@ -117,3 +118,34 @@ async def test_art13_art38_a_deregistered_result_marks_the_target_and_leaves_lat
     assert "T2027-150100-001" in created, created
     (preview,) = await h.say(ADMIN, "抽查预览 T2027-150100-001")
     assert "已注销、不参加抽取：1个" in preview, preview
+
+
+async def test_art34_art38_hand_over_to_the_judiciary_and_a_later_penalty_decision(
+    h: Harness,
+) -> None:
+    v, *_ = await drawn(h)
+    a = v.members[0]
+    await h.say(a, f"结果 {v.number} 3 夜间偷排含重金属废水")
+    h.clock.advance(days=9)  # 2026-12-10
+    body = "呼和浩特市公安局　新城区分局"
+    (handed,) = await h.say(a, f"移送司法 {v.number} {body} 2026-12-08")
+    assert "2026-12-08" in handed, handed
+    (twice,) = await h.say(a, f"移送司法 {v.number} {body} 2026-12-08")
+    assert "已记录过" in twice, twice
+    (future,) = await h.say(a, f"移送司法 {v.number} 某公安局 2026-12-11")
+    assert "2026-12-10" in future, future
+    outsider = next(u for y in await visits(h) for u in y.members if u not in v.members)
+    (refused,) = await h.say(outsider, f"移送司法 {v.number} 某公安局")
+    assert "仅限" in refused, refused
+    decision = "呼环罚〔２０２６〕１２号"
+    (linked,) = await h.say(CHIEF, f"处罚决定 {v.number} {decision}")
+    assert decision in linked and "2026-12-10" in linked, linked
+    async with h.db.transaction() as s:
+        rows = await followups.of(s, v.inspection_id)
+    assert [(f.kind, f.body, f.reference, f.on.isoformat(), f.userid) for f in rows] == [
+        ("judiciary", body, "", "2026-12-08", a),
+        ("penalty", "", decision, "2026-12-10", CHIEF),
+    ]
+    assert (await audit_actions(h, "result."))[-2:] == ["result.judiciary", "result.penalty"]
+    (details,) = await h.say(CHIEF, f"检查详情 {v.number}")
+    assert body in details and decision in details, details

@@ -26,6 +26,7 @@ from bot.runtime.worker import EventWorker
 from bot.wecom.api import WeComClient
 from handlers import directory as directory_handlers
 from handlers import draws as draw_handlers
+from handlers import followups as followup_handlers
 from handlers import help as help_handlers
 from handlers import records as record_handlers
 from handlers import results as result_handlers
@@ -50,6 +51,7 @@ def dispatcher() -> Dispatcher:
             draw_handlers.router,
             result_handlers.router,
             record_handlers.router,
+            followup_handlers.router,
             swap_handlers.router,
             targeted_handlers.router,
         ]
