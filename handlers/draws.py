@@ -32,6 +32,7 @@ from inspection.draw import DrawError
 from inspection.pool import EXCLUSION_LABELS, PoolPlan
 from inspection.quotas import TIER_LABELS, Tier
 from storage import draws
+from storage import results as result_store
 from storage.draws import Assignment, DrawRefused, Outcome
 from storage.gcpause import gc_paused
 from storage.models import Draw, Inspection, Inspector, Organisation, Target, Task
@@ -261,6 +262,7 @@ async def run_draw(
         send(ctx, told, text)
         return outcome
     await notify_teams(ctx, task, outcome.assignments, unwitnessed=not row.witnessed)
+    await result_store.schedule_period_end(ctx.session, task, ctx.settings.tz)  # Art. 37
     summary = await summary_text(ctx, task, row, outcome)
     send(ctx, [], summary, reply=True)
     send(ctx, told, summary)

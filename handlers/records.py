@@ -285,6 +285,7 @@ async def details(msg: TextCommand, ctx: Context) -> None:
             f"  {e.seq}. {local(ctx, e.at)} {e.name or e.userid}{kind}「{e.phrase}」"
             f"（{CHANNEL_LABELS.get(e.channel, e.channel)}）{extra}"
         )
+    lines.append(await task_state(ctx, task))
     numbers = [r.record_no for r in await store.record_numbers(ctx.session, inspection.id)]
     if numbers:
         lines.append("执法记录号：" + "、".join(numbers))
@@ -306,6 +307,17 @@ async def details(msg: TextCommand, ctx: Context) -> None:
             + "）"
         )
     send(ctx, [], "\n".join(lines), reply=True)
+
+
+async def task_state(ctx: Context, task: Task) -> str:
+    """Art. 37: the task's completion date (its publication clock) and what is still missing."""
+    missing = await store.missing_results(ctx.session, task.id)
+    shown = "、".join(str(n) for n in missing[:20]) + ("等" if len(missing) > 20 else "")
+    lacking = f"尚缺{len(missing)}项结果（编号 {shown}）" if missing else "全部检查已有结果"
+    if task.completed_at is None:
+        return f"任务 {task.code}：{lacking}"
+    on = task.completed_at.astimezone(ctx.settings.tz).date()
+    return f"任务 {task.code} 完成日期 {on}（第37条公开期限自此起算）：{lacking}"
 
 
 @router.command(

@@ -358,6 +358,27 @@ async def after_record(
     )
     for c in completed:
         await announce_completion(ctx, c)
+    late = store.late_result_due(task, row.at, ctx.settings.tz, calendar)
+    if late is not None:
+        due_on, missing_year = late
+        days = rule_params(task.check_start).publication_working_days
+        when = f"即最迟 {due_on}" if due_on else f"{missing_year}年的节假日安排尚未载入"
+        assert task.completed_at is not None
+        text = (
+            f"【补录结果】编号 {inspection.number} 的结果在任务 {task.code} 完成"
+            f"（{local(ctx, task.completed_at)}）后录入，按第37条须在录入后{days}个工作日内公开，"
+            f"{when}。"
+        )
+        ctx.reply(text)
+        send(ctx, [u for u in await task_managers(ctx, task) if u != me], text)
+        await ctx.audit(
+            action="result.late",
+            subject=subject(task),
+            payload={
+                "inspection": inspection.number,
+                "publication_due": due_on.isoformat() if due_on else None,
+            },
+        )
 
 
 def result_text_for(
@@ -478,10 +499,18 @@ async def deregister_if_closed(
 def completion_text(c: store.Completion) -> str:
     task = c.task
     days = rule_params(task.check_start).publication_working_days
-    head = (
-        f"【任务完成】任务 {task.code}「{task.name}」的全部检查已有结果，"
-        f"完成日期 {c.completed_on.isoformat()}。"
-    )
+    if c.missing:
+        numbers = "、".join(str(n) for n in c.missing)
+        head = (
+            f"【任务完成】任务 {task.code}「{task.name}」检查期已于 {c.completed_on.isoformat()} "
+            f"结束，完成日期 {c.completed_on.isoformat()}；尚缺{len(c.missing)}项结果"
+            f"（编号 {numbers}），补录的结果自录入之日起{days}个工作日内公开。"
+        )
+    else:
+        head = (
+            f"【任务完成】任务 {task.code}「{task.name}」的全部检查已有结果，"
+            f"完成日期 {c.completed_on.isoformat()}。"
+        )
     if c.publication_due is not None:
         return head + (
             f"按第37条，须在完成后{days}个工作日内公开检查结果，"
@@ -493,10 +522,13 @@ def completion_text(c: store.Completion) -> str:
     )
 
 
-async def announce_completion(ctx: Context, c: store.Completion) -> None:
+async def announce_completion(ctx: Context, c: store.Completion, *, reply: bool = True) -> None:
+    """To whoever completed it (``reply``: not a due action's system actor) and the task's
+    managers."""
     text = completion_text(c)
     told = [u for u in await task_managers(ctx, c.task) if u != ctx.actor.userid]
-    ctx.reply(text)
+    if reply:
+        ctx.reply(text)
     send(ctx, told, text)
     await ctx.audit(
         action="task.complete",
@@ -505,9 +537,25 @@ async def announce_completion(ctx: Context, c: store.Completion) -> None:
             "completed_on": c.completed_on.isoformat(),
             "publication_due": c.publication_due.isoformat() if c.publication_due else None,
             "calendar_missing": c.calendar_missing,
+            "missing": list(c.missing),
             "notified": told,
         },
     )
+
+
+@router.due_action(store.PERIOD_END_DUE)
+async def check_period_ended(data: dict[str, Any], ctx: Context) -> None:
+    """Art. 37: the check period is over; the task completes with what is in, and its
+    managers learn the publication deadline and what is still missing."""
+    task = await ctx.session.get(Task, int(data["task_id"]))
+    if task is None:
+        return
+    calendar = store.work_calendar(
+        tuple(ctx.settings.calendar.holidays), tuple(ctx.settings.calendar.makeup_workdays)
+    )
+    completion = await store.complete_at_period_end(ctx.session, task, ctx.settings.tz, calendar)
+    if completion is not None:
+        await announce_completion(ctx, completion, reply=False)
 
 
 @router.due_action(HOLD_DUE)

@@ -3,16 +3,28 @@ counts of who stayed on a team (Art. 13, 17, 37, 38)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 
 from sqlalchemy import select
 
 from storage import followups
 from storage import results as store
-from storage.models import DirectoryHistory, Draw, Inspection, Inspector, SwapRequest, Target, Task
+from storage.models import (
+    AuditEntry,
+    DirectoryHistory,
+    Draw,
+    Inspection,
+    Inspector,
+    SwapRequest,
+    Target,
+    Task,
+)
 from tests.conftest import Harness
 from tests.results_support import ADMIN, CHIEF, TASK, audit_actions, drawn, visits
 from tests.support.draw_chat import setup
+
+BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 async def names_by_userid(h: Harness) -> dict[str, str]:
@@ -149,3 +161,42 @@ async def test_art34_art38_hand_over_to_the_judiciary_and_a_later_penalty_decisi
     assert (await audit_actions(h, "result."))[-2:] == ["result.judiciary", "result.penalty"]
     (details,) = await h.say(CHIEF, f"检查详情 {v.number}")
     assert body in details and decision in details, details
+
+
+async def test_art37_the_publication_clock_starts_at_the_end_of_the_check_period(
+    h: Harness,
+) -> None:
+    *done, last = await drawn(h)
+    for v in done:
+        await h.say(v.members[0], f"结果 {v.number} 1")
+    (details,) = await h.say(CHIEF, f"检查详情 {last.number}")
+    assert f"尚缺1项结果（编号 {last.number}）" in details, details
+    async with h.db.transaction() as s:
+        task = (await s.execute(select(Task).where(Task.code == TASK))).scalar_one()
+        assert task.completed_at is None
+    h.clock.set(dt.datetime(2027, 1, 1, 0, 0, 1, tzinfo=BEIJING))
+    assert await h.runtime.due.tick() == 1
+    await h.settle()
+    async with h.db.transaction() as s:
+        task = (await s.execute(select(Task).where(Task.code == TASK))).scalar_one()
+    assert task.completed_at is not None and task.status == "complete"
+    assert task.completed_at.astimezone(BEIJING).date() == dt.date(2026, 12, 31)
+    (told,) = [t for t in h.wecom.texts_to(CHIEF) if "任务完成" in t]
+    assert "完成日期 2026-12-31" in told and f"编号 {last.number}" in told, told
+    assert "尚缺1项" in told
+    # A result recorded later is published within 20 working days of its recording.
+    h.clock.set(dt.datetime(2027, 1, 4, 10, 0, tzinfo=BEIJING))
+    replies = await h.say(last.members[0], f"结果 {last.number} 6")
+    assert any("补录结果" in r for r in replies), replies
+    assert any("补录结果" in t for t in h.wecom.texts_to(CHIEF))
+    calendar = store.work_calendar(
+        tuple(h.settings.calendar.holidays), tuple(h.settings.calendar.makeup_workdays)
+    )
+    due, _ = store.publication_due(task, dt.date(2027, 1, 4), calendar)
+    async with h.db.transaction() as s:
+        late = (
+            await s.execute(select(AuditEntry).where(AuditEntry.action == "result.late"))
+        ).scalar_one()
+    assert late.payload["publication_due"] == (due.isoformat() if due else None)
+    (details,) = await h.say(CHIEF, f"检查详情 {last.number}")
+    assert "完成日期 2026-12-31" in details and "全部检查已有结果" in details, details
