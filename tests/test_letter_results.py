@@ -1,5 +1,5 @@
 """To the letter of the corrected rules: results in their window, what a result changes,
-counts of who stayed on a team (Art. 13, 17, 37, 38)."""
+hand-overs, text as typed, counts of who stayed on a team (Art. 13, 17, 27, 34, 35, 37, 38)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from storage.models import (
     DirectoryHistory,
     Draw,
     Inspection,
-    Inspector,
     SwapRequest,
     Target,
     Task,
@@ -23,14 +22,9 @@ from storage.models import (
 from tests.conftest import Harness
 from tests.results_support import ADMIN, CHIEF, TASK, audit_actions, drawn, visits
 from tests.support.draw_chat import setup
+from tests.test_articles import names_by_userid
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
-
-
-async def names_by_userid(h: Harness) -> dict[str, str]:
-    async with h.db.transaction() as s:
-        rows = await s.execute(select(Inspector.userid, Inspector.name))
-        return {u: n for u, n in rows.all() if u}
 
 
 async def test_art17_a_swapped_out_member_does_not_count_the_inspection(h: Harness) -> None:
