@@ -134,7 +134,11 @@ async def look_up_inspector(msg: TextCommand, ctx: Context) -> None:
     served = await ctx.session.execute(
         select(TeamMember.inspector_id, func.count())
         .join(Inspection, Inspection.id == TeamMember.inspection_id)
-        .where(TeamMember.inspector_id.in_([p.id for p in people]), *_in_year(year))
+        .where(
+            TeamMember.inspector_id.in_([p.id for p in people]),
+            TeamMember.active.is_(True),  # Art. 17: a swapped-out member did not inspect
+            *_in_year(year),
+        )
         .group_by(TeamMember.inspector_id)
     )
     counts: dict[int, int] = {inspector_id: n for inspector_id, n in served.all()}
@@ -316,7 +320,7 @@ async def annual_counts(msg: TextCommand, ctx: Context) -> None:
         )
         .join(TeamMember, TeamMember.inspector_id == Inspector.id)
         .join(Inspection, Inspection.id == TeamMember.inspection_id)
-        .where(Inspector.org_code.in_(orgs), *in_year)
+        .where(Inspector.org_code.in_(orgs), TeamMember.active.is_(True), *in_year)
         .group_by(Inspector.id, Inspector.name)
         .order_by(func.count().desc(), Inspector.name)
         .limit(10)

@@ -33,6 +33,7 @@ from inspection.draw import DrawError
 from inspection.pool import EXCLUSION_LABELS, PoolPlan
 from inspection.quotas import TIER_LABELS, Tier
 from storage import draws
+from storage import results as result_store
 from storage.draws import Assignment, DrawRefused, Outcome
 from storage.gcpause import gc_paused
 from storage.models import Draw, Inspection, Inspector, Organisation, Target, Task
@@ -217,7 +218,7 @@ async def witness(msg: TextCommand, ctx: Context) -> None:
     code, _, value = msg.text.partition(" ")
     task = await load_task(ctx, code, "见证")
     await require_drawer(ctx, task)
-    value = value.strip()
+    value = msg.typed_after_words(1) if value.strip() else ""  # utf8, no normalisation (spec)
     if not value:
         raise UserError(f"请写明见证值，如「见证 {task.code} 20261130」。")
     row = await draws.latest_draw(ctx.session, task.id)
@@ -258,6 +259,7 @@ async def run_draw(
         send(ctx, told, text)
         return outcome
     await notify_teams(ctx, task, outcome.assignments, unwitnessed=not row.witnessed)
+    await result_store.schedule_period_end(ctx.session, task, ctx.settings.tz)  # Art. 37
     summary = await summary_text(ctx, task, row, outcome)
     send(ctx, [], summary, reply=True)
     send(ctx, told, summary)
@@ -392,7 +394,7 @@ async def approve_redraw(msg: TextCommand, ctx: Context) -> None:
     code, _, reason = msg.text.partition(" ")
     task = await load_task(ctx, code, "重新抽查")
     await require_manager(ctx, task, {Role.CHIEF})
-    reason = reason.strip()
+    reason = msg.typed_after_words(1) if reason.strip() else ""
     if not reason:
         raise UserError(f"请写明重新抽取的原因，如「重新抽查 {task.code} 名录有误已更正」。")
     try:

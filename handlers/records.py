@@ -25,6 +25,7 @@ from handlers.common import (
 from handlers.results import (
     DESCRIBED,
     MAX_DESCRIPTION,
+    deregister_if_closed,
     description_arrived,
     owes_description,
     parse_code,
@@ -32,6 +33,7 @@ from handlers.results import (
     with_name,
 )
 from inspection.results import ResultCode
+from storage import followups
 from storage import results as store
 from storage.models import (
     Inspection,
@@ -126,7 +128,7 @@ async def attach_record(msg: TextCommand, ctx: Context) -> None:
     task = await task_of(ctx, inspection)
     if await store.active_member(ctx.session, inspection.id, ctx.actor.userid) is None:
         await require_manager(ctx, task)
-    record_no = words[1][:64]
+    record_no = msg.typed_after_words(1)[:64]
     if not await store.attach_record_no(
         ctx.session, inspection, record_no, by=ctx.actor.userid, now=ctx.now()
     ):
@@ -158,7 +160,7 @@ async def correct(msg: TextCommand, ctx: Context) -> None:
     task = await task_of(ctx, inspection)
     await require_manager(ctx, task, {Role.CHIEF})
     code = parse_code(inspection, words[1])
-    reason = words[2].strip()[:MAX_DESCRIPTION]
+    reason = msg.typed_after_words(2)[:MAX_DESCRIPTION]
     old = await store.current(ctx.session, inspection.id)
     keep = old is not None and old.code in DESCRIBED and bool(old.description)
     description = "" if code not in DESCRIBED else (old.description if keep and old else reason)
@@ -205,6 +207,8 @@ async def correct(msg: TextCommand, ctx: Context) -> None:
     row = await store.current(ctx.session, inspection.id)
     if code == ResultCode.case_filed.value and before.code != code and row is not None:
         await refer_case(ctx, inspection, task, target, row, [n for _, n in members])
+    if row is not None:
+        await deregister_if_closed(ctx, inspection, task, row)
 
 
 @router.command(
@@ -216,7 +220,7 @@ async def correct(msg: TextCommand, ctx: Context) -> None:
 async def mark_secret(msg: TextCommand, ctx: Context) -> None:
     """Art. 37: results touching state secrets, national or public safety are never published."""
     number, _, reason = msg.text.partition(" ")
-    reason = reason.strip()
+    reason = msg.typed_after_words(1) if reason.strip() else ""
     if not reason:
         raise UserError("用法：保密 <编号> <原因>，如「保密 1001 涉及国家秘密」。")
     inspection = await load_inspection(ctx, number, "保密")
@@ -281,9 +285,15 @@ async def details(msg: TextCommand, ctx: Context) -> None:
             f"  {e.seq}. {local(ctx, e.at)} {e.name or e.userid}{kind}「{e.phrase}」"
             f"（{CHANNEL_LABELS.get(e.channel, e.channel)}）{extra}"
         )
+    lines.append(await task_state(ctx, task))
     numbers = [r.record_no for r in await store.record_numbers(ctx.session, inspection.id)]
     if numbers:
         lines.append("执法记录号：" + "、".join(numbers))
+    for f in await followups.of(ctx.session, inspection.id):
+        if f.kind == followups.JUDICIARY:
+            lines.append(f"移送司法机关：{f.body}（{f.on}，第34条）")
+        else:
+            lines.append(f"行政处罚决定：{f.reference}（{f.on}，随结果公开）")
     swaps = await ctx.session.execute(
         select(SwapRequest)
         .where(SwapRequest.inspection_id == inspection.id)
@@ -297,6 +307,17 @@ async def details(msg: TextCommand, ctx: Context) -> None:
             + "）"
         )
     send(ctx, [], "\n".join(lines), reply=True)
+
+
+async def task_state(ctx: Context, task: Task) -> str:
+    """Art. 37: the task's completion date (its publication clock) and what is still missing."""
+    missing = await store.missing_results(ctx.session, task.id)
+    shown = "、".join(str(n) for n in missing[:20]) + ("等" if len(missing) > 20 else "")
+    lacking = f"尚缺{len(missing)}项结果（编号 {shown}）" if missing else "全部检查已有结果"
+    if task.completed_at is None:
+        return f"任务 {task.code}：{lacking}"
+    on = task.completed_at.astimezone(ctx.settings.tz).date()
+    return f"任务 {task.code} 完成日期 {on}（第37条公开期限自此起算）：{lacking}"
 
 
 @router.command(

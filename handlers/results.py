@@ -10,6 +10,7 @@ under the task, with who, when, through which channel and what was said.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from bot.chat.context import Context, Role, UserError
@@ -55,13 +56,13 @@ DESCRIBED = frozenset(c.value for c in ResultCode if needs_description(c))
 
 
 def split_description(code: str, text: str, number: int) -> tuple[str, str]:
-    """(description, department): phrase 5 names the department it went to first."""
+    """(description, department), as typed: phrase 5 names the department it went to first."""
     text = text.strip()
     if len(text) > MAX_DESCRIPTION:
         raise UserError(f"说明请简短（{MAX_DESCRIPTION}字以内），详细情况请附现场检查记录号。")
     if code != ResultCode.transferred.value:
         return text, ""
-    department, _, description = text.partition(" ")
+    department, description = [*re.split(r"\s+", text, maxsplit=1), ""][:2]
     if not description.strip():
         raise UserError(
             f"编号 {number}「发现问题已移交有关部门」请写明移交的部门和问题说明，"
@@ -79,7 +80,7 @@ async def owes_description(ctx: Context, first_word: str) -> bool:
 
 
 def with_name(name: str, msg: TextCommand) -> TextCommand:
-    return TextCommand(msg.user, name + msg.text, msg.msg_id, msg.create_time)
+    return TextCommand(msg.user, name + msg.text, msg.msg_id, msg.create_time, name + msg.typed)
 
 
 def parse_code(inspection: Inspection, word: str) -> str:
@@ -141,7 +142,7 @@ async def result_text(msg: TextCommand, ctx: Context) -> None:
     inspection = await load_inspection(ctx, words[0], "结果")
     await require_member(ctx, inspection)
     code = parse_code(inspection, words[1])
-    text = words[2] if len(words) > 2 else None
+    text = msg.typed_after_words(2) if len(words) > 2 else None
     await submit(ctx, inspection, code, channel=ctx.channel, text=text, card=None)
 
 
@@ -154,6 +155,7 @@ async def submit(
     text: str | None,
     card: CardRef | None,
 ) -> None:
+    require_check_period_begun(ctx, inspection)
     phrase = store.phrases_for(inspection.check_start)[code]
     existing = await store.current(ctx.session, inspection.id)
     if existing is not None and existing.state == RECORDED:
@@ -171,6 +173,17 @@ async def submit(
         tell_taken(ctx, inspection, row)
         return
     await after_record(ctx, inspection, row, card)
+
+
+def require_check_period_begun(ctx: Context, inspection: Inspection) -> None:
+    """Art. 22, 37: a result reports a visit made in the check period; before it begins there
+    is none to report (a chief's or admin's correction is not a submission)."""
+    today = ctx.now().astimezone(ctx.settings.tz).date()
+    if today < inspection.check_start:
+        raise UserError(
+            f"编号 {inspection.number} 的检查期为 {inspection.check_start} 至 "
+            f"{inspection.check_end}，尚未开始，{inspection.check_start} 起才能提交检查结果。"
+        )
 
 
 def tell_taken(ctx: Context, inspection: Inspection, row: InspectionResult) -> None:
@@ -267,7 +280,7 @@ async def description_arrived(msg: TextCommand, ctx: Context) -> None:
             tell_taken(ctx, inspection, row)
             return
         raise UserError(f"编号 {inspection.number} 的保留已过期，请重新选择检查结果。")
-    description, department = split_description(row.code, msg.text, inspection.number)
+    description, department = split_description(row.code, msg.typed, inspection.number)
     s = Submission(
         row.code,
         row.phrase,
@@ -332,6 +345,7 @@ async def after_record(
             )
     if row.code == ResultCode.case_filed.value:
         await refer_case(ctx, inspection, task, target, row, [n for _, n in members])
+    await deregister_if_closed(ctx, inspection, task, row)
     calendar = store.work_calendar(
         tuple(ctx.settings.calendar.holidays), tuple(ctx.settings.calendar.makeup_workdays)
     )
@@ -344,6 +358,27 @@ async def after_record(
     )
     for c in completed:
         await announce_completion(ctx, c)
+    late = store.late_result_due(task, row.at, ctx.settings.tz, calendar)
+    if late is not None:
+        due_on, missing_year = late
+        days = rule_params(task.check_start).publication_working_days
+        when = f"即最迟 {due_on}" if due_on else f"{missing_year}年的节假日安排尚未载入"
+        assert task.completed_at is not None
+        text = (
+            f"【补录结果】编号 {inspection.number} 的结果在任务 {task.code} 完成"
+            f"（{local(ctx, task.completed_at)}）后录入，按第37条须在录入后{days}个工作日内公开，"
+            f"{when}。"
+        )
+        ctx.reply(text)
+        send(ctx, [u for u in await task_managers(ctx, task) if u != me], text)
+        await ctx.audit(
+            action="result.late",
+            subject=subject(task),
+            payload={
+                "inspection": inspection.number,
+                "publication_due": due_on.isoformat() if due_on else None,
+            },
+        )
 
 
 def result_text_for(
@@ -442,13 +477,40 @@ async def refer_case(
     )
 
 
+async def deregister_if_closed(
+    ctx: Context, inspection: Inspection, task: Task, row: InspectionResult
+) -> None:
+    """Phrase 4 (Art. 13, 38): the target is marked deregistered in the directory, with this
+    inspection as the evidence, and is not drawn again."""
+    if row.code != ResultCode.deregistered.value:
+        return
+    if await store.deregister_target(ctx.session, inspection, by=ctx.actor.userid, now=ctx.now()):
+        await ctx.audit(
+            action="target.change",
+            subject=f"target:{inspection.target_key}",
+            payload={
+                "changes": [{"field": "status", "after": "deregistered"}],
+                "evidence": f"inspection:{inspection.number}",
+                "task": task.code,
+            },
+        )
+
+
 def completion_text(c: store.Completion) -> str:
     task = c.task
     days = rule_params(task.check_start).publication_working_days
-    head = (
-        f"【任务完成】任务 {task.code}「{task.name}」的全部检查已有结果，"
-        f"完成日期 {c.completed_on.isoformat()}。"
-    )
+    if c.missing:
+        numbers = "、".join(str(n) for n in c.missing)
+        head = (
+            f"【任务完成】任务 {task.code}「{task.name}」检查期已于 {c.completed_on.isoformat()} "
+            f"结束，完成日期 {c.completed_on.isoformat()}；尚缺{len(c.missing)}项结果"
+            f"（编号 {numbers}），补录的结果自录入之日起{days}个工作日内公开。"
+        )
+    else:
+        head = (
+            f"【任务完成】任务 {task.code}「{task.name}」的全部检查已有结果，"
+            f"完成日期 {c.completed_on.isoformat()}。"
+        )
     if c.publication_due is not None:
         return head + (
             f"按第37条，须在完成后{days}个工作日内公开检查结果，"
@@ -460,10 +522,13 @@ def completion_text(c: store.Completion) -> str:
     )
 
 
-async def announce_completion(ctx: Context, c: store.Completion) -> None:
+async def announce_completion(ctx: Context, c: store.Completion, *, reply: bool = True) -> None:
+    """To whoever completed it (``reply``: not a due action's system actor) and the task's
+    managers."""
     text = completion_text(c)
     told = [u for u in await task_managers(ctx, c.task) if u != ctx.actor.userid]
-    ctx.reply(text)
+    if reply:
+        ctx.reply(text)
     send(ctx, told, text)
     await ctx.audit(
         action="task.complete",
@@ -472,9 +537,25 @@ async def announce_completion(ctx: Context, c: store.Completion) -> None:
             "completed_on": c.completed_on.isoformat(),
             "publication_due": c.publication_due.isoformat() if c.publication_due else None,
             "calendar_missing": c.calendar_missing,
+            "missing": list(c.missing),
             "notified": told,
         },
     )
+
+
+@router.due_action(store.PERIOD_END_DUE)
+async def check_period_ended(data: dict[str, Any], ctx: Context) -> None:
+    """Art. 37: the check period is over; the task completes with what is in, and its
+    managers learn the publication deadline and what is still missing."""
+    task = await ctx.session.get(Task, int(data["task_id"]))
+    if task is None:
+        return
+    calendar = store.work_calendar(
+        tuple(ctx.settings.calendar.holidays), tuple(ctx.settings.calendar.makeup_workdays)
+    )
+    completion = await store.complete_at_period_end(ctx.session, task, ctx.settings.tz, calendar)
+    if completion is not None:
+        await announce_completion(ctx, completion, reply=False)
 
 
 @router.due_action(HOLD_DUE)

@@ -63,7 +63,7 @@ OUTSIDE_DRAW = ("targeted", "joint")
 async def request_swap(msg: TextCommand, ctx: Context) -> None:
     """Art. 29: a member asks; the head decides; nobody is swapped at will."""
     number, _, reason = msg.text.partition(" ")
-    reason = reason.strip()[:500]
+    reason = msg.typed_after_words(1)[:500] if reason.strip() else ""
     if not number or not reason:
         raise UserError(
             "用法：申请替换 <编号> <原因>，如「申请替换 1001 与检查对象存在利害关系」。"
@@ -181,7 +181,11 @@ async def reject_text(msg: TextCommand, ctx: Context) -> None:
     """Art. 29: the same decision as the card's 驳回 button, with an optional reason."""
     word, _, note = msg.text.partition(" ")
     await decide(
-        ctx, request_id(word, "驳回替换"), approve=False, note=note.strip()[:500], card=None
+        ctx,
+        request_id(word, "驳回替换"),
+        approve=False,
+        note=msg.typed_after_words(1)[:500] if note.strip() else "",
+        card=None,
     )
 
 

@@ -203,6 +203,9 @@ class DirectoryHistory(Base):
     after: Mapped[Any] = mapped_column(JSON, nullable=True)
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime]
+    # What the change rests on, when it is not an edit (e.g. "inspection:1001": a result
+    # 检查对象已注销, Art. 13, 38).
+    evidence: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 # --- the runtime: inbound queue, outbox, audit ------------------------------------------------
@@ -690,6 +693,23 @@ class RecordNumber(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     inspection_id: Mapped[int] = mapped_column(ForeignKey("inspection.id"), index=True)
     record_no: Mapped[str] = mapped_column(String(64))
+    userid: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+
+
+class FollowUp(Base):
+    """What followed an inspection (Art. 34, 38): the hand-over of a suspected crime to the
+    judiciary (``judiciary``: the receiving body and date), and a penalty decision made later
+    (``penalty``: its decision number and date), which is published with the result."""
+
+    __tablename__ = "follow_up"
+    __table_args__ = (UniqueConstraint("inspection_id", "kind", "body", "reference"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(ForeignKey("inspection.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))  # judiciary / penalty
+    body: Mapped[str] = mapped_column(String(100), default="")  # the receiving body, as typed
+    reference: Mapped[str] = mapped_column(String(100), default="")  # decision no., as typed
+    on: Mapped[dt.date] = mapped_column(Date)
     userid: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime]
 

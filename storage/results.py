@@ -21,9 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inspection.deadlines import publication_deadline
 from inspection.results import PHRASES, ResultCode
 from inspection.workdays import CalendarNotCovered, WorkCalendar
+from storage import due as due_store
 from storage.db import insert_for
 from storage.draws import Assignment, Member
 from storage.models import (
+    DirectoryHistory,
     Inspection,
     InspectionResult,
     Inspector,
@@ -275,6 +277,34 @@ async def entries(session: AsyncSession, inspection_id: int) -> list[ResultEntry
     return list(rows.scalars())
 
 
+# --- what a result changes in the directory (Art. 13, 38) -----------------------------------
+
+
+async def deregister_target(
+    session: AsyncSession, inspection: Inspection, *, by: str, now: dt.datetime
+) -> bool:
+    """A result 检查对象已注销 marks the target deregistered, with the inspection as its
+    evidence in the directory history; it leaves later pools. False if it already was."""
+    target = await session.get(Target, inspection.target_id)
+    if target is None or target.status == "deregistered":
+        return False
+    session.add(
+        DirectoryHistory(
+            kind="target",
+            subject_key=target.key,
+            field="status",
+            before=target.status,
+            after="deregistered",
+            actor=by,
+            at=now,
+            evidence=f"inspection:{inspection.number}",
+        )
+    )
+    target.status, target.updated_at = "deregistered", now
+    await session.flush()
+    return True
+
+
 # --- corrections and secrecy (Art. 37) -----------------------------------------------------
 
 
@@ -417,6 +447,67 @@ class Completion:
     completed_on: dt.date
     publication_due: dt.date | None
     calendar_missing: int | None  # the year whose holiday schedule is not loaded
+    missing: tuple[int, ...] = ()  # inspection numbers still without a result
+
+
+PERIOD_END_DUE = "task.period_end"
+
+
+def period_end(task: Task, tz: dt.tzinfo) -> dt.datetime:
+    """The last instant of the task's check period, local time: its completion date when a
+    result is still missing then (Art. 37)."""
+    return dt.datetime.combine(task.check_end, dt.time.max, tz)
+
+
+async def schedule_period_end(session: AsyncSession, task: Task, tz: dt.tzinfo) -> None:
+    """At the end of the check period the task completes, results missing or not (Art. 37);
+    scheduled when the task is drawn (a re-draw moves nothing: the same period)."""
+    due_at = period_end(task, tz)
+    await due_store.schedule(
+        session, PERIOD_END_DUE, f"task:{task.id}", due_at, {"task_id": task.id}
+    )
+
+
+async def missing_results(session: AsyncSession, task_id: int) -> list[int]:
+    """Numbers of the task's live inspections that have no result yet."""
+    rows = await session.execute(
+        select(Inspection.number)
+        .where(
+            Inspection.task_id == task_id,
+            Inspection.status.in_(LIVE),
+            Inspection.result_code.is_(None),
+        )
+        .order_by(Inspection.number)
+    )
+    return list(rows.scalars())
+
+
+async def complete_at_period_end(
+    session: AsyncSession, task: Task, tz: dt.tzinfo, calendar: WorkCalendar | None = None
+) -> Completion | None:
+    """Art. 37: the publication clock starts at the last result or at the end of the check
+    period, whichever comes first. None when the task completed already or was never drawn."""
+    if task.completed_at is not None:
+        return None
+    live = await session.scalar(
+        select(func.count()).where(Inspection.task_id == task.id, Inspection.status.in_(LIVE))
+    )
+    if not live:
+        return None
+    task.completed_at, task.status = period_end(task, tz), "complete"
+    due, missing_year = publication_due(task, task.check_end, calendar)
+    missing = tuple(await missing_results(session, task.id))
+    return Completion(task, task.check_end, due, missing_year, missing)
+
+
+def late_result_due(
+    task: Task, recorded_at: dt.datetime, tz: dt.tzinfo, calendar: WorkCalendar | None = None
+) -> tuple[dt.date | None, int | None] | None:
+    """A result recorded after its task completed is published within 20 working days of its
+    recording (Art. 37); None for a result that was in at completion."""
+    if task.completed_at is None or recorded_at <= task.completed_at:
+        return None
+    return publication_due(task, recorded_at.astimezone(tz).date(), calendar)
 
 
 def publication_due(

@@ -42,14 +42,17 @@ async def visits(h: Harness) -> list[Visit]:
     return list(out.values())
 
 
-async def drawn(h: Harness, *, more_general: int = 0) -> list[Visit]:
+async def drawn(h: Harness, *, more_general: int = 0, in_period: bool = True) -> list[Visit]:
     """The draw chat's task (5 inspections; 10 % of ``more_general`` targets more), drawn
-    without a witness."""
+    without a witness; with ``in_period``, the clock is then at the first day of its check
+    period."""
     await setup(h)
     if more_general:
         async with h.db.transaction() as s:
             await add_targets(s, more_general, tier="general", start=300)
     await h.say(ADMIN, f"抽查 {TASK} 无见证")
+    if in_period:  # drawn on 2026-11-30; the check period begins the next day (Art. 22)
+        h.clock.advance(days=1)
     return await visits(h)
 
 

@@ -29,6 +29,7 @@ async def test_demo_plays_inspectors_answering_and_one_swap(h: Harness) -> None:
         entropy=FixedEntropy(),
     )
     await h.settle()
+    h.clock.advance(days=1)  # drawn on 2026-11-30; results come in the December check period
     played = await demo_answers(
         h.db, h.settings, task_code=code, clock=h.clock, response_code=h.wecom.new_response_code
     )

@@ -33,7 +33,7 @@ async def test_art38_a_problem_phrase_is_held_until_its_description_arrives_or_l
             a,
             "card",
         )
-        assert row.description == "记录显示除尘设施未运行,已责令限期整改"
+        assert row.description == "记录显示除尘设施未运行，已责令限期整改"  # as typed
     # The card closes with a's own click's ResponseCode, once the description is in.
     (update,) = h.wecom.card_updates
     assert update["response_code"] == code
@@ -85,7 +85,7 @@ async def test_a_description_that_starts_with_a_command_word_is_still_the_descri
     assert any("检查结果已记录" in r for r in replies)
     async with h.db.transaction() as s:
         row = await store.current(s, v.inspection_id)
-        assert row is not None and row.description == "帮助企业制定整改方案,待复查"
+        assert row is not None and row.description == "帮助企业制定整改方案，待复查"
     # A command word followed by a space is still the command, conversation or not.
     (help_text, *_) = await h.say(a, "帮助 ")
     assert "可用命令" in help_text

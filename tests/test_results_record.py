@@ -37,7 +37,7 @@ async def test_art40_audit_show_reads_like_the_story_and_verify_finds_tampering(
         assert words in story, words
     (recorded,) = [line for line in lines if "提交检查结果" in line]
     # Local time (the clock is 09:00 in Asia/Shanghai), who with their name, which inspection.
-    assert " 2026-11-30 09:00:00 " in recorded
+    assert " 2026-12-01 09:00:00 " in recorded
     assert f"{v.members[0]}（检查员" in recorded and f"编号 {v.number}：「未发现问题」" in recorded
     assert "已通知：" in recorded
     verify = argparse.Namespace(audit_verb="verify", task=None, subject="")

@@ -18,7 +18,7 @@ async def test_art35_art38_text_fallback_console_record_numbers_and_task_complet
     v, w = visits[0], visits[1]
     a = v.members[0]
     (mine,) = await h.say(a, "我的任务")
-    assert f"编号 {v.number}" in mine and "期限 2026-12-31（剩31天）" in mine
+    assert f"编号 {v.number}" in mine and "期限 2026-12-31（剩30天）" in mine
     (wrong,) = await h.say(a, f"结果 {v.number} 9")
     assert "无法识别的检查结果" in wrong and "7. 发现问题待后续处理" in wrong
     (wrong,) = await h.say(a, "结果 abc 1")
@@ -62,8 +62,8 @@ async def test_art35_art38_text_fallback_console_record_numbers_and_task_complet
     assert any("任务完成" in r for r in replies)
     for user in (CHIEF, ADMIN):
         (done,) = [t for t in h.wecom.texts_to(user) if "任务完成" in t]
-        # Completed 2026-11-30; the 20th working day after it (Art. 37).
-        assert "完成日期 2026-11-30" in done and "最迟 2026-12-28" in done
+        # Completed 2026-12-01; the 20th working day after it (Art. 37).
+        assert "完成日期 2026-12-01" in done and "最迟 2026-12-29" in done
     async with h.db.transaction() as s:
         task = (await s.execute(select(Task).where(Task.code == TASK))).scalar_one()
     assert task.status == "complete" and task.completed_at == h.clock.now()

@@ -1,4 +1,5 @@
-"""What a user sent, typed: parsed safely from the decrypted XML, normalised, deduplicated."""
+"""What a user sent, typed: parsed safely from the decrypted XML, deduplicated, and given both
+as typed (what is stored) and folded (what is parsed)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def safe_xml(xml: str) -> Element:
 
 
 def normalise(text: str) -> str:
-    """NFKC (full-width digits, letters and spaces become ASCII), trimmed, spaces folded."""
+    """The folded view for parsing: NFKC (full-width digits, letters and spaces become ASCII),
+    trimmed, spaces folded. Never what is stored of a person's free text."""
     text = unicodedata.normalize("NFKC", text)
     return re.sub(r"\s+", " ", text).strip()
 
@@ -73,10 +75,32 @@ def _card_event_fields(root: Element) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TextCommand:
+    """``text`` is folded (``normalise``) for parsing command words, numbers and codes; ``raw``
+    is what the person typed (trimmed), which is what descriptions, reasons and record
+    numbers are stored as."""
+
     user: str
-    text: str  # normalised
+    text: str
     msg_id: str
     create_time: int
+    raw: str | None = None  # None: typed exactly as folded
+
+    @property
+    def typed(self) -> str:
+        return self.text if self.raw is None else self.raw
+
+    def typed_after(self, consumed: str) -> str:
+        """What was typed after the part whose folded form is ``consumed`` (a prefix of
+        ``text``: the command word, an inspection number), exactly as typed, trimmed."""
+        raw = self.typed
+        for i in range(len(raw) + 1):
+            if normalise(raw[:i]) == consumed:
+                return raw[i:].strip()
+        return self.text.removeprefix(consumed).strip()  # not a prefix as typed: the folded rest
+
+    def typed_after_words(self, n: int) -> str:
+        """What was typed after the first ``n`` words, exactly as typed."""
+        return self.typed_after(" ".join(self.text.split(" ")[:n]))
 
 
 @dataclass(frozen=True)
@@ -163,6 +187,7 @@ def parse(xml: str) -> Inbound:
             text=normalise(str(message.content or "")),
             msg_id=str(message.id),
             create_time=create_time,
+            raw=str(message.content or "").strip(),
         )
     raw = {child.tag: (child.text or "") for child in root if len(child) == 0}
     kind = f"event:{event}" if msg_type == "event" else msg_type

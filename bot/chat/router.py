@@ -184,7 +184,9 @@ class Dispatcher:
                 raise UserError(
                     f"「{command.name}」仅限{allowed}使用。发送「帮助」查看您可用的命令。"
                 )
-        args = TextCommand(message.user, rest, message.msg_id, message.create_time)
+        consumed = message.text[: len(message.text) - len(rest)].rstrip() if rest else message.text
+        raw = message.typed_after(consumed) if message.raw is not None else None
+        args = TextCommand(message.user, rest, message.msg_id, message.create_time, raw)
         await command.handler(args, ctx)
 
     def _unknown(self, text: str, ctx: Context) -> str:

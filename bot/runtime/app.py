@@ -27,6 +27,7 @@ from bot.runtime.worker import EventWorker
 from bot.wecom.api import WeComClient
 from handlers import directory as directory_handlers
 from handlers import draws as draw_handlers
+from handlers import followups as followup_handlers
 from handlers import help as help_handlers
 from handlers import progress as progress_handlers
 from handlers import records as record_handlers
@@ -56,6 +57,7 @@ def dispatcher() -> Dispatcher:
             result_handlers.router,
             record_handlers.router,
             report_handlers.router,
+            followup_handlers.router,
             swap_handlers.router,
             targeted_handlers.router,
             progress_handlers.router,

@@ -225,7 +225,8 @@ async def step_draw(tour: Tour) -> None:
     """Art. 27-28: a task, a preview, a committed draw, a witness, the cards to the teams."""
     _section("4. 抽查任务：新建、预览、承诺、见证、抽取（第二十二、二十七、二十八条）")
     today = tour.runtime.clock.now().astimezone(tour.runtime.settings.tz).date()
-    start, end = today + dt.timedelta(days=1), today + dt.timedelta(days=30)
+    # The check period begins today: the tour's inspectors answer in it (Art. 22).
+    start, end = today, today + dt.timedelta(days=30)
     answers = await tour.say(
         ADMIN,
         f"新建任务 冬季污染源双随机抽查 范围=150100 特殊=25% 重点=20% 一般=10% "

@@ -6,7 +6,7 @@ every level), with the two exceptions as task options: special targets checked m
 the level above re-checking what the levels below checked.
 
 Revision ID: 0006_letterdraw
-Revises: 0005
+Revises: 0006_ingress
 """
 
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_letterdraw"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006_ingress"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
