@@ -17,6 +17,7 @@ TASK_STATUS = {
     "planned": "待抽取",
     "complete": "已完成",
     "targeted": "双随机以外的检查",
+    "joint": "部门联合抽查（牵头部门抽取）",
     **DRAW_STATUS_LABELS,
 }
 
