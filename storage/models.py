@@ -658,3 +658,18 @@ class JointCheck(Base):
     lead_draw_ref: Mapped[str] = mapped_column(String(200))
     registered_by: Mapped[str] = mapped_column(String(64))
     registered_at: Mapped[dt.datetime]
+
+
+class ImportedCheck(Base):
+    """A check made before the bot was adopted, imported from a spreadsheet (Art. 14, 25): its
+    inspection (status "done", its result and check date) counts for once a year and the
+    quotas like one made here; ``kind`` is random, joint or an Art. 6 kind."""
+
+    __tablename__ = "imported_check"
+    inspection_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspection.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    source_file: Mapped[str] = mapped_column(String(200))
+    source_row: Mapped[int] = mapped_column(Integer)
+    imported_by: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[dt.datetime]

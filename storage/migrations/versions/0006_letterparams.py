@@ -1,6 +1,6 @@
 """Rule parameters by effective date (Art. 24, 25, 45), seeded with the 2024-07-18 rules;
 inter-agency joint checks as random checks of their own kind (Art. 6, 7, 36); the kinds of
-checks outside the draw named as in Art. 6.
+checks outside the draw named as in Art. 6; checks made before adoption, imported.
 
 Revision ID: 0006_letterparams
 Revises: 0005
@@ -65,6 +65,18 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["inspection_id"], ["inspection.id"]),
         sa.PrimaryKeyConstraint("inspection_id"),
     )
+    op.create_table(
+        "imported_check",
+        sa.Column("inspection_id", BIG_ID, nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("source_file", sa.String(length=200), nullable=False),
+        sa.Column("source_row", sa.Integer(), nullable=False),
+        sa.Column("imported_by", sa.String(length=64), nullable=False),
+        sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["inspection_id"], ["inspection.id"]),
+        sa.PrimaryKeyConstraint("inspection_id"),
+    )
     issued = dt.date(2024, 7, 18)
     at = dt.datetime(2024, 7, 18, tzinfo=dt.UTC)
     if op.get_bind().dialect.name == "sqlite":
@@ -102,5 +114,6 @@ def downgrade() -> None:
         " registered_at) SELECT inspection_id, 'joint', '', lead_authority, registered_by,"
         " registered_at FROM joint_check"
     )
+    op.drop_table("imported_check")
     op.drop_table("joint_check")
     op.drop_table("rule_param")
