@@ -33,9 +33,19 @@ _in_force: ContextVar[ParamHistory | None] = ContextVar("rule_params", default=N
 _LOAD = text("SELECT key, value, effective_from FROM rule_param")
 
 
+# The last rows read and the history made of them: rows unchanged, nothing is parsed again.
+_parsed: dict[tuple[tuple[object, ...], ...], ParamHistory] = {}
+
+
 @listens_for(Session, "after_begin")
 def _load_on_begin(_session: Session, _tx: SessionTransaction, conn: Connection) -> None:
-    _in_force.set(_history(conn.execute(_LOAD).all()))
+    rows = tuple(tuple(r) for r in conn.execute(_LOAD).all())
+    history = _parsed.get(rows)
+    if history is None:
+        history = _history(rows)
+        _parsed.clear()
+        _parsed[rows] = history
+    _in_force.set(history)
 
 
 def _history(rows: Any) -> ParamHistory:
