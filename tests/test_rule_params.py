@@ -199,3 +199,14 @@ def test_art45_params_from_the_command_line(
     assert main(["params", "list", "--on", "2024-07-17", *base]) == 2
     err = capsys.readouterr().err
     assert "no rule parameters are in force on 2024-07-17" in err and err.count("\n") == 1
+
+
+def test_art45_a_task_starting_before_any_configured_rules_is_refused_on_the_cli(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    task = ["task", "create", "--org", "150100", "--name", "旧任务", "--general", "10%"]
+    dates = ["--start", "2024-06-01", "--end", "2024-06-30"]
+    assert main([*task, *dates, "--database-url", db_url]) == 2
+    err = capsys.readouterr().err
+    assert "no rule parameters are in force on 2024-06-01" in err and "2024-07-18" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
