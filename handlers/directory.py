@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, func, select
 from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
+from inspection.origins import RANDOM_CHECK_ORIGINS
 from inspection.quotas import TIER_LABELS
 from storage import results, uploads
 from storage.directory.choices import (
@@ -26,7 +27,7 @@ from storage.uploads import link_key
 
 router = Router("directory")
 
-ORIGIN_ORDER = {"random": 0, "construction": 1, "targeted": 2, "joint": 3}
+ORIGIN_ORDER = {"random": 0, "joint": 1, "construction": 2, "targeted": 3}
 STAFF = {Role.ADMIN, Role.CHIEF, Role.PUBLISHER, Role.ENFORCEMENT}
 MAX_LISTED = 8
 
@@ -67,8 +68,8 @@ def _target_card(t: Target, org: str, counts: dict[str, int], year: int) -> str:
         ("正面清单", "是（非现场检查）" if t.on_positive_list else ""),
         ("建设项目", t.construction_status),
     ]
-    random_n = counts.get("random", 0)
-    other_n = sum(n for origin, n in counts.items() if origin != "random")
+    random_n = sum(counts.get(origin, 0) for origin in RANDOM_CHECK_ORIGINS)
+    other_n = sum(n for origin, n in counts.items() if origin not in RANDOM_CHECK_ORIGINS)
     lines = [
         f"【{t.name}】",
         f"统一社会信用代码：{t.uscc or '—'}　许可证编号：{t.permit_no or '—'}",
@@ -316,7 +317,7 @@ async def annual_counts(msg: TextCommand, ctx: Context) -> None:
         select(
             Inspector.name,
             func.count(),
-            func.count().filter(Inspection.origin == "random"),
+            func.count().filter(Inspection.origin.in_(RANDOM_CHECK_ORIGINS)),
         )
         .join(TeamMember, TeamMember.inspector_id == Inspector.id)
         .join(Inspection, Inspection.id == TeamMember.inspection_id)

@@ -338,6 +338,6 @@ async def figures(msg: TextCommand, ctx: Context) -> None:
     for origin in ("random", "construction", "targeted", "joint"):
         n, done = found.get(origin, (0, 0))
         lines.append(f"{ORIGIN_LABELS[origin]}：{n}项，已有结果{done}项")
-    outside = sum(found.get(o, (0, 0))[0] for o in ("targeted", "joint"))
+    outside = found.get("targeted", (0, 0))[0]  # joint checks are random checks (Art. 6)
     lines.append(f"双随机以外的检查合计{outside}项，不计入双随机抽查比例（第6条）。")
     ctx.reply("\n".join(lines))

@@ -1,9 +1,14 @@
-"""登记检查: checks outside the draw (Art. 3, 6, 7, 36).
+"""登记检查: checks outside the draw (Art. 6) and inter-agency joint random checks (Art. 6, 7, 36).
 
-Targeted checks (complaints, transfers, incidents, nuclear safety, data-analysis leads) and joint
-checks led by another department are not drawn, but they are recorded like random ones: a task
-of their own (code ``D<year>-<org>-<n>``), one inspection with origin "targeted" or "joint", a
-team, the same result card and phrases, the same record. Every count keeps them apart.
+Targeted checks (the six kinds of Art. 6: complaints and reports, referrals from a higher
+authority, cases transferred by another department, environmental emergencies, nuclear safety,
+data-analysis or monitoring leads) are not drawn, but they are recorded like random ones: a task
+of their own (code ``D<year>-<org>-<n>``), one inspection with origin "targeted", a team, the
+same result card and phrases, the same record, and every count keeps them apart.
+
+A joint check led by another authority (market regulation etc.) is a random check all the same
+(Art. 6): drawn by that authority, recorded here with its lead, task and draw reference, our
+participants and the result (origin "joint", ``JointCheck``), and it counts as a random check.
 """
 
 from __future__ import annotations
@@ -17,73 +22,151 @@ from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
 from handlers.common import inspection_card
-from storage.models import CheckOutsideDraw, Inspection, Inspector, Target, Task, TeamMember
+from inspection.origins import JOINT_WORDS, OUTSIDE_KIND_WORDS, OUTSIDE_KINDS
+from storage.models import (
+    CheckOutsideDraw,
+    Inspection,
+    Inspector,
+    JointCheck,
+    Target,
+    Task,
+    TeamMember,
+)
 from storage.results import assignment_of
 from storage.tasks import rule_params
 
 router = Router("targeted")
 
-KINDS = {
-    "投诉": "complaint",
-    "举报": "complaint",
-    "转办": "transfer",
-    "交办": "transfer",
-    "事故": "incident",
-    "突发事件": "incident",
-    "核安全": "nuclear",
-    "数据线索": "data_lead",
-    "数据分析": "data_lead",
-    "联合": "joint",
-}
-KIND_LABELS = {
-    "complaint": "投诉举报",
-    "transfer": "转办交办",
-    "incident": "突发环境事件",
-    "nuclear": "核与辐射安全",
-    "data_lead": "数据分析线索",
-    "joint": "联合检查",
-}
+JOINT_LABEL = "部门联合抽查"
 DEFAULT_DAYS = 30
-USAGE = "登记检查 <信用代码> <投诉|转办|事故|核安全|数据线索|联合> <原因或牵头部门> [成员=账号,…] [截止=日期]"
+KIND_CHOICES = "投诉、转办、移送、突发事件、核安全、数据线索，或联合"
+USAGE = (
+    "登记检查 <信用代码> <投诉|转办|移送|突发事件|核安全|数据线索> <原因> [成员=账号,…] "
+    "[截止=日期]；部门联合抽查：登记检查 <信用代码> 联合 <牵头部门> 任务=<牵头部门的任务> "
+    "抽取=<抽取编号> 成员=账号,…"
+)
 
 
 @router.command(
     "登记检查",
     roles={Role.ADMIN, Role.CHIEF},
     usage=USAGE,
-    summary="登记双随机以外的定向检查或联合检查（第6条，单独统计）",
+    summary="登记双随机以外的定向检查（第6条，单独统计）或他部门牵头的部门联合抽查（第7条）",
 )
 async def register(msg: TextCommand, ctx: Context) -> None:
-    """Art. 6: checks outside the draw are still recorded and still count, apart."""
+    """Art. 6: checks outside the draw are recorded and counted apart; Art. 6, 7, 36: a joint
+    check another authority drew is a random check, recorded with its lead and draw."""
     words = msg.text.split()
     options = dict(w.split("=", 1) for w in words if "=" in w)
     rest = [w for w in words if "=" not in w]
     if len(rest) < 3:
         raise UserError(f"用法：{USAGE}\n检查组为您本人（如在检查人员名录中）加「成员=」所列人员。")
     key, kind_word, reason = rest[0], rest[1], " ".join(rest[2:])[:500]
-    kind = KINDS.get(kind_word)
-    if kind is None:
+    kind_n = unicodedata.normalize("NFKC", kind_word).strip()
+    joint = kind_n in JOINT_WORDS
+    kind = OUTSIDE_KIND_WORDS.get(kind_n)
+    if kind is None and not joint:
+        raise UserError(f"检查类型「{kind_word}」不认识，可用：{KIND_CHOICES}（第6条）。")
+    lead_task, lead_draw = options.get("任务", "").strip(), options.get("抽取", "").strip()
+    if joint and not (lead_task and lead_draw):
         raise UserError(
-            f"检查类型「{kind_word}」不认识，可用：投诉、转办、事故、核安全、数据线索、联合。"
+            "部门联合抽查由牵头部门抽取（第7条），请写明牵头部门的任务和抽取编号："
+            "「任务=…」「抽取=…」。"
         )
     target = await find_target(ctx, key)
     org = await registering_org(ctx, target)
     today = ctx.now().astimezone(ctx.settings.tz).date()
     deadline = parse_deadline(options.get("截止"), today)
     people = await team_for(ctx, options.get("成员", ""))
-    need = 1 if kind == "joint" else rule_params(today).team_size
+    need = rule_params(today).team_size
     if sum(1 for p in people if not p.auxiliary) < need:
         raise UserError(
-            f"该检查的检查组至少需要{need}名检查人员（含您本人，如您在检查人员名录中），"
-            "请用「成员=账号1,账号2」写明。"
+            f"该检查本部门参加检查的人员至少需要{need}名（第28条；含您本人，如您在检查人员"
+            "名录中），请用「成员=账号1,账号2」写明。"
         )
+    label = JOINT_LABEL if joint else OUTSIDE_KINDS[kind or ""]
+    task, inspection = await _record(
+        ctx, target, org, today, deadline, people, label, reason, joint
+    )
+    if joint:
+        ctx.session.add(
+            JointCheck(
+                inspection_id=inspection.id,
+                lead_authority=reason[:100],
+                lead_task=lead_task[:200],
+                lead_draw_ref=lead_draw[:200],
+                registered_by=ctx.actor.userid,
+                registered_at=ctx.now(),
+            )
+        )
+    else:
+        ctx.session.add(
+            CheckOutsideDraw(
+                inspection_id=inspection.id,
+                kind=kind,
+                reason=reason,
+                registered_by=ctx.actor.userid,
+                registered_at=ctx.now(),
+            )
+        )
+    a = await assignment_of(ctx.session, inspection)
+    card_task_id = inspection.card_task_id or ""
+    ctx.outbox.template_card(a.userids, inspection_card(a, task, [], card_task_id=card_task_id))
+    await ctx.audit(
+        action="check.register",
+        subject=f"task:{task.code}",
+        payload={
+            "inspection": inspection.number,
+            "target": target.key,
+            "kind": "joint" if joint else kind,
+            "origin": inspection.origin,
+            "reason": reason,
+            **({"lead_task": lead_task, "lead_draw": lead_draw} if joint else {}),
+            "members": [p.certificate_no for p in people],
+            "check_end": deadline.isoformat(),
+            "notified": a.userids,
+        },
+    )
+    if joint:
+        what = (
+            f"已登记{JOINT_LABEL}（牵头部门抽取，计入随机抽查，第6、7条）："
+            f"任务 {task.code}，编号 {inspection.number}\n"
+            f"对象：{target.name}（{target.key}）；牵头部门：{reason}；"
+            f"牵头部门任务：{lead_task}；抽取编号：{lead_draw}"
+        )
+        counted = "本检查计入随机抽查（每年一次、抽查比例）。"
+    else:
+        what = (
+            f"已登记{label}（双随机以外，第6条）：任务 {task.code}，编号 {inspection.number}\n"
+            f"对象：{target.name}（{target.key}）；原因：{reason}"
+        )
+        counted = "本检查单独统计，不计入双随机抽查比例。"
+    ctx.reply(
+        f"{what}\n"
+        f"检查组：{'、'.join(p.name for p in people)}；期限 {deadline.isoformat()}\n"
+        "检查组已收到任务卡片，结果同样在卡片上或以「结果 <编号> <序号>」提交；" + counted
+    )
+
+
+async def _record(
+    ctx: Context,
+    target: Target,
+    org: str,
+    today: dt.date,
+    deadline: dt.date,
+    people: list[Inspector],
+    label: str,
+    reason: str,
+    joint: bool,
+) -> tuple[Task, Inspection]:
+    """The task, inspection and team of a check we did not draw ourselves."""
     n = await ctx.repos.sequences.next(f"outside:{today.year}:{org}")
     task = Task(
         code=f"D{today.year}-{org}-{n:03d}",
         year=today.year,
-        name=f"{KIND_LABELS[kind]}：{target.name}"[:200],
+        name=f"{label}：{target.name}"[:200],
         org_code=org,
-        initiating_dept=reason[:20] if kind == "joint" else "",
+        initiating_dept=reason[:20] if joint else "",
         scope_orgs=[target.org_code],
         quotas={},
         item_codes=[],
@@ -91,7 +174,7 @@ async def register(msg: TextCommand, ctx: Context) -> None:
         check_start=today,
         check_end=deadline,
         team_size=len(people),
-        status="targeted",
+        status="joint" if joint else "targeted",
         created_by=ctx.actor.userid,
         created_at=ctx.now(),
     )
@@ -106,7 +189,7 @@ async def register(msg: TextCommand, ctx: Context) -> None:
         target_key=target.key,
         tier=target.tier,
         method="onsite",
-        origin="joint" if kind == "joint" else "targeted",
+        origin="joint" if joint else "targeted",
         item_codes=[],
         joined_tasks=[],
         check_start=today,
@@ -131,40 +214,7 @@ async def register(msg: TextCommand, ctx: Context) -> None:
                 joined_at=ctx.now(),
             )
         )
-    ctx.session.add(
-        CheckOutsideDraw(
-            inspection_id=inspection.id,
-            kind=kind,
-            reason="" if kind == "joint" else reason,
-            lead_dept=reason if kind == "joint" else "",
-            registered_by=ctx.actor.userid,
-            registered_at=ctx.now(),
-        )
-    )
-    a = await assignment_of(ctx.session, inspection)
-    ctx.outbox.template_card(a.userids, inspection_card(a, task, [], card_task_id=card_task_id))
-    why = f"牵头部门：{reason}" if kind == "joint" else f"原因：{reason}"
-    await ctx.audit(
-        action="check.register",
-        subject=f"task:{task.code}",
-        payload={
-            "inspection": number,
-            "target": target.key,
-            "kind": kind,
-            "origin": inspection.origin,
-            "reason": reason,
-            "members": [p.certificate_no for p in people],
-            "check_end": deadline.isoformat(),
-            "notified": a.userids,
-        },
-    )
-    ctx.reply(
-        f"已登记{KIND_LABELS[kind]}（双随机以外，第6条）：任务 {task.code}，编号 {number}\n"
-        f"对象：{target.name}（{target.key}）；{why}\n"
-        f"检查组：{'、'.join(p.name for p in people)}；期限 {deadline.isoformat()}\n"
-        "检查组已收到任务卡片，结果同样在卡片上或以「结果 <编号> <序号>」提交；"
-        "本检查单独统计，不计入双随机抽查比例。"
-    )
+    return task, inspection
 
 
 async def find_target(ctx: Context, key: str) -> Target:

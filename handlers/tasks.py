@@ -22,6 +22,8 @@ TASK_STATUS = {
     "planned": "待抽取",
     "complete": "已完成",
     "targeted": "双随机以外的检查",
+    "joint": "部门联合抽查（牵头部门抽取）",
+    "imported": "启用前的检查（导入）",
     **DRAW_STATUS_LABELS,
 }
 

@@ -7,6 +7,7 @@ a rule change is a new ``RuleParams`` entry, and past tasks keep the values in f
 from __future__ import annotations
 
 import bisect
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -14,7 +15,7 @@ from fractions import Fraction
 from types import MappingProxyType
 
 from inspection.quotas import Tier
-from inspection.results import check_extra
+from inspection.results import PHRASES, check_extra
 
 RULES_ISSUED = date(2024, 7, 18)
 
@@ -62,8 +63,11 @@ class RuleParams:
 class NoParamsInEffect(LookupError):
     def __init__(self, d: date, first: date | None) -> None:
         since = f"，最早的规则自{first.isoformat()}起施行" if first else ""
-        super().__init__(f"{d.isoformat()}没有施行中的抽查规则参数{since}")
+        super().__init__(f"{d.isoformat()}没有施行中的抽查规则参数{since}（第45条）")
         self.date = d
+        self.english = f"no rule parameters are in force on {d.isoformat()}" + (
+            f" (the earliest take effect on {first.isoformat()})" if first else ""
+        )
 
 
 class ParamHistory:
@@ -101,3 +105,90 @@ class ParamHistory:
 
 DEFAULT_PARAMS = RuleParams(effective_from=RULES_ISSUED)
 DEFAULT_HISTORY = ParamHistory([DEFAULT_PARAMS])
+
+# --- the parameter table's rows (storage.params keeps them, one row per key and date) ----------
+
+RATIO_KEYS = ("ratio_special", "ratio_key", "ratio_general")  # Art. 25 quarterly minimums
+COUNT_KEYS = ("team_size", "publication_working_days")  # Art. 28, Art. 37
+RESULT_PREFIX = "result."  # result.<code> = phrase (Art. 38)
+FIXED_RESULT_KEYS = frozenset(RESULT_PREFIX + code.value for code in PHRASES)
+
+
+class BadParam(ValueError):
+    """A parameter row that cannot be accepted; ``english`` is the command line's wording."""
+
+    def __init__(self, chinese: str, english: str) -> None:
+        super().__init__(chinese)
+        self.english = english
+
+
+def parse_value(key: str, text: str) -> str:
+    """The canonical stored text of a parameter value, or ``BadParam``.
+
+    Ratios accept ``25%``, ``0.25`` or ``1/4`` and are stored as exact fractions ("1/4");
+    counts are whole numbers; a result phrase is stored exactly as typed (stripped).
+    """
+    word = unicodedata.normalize("NFKC", text).strip()
+    if key in RATIO_KEYS:
+        try:
+            ratio = Fraction(word[:-1]) / 100 if word.endswith("%") else Fraction(word)
+        except (ValueError, ZeroDivisionError):
+            raise BadParam(f"比例「{text}」无法识别", f"{key}: {text!r} is not a ratio") from None
+        if not 0 <= ratio <= 1:
+            raise BadParam(f"比例应在0到100%之间：{text}", f"{key}: {text!r} is outside 0..100%")
+        return str(ratio)
+    if key in COUNT_KEYS:
+        if not word.isdigit() or (key == "team_size" and int(word) < 1):
+            raise BadParam(f"{key}应为正整数：{text}", f"{key}: {text!r} is not a positive number")
+        return str(int(word))
+    if key.startswith(RESULT_PREFIX) and len(key) > len(RESULT_PREFIX):
+        if key in FIXED_RESULT_KEYS:
+            raise BadParam(
+                "第38条的七种检查结果表述不可更改", f"{key} is one of the seven fixed phrases"
+            )
+        phrase = text.strip()
+        try:
+            check_extra({key[len(RESULT_PREFIX) :]: phrase})
+        except ValueError as exc:
+            raise BadParam(str(exc), f"{key}: {phrase!r} clashes with the seven phrases") from None
+        return phrase
+    known = ", ".join((*RATIO_KEYS, *COUNT_KEYS, RESULT_PREFIX + "<code>"))
+    raise BadParam(f"没有名为「{key}」的参数", f"unknown parameter {key!r}; known: {known}")
+
+
+def history_from_rows(rows: Iterable[tuple[str, str, date]]) -> ParamHistory:
+    """The history the table describes: on each effective date, the values set on that date
+    on top of those in force the day before. ``rows`` are (key, value, effective_from)."""
+    by_date: dict[date, dict[str, str]] = {}
+    for key, value, since in rows:
+        by_date.setdefault(since, {})[key] = value
+    entries: list[RuleParams] = []
+    state: dict[str, str] = {}
+    for since in sorted(by_date):
+        state = {**state, **by_date[since]}
+        if not all(k in state for k in (*RATIO_KEYS, *COUNT_KEYS)):
+            continue  # not a complete set of rules yet: nothing is in force
+        extra = {
+            k[len(RESULT_PREFIX) :]: v
+            for k, v in state.items()
+            if k.startswith(RESULT_PREFIX) and k not in FIXED_RESULT_KEYS
+        }
+        entries.append(
+            RuleParams(
+                effective_from=since,
+                ratio_special=Fraction(state["ratio_special"]),
+                ratio_key=Fraction(state["ratio_key"]),
+                ratio_general=Fraction(state["ratio_general"]),
+                team_size=int(state["team_size"]),
+                publication_working_days=int(state["publication_working_days"]),
+                extra_result_phrases=extra,
+            )
+        )
+    return ParamHistory(entries)
+
+
+def seed_rows() -> list[tuple[str, str]]:
+    """The values of the 2024-07-18 rules, as (key, value) rows: what the migration seeds."""
+    rows = [(k, str(getattr(DEFAULT_PARAMS, k))) for k in (*RATIO_KEYS, *COUNT_KEYS)]
+    rows += [(RESULT_PREFIX + code.value, text) for code, text in PHRASES.items()]
+    return rows

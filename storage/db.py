@@ -134,6 +134,9 @@ class Database:
 
         Never nest two in one task: on SQLite the second would wait for the first forever."""
         async with self._turn(), self.sessions() as session, session.begin():
+            # Begin on the database now: the rule parameters in force load as it begins
+            # (storage.params), before anything reads them.
+            await session.connection()
             yield session
 
     @contextlib.asynccontextmanager

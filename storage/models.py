@@ -73,6 +73,21 @@ class Organisation(Base):
     group_chats: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class RuleParam(Base):
+    """One rule parameter from an effective date (Art. 24, 25, 28, 37, 38, 45): set by the
+    region, with its reason; the values in force on a day are the latest row of each key."""
+
+    __tablename__ = "rule_param"
+    __table_args__ = (UniqueConstraint("key", "effective_from"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(Text)
+    effective_from: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    set_by: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[dt.datetime]
+
+
 class Department(Base):
     __tablename__ = "department"
     __table_args__ = (UniqueConstraint("org_code", "code"),)
@@ -740,14 +755,43 @@ class SwapRequest(Base):
 
 
 class CheckOutsideDraw(Base):
-    """A check outside the draw (Art. 6, 7, 36): targeted (complaint, transfer, incident, nuclear
-    safety, data lead) or joint with another department; its inspection has origin "targeted"
-    or "joint" and is counted apart from random checks."""
+    """A check outside the draw (Art. 6): one of the kinds of ``inspection.origins.OUTSIDE_KINDS``
+    with its reason; its inspection has origin "targeted" and is counted apart from random
+    checks."""
 
     __tablename__ = "check_outside_draw"
     inspection_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspection.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text, default="")
-    lead_dept: Mapped[str] = mapped_column(String(100), default="")  # joint checks
+    lead_dept: Mapped[str] = mapped_column(String(100), default="")  # before 0006 only
     registered_by: Mapped[str] = mapped_column(String(64))
     registered_at: Mapped[dt.datetime]
+
+
+class JointCheck(Base):
+    """An inter-agency joint random check (部门联合抽查, Art. 6, 7, 36), led and drawn by another
+    authority: its inspection has origin "joint" and counts as a random check (once a year,
+    quotas); our participants are its team members, its result the inspection's result."""
+
+    __tablename__ = "joint_check"
+    inspection_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspection.id"), primary_key=True)
+    lead_authority: Mapped[str] = mapped_column(String(100))
+    lead_task: Mapped[str] = mapped_column(String(200))
+    lead_draw_ref: Mapped[str] = mapped_column(String(200))
+    registered_by: Mapped[str] = mapped_column(String(64))
+    registered_at: Mapped[dt.datetime]
+
+
+class ImportedCheck(Base):
+    """A check made before the bot was adopted, imported from a spreadsheet (Art. 14, 25): its
+    inspection (status "done", its result and check date) counts for once a year and the
+    quotas like one made here; ``kind`` is random, joint or an Art. 6 kind."""
+
+    __tablename__ = "imported_check"
+    inspection_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspection.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    source_file: Mapped[str] = mapped_column(String(200))
+    source_row: Mapped[int] = mapped_column(Integer)
+    imported_by: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[dt.datetime]

@@ -16,7 +16,8 @@ from sqlalchemy import TextClause, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.draw import DrawPolicy
-from inspection.params import DEFAULT_HISTORY, RuleParams
+from inspection.origins import RANDOM_CHECK_ORIGINS
+from inspection.params import NoParamsInEffect
 from inspection.pool import (
     CONSTRUCTION_APPROVALS,
     InspectorFact,
@@ -39,6 +40,7 @@ from storage.models import (
     Task,
     TeamMember,
 )
+from storage.params import rule_params as rule_params  # the table, Art. 45
 from storage.repos import Repositories
 
 CHUNK = 500  # keys per IN (...) list: well under SQLite's and asyncpg's parameter limits
@@ -53,11 +55,6 @@ ATTRIBUTE_COLUMNS = (
     "pollutant_types",
     "construction_status",
 )
-
-
-def rule_params(on: dt.date) -> RuleParams:
-    """The rule parameters in force on a date (Art. 45: later rules prevail)."""
-    return DEFAULT_HISTORY.at(on)
 
 
 def normalise_code(text: str) -> str:
@@ -147,7 +144,10 @@ async def create_task(
                 f"范围「{code}」不在{org.name}（{org_code}）的管辖范围内（第5条）。",
                 f"scope {code} is outside {org_code}'s subtree",
             )
-    params = rule_params(spec.check_start)
+    try:
+        params = rule_params(spec.check_start)
+    except NoParamsInEffect as exc:
+        raise SpecError(str(exc), exc.english) from None
     team_size = spec.team_size if spec.team_size is not None else params.team_size
     if team_size < params.team_size:
         raise SpecError(

@@ -12,7 +12,7 @@ from tests.results_support import ADMIN, CHIEF, Visit, audit_actions, click, dra
 COMPLAINT = "D2026-150100-001"
 
 
-async def test_art6_targeted_and_joint_checks_are_recorded_and_counted_apart(h: Harness) -> None:
+async def test_art6_targeted_checks_are_recorded_and_counted_apart(h: Harness) -> None:
     await drawn(h)
     key = uscc(200)  # a general target of the draw's directory
     a, b = "cu1501020", "cu1501021"
@@ -20,6 +20,8 @@ async def test_art6_targeted_and_joint_checks_are_recorded_and_counted_apart(h: 
     assert "用法" in usage
     (wrong,) = await h.say(CHIEF, f"登记检查 {key} 抽查 夜间异味")
     assert "检查类型「抽查」不认识" in wrong
+    (wrong,) = await h.say(CHIEF, f"登记检查 {key} 专项 夜间异味")  # a planned check: drawn
+    assert "检查类型「专项」不认识" in wrong
     (small,) = await h.say(CHIEF, f"登记检查 {key} 投诉 夜间异味 成员={a}")
     assert "至少需要2名" in small
     (missing,) = await h.say(CHIEF, "登记检查 91150102MA9999999X 投诉 夜间异味")
@@ -49,14 +51,13 @@ async def test_art6_targeted_and_joint_checks_are_recorded_and_counted_apart(h: 
     visit = Visit(inspection.id, inspection.number, f"insp-{inspection.number}-1", [a, b])
     await click(h, a, visit, "no_problem")
     assert any("检查结果已记录" in t for t in h.wecom.texts_to(b))
-    (joint,) = await h.say(ADMIN, f"登记检查 {key} 联合 市水务局 成员={a}")
-    assert "联合检查" in joint and "牵头部门：市水务局" in joint
+    (referral,) = await h.say(ADMIN, f"登记检查 {key} 移送 公安机关移送 成员={a},{b}")
+    assert "其他部门移送案件" in referral and "D2026-150100-002" in referral
     (figures,) = await h.say(ADMIN, "检查统计 2026")
     assert "双随机抽查：5项，已有结果0项" in figures
-    assert "定向检查（双随机以外）：1项，已有结果1项" in figures
-    assert "联合检查（双随机以外）：1项" in figures
+    assert "定向检查（双随机以外）：2项，已有结果1项" in figures
     assert "双随机以外的检查合计2项" in figures
-    (refusal,) = await h.say(ADMIN, "抽查 D2026-150100-002")  # the joint one, still open
+    (refusal,) = await h.say(ADMIN, "抽查 D2026-150100-002")  # open, but not ours to draw
     assert "不参加抽取" in refusal
     (swap,) = await h.say(a, f"申请替换 {inspection.number} 有事")
     assert "无需申请替换" in swap

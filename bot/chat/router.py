@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from bot.chat.context import ROLE_LABELS, Context, Role, UserError
 from bot.chat.inbound import CardEvent, Inbound, OtherEvent, TextCommand
+from inspection.params import NoParamsInEffect
 
 CommandHandler = Callable[[TextCommand, Context], Awaitable[None]]
 CardHandler = Callable[[CardEvent, Context], Awaitable[None]]
@@ -147,6 +148,13 @@ class Dispatcher:
 
     async def dispatch(self, message: Inbound, ctx: Context) -> None:
         ctx.commands = self.visible_to
+        try:
+            await self._dispatch(message, ctx)
+        except NoParamsInEffect as exc:
+            # Art. 45: a date before the first configured rules has none in force; say so.
+            raise UserError(f"{exc}，无法按当时的规则办理。请联系自治区管理员配置。") from exc
+
+    async def _dispatch(self, message: Inbound, ctx: Context) -> None:
         if isinstance(message, TextCommand):
             await self._text(message, ctx)
         elif isinstance(message, CardEvent):

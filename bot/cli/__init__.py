@@ -14,9 +14,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from bot.cli import audit, directory, draws, publish, report, roles, serve, tools
+from bot.cli import audit, directory, draws, params, publish, report, roles, serve, tools
 from bot.cli._base import CliError, Parser, Verb, add_common, load
 from bot.config import ConfigError, Settings
+from inspection.params import NoParamsInEffect
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(parser)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
     verbs.required = True
-    for group in (serve, tools, roles, directory, audit, draws, publish, report):
+    for group in (serve, tools, roles, directory, audit, draws, params, publish, report):
         group.register(verbs)
     return parser
 
@@ -41,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_run(args.run, args, settings))
     except (ConfigError, CliError) as exc:
         print(f"shuangsuiji: error: {exc}", file=sys.stderr)
+        return 2
+    except NoParamsInEffect as exc:  # Art. 45: a date before any configured rules
+        print(f"shuangsuiji: error: {exc.english}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -10,13 +10,17 @@ from bot.cli._base import CliError, Verbs, add_verb, database, now
 from bot.config import Settings
 
 KINDS = ["targets", "inspectors", "items"]
+CHECKS = "inspections"  # checks made before adoption (storage.imported_checks), not a directory
 
 
 def register(verbs: Verbs) -> None:
     imp = add_verb(
-        verbs, "import", "import targets, inspectors or check items from .xlsx or .csv", cmd_import
+        verbs,
+        "import",
+        "import targets, inspectors, check items or earlier inspections from .xlsx or .csv",
+        cmd_import,
     )
-    imp.add_argument("kind", choices=KINDS)
+    imp.add_argument("kind", choices=[*KINDS, CHECKS])
     imp.add_argument("file")
     imp.add_argument("--strict", action="store_true", help="commit nothing if any row is bad")
     imp.add_argument("--report", help="write the rejected rows to this .xlsx")
@@ -26,7 +30,7 @@ def register(verbs: Verbs) -> None:
         "write an empty spreadsheet with the headers and one example row",
         cmd_template,
     )
-    tpl.add_argument("kind", choices=KINDS)
+    tpl.add_argument("kind", choices=[*KINDS, CHECKS])
     tpl.add_argument("file", nargs="?")
     exp = add_verb(verbs, "export", "write the current directory as .xlsx", cmd_export)
     exp.add_argument("kind", choices=KINDS)
@@ -37,21 +41,32 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise CliError(f"file {path} does not exist")
-    from storage import directory
+    from storage import directory, imported_checks
     from storage.spreadsheet import SpreadsheetError
 
     async with database(settings) as db:
         try:
             async with db.transaction() as session:
-                report = await directory.import_rows(
-                    session,
-                    args.kind,
-                    path,
-                    actor="cli",
-                    now=now(),
-                    strict=args.strict,
-                    tz=settings.tz,
-                )
+                at = now()
+                if args.kind == CHECKS:
+                    report = await imported_checks.import_checks(
+                        session,
+                        path,
+                        actor="cli",
+                        now=at,
+                        today=at.astimezone(settings.tz).date(),
+                        strict=args.strict,
+                    )
+                else:
+                    report = await directory.import_rows(
+                        session,
+                        args.kind,
+                        path,
+                        actor="cli",
+                        now=at,
+                        strict=args.strict,
+                        tz=settings.tz,
+                    )
         except directory.StrictImportError as failed:
             report = failed.report
             print(report.to_text())
@@ -72,10 +87,13 @@ def _write_report(args: argparse.Namespace, report: object) -> None:
 
 
 async def cmd_template(args: argparse.Namespace, settings: Settings) -> int:
-    from storage import directory
+    from storage import directory, imported_checks
 
     path = Path(args.file or f"{args.kind}-template.xlsx")
-    directory.write_template(args.kind, path)
+    if args.kind == CHECKS:
+        imported_checks.write_template(path)
+    else:
+        directory.write_template(args.kind, path)
     print(f"template written to {path}")
     return 0
 

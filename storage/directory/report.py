@@ -19,7 +19,7 @@ class Rejection:
 
 @dataclass
 class ImportReport:
-    kind: Kind
+    kind: Kind | str
     file: str
     strict: bool = False
     added: int = 0
@@ -47,7 +47,7 @@ class ImportReport:
     def to_text(self, limit: int = 50) -> str:
         """English, for the CLI (reasons stay in Chinese: they quote the file)."""
         lines = [
-            f"Import of {self.kind.value} from {self.file}: {self.added} added, "
+            f"Import of {self.kind} from {self.file}: {self.added} added, "
             f"{self.updated} updated, {self.unchanged} unchanged, {self.rejected} rejected."
         ]
         if not self.committed:
@@ -69,7 +69,7 @@ class ImportReport:
 
     def summary_zh(self, limit: int = 5) -> str:
         """Chinese, for chat: counts, the first few reasons; the rest is in the file."""
-        label = KIND_LABELS[self.kind]
+        label = report_label(self)
         if not self.committed:
             head = (
                 f"{label}导入未执行（严格模式）：有 {self.rejected} 行不合格，本次未导入任何数据。"
@@ -107,5 +107,10 @@ class StrictImportError(Exception):
         self.report = report
 
 
+def report_label(report: ImportReport) -> str:
+    # Lists outside the directory (imported checks) reuse the report under their own name.
+    return KIND_LABELS[report.kind] if isinstance(report.kind, Kind) else "检查记录"
+
+
 def rejections_file_name(report: ImportReport) -> str:
-    return f"{KIND_LABELS[report.kind]}导入退回明细.xlsx"
+    return f"{report_label(report)}导入退回明细.xlsx"

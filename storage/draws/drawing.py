@@ -95,7 +95,7 @@ async def commit(
         )
     if task.status == "complete":
         raise DrawRefused("task_complete", task=task.code)
-    if task.status == "targeted":  # registered by 登记检查 (handlers/targeted.py)
+    if task.status in ("targeted", "joint", "imported"):  # 登记检查, import inspections
         raise DrawRefused("outside_draw", task=task.code)
     if task.status in ("proposed", "refused"):  # a branch's task awaits its city (Art. 5)
         raise DrawRefused("not_approved", task=task.code, status=task.status)

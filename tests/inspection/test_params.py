@@ -70,3 +70,37 @@ def test_art38_extra_phrases_are_checked_and_read_only() -> None:
     with pytest.raises(ValueError):
         RuleParams(effective_from=date(2026, 1, 1), extra_result_phrases={"x": "不配合检查"})
     assert hash(p) == hash(RuleParams(effective_from=date(2026, 1, 1)))
+
+
+def test_art45_the_table_rows_make_the_history_values_carry_over() -> None:
+    from inspection.params import history_from_rows, seed_rows
+
+    rows = [(k, v, RULES_ISSUED) for k, v in seed_rows()]
+    rows.append(("team_size", "3", date(2027, 1, 1)))
+    rows.append(("result.suspended", "检查对象已停产", date(2027, 1, 1)))
+    history = history_from_rows(rows)
+    assert history.at(date(2026, 12, 31)) == DEFAULT_HISTORY.at(date(2026, 12, 31))
+    later = history.at(date(2027, 1, 1))
+    assert (later.team_size, later.ratio_key) == (3, Fraction(1, 5))
+    assert dict(later.extra_result_phrases) == {"suspended": "检查对象已停产"}
+    # An incomplete set of rules before the first full date is not in force.
+    early = history_from_rows([("team_size", "2", date(2020, 1, 1)), *rows])
+    with pytest.raises(NoParamsInEffect):
+        early.at(date(2021, 1, 1))
+
+
+def test_art25_art38_values_are_parsed_and_the_seven_phrases_refused() -> None:
+    from inspection.params import BadParam, parse_value
+
+    assert [parse_value("ratio_key", v) for v in ("25%", "0.25", "1/4", "２５%")] == ["1/4"] * 4
+    assert parse_value("publication_working_days", "15") == "15"
+    for key, value in (
+        ("ratio_key", "abc"),
+        ("ratio_key", "101%"),
+        ("team_size", "0"),
+        ("result.no_problem", "没问题"),
+        ("result.x", "不配合检查"),
+        ("colour", "red"),
+    ):
+        with pytest.raises(BadParam):
+            parse_value(key, value)

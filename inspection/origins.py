@@ -1,0 +1,47 @@
+"""Where an inspection comes from, and which count as random checks (Art. 6, 7, 25, 36).
+
+Every planned check is a random check, joint checks with other authorities included (Art. 6):
+an inter-agency joint check (origin "joint") is drawn by the authority that leads it and counts
+toward once a year and the quotas like our own draws. Only checks aimed at a specific target
+(origin "targeted", with one of the kinds below) are outside the draw and counted apart.
+"""
+
+from __future__ import annotations
+
+# Origins of random checks: our draw (random), and another authority's joint draw (joint).
+# Construction-project coverage (Art. 25(4)) is drawn with them but counted on its own.
+RANDOM_CHECK_ORIGINS = ("random", "joint")
+OUTSIDE_DRAW_ORIGINS = ("targeted",)
+
+# Art. 6, exactly: the checks aimed at a specific target, in the article's order.
+OUTSIDE_KINDS = {
+    "complaint": "投诉举报",
+    "higher_authority": "上级部门转办交办",
+    "department_referral": "其他部门移送案件",
+    "emergency": "突发环境事件",
+    "nuclear_safety": "核安全检查",
+    "data_lead": "数据分析或监测发现问题线索",
+}
+
+# What a user may type for each kind (NFKC-normalised).
+OUTSIDE_KIND_WORDS = {
+    "投诉": "complaint",
+    "举报": "complaint",
+    "投诉举报": "complaint",
+    "转办": "higher_authority",
+    "交办": "higher_authority",
+    "上级转办": "higher_authority",
+    "上级交办": "higher_authority",
+    "移送": "department_referral",
+    "部门移送": "department_referral",
+    "移送案件": "department_referral",
+    "突发事件": "emergency",
+    "突发环境事件": "emergency",
+    "事故": "emergency",
+    "核安全": "nuclear_safety",
+    "数据线索": "data_lead",
+    "数据分析": "data_lead",
+    "监测线索": "data_lead",
+    "监测": "data_lead",
+}
+JOINT_WORDS = ("联合", "部门联合")

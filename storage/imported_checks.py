@@ -1,0 +1,294 @@
+"""Checks made before the bot was adopted, imported from a spreadsheet (Art. 14, 25, 38).
+
+Each row is one check: the target (credit code or permit number), the checking unit, the date,
+the kind (random, inter-agency joint, or one of Art. 6's checks outside the draw) and the result
+(one of the seven phrases, or a phrase the region added, as in force on the check date). It
+becomes a finished inspection (status "done") of the unit's import task ``I<year>-<org>``, marked
+by ``ImportedCheck``, so that once a year and the quotas are right from the first year. Imported
+checks are not published again (they predate the bot) and are never drawn.
+
+Bad rows are reported like the directory's (``storage.directory.ImportReport``), the good ones
+imported; re-importing the same file changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inspection.origins import JOINT_WORDS, OUTSIDE_KIND_WORDS, OUTSIDE_KINDS
+from inspection.params import NoParamsInEffect
+from inspection.results import parse_result
+from storage import audit
+from storage.directory.report import ImportReport, StrictImportError
+from storage.directory.values import clean_text, parse_date
+from storage.models import CheckOutsideDraw, ImportedCheck, Inspection, Task
+from storage.params import rule_params
+from storage.repos import Repositories
+from storage.spreadsheet import Cell, SheetSpec, normalise_header, open_table, write_xlsx
+
+KIND = "inspections"
+RANDOM_WORDS = ("随机抽查", "双随机", "双随机抽查", "随机")
+# field -> (header, hint); the first header is the template's.
+COLUMNS = {
+    "target": (
+        "检查对象信用代码或许可证编号",
+        "统一社会信用代码或排污许可证编号，须已在检查对象名录中",
+    ),
+    "org_code": ("检查单位代码", "如 150100"),
+    "checked_on": ("检查日期", "如 2024-05-20"),
+    "kind": (
+        "检查类型",
+        "随机抽查、部门联合抽查，或投诉举报、上级转办、部门移送、突发事件、核安全、数据线索",
+    ),
+    "result": ("检查结果", "第38条七种表述之一，如 未发现问题"),
+    "note": ("备注", "可空"),
+}
+ALIASES = {
+    "统一社会信用代码": "target",
+    "信用代码": "target",
+    "许可证编号": "target",
+    "检查对象": "target",
+    "检查单位": "org_code",
+    "单位代码": "org_code",
+    "检查时间": "checked_on",
+    "类型": "kind",
+    "结果": "result",
+}
+HEADER_MAP = {normalise_header(h): f for f, (h, _) in COLUMNS.items()} | {
+    normalise_header(a): f for a, f in ALIASES.items()
+}
+REQUIRED = ("target", "org_code", "checked_on", "kind", "result")
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    target: str
+    org_code: str
+    checked_on: dt.date
+    kind: str  # random / joint / an Art. 6 kind
+    result: str
+    note: str
+
+
+def origin_of(kind: str) -> str:
+    return kind if kind in ("random", "joint") else "targeted"
+
+
+def parse_kind(text: str) -> str:
+    word = clean_text(text)
+    if word in RANDOM_WORDS:
+        return "random"
+    if word in (*JOINT_WORDS, "部门联合抽查", "联合抽查"):
+        return "joint"
+    kind = OUTSIDE_KIND_WORDS.get(word) or next(
+        (k for k, label in OUTSIDE_KINDS.items() if label == word), None
+    )
+    if kind is None:
+        raise ValueError(f"检查类型「{text}」不认识（随机抽查、部门联合抽查或第6条所列类型）")
+    return kind
+
+
+def parse_row(cells: dict[str, Cell], today: dt.date) -> CheckRow:
+    """One row, or ValueError(column field, Chinese reason)."""
+    for f in REQUIRED:
+        if not clean_text(cells.get(f)):
+            raise _RowError(f, "不能为空")
+    try:
+        checked_on = parse_date(cells.get("checked_on"), today=today)
+    except ValueError as exc:
+        raise _RowError("checked_on", str(exc)) from None
+    assert checked_on is not None
+    try:
+        kind = parse_kind(str(cells.get("kind")))
+    except ValueError as exc:
+        raise _RowError("kind", str(exc)) from None
+    try:
+        extra = rule_params(checked_on).extra_result_phrases
+    except NoParamsInEffect:
+        extra = {}  # before any configured rules: the seven phrases only
+    try:
+        result = str(parse_result(str(cells.get("result")), extra))
+    except ValueError as exc:
+        raise _RowError("result", str(exc).splitlines()[0]) from None
+    return CheckRow(
+        target=clean_text(cells.get("target")),
+        org_code=clean_text(cells.get("org_code")),
+        checked_on=checked_on,
+        kind=kind,
+        result=result,
+        note=str(cells.get("note") or "").strip(),  # as typed
+    )
+
+
+class _RowError(ValueError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+
+
+async def import_checks(
+    session: AsyncSession,
+    path: Path,
+    *,
+    actor: str,
+    now: dt.datetime,
+    today: dt.date,
+    strict: bool = False,
+) -> ImportReport:
+    """Art. 14, 25: earlier checks into the record, row by row; bad rows reported."""
+    report = ImportReport(KIND, path.name, strict=strict)
+    repos = Repositories(session)
+    tasks: dict[tuple[str, int], Task] = {}
+    with open_table(path, HEADER_MAP) as table:
+        report.unknown_headers = table.unknown_headers
+        missing = [COLUMNS[f][0] for f in REQUIRED if f not in table.present]
+        if missing:
+            report.reject(table.header_row, "、".join(missing), "缺少必填列")
+        rows: Iterator[tuple[int, dict[str, Cell]]] = iter(()) if missing else table.rows
+        for number, cells in rows:
+            header = table.headers
+            try:
+                row = parse_row(cells, today)
+            except _RowError as exc:
+                report.reject(number, header.get(exc.field, exc.field), str(exc))
+                continue
+            target = await repos.targets.by_code(row.target)
+            if target is None:
+                report.reject(number, header["target"], "检查对象名录中没有该对象", row.target)
+                continue
+            if await repos.orgs.get(row.org_code) is None:
+                report.reject(number, header["org_code"], "单位代码不存在", row.org_code)
+                continue
+            if await _already(session, target.key, row):
+                report.unchanged += 1
+                continue
+            task = tasks.get((row.org_code, row.checked_on.year))
+            if task is None:
+                task = await _import_task(session, row.org_code, row.checked_on.year, actor, now)
+                tasks[(row.org_code, row.checked_on.year)] = task
+            inspection_id = await _record(
+                session, repos, task, target.id, target.key, target.tier, row, now
+            )
+            session.add(
+                ImportedCheck(
+                    inspection_id=inspection_id,
+                    kind=row.kind,
+                    note=row.note,
+                    source_file=path.name[:200],
+                    source_row=number,
+                    imported_by=actor,
+                    imported_at=now,
+                )
+            )
+            report.added += 1
+    if strict and report.rejections:
+        raise StrictImportError(report)
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        action="inspections.import",
+        subject=f"file:{path.name}",
+        payload={"added": report.added, "unchanged": report.unchanged, "rejected": report.rejected},
+    )
+    return report
+
+
+async def _already(session: AsyncSession, key: str, row: CheckRow) -> bool:
+    found = await session.execute(
+        select(ImportedCheck.inspection_id)
+        .join(Inspection, Inspection.id == ImportedCheck.inspection_id)
+        .join(Task, Task.id == Inspection.task_id)
+        .where(
+            Inspection.target_key == key,
+            Inspection.check_start == row.checked_on,
+            ImportedCheck.kind == row.kind,
+            Task.org_code == row.org_code,
+        )
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+async def _import_task(
+    session: AsyncSession, org: str, year: int, actor: str, now: dt.datetime
+) -> Task:
+    code = f"I{year}-{org}"
+    found = (await session.execute(select(Task).where(Task.code == code))).scalar_one_or_none()
+    if found is not None:
+        return found
+    task = Task(
+        code=code,
+        year=year,
+        name=f"{year}年启用前的检查（导入）",
+        org_code=org,
+        scope_orgs=[org],
+        quotas={},
+        item_codes=[],
+        focus="",
+        check_start=dt.date(year, 1, 1),
+        check_end=dt.date(year, 12, 31),
+        team_size=0,
+        status="imported",
+        created_by=actor,
+        created_at=now,
+    )
+    session.add(task)
+    await session.flush()
+    return task
+
+
+async def _record(
+    session: AsyncSession,
+    repos: Repositories,
+    task: Task,
+    target_id: int,
+    target_key: str,
+    tier: str,
+    row: CheckRow,
+    now: dt.datetime,
+) -> int:
+    number = await repos.sequences.next("inspection")
+    inspection = Inspection(
+        number=number,
+        task_id=task.id,
+        target_id=target_id,
+        target_key=target_key,
+        tier=tier,
+        method="onsite",
+        origin=origin_of(row.kind),
+        item_codes=[],
+        joined_tasks=[],
+        check_start=row.checked_on,
+        check_end=row.checked_on,
+        status="done",
+        result_code=row.result,
+        completed_at=now,
+        created_at=now,
+    )
+    session.add(inspection)
+    await session.flush()
+    if inspection.origin == "targeted":
+        session.add(
+            CheckOutsideDraw(
+                inspection_id=inspection.id,
+                kind=row.kind,
+                reason=row.note or "启用前的检查（导入）",
+                registered_by="import",
+                registered_at=now,
+            )
+        )
+    return inspection.id
+
+
+def write_template(path: Path) -> None:
+    """The blank list: headers with their hints in brackets, one example row."""
+    headers = [f"{h}（{hint}）" for h, hint in COLUMNS.values()]
+    example = ["91150102MA0N000011", "150100", "2024-05-20", "随机抽查", "未发现问题", ""]
+    write_xlsx(path, [SheetSpec("检查记录", headers, [example], tuple(30 for _ in headers))])
