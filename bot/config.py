@@ -143,6 +143,16 @@ class CalendarSettings(Section):
     makeup_workdays: list[dt.date] = Field(default_factory=list)
 
 
+class ReminderSettings(Section):
+    # Reminders (Art. 37, 40, 43) go out on working days from `start`, none from `end` on
+    # (local time); kinds listed in `urgent` go out at any hour. What is due is evaluated every
+    # `interval_seconds`.
+    start: dt.time = dt.time(9, 0)
+    end: dt.time = dt.time(18, 0)
+    urgent: list[str] = Field(default_factory=list)
+    interval_seconds: float = Field(default=15, gt=0, le=15)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
@@ -156,6 +166,7 @@ class Settings(BaseSettings):
     results: ResultSettings = ResultSettings()
     swaps: SwapSettings = SwapSettings()
     calendar: CalendarSettings = CalendarSettings()
+    reminders: ReminderSettings = ReminderSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -20,6 +20,7 @@ from bot.chat.context import Clock, Entropy, SystemClock
 from bot.chat.router import Dispatcher
 from bot.config import Settings
 from bot.runtime.due import DueRunner
+from bot.runtime.reminders import ReminderRunner
 from bot.runtime.sender import OutboxSender
 from bot.runtime.server import IngressGate, make_app
 from bot.runtime.worker import EventWorker
@@ -27,6 +28,7 @@ from bot.wecom.api import WeComClient
 from handlers import directory as directory_handlers
 from handlers import draws as draw_handlers
 from handlers import help as help_handlers
+from handlers import publication as publication_handlers
 from handlers import records as record_handlers
 from handlers import results as result_handlers
 from handlers import roles as role_handlers
@@ -52,6 +54,7 @@ def dispatcher() -> Dispatcher:
             record_handlers.router,
             swap_handlers.router,
             targeted_handlers.router,
+            publication_handlers.router,
         ]
     )
 
@@ -68,6 +71,7 @@ class Runtime:
     worker: EventWorker = field(init=False)
     sender: OutboxSender = field(init=False)
     due: DueRunner = field(init=False)
+    reminders: ReminderRunner = field(init=False)
     gate: IngressGate = field(init=False)
     http: aiohttp.ClientSession | None = field(init=False, default=None)
     _stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
@@ -84,6 +88,7 @@ class Runtime:
         self.worker = EventWorker(self.db, routes, self.settings, self.clock, entropy=self.entropy)
         self.worker.before_each = self.gate.wait_idle
         self.due = DueRunner(self.db, routes, self.settings, self.clock, self.worker.owner)
+        self.reminders = ReminderRunner(self.db, self.settings, self.clock)
 
     async def migrate(self) -> None:
         await migrate.upgrade(self.db)
@@ -140,8 +145,12 @@ class Runtime:
                 self._poll("outbox sender", self.sender.run_once, self.sender.wake)
             ),
         ]
-        self._scheduler = AsyncIOScheduler()
-        self._scheduler.add_job(self.due.tick, "interval", seconds=30, max_instances=1)
+        # The scheduler only ticks; the database decides what is due. A short interval follows
+        # a clock that jumps (tests, a drill clock).
+        every = self.settings.reminders.interval_seconds
+        self._scheduler = AsyncIOScheduler(timezone=self.settings.tz)
+        self._scheduler.add_job(self.due.tick, "interval", seconds=every, max_instances=1)
+        self._scheduler.add_job(self.reminders.tick, "interval", seconds=every, max_instances=1)
         self._scheduler.start()
         return bound
 
