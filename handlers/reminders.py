@@ -31,6 +31,7 @@ from inspection.reminders import (
 from inspection.workdays import WorkCalendar
 from storage import publication as pub_store
 from storage import reminders as store
+from storage.gcpause import gc_paused
 from storage.models import Task
 from storage.repos import OrgNode
 from storage.results import work_calendar
@@ -109,6 +110,7 @@ class People:
         return sorted(code for code, node in self.tree.items() if node.level == level)
 
 
+@gc_paused  # tens of thousands of short-lived rows and texts, no cycles among them
 async def run_reminders(ctx: Context) -> int:
     """Art. 37, 40, 43: what is due now, each reminder once, one message per person; outside
     working hours only the kinds configured urgent. Returns how many reminders went out."""

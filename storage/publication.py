@@ -37,7 +37,8 @@ async def unit_of_inspections(session: AsyncSession, task_ids: Sequence[int]) ->
         .where(TeamMember.position == 0, TeamMember.active.is_(True))
         .subquery()
     )
-    rows = await session.execute(
+    conn = await session.connection()  # plain rows: one per inspection, no ORM needed
+    rows = await conn.execute(
         select(Inspection.id, lead.c.org_code, Task.org_code)
         .join(Task, Task.id == Inspection.task_id)
         .outerjoin(lead, lead.c.inspection_id == Inspection.id)
@@ -59,7 +60,8 @@ class UnitResults:
 async def unit_results(session: AsyncSession, task_ids: Sequence[int]) -> list[UnitResults]:
     """Per (task, checking unit): recorded results, split into publishable and secret."""
     units = await unit_of_inspections(session, task_ids)
-    rows = await session.execute(
+    conn = await session.connection()
+    rows = await conn.execute(
         select(
             InspectionResult.task_id, InspectionResult.inspection_id, InspectionResult.secret
         ).where(InspectionResult.task_id.in_(list(task_ids)), InspectionResult.state == "recorded")

@@ -101,7 +101,8 @@ class OpenInspection:
 async def open_inspections_ending_by(session: AsyncSession, day: dt.date) -> list[OpenInspection]:
     """Open inspections (no result yet) whose check period ends by ``day``, with their
     active team members (Art. 40)."""
-    rows = await session.execute(
+    conn = await session.connection()  # plain rows: tens of thousands, no ORM needed
+    rows = await conn.execute(
         select(
             Inspection.number,
             Inspection.task_id,
