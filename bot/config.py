@@ -131,7 +131,8 @@ class ResultSettings(Section):
 
 
 class SwapSettings(Section):
-    # An undecided swap request reminds the head after remind_hours and lapses after lapse_hours.
+    # An undecided swap request reminds the head after remind_hours and lapses after lapse_hours,
+    # counted in working time: the hours of weekends and holidays do not count.
     remind_hours: float = Field(default=24, gt=0)
     lapse_hours: float = Field(default=72, gt=0)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 
 class CalendarNotCovered(ValueError):
@@ -114,3 +114,17 @@ class WorkCalendar:
             if self.is_working_day(d):
                 count += 1
         return count
+
+
+def add_working_hours(start: datetime, hours: float, cal: WorkCalendar) -> datetime:
+    """``start`` plus ``hours`` of working time: only the hours of working days count, so a
+    Friday's 24 hours run out on Monday (swaps, Art. 29). ``start`` is local and aware."""
+    remaining = timedelta(hours=hours)
+    t = start
+    while True:
+        midnight = datetime.combine(t.date() + timedelta(days=1), time(0), tzinfo=t.tzinfo)
+        if cal.is_working_day(t.date()):
+            if remaining <= midnight - t:
+                return t + remaining
+            remaining -= midnight - t
+        t = midnight
