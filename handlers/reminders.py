@@ -16,15 +16,19 @@ from dataclasses import dataclass
 from bot.chat.context import Context, Role
 from bot.chat.router import Router
 from inspection.deadlines import publication_deadline
+from inspection.pool import CONSTRUCTION_APPROVALS
 from inspection.reminders import (
+    CONSTRUCTION_WINDOW_DAYS,
     PUBLICATION_BEFORE,
     REPORT_BEFORE,
     RESULTS_BEFORE,
     Occasion,
     Reminder,
+    construction_occasion,
     current_occasion,
     digest,
     in_working_hours,
+    one_year_mark,
     report_deadlines,
     week_occasion,
 )
@@ -125,6 +129,7 @@ async def run_reminders(ctx: Context) -> int:
         *await publication_reminders(ctx, today, cal, people),
         *await results_reminders(ctx, today, cal, people),
         *report_reminders(today, cal, people),
+        *await construction_reminders(ctx, today, people),
     ]
     if quiet:
         due = [r for r in due if r.kind in settings.urgent]
@@ -308,4 +313,34 @@ def report_reminders(today: dt.date, cal: WorkCalendar, people: People) -> list[
             who = people.holders((Role.ADMIN, Role.CHIEF), city)
             if who:
                 out.append(Reminder(d.kind, f"{d.subject}:{city}", occ.key, who, text))
+    return out
+
+
+# --- Art. 25(4): key construction projects -------------------------------------------------------
+
+
+async def construction_reminders(ctx: Context, today: dt.date, people: People) -> list[Reminder]:
+    """Chiefs over a key construction project approved by the Ministry or the region, once,
+    when its one-year mark after going into operation is within 60 days and it has not been
+    checked since construction began (Art. 25(4): full coverage)."""
+    began_to = today - dt.timedelta(days=365 - CONSTRUCTION_WINDOW_DAYS - 1)
+    began_from = today - dt.timedelta(days=366)
+    projects = await store.unchecked_key_projects(
+        ctx.session, sorted(CONSTRUCTION_APPROVALS), began_from, began_to
+    )
+    out: list[Reminder] = []
+    for p in projects:
+        occasion = construction_occasion(p.operation_started_on, today)
+        if occasion is None:
+            continue
+        chain = await ctx.repos.orgs.ancestors(p.org_code)
+        orgs = [o for o in chain if people.tree[o].level != "region"]
+        who = tuple(sorted({u for o in orgs for u in people.holders((Role.CHIEF,), o)}))
+        mark = one_year_mark(p.operation_started_on)
+        text = (
+            f"【建设项目全覆盖】{p.name}（{p.key}）于 {p.operation_started_on} 投入生产或使用，"
+            f"须在 {mark} 前至少检查一次（第25条第4项），至今尚未检查，"
+            f"还有 {(mark - today).days} 天。请将其纳入抽查任务。"
+        )
+        out.append(Reminder("construction", p.key, occasion, who, text))
     return out

@@ -116,6 +116,26 @@ def report_deadlines(today: date, horizon_days: int = 40) -> list[ReportDeadline
     )
 
 
+CONSTRUCTION_WINDOW_DAYS = 60  # Art. 25(4): chiefs are told this long before the one-year mark
+
+
+def one_year_mark(operation_started_on: date) -> date:
+    """Art. 25(4): one year after going into production or use (29 February: the 28th)."""
+    op = operation_started_on
+    return op.replace(year=op.year + 1, day=28 if (op.month, op.day) == (2, 29) else op.day)
+
+
+def construction_occasion(
+    operation_started_on: date, today: date, window_days: int = CONSTRUCTION_WINDOW_DAYS
+) -> str | None:
+    """The occasion for an unchecked key project: within ``window_days`` of its one-year mark
+    (told once per mark), else None."""
+    mark = one_year_mark(operation_started_on)
+    if 0 <= (mark - today).days <= window_days:
+        return f"mark:{mark.isoformat()}"
+    return None
+
+
 def in_working_hours(
     local_day: date, local_time: time, cal: WorkCalendar, start: time, end: time
 ) -> bool:

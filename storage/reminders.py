@@ -140,6 +140,43 @@ async def tasks_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Ta
     return {t.id: t for t in rows.scalars()}
 
 
+@dataclass(frozen=True)
+class KeyProject:
+    key: str
+    name: str
+    org_code: str
+    operation_started_on: dt.date
+
+
+async def unchecked_key_projects(
+    session: AsyncSession, approvals: Sequence[str], began_from: dt.date, began_to: dt.date
+) -> list[KeyProject]:
+    """Art. 25(4): construction projects approved at ``approvals`` levels that went into
+    operation between the two dates and have no inspection (drawn or done) since their
+    construction began."""
+    checked = (
+        select(Inspection.id)
+        .where(
+            Inspection.target_id == Target.id,
+            Inspection.status.in_(("open", "done", "merged")),
+            Inspection.check_end >= Target.construction_started_on,
+        )
+        .exists()
+    )
+    rows = await session.execute(
+        select(Target.key, Target.name, Target.org_code, Target.operation_started_on)
+        .where(
+            Target.approval_level.in_(list(approvals)),
+            Target.construction_started_on.is_not(None),
+            Target.operation_started_on.between(began_from, began_to),
+            Target.status != "deregistered",
+            ~checked,
+        )
+        .order_by(Target.key)
+    )
+    return [KeyProject(k, n, o, op) for k, n, o, op in rows.all() if op is not None]
+
+
 # --- deadlines as last announced ------------------------------------------------------------
 
 
