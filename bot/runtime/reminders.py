@@ -22,9 +22,16 @@ class ReminderRunner:
         self.db = db
         self.settings = settings
         self.clock = clock
+        self.runs = 0  # completed ticks, for health checks and tests
 
     async def tick(self) -> int:
         """Send what is due now; returns how many reminders went out."""
+        try:
+            return await self._tick()
+        finally:
+            self.runs += 1
+
+    async def _tick(self) -> int:
         async with self.db.transaction() as session:
             ctx = await build_context(session, self.settings, self.clock)
             return await run_reminders(ctx)
