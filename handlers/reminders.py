@@ -125,8 +125,10 @@ async def run_reminders(ctx: Context) -> int:
     if quiet and not settings.urgent:
         return 0
     people = await People.load(ctx)
+    # A recomputed deadline is recorded only when its announcement can go out with it.
+    announce = not quiet or "deadline_moved" in settings.urgent
     due = [
-        *await publication_reminders(ctx, today, cal, people),
+        *await publication_reminders(ctx, today, cal, people, announce=announce),
         *await results_reminders(ctx, today, cal, people),
         *report_reminders(today, cal, people),
         *await construction_reminders(ctx, today, people),
@@ -147,7 +149,7 @@ async def run_reminders(ctx: Context) -> int:
 
 
 async def publication_reminders(
-    ctx: Context, today: dt.date, cal: WorkCalendar, people: People
+    ctx: Context, today: dt.date, cal: WorkCalendar, people: People, *, announce: bool = True
 ) -> list[Reminder]:
     """Publishers and chiefs of each checking unit, 5 and 1 working days before its deadline,
     then every working morning until published; the level above, a weekly list. Units whose
@@ -156,7 +158,7 @@ async def publication_reminders(
     if not tasks:
         return []
     deadlines = {i: publication_deadline_of(ctx, t, cal) for i, t in tasks.items()}
-    out = await recomputed_deadlines(ctx, tasks, deadlines, people)
+    out = await recomputed_deadlines(ctx, tasks, deadlines, people) if announce else []
     done = await pub_store.published(ctx.session, list(tasks))
     overdue: dict[str, list[str]] = defaultdict(list)
     for u in await pub_store.unit_results(ctx.session, list(tasks)):

@@ -79,3 +79,11 @@ async def test_art37_two_instances_send_each_reminder_once(h: Harness) -> None:
     await h.settle()
     assert len(h.wecom.texts_to(PUBLISHER)) == 1
     assert len(h.wecom.texts_to(UNIT_CHIEF)) == 1
+
+
+async def test_art37_kinds_configured_urgent_go_out_at_any_hour(h: Harness) -> None:
+    await completed(h)
+    assert await tick_at(h, at(2026, 12, 26, 22)) == 0  # Saturday night: quiet
+    h.settings.reminders.urgent = ["publication"]
+    assert await tick_at(h, at(2026, 12, 26, 22, 5)) == 1
+    assert await reminder_keys(h, "publication") == [(f"{TASK}:150102", "before1")]
