@@ -141,7 +141,8 @@ class ResultSettings(Section):
 
 
 class SwapSettings(Section):
-    # An undecided swap request reminds the head after remind_hours and lapses after lapse_hours.
+    # An undecided swap request reminds the head after remind_hours and lapses after lapse_hours,
+    # counted in working time: the hours of weekends and holidays do not count.
     remind_hours: float = Field(default=24, gt=0)
     lapse_hours: float = Field(default=72, gt=0)
 
@@ -185,13 +186,14 @@ class PublicSettings(Section):
         """An absolute address of a public page, for replies (``base_url`` + prefix + path)."""
         return f"{self.base_url.rstrip('/')}{self.path_prefix}{path}"
 
+
 class ClockSettings(Section):
     """A drill clock for demos, rehearsals and acceptance tests: simulated time runs from
     ``start`` at ``speed`` simulated seconds per real second (off when ``start`` is unset)."""
 
     start: dt.datetime | None = None
     speed: float = Field(default=1.0, gt=0, le=100_000)
-    # Real seconds between evaluations of what is due (due actions, pace warnings).
+    # Real seconds between evaluations of what is due (due actions, reminders, pace warnings).
     tick_seconds: float = Field(default=15.0, gt=0, le=15)
 
     @field_validator("start")
@@ -200,6 +202,15 @@ class ClockSettings(Section):
         if value is not None and value.tzinfo is None:
             raise ValueError("must carry a UTC offset, e.g. 2026-12-20T08:00:00+08:00")
         return value
+
+
+class ReminderSettings(Section):
+    # Reminders (Art. 37, 40, 43) go out on working days from `start`, none from `end` on
+    # (local time); kinds listed in `urgent` go out at any hour. What is due is evaluated every
+    # `[clock] tick_seconds`.
+    start: dt.time = dt.time(9, 0)
+    end: dt.time = dt.time(18, 0)
+    urgent: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):
@@ -217,6 +228,7 @@ class Settings(BaseSettings):
     calendar: CalendarSettings = CalendarSettings()
     public: PublicSettings = PublicSettings()
     clock: ClockSettings = ClockSettings()
+    reminders: ReminderSettings = ReminderSettings()
 
     @field_validator("timezone")
     @classmethod

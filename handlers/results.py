@@ -514,12 +514,18 @@ def completion_text(c: store.Completion) -> str:
     if c.publication_due is not None:
         return head + (
             f"按第37条，须在完成后{days}个工作日内公开检查结果，"
-            f"即最迟 {c.publication_due.isoformat()}（保密结果不公开）。"
+            f"即最迟 {c.publication_due.isoformat()}{provisional_note(c)}（保密结果不公开）。"
         )
     return head + (
         f"公开期限（{days}个工作日）暂无法计算：{c.calendar_missing}年的节假日安排尚未载入，"
         "请管理员在配置中补充。"
     )
+
+
+def provisional_note(c: store.Completion) -> str:
+    if c.calendar_missing is None:
+        return ""
+    return f"（暂定：{c.calendar_missing}年节假日安排尚未载入，按周末计算，载入后重新计算）"
 
 
 async def announce_completion(ctx: Context, c: store.Completion, *, reply: bool = True) -> None:

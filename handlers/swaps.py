@@ -8,7 +8,6 @@ An undecided request reminds the head and later lapses, through due actions the 
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from bot.chat.context import Context, Role, UserError
@@ -28,7 +27,9 @@ from handlers.common import (
     target_of,
     task_of,
 )
+from handlers.reminders import calendar
 from inspection.draw import DrawError
+from inspection.workdays import add_working_hours
 from storage import draws, due
 from storage import outbox as outbox_store
 from storage import results as results_store
@@ -98,10 +99,11 @@ async def request_swap(msg: TextCommand, ctx: Context) -> None:
     s = ctx.settings.swaps
     data = {"id": request.id}
     ref = f"swap:{request.id}"
+    start, cal = ctx.now().astimezone(ctx.settings.tz), calendar(ctx)  # working hours only
     await due.schedule(
-        ctx.session, REMIND, ref, ctx.now() + dt.timedelta(hours=s.remind_hours), data
+        ctx.session, REMIND, ref, add_working_hours(start, s.remind_hours, cal), data
     )
-    await due.schedule(ctx.session, LAPSE, ref, ctx.now() + dt.timedelta(hours=s.lapse_hours), data)
+    await due.schedule(ctx.session, LAPSE, ref, add_working_hours(start, s.lapse_hours, cal), data)
     await ctx.audit(
         action="swap.request",
         subject=subject(task),
@@ -414,7 +416,7 @@ async def remind(data: dict[str, Any], ctx: Context) -> None:
     ctx.outbox.text(
         request.heads,
         f"提醒：替换申请 #{request.id}（编号 {inspection.number}，原因：{request.reason}）"
-        f"已等待{s.remind_hours:g}小时未审批。请在审批卡片上批准或驳回，或发送「批准替换 {request.id}」"
+        f"已等待{s.remind_hours:g}小时（不计节假日）未审批。请在审批卡片上批准或驳回，或发送「批准替换 {request.id}」"
         f"/「驳回替换 {request.id} <原因>」；提交{s.lapse_hours:g}小时仍未审批的自动失效。",
     )
     await ctx.audit(  # as "system": the due worker's actor

@@ -1,9 +1,10 @@
 """Deadlines: publication of results (Art. 37) and the region's reports (Art. 43).
 
 Convention: every ``*_due`` function returns the **last allowed day** (inclusive). Art. 43 says
-"5日前" (before the 5th); we read "前" as strictly before, so the last allowed day is the 4th.
-The ``*_before`` functions return the date as the article words it (the 5th), for messages
-such as "须于1月5日前报送". Art. 43 deadlines are calendar dates and do not move for holidays.
+"5日前"; the region reads it as "no later than the 5th" (corrected reading), so the last allowed
+day is the 5th itself. The ``*_before`` functions return the date as the article words it, for
+messages such as "须于1月5日前报送". Art. 43 deadlines are calendar dates and do not move for
+holidays: reminders fall on the last working days before them.
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ def statistics_table_before(quarter_year: int, quarter: int) -> date:
 
 
 def statistics_table_due(quarter_year: int, quarter: int) -> date:
-    """Last allowed day to file the quarter's 统计表 (Art. 43): Q4 2026 gives 2027-01-04."""
-    return statistics_table_before(quarter_year, quarter) - timedelta(days=1)
+    """Last allowed day to file the quarter's 统计表 (Art. 43): Q4 2026 gives 2027-01-05."""
+    return statistics_table_before(quarter_year, quarter)
 
 
 def self_inspection_report_before(year: int) -> date:
@@ -93,8 +94,8 @@ def self_inspection_report_before(year: int) -> date:
 
 
 def self_inspection_report_due(year: int) -> date:
-    """Last allowed day to send the annual 自查报告 (Art. 43): November 4th."""
-    return self_inspection_report_before(year) - timedelta(days=1)
+    """Last allowed day to send the annual 自查报告 (Art. 43): November 5th, inclusive."""
+    return self_inspection_report_before(year)
 
 
 def reminder_dates(

@@ -11,6 +11,9 @@ from __future__ import annotations
 # Origins of random checks: our draw (random), and another authority's joint draw (joint).
 # Construction-project coverage (Art. 25(4)) is drawn with them but counted on its own.
 RANDOM_CHECK_ORIGINS = ("random", "joint")
+# What counts toward the quarterly coverage and the statistics table (Art. 25): every random
+# check, the construction part of our draws included.
+QUOTA_ORIGINS = (*RANDOM_CHECK_ORIGINS, "construction")
 OUTSIDE_DRAW_ORIGINS = ("targeted",)
 
 # Art. 6, exactly: the checks aimed at a specific target, in the article's order.

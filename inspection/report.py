@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from typing import Literal
 
+from inspection.origins import OUTSIDE_KINDS
 from inspection.quotas import Tier
 from inspection.results import PHRASES, ResultCode
 
@@ -25,13 +26,6 @@ PROBLEM_CODES = (
     ResultCode.transferred,
     ResultCode.pending_followup,
 )
-OUTSIDE_KINDS: Mapping[str, str] = {  # Art. 6, kept apart from random checks
-    "complaint": "投诉举报",
-    "transfer": "转办交办",
-    "incident": "突发环境事件",
-    "nuclear": "核与辐射安全",
-    "data_lead": "数据分析线索",
-}
 
 
 def quarter_of(day: dt.date) -> tuple[int, int]:

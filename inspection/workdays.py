@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 
 class CalendarNotCovered(ValueError):
@@ -25,6 +25,19 @@ class WorkCalendar:
     holidays: frozenset[date]
     makeup_workdays: frozenset[date]
     covered_years: frozenset[int]
+    # Weekends alone for a year whose schedule is not loaded (a provisional count), instead of
+    # refusing: see ``provisional`` and ``uncovered_years``.
+    weekends_when_uncovered: bool = False
+
+    def provisional(self) -> WorkCalendar:
+        """A copy that counts an unloaded year by weekends alone; what it computes there is
+        provisional until the year's schedule is added."""
+        return WorkCalendar(self.holidays, self.makeup_workdays, self.covered_years, True)
+
+    def uncovered_years(self, a: date, b: date) -> list[int]:
+        """The years between ``a`` and ``b`` (either order) whose schedule is not loaded."""
+        lo, hi = sorted((a.year, b.year))
+        return [y for y in range(lo, hi + 1) if y not in self.covered_years]
 
     @classmethod
     def from_chinese_calendar(
@@ -61,11 +74,14 @@ class WorkCalendar:
             holidays=frozenset(d for d in self.holidays if d.year != year) | h,
             makeup_workdays=frozenset(d for d in self.makeup_workdays if d.year != year) | w,
             covered_years=self.covered_years | {year},
+            weekends_when_uncovered=self.weekends_when_uncovered,
         )
 
     def is_working_day(self, d: date) -> bool:
         if d.year not in self.covered_years:
-            raise CalendarNotCovered(d.year)
+            if not self.weekends_when_uncovered:
+                raise CalendarNotCovered(d.year)
+            return d.weekday() < 5
         if d in self.makeup_workdays:
             return True
         return d.weekday() < 5 and d not in self.holidays
@@ -98,3 +114,17 @@ class WorkCalendar:
             if self.is_working_day(d):
                 count += 1
         return count
+
+
+def add_working_hours(start: datetime, hours: float, cal: WorkCalendar) -> datetime:
+    """``start`` plus ``hours`` of working time: only the hours of working days count, so a
+    Friday's 24 hours run out on Monday (swaps, Art. 29). ``start`` is local and aware."""
+    remaining = timedelta(hours=hours)
+    t = start
+    while True:
+        midnight = datetime.combine(t.date() + timedelta(days=1), time(0), tzinfo=t.tzinfo)
+        if cal.is_working_day(t.date()):
+            if remaining <= midnight - t:
+                return t + remaining
+            remaining -= midnight - t
+        t = midnight

@@ -15,12 +15,12 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inspection.origins import RANDOM_CHECK_ORIGINS
 from storage.models import Inspection, Target, Task
 from storage.repos import Repositories
 
 CHUNK = 500  # values per IN (...) list
 LIVE = ("open", "done", "merged")  # a cancelled inspection was never a check
-RANDOM = ("random", "joint")
 
 
 async def randomly_checked(
@@ -37,7 +37,7 @@ async def randomly_checked(
         .where(
             Task.year == task.year,
             Task.id != task.id,
-            Inspection.origin.in_(RANDOM),
+            Inspection.origin.in_(RANDOM_CHECK_ORIGINS),
             Inspection.status.in_(LIVE),
         )
         .distinct()
@@ -82,7 +82,7 @@ async def no_problem_above(session: AsyncSession, repos: Repositories, task: Tas
         .where(
             Task.year == task.year,
             Task.org_code.in_(above),
-            Inspection.origin.in_(RANDOM),
+            Inspection.origin.in_(RANDOM_CHECK_ORIGINS),
             Inspection.result_code == "no_problem",
         )
         .distinct()

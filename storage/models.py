@@ -679,6 +679,34 @@ class PublicBigram(Base):
     )
 
 
+class Reminder(Base):
+    """A reminder sent once per occasion (Art. 37, 40, 43): claimed by inserting its key, in the
+    transaction that queues the message, so two instances or a restart never send it twice."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (UniqueConstraint("kind", "subject", "occasion"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))  # publication / results / statistics_table ...
+    subject: Mapped[str] = mapped_column(String(100))  # what it is about, e.g. "T2026-..:150102"
+    occasion: Mapped[str] = mapped_column(String(40))  # before5 / before1 / overdue:2026-12-29
+    recipients: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    sent_at: Mapped[dt.datetime]
+
+
+class Deadline(Base):
+    """A computed deadline as last announced, so that adding a missing year's holiday schedule
+    can say which provisional deadlines moved (Art. 37)."""
+
+    __tablename__ = "deadline"
+    __table_args__ = (UniqueConstraint("kind", "subject"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))  # publication
+    subject: Mapped[str] = mapped_column(String(100))  # the task code
+    due: Mapped[dt.date] = mapped_column(Date)
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False)  # weekends alone
+    computed_at: Mapped[dt.datetime]
+
+
 class ResultEntry(Base):
     """Every result and correction as it was made (Art. 33, 40); a correction never overwrites
     the original."""

@@ -20,6 +20,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.deadlines import quarter_bounds
+from inspection.origins import QUOTA_ORIGINS
 from inspection.quotas import (
     Change,
     DirectoryEntry,
@@ -47,7 +48,7 @@ from storage.tasks import chunks, rule_params
 # Inspections that are random checks (Art. 6, 25): our draws at every level (Art. 30 re-checks
 # and internal joint tasks included) and the construction part of a draw (Art. 25(4)). An
 # inter-agency joint check becomes one more origin here once it is recorded as a random check.
-RANDOM_ORIGINS = ("random", "construction")
+RANDOM_ORIGINS = QUOTA_ORIGINS  # inspection.origins: one definition
 
 
 @dataclass(frozen=True)

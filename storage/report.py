@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Integer, and_, cast, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inspection.origins import QUOTA_ORIGINS
 from inspection.quotas import Tier
 from inspection.report import Figures, rolled_up
 from storage.models import (
@@ -34,7 +35,7 @@ from storage.models import (
 )
 from storage.repos import Repositories
 
-RANDOM_ORIGINS = ("random", "construction")
+RANDOM_ORIGINS = QUOTA_ORIGINS  # inspection.origins: one definition
 COUNTED = ("open", "done", "merged")  # a cancelled inspection's result does not count
 
 

@@ -514,10 +514,11 @@ def publication_due(
     task: Task, completed_on: dt.date, calendar: WorkCalendar | None = None
 ) -> tuple[dt.date | None, int | None]:
     days = rule_params(task.check_start).publication_working_days
+    cal = calendar or work_calendar()
     try:
-        return publication_deadline(completed_on, calendar or work_calendar(), days), None
-    except CalendarNotCovered as exc:
-        return None, exc.year
+        return publication_deadline(completed_on, cal, days), None
+    except CalendarNotCovered as exc:  # weekends alone: provisional until the year is added
+        return publication_deadline(completed_on, cal.provisional(), days), exc.year
 
 
 async def complete_if_done(

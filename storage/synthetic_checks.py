@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inspection.origins import OUTSIDE_KINDS as KINDS
 from inspection.results import PHRASES, ResultCode
 from storage.bulk import binder, insert_rows
 from storage.models import (
@@ -27,7 +28,7 @@ from storage.models import (
     TeamMember,
 )
 
-OUTSIDE_KINDS = ("complaint", "transfer", "incident", "nuclear", "data_lead")
+OUTSIDE_KINDS = tuple(KINDS)  # Art. 6
 BATCH = 20_000
 
 

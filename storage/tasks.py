@@ -16,7 +16,6 @@ from sqlalchemy import TextClause, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.draw import DrawPolicy
-from inspection.origins import RANDOM_CHECK_ORIGINS
 from inspection.params import NoParamsInEffect
 from inspection.pool import (
     CONSTRUCTION_APPROVALS,

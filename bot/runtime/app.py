@@ -21,6 +21,7 @@ from bot.chat.router import Dispatcher
 from bot.config import Settings
 from bot.runtime.due import DueRunner
 from bot.runtime.pace import PaceWatch
+from bot.runtime.reminders import ReminderRunner
 from bot.runtime.sender import OutboxSender
 from bot.runtime.server import IngressGate, make_app
 from bot.runtime.worker import EventWorker
@@ -30,6 +31,7 @@ from handlers import draws as draw_handlers
 from handlers import followups as followup_handlers
 from handlers import help as help_handlers
 from handlers import progress as progress_handlers
+from handlers import publication as publication_handlers
 from handlers import records as record_handlers
 from handlers import reports as report_handlers
 from handlers import results as result_handlers
@@ -61,6 +63,7 @@ def dispatcher() -> Dispatcher:
             swap_handlers.router,
             targeted_handlers.router,
             progress_handlers.router,
+            publication_handlers.router,
         ]
     )
 
@@ -78,6 +81,7 @@ class Runtime:
     sender: OutboxSender = field(init=False)
     due: DueRunner = field(init=False)
     pace: PaceWatch = field(init=False)
+    reminders: ReminderRunner = field(init=False)
     gate: IngressGate = field(init=False)
     http: aiohttp.ClientSession | None = field(init=False, default=None)
     _stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
@@ -102,6 +106,7 @@ class Runtime:
         self.worker.before_each = self.gate.wait_idle
         self.due = DueRunner(self.db, routes, self.settings, self.clock, self.worker.owner)
         self.pace = PaceWatch(self.db, self.settings, self.clock)
+        self.reminders = ReminderRunner(self.db, self.settings, self.clock)
 
     async def migrate(self) -> None:
         await migrate.upgrade(self.db)
@@ -160,12 +165,13 @@ class Runtime:
                 self._poll("outbox sender", self.sender.run_once, self.sender.wake)
             ),
         ]
-        self._scheduler = AsyncIOScheduler()
         # What is due is evaluated against the domain clock (a drill's too), every tick of
-        # real time, never by wall-clock cron triggers.
+        # real time, never by wall-clock cron triggers; the database decides what is sent.
         tick = self.settings.clock.tick_seconds
+        self._scheduler = AsyncIOScheduler(timezone=self.settings.tz)
         self._scheduler.add_job(self.due.tick, "interval", seconds=tick, max_instances=1)
         self._scheduler.add_job(self.pace.tick, "interval", seconds=tick, max_instances=1)
+        self._scheduler.add_job(self.reminders.tick, "interval", seconds=tick, max_instances=1)
         self._scheduler.start()
         return bound
 

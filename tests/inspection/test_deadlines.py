@@ -53,17 +53,17 @@ def test_art40_late_publication_stays_recorded_as_late() -> None:
     assert not in_time.overdue and in_time.working_days_left == 6
 
 
-def test_art43_statistics_table_last_allowed_day_is_the_4th() -> None:
-    assert statistics_table_due(2026, 4) == date(2027, 1, 4)
+def test_art43_statistics_table_last_allowed_day_is_the_5th_inclusive() -> None:
+    assert statistics_table_due(2026, 4) == date(2027, 1, 5)  # by the 5th, inclusive
     assert statistics_table_before(2026, 4) == date(2027, 1, 5)
-    assert statistics_table_due(2026, 1) == date(2026, 4, 4)
-    assert statistics_table_due(2026, 3) == date(2026, 10, 4)  # calendar date, even on a holiday
+    assert statistics_table_due(2026, 1) == date(2026, 4, 5)
+    assert statistics_table_due(2026, 3) == date(2026, 10, 5)  # calendar date, even on a holiday
     with pytest.raises(ValueError):
         statistics_table_due(2026, 5)
 
 
 def test_art43_self_inspection_report_before_november_5() -> None:
-    assert self_inspection_report_due(2026) == date(2026, 11, 4)
+    assert self_inspection_report_due(2026) == date(2026, 11, 5)
     assert self_inspection_report_before(2026) == date(2026, 11, 5)
 
 

@@ -1,0 +1,101 @@
+"""公示: a checking unit records that it published its results of a task (Art. 37, "who checks,
+enters and publishes"), once; the reminders stop and the record says whether it was on time."""
+
+from __future__ import annotations
+
+from bot.chat.context import Context, Role, UserError
+from bot.chat.inbound import TextCommand
+from bot.chat.router import Router
+from handlers.common import load_task, local, subject
+from handlers.reminders import calendar, publication_deadline_of
+from storage import publication as store
+from storage.models import Task
+
+router = Router("publication")
+
+PUBLISHERS = (Role.PUBLISHER, Role.CHIEF)
+
+
+@router.command(
+    "公示",
+    roles=PUBLISHERS,
+    usage="公示 <任务> <网址>",
+    summary="登记本单位已公开某任务的检查结果（第37条）",
+)
+async def record_publication(msg: TextCommand, ctx: Context) -> None:
+    """Art. 37: the publishers and chiefs of a task's checking unit record its publication:
+    when, by whom, where; once per (task, unit)."""
+    words = msg.text.split()
+    task = await load_task(ctx, msg.text, "公示")
+    units = await my_units(ctx, task)
+    url = words[1] if len(words) > 1 else ""
+    for unit in units:
+        existing = await store.publication_of(ctx.session, task.id, unit)
+        if existing is not None:
+            raise UserError(
+                f"任务 {task.code} {await ctx.repos.orgs.name(unit)}的公开已于"
+                f"{local(ctx, existing.published_at)}由 {existing.published_by} 登记"
+                f"（{existing.url}），无需重复登记。"
+            )
+    if task.completed_at is None:
+        raise UserError(f"任务 {task.code} 尚有检查未提交结果，完成后再公开和登记（第37条）。")
+    if not url:
+        raise UserError(
+            "本系统的公开页面尚未开通，请在门户网站或指定平台公开后，"
+            f"发送「公示 {task.code} <网址>」登记公开地址。"
+        )
+    if not url.lower().startswith(("http://", "https://")) or len(url) > 2000:
+        raise UserError(f"「{url[:60]}」不是网址，请写明以 http:// 或 https:// 开头的公开地址。")
+    for unit in units:
+        await record_one(ctx, task, unit, url)
+
+
+async def my_units(ctx: Context, task: Task) -> list[str]:
+    """The task's checking units where the actor is a publisher or chief."""
+    units = {r.org_code for r in await store.unit_results(ctx.session, [task.id])}
+    mine = sorted({b.org_code for b in ctx.actor.bindings if b.role in PUBLISHERS} & units)
+    if not mine:
+        raise UserError(
+            f"任务 {task.code} 的检查结果由检查单位公开（谁检查、谁公开，第37条），"
+            "您不是其检查单位的信息公开员或部门负责人。"
+        )
+    return mine
+
+
+async def record_one(ctx: Context, task: Task, unit: str, url: str) -> None:
+    deadline = publication_deadline_of(ctx, task, calendar(ctx))
+    today = ctx.now().astimezone(ctx.settings.tz).date()
+    row, _ = await store.record_publication(
+        ctx.session,
+        task,
+        unit,
+        ctx.actor.userid,
+        url,
+        ctx.now(),
+        deadline=deadline.due,
+        published_on=today,
+    )
+    if row.on_time:
+        timing = f"按期（期限 {deadline.due}{deadline.note()}）"
+    else:
+        over = calendar(ctx).working_days_between(deadline.due, today)
+        timing = f"逾期 {over} 个工作日（期限 {deadline.due}{deadline.note()}）"
+    name = await ctx.repos.orgs.name(unit)
+    ctx.reply(
+        f"【已登记公开】任务 {task.code}「{task.name}」{name}的检查结果已公开：{url}\n"
+        f"公开 {row.results} 条，保密不公开 {row.withheld} 条（第37条）；{timing}。"
+        "公开提醒随即停止。"
+    )
+    await ctx.audit(
+        action="publication.record",
+        subject=subject(task),
+        payload={
+            "org": unit,
+            "url": url,
+            "deadline": deadline.due.isoformat(),
+            "provisional": deadline.provisional,
+            "on_time": row.on_time,
+            "results": row.results,
+            "withheld": row.withheld,
+        },
+    )

@@ -1,0 +1,155 @@
+"""一公开 (Art. 37, "who checks, enters and publishes"): which unit checked what, and recording
+that a checking unit published a task's results, once.
+
+The checking unit of an inspection is the organisation of its team's lead inspector (the
+first member drawn); an inspection without a team falls to the task's own organisation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import insert_for
+from storage.models import (
+    Inspection,
+    InspectionResult,
+    Inspector,
+    Publication,
+    Task,
+    TeamMember,
+)
+
+LIVE = ("open", "done", "merged")
+
+
+async def unit_of_inspections(session: AsyncSession, task_ids: Sequence[int]) -> dict[int, str]:
+    """inspection id -> its checking unit, for the live inspections of ``task_ids``."""
+    if not task_ids:
+        return {}
+    lead = (
+        select(TeamMember.inspection_id, Inspector.org_code)
+        .join(Inspector, Inspector.id == TeamMember.inspector_id)
+        .where(TeamMember.position == 0, TeamMember.active.is_(True))
+        .subquery()
+    )
+    conn = await session.connection()  # plain rows: one per inspection, no ORM needed
+    rows = await conn.execute(
+        select(Inspection.id, lead.c.org_code, Task.org_code)
+        .join(Task, Task.id == Inspection.task_id)
+        .outerjoin(lead, lead.c.inspection_id == Inspection.id)
+        .where(Inspection.task_id.in_(list(task_ids)), Inspection.status.in_(LIVE))
+    )
+    return {iid: unit or task_org for iid, unit, task_org in rows.all()}
+
+
+@dataclass(frozen=True)
+class UnitResults:
+    """A checking unit's recorded results of a task: publishable and withheld (secret)."""
+
+    task_id: int
+    org_code: str
+    results: int
+    withheld: int
+
+
+async def unit_results(session: AsyncSession, task_ids: Sequence[int]) -> list[UnitResults]:
+    """Per (task, checking unit): recorded results, split into publishable and secret."""
+    units = await unit_of_inspections(session, task_ids)
+    conn = await session.connection()
+    rows = await conn.execute(
+        select(
+            InspectionResult.task_id, InspectionResult.inspection_id, InspectionResult.secret
+        ).where(InspectionResult.task_id.in_(list(task_ids)), InspectionResult.state == "recorded")
+    )
+    counts: dict[tuple[int, str], list[int]] = {}
+    for task_id, inspection_id, secret in rows.all():
+        unit = units.get(inspection_id)
+        if unit is None:
+            continue
+        c = counts.setdefault((task_id, unit), [0, 0])
+        c[1 if secret else 0] += 1
+    return [UnitResults(t, u, c[0], c[1]) for (t, u), c in sorted(counts.items())]
+
+
+async def published(session: AsyncSession, task_ids: Sequence[int]) -> set[tuple[int, str]]:
+    rows = await session.execute(
+        select(Publication.task_id, Publication.org_code).where(
+            Publication.task_id.in_(list(task_ids))
+        )
+    )
+    return {(t, o) for t, o in rows.all()}
+
+
+async def publication_of(session: AsyncSession, task_id: int, org_code: str) -> Publication | None:
+    return (
+        await session.execute(
+            select(Publication).where(
+                Publication.task_id == task_id, Publication.org_code == org_code
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def record_publication(
+    session: AsyncSession,
+    task: Task,
+    org_code: str,
+    by: str,
+    url: str,
+    now: dt.datetime,
+    *,
+    deadline: dt.date | None,
+    published_on: dt.date,
+) -> tuple[Publication, bool]:
+    """Record that ``org_code`` published its results of ``task`` (Art. 37), once per (task,
+    unit): the row, and ``published_at`` on that unit's non-secret results. Returns the row
+    and whether this call made it (False: it was recorded before, and nothing changed)."""
+    mine = [i for i, u in (await unit_of_inspections(session, [task.id])).items() if u == org_code]
+    rows = await session.execute(
+        select(InspectionResult.inspection_id, InspectionResult.secret).where(
+            InspectionResult.inspection_id.in_(mine), InspectionResult.state == "recorded"
+        )
+    )
+    flags = [secret for _, secret in rows.all()]
+    on_time = None if deadline is None else published_on <= deadline
+    inserted = (
+        await session.execute(
+            insert_for(session)(Publication)
+            .values(
+                task_id=task.id,
+                org_code=org_code,
+                published_at=now,
+                published_by=by,
+                url=url,
+                deadline=deadline,
+                on_time=on_time,
+                results=flags.count(False),
+                withheld=flags.count(True),
+            )
+            .on_conflict_do_nothing(index_elements=["task_id", "org_code"])
+            .returning(Publication.id)
+        )
+    ).first()
+    if inserted is None:
+        existing = await publication_of(session, task.id, org_code)
+        assert existing is not None
+        return existing, False
+    await session.execute(
+        update(InspectionResult)
+        .where(
+            InspectionResult.inspection_id.in_(mine),
+            InspectionResult.state == "recorded",
+            InspectionResult.secret.is_(False),
+            InspectionResult.published_at.is_(None),
+        )
+        .values(published_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    row = await session.get(Publication, inserted[0])
+    assert row is not None
+    return row, True
