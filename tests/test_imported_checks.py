@@ -81,7 +81,7 @@ async def test_art14_art25_earlier_checks_are_imported_and_count_for_once_a_year
         # Once a year (Art. 25): the city's own draw this year sees the random and joint ones.
         own = await make_task(s)
         facts, _ = await target_facts(s, own, batched=False)
-    assert {f.key for f in facts if f.inspected_this_year_here} == {uscc(1), uscc(2)}
+    assert {f.key for f in facts if f.checked_this_year} == {uscc(1), uscc(2)}
 
 
 def test_art14_the_inspections_template_is_read_back_by_the_import(

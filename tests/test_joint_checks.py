@@ -62,6 +62,6 @@ async def test_art6_art7_joint_check_led_by_another_authority_is_a_random_check(
         assert drawn_here is not None
         facts, _ = await target_facts(s, drawn_here, batched=False)
         entity = (await s.execute(select(Target).where(Target.key == key))).scalar_one()
-    checked = {f.key for f in facts if f.inspected_this_year_here}
+    checked = {f.key for f in facts if f.checked_this_year}
     assert checked == {entity.key}
     assert await audit_actions(h, "check.") == ["check.register"]

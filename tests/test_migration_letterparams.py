@@ -19,7 +19,7 @@ async def test_art6_art45_migration_keeps_earlier_checks_and_seeds_the_parameter
 ) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/m.db")
     try:
-        await migrate.upgrade(db, "0005")
+        await migrate.upgrade(db, "0006_letterresults")  # the revision before 0006_letterparams
         async with db.core_transaction() as conn:  # Core: the ORM reads rule_param, not there yet
             await conn.execute(
                 insert(Target).values(

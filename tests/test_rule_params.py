@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -155,6 +156,7 @@ async def test_art45_a_check_start_before_any_configured_rules_is_refused_clearl
     early = NEW_TASK.replace("四季度", "旧").replace(
         "2026-12-01~2026-12-31", "2024-06-01~2024-06-30"
     )
+    h.clock.set(dt.datetime(2024, 5, 20, 1, 0, tzinfo=dt.UTC))  # a period still to come then
     (reply,) = await h.say(ADMIN, early)
     assert "2024-06-01没有施行中的抽查规则参数" in reply and "2024-07-18" in reply
     h.clock.set(dt.datetime(2024, 7, 1, 1, 0, tzinfo=dt.UTC))
@@ -202,11 +204,15 @@ def test_art45_params_from_the_command_line(
 
 
 def test_art45_a_task_starting_before_any_configured_rules_is_refused_on_the_cli(
-    db_url: str, capsys: pytest.CaptureFixture[str]
+    db_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    # The command line on a drill clock in May 2024, so the period is still to come (a
+    # period wholly in the past is refused before the rules are looked up).
+    config = tmp_path / "drill.toml"
+    config.write_text("[clock]\nstart = 2024-05-20T09:00:00+08:00\n", encoding="utf-8")
     task = ["task", "create", "--org", "150100", "--name", "旧任务", "--general", "10%"]
     dates = ["--start", "2024-06-01", "--end", "2024-06-30"]
-    assert main([*task, *dates, "--database-url", db_url]) == 2
+    assert main([*task, *dates, "--config", str(config), "--database-url", db_url]) == 2
     err = capsys.readouterr().err
     assert "no rule parameters are in force on 2024-06-01" in err and "2024-07-18" in err
     assert err.count("\n") == 1 and "Traceback" not in err
