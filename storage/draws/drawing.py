@@ -136,6 +136,7 @@ async def commit(
         subject=f"task:{task.code}",
         payload={
             "attempt": row.attempt,
+            "algorithm_version": row.algorithm_version,
             "commitment": row.commitment,
             "fingerprint": fp,
             "construction_fingerprint": c_fp,
@@ -171,15 +172,15 @@ async def run(
         raise DrawRefused("draw_closed", task=task.code, attempt=row.attempt, status=row.status)
     await lock_scope(session, task)
     inp, extra = (plan.input, plan.construction) if plan is not None else frozen_input(row)
-    seed = derive_seed(bytes.fromhex(row.secret_hex), witness)
+    seed = derive_seed(bytes.fromhex(row.secret_hex), witness, row.algorithm_version)
     row.witness = witness
     row.witnessed = witness is not None
     row.drawn_at = now
     outcome = Outcome(row)
     try:
-        outcome.result = draw(inp, seed)
+        outcome.result = draw(inp, seed, row.algorithm_version)
         if extra is not None:
-            outcome.construction = draw(extra, construction_seed(seed))
+            outcome.construction = draw(extra, construction_seed(seed), row.algorithm_version)
     except DrawError as exc:
         outcome.error = exc
         row.status = "failed"

@@ -43,11 +43,20 @@ def chi_square(observed: Counter[str], keys: list[str], expected: float) -> floa
 def test_art27_score_and_seed_byte_layout() -> None:
     assert score(b"s", "target:key", "K1") == hashlib.sha256(b"s\x00target:key\x00K1").digest()
     secret = bytes(range(32))
+    # Version 2: one byte says which form the witness takes, so no value passes for none.
     assert (
-        derive_seed(secret, "张三") == hashlib.sha256(secret + b"\x00" + "张三".encode()).digest()
+        derive_seed(secret, "张三")
+        == hashlib.sha256(secret + b"\x00\x01" + "张三".encode()).digest()
     )
-    assert derive_seed(secret, None) == hashlib.sha256(secret + b"\x00unwitnessed").digest()
+    assert derive_seed(secret, None) == hashlib.sha256(secret + b"\x00\x00").digest()
+    assert derive_seed(secret, "unwitnessed") != derive_seed(secret, None)
     assert derive_seed(secret, "") != derive_seed(secret, None)
+    # Version 1, as its records are replayed.
+    assert (
+        derive_seed(secret, "张三", 1)
+        == hashlib.sha256(secret + b"\x00" + "张三".encode()).digest()
+    )
+    assert derive_seed(secret, None, 1) == hashlib.sha256(secret + b"\x00unwitnessed").digest()
     assert commitment(secret) == hashlib.sha256(secret).hexdigest()
     assert (
         canonical_json({"b": [1, True, None], "a": "中"}) == '{"a":"中","b":[1,true,null]}'.encode()
@@ -471,7 +480,8 @@ def test_art27_records_round_trip() -> None:
         max_load=3,
     )
     result = draw(inp, SEED)
-    assert result.algorithm_version == ALGORITHM_VERSION == 1
+    assert result.algorithm_version == ALGORITHM_VERSION == 2
+    assert draw(inp, SEED, 1) == replace(result, algorithm_version=1)
     assert result_from_json(result_to_json(result)) == result
     back = input_from_json(input_to_json(inp))
     assert fingerprint(back) == fingerprint(inp)
