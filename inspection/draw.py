@@ -228,17 +228,15 @@ def draw(inp: DrawInput, seed: bytes, version: int = ALGORITHM_VERSION) -> DrawR
     _validate(inp)
     walk = _select_targets(inp, seed)
     policy = inp.policy
-    main = _Cycle.ranked(
-        seed,
-        "inspector",
-        [
-            i
-            for i in inp.inspectors
-            if not i.auxiliary and i.certificate_kind in policy.qualifying_kinds
-        ],
-        policy,
-    )
-    aux = _Cycle.ranked(seed, "auxiliary", [i for i in inp.inspectors if i.auxiliary], policy)
+    everyone = _persons(inp.inspectors) if version >= 2 else inp.inspectors
+    qualified = [
+        i for i in everyone if not i.auxiliary and i.certificate_kind in policy.qualifying_kinds
+    ]
+    helpers_all = [i for i in everyone if i.auxiliary]
+    if version >= 2:  # people are ranked, not certificates
+        qualified, helpers_all = _one_each(qualified), _one_each(helpers_all)
+    main = _Cycle.ranked(seed, "inspector", qualified, policy)
+    aux = _Cycle.ranked(seed, "auxiliary", helpers_all, policy)
     loads: Counter[str] = Counter()
     teams = []
     team_size, helpers_wanted, max_load = (
@@ -269,6 +267,33 @@ def draw(inp: DrawInput, seed: bytes, version: int = ALGORITHM_VERSION) -> DrawR
         cursor=main.cursor,
         aux_cursor=aux.cursor,
     )
+
+
+def _persons(inspectors: Sequence[PoolInspector]) -> tuple[PoolInspector, ...]:
+    """Version 2, section 7: a declared conflict or a last inspection is the person's, whichever
+    certificate it was recorded under: every entry of a userid carries the union of them all."""
+    conflicts: dict[str, frozenset[str]] = {}
+    last: dict[str, frozenset[str]] = {}
+    for i in inspectors:
+        conflicts[i.userid] = conflicts.get(i.userid, frozenset()) | i.conflicts
+        last[i.userid] = last.get(i.userid, frozenset()) | i.last_inspected
+    return tuple(
+        i
+        if (i.conflicts, i.last_inspected) == (conflicts[i.userid], last[i.userid])
+        else replace(i, conflicts=conflicts[i.userid], last_inspected=last[i.userid])
+        for i in inspectors
+    )
+
+
+def _one_each(entries: list[PoolInspector]) -> list[PoolInspector]:
+    """Version 2, section 7: one entry per person in a cycle, under the smallest of the
+    person's certificate keys that qualify for it (a person holding two certificates is not
+    drawn twice as often)."""
+    chosen: dict[str, PoolInspector] = {}
+    for i in entries:
+        if i.userid not in chosen or i.key < chosen[i.userid].key:
+            chosen[i.userid] = i
+    return list(chosen.values())
 
 
 _KEY = attrgetter("key")
@@ -548,7 +573,8 @@ def next_replacement(
         cycle, cursor = result.aux_cycle, result.aux_cursor
     else:
         raise DrawError(f"{leaving} 不在检查对象 {target_key} 的检查组中", reason="not_on_team")
-    people = {i.key: i for i in inp.inspectors}
+    everyone = _persons(inp.inspectors) if result.algorithm_version >= 2 else inp.inspectors
+    people = {i.key: i for i in everyone}
     targets = {t.key: t for t in inp.targets}
     if target_key not in targets or any(
         k not in people for k in (*result.cycle, *result.aux_cycle)

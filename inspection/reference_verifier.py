@@ -367,6 +367,33 @@ def take(
     )
 
 
+def persons(inspectors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Version 2, section 7: each entry of a person carries the union of the conflicts and of
+    the last inspections of all that person's entries."""
+    conflicts: dict[str, set[str]] = {}
+    last: dict[str, set[str]] = {}
+    for i in inspectors:
+        conflicts.setdefault(i["userid"], set()).update(i["conflicts"])
+        last.setdefault(i["userid"], set()).update(i["last_inspected"])
+    return [
+        {
+            **i,
+            "conflicts": sorted(conflicts[i["userid"]]),
+            "last_inspected": sorted(last[i["userid"]]),
+        }
+        for i in inspectors
+    ]
+
+
+def one_each(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Version 2, section 7: per person, the entry with the smallest key."""
+    best: dict[str, dict[str, Any]] = {}
+    for i in entries:
+        if i["userid"] not in best or i["key"] < best[i["userid"]]["key"]:
+            best[i["userid"]] = i
+    return list(best.values())
+
+
 def run_draw(inp: dict[str, Any], seed: bytes, version: int = VERSION) -> dict[str, Any]:
     policy = inp["policy"]
     drawn = []
@@ -390,15 +417,15 @@ def run_draw(inp: dict[str, Any], seed: bytes, version: int = VERSION) -> dict[s
         return sorted(people, key=lambda i: (score(seed, label, i["key"]), i["key"]))
 
     qualifying = set(policy["qualifying_kinds"])
-    main = ranking(
-        "inspector",
-        [
-            i
-            for i in inp["inspectors"]
-            if not i["auxiliary"] and i["certificate_kind"] in qualifying
-        ],
-    )
-    aux = ranking("auxiliary", [i for i in inp["inspectors"] if i["auxiliary"]])
+    everyone = persons(inp["inspectors"]) if version >= 2 else inp["inspectors"]
+    main_entries = [
+        i for i in everyone if not i["auxiliary"] and i["certificate_kind"] in qualifying
+    ]
+    aux_entries = [i for i in everyone if i["auxiliary"]]
+    if version >= 2:
+        main_entries, aux_entries = one_each(main_entries), one_each(aux_entries)
+    main = ranking("inspector", main_entries)
+    aux = ranking("auxiliary", aux_entries)
     cursor = aux_cursor = 0
     loads: dict[str, int] = {}
     selected = []
@@ -473,7 +500,8 @@ def replay_swap(
     target_key = amendment["target_key"]
     leaving = amendment["leaving"]
     excluded = set(amendment["excluded"])
-    people = {i["key"]: i for i in inp["inspectors"]}
+    everyone = persons(inp["inspectors"]) if result["algorithm_version"] >= 2 else inp["inspectors"]
+    people = {i["key"]: i for i in everyone}
     targets = {t["key"]: t for t in inp["targets"]}
     teams = {t["target_key"]: t for t in result["teams"]}
     if target_key not in teams or target_key not in targets:

@@ -218,8 +218,17 @@ def test_art28_one_person_with_two_certificates_is_not_two_members() -> None:
     for seed in SEEDS[:50]:
         for team in draw(make_input(targets(10), people, {Tier.general: 3}), seed).teams:
             assert "C3" in team.members
+    # Version 2 ranks people: one entry in the cycle, under the smaller certificate key.
+    assert draw(make_input(targets(1), people, team_size=2), SEED).cycle in (
+        ("C1", "C3"),
+        ("C3", "C1"),
+    )
     with pytest.raises(DrawError) as e:
         draw(make_input(targets(1), people[:2]), SEED)
+    assert (e.value.needed, e.value.found, e.value.pool_size) == (2, 1, 1)
+    # Version 1 ranked certificates: the second one was skipped as the same person.
+    with pytest.raises(DrawError) as e:
+        draw(make_input(targets(1), people[:2]), SEED, 1)
     assert e.value.blocked == {"same_person": 1}
 
 
