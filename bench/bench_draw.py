@@ -120,8 +120,8 @@ PHASES: dict[str, tuple[str, ...]] = {
 
 @contextlib.contextmanager
 def phase_timer(spent: dict[str, float]) -> Iterator[None]:
-    """Time the phases: wrap the functions ``storage.draws`` calls, for the duration."""
-    from storage import draws as module
+    """Time the phases: wrap the functions ``storage.draws.drawing`` calls, for the duration."""
+    from storage.draws import drawing as module
 
     saved: dict[str, Any] = {}
 
