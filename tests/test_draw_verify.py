@@ -288,7 +288,8 @@ async def test_art27_an_export_relabelled_or_cut_short_verifies_alone_but_not_ag
     db: Database, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Section 16: a consistent forgery passes the file check; --record compares it with the
-    audit record and names what was changed."""
+    audit record and names what was changed: the amendments cut short, the state relabelled,
+    the Art. 25(4) part dropped or the exclusions edited (both sealed with the commitment)."""
     _, doc = await drawn_task(db, swaps=2)
     cut = json.loads(json.dumps(doc))
     cut["amendments"].pop()
@@ -298,7 +299,15 @@ async def test_art27_an_export_relabelled_or_cut_short_verifies_alone_but_not_ag
     abandoned |= {"amendments": [], "drawn_at": None}
     abandoned["construction"]["result"] = None
     abandoned["amendments_head"] = amendments_head(abandoned["commitment"], [])
-    for forged, what in ((cut, "amendments"), (abandoned, "status")):
+    no_projects = json.loads(json.dumps(doc)) | {"construction": None}
+    fewer_exclusions = json.loads(json.dumps(doc))
+    fewer_exclusions["exclusions"].pop()
+    for forged, what in (
+        (cut, "amendments"),
+        (abandoned, "status"),
+        (no_projects, "construction"),  # Art. 25(4): the projects were sealed with the pool
+        (fewer_exclusions, "exclusions"),
+    ):
         out = tmp_path / f"{what}.json"
         out.write_text(json.dumps(forged, ensure_ascii=False), encoding="utf-8")
         assert both(forged) == (None, None)

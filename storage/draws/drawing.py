@@ -38,6 +38,7 @@ from inspection.quotas import Tier
 from storage import audit
 from storage.bulk import binder, sqlite_rows
 from storage.bulk import insert_rows as _insert
+from storage.draws.binding import exclusions_digest
 from storage.draws.record import (
     Assignment,
     DrawRefused,
@@ -140,6 +141,7 @@ async def commit(
             "commitment": row.commitment,
             "fingerprint": fp,
             "construction_fingerprint": c_fp,
+            "exclusions_digest": exclusions_digest(row.exclusions),
             "witnessed": witnessed,
             "redraw_reason": row.redraw_reason,
             "approved_by": row.approved_by,
