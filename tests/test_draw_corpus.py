@@ -175,6 +175,8 @@ CASES: dict[str, tuple[Forgery, str]] = {
         lambda: json.dumps(base("drawn")).encode().replace(b"20261130", b"\xff", 1),
         "UTF-8",
     ),
+    "top_level_array": (lambda: b"[]", "algorithm_version"),
+    "empty_file": (lambda: b"", "json"),
     # States (section 14).
     "amendments_on_failed": (edit("failed", amend_failed), "amendments"),
     "amendments_on_abandoned": (edit("abandoned", amend_failed), "amendments"),
