@@ -18,7 +18,7 @@ import bisect
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain, compress, repeat
 from operator import attrgetter, itemgetter
@@ -26,7 +26,8 @@ from typing import Any, Literal, NamedTuple
 
 from inspection.quotas import TIER_LABELS, Tier
 
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2  # new draws; version 1 records are replayed by version 1 rules
+VERSIONS = (1, 2)
 
 Locality = Literal["same_county", "scope"]
 Method = Literal["onsite", "offsite"]
@@ -54,16 +55,31 @@ def score(seed: bytes, label: str, key: str) -> bytes:
     return hashlib.sha256(seed + b"\x00" + label.encode() + b"\x00" + key.encode()).digest()
 
 
-def derive_seed(secret: bytes, witness: str | None) -> bytes:
-    """Mix the committed secret with the witness string (or the fixed word "unwitnessed")."""
-    tail = witness.encode("utf-8") if witness is not None else b"unwitnessed"
+def derive_seed(secret: bytes, witness: str | None, version: int = ALGORITHM_VERSION) -> bytes:
+    """Mix the committed secret with the witness value. Version 2 marks the form with one byte
+    (0x01 then the value, or 0x00 for none), so no typed value gives the seed of "no witness";
+    version 1 used the word "unwitnessed" for none."""
+    if version == 1:
+        tail = witness.encode("utf-8") if witness is not None else b"unwitnessed"
+    else:
+        tail = b"\x01" + witness.encode("utf-8") if witness is not None else b"\x00"
     return hashlib.sha256(secret + b"\x00" + tail).digest()
 
 
 def construction_seed(seed: bytes) -> bytes:
     """The seed of the Art. 25(4) part of a draw (construction projects, teamed outside the
     random selection): the draw's seed mixed with the word "construction"."""
-    return derive_seed(seed, "construction")
+    return hashlib.sha256(seed + b"\x00construction").digest()
+
+
+def amendments_head(commitment_hex: str, amendments: Sequence[Mapping[str, Any]]) -> str:
+    """The hash chain over a draw's amendments (version 2): it starts from the commitment and
+    takes in each amendment's canonical JSON in order, so none can be dropped or changed
+    without the head, which the audit record keeps, changing too."""
+    head = hashlib.sha256(b"amendments\x00" + commitment_hex.encode("ascii")).digest()
+    for amendment in amendments:
+        head = hashlib.sha256(head + canonical_json(dict(amendment))).digest()
+    return head.hex()
 
 
 def commitment(secret: bytes) -> str:
@@ -207,22 +223,20 @@ class DrawError(ValueError):
 # --- the draw ---------------------------------------------------------------------------
 
 
-def draw(inp: DrawInput, seed: bytes) -> DrawResult:
+def draw(inp: DrawInput, seed: bytes, version: int = ALGORITHM_VERSION) -> DrawResult:
     """Draw targets per tier, then walk them in score order assigning teams from the cycles."""
     _validate(inp)
     walk = _select_targets(inp, seed)
     policy = inp.policy
-    main = _Cycle.ranked(
-        seed,
-        "inspector",
-        [
-            i
-            for i in inp.inspectors
-            if not i.auxiliary and i.certificate_kind in policy.qualifying_kinds
-        ],
-        policy,
-    )
-    aux = _Cycle.ranked(seed, "auxiliary", [i for i in inp.inspectors if i.auxiliary], policy)
+    everyone = _persons(inp.inspectors) if version >= 2 else inp.inspectors
+    qualified = [
+        i for i in everyone if not i.auxiliary and i.certificate_kind in policy.qualifying_kinds
+    ]
+    helpers_all = [i for i in everyone if i.auxiliary]
+    if version >= 2:  # people are ranked, not certificates
+        qualified, helpers_all = _one_each(qualified), _one_each(helpers_all)
+    main = _Cycle.ranked(seed, "inspector", qualified, policy)
+    aux = _Cycle.ranked(seed, "auxiliary", helpers_all, policy)
     loads: Counter[str] = Counter()
     teams = []
     team_size, helpers_wanted, max_load = (
@@ -245,7 +259,7 @@ def draw(inp: DrawInput, seed: bytes) -> DrawResult:
                 aux.retire(userid)
         teams.append(TeamAssignment(sel.key, members, helpers))
     return DrawResult(
-        algorithm_version=ALGORITHM_VERSION,
+        algorithm_version=version,
         selected=tuple(sel for sel, _ in walk),
         teams=tuple(teams),
         cycle=main.keys(),
@@ -253,6 +267,33 @@ def draw(inp: DrawInput, seed: bytes) -> DrawResult:
         cursor=main.cursor,
         aux_cursor=aux.cursor,
     )
+
+
+def _persons(inspectors: Sequence[PoolInspector]) -> tuple[PoolInspector, ...]:
+    """Version 2, section 7: a declared conflict or a last inspection is the person's, whichever
+    certificate it was recorded under: every entry of a userid carries the union of them all."""
+    conflicts: dict[str, frozenset[str]] = {}
+    last: dict[str, frozenset[str]] = {}
+    for i in inspectors:
+        conflicts[i.userid] = conflicts.get(i.userid, frozenset()) | i.conflicts
+        last[i.userid] = last.get(i.userid, frozenset()) | i.last_inspected
+    return tuple(
+        i
+        if (i.conflicts, i.last_inspected) == (conflicts[i.userid], last[i.userid])
+        else replace(i, conflicts=conflicts[i.userid], last_inspected=last[i.userid])
+        for i in inspectors
+    )
+
+
+def _one_each(entries: list[PoolInspector]) -> list[PoolInspector]:
+    """Version 2, section 7: one entry per person in a cycle, under the smallest of the
+    person's certificate keys that qualify for it (a person holding two certificates is not
+    drawn twice as often)."""
+    chosen: dict[str, PoolInspector] = {}
+    for i in entries:
+        if i.userid not in chosen or i.key < chosen[i.userid].key:
+            chosen[i.userid] = i
+    return list(chosen.values())
 
 
 _KEY = attrgetter("key")
@@ -532,7 +573,8 @@ def next_replacement(
         cycle, cursor = result.aux_cycle, result.aux_cursor
     else:
         raise DrawError(f"{leaving} 不在检查对象 {target_key} 的检查组中", reason="not_on_team")
-    people = {i.key: i for i in inp.inspectors}
+    everyone = _persons(inp.inspectors) if result.algorithm_version >= 2 else inp.inspectors
+    people = {i.key: i for i in everyone}
     targets = {t.key: t for t in inp.targets}
     if target_key not in targets or any(
         k not in people for k in (*result.cycle, *result.aux_cycle)
@@ -677,15 +719,15 @@ def input_from_json(data: Mapping[str, Any]) -> DrawInput:
     )
 
 
-def fingerprint(inp: DrawInput) -> str:
+def fingerprint(inp: DrawInput, version: int = ALGORITHM_VERSION) -> str:
     """SHA-256 hex of the canonical JSON of {"algorithm_version", "input"}."""
-    return fingerprinted(inp)[0]
+    return fingerprinted(inp, version)[0]
 
 
-def fingerprinted(inp: DrawInput) -> tuple[str, bytes]:
+def fingerprinted(inp: DrawInput, version: int = ALGORITHM_VERSION) -> tuple[str, bytes]:
     """The fingerprint and the canonical bytes it hashes: what a draw record keeps as the
     frozen pool (serialised once, since at 100,000 targets this is a good part of a draw)."""
-    doc = canonical_document(inp)
+    doc = canonical_document(inp, version)
     return hashlib.sha256(doc).hexdigest(), doc
 
 
@@ -696,8 +738,9 @@ _AFTER_KEY = {True: ',"on_positive_list":true,"org":', False: ',"on_positive_lis
 _SUFFIX = ',"targets":[]}}'
 
 
-def canonical_document(inp: DrawInput) -> bytes:
-    """``canonical_json({"algorithm_version": 1, "input": input_to_json(inp)})``, byte for byte.
+def canonical_document(inp: DrawInput, version: int = ALGORITHM_VERSION) -> bytes:
+    """``canonical_json({"algorithm_version": version, "input": input_to_json(inp)})``, byte
+    for byte.
 
     At 100,000 targets most of the cost is the targets' dicts going through the generic
     encoder. Here each target is written as four pieces, ``{"key":`` (``,{"key":`` after the
@@ -710,7 +753,7 @@ def canonical_document(inp: DrawInput) -> bytes:
     """
     targets = sorted(inp.targets, key=_TARGET_KEY)
     rest = input_to_json(replace(inp, targets=()))
-    head = canonical_json({"algorithm_version": ALGORITHM_VERSION, "input": rest}).decode()
+    head = canonical_json({"algorithm_version": version, "input": rest}).decode()
     body: str | None = None
     try:
         # The columns, at C level: keys, tiers, orgs and flags in key order.
@@ -733,7 +776,7 @@ def canonical_document(inp: DrawInput) -> bytes:
         pass
     # "targets" sorts last in "input", and "input" last at the top: splice the array in.
     if body is None or not head.endswith(_SUFFIX):
-        return canonical_json({"algorithm_version": ALGORITHM_VERSION, "input": input_to_json(inp)})
+        return canonical_json({"algorithm_version": version, "input": input_to_json(inp)})
     return (head[: -len(_SUFFIX)] + ',"targets":[' + body + "]}}").encode("utf-8")
 
 
@@ -787,15 +830,31 @@ def result_from_json(data: Mapping[str, Any]) -> DrawResult:
 
 
 def export_document(
-    inp: DrawInput, secret: bytes, witness: str | None, result: DrawResult
+    inp: DrawInput,
+    secret: bytes,
+    witness: str | None,
+    result: DrawResult,
+    version: int = ALGORITHM_VERSION,
 ) -> dict[str, Any]:
-    """Everything needed to check the draw: the input of ``reference_verifier.py``."""
-    return {
-        "algorithm_version": ALGORITHM_VERSION,
+    """Everything needed to check the draw: the input of ``reference_verifier.py``. Version 2
+    documents are complete (sections 9, 13, 14 of DRAW_ALGORITHM.md): state, witness form,
+    failure, Art. 25(4) part and amendments, all present even when empty."""
+    doc = {
+        "algorithm_version": version,
         "input": input_to_json(inp),
         "secret_hex": secret.hex(),
         "witness": witness,
         "commitment": commitment(secret),
-        "fingerprint": fingerprint(inp),
+        "fingerprint": fingerprint(inp, version),
         "result": result_to_json(result),
     }
+    if version >= 2:
+        doc |= {
+            "status": "drawn",
+            "witnessed": witness is not None,
+            "error": None,
+            "construction": None,
+            "amendments": [],
+            "amendments_head": amendments_head(commitment(secret), []),
+        }
+    return doc

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference verifier for random draws (双随机抽取), algorithm version 1.
+"""Reference verifier for random draws (双随机抽取), algorithm versions 1 and 2.
 
 Standalone on purpose: Python 3.11 standard library only, nothing from the project, so anyone
 can check a published draw with this one file. It reads an export document (JSON), recomputes
@@ -19,21 +19,127 @@ import json
 import sys
 from typing import Any
 
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)
 TIERS = ("special", "key", "general")
 LOCALITIES = ("same_county", "scope")
+STATUSES = ("drawn", "superseded", "failed", "abandoned")
+ERROR_REASONS = ("pool_too_small", "team_unfilled")
+PARTS = ("random", "construction")
+HEX64 = frozenset("0123456789abcdef")
+# Members of the export a verifier reads (section 9, 13, 14) and the informative ones it skips.
+REQUIRED_V2 = (
+    "algorithm_version",
+    "input",
+    "secret_hex",
+    "witness",
+    "commitment",
+    "fingerprint",
+    "result",
+    "status",
+    "witnessed",
+    "error",
+    "construction",
+    "amendments",
+    "amendments_head",
+)
+REQUIRED_V1 = (
+    "algorithm_version",
+    "input",
+    "secret_hex",
+    "witness",
+    "commitment",
+    "fingerprint",
+    "result",
+)
+INFORMATIVE = (
+    "task",
+    "attempt",
+    "committed_at",
+    "drawn_at",
+    "redraw_reason",
+    "approved_by",
+    "summary",
+    "exclusions",
+)
+AMENDMENT_FIELDS = (
+    "seq",
+    "kind",
+    "part",
+    "target_key",
+    "leaving",
+    "excluded",
+    "replacement",
+    "reason",
+    "approved_by",
+    "at",
+)
 
 
 class Invalid(Exception):
     """The document is malformed, or the draw it describes cannot be made."""
 
 
-class Unfilled(Invalid):
-    """A team cannot be filled: the draw fails at ``target_key``."""
+class Failed(Invalid):
+    """The draw itself fails (section 14): ``reason`` and where."""
 
-    def __init__(self, message: str, target_key: str) -> None:
+    def __init__(self, message: str, reason: str, target_key: str | None, tier: str | None):
         super().__init__(message)
+        self.reason = reason
         self.target_key = target_key
+        self.tier = tier
+
+
+# --- the JSON dialect (section 15) --------------------------------------------------------
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in obj:
+            raise Invalid(f"json: duplicate member {name!r}")
+        obj[name] = value
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise Invalid(f"json: {name} is not JSON")
+
+
+def check_strings(value: Any, path: str = "document") -> None:
+    """Every string (member names too) must be encodable as UTF-8: no lone surrogates."""
+    stack = [(value, path)]
+    while stack:
+        v, where = stack.pop()
+        if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+            raise Invalid(f"{where}: not a number")
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise Invalid(f"{where}: a string with a lone surrogate") from None
+        elif isinstance(v, dict):
+            for name, item in v.items():
+                stack.append((name, where))
+                stack.append((item, f"{where}.{name}"))
+        elif isinstance(v, list):
+            stack.extend((item, f"{where}[{n}]") for n, item in enumerate(v))
+
+
+def parse(raw: bytes) -> Any:
+    """Read an export: UTF-8 without BOM, no duplicate members, no NaN or Infinity."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise Invalid("json: a byte order mark before the document")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid("json: not UTF-8") from None
+    try:
+        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except ValueError as e:
+        raise Invalid(f"json: {e}") from None
+    check_strings(doc)
+    return doc
 
 
 # --- hashing ------------------------------------------------------------------------------
@@ -53,92 +159,155 @@ def score(seed: bytes, label: str, key: str) -> bytes:
     return sha256(seed + b"\x00" + label.encode("utf-8") + b"\x00" + key.encode("utf-8"))
 
 
-def seed_of(secret: bytes, witness: str | None) -> bytes:
-    tail = b"unwitnessed" if witness is None else witness.encode("utf-8")
+def seed_of(secret: bytes, witness: str | None, version: int = VERSION) -> bytes:
+    """Section 2: version 2 marks the witness form with one byte (0x01 and the value, or 0x00
+    alone), so no value can pass for its absence; version 1 used the word "unwitnessed"."""
+    if version == 1:
+        tail = b"unwitnessed" if witness is None else witness.encode("utf-8")
+    else:
+        tail = b"\x00" if witness is None else b"\x01" + witness.encode("utf-8")
     return sha256(secret + b"\x00" + tail)
+
+
+def construction_seed_of(seed: bytes) -> bytes:
+    return sha256(seed + b"\x00" + b"construction")
+
+
+def chain_start(commitment: str) -> str:
+    return sha256(b"amendments\x00" + commitment.encode("ascii")).hex()
+
+
+def chain_next(head: str, amendment: dict[str, Any]) -> str:
+    return sha256(bytes.fromhex(head) + canonical(amendment)).hex()
 
 
 # --- reading the input --------------------------------------------------------------------
 
 
 def field(obj: Any, name: str, kind: type | tuple[type, ...], where: str) -> Any:
+    """``obj[name]``, of exactly the JSON type asked: true is not a number, 1 is not true,
+    2.0 is not an integer."""
     if not isinstance(obj, dict) or name not in obj:
         raise Invalid(f"{where}: missing field {name!r}")
     value = obj[name]
-    # bool is a subclass of int in Python; JSON true must not pass for a number.
-    is_bool = isinstance(value, bool)
-    wants_bool = kind is bool or (isinstance(kind, tuple) and bool in kind)
-    if not isinstance(value, kind) or (is_bool and not wants_bool):
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if type(value) not in kinds:
         raise Invalid(f"{where}.{name}: unexpected value {value!r}")
+    return value
+
+
+def exact_members(obj: Any, names: tuple[str, ...], where: str, optional: tuple[str, ...] = ()):
+    if not isinstance(obj, dict):
+        raise Invalid(f"{where}: expected an object")
+    for name in names:
+        if name not in obj:
+            raise Invalid(f"{where}: missing field {name!r}")
+    for name in obj:
+        if name not in names and name not in optional:
+            raise Invalid(f"{where}.{name}: not a field of this object")
+
+
+def hex64(obj: Any, name: str, where: str) -> str:
+    value = field(obj, name, str, where)
+    if len(value) != 64 or not set(value) <= HEX64:
+        raise Invalid(f"{where}.{name}: expected 64 lower-case hexadecimal digits")
+    return value
+
+
+def natural(obj: Any, name: str, where: str, least: int) -> int:
+    value = field(obj, name, int, where)
+    if value < least:
+        raise Invalid(f"{where}.{name}: must be at least {least}")
     return value
 
 
 def string_list(obj: Any, name: str, where: str) -> list[str]:
     values = field(obj, name, list, where)
-    if not all(isinstance(v, str) for v in values):
+    if not all(type(v) is str for v in values):
         raise Invalid(f"{where}.{name}: expected a list of strings")
-    return sorted(set(values))
+    if len(set(values)) != len(values):
+        raise Invalid(f"{where}.{name}: a string twice")
+    return sorted(values)
 
 
-def canonical_input(raw: Any) -> dict[str, Any]:
-    """The input as the fingerprint sees it: checked, sorted, every field explicit."""
+TARGET_FIELDS = ("key", "tier", "org", "on_positive_list")
+INSPECTOR_FIELDS = (
+    "key",
+    "userid",
+    "org",
+    "certificate_kind",
+    "auxiliary",
+    "conflicts",
+    "last_inspected",
+)
+POLICY_FIELDS = (
+    "team_size",
+    "qualifying_kinds",
+    "locality",
+    "auxiliary_per_team",
+    "avoid_last_inspector",
+    "max_load",
+)
+
+
+def canonical_input(raw: Any, version: int = VERSION, where: str = "input") -> dict[str, Any]:
+    """Section 4: the input checked member by member, sorted, every field explicit."""
+    exact_members(raw, ("targets", "inspectors", "counts", "policy"), where)
     targets = []
-    for n, t in enumerate(field(raw, "targets", list, "input")):
-        where = f"input.targets[{n}]"
-        tier = field(t, "tier", str, where)
+    for n, t in enumerate(field(raw, "targets", list, where)):
+        at = f"{where}.targets[{n}]"
+        exact_members(t, TARGET_FIELDS, at)
+        tier = field(t, "tier", str, at)
         if tier not in TIERS:
-            raise Invalid(f"{where}.tier: unknown tier {tier!r}")
+            raise Invalid(f"{at}.tier: unknown tier {tier!r}")
         targets.append(
             {
-                "key": field(t, "key", str, where),
+                "key": field(t, "key", str, at),
                 "tier": tier,
-                "org": field(t, "org", str, where),
-                "on_positive_list": field(t, "on_positive_list", bool, where),
+                "org": field(t, "org", str, at),
+                "on_positive_list": field(t, "on_positive_list", bool, at),
             }
         )
     inspectors = []
-    for n, i in enumerate(field(raw, "inspectors", list, "input")):
-        where = f"input.inspectors[{n}]"
+    for n, i in enumerate(field(raw, "inspectors", list, where)):
+        at = f"{where}.inspectors[{n}]"
+        exact_members(i, INSPECTOR_FIELDS, at)
         inspectors.append(
             {
-                "key": field(i, "key", str, where),
-                "userid": field(i, "userid", str, where),
-                "org": field(i, "org", str, where),
-                "certificate_kind": field(i, "certificate_kind", str, where),
-                "auxiliary": field(i, "auxiliary", bool, where),
-                "conflicts": string_list(i, "conflicts", where),
-                "last_inspected": string_list(i, "last_inspected", where),
+                "key": field(i, "key", str, at),
+                "userid": field(i, "userid", str, at),
+                "org": field(i, "org", str, at),
+                "certificate_kind": field(i, "certificate_kind", str, at),
+                "auxiliary": field(i, "auxiliary", bool, at),
+                "conflicts": string_list(i, "conflicts", at),
+                "last_inspected": string_list(i, "last_inspected", at),
             }
         )
     for what, items in (("target", targets), ("inspector", inspectors)):
         keys = [x["key"] for x in items]
         if len(set(keys)) != len(keys):
-            raise Invalid(f"input: duplicate {what} key")
-    raw_counts = field(raw, "counts", dict, "input")
-    for tier in raw_counts:
-        if tier not in TIERS:
-            raise Invalid(f"input.counts: unknown tier {tier!r}")
-    counts = {}
-    for tier in TIERS:
-        n = field(raw_counts, tier, int, "input.counts") if tier in raw_counts else 0
-        if n < 0:
-            raise Invalid(f"input.counts.{tier}: negative")
-        counts[tier] = n
-    p = field(raw, "policy", dict, "input")
-    policy = {
-        "team_size": field(p, "team_size", int, "input.policy"),
-        "qualifying_kinds": string_list(p, "qualifying_kinds", "input.policy"),
-        "locality": field(p, "locality", str, "input.policy"),
-        "auxiliary_per_team": field(p, "auxiliary_per_team", int, "input.policy"),
-        "avoid_last_inspector": field(p, "avoid_last_inspector", bool, "input.policy"),
-        "max_load": field(p, "max_load", (int, type(None)), "input.policy"),
+            raise Invalid(f"{where}: duplicate {what} key")
+    raw_counts = field(raw, "counts", dict, where)
+    exact_members(raw_counts, TIERS if version >= 2 else (), f"{where}.counts", TIERS)
+    counts = {
+        tier: natural(raw_counts, tier, f"{where}.counts", 0) if tier in raw_counts else 0
+        for tier in TIERS
     }
-    if policy["team_size"] < 1 or policy["auxiliary_per_team"] < 0:
-        raise Invalid("input.policy: team sizes out of range")
+    p = field(raw, "policy", dict, where)
+    at = f"{where}.policy"
+    exact_members(p, POLICY_FIELDS, at)
+    policy = {
+        "team_size": natural(p, "team_size", at, 1),
+        "qualifying_kinds": string_list(p, "qualifying_kinds", at),
+        "locality": field(p, "locality", str, at),
+        "auxiliary_per_team": natural(p, "auxiliary_per_team", at, 0),
+        "avoid_last_inspector": field(p, "avoid_last_inspector", bool, at),
+        "max_load": field(p, "max_load", (int, type(None)), at),
+    }
     if policy["locality"] not in LOCALITIES:
-        raise Invalid(f"input.policy.locality: unknown value {policy['locality']!r}")
+        raise Invalid(f"{at}.locality: unknown value {policy['locality']!r}")
     if policy["max_load"] is not None and policy["max_load"] < 1:
-        raise Invalid("input.policy.max_load: must be at least 1")
+        raise Invalid(f"{at}.max_load: must be at least 1")
     return {
         "targets": sorted(targets, key=lambda x: x["key"]),
         "inspectors": sorted(inspectors, key=lambda x: x["key"]),
@@ -190,10 +359,42 @@ def take(
             on_team.add(person["userid"])
             if len(chosen) == need:
                 return chosen, (position + 1) % len(cycle)
-    raise Unfilled(f"the team of target {target['key']!r} cannot be filled", target["key"])
+    raise Failed(
+        f"the team of target {target['key']!r} cannot be filled",
+        "team_unfilled",
+        target["key"],
+        None,
+    )
 
 
-def run_draw(inp: dict[str, Any], seed: bytes) -> dict[str, Any]:
+def persons(inspectors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Version 2, section 7: each entry of a person carries the union of the conflicts and of
+    the last inspections of all that person's entries."""
+    conflicts: dict[str, set[str]] = {}
+    last: dict[str, set[str]] = {}
+    for i in inspectors:
+        conflicts.setdefault(i["userid"], set()).update(i["conflicts"])
+        last.setdefault(i["userid"], set()).update(i["last_inspected"])
+    return [
+        {
+            **i,
+            "conflicts": sorted(conflicts[i["userid"]]),
+            "last_inspected": sorted(last[i["userid"]]),
+        }
+        for i in inspectors
+    ]
+
+
+def one_each(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Version 2, section 7: per person, the entry with the smallest key."""
+    best: dict[str, dict[str, Any]] = {}
+    for i in entries:
+        if i["userid"] not in best or i["key"] < best[i["userid"]]["key"]:
+            best[i["userid"]] = i
+    return list(best.values())
+
+
+def run_draw(inp: dict[str, Any], seed: bytes, version: int = VERSION) -> dict[str, Any]:
     policy = inp["policy"]
     drawn = []
     for tier in TIERS:
@@ -201,7 +402,12 @@ def run_draw(inp: dict[str, Any], seed: bytes) -> dict[str, Any]:
         pool = [t for t in inp["targets"] if t["tier"] == tier]
         count = inp["counts"][tier]
         if count > len(pool):
-            raise Invalid(f"tier {tier}: pool of {len(pool)} is smaller than the count {count}")
+            raise Failed(
+                f"tier {tier}: pool of {len(pool)} is smaller than the count {count}",
+                "pool_too_small",
+                None,
+                tier,
+            )
         ranked = sorted(pool, key=lambda t: (score(seed, label, t["key"]), t["key"]))
         for rank, t in enumerate(ranked[:count], start=1):
             drawn.append((score(seed, label, t["key"]), t, rank))
@@ -211,15 +417,15 @@ def run_draw(inp: dict[str, Any], seed: bytes) -> dict[str, Any]:
         return sorted(people, key=lambda i: (score(seed, label, i["key"]), i["key"]))
 
     qualifying = set(policy["qualifying_kinds"])
-    main = ranking(
-        "inspector",
-        [
-            i
-            for i in inp["inspectors"]
-            if not i["auxiliary"] and i["certificate_kind"] in qualifying
-        ],
-    )
-    aux = ranking("auxiliary", [i for i in inp["inspectors"] if i["auxiliary"]])
+    everyone = persons(inp["inspectors"]) if version >= 2 else inp["inspectors"]
+    main_entries = [
+        i for i in everyone if not i["auxiliary"] and i["certificate_kind"] in qualifying
+    ]
+    aux_entries = [i for i in everyone if i["auxiliary"]]
+    if version >= 2:
+        main_entries, aux_entries = one_each(main_entries), one_each(aux_entries)
+    main = ranking("inspector", main_entries)
+    aux = ranking("auxiliary", aux_entries)
     cursor = aux_cursor = 0
     loads: dict[str, int] = {}
     selected = []
@@ -245,7 +451,7 @@ def run_draw(inp: dict[str, Any], seed: bytes) -> dict[str, Any]:
             {"target_key": target["key"], "members": members, "auxiliary": helpers, "replaced": []}
         )
     return {
-        "algorithm_version": VERSION,
+        "algorithm_version": version,
         "selected": selected,
         "teams": teams,
         "cycle": [i["key"] for i in main],
@@ -288,13 +494,14 @@ def first_difference(recorded: Any, recomputed: Any, path: str) -> str | None:
 
 
 def replay_swap(
-    inp: dict[str, Any], result: dict[str, Any], amendment: Any, where: str
+    inp: dict[str, Any], result: dict[str, Any], amendment: dict[str, Any], where: str
 ) -> tuple[str, dict[str, Any]]:
     """The replacement for one swap, walking the recorded cycle one position at a time."""
-    target_key = field(amendment, "target_key", str, where)
-    leaving = field(amendment, "leaving", str, where)
-    excluded = set(string_list(amendment, "excluded", where))
-    people = {i["key"]: i for i in inp["inspectors"]}
+    target_key = amendment["target_key"]
+    leaving = amendment["leaving"]
+    excluded = set(amendment["excluded"])
+    everyone = persons(inp["inspectors"]) if result["algorithm_version"] >= 2 else inp["inspectors"]
+    people = {i["key"]: i for i in everyone}
     targets = {t["key"]: t for t in inp["targets"]}
     teams = {t["target_key"]: t for t in result["teams"]}
     if target_key not in teams or target_key not in targets:
@@ -340,24 +547,34 @@ def replay_swap(
     return new, amended
 
 
+def read_amendment(amendment: Any, n: int) -> dict[str, Any]:
+    """Section 13: every member present, of its type; ``seq`` is the position, from 1."""
+    where = f"amendments[{n}]"
+    exact_members(amendment, AMENDMENT_FIELDS, where)
+    seq = field(amendment, "seq", int, where)
+    if seq != n + 1:
+        raise Invalid(f"{where}.seq: recorded {seq!r}, expected {n + 1}")
+    if field(amendment, "kind", str, where) != "swap":
+        raise Invalid(f"{where}.kind: unknown amendment {amendment['kind']!r}")
+    if field(amendment, "part", str, where) not in PARTS:
+        raise Invalid(f"{where}.part: unknown part {amendment['part']!r}")
+    for name in ("target_key", "leaving", "replacement", "reason", "approved_by", "at"):
+        field(amendment, name, str, where)
+    string_list(amendment, "excluded", where)
+    return amendment
+
+
 def check_amendments(
-    doc: Any, parts: dict[str, tuple[dict[str, Any], dict[str, Any]]]
+    amendments: list[dict[str, Any]], parts: dict[str, tuple[dict[str, Any], dict[str, Any]]]
 ) -> str | None:
-    amendments = doc.get("amendments") or []
-    if not isinstance(amendments, list):
-        raise Invalid("amendments: expected a list")
     for n, amendment in enumerate(amendments):
         where = f"amendments[{n}]"
-        if amendment.get("seq", n + 1) != n + 1:
-            return f"{where}.seq: recorded {amendment.get('seq')!r}, expected {n + 1}"
-        if amendment.get("kind", "swap") != "swap":
-            return f"{where}.kind: unknown amendment {amendment.get('kind')!r}"
-        part = amendment.get("part", "random")
+        part = amendment["part"]
         if part not in parts:
             return f"{where}.part: no {part!r} result to amend"
         inp, result = parts[part]
         new, amended = replay_swap(inp, result, amendment, where)
-        if new != field(amendment, "replacement", str, where):
+        if new != amendment["replacement"]:
             return f"{where}.replacement: recorded {amendment['replacement']!r}, replayed {new!r}"
         parts[part] = (inp, amended)
     return None
@@ -366,83 +583,174 @@ def check_amendments(
 # --- the whole document -------------------------------------------------------------------
 
 
-def fingerprint_of(inp: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical({"algorithm_version": VERSION, "input": inp})).hexdigest()
+def fingerprint_of(inp: dict[str, Any], version: int = VERSION) -> str:
+    return hashlib.sha256(canonical({"algorithm_version": version, "input": inp})).hexdigest()
+
+
+def read_header(doc: Any) -> int:
+    """The version, and the document's members: required ones present, no unknown ones."""
+    version = field(doc, "algorithm_version", int, "document")
+    if version not in VERSIONS:
+        raise Invalid(f"algorithm_version: this verifier knows versions 1 and 2, got {version!r}")
+    required = REQUIRED_V2 if version >= 2 else REQUIRED_V1
+    exact_members(doc, required, "document", REQUIRED_V2 + INFORMATIVE)
+    return version
+
+
+def read_state(doc: dict[str, Any], version: int) -> tuple[str, list[dict[str, Any]]]:
+    """Section 14: the final state and what each state allows; the amendments, checked."""
+    witness = field(doc, "witness", (str, type(None)), "document")
+    result = field(doc, "result", (dict, type(None)), "document")
+    error = field(doc, "error", (dict, type(None)), "document") if "error" in doc else None
+    if "witnessed" in doc and field(doc, "witnessed", bool, "document") is not (
+        witness is not None
+    ):
+        raise Invalid(
+            f"witnessed: recorded {doc['witnessed']!r} but the witness value is {witness!r}"
+        )
+    if version == 1 and witness == "unwitnessed":
+        raise Invalid("witness: in version 1 the value 'unwitnessed' cannot be told from none")
+    if "status" in doc:
+        status = field(doc, "status", str, "document")
+        if status not in STATUSES:
+            raise Invalid(f"status: unknown state {status!r}")
+    else:
+        status = "drawn" if result is not None else ("failed" if error else "abandoned")
+    construction = doc.get("construction")
+    if construction is not None:
+        field(doc, "construction", dict, "document")
+        exact_members(construction, ("input", "fingerprint", "result"), "construction")
+        field(construction, "result", (dict, type(None)), "construction")
+    amendments = field(doc, "amendments", list, "document") if "amendments" in doc else []
+    drawn = status in ("drawn", "superseded")
+    if drawn != (result is not None):
+        raise Invalid(f"result: a {status} draw {'needs' if drawn else 'has no'} result")
+    if construction is not None and drawn != (construction["result"] is not None):
+        raise Invalid(
+            f"construction.result: a {status} draw {'needs' if drawn else 'has no'} result"
+        )
+    if (status == "failed") != (error is not None):
+        raise Invalid(f"error: a {status} draw {'needs' if status == 'failed' else 'has no'} error")
+    if status == "abandoned" and witness is not None:
+        raise Invalid("witness: an abandoned draw has no witness value")
+    if amendments and not drawn:
+        raise Invalid(f"amendments: a {status} draw has no result to amend")
+    if error is not None:
+        reason = field(error, "reason", str, "error")
+        if reason not in ERROR_REASONS:
+            raise Invalid(f"error.reason: unknown reason {reason!r}")
+        field(error, "target_key", (str, type(None)), "error")
+        if version >= 2:
+            field(error, "tier", (str, type(None)), "error")
+    return status, [read_amendment(a, n) for n, a in enumerate(amendments)]
 
 
 def verify(doc: Any) -> str | None:
     """None when the document checks out, else a description of the first difference."""
     try:
-        version = field(doc, "algorithm_version", int, "document")
-        if version != VERSION:
-            return f"algorithm_version: this verifier knows version {VERSION}, got {version!r}"
-        secret_hex = field(doc, "secret_hex", str, "document")
-        try:
-            secret = bytes.fromhex(secret_hex)
-        except ValueError:
-            return "secret_hex: not hexadecimal"
-        commitment = hashlib.sha256(secret).hexdigest()
-        if commitment != field(doc, "commitment", str, "document"):
-            return f"commitment: recorded {doc['commitment']!r}, recomputed {commitment!r}"
-        inp = canonical_input(field(doc, "input", dict, "document"))
-        fingerprint = fingerprint_of(inp)
-        if fingerprint != field(doc, "fingerprint", str, "document"):
-            return f"fingerprint: recorded {doc['fingerprint']!r}, recomputed {fingerprint!r}"
-        witness = field(doc, "witness", (str, type(None)), "document")
-        if "witnessed" in doc and doc["witnessed"] is not (witness is not None):
-            return f"witnessed: recorded {doc['witnessed']!r} but the witness value is {witness!r}"
-        seed = seed_of(secret, witness)
+        check_strings(doc)
+        version = read_header(doc)
+        secret_hex = hex64(doc, "secret_hex", "document")
+        recorded_commitment = hex64(doc, "commitment", "document")
+        commitment = hashlib.sha256(bytes.fromhex(secret_hex)).hexdigest()
+        if commitment != recorded_commitment:
+            return f"commitment: recorded {recorded_commitment!r}, recomputed {commitment!r}"
+        inp = canonical_input(doc["input"], version)
+        fingerprint = fingerprint_of(inp, version)
+        recorded_fingerprint = hex64(doc, "fingerprint", "document")
+        if fingerprint != recorded_fingerprint:
+            return f"fingerprint: recorded {recorded_fingerprint!r}, recomputed {fingerprint!r}"
+        status, amendments = read_state(doc, version)
+        if version >= 2:
+            head = chain_start(commitment)
+            for amendment in amendments:
+                head = chain_next(head, amendment)
+            recorded_head = hex64(doc, "amendments_head", "document")
+            if head != recorded_head:
+                return f"amendments_head: recorded {recorded_head!r}, recomputed {head!r}"
+        seed = seed_of(bytes.fromhex(secret_hex), doc["witness"], version)
         # Section 12: construction projects (Art. 25(4)), teamed with their own seed.
         part = doc.get("construction")
         c_inp = None
         if part is not None:
-            c_inp = canonical_input(field(part, "input", dict, "construction"))
-            c_fingerprint = fingerprint_of(c_inp)
-            if c_fingerprint != field(part, "fingerprint", str, "construction"):
+            c_inp = canonical_input(part["input"], version, "construction.input")
+            check_construction(inp, c_inp)
+            c_fingerprint = fingerprint_of(c_inp, version)
+            recorded = hex64(part, "fingerprint", "construction")
+            if c_fingerprint != recorded:
                 return (
-                    f"construction.fingerprint: recorded {part['fingerprint']!r}, "
-                    f"recomputed {c_fingerprint!r}"
+                    f"construction.fingerprint: recorded {recorded!r}, recomputed {c_fingerprint!r}"
                 )
-        if field(doc, "result", (dict, type(None)), "document") is None:
-            return check_without_result(doc, inp, c_inp, seed)
-        result = run_draw(inp, seed)
+        if status == "abandoned":
+            return None
+        if status == "failed":
+            return check_failure(doc["error"], inp, c_inp, seed, version)
+        result = run_draw(inp, seed, version)
         found = first_difference(doc["result"], result, "result")
         if found:
             return found
         parts = {"random": (inp, result)}
         if part is not None and c_inp is not None:
-            c_result = run_draw(c_inp, seed_of(seed, "construction"))
-            found = first_difference(
-                field(part, "result", dict, "construction"), c_result, "construction.result"
-            )
+            c_result = run_draw(c_inp, construction_seed_of(seed), version)
+            found = first_difference(part["result"], c_result, "construction.result")
             if found:
                 return found
             parts["construction"] = (c_inp, c_result)
-        return check_amendments(doc, parts)
+        return check_amendments(amendments, parts)
+    except Failed as e:
+        return f"result: the draw cannot be made: {e}"
     except Invalid as e:
         return str(e)
 
 
-def check_without_result(
-    doc: Any, inp: dict[str, Any], c_inp: dict[str, Any] | None, seed: bytes
+def check_construction(inp: dict[str, Any], c_inp: dict[str, Any]) -> None:
+    """Section 12: every project is drawn, and none sits in the random pool as well."""
+    for tier in TIERS:
+        projects = sum(1 for t in c_inp["targets"] if t["tier"] == tier)
+        if c_inp["counts"][tier] != projects:
+            raise Invalid(
+                f"construction.input.counts.{tier}: {c_inp['counts'][tier]} for {projects} projects"
+            )
+    both = {t["key"] for t in inp["targets"]} & {t["key"] for t in c_inp["targets"]}
+    if both:
+        raise Invalid(f"construction.input: {sorted(both)[0]!r} is also in the random pool")
+
+
+def check_failure(
+    error: dict[str, Any],
+    inp: dict[str, Any],
+    c_inp: dict[str, Any] | None,
+    seed: bytes,
+    version: int,
 ) -> str | None:
-    """Section 14: a failed draw must fail again; an abandoned one (no witness) has no draw."""
-    if doc.get("error") is None:
-        if doc["witness"] is not None:
-            return "result: missing although a witness value was given"
-        return None
-    recorded = doc["error"].get("target_key") if isinstance(doc["error"], dict) else None
+    """Section 14: a failed draw must fail again, for the same reason at the same place."""
     try:
-        run_draw(inp, seed)
+        run_draw(inp, seed, version)
         if c_inp is not None:
-            run_draw(c_inp, seed_of(seed, "construction"))
-    except Unfilled as e:
-        if e.target_key != recorded:
-            return f"error: recorded a failure at {recorded!r}, replayed at {e.target_key!r}"
+            run_draw(c_inp, construction_seed_of(seed), version)
+    except Failed as e:
+        if version == 1:  # version 1 binds only the failing target
+            same = e.target_key == error["target_key"]
+        elif e.reason == "pool_too_small":
+            same = error["reason"] == e.reason and error["tier"] == e.tier
+        else:
+            same = error["reason"] == e.reason and error["target_key"] == e.target_key
+        if not same:
+            return (
+                f"error: recorded {error['reason']!r} at {error['target_key']!r}, "
+                f"replayed {e.reason!r} at {e.target_key!r}"
+            )
         return None
-    except Invalid:
-        return None if recorded is None else f"error: recorded a failure at {recorded!r}"
     return "result: recorded as failed, but the draw succeeds"
+
+
+def verify_bytes(raw: bytes) -> str | None:
+    """``verify`` on the bytes of an export, read as section 15 says."""
+    try:
+        doc = parse(raw)
+    except Invalid as e:
+        return str(e)
+    return verify(doc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -452,18 +760,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         if args[0] == "-":
-            doc = json.load(sys.stdin)
+            raw = sys.stdin.buffer.read()
         else:
-            with open(args[0], encoding="utf-8") as f:
-                doc = json.load(f)
-    except (OSError, ValueError) as e:
+            with open(args[0], "rb") as f:
+                raw = f.read()
+    except OSError as e:
         print(f"MISMATCH: cannot read the document: {e}")
         return 1
-    problem = verify(doc)
+    problem = verify_bytes(raw)
     if problem is None:
         print("MATCH")
         return 0
-    print(f"MISMATCH: {problem}")
+    # A name with a lone surrogate is shown escaped, never a traceback.
+    print(f"MISMATCH: {problem}".encode("utf-8", "backslashreplace").decode("utf-8"))
     return 1
 
 

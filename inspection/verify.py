@@ -1,21 +1,27 @@
 """Replay an exported draw with the library and name the first difference (`draw verify`).
 
 The reference verifier (``reference_verifier.py``) does the same with the standard library only
-and the plain cycle walk; the tests run both on the same exports and expect the same verdict.
-Checked, in order: version, commitment, fingerprint, the witnessed marker, the result (or the
-recorded failure), the Art. 25(4) part, then every amendment replayed in sequence.
+and the plain cycle walk; the tests run both on the same exports (and on a corpus of forged
+ones) and expect the same verdict. This one reads the document against a schema table; the
+reference reads it field by field. Checked, in order (DRAW_ALGORITHM.md section 9): the JSON
+dialect, the version and the members, commitment, fingerprint, the final state and what it
+allows, the amendment chain (version 2), the Art. 25(4) part's input, the result (or the
+recorded failure), the Art. 25(4) result, then every amendment replayed in sequence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from inspection.draw import (
-    ALGORITHM_VERSION,
+    VERSIONS,
     DrawError,
     DrawInput,
     DrawResult,
+    amendments_head,
     commitment,
     construction_seed,
     derive_seed,
@@ -25,66 +31,420 @@ from inspection.draw import (
     result_to_json,
     swap_member,
 )
+from inspection.quotas import Tier
 from inspection.reference_verifier import first_difference
+
+
+class Rejected(Exception):
+    """The document is not a valid export of the version it names."""
+
+
+# --- the JSON dialect (section 15) -------------------------------------------------------
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise Rejected(f"json: duplicate member {twice!r}")
+    return dict(pairs)
+
+
+def _constant(name: str) -> Any:
+    raise Rejected(f"json: {name} is not JSON")
+
+
+def read_json(raw: bytes) -> Any:
+    """UTF-8 without BOM, no duplicate members, no NaN/Infinity, no lone surrogates."""
+    if raw[:3] == b"\xef\xbb\xbf":
+        raise Rejected("json: a byte order mark before the document")
+    try:
+        doc = json.loads(raw.decode("utf-8"), object_pairs_hook=_pairs, parse_constant=_constant)
+    except UnicodeDecodeError:
+        raise Rejected("json: not UTF-8") from None
+    except ValueError as exc:
+        raise Rejected(f"json: {exc}") from None
+    _encodable(doc)
+    return doc
+
+
+def _encodable(doc: Any) -> None:
+    try:
+        # The whole document, member names included, must encode: a lone surrogate does not.
+        json.dumps(doc, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise Rejected("document: a string with a lone surrogate") from None
+    except ValueError as exc:
+        raise Rejected(f"document: {exc}") from None
+
+
+# --- the schema (sections 4, 9, 12, 13, 14) ------------------------------------------------
+
+Check = Callable[[Any, str], None]
+
+
+def _fail(where: str, value: Any) -> Rejected:
+    return Rejected(f"{where}: unexpected value {value!r}")
+
+
+def exactly(*types: type) -> Check:
+    def check(value: Any, where: str) -> None:
+        if type(value) not in types:  # bool is not int, float is not int
+            raise _fail(where, value)
+
+    return check
+
+
+def integer(least: int, nullable: bool = False) -> Check:
+    def check(value: Any, where: str) -> None:
+        if nullable and value is None:
+            return
+        if type(value) is not int or value < least:
+            raise _fail(where, value)
+
+    return check
+
+
+def one_of(*values: str) -> Check:
+    def check(value: Any, where: str) -> None:
+        if type(value) is not str or value not in values:
+            raise _fail(where, value)
+
+    return check
+
+
+def distinct_strings(value: Any, where: str) -> None:
+    if type(value) is not list or any(type(v) is not str for v in value):
+        raise _fail(where, value)
+    if len(set(value)) != len(value):
+        raise Rejected(f"{where}: a string twice")
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def hex64(value: Any, where: str) -> None:
+    if type(value) is not str or not _HEX64.fullmatch(value):
+        raise Rejected(f"{where}: expected 64 lower-case hexadecimal digits")
+
+
+def obj(fields: Mapping[str, Check], optional: Mapping[str, Check] | None = None) -> Check:
+    def check(value: Any, where: str) -> None:
+        if type(value) is not dict:
+            raise _fail(where, value)
+        extra = optional or {}
+        for name, sub in fields.items():
+            if name not in value:
+                raise Rejected(f"{where}: missing field {name!r}")
+            sub(value[name], f"{where}.{name}")
+        for name in value:
+            if name in extra:
+                extra[name](value[name], f"{where}.{name}")
+            elif name not in fields:
+                raise Rejected(f"{where}.{name}: not a field of this object")
+
+    return check
+
+
+def array(item: Check) -> Check:
+    def check(value: Any, where: str) -> None:
+        if type(value) is not list:
+            raise _fail(where, value)
+        for n, v in enumerate(value):
+            item(v, f"{where}[{n}]")
+
+    return check
+
+
+def nullable(check: Check) -> Check:
+    def wrapped(value: Any, where: str) -> None:
+        if value is not None:
+            check(value, where)
+
+    return wrapped
+
+
+def anything(value: Any, where: str) -> None:
+    return None
+
+
+TIERS = tuple(t.value for t in Tier)
+STRING = exactly(str)
+BOOLEAN = exactly(bool)
+POLICY = obj(
+    {
+        "team_size": integer(1),
+        "qualifying_kinds": distinct_strings,
+        "locality": one_of("same_county", "scope"),
+        "auxiliary_per_team": integer(0),
+        "avoid_last_inspector": BOOLEAN,
+        "max_load": integer(1, nullable=True),
+    }
+)
+TARGET = obj({"key": STRING, "tier": one_of(*TIERS), "org": STRING, "on_positive_list": BOOLEAN})
+INSPECTOR = obj(
+    {
+        "key": STRING,
+        "userid": STRING,
+        "org": STRING,
+        "certificate_kind": STRING,
+        "auxiliary": BOOLEAN,
+        "conflicts": distinct_strings,
+        "last_inspected": distinct_strings,
+    }
+)
+COUNT = integer(0)
+
+
+def input_schema(version: int) -> Check:
+    counts = (
+        obj(dict.fromkeys(TIERS, COUNT)) if version >= 2 else obj({}, dict.fromkeys(TIERS, COUNT))
+    )
+    return obj(
+        {
+            "targets": array(TARGET),
+            "inspectors": array(INSPECTOR),
+            "counts": counts,
+            "policy": POLICY,
+        }
+    )
+
+
+AMENDMENT = obj(
+    {
+        "seq": integer(1),
+        "kind": one_of("swap"),
+        "part": one_of("random", "construction"),
+        "target_key": STRING,
+        "leaving": STRING,
+        "excluded": distinct_strings,
+        "replacement": STRING,
+        "reason": STRING,
+        "approved_by": STRING,
+        "at": STRING,
+    }
+)
+INFORMATIVE = dict.fromkeys(
+    (
+        "task",
+        "attempt",
+        "committed_at",
+        "drawn_at",
+        "redraw_reason",
+        "approved_by",
+        "summary",
+        "exclusions",
+    ),
+    anything,
+)
+
+
+def document_schema(version: int) -> Check:
+    inp = input_schema(version)
+    construction = nullable(
+        obj({"input": inp, "fingerprint": hex64, "result": nullable(exactly(dict))})
+    )
+    error_fields: dict[str, Check] = {
+        "reason": one_of("pool_too_small", "team_unfilled"),
+        "target_key": nullable(STRING),
+    }
+    if version >= 2:
+        error_fields["tier"] = nullable(one_of(*TIERS))
+    error = nullable(
+        obj(
+            error_fields,
+            {
+                "message": anything,
+                "pool_size": anything,
+                "count": anything,
+                "role": anything,
+                "needed": anything,
+                "found": anything,
+                "blocked": anything,
+                **({} if version >= 2 else {"tier": anything}),
+            },
+        )
+    )
+    base = {
+        "algorithm_version": anything,
+        "input": inp,
+        "secret_hex": hex64,
+        "witness": nullable(STRING),
+        "commitment": hex64,
+        "fingerprint": hex64,
+        "result": nullable(exactly(dict)),
+    }
+    later = {
+        "status": one_of("drawn", "superseded", "failed", "abandoned"),
+        "witnessed": BOOLEAN,
+        "error": error,
+        "construction": construction,
+        "amendments": array(AMENDMENT),
+        "amendments_head": hex64,
+    }
+    if version >= 2:
+        return obj(base | later, INFORMATIVE)
+    return obj(base, later | INFORMATIVE)
+
+
+# --- the verdict -----------------------------------------------------------------------
+
+
+def verify_bytes(raw: bytes) -> str | None:
+    """``verify_export`` on the bytes of a file, read as section 15 says."""
+    try:
+        doc = read_json(raw)
+    except Rejected as exc:
+        return str(exc)
+    return verify_export(doc)
 
 
 def verify_export(doc: Any) -> str | None:
     """None when the export replays exactly, else the first difference (English)."""
     try:
+        _encodable(doc)
         return _verify(doc)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        return f"malformed document: {type(exc).__name__}: {exc}"
+    except Rejected as exc:
+        return str(exc)
 
 
-def _verify(doc: Mapping[str, Any]) -> str | None:
-    if doc["algorithm_version"] != ALGORITHM_VERSION:
-        return f"algorithm_version: this verifier knows version {ALGORITHM_VERSION}"
+def _version(doc: Any) -> int:
+    if type(doc) is not dict or "algorithm_version" not in doc:
+        raise Rejected("document: missing field 'algorithm_version'")
+    version = doc["algorithm_version"]
+    if type(version) is not int or version not in VERSIONS:
+        raise Rejected(f"algorithm_version: this verifier knows versions 1 and 2, got {version!r}")
+    return version
+
+
+def _state(doc: Mapping[str, Any], version: int) -> str:
+    """Section 14: the final state, and what it allows."""
+    witness, result, error = doc["witness"], doc["result"], doc.get("error")
+    if "witnessed" in doc and doc["witnessed"] != (witness is not None):
+        raise Rejected(
+            f"witnessed: recorded {doc['witnessed']!r} but the witness value is {witness!r}"
+        )
+    if version == 1 and witness == "unwitnessed":
+        raise Rejected("witness: in version 1 the value 'unwitnessed' cannot be told from none")
+    status: str = doc.get("status") or (
+        "drawn" if result is not None else "failed" if error is not None else "abandoned"
+    )
+    drawn = status in ("drawn", "superseded")
+    part = doc.get("construction")
+    # The table of section 14: which of result, construction result and error a state has.
+    has = {
+        "result": result is not None,
+        "construction.result": part is not None and part["result"] is not None,
+        "error": error is not None,
+    }
+    wants = {
+        "result": drawn,
+        "construction.result": drawn and part is not None,
+        "error": status == "failed",
+    }
+    for name, present in has.items():
+        if present != wants[name]:
+            needs = "needs" if wants[name] else "has no"
+            raise Rejected(f"{name}: a {status} draw {needs} {name.rsplit('.', 1)[-1]}")
+    if status == "abandoned" and witness is not None:
+        raise Rejected("witness: an abandoned draw has no witness value")
+    if doc.get("amendments") and not drawn:
+        raise Rejected(f"amendments: a {status} draw has no result to amend")
+    for n, a in enumerate(doc.get("amendments") or []):
+        if a["seq"] != n + 1:
+            raise Rejected(f"amendments[{n}].seq: recorded {a['seq']!r}, expected {n + 1}")
+    return status
+
+
+def _construction_input(inp: DrawInput, c_inp: DrawInput) -> None:
+    for tier in Tier:
+        projects = sum(1 for t in c_inp.targets if t.tier == tier)
+        if c_inp.count(tier) != projects:
+            raise Rejected(
+                f"construction.input.counts.{tier.value}: {c_inp.count(tier)} for {projects} projects"
+            )
+    shared = {t.key for t in inp.targets} & {t.key for t in c_inp.targets}
+    if shared:
+        raise Rejected(f"construction.input: {min(shared)!r} is also in the random pool")
+
+
+def _verify(doc: Any) -> str | None:
+    version = _version(doc)
+    document_schema(version)(doc, "document")
     secret = bytes.fromhex(doc["secret_hex"])
     if commitment(secret) != doc["commitment"]:
         return f"commitment: recorded {doc['commitment']!r}, recomputed {commitment(secret)!r}"
     inp = input_from_json(doc["input"])
-    if fingerprint(inp) != doc["fingerprint"]:
-        return f"fingerprint: recorded {doc['fingerprint']!r}, recomputed {fingerprint(inp)!r}"
-    witness = doc["witness"]
-    if "witnessed" in doc and doc["witnessed"] != (witness is not None):
-        return f"witnessed: recorded {doc['witnessed']!r} but the witness value is {witness!r}"
-    seed = derive_seed(secret, witness)
+    _validated(inp)
+    if fingerprint(inp, version) != doc["fingerprint"]:
+        return f"fingerprint: recorded {doc['fingerprint']!r}, recomputed {fingerprint(inp, version)!r}"
+    status = _state(doc, version)
+    amendments = doc.get("amendments") or []
+    if version >= 2:
+        head = amendments_head(doc["commitment"], amendments)
+        if head != doc["amendments_head"]:
+            return f"amendments_head: recorded {doc['amendments_head']!r}, recomputed {head!r}"
+    seed = derive_seed(secret, doc["witness"], version)
     part = doc.get("construction")
     c_inp = None
     if part is not None:
         c_inp = input_from_json(part["input"])
-        if fingerprint(c_inp) != part["fingerprint"]:
-            return f"construction.fingerprint: recorded {part['fingerprint']!r}, recomputed {fingerprint(c_inp)!r}"
-    if doc["result"] is None:
-        return _without_result(doc, inp, c_inp, seed)
-    result = draw(inp, seed)
+        _validated(c_inp, "construction.input")
+        _construction_input(inp, c_inp)
+        if fingerprint(c_inp, version) != part["fingerprint"]:
+            return (
+                f"construction.fingerprint: recorded {part['fingerprint']!r}, "
+                f"recomputed {fingerprint(c_inp, version)!r}"
+            )
+    if status == "abandoned":
+        return None
+    if status == "failed":
+        return _failure(doc["error"], inp, c_inp, seed, version)
+    try:
+        result = draw(inp, seed, version)
+        c_result = draw(c_inp, construction_seed(seed), version) if c_inp is not None else None
+    except DrawError as exc:
+        return f"result: the draw cannot be made: {exc.reason} at {exc.target_key or exc.tier}"
     found = first_difference(doc["result"], result_to_json(result), "result")
     if found:
         return found
-    c_result = None
-    if part is not None and c_inp is not None:
-        c_result = draw(c_inp, construction_seed(seed))
+    if part is not None and c_result is not None:
         found = first_difference(part["result"], result_to_json(c_result), "construction.result")
         if found:
             return found
-    return _amendments(doc.get("amendments") or [], inp, result, c_inp, c_result)
+    return _amendments(amendments, inp, result, c_inp, c_result)
 
 
-def _without_result(
-    doc: Mapping[str, Any], inp: DrawInput, c_inp: DrawInput | None, seed: bytes
+def _validated(inp: DrawInput, where: str = "input") -> None:
+    """Input the draw refuses (duplicate keys) makes the document invalid, never a failed draw."""
+    for what, keys in (
+        ("target", [t.key for t in inp.targets]),
+        ("inspector", [i.key for i in inp.inspectors]),
+    ):
+        if len(set(keys)) != len(keys):
+            raise Rejected(f"{where}: duplicate {what} key")
+
+
+def _failure(
+    error: Mapping[str, Any], inp: DrawInput, c_inp: DrawInput | None, seed: bytes, version: int
 ) -> str | None:
-    """A failed draw must fail again the same way; an abandoned one has nothing to replay."""
-    error = doc.get("error")
-    if error is None:
-        return None if doc["witness"] is None else "result: missing although a witness was given"
+    """A failed draw must fail again: for the same reason at the same target (or tier);
+    version 1 binds only the failing target."""
     try:
-        draw(inp, seed)
+        draw(inp, seed, version)
         if c_inp is not None:
-            draw(c_inp, construction_seed(seed))
+            draw(c_inp, construction_seed(seed), version)
     except DrawError as exc:
-        if exc.reason != error.get("reason") or exc.target_key != error.get("target_key"):
+        tier = exc.tier.value if exc.tier is not None else None
+        if version == 1:
+            same = exc.target_key == error["target_key"]
+        elif exc.reason == "pool_too_small":
+            same = (error["reason"], error["tier"]) == (exc.reason, tier)
+        else:
+            same = (error["reason"], error["target_key"]) == (exc.reason, exc.target_key)
+        if not same:
             return (
-                f"error: recorded {error.get('reason')!r} at {error.get('target_key')!r}, "
+                f"error: recorded {error['reason']!r} at {error['target_key']!r}, "
                 f"replayed {exc.reason!r} at {exc.target_key!r}"
             )
         return None
@@ -101,22 +461,16 @@ def _amendments(
     current = {"random": (inp, result), "construction": (c_inp, c_result)}
     for n, a in enumerate(amendments):
         where = f"amendments[{n}]"
-        if a.get("seq", n + 1) != n + 1:
-            return f"{where}.seq: recorded {a.get('seq')!r}, expected {n + 1}"
-        if a.get("kind", "swap") != "swap":
-            return f"{where}.kind: unknown amendment {a.get('kind')!r}"
-        part = a.get("part", "random")
-        if part not in current or current[part][1] is None:
-            return f"{where}.part: no {part!r} result to amend"
-        part_inp, part_result = current[part]
-        assert part_inp is not None and part_result is not None
+        part_inp, part_result = current[a["part"]]
+        if part_inp is None or part_result is None:
+            return f"{where}.part: no {a['part']!r} result to amend"
         try:
             new, amended = swap_member(
                 part_result, part_inp, a["target_key"], a["leaving"], frozenset(a["excluded"])
             )
         except DrawError as exc:
-            return f"{where}: cannot be replayed: {exc}"
+            return f"{where}: cannot be replayed: {exc.reason}"
         if new != a["replacement"]:
             return f"{where}.replacement: recorded {a['replacement']!r}, replayed {new!r}"
-        current[part] = (part_inp, amended)
+        current[a["part"]] = (part_inp, amended)
     return None

@@ -15,6 +15,7 @@ from sqlalchemy import update
 
 from inspection.draw import derive_seed, draw, fingerprinted, result_to_json
 from inspection.pool import PoolPlan
+from inspection.verify import verify_export
 from storage import draws
 from storage.db import Database
 from storage.models import Draw
@@ -149,9 +150,17 @@ async def test_an_entry_for_another_pool_is_never_used(db: Database) -> None:
             )
         )
     assert fp != row.fingerprint and other.summary() != frozen.summary()
-    outcome = await witness(db, code)
+    outcome = await witness_without_verify(db, code)
     assert outcome.result is not None
     assert len(outcome.result.selected) == sum(other.summary()["counts"].values()) == 14
+    async with db.transaction() as s:
+        task = await get_task(s, code)
+        assert task is not None
+        # The drawn record replays on its own; only the audit record, which sealed the old
+        # pool's fingerprint with the commitment, shows the pool was swapped under it.
+        assert verify_export(await draws.export(s, task)) is None
+        problem = await draws.verify_task(s, task)
+        assert problem is not None and problem.startswith("record: fingerprint"), problem
 
 
 async def test_only_the_latest_pools_are_kept(db: Database) -> None:

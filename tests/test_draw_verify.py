@@ -6,44 +6,33 @@ must agree, on the honest record and on every kind of tampering."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from bot.cli import main as cli_main
 from inspection import reference_verifier
 from inspection.draw import (
-    DrawInput,
-    PoolInspector,
-    PoolTarget,
-    construction_seed,
-    derive_seed,
-    draw,
-    export_document,
-    fingerprint,
-    input_to_json,
-    result_to_json,
-    swap_member,
+    amendments_head,
 )
-from inspection.quotas import Tier
 from inspection.verify import verify_export
 from storage import draws
 from storage.db import Database
+from storage.draws.binding import bound
 from storage.models import Inspection, TeamMember
 from storage.tasks import get_task
 from tests.factories import (
-    COUNTY,
     COUNTY2,
     NOW,
     add_inspectors,
     add_targets,
     make_task,
 )
+from tests.support.draw_exports import base, rechain
 
 SECRET = bytes(range(32))
 Doc = dict[str, Any]
@@ -138,6 +127,7 @@ def tamper_result(doc: Doc) -> None:
 def tamper_amendment(doc: Doc) -> None:
     a = doc["amendments"][0]
     a["replacement"] = next(k for k in doc["result"]["cycle"] if k != a["replacement"])
+    rechain(doc)
 
 
 def tamper_amendment_order(doc: Doc) -> None:
@@ -152,43 +142,10 @@ def tamper_construction(doc: Doc) -> None:
     doc["construction"]["result"]["teams"][0]["members"].reverse()
 
 
-@functools.cache
 def pure_export() -> str:
     """The same shape of record as ``draws.export`` (construction part, two swaps), built
     without a database so that each kind of tampering is checked in microseconds."""
-    people = tuple(PoolInspector(f"C{i:03d}", f"u{i}", COUNTY, "enforcement") for i in range(8))
-    pool = tuple(PoolTarget(f"G{i:03d}", Tier.general, COUNTY) for i in range(40))
-    projects = tuple(PoolTarget(f"P{i}", Tier.key, COUNTY) for i in range(2))
-    inp = DrawInput(pool, people, {Tier.general: 4})
-    extra = DrawInput(projects, people, {Tier.key: 2})
-    seed = derive_seed(SECRET, "20261130")
-    result = draw(inp, seed)
-    c_result = draw(extra, construction_seed(seed))
-    doc = export_document(inp, SECRET, "20261130", result)
-    amendments, current = [], result
-    for n, team in enumerate(result.teams[:2], start=1):
-        new, current = swap_member(current, inp, team.target_key, team.members[0])
-        amendments.append(
-            {
-                "seq": n,
-                "kind": "swap",
-                "part": "random",
-                "target_key": team.target_key,
-                "leaving": team.members[0],
-                "replacement": new,
-                "excluded": [],
-            }
-        )
-    doc |= {
-        "witnessed": True,
-        "amendments": amendments,
-        "construction": {
-            "input": input_to_json(extra),
-            "fingerprint": fingerprint(extra),
-            "result": result_to_json(c_result),
-        },
-    }
-    return json.dumps(doc)
+    return json.dumps(base("drawn"))
 
 
 @pytest.mark.parametrize(
@@ -291,3 +248,84 @@ async def test_art27_verify_checks_the_commitment_and_fingerprint_as_recorded(
             problem = await draws.verify_task(s, task)
             assert problem is not None and column in problem, problem
             setattr(row, column, honest)
+
+
+async def test_art27_new_draws_are_version_2_and_the_audit_record_binds_the_version(
+    db: Database,
+) -> None:
+    code, doc = await drawn_task(db, swaps=1)
+    assert doc["algorithm_version"] == 2 and doc["result"]["algorithm_version"] == 2
+    async with db.transaction() as s:
+        task = await get_task(s, code)
+        assert task is not None
+        facts = await bound(s, task, doc["attempt"])
+        assert (facts.version, facts.status, facts.amendments) == (2, "drawn", 1)
+        assert facts.head == doc["amendments_head"]
+        # Passing the draw off as version 1 in the database shows.
+        row = await draws.pick_draw(s, task)
+        row.algorithm_version = 1
+        await s.flush()
+        problem = await draws.verify_task(s, task)
+        assert problem is not None and ("fingerprint" in problem or "version" in problem)
+
+
+async def test_art29_a_deleted_amendment_is_caught_by_the_record(db: Database) -> None:
+    code, _ = await drawn_task(db, swaps=2)
+    async with db.transaction() as s:
+        task = await get_task(s, code)
+        assert task is not None
+        assert await draws.verify_task(s, task) is None
+        row = await draws.pick_draw(s, task)
+        last = (await draws.amendments_of(s, row.id))[-1]
+        await s.execute(delete(TeamMember).where(TeamMember.amendment_id == last.id))
+        await s.delete(last)
+        await s.flush()
+        problem = await draws.verify_task(s, task)
+    assert problem is not None and problem.startswith("record: amendments"), problem
+
+
+async def test_art27_an_export_relabelled_or_cut_short_verifies_alone_but_not_against_the_record(
+    db: Database, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Section 16: a consistent forgery passes the file check; --record compares it with the
+    audit record and names what was changed: the amendments cut short, the state relabelled,
+    the Art. 25(4) part dropped or the exclusions edited (both sealed with the commitment)."""
+    _, doc = await drawn_task(db, swaps=2)
+    cut = json.loads(json.dumps(doc))
+    cut["amendments"].pop()
+    cut["amendments_head"] = amendments_head(cut["commitment"], cut["amendments"])
+    abandoned = json.loads(json.dumps(doc))
+    abandoned |= {"status": "abandoned", "result": None, "witness": None, "witnessed": False}
+    abandoned |= {"amendments": [], "drawn_at": None}
+    abandoned["construction"]["result"] = None
+    abandoned["amendments_head"] = amendments_head(abandoned["commitment"], [])
+    no_projects = json.loads(json.dumps(doc)) | {"construction": None}
+    fewer_exclusions = json.loads(json.dumps(doc))
+    fewer_exclusions["exclusions"].pop()
+    for forged, what in (
+        (cut, "amendments"),
+        (abandoned, "status"),
+        (no_projects, "construction"),  # Art. 25(4): the projects were sealed with the pool
+        (fewer_exclusions, "exclusions"),
+    ):
+        out = tmp_path / f"{what}.json"
+        out.write_text(json.dumps(forged, ensure_ascii=False), encoding="utf-8")
+        assert both(forged) == (None, None)
+        assert await cli("draw", "verify", str(out), "--database-url", db_url) == 0
+        capsys.readouterr()
+        assert await cli("draw", "verify", str(out), "--record", "--database-url", db_url) == 1
+        assert f"MISMATCH: record: {what}" in capsys.readouterr().out
+    honest = tmp_path / "honest.json"
+    honest.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    assert await cli("draw", "verify", str(honest), "--record", "--database-url", db_url) == 0
+
+
+async def test_art27_cli_verify_rejects_a_malformed_file_in_one_line(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "draw.json"
+    raw = pure_export().replace('"witness": "20261130"', '"witness": "\\ud800"', 1)
+    out.write_text(raw, encoding="utf-8")
+    assert await cli("draw", "verify", str(out), "--database-url", db_url) == 1
+    captured = capsys.readouterr()
+    assert "surrogate" in captured.out and "Traceback" not in captured.err

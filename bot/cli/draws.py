@@ -100,6 +100,12 @@ def register(verbs: Verbs) -> None:
     ver = add_action(dv, "verify", "replay a draw: MATCH (exit 0) or the first difference")
     ver.add_argument("source", help="an exported JSON file, or a task code")
     ver.add_argument("--attempt", type=int)
+    ver.add_argument(
+        "--record",
+        action="store_true",
+        help="FILE: also compare it with this installation's audit record (version, state, "
+        "amendments)",
+    )
 
 
 # --- plan ----------------------------------------------------------------------------------------
@@ -354,17 +360,19 @@ async def draw_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def draw_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """FILE: replay the export. A task code: replay the record and check the database's teams."""
+    """FILE: replay the export (with --record, also against the audit record). A task code:
+    replay the record and check the database's teams."""
     path = Path(args.source)
     if args.source == "-" or path.is_file():  # noqa: ASYNC240
         from inspection import verify as verifying
 
         try:
-            raw = sys.stdin.read() if args.source == "-" else path.read_text("utf-8")  # noqa: ASYNC240
-            doc = json.loads(raw)
-        except (OSError, ValueError) as exc:
-            raise CliError(f"cannot read {args.source}: {exc}") from None
-        problem = verifying.verify_export(doc)
+            raw = sys.stdin.buffer.read() if args.source == "-" else path.read_bytes()  # noqa: ASYNC240
+        except OSError as exc:
+            raise CliError(f"cannot read {args.source}: {exc.strerror}") from None
+        problem = verifying.verify_bytes(raw)
+        if problem is None and args.record:
+            problem = await _against_record(settings, json.loads(raw))
     else:
         from storage import draws
 
@@ -374,5 +382,17 @@ async def draw_verify(args: argparse.Namespace, settings: Settings) -> int:
     if problem is None:
         print("MATCH")
         return 0
-    print(f"MISMATCH: {problem}")
+    print(f"MISMATCH: {problem}".encode("utf-8", "backslashreplace").decode("utf-8"))
     return 1
+
+
+async def _against_record(settings: Settings, doc: dict[str, Any]) -> str | None:
+    """A verified export compared with the audit record of the draw it names."""
+    from storage.draws.binding import check_binding
+
+    task = doc.get("task")
+    code = task.get("code") if isinstance(task, dict) else None
+    if not isinstance(code, str):
+        return "record: the export names no task"
+    async with _drawn_task(settings, code, f"unknown task {code!r}") as (session, t):
+        return await check_binding(session, t, doc)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inspection.draw import (
     DrawInput,
     DrawResult,
+    amendments_head,
     result_from_json,
     swap_member,
 )
@@ -61,6 +63,22 @@ class Swap:
     inspection: Inspection
     leaving: Member
     joining: Member
+
+
+def exported(a: DrawAmendment) -> dict[str, Any]:
+    """An amendment as the export carries it and the version 2 chain hashes it (section 13)."""
+    return {
+        "seq": a.seq,
+        "kind": a.kind,
+        "part": a.part,
+        "target_key": a.target_key,
+        "leaving": a.leaving,
+        "replacement": a.replacement,
+        "excluded": list(a.excluded),
+        "reason": a.reason,
+        "approved_by": a.approved_by,
+        "at": a.at.astimezone(dt.UTC).isoformat(),
+    }
 
 
 async def amend_swap(
@@ -161,6 +179,10 @@ async def amend_swap(
             "excluded": amendment.excluded,
             "reason": reason,
             "approved_by": approved_by,
+            # Version 2 binds the list: the export's chain head must be the last one recorded.
+            "amendments_head": amendments_head(
+                row.commitment, [exported(a) for a in [*earlier, amendment]]
+            ),
         },
     )
     return Swap(

@@ -38,6 +38,7 @@ from inspection.quotas import Tier
 from storage import audit
 from storage.bulk import binder, sqlite_rows
 from storage.bulk import insert_rows as _insert
+from storage.draws.binding import exclusions_digest
 from storage.draws.record import (
     Assignment,
     DrawRefused,
@@ -138,9 +139,11 @@ async def commit(
         subject=f"task:{task.code}",
         payload={
             "attempt": row.attempt,
+            "algorithm_version": row.algorithm_version,
             "commitment": row.commitment,
             "fingerprint": fp,
             "construction_fingerprint": c_fp,
+            "exclusions_digest": exclusions_digest(row.exclusions),
             "witnessed": witnessed,
             "redraw_reason": row.redraw_reason,
             "approved_by": row.approved_by,
@@ -173,15 +176,15 @@ async def run(
         raise DrawRefused("draw_closed", task=task.code, attempt=row.attempt, status=row.status)
     await lock_scope(session, task)
     inp, extra = (plan.input, plan.construction) if plan is not None else frozen_input(row)
-    seed = derive_seed(bytes.fromhex(row.secret_hex), witness)
+    seed = derive_seed(bytes.fromhex(row.secret_hex), witness, row.algorithm_version)
     row.witness = witness
     row.witnessed = witness is not None
     row.drawn_at = now
     outcome = Outcome(row)
     try:
-        outcome.result = draw(inp, seed)
+        outcome.result = draw(inp, seed, row.algorithm_version)
         if extra is not None:
-            outcome.construction = draw(extra, construction_seed(seed))
+            outcome.construction = draw(extra, construction_seed(seed), row.algorithm_version)
     except DrawError as exc:
         outcome.error = exc
         row.status = "failed"

@@ -9,7 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection import verify as verifying
-from storage.draws.amendments import _part, amendments_of, replay
+from inspection.draw import amendments_head
+from storage.draws.amendments import _part, amendments_of, exported, replay
+from storage.draws.binding import check_binding
 from storage.draws.record import DrawRefused, draws_of, unpack
 from storage.models import (
     Draw,
@@ -55,7 +57,7 @@ def _document(task: Task, row: Draw, amendments: Sequence[DrawAmendment]) -> dic
             "fingerprint": row.construction_fingerprint,
             "result": row.construction_result,
         }
-    return {
+    doc: dict[str, Any] = {
         "algorithm_version": row.algorithm_version,
         "input": unpack(row.input_doc),
         "secret_hex": row.secret_hex,
@@ -75,29 +77,19 @@ def _document(task: Task, row: Draw, amendments: Sequence[DrawAmendment]) -> dic
         "exclusions": row.exclusions,
         "construction": construction,
         "error": row.error,
-        "amendments": [
-            {
-                "seq": a.seq,
-                "kind": a.kind,
-                "part": a.part,
-                "target_key": a.target_key,
-                "leaving": a.leaving,
-                "replacement": a.replacement,
-                "excluded": list(a.excluded),
-                "reason": a.reason,
-                "approved_by": a.approved_by,
-                "at": a.at.isoformat(),
-            }
-            for a in amendments
-        ],
+        "amendments": [exported(a) for a in amendments],
     }
+    if row.algorithm_version >= 2:
+        doc["amendments_head"] = amendments_head(row.commitment, doc["amendments"])
+    return doc
 
 
 async def verify_task(session: AsyncSession, task: Task, attempt: int | None = None) -> str | None:
     """Replay the recorded draw, then check the inspections in the database against it."""
     row = await pick_draw(session, task, attempt)
     amendments = await amendments_of(session, row.id)
-    problem = verifying.verify_export(_document(task, row, amendments))
+    doc = _document(task, row, amendments)
+    problem = verifying.verify_export(doc) or await check_binding(session, task, doc)
     if problem is not None or row.status != "drawn":
         return problem
     expected: dict[str, list[str]] = {}

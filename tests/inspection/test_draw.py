@@ -43,11 +43,20 @@ def chi_square(observed: Counter[str], keys: list[str], expected: float) -> floa
 def test_art27_score_and_seed_byte_layout() -> None:
     assert score(b"s", "target:key", "K1") == hashlib.sha256(b"s\x00target:key\x00K1").digest()
     secret = bytes(range(32))
+    # Version 2: one byte says which form the witness takes, so no value passes for none.
     assert (
-        derive_seed(secret, "张三") == hashlib.sha256(secret + b"\x00" + "张三".encode()).digest()
+        derive_seed(secret, "张三")
+        == hashlib.sha256(secret + b"\x00\x01" + "张三".encode()).digest()
     )
-    assert derive_seed(secret, None) == hashlib.sha256(secret + b"\x00unwitnessed").digest()
+    assert derive_seed(secret, None) == hashlib.sha256(secret + b"\x00\x00").digest()
+    assert derive_seed(secret, "unwitnessed") != derive_seed(secret, None)
     assert derive_seed(secret, "") != derive_seed(secret, None)
+    # Version 1, as its records are replayed.
+    assert (
+        derive_seed(secret, "张三", 1)
+        == hashlib.sha256(secret + b"\x00" + "张三".encode()).digest()
+    )
+    assert derive_seed(secret, None, 1) == hashlib.sha256(secret + b"\x00unwitnessed").digest()
     assert commitment(secret) == hashlib.sha256(secret).hexdigest()
     assert (
         canonical_json({"b": [1, True, None], "a": "中"}) == '{"a":"中","b":[1,true,null]}'.encode()
@@ -209,8 +218,17 @@ def test_art28_one_person_with_two_certificates_is_not_two_members() -> None:
     for seed in SEEDS[:50]:
         for team in draw(make_input(targets(10), people, {Tier.general: 3}), seed).teams:
             assert "C3" in team.members
+    # Version 2 ranks people: one entry in the cycle, under the smaller certificate key.
+    assert draw(make_input(targets(1), people, team_size=2), SEED).cycle in (
+        ("C1", "C3"),
+        ("C3", "C1"),
+    )
     with pytest.raises(DrawError) as e:
         draw(make_input(targets(1), people[:2]), SEED)
+    assert (e.value.needed, e.value.found, e.value.pool_size) == (2, 1, 1)
+    # Version 1 ranked certificates: the second one was skipped as the same person.
+    with pytest.raises(DrawError) as e:
+        draw(make_input(targets(1), people[:2]), SEED, 1)
     assert e.value.blocked == {"same_person": 1}
 
 
@@ -471,7 +489,8 @@ def test_art27_records_round_trip() -> None:
         max_load=3,
     )
     result = draw(inp, SEED)
-    assert result.algorithm_version == ALGORITHM_VERSION == 1
+    assert result.algorithm_version == ALGORITHM_VERSION == 2
+    assert draw(inp, SEED, 1) == replace(result, algorithm_version=1)
     assert result_from_json(result_to_json(result)) == result
     back = input_from_json(input_to_json(inp))
     assert fingerprint(back) == fingerprint(inp)

@@ -11,6 +11,7 @@ import pytest
 from inspection import reference_verifier
 from inspection.draw import (
     DrawInput,
+    amendments_head,
     canonical_json,
     commitment,
     derive_seed,
@@ -21,6 +22,7 @@ from inspection.draw import (
     input_to_json,
     result_to_json,
     score,
+    swap_member,
 )
 from inspection.quotas import Tier
 from tests.inspection.factories import inspectors, make_input, targets
@@ -67,8 +69,14 @@ def test_art27_export_has_the_documented_format() -> None:
         "commitment",
         "fingerprint",
         "result",
+        "status",
+        "witnessed",
+        "error",
+        "construction",
+        "amendments",
+        "amendments_head",
     }
-    assert doc["algorithm_version"] == 1 and doc["witness"] == WITNESS
+    assert doc["algorithm_version"] == 2 and doc["witness"] == WITNESS
     assert set(doc["input"]) == {"targets", "inspectors", "counts", "policy"}
 
 
@@ -181,9 +189,32 @@ def test_art27_draw_algorithm_document_test_vector() -> None:
     assert seed.hex() in text
     assert derive_seed(secret, None).hex() in text
     assert score(seed, "target:general", "91350100M000100Y43").hex() in text
+    assert derive_seed(secret, "unwitnessed").hex() in text
     example = make_input(targets(3), inspectors(3), {Tier.general: 2})
     assert (
-        canonical_json({"algorithm_version": 1, "input": input_to_json(example)}).decode() in text
+        canonical_json({"algorithm_version": 2, "input": input_to_json(example)}).decode() in text
     )
     assert fingerprint(example) in text
-    assert canonical_json(result_to_json(draw(example, seed))).decode() in text
+    result = draw(example, seed)
+    assert canonical_json(result_to_json(result)).decode() in text
+    # The amendment chain of section 13, on the documented swap.
+    new, _ = swap_member(result, example, "Tg00000", "C00000")
+    amendment = {
+        "seq": 1,
+        "kind": "swap",
+        "part": "random",
+        "target_key": "Tg00000",
+        "leaving": "C00000",
+        "excluded": [],
+        "replacement": new,
+        "reason": "病假",
+        "approved_by": "chief",
+        "at": "2026-11-30T02:00:00+00:00",
+    }
+    assert canonical_json(amendment).decode() in text
+    assert amendments_head(commitment(secret), []) in text
+    assert amendments_head(commitment(secret), [amendment]) in text
+    # Version 1 (section 17).
+    assert derive_seed(secret, None, 1).hex() in text
+    assert derive_seed(secret, "王五", 1).hex() in text
+    assert fingerprint(example, 1) in text

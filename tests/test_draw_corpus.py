@@ -1,0 +1,285 @@
+"""Forged and malformed draw exports: both verifiers reject every one, for the same reason
+(DRAW_ALGORITHM.md version 2, sections 4, 9, 12–15, 17; Art. 2, 27–29).
+
+Each case starts from an honest export (``tests/support/draw_exports.py``), changes one thing
+and hands the bytes to the library's verifier (``inspection.verify``, what ``shuangsuiji draw
+verify`` runs) and to the standard-library reference verifier. Both must say MISMATCH and name
+the same member."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from inspection import reference_verifier, verify
+from inspection.draw import amendments_head, fingerprint, input_from_json
+from tests.support.draw_exports import Doc, base, rechain
+
+Forgery = Callable[[], Doc | bytes]
+
+
+def both(data: Doc | bytes) -> tuple[str | None, str | None]:
+    raw = data if isinstance(data, bytes) else json.dumps(data).encode("utf-8")
+    return verify.verify_bytes(raw), reference_verifier.verify_bytes(raw)
+
+
+def edit(kind: str, change: Callable[[Doc], object]) -> Forgery:
+    def forge() -> Doc:
+        doc = base(kind)
+        change(doc)
+        return doc
+
+    return forge
+
+
+def text(kind: str, old: str, new: str) -> Forgery:
+    """A change made to the file's text (what a dict cannot hold: duplicates, NaN, 1.0)."""
+
+    def forge() -> bytes:
+        raw = json.dumps(base(kind), ensure_ascii=False)
+        assert old in raw, old
+        return raw.replace(old, new, 1).encode("utf-8")
+
+    return forge
+
+
+def policy(name: str, value: object) -> Forgery:
+    def change(doc: Doc) -> None:
+        doc["input"]["policy"][name] = value
+        # A consistent forgery: the fingerprint recomputed would not pass either (no draw).
+
+    return edit("drawn", change)
+
+
+def first_target(name: str, value: object) -> Forgery:
+    return edit("drawn", lambda d: d["input"]["targets"][0].__setitem__(name, value))
+
+
+def first_amendment(change: Callable[[dict[str, object]], object]) -> Forgery:
+    def forge(doc: Doc) -> None:
+        change(doc["amendments"][0])
+        rechain(doc)
+
+    return edit("drawn", forge)
+
+
+def short_secret(doc: Doc) -> None:
+    import hashlib
+
+    secret = bytes(16)
+    doc["secret_hex"] = secret.hex()
+    doc["commitment"] = hashlib.sha256(secret).hexdigest()
+
+
+def upper_secret(doc: Doc) -> None:
+    doc["secret_hex"] = doc["secret_hex"].upper()
+
+
+def amend_failed(doc: Doc) -> None:
+    doc["amendments"] = base("drawn")["amendments"][:1]
+    rechain(doc)
+
+
+def construction_on_failure(doc: Doc) -> None:
+    doc["construction"]["result"] = base("drawn")["construction"]["result"]
+
+
+def fewer_projects_drawn(doc: Doc) -> None:
+    part = doc["construction"]
+    part["input"]["counts"]["key"] = 1
+    part["fingerprint"] = fingerprint(input_from_json(part["input"]))
+
+
+def project_in_random_pool(doc: Doc) -> None:
+    project = doc["construction"]["input"]["targets"][0]
+    doc["input"]["targets"].append(dict(project))
+    doc["fingerprint"] = fingerprint(input_from_json(doc["input"]))
+
+
+def other_failure_reason(doc: Doc) -> None:
+    doc["error"]["reason"] = "pool_too_small"
+
+
+def invalid_input_as_failure(doc: Doc) -> None:
+    doc["input"]["targets"].append(dict(doc["input"]["targets"][0]))
+
+
+def drop_last_amendment(doc: Doc) -> None:
+    doc["amendments"].pop()
+
+
+def relabel_as_abandoned(doc: Doc) -> None:
+    doc["status"] = "abandoned"
+
+
+def witnessed_as_unwitnessed_word(doc: Doc) -> None:
+    doc["witness"], doc["witnessed"] = "unwitnessed", True
+
+
+def v2_passed_off_as_v1(doc: Doc) -> None:
+    doc["algorithm_version"] = 1
+
+
+CASES: dict[str, tuple[Forgery, str]] = {
+    # Wrong JSON types (sections 1, 4, 9).
+    "version_true": (
+        edit("drawn", lambda d: d.__setitem__("algorithm_version", True)),
+        "algorithm_version",
+    ),
+    "version_float": (
+        text("drawn", '"algorithm_version": 2', '"algorithm_version": 2.0'),
+        "algorithm_version",
+    ),
+    "team_size_float": (policy("team_size", 2.0), "team_size"),
+    "team_size_true": (policy("team_size", True), "team_size"),
+    "max_load_true": (policy("max_load", True), "max_load"),
+    "avoid_last_as_integer": (policy("avoid_last_inspector", 1), "avoid_last_inspector"),
+    "positive_list_as_integer": (first_target("on_positive_list", 0), "on_positive_list"),
+    "auxiliary_as_integer": (
+        edit("drawn", lambda d: d["input"]["inspectors"][0].__setitem__("auxiliary", 0)),
+        "auxiliary",
+    ),
+    "integer_org": (first_target("org", 150102), "org"),
+    "witnessed_zero": (edit("unwitnessed", lambda d: d.__setitem__("witnessed", 0)), "witnessed"),
+    "secret_16_bytes": (edit("drawn", short_secret), "secret_hex"),
+    "secret_upper_case": (edit("drawn", upper_secret), "secret_hex"),
+    "count_missing_tier": (edit("drawn", lambda d: d["input"]["counts"].pop("special")), "special"),
+    "conflict_listed_twice": (
+        edit(
+            "drawn",
+            lambda d: d["input"]["inspectors"][0].__setitem__("conflicts", ["G001", "G001"]),
+        ),
+        "conflicts",
+    ),
+    "unknown_member": (edit("drawn", lambda d: d.__setitem__("seed_hex", "00")), "seed_hex"),
+    "unknown_policy_member": (policy("team_size_min", 2), "team_size_min"),
+    "missing_status": (edit("drawn", lambda d: d.pop("status")), "status"),
+    "missing_chain_head": (edit("drawn", lambda d: d.pop("amendments_head")), "amendments_head"),
+    # The JSON dialect (section 15).
+    "duplicate_witness": (
+        text("drawn", '"witness": "20261130"', '"witness": "20261130", "witness": "20261131"'),
+        "duplicate",
+    ),
+    "nan": (text("drawn", '"team_size": 2', '"team_size": NaN'), "NaN"),
+    "byte_order_mark": (
+        lambda: b"\xef\xbb\xbf" + json.dumps(base("drawn")).encode(),
+        "byte order mark",
+    ),
+    "lone_surrogate": (text("drawn", '"witness": "20261130"', '"witness": "\\ud800"'), "surrogate"),
+    "not_utf8": (
+        lambda: json.dumps(base("drawn")).encode().replace(b"20261130", b"\xff", 1),
+        "UTF-8",
+    ),
+    "top_level_array": (lambda: b"[]", "algorithm_version"),
+    "empty_file": (lambda: b"", "json"),
+    # States (section 14).
+    "amendments_on_failed": (edit("failed", amend_failed), "amendments"),
+    "amendments_on_abandoned": (edit("abandoned", amend_failed), "amendments"),
+    "construction_result_on_failed": (
+        edit("failed", construction_on_failure),
+        "construction.result",
+    ),
+    "error_on_drawn": (
+        edit("drawn", lambda d: d.__setitem__("error", base("failed")["error"])),
+        "error",
+    ),
+    "failure_reason_changed": (edit("failed", other_failure_reason), "error"),
+    "unknown_failure_reason": (
+        edit("failed", lambda d: d["error"].__setitem__("reason", "bad_luck")),
+        "reason",
+    ),
+    "invalid_input_recorded_as_failure": (
+        edit("failed", invalid_input_as_failure),
+        "duplicate target key",
+    ),
+    "drawn_relabelled_abandoned": (edit("drawn", relabel_as_abandoned), "result"),
+    "unwitnessed_relabelled_witnessed": (
+        edit("unwitnessed", witnessed_as_unwitnessed_word),
+        "result",
+    ),
+    # The Art. 25(4) part (section 12).
+    "fewer_projects_than_listed": (
+        edit("drawn", fewer_projects_drawn),
+        "construction.input.counts.key",
+    ),
+    "project_also_in_random_pool": (
+        edit("drawn", project_in_random_pool),
+        "also in the random pool",
+    ),
+    # Amendments (section 13).
+    "seq_true": (first_amendment(lambda a: a.__setitem__("seq", True)), "seq"),
+    "seq_missing": (first_amendment(lambda a: a.pop("seq")), "seq"),
+    "kind_missing": (first_amendment(lambda a: a.pop("kind")), "kind"),
+    "part_missing": (first_amendment(lambda a: a.pop("part")), "part"),
+    "excluded_free_text": (
+        first_amendment(lambda a: a.__setitem__("excluded", "病假")),
+        "excluded",
+    ),
+    "last_amendment_deleted": (edit("drawn", drop_last_amendment), "amendments_head"),
+    "amendment_reason_rewritten": (
+        edit("drawn", lambda d: d["amendments"][0].__setitem__("reason", "本人申请")),
+        "amendments_head",
+    ),
+    # Versions (section 17).
+    "v2_passed_off_as_v1": (edit("drawn", v2_passed_off_as_v1), "fingerprint"),
+    "v1_unwitnessed_relabelled_witnessed": (
+        edit("v1_unwitnessed", witnessed_as_unwitnessed_word),
+        "unwitnessed",
+    ),
+    "v1_team_size_float": (text("v1", '"team_size": 2', '"team_size": 2.0'), "team_size"),
+    "v1_seq_true": (edit("v1", lambda d: d["amendments"][0].__setitem__("seq", True)), "seq"),
+    "v1_version_3": (
+        edit("v1", lambda d: d.__setitem__("algorithm_version", 3)),
+        "algorithm_version",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "kind", ["drawn", "unwitnessed", "failed", "abandoned", "v1", "v1_unwitnessed"]
+)
+def test_art27_honest_exports_of_every_state_and_version_match_in_both_verifiers(kind: str) -> None:
+    assert both(base(kind)) == (None, None)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_art27_both_verifiers_reject_each_forged_or_malformed_export_for_the_same_reason(
+    case: str,
+) -> None:
+    forge, where = CASES[case]
+    ours, reference = both(forge())
+    assert ours is not None and where in ours, ours
+    assert reference is not None and where in reference, reference
+
+
+def test_art27_a_forger_who_recomputes_the_chain_is_caught_only_by_the_record() -> None:
+    """Section 16: an export alone cannot show it is complete. Dropping the last amendment and
+    recomputing the head gives a self-consistent export; the audit record (tests of
+    ``storage.draws.binding``) is what tells."""
+    doc = base("drawn")
+    doc["amendments"].pop()
+    doc["amendments_head"] = amendments_head(doc["commitment"], doc["amendments"])
+    assert both(doc) == (None, None)
+
+
+def test_art27_reference_verifier_says_why_it_rejects_a_lone_surrogate(tmp_path: Path) -> None:
+    """Run as a program, as an outside checker would: no traceback, one MISMATCH line."""
+    path = tmp_path / "draw.json"
+    path.write_bytes(CASES["lone_surrogate"][0]())  # type: ignore[arg-type]
+    name = json.dumps(base("drawn")).replace('"witness"', '"\\udc00"', 1)
+    odd = tmp_path / "odd.json"
+    odd.write_text(name, encoding="utf-8")
+    for file in (path, odd):
+        run = subprocess.run(
+            [sys.executable, reference_verifier.__file__, str(file)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert run.returncode == 1 and run.stderr == "", run.stderr
+        assert run.stdout.startswith("MISMATCH:") and "surrogate" in run.stdout, run.stdout
