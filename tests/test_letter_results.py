@@ -8,6 +8,7 @@ from collections import Counter
 
 from sqlalchemy import select
 
+from inspection.quotas import TIER_LABELS, Tier
 from storage import followups
 from storage import results as store
 from storage.models import (
@@ -123,7 +124,9 @@ async def test_art13_art38_a_deregistered_result_marks_the_target_and_leaves_lat
     )
     assert "T2027-150100-001" in created, created
     (preview,) = await h.say(ADMIN, "抽查预览 T2027-150100-001")
-    assert "已注销、不参加抽取：1个" in preview, preview
+    # Left out of the later pool, counted under its own tier (the preview's wording per rule).
+    assert "不参加本次随机抽取的检查对象：" in preview, preview
+    assert f"· 已注销：1个（{TIER_LABELS[Tier(target.tier)]}1）" in preview, preview
 
 
 async def test_art34_art38_hand_over_to_the_judiciary_and_a_later_penalty_decision(

@@ -30,11 +30,11 @@ async def test_art37_publication_is_recorded_once_with_its_deadline_and_stops_re
     (ask,) = await h.say(PUBLISHER, f"公示 {TASK}")
     assert "网址" in ask and await publications(h) == []  # no address: nothing recorded
     (done,) = await h.say(PUBLISHER, f"公示 {TASK} {URL}")
-    assert "2026-12-28" in done and "按期" in done and "公开 5 条" in done
+    assert "2026-12-29" in done and "按期" in done and "公开 5 条" in done
     (row,) = await publications(h)
     assert (row.org_code, row.published_by, row.url) == ("150102", PUBLISHER, URL)  # as typed
     assert (row.deadline, row.on_time, row.results, row.withheld) == (
-        dt.date(2026, 12, 28),
+        dt.date(2026, 12, 29),
         True,
         5,
         0,
@@ -47,19 +47,19 @@ async def test_art37_publication_is_recorded_once_with_its_deadline_and_stops_re
     (again,) = await h.say(UNIT_CHIEF, f"公示 {TASK} https://example.org/other")
     assert "2026-12-22 10:30" in again and PUBLISHER in again
     assert len(await publications(h)) == 1
-    # The reminders stop: no 1-day-before, no overdue mornings.
-    assert await tick_at(h, at(2026, 12, 25, 9)) == 0
-    assert await tick_at(h, at(2026, 12, 29, 9)) == 1  # only the city's Art. 43 table reminder
+    # The reminders stop (deadline 12-29): no 1-day-before (12-28), no overdue mornings (12-30).
+    assert await tick_at(h, at(2026, 12, 28, 9)) == 0
+    assert await tick_at(h, at(2026, 12, 30, 9)) == 1  # only the city's Art. 43 table reminder
     assert await reminder_keys(h, "publication") == []
 
 
 async def test_art37_a_late_publication_is_recorded_as_late(h: Harness) -> None:
     await completed(h)
-    h.clock.set(at(2026, 12, 30, 16))
+    h.clock.set(at(2026, 12, 31, 16))  # the deadline was 12-29: 12-30 and 12-31 are over
     (done,) = await h.say(UNIT_CHIEF, f"公示 {TASK} {URL}")
     assert "逾期 2 个工作日" in done
     (row,) = await publications(h)
-    assert row.on_time is False and row.deadline == dt.date(2026, 12, 28)
+    assert row.on_time is False and row.deadline == dt.date(2026, 12, 29)
 
 
 async def test_art37_only_the_checking_units_publishers_and_chiefs_record(h: Harness) -> None:

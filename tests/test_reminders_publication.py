@@ -12,35 +12,38 @@ from tests.conftest import Harness
 from tests.support.draw_chat import ADMIN, CHIEF, TASK
 from tests.support.reminders import PUBLISHER, UNIT_CHIEF, at, completed, reminder_keys, tick_at
 
-# Completed Monday 2026-11-30: the 20th working day after is Monday 2026-12-28; 5 working days
-# before is 12-21, 1 working day before is 12-25.
+# Completed Tuesday 2026-12-01 (the first day of the check period): the 20th working day after
+# is Tuesday 2026-12-29; 5 working days before is 12-22, 1 working day before is Monday 12-28;
+# the overdue mornings are 12-30 and 12-31. The city's Q4 table (Art. 43) is due 2027-01-05:
+# 2027's schedule is not loaded, so 5 working days before counts weekends alone, 12-29.
 
 
 async def test_art37_publication_reminders_fire_once_each_at_the_right_working_time(
     h: Harness,
 ) -> None:
     await completed(h)
-    assert await tick_at(h, at(2026, 12, 18, 17)) == 0  # before the first occasion
-    assert await tick_at(h, at(2026, 12, 21, 8, 59)) == 0  # a working day, before 09:00
-    assert await tick_at(h, at(2026, 12, 21, 9, 0)) == 1
-    assert await tick_at(h, at(2026, 12, 21, 15)) == 0  # the same occasion: never twice
-    assert await tick_at(h, at(2026, 12, 25, 18, 0)) == 0  # 18:00: quiet
+    assert await tick_at(h, at(2026, 12, 21, 17)) == 0  # before the first occasion
+    assert await tick_at(h, at(2026, 12, 22, 8, 59)) == 0  # a working day, before 09:00
+    assert await tick_at(h, at(2026, 12, 22, 9, 0)) == 1
+    assert await tick_at(h, at(2026, 12, 22, 15)) == 0  # the same occasion: never twice
     assert await tick_at(h, at(2026, 12, 26, 10)) == 0  # Saturday: quiet
-    assert await tick_at(h, at(2026, 12, 28, 9)) == 1  # 1 working day before, caught up
-    assert await tick_at(h, at(2026, 12, 28, 11)) == 0
-    # 1 day overdue, the weekly list above, and (Art. 43) the city's Q4 table reminder.
-    assert await tick_at(h, at(2026, 12, 29, 9)) == 3
-    assert await tick_at(h, at(2026, 12, 30, 9)) == 1  # 2 days overdue; the list is weekly
+    assert await tick_at(h, at(2026, 12, 28, 18, 0)) == 0  # 1 working day before, 18:00: quiet
+    # 1 working day before, caught up the next morning, and (Art. 43) the city's Q4 table.
+    assert await tick_at(h, at(2026, 12, 29, 9)) == 2
+    assert await tick_at(h, at(2026, 12, 29, 11)) == 0
+    # 1 day overdue and the weekly list above.
+    assert await tick_at(h, at(2026, 12, 30, 9)) == 2
+    assert await tick_at(h, at(2026, 12, 31, 9)) == 1  # 2 days overdue; the list is weekly
     assert await reminder_keys(h, "publication") == [
         (f"{TASK}:150102", "before5"),
         (f"{TASK}:150102", "before1"),
-        (f"{TASK}:150102", "overdue:2026-12-29"),
         (f"{TASK}:150102", "overdue:2026-12-30"),
+        (f"{TASK}:150102", "overdue:2026-12-31"),
     ]
     for user in (PUBLISHER, UNIT_CHIEF):
         texts = h.wecom.texts_to(user)
         assert len(texts) == 4, texts
-        assert "2026-12-28" in texts[0] and "5 个工作日" in texts[0]
+        assert "2026-12-29" in texts[0] and "5 个工作日" in texts[0]
         assert "逾期 1 个工作日" in texts[2] and "逾期 2 个工作日" in texts[3]
     for user in (ADMIN, CHIEF):  # the city bureau above 新城区
         (weekly,) = [t for t in h.wecom.texts_to(user) if "公开逾期周报" in t]
@@ -51,9 +54,9 @@ async def test_art37_a_bot_down_for_days_catches_up_once_without_stale_reminders
     h: Harness,
 ) -> None:
     await completed(h)
-    # Down from 12-18 to 12-30: the 5-day, 1-day and first overdue occasions all passed.
-    assert await tick_at(h, at(2026, 12, 30, 10)) == 3
-    assert await reminder_keys(h, "publication") == [(f"{TASK}:150102", "overdue:2026-12-30")]
+    # Down from 12-18 to 12-31: the 5-day, 1-day and first overdue occasions all passed.
+    assert await tick_at(h, at(2026, 12, 31, 10)) == 3
+    assert await reminder_keys(h, "publication") == [(f"{TASK}:150102", "overdue:2026-12-31")]
     (only,) = h.wecom.texts_to(PUBLISHER)
     assert "逾期 2 个工作日" in only
     # The city admin is owed the weekly overdue list and the Q4 statistics table (Art. 43)
@@ -61,12 +64,12 @@ async def test_art37_a_bot_down_for_days_catches_up_once_without_stale_reminders
     (both,) = h.wecom.texts_to(ADMIN)[-1:]
     assert "公开逾期周报" in both and "2026年第4季度统计表" in both and "2项" in both
     assert len([t for t in h.wecom.texts_to(ADMIN) if "公开逾期周报" in t]) == 1
-    assert await tick_at(h, at(2026, 12, 30, 11)) == 0
+    assert await tick_at(h, at(2026, 12, 31, 11)) == 0
 
 
 async def test_art37_two_instances_send_each_reminder_once(h: Harness) -> None:
     await completed(h)
-    h.clock.set(at(2026, 12, 21, 9))
+    h.clock.set(at(2026, 12, 22, 9))  # 5 working days before
     other_db = Database(h.settings.database.url)
     try:
         other = ReminderRunner(other_db, h.settings, h.clock)
@@ -83,7 +86,8 @@ async def test_art37_two_instances_send_each_reminder_once(h: Harness) -> None:
 
 async def test_art37_kinds_configured_urgent_go_out_at_any_hour(h: Harness) -> None:
     await completed(h)
-    assert await tick_at(h, at(2026, 12, 26, 22)) == 0  # Saturday night: quiet
+    # Saturday night: the 5-day occasion (12-22) is owed, the 1-day one (12-28) not yet.
+    assert await tick_at(h, at(2026, 12, 26, 22)) == 0  # quiet
     h.settings.reminders.urgent = ["publication"]
     assert await tick_at(h, at(2026, 12, 26, 22, 5)) == 1
-    assert await reminder_keys(h, "publication") == [(f"{TASK}:150102", "before1")]
+    assert await reminder_keys(h, "publication") == [(f"{TASK}:150102", "before5")]

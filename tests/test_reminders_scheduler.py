@@ -18,7 +18,7 @@ async def test_art37_the_scheduler_sends_a_due_reminder_once_after_the_clock_jum
     bot = Runtime(fast, clock=h.clock, wecom_backoff=0.0)
     await bot.start(background=True, http=False)
     try:
-        h.clock.set(at(2026, 12, 21, 9, 5))  # the clock jumps to 5 working days before
+        h.clock.set(at(2026, 12, 22, 9, 5))  # the clock jumps to 5 working days before
         await wait_until(lambda: len(h.wecom.texts_to(PUBLISHER)) == 1, "the 5-day reminder")
         ticks = bot.reminders.runs
         await wait_until(lambda: bot.reminders.runs >= ticks + 3, "three more ticks")
