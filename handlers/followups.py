@@ -11,7 +11,7 @@ from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
 from handlers.common import load_inspection, require_manager, subject, task_of
-from storage import followups
+from storage import followups, public
 from storage import results as store
 from storage.models import Inspection
 
@@ -82,6 +82,8 @@ async def link_penalty(msg: TextCommand, ctx: Context) -> None:
         f"已记录：编号 {inspection.number} 的行政处罚决定 {reference}（{on}），"
         "将随检查结果公开（第38条）。"
     )
+    if await public.republish(ctx.session, inspection, ctx.now(), ctx.settings.tz, corrected=False):
+        ctx.reply(f"编号 {inspection.number} 已公开的结果旁已加上该处罚决定。")
 
 
 async def record(

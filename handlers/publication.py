@@ -8,6 +8,7 @@ from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
 from handlers.common import load_task, local, subject
 from handlers.reminders import calendar, publication_deadline_of
+from storage import public
 from storage import publication as store
 from storage.models import Task
 
@@ -19,7 +20,7 @@ PUBLISHERS = (Role.PUBLISHER, Role.CHIEF)
 @router.command(
     "公示",
     roles=PUBLISHERS,
-    usage="公示 <任务> <网址>",
+    usage="公示 <任务> [网址]",
     summary="登记本单位已公开某任务的检查结果（第37条）",
 )
 async def record_publication(msg: TextCommand, ctx: Context) -> None:
@@ -39,15 +40,20 @@ async def record_publication(msg: TextCommand, ctx: Context) -> None:
             )
     if task.completed_at is None:
         raise UserError(f"任务 {task.code} 尚有检查未提交结果，完成后再公开和登记（第37条）。")
-    if not url:
+    if not url and not ctx.settings.public.enabled:
         raise UserError(
             "本系统的公开页面尚未开通，请在门户网站或指定平台公开后，"
             f"发送「公示 {task.code} <网址>」登记公开地址。"
         )
-    if not url.lower().startswith(("http://", "https://")) or len(url) > 2000:
+    if url and (not url.lower().startswith(("http://", "https://")) or len(url) > 2000):
         raise UserError(f"「{url[:60]}」不是网址，请写明以 http:// 或 https:// 开头的公开地址。")
     for unit in units:
-        await record_one(ctx, task, unit, url)
+        await record_one(ctx, task, unit, url or page_url(ctx, task, unit))
+
+
+def page_url(ctx: Context, task: Task, unit: str) -> str:
+    """The bot's own public page of the unit and the task's year (一公开)."""
+    return ctx.settings.public.url(f"/{unit}/{task.year}")
 
 
 async def my_units(ctx: Context, task: Task) -> list[str]:
@@ -75,6 +81,9 @@ async def record_one(ctx: Context, task: Task, unit: str, url: str) -> None:
         deadline=deadline.due,
         published_on=today,
     )
+    if ctx.settings.public.enabled and url == page_url(ctx, task, unit):
+        # On the bot's own page: the unit's lines are written now (nothing internal).
+        await public.publish_lines(ctx.session, row, ctx.now(), ctx.settings.tz)
     if row.on_time:
         timing = f"按期（期限 {deadline.due}{deadline.note()}）"
     else:

@@ -33,7 +33,7 @@ from handlers.results import (
     with_name,
 )
 from inspection.results import ResultCode
-from storage import followups
+from storage import followups, public
 from storage import results as store
 from storage.models import (
     Inspection,
@@ -150,7 +150,8 @@ async def attach_record(msg: TextCommand, ctx: Context) -> None:
     summary="公开前更正检查结果（原结果保留在记录中）",
 )
 async def correct(msg: TextCommand, ctx: Context) -> None:
-    """A chief corrects a result before publication, with a reason; the original stays."""
+    """A chief corrects a result, with a reason; the original stays. A published result's
+    public line is rewritten and says it was corrected, and when (Art. 37)."""
     words = msg.text.split(" ", 2)
     if len(words) < 3 or not words[2].strip():
         raise UserError(
@@ -209,6 +210,10 @@ async def correct(msg: TextCommand, ctx: Context) -> None:
         await refer_case(ctx, inspection, task, target, row, [n for _, n in members])
     if row is not None:
         await deregister_if_closed(ctx, inspection, task, row)
+    if await public.republish(ctx.session, inspection, ctx.now(), ctx.settings.tz):
+        ctx.reply(
+            f"编号 {inspection.number} 已公开的检查结果已在公开页面更正，并注明更正时间（第37条）。"
+        )
 
 
 @router.command(
@@ -244,6 +249,8 @@ async def mark_secret(msg: TextCommand, ctx: Context) -> None:
     ctx.reply(
         f"编号 {inspection.number} 的检查结果已标记为保密，不予公开（第37条）。原因：{reason}"
     )
+    if await public.republish(ctx.session, inspection, ctx.now(), ctx.settings.tz):
+        ctx.reply(f"编号 {inspection.number} 已从公开页面撤下。")
 
 
 @router.command(

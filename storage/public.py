@@ -24,6 +24,7 @@ from openpyxl import Workbook
 from sqlalchemy import ColumnElement, delete, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import followups
 from storage.db import insert_for
 from storage.models import (
     Inspection,
@@ -35,6 +36,7 @@ from storage.models import (
     Target,
     Task,
 )
+from storage.publication import unit_of_inspections
 
 MAX_QUERY = 50  # characters of a search
 MAX_ROWS = 100_000  # lines in one download
@@ -86,11 +88,13 @@ async def publish_lines(
     task = await session.get(Task, publication.task_id)
     assert task is not None
     unit = await session.get(Organisation, publication.org_code)
+    units = await unit_of_inspections(session, [task.id])
+    mine = [i for i, u in units.items() if u == publication.org_code]  # who checks, publishes
     rows = await session.execute(
         select(InspectionResult, Inspection, Target)
         .join(Inspection, Inspection.id == InspectionResult.inspection_id)
         .join(Target, Target.id == Inspection.target_id)
-        .where(InspectionResult.task_id == task.id, InspectionResult.state == "recorded")
+        .where(InspectionResult.inspection_id.in_(mine), InspectionResult.state == "recorded")
         .order_by(Inspection.number)
     )
     lines = withheld = 0
@@ -140,6 +144,7 @@ async def _write_line(
     entry.task_code, entry.task_name = task.code, task.name
     entry.target_name, entry.uscc = target.name, target.uscc or ""
     entry.check_date, entry.phrase = check_date, result.phrase
+    entry.penalty = await penalty_text(session, inspection.id)
     entry.corrected_at = corrected_at or entry.corrected_at
     await session.flush()
     await session.execute(delete(PublicBigram).where(PublicBigram.entry_id == entry.id))
@@ -151,11 +156,24 @@ async def _write_line(
         )
 
 
+async def penalty_text(session: AsyncSession, inspection_id: int) -> str:
+    """A penalty decision linked to the inspection (Art. 38: published with its result):
+    its number and date, as recorded; nothing else of the follow-up."""
+    decisions = [f for f in await followups.of(session, inspection_id) if f.kind == "penalty"]
+    return "；".join(f"{f.reference}（{f.on.isoformat()}）" for f in decisions)
+
+
 async def republish(
-    session: AsyncSession, inspection: Inspection, now: dt.datetime, tz: dt.tzinfo
+    session: AsyncSession,
+    inspection: Inspection,
+    now: dt.datetime,
+    tz: dt.tzinfo,
+    *,
+    corrected: bool = True,
 ) -> bool:
-    """A published result was corrected: rewrite its line, marked corrected now. Returns
-    whether the inspection had a public line (a result made secret loses its line)."""
+    """A published result changed: rewrite its line (``corrected``: marked corrected now; a
+    penalty decision linked later is not a correction). Returns whether the inspection had a
+    public line (a result made secret loses its line)."""
     entry = await session.scalar(
         select(PublicEntry).where(PublicEntry.inspection_id == inspection.id)
     )
@@ -174,7 +192,15 @@ async def republish(
     target = await session.get(Target, inspection.target_id)
     assert task is not None and target is not None
     await _write_line(
-        session, publication, task, entry.unit_name, inspection, target, result, tz, now
+        session,
+        publication,
+        task,
+        entry.unit_name,
+        inspection,
+        target,
+        result,
+        tz,
+        now if corrected else None,
     )
     return True
 

@@ -326,13 +326,12 @@ async def correct(
     reason: str,
     now: dt.datetime,
 ) -> tuple[ResultEntry, ResultEntry]:
-    """A chief's correction before publication; the earlier entries stay. Returns (the entry
-    it replaces, the new entry)."""
+    """A chief's correction; the earlier entries stay. After publication the public line is
+    rewritten by the caller (``storage.public.republish``) and says it was corrected. Returns
+    (the entry it replaces, the new entry)."""
     row = await current(session, inspection.id)
     if row is None or row.state != RECORDED:
         raise NotAllowed("no_result", number=inspection.number)
-    if row.published_at is not None:
-        raise NotAllowed("published", number=inspection.number)
     if row.code == s.code and row.description == s.description:
         raise NotAllowed("unchanged", number=inspection.number, phrase=row.phrase)
     corrected = {
@@ -344,16 +343,12 @@ async def correct(
     }
     changed = await session.execute(
         update(InspectionResult)
-        .where(
-            InspectionResult.inspection_id == inspection.id,
-            InspectionResult.state == RECORDED,
-            InspectionResult.published_at.is_(None),
-        )
+        .where(InspectionResult.inspection_id == inspection.id, InspectionResult.state == RECORDED)
         .values(**corrected)
         .execution_options(synchronize_session=False)
     )
     if not changed.rowcount:  # type: ignore[attr-defined]
-        raise NotAllowed("published", number=inspection.number)
+        raise NotAllowed("no_result", number=inspection.number)
     before = (await entries(session, inspection.id))[-1]
     entry = _entry(inspection.id, before.seq + 1, "correction", s, now, reason)
     session.add(entry)

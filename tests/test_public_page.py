@@ -30,14 +30,16 @@ from storage.models import (
     Task,
 )
 from tests.conftest import Harness
-from tests.factories import CITY
-from tests.results_support import ADMIN, TASK, Visit, click, drawn
+from tests.factories import CITY, COUNTY
+from tests.results_support import ADMIN, CHIEF, TASK, Visit, click, drawn
 from tests.support.public import (
     PREFIX,
     internal_strings,
+    public_settings,
     publish_sample,
     serve,
 )
+from tests.support.reminders import PUBLISHER, at, completed
 
 
 @pytest.fixture
@@ -190,7 +192,7 @@ async def test_the_public_page_escapes_and_sends_security_headers(h: Harness) ->
         task = await s.scalar(select(Task).where(Task.code == TASK))
         assert task is not None
         row = Publication(
-            task_id=task.id, org_code=CITY, published_at=h.clock.now(), published_by=ADMIN
+            task_id=task.id, org_code=COUNTY, published_at=h.clock.now(), published_by=ADMIN
         )
         s.add(row)
         await s.flush()
@@ -262,3 +264,42 @@ async def test_art37_publish_export_writes_the_published_lines_for_the_portal(
     assert await asyncio.to_thread(main, [*base, str(tmp_path / "no" / "gk.csv")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("error:") == 2
+
+
+async def test_art37_gongshi_without_an_address_publishes_on_the_bots_page(h: Harness) -> None:
+    """公示 <任务> with the page on: the unit's results get their public lines and the page's
+    address is recorded as where they were published; the reply gives it."""
+    visits = await completed(h)
+    h.runtime.worker.settings = public_settings(h)  # [public] enabled = true
+    h.clock.set(at(2026, 12, 22, 10))
+    (done,) = await h.say(PUBLISHER, f"公示 {TASK}")
+    page = f"https://gk.example.gov.cn{PREFIX}/150102/2026"
+    assert page in done and "按期" in done
+    async with h.db.transaction() as s:
+        row = await s.scalar(select(Publication))
+        lines = list(await s.scalars(select(PublicEntry)))
+    assert row is not None and row.url == page and row.results == len(visits) == len(lines)
+    assert {e.org_code for e in lines} == {"150102"}  # who checks, publishes
+    client = await serve(h)
+    try:
+        shown = await (await client.get(f"{PREFIX}/150102/2026.json")).json()
+    finally:
+        await client.close()
+    assert len(shown["results"]) == len(visits)
+    # After publication (Art. 37, 38): a correction rewrites the line and says when, a penalty
+    # decision linked later appears beside the result, a result made secret leaves the page.
+    first, second, third = visits[0], visits[1], visits[2]
+    h.clock.set(at(2026, 12, 23, 11))
+    replies = await h.say(CHIEF, f"更正 {first.number} 2 复核发现超标")
+    assert any("公开页面更正" in r for r in replies)
+    decision = "呼环罚〔2026〕12号"
+    replies = await h.say(second.members[0], f"处罚决定 {second.number} {decision} 2026-12-20")
+    assert any("处罚决定" in r for r in replies)
+    await h.say(CHIEF, f"保密 {third.number} 涉及国家秘密的甲项工程")
+    async with h.db.transaction() as s:
+        lines = {e.inspection_id: e for e in await s.scalars(select(PublicEntry))}
+    assert lines[first.inspection_id].phrase == PHRASES[ResultCode.ordered_to_rectify]
+    assert lines[first.inspection_id].corrected_at == h.clock.now()
+    assert decision in lines[second.inspection_id].penalty
+    assert lines[second.inspection_id].corrected_at is None  # a penalty is not a correction
+    assert third.inspection_id not in lines

@@ -45,18 +45,19 @@ async def test_art37_corrections_keep_the_original_and_secret_results_are_never_
     assert "1." in details and "未发现问题" in details and "2." in details and "更正" in details
     (same,) = await h.say(CHIEF, f"更正 {v.number} 3 再次复核")
     assert "已是" in same
-    async with h.db.transaction() as s:  # once published, no more corrections
+    async with h.db.transaction() as s:  # published: a correction is still made, and kept
         await s.execute(
             update(InspectionResult)
             .where(InspectionResult.inspection_id == v.inspection_id)
             .values(published_at=h.clock.now())
         )
-    (late,) = await h.say(CHIEF, f"更正 {v.number} 1 复核有误")
-    assert "已经公开" in late
+    (late, *_) = await h.say(CHIEF, f"更正 {v.number} 1 复核有误")
+    assert "更正" in "".join(late) and "未发现问题" in late  # the page's line says so (Art. 37)
     assert await audit_actions(h, "result.") == [
         "result.record",
         "result.correct",
         "result.case_referral",
+        "result.correct",
     ]
     # Secret results (Art. 37) are marked with a reason and never published.
     (early,) = await h.say(ADMIN, f"保密 {x.number} 涉及国家秘密")

@@ -13,7 +13,7 @@ from inspection.results import ResultCode
 from storage import public
 from storage.models import Inspector, Publication, Task
 from tests.conftest import Harness
-from tests.factories import CITY
+from tests.factories import CITY, COUNTY
 from tests.results_support import ADMIN, CHIEF, TASK, Visit, click, drawn
 
 PREFIX = "/public"
@@ -56,7 +56,7 @@ async def publish_sample(h: Harness) -> list[Visit]:
         assert task is not None
         row = Publication(
             task_id=task.id,
-            org_code=CITY,
+            org_code=COUNTY,  # the checking unit: its inspectors' (Art. 37)
             published_at=h.clock.now(),
             published_by=ADMIN,
             url=public_settings(h).public.url(f"/{CITY}/2026"),
