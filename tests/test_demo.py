@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from bot.chat.context import FixedClock
@@ -20,3 +21,7 @@ async def test_the_demo_tour_runs_end_to_end(
     assert "draw verify" in out and "→ MATCH" in out
     assert "【检查结果已记录】" in out and "已批准替换申请" in out
     assert "audit verify → 完整" in out
+    # 一公开: the units published on the page this run serves, and the table was written.
+    assert "【已登记公开】" in out and "/public/150100/" in out
+    table = next((tmp_path / "demo").glob("统计表-150100-*.xlsx"))
+    assert openpyxl.load_workbook(table).sheetnames[0].startswith("呼和浩特市")

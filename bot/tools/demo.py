@@ -26,6 +26,7 @@ from storage.repos import Repositories
 ADMIN = "admin_huhehaote"
 REGION_ADMIN = "admin_region"
 CHIEF = "chief_huhehaote"
+PUBLISHER = "gongkai_huhehaote"  # 信息公开员 of the checking units
 
 
 def _print(text: str = "") -> None:
@@ -54,6 +55,7 @@ class Tour:
         self.msg_id = 10_000
         self.task_code = ""
         self.size = (3000, 300)  # synthetic targets, inspectors
+        self.directory = Path(".")  # where the demo writes its files
 
     async def settle(self, deadline: float = SETTLE_DEADLINE) -> None:
         """Wait until the bot has handled every event and sent every message due now, as the
@@ -100,6 +102,8 @@ class Tour:
         task_id: str,
         card_type: str,
         selected: list[tuple[str, list[str]]],
+        *,
+        quiet: bool = False,
     ) -> None:
         """A tap on a template card, as WeCom posts it (with a fresh ResponseCode)."""
         before = len(self.wecom.texts_to(user))
@@ -114,6 +118,8 @@ class Tour:
         )
         status, _ = await self.wecom.post_callback(self.url, xml)
         await self.settle()
+        if quiet:
+            return
         choice = "、".join(_phrase(o) for _, options in selected for o in options) or event_key
         _print(f"\n👆 {user} 点击卡片：{choice}   (HTTP {status})")
         for answer in self.wecom.texts_to(user)[before:]:
@@ -317,8 +323,73 @@ async def step_results(tour: Tour) -> None:
         _print("   " + line[:160])
 
 
+async def step_publish(tour: Tour) -> None:
+    """Art. 37, 43: every team reports, the checking units publish on the bot's public page
+    (一公开), and the league/city's quarterly statistics table is written."""
+    from sqlalchemy import select
+
+    from inspection.report import quarter_bounds, quarter_of
+    from storage import publication, report, report_files
+    from storage import tasks as task_store
+    from storage.models import Inspection, TeamMember
+    from storage.repos import Repositories
+    from storage.tasks import rule_params
+
+    _section("7. 一公开：公开结果、公开页面、季度统计表（第三十七、四十三条）")
+    async with tour.runtime.db.transaction() as session:
+        rows = await session.execute(
+            select(Inspection.number, TeamMember.userid, TeamMember.card_task_id)
+            .join(TeamMember, TeamMember.inspection_id == Inspection.id)
+            .where(TeamMember.active.is_(True), Inspection.status == "open")
+            .order_by(Inspection.number, TeamMember.position)
+        )
+        teams: dict[int, tuple[str, str]] = {}
+        for number, userid, card in rows.all():
+            teams.setdefault(number, (userid, card or ""))
+    for number, (userid, card) in teams.items():  # the other teams report too, quietly
+        await tour.click(
+            userid,
+            f"result:{number}",
+            card,
+            "vote_interaction",
+            [("result", ["no_problem"])],
+            quiet=True,
+        )
+    _print(f"\n  其余 {len(teams)} 个检查组也提交了结果，任务完成，开始计算20个工作日的公开期限。")
+    async with tour.runtime.db.transaction() as session:
+        task = await task_store.get_task(session, tour.task_code)
+        assert task is not None
+        units = sorted({r.org_code for r in await publication.unit_results(session, [task.id])})
+        repos = Repositories(session)
+        for unit in units:  # 谁检查、谁公开: a publisher of each checking unit
+            await repos.roles.grant(
+                PUBLISHER, "publisher", unit, "", "demo", tour.runtime.clock.now()
+            )
+        year = task.year
+    await tour.say(PUBLISHER, f"公示 {tour.task_code}", show=600)
+    base = tour.runtime.settings.public.url(f"/150100/{year}")
+    _print(f"\n  公开页面（无需登录、无脚本，可搜索名称或信用代码，可下载 CSV/JSON）：{base}")
+    _print(f"  抽取记录（承诺值、见证值）：{base}/draws")
+    today = tour.runtime.clock.now().astimezone(tour.runtime.settings.tz).date()
+    y, q = quarter_of(today)
+    start, end = quarter_bounds(y, q)
+    minimums = rule_params(start).ratios()
+    async with tour.runtime.db.transaction() as session:
+        sheets = await report.sheets(session, "150100", start, end, tour.runtime.settings.tz)
+    title = f"呼和浩特市{y}年第{q}季度生态环境“双随机、一公开”情况统计表"
+    table = tour.directory / f"统计表-150100-{y}Q{q}.xlsx"
+    table.write_bytes(report_files.table_xlsx(title, sheets, minimums))
+    chart = table.with_suffix(".png")
+    chart.write_bytes(report_files.coverage_png(title, sheets[0], minimums))
+    total = sheets[0].total
+    _print(f"  季度统计表：{table}（双随机抽查 {total.random_checks} 次）；抽查比例图：{chart}")
+    _print(
+        f"  同一张表在聊天中：发送「统计 {y}Q{q}」；命令行：shuangsuiji report quarterly --org 150100 --year {y} --quarter {q} --out 表.xlsx"
+    )
+
+
 async def step_audit(tour: Tour) -> None:
-    _section("7. 审计记录：哈希链校验")
+    _section("8. 审计记录：哈希链校验")
     async with tour.runtime.db.transaction() as session:
         report = await audit.verify(session)
     _print(
@@ -335,6 +406,7 @@ def steps() -> list[Step]:
         step_draw,
         step_verify,
         step_results,
+        step_publish,
         step_audit,
     ]
 
@@ -354,13 +426,17 @@ async def run_demo(
     directory.mkdir(parents=True)
     wecom = WeComStandIn(clock=lambda: now().timestamp())
     api_base = await wecom.start()
-    settings = standin_settings(f"sqlite+aiosqlite:///{directory / 'demo.db'}", wecom, api_base)
+    settings = standin_settings(
+        f"sqlite+aiosqlite:///{directory / 'demo.db'}", wecom, api_base, public={"enabled": True}
+    )
     runtime = Runtime(settings, clock=clock)
     await runtime.migrate()
     port = await runtime.start()
+    settings.public.base_url = f"http://127.0.0.1:{port}"  # the page this run serves
     url = f"http://127.0.0.1:{port}{settings.server.callback_path}"
     tour = Tour(runtime, wecom, url)
     tour.size = size
+    tour.directory = directory
     _print("shuangsuiji demo — 双随机、一公开 企业微信机器人")
     _print(f"  数据库: {directory / 'demo.db'}")
     _print(f"  回调地址: {url}（本地企业微信模拟器按真实协议加密、签名后推送）")
