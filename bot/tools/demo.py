@@ -283,15 +283,12 @@ async def step_verify(tour: Tour) -> None:
     _print(f"  只用标准库复算：python inspection/reference_verifier.py {code}.json")
 
 
-async def step_results(tour: Tour) -> None:
-    """Art. 29, 38, 40: inspectors answer on their cards; one asks to be swapped and the head
-    approves with one tap; the task's record reads like the story. All through the callback."""
+async def open_teams(tour: Tour) -> dict[int, tuple[str, str]]:
+    """Open inspections: number -> (the first active member, the card they got)."""
     from sqlalchemy import select
 
-    from bot.tools.audit_view import render
     from storage.models import Inspection, TeamMember
 
-    _section("6. 检查结果与替换（第二十九、三十八、四十条）")
     async with tour.runtime.db.transaction() as session:
         rows = await session.execute(
             select(Inspection.number, TeamMember.userid, TeamMember.card_task_id)
@@ -302,6 +299,17 @@ async def step_results(tour: Tour) -> None:
         teams: dict[int, tuple[str, str]] = {}
         for number, userid, card in rows.all():
             teams.setdefault(number, (userid, card or ""))
+    return teams
+
+
+async def step_results(tour: Tour) -> None:
+    """Art. 29, 38, 40: inspectors answer on their cards; one asks to be swapped and the head
+    approves with one tap; the task's record reads like the story. All through the callback."""
+
+    from bot.tools.audit_view import render
+
+    _section("6. 检查结果与替换（第二十九、三十八、四十条）")
+    teams = await open_teams(tour)
     (n1, (one, card1)), (n2, (two, card2)), (n3, (three, _)) = list(teams.items())[:3]
     await tour.click(one, f"result:{n1}", card1, "vote_interaction", [("result", ["no_problem"])])
     await tour.click(
@@ -326,26 +334,15 @@ async def step_results(tour: Tour) -> None:
 async def step_publish(tour: Tour) -> None:
     """Art. 37, 43: every team reports, the checking units publish on the bot's public page
     (一公开), and the league/city's quarterly statistics table is written."""
-    from sqlalchemy import select
 
     from inspection.report import quarter_bounds, quarter_of
     from storage import publication, report, report_files
     from storage import tasks as task_store
-    from storage.models import Inspection, TeamMember
     from storage.repos import Repositories
     from storage.tasks import rule_params
 
     _section("7. 一公开：公开结果、公开页面、季度统计表（第三十七、四十三条）")
-    async with tour.runtime.db.transaction() as session:
-        rows = await session.execute(
-            select(Inspection.number, TeamMember.userid, TeamMember.card_task_id)
-            .join(TeamMember, TeamMember.inspection_id == Inspection.id)
-            .where(TeamMember.active.is_(True), Inspection.status == "open")
-            .order_by(Inspection.number, TeamMember.position)
-        )
-        teams: dict[int, tuple[str, str]] = {}
-        for number, userid, card in rows.all():
-            teams.setdefault(number, (userid, card or ""))
+    teams = await open_teams(tour)
     for number, (userid, card) in teams.items():  # the other teams report too, quietly
         await tour.click(
             userid,
