@@ -216,7 +216,7 @@ class Page:
     withheld: int  # secret checks in these units' publications of the year's tasks
 
 
-COUNT_CAP = 10_000  # a search matching more says "10000+" rather than counting them all
+COUNT_CAP = 1_000  # a search matching more says "1000+" rather than counting them all
 
 
 def _in_units(orgs: Sequence[str] | None) -> ColumnElement[bool]:
@@ -262,7 +262,8 @@ async def page(
     bigram index, walked newest first; one character compares within the page).
 
     Every shape is walked in the order shown, so a page costs about what it shows: the count
-    stops at ``COUNT_CAP`` ("10000+")."""
+    stops at ``COUNT_CAP`` ("1000+"). Letters and digits that are not a whole credit code are
+    taken as its beginning (through the code's index)."""
     query = query.strip()[:MAX_QUERY]
     if orgs is None:  # every unit (the region's page): no unit filter at all
         stmt = select(PublicEntry).where(PublicEntry.year == year)
@@ -274,6 +275,14 @@ async def page(
     if query and is_uscc(query):
         stmt = select(PublicEntry).where(
             PublicEntry.uscc == fold(query).upper(), PublicEntry.year == year, _in_units(orgs)
+        )
+    elif query and fold(query).isascii() and fold(query).isalnum():
+        start = fold(query).upper()
+        stmt = select(PublicEntry).where(
+            PublicEntry.uscc >= start,
+            PublicEntry.uscc < start + "\U0010ffff",
+            PublicEntry.year == year,
+            _in_units(orgs),
         )
     elif query:
         grams = sorted(bigrams(query))

@@ -141,6 +141,9 @@ async def test_art37_search_by_credit_code_and_by_two_characters_of_a_name(
         nothing = await (
             await client.get(f"{PREFIX}/{CITY}/2026.json", params={"q": "不存在的名字"})
         ).json()
+        prefix = await (
+            await client.get(f"{PREFIX}/{CITY}/2026.json", params={"q": one.uscc[:10]})
+        ).json()
     finally:
         await client.close()
     assert [r["uscc"] for r in by_code["results"]] == [one.uscc]
@@ -149,6 +152,7 @@ async def test_art37_search_by_credit_code_and_by_two_characters_of_a_name(
         e.target_name for e in entries if two_chars in e.target_name
     )
     assert nothing["results"] == []
+    assert one.uscc in {r["uscc"] for r in prefix["results"]}  # the beginning of a code
 
 
 async def test_art37_a_corrected_line_says_so_and_a_secret_one_leaves(
