@@ -923,6 +923,8 @@ def verify_public(doc: Any) -> str | None:
             if found:
                 return found
             parts[name] = (inp, recorded)
+        if "construction" in parts:
+            check_construction(parts["random"][0], parts["construction"][0])
         amendments = []
         for n, a in enumerate(field(doc, "amendments", list, "document")):
             at = f"amendments[{n}]"

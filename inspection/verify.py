@@ -632,6 +632,7 @@ def _verify_public(doc: Any) -> str | None:
             built = _public_part(doc["construction"], construction_seed(seed), "construction.")
             if isinstance(built, str):
                 return built
+            _construction_input(random[0], built[0])
             parts["construction"] = built
     except DrawError as exc:
         return f"result: the draw cannot be made: {exc.reason} at {exc.target_key or exc.tier}"

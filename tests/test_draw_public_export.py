@@ -95,6 +95,14 @@ def change_replacement(doc: Doc) -> None:
     a["replacement"] = next(k for k in doc["result"]["cycle"] if k != a["replacement"])
 
 
+def leave_out_a_project(doc: Doc) -> None:
+    """Art. 25(4): every project is checked; one dropped with its team is still caught."""
+    part = doc["construction"]
+    gone = part["result"]["selected"].pop()
+    part["result"]["teams"] = [t for t in part["result"]["teams"] if t["target_key"] != gone["key"]]
+    part["input"]["counts"][gone["tier"]] -= 1
+
+
 def add_a_name(doc: Doc) -> None:
     doc["input"]["inspectors"][0]["name"] = "张三"
 
@@ -110,6 +118,7 @@ def add_a_name(doc: Doc) -> None:
         rename_person,
         drop_a_person_from_the_cycle,
         change_replacement,
+        leave_out_a_project,
         add_a_name,
     ],
 )

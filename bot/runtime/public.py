@@ -31,7 +31,7 @@ from sqlalchemy import select
 from bot.config import Settings
 from storage import public
 from storage.db import Database
-from storage.draws import DrawRefused, public_export
+from storage.draws import DrawRefused, public_draw_of, public_export
 from storage.models import Draw, Organisation, PublicEntry, Task
 from storage.repos import Repositories
 
@@ -262,8 +262,11 @@ class PublicPages:
             rows = (await session.execute(stmt)).all()
             exported = set()
             for task, row in rows:  # the last draw of a task, once its inspections are done
-                if row.status == "drawn" and await self.public_record(session, task) is not None:
-                    exported.add((task.code, row.attempt))
+                if row.status == "drawn":
+                    try:
+                        exported.add((task.code, (await public_draw_of(session, task)).attempt))
+                    except DrawRefused:
+                        pass
         if only and not rows:
             raise web.HTTPNotFound(text="没有这个任务的抽取记录。")
         draws = [
@@ -285,14 +288,6 @@ class PublicPages:
         ]
         return self.render("draws.html", org=org, year=year, draws=draws, only=only)
 
-    @staticmethod
-    async def public_record(session: Any, task: Task) -> dict[str, Any] | None:
-        """The draw's public export (DRAW_ALGORITHM.md section 18), or None while refused."""
-        try:
-            return await public_export(session, task)
-        except DrawRefused:
-            return None
-
     async def draw_record(self, request: web.Request) -> web.Response:
         """``<org>/<year>/draws/<task>.json``: only what ``public_export`` returns."""
         code, year = request.match_info["org"], self.year_of(request.match_info["year"])
@@ -305,7 +300,10 @@ class PublicPages:
                     Task.code == request.match_info["task"],
                 )
             )
-            doc = None if task is None else await self.public_record(session, task)
+            try:
+                doc = None if task is None else await public_export(session, task)
+            except DrawRefused:
+                doc = None
         if doc is None:
             raise web.HTTPNotFound(text="该任务的抽取记录尚未公开（检查全部完成后公开）。")
         return web.Response(
