@@ -658,7 +658,10 @@ def read_state(doc: dict[str, Any], version: int) -> tuple[str, list[dict[str, A
 
 
 def verify(doc: Any) -> str | None:
-    """None when the document checks out, else a description of the first difference."""
+    """None when the document checks out, else a description of the first difference. A
+    public export (``"kind": "public"``) is checked by ``verify_public``."""
+    if isinstance(doc, dict) and "kind" in doc:
+        return verify_public(doc)
     try:
         check_strings(doc)
         version = read_header(doc)
@@ -950,8 +953,6 @@ def verify_bytes(raw: bytes) -> str | None:
         doc = parse(raw)
     except Invalid as e:
         return str(e)
-    if isinstance(doc, dict) and "kind" in doc:
-        return verify_public(doc)
     return verify(doc)
 
 
