@@ -237,6 +237,33 @@ def draw(inp: DrawInput, seed: bytes, version: int = ALGORITHM_VERSION) -> DrawR
         qualified, helpers_all = _one_each(qualified), _one_each(helpers_all)
     main = _Cycle.ranked(seed, "inspector", qualified, policy)
     aux = _Cycle.ranked(seed, "auxiliary", helpers_all, policy)
+    return _teams(walk, main, aux, policy, version)
+
+
+def draw_on_ranking(
+    inp: DrawInput,
+    walk: Sequence[SelectedTarget],
+    cycle: Sequence[str],
+    aux_cycle: Sequence[str],
+) -> DrawResult:
+    """Section 8 alone, on a walk order and cycles given (a public export, section 18, whose
+    scores cannot be recomputed without the keys they blind). Version 2."""
+    _validate(inp)
+    targets = {t.key: t for t in inp.targets}
+    people = {i.key: i for i in _persons(inp.inspectors)}
+    main = _Cycle([people[k] for k in cycle], inp.policy)
+    aux = _Cycle([people[k] for k in aux_cycle], inp.policy)
+    pairs = [(sel, targets[sel.key]) for sel in walk]
+    return _teams(pairs, main, aux, inp.policy, ALGORITHM_VERSION)
+
+
+def _teams(
+    walk: Sequence[tuple[SelectedTarget, PoolTarget]],
+    main: _Cycle,
+    aux: _Cycle,
+    policy: DrawPolicy,
+    version: int,
+) -> DrawResult:
     loads: Counter[str] = Counter()
     teams = []
     team_size, helpers_wanted, max_load = (

@@ -8,7 +8,8 @@ first difference.
 
     python reference_verifier.py draw.json      # or "-" to read standard input
 
-Exit status 0 on MATCH, 1 otherwise. Written for clarity, not speed: the inspector cycle is
+A public export (``"kind": "public"``, section 18: people under pseudonyms, secret checks
+sealed) is checked by its own rules. Exit status 0 on MATCH, 1 otherwise. Written for clarity, not speed: the inspector cycle is
 walked one position at a time, exactly as DRAW_ALGORITHM.md states it.
 """
 
@@ -426,6 +427,17 @@ def run_draw(inp: dict[str, Any], seed: bytes, version: int = VERSION) -> dict[s
         main_entries, aux_entries = one_each(main_entries), one_each(aux_entries)
     main = ranking("inspector", main_entries)
     aux = ranking("auxiliary", aux_entries)
+    return walk_teams(drawn, main, aux, policy, version)
+
+
+def walk_teams(
+    drawn: list[tuple[bytes, dict[str, Any], int]],
+    main: list[dict[str, Any]],
+    aux: list[dict[str, Any]],
+    policy: dict[str, Any],
+    version: int,
+) -> dict[str, Any]:
+    """Section 8: the drawn targets in walk order, each given its team from the cycles."""
     cursor = aux_cursor = 0
     loads: dict[str, int] = {}
     selected = []
@@ -646,7 +658,10 @@ def read_state(doc: dict[str, Any], version: int) -> tuple[str, list[dict[str, A
 
 
 def verify(doc: Any) -> str | None:
-    """None when the document checks out, else a description of the first difference."""
+    """None when the document checks out, else a description of the first difference. A
+    public export (``"kind": "public"``) is checked by ``verify_public``."""
+    if isinstance(doc, dict) and "kind" in doc:
+        return verify_public(doc)
     try:
         check_strings(doc)
         version = read_header(doc)
@@ -742,6 +757,194 @@ def check_failure(
             )
         return None
     return "result: recorded as failed, but the draw succeeds"
+
+
+# --- public exports (section 18) ------------------------------------------------------------
+
+PUBLIC_MEMBERS = (
+    "kind",
+    "algorithm_version",
+    "commitment",
+    "fingerprint",
+    "seed_hex",
+    "witness",
+    "witnessed",
+    "status",
+    "input",
+    "result",
+    "construction",
+    "amendments",
+)
+PUBLIC_TARGET = ("ref", "tier", "org", "on_positive_list", "score_hex", "opening")
+PUBLIC_INSPECTOR = (
+    "key",
+    "person",
+    "org",
+    "certificate_kind",
+    "auxiliary",
+    "conflicts",
+    "last_inspected",
+)
+PUBLIC_AMENDMENT = ("seq", "part", "target_key", "leaving", "excluded", "replacement")
+
+
+def public_input(raw: Any, seed: bytes, where: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Section 18: the blinded input, read strictly; every opened target checked against its
+    commitment and its score. Returns the input (targets keyed by ref, inspectors' ``userid``
+    the person's pseudonym) and each target's score."""
+    exact_members(raw, ("targets", "inspectors", "counts", "policy"), where)
+    targets, scores = [], {}
+    for n, t in enumerate(field(raw, "targets", list, where)):
+        at = f"{where}.targets[{n}]"
+        exact_members(t, PUBLIC_TARGET, at)
+        ref = hex64(t, "ref", at)
+        tier = field(t, "tier", str, at)
+        if tier not in TIERS:
+            raise Invalid(f"{at}.tier: unknown tier {tier!r}")
+        digest = bytes.fromhex(hex64(t, "score_hex", at))
+        opening = field(t, "opening", (dict, type(None)), at)
+        if opening is not None:
+            exact_members(opening, ("key", "nonce_hex"), at + ".opening")
+            key = field(opening, "key", str, at + ".opening")
+            nonce = bytes.fromhex(hex64(opening, "nonce_hex", at + ".opening"))
+            if sha256(nonce + key.encode("utf-8")).hex() != ref:
+                raise Invalid(f"{at}.opening: does not open the commitment {ref!r}")
+            if score(seed, "target:" + tier, key) != digest:
+                raise Invalid(f"{at}.score_hex: not the score of {key!r}")
+        if ref in scores:
+            raise Invalid(f"{at}.ref: duplicate target {ref!r}")
+        scores[ref] = digest
+        targets.append(
+            {
+                "key": ref,
+                "tier": tier,
+                "org": field(t, "org", str, at),
+                "on_positive_list": field(t, "on_positive_list", bool, at),
+            }
+        )
+    inspectors = []
+    for n, i in enumerate(field(raw, "inspectors", list, where)):
+        at = f"{where}.inspectors[{n}]"
+        exact_members(i, PUBLIC_INSPECTOR, at)
+        inspectors.append(
+            {
+                "key": hex64(i, "key", at),
+                "userid": hex64(i, "person", at),
+                "org": field(i, "org", str, at),
+                "certificate_kind": field(i, "certificate_kind", str, at),
+                "auxiliary": field(i, "auxiliary", bool, at),
+                "conflicts": string_list(i, "conflicts", at),
+                "last_inspected": string_list(i, "last_inspected", at),
+            }
+        )
+    # Counts and policy as in section 4; targets and inspectors were read above.
+    plain = dict(raw, targets=[], inspectors=[])
+    checked = canonical_input(plain, VERSION, where)
+    if len({i["key"] for i in inspectors}) != len(inspectors):
+        raise Invalid(f"{where}.inspectors: duplicate pseudonym")
+    return dict(checked, targets=targets, inspectors=inspectors), scores
+
+
+def public_draw(
+    inp: dict[str, Any], scores: dict[str, bytes], recorded: dict[str, Any]
+) -> dict[str, Any]:
+    """Sections 6 and 8 on the blinded input: targets ranked by their scores, teams walked on
+    the recorded cycles (which hold exactly one qualifying entry per person)."""
+    policy = inp["policy"]
+    drawn = []
+    for tier in TIERS:
+        pool = [t for t in inp["targets"] if t["tier"] == tier]
+        count = inp["counts"][tier]
+        if count > len(pool):
+            raise Invalid(f"input.counts.{tier}: larger than the pool")
+        ranked = sorted(pool, key=lambda t: (scores[t["key"]], t["key"]))
+        drawn += [(scores[t["key"]], t, r) for r, t in enumerate(ranked[:count], start=1)]
+    drawn.sort(key=lambda d: (d[0], d[1]["key"]))
+    everyone = persons(inp["inspectors"])
+    by_key = {i["key"]: i for i in everyone}
+    qualifying = set(policy["qualifying_kinds"])
+
+    def cycle(name: str, auxiliary: bool) -> list[dict[str, Any]]:
+        keys = recorded.get(name)
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise Invalid(f"result.{name}: an array of strings")
+        if any(k not in by_key for k in keys):
+            raise Invalid(f"result.{name}: an unknown inspector")
+        entries = [by_key[k] for k in keys]
+        eligible = {
+            i["userid"]
+            for i in everyone
+            if i["auxiliary"] is auxiliary and (auxiliary or i["certificate_kind"] in qualifying)
+        }
+        people = [i["userid"] for i in entries]
+        if len(set(people)) != len(people) or set(people) != eligible:
+            raise Invalid(f"result.{name}: not one entry per eligible person")
+        if any(i["auxiliary"] is not auxiliary for i in entries):
+            raise Invalid(f"result.{name}: an entry of the wrong kind")
+        if not auxiliary and any(i["certificate_kind"] not in qualifying for i in entries):
+            raise Invalid(f"result.{name}: an entry that does not qualify")
+        return entries
+
+    main, aux = cycle("cycle", False), cycle("aux_cycle", True)
+    return walk_teams(drawn, main, aux, policy, VERSION)
+
+
+def verify_public(doc: Any) -> str | None:
+    """Section 18: None when a public export checks out, else the first difference."""
+    try:
+        check_strings(doc)
+        exact_members(doc, PUBLIC_MEMBERS, "document")
+        if field(doc, "kind", str, "document") != "public":
+            raise Invalid("kind: a public export says 'public'")
+        if field(doc, "algorithm_version", int, "document") != VERSION:
+            raise Invalid("algorithm_version: public exports are of version 2")
+        for name in ("commitment", "fingerprint"):
+            hex64(doc, name, "document")
+        seed = bytes.fromhex(hex64(doc, "seed_hex", "document"))
+        witness = field(doc, "witness", (str, type(None)), "document")
+        if field(doc, "witnessed", bool, "document") is not (witness is not None):
+            raise Invalid("witnessed: does not match the witness value")
+        if field(doc, "status", str, "document") != "drawn":
+            raise Invalid("status: a public export is of a drawn draw")
+        parts = {}
+        for name, part, part_seed in (
+            ("random", doc, seed),
+            ("construction", doc["construction"], construction_seed_of(seed)),
+        ):
+            if part is None and name == "construction":
+                continue
+            where = "document" if name == "random" else "construction"
+            if name == "construction":
+                field(doc, "construction", dict, "document")
+                exact_members(part, ("input", "result"), where)
+            prefix = "" if name == "random" else "construction."
+            inp, scores = public_input(part["input"], part_seed, prefix + "input")
+            recorded = field(part, "result", dict, where)
+            found = first_difference(
+                recorded, public_draw(inp, scores, recorded), prefix + "result"
+            )
+            if found:
+                return found
+            parts[name] = (inp, recorded)
+        if "construction" in parts:
+            check_construction(parts["random"][0], parts["construction"][0])
+        amendments = []
+        for n, a in enumerate(field(doc, "amendments", list, "document")):
+            at = f"amendments[{n}]"
+            exact_members(a, PUBLIC_AMENDMENT, at)
+            if field(a, "seq", int, at) != n + 1:
+                raise Invalid(f"{at}.seq: expected {n + 1}")
+            if field(a, "part", str, at) not in parts:
+                raise Invalid(f"{at}.part: no such part")
+            for name in ("target_key", "leaving", "replacement"):
+                field(a, name, str, at)
+            string_list(a, "excluded", at)
+            amendments.append(a)
+        return check_amendments(amendments, parts)
+    except Failed as e:
+        return f"result: the draw cannot be made: {e}"
+    except Invalid as e:
+        return str(e)
 
 
 def verify_bytes(raw: bytes) -> str | None:

@@ -11,6 +11,7 @@ recorded failure), the Art. 25(4) result, then every amendment replayed in seque
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -21,14 +22,18 @@ from inspection.draw import (
     DrawError,
     DrawInput,
     DrawResult,
+    Method,
+    SelectedTarget,
     amendments_head,
     commitment,
     construction_seed,
     derive_seed,
     draw,
+    draw_on_ranking,
     fingerprint,
     input_from_json,
     result_to_json,
+    score,
     swap_member,
 )
 from inspection.quotas import Tier
@@ -300,9 +305,12 @@ def verify_bytes(raw: bytes) -> str | None:
 
 
 def verify_export(doc: Any) -> str | None:
-    """None when the export replays exactly, else the first difference (English)."""
+    """None when the export replays exactly, else the first difference (English). A public
+    export (``"kind": "public"``, section 18) is checked by its own rules."""
     try:
         _encodable(doc)
+        if isinstance(doc, dict) and "kind" in doc:
+            return _verify_public(doc)
         return _verify(doc)
     except Rejected as exc:
         return str(exc)
@@ -474,3 +482,161 @@ def _amendments(
             return f"{where}.replacement: recorded {a['replacement']!r}, replayed {new!r}"
         current[a["part"]] = (part_inp, amended)
     return None
+
+
+# --- public exports (section 18) -------------------------------------------------------
+
+PUBLIC_TARGET = obj(
+    {
+        "ref": hex64,
+        "tier": one_of(*TIERS),
+        "org": STRING,
+        "on_positive_list": BOOLEAN,
+        "score_hex": hex64,
+        "opening": nullable(obj({"key": STRING, "nonce_hex": hex64})),
+    }
+)
+PUBLIC_INSPECTOR = obj(
+    {
+        "key": hex64,
+        "person": hex64,
+        "org": STRING,
+        "certificate_kind": STRING,
+        "auxiliary": BOOLEAN,
+        "conflicts": distinct_strings,
+        "last_inspected": distinct_strings,
+    }
+)
+PUBLIC_INPUT = obj(
+    {
+        "targets": array(PUBLIC_TARGET),
+        "inspectors": array(PUBLIC_INSPECTOR),
+        "counts": obj(dict.fromkeys(TIERS, COUNT)),
+        "policy": POLICY,
+    }
+)
+PUBLIC_PART = obj({"input": PUBLIC_INPUT, "result": exactly(dict)})
+PUBLIC_DOCUMENT = obj(
+    {
+        "kind": one_of("public"),
+        "algorithm_version": integer(2),
+        "commitment": hex64,
+        "fingerprint": hex64,
+        "seed_hex": hex64,
+        "witness": nullable(STRING),
+        "witnessed": BOOLEAN,
+        "status": one_of("drawn"),
+        "input": PUBLIC_INPUT,
+        "result": exactly(dict),
+        "construction": nullable(PUBLIC_PART),
+        "amendments": array(
+            obj(
+                {
+                    "seq": integer(1),
+                    "part": one_of("random", "construction"),
+                    "target_key": STRING,
+                    "leaving": STRING,
+                    "excluded": distinct_strings,
+                    "replacement": STRING,
+                }
+            )
+        ),
+    }
+)
+
+
+def _public_part(
+    part: Mapping[str, Any], seed: bytes, where: str
+) -> tuple[DrawInput, DrawResult] | str:
+    """One part of a public export replayed: openings and scores of the opened targets, the
+    selection by the recorded scores, the teams on the recorded cycles."""
+    raw = part["input"]
+    scores: dict[str, str] = {}
+    for n, t in enumerate(raw["targets"]):
+        at = f"{where}input.targets[{n}]"
+        opening = t["opening"]
+        if opening is not None:
+            key = opening["key"]
+            ref = hashlib.sha256(bytes.fromhex(opening["nonce_hex"]) + key.encode()).hexdigest()
+            if ref != t["ref"]:
+                return f"{at}.opening: does not open the commitment {t['ref']!r}"
+            if score(seed, "target:" + t["tier"], key).hex() != t["score_hex"]:
+                return f"{at}.score_hex: not the score of {key!r}"
+        scores[t["ref"]] = t["score_hex"]
+    if len(scores) != len(raw["targets"]):
+        return f"{where}input.targets: duplicate target"
+    inp = input_from_json(
+        {
+            **raw,
+            "targets": [dict(t, key=t["ref"]) for t in raw["targets"]],
+            "inspectors": [dict(i, userid=i["person"]) for i in raw["inspectors"]],
+        }
+    )
+    _validated(inp, where + "input")
+    walk: list[tuple[str, str, SelectedTarget]] = []
+    for tier in Tier:
+        pool = sorted((scores[t.key], t.key, t) for t in inp.targets if t.tier == tier.value)
+        if inp.count(tier) > len(pool):
+            return f"{where}input.counts.{tier.value}: larger than the pool"
+        for rank, (digest, key, t) in enumerate(pool[: inp.count(tier)], start=1):
+            method: Method = "offsite" if t.on_positive_list else "onsite"
+            walk.append((digest, key, SelectedTarget(key, tier, rank, digest, method)))
+    walk.sort(key=lambda w: (w[0], w[1]))
+    recorded = part["result"]
+    found = _cycles(inp, recorded, where)
+    if found:
+        return found
+    result = draw_on_ranking(inp, [w[2] for w in walk], recorded["cycle"], recorded["aux_cycle"])
+    return first_difference(recorded, result_to_json(result), where + "result") or (inp, result)
+
+
+def _cycles(inp: DrawInput, recorded: Mapping[str, Any], where: str) -> str | None:
+    """Each recorded cycle holds exactly one entry of each person eligible for it."""
+    entries = {i.key: i for i in inp.inspectors}
+    for name, auxiliary in (("cycle", False), ("aux_cycle", True)):
+        keys = recorded.get(name)
+        if not isinstance(keys, list) or any(k not in entries for k in keys):
+            return f"{where}result.{name}: not a list of the input's inspectors"
+        chosen = [entries[k] for k in keys]
+        eligible = {
+            i.userid
+            for i in inp.inspectors
+            if i.auxiliary is auxiliary
+            and (auxiliary or i.certificate_kind in inp.policy.qualifying_kinds)
+        }
+        people = [i.userid for i in chosen]
+        wrong = any(
+            i.auxiliary is not auxiliary
+            or (not auxiliary and i.certificate_kind not in inp.policy.qualifying_kinds)
+            for i in chosen
+        )
+        if wrong or len(set(people)) != len(people) or set(people) != eligible:
+            return f"{where}result.{name}: not one entry per eligible person"
+    return None
+
+
+def _verify_public(doc: Any) -> str | None:
+    PUBLIC_DOCUMENT(doc, "document")
+    if doc["witnessed"] is not (doc["witness"] is not None):
+        return "witnessed: does not match the witness value"
+    seed = bytes.fromhex(doc["seed_hex"])
+    try:
+        random = _public_part(doc, seed, "")
+        if isinstance(random, str):
+            return random
+        parts: dict[str, tuple[DrawInput | None, DrawResult | None]] = {
+            "random": random,
+            "construction": (None, None),
+        }
+        if doc["construction"] is not None:
+            built = _public_part(doc["construction"], construction_seed(seed), "construction.")
+            if isinstance(built, str):
+                return built
+            _construction_input(random[0], built[0])
+            parts["construction"] = built
+    except DrawError as exc:
+        return f"result: the draw cannot be made: {exc.reason} at {exc.target_key or exc.tier}"
+    for n, a in enumerate(doc["amendments"]):
+        if a["seq"] != n + 1:
+            return f"amendments[{n}].seq: expected {n + 1}"
+    return _amendments(doc["amendments"], *parts["random"], *parts["construction"])  # type: ignore[arg-type]

@@ -150,5 +150,9 @@ def refusal_line(exc: DrawRefused) -> str:
         "no_attempt": f"task {task} has no attempt {f.get('attempt')}",
         "awaiting_witness": f"draw {f.get('attempt')} of {task} awaits its witness value; "
         "the export would reveal the secret",
+        "public_not_drawn": f"the draw of {task} is {f.get('status')}: only a drawn draw "
+        "(version 2) has a public export",
+        "public_inspections_open": f"{f.get('open')} inspection(s) of {task} are not done: "
+        "no public export before they are",
     }
     return lines.get(exc.reason, exc.reason)

@@ -97,6 +97,11 @@ def register(verbs: Verbs) -> None:
     exp.add_argument("task", help="task code, e.g. T2026-150100-001")
     exp.add_argument("file", nargs="?", help="output file (default: standard output)")
     exp.add_argument("--attempt", type=int, help="an earlier draw of the task")
+    exp.add_argument(
+        "--public",
+        action="store_true",
+        help="the public export: pseudonyms, secret checks sealed (once inspections are done)",
+    )
     ver = add_action(dv, "verify", "replay a draw: MATCH (exit 0) or the first difference")
     ver.add_argument("source", help="an exported JSON file, or a task code")
     ver.add_argument("--attempt", type=int)
@@ -349,13 +354,19 @@ async def draw_export(args: argparse.Namespace, settings: Settings) -> int:
     from storage import draws
 
     async with _drawn_task(settings, args.task, f"unknown task {args.task!r}") as (session, t):
-        doc = await draws.export(session, t, args.attempt)
+        if args.public and args.attempt is not None:
+            raise CliError("--public exports the task's last draw; leave out --attempt")
+        if args.public:
+            doc = await draws.public_export(session, t)
+        else:
+            doc = await draws.export(session, t, args.attempt)
     text = json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True)
     if args.file in (None, "-"):
         sys.stdout.write(text + "\n")
     else:
         Path(args.file).write_text(text + "\n", encoding="utf-8")  # noqa: ASYNC240
-        print(f"draw {doc['attempt']} of {t.code} written to {args.file}")
+        what = "public export" if args.public else f"draw {doc['attempt']}"
+        print(f"{what} of {t.code} written to {args.file}")
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import logging
 import math
 import time
@@ -30,6 +31,7 @@ from sqlalchemy import select
 from bot.config import Settings
 from storage import public
 from storage.db import Database
+from storage.draws import DrawRefused, public_draw_of, public_export
 from storage.models import Draw, Organisation, PublicEntry, Task
 from storage.repos import Repositories
 
@@ -258,6 +260,13 @@ class PublicPages:
             if only:
                 stmt = stmt.where(Task.code == only)
             rows = (await session.execute(stmt)).all()
+            exported = set()
+            for task, row in rows:  # the last draw of a task, once its inspections are done
+                if row.status == "drawn":
+                    try:
+                        exported.add((task.code, (await public_draw_of(session, task)).attempt))
+                    except DrawRefused:
+                        pass
         if only and not rows:
             raise web.HTTPNotFound(text="没有这个任务的抽取记录。")
         draws = [
@@ -273,10 +282,35 @@ class PublicPages:
                 # The witness value is public once given; the secret only in the full record.
                 "witness": row.witness if row.status != "committed" else None,
                 "drawn_at": row.drawn_at.astimezone(self.settings.tz) if row.drawn_at else None,
+                "exported": (task.code, row.attempt) in exported,
             }
             for task, row in rows
         ]
         return self.render("draws.html", org=org, year=year, draws=draws, only=only)
+
+    async def draw_record(self, request: web.Request) -> web.Response:
+        """``<org>/<year>/draws/<task>.json``: only what ``public_export`` returns."""
+        code, year = request.match_info["org"], self.year_of(request.match_info["year"])
+        async with self.db.transaction() as session:
+            org = await self.org_or_404(session, code)
+            task = await session.scalar(
+                select(Task).where(
+                    Task.org_code == org.code,
+                    Task.year == year,
+                    Task.code == request.match_info["task"],
+                )
+            )
+            try:
+                doc = None if task is None else await public_export(session, task)
+            except DrawRefused:
+                doc = None
+        if doc is None:
+            raise web.HTTPNotFound(text="该任务的抽取记录尚未公开（检查全部完成后公开）。")
+        return web.Response(
+            text=json.dumps(doc, ensure_ascii=False, sort_keys=True),
+            content_type="application/json",
+            charset="utf-8",
+        )
 
 
 def public_app(settings: Settings, db: Database) -> web.Application:
@@ -287,5 +321,9 @@ def public_app(settings: Settings, db: Database) -> web.Application:
     app.router.add_get("/{org:[0-9]{1,12}}/{year:[0-9]{4}}", pages.results)
     app.router.add_get("/{org:[0-9]{1,12}}/{year:[0-9]{4}}.{fmt:csv|json}", pages.results)
     app.router.add_get("/{org:[0-9]{1,12}}/{year:[0-9]{4}}/draws", pages.draws)
+    app.router.add_get(
+        "/{org:[0-9]{1,12}}/{year:[0-9]{4}}/draws/{task:[A-Za-z0-9_-]{1,64}}.json",
+        pages.draw_record,
+    )
     app.router.add_get("/{org:[0-9]{1,12}}/{year:[0-9]{4}}/draws/{task}", pages.draws)
     return app

@@ -19,7 +19,7 @@ from storage.draws.drawing import (
     preview,
     run,
 )
-from storage.draws.export import export, pick_draw, verify_task
+from storage.draws.export import export, pick_draw, public_draw_of, public_export, verify_task
 from storage.draws.record import (
     CLOSED,
     FROZEN_KEEP,
@@ -55,6 +55,8 @@ __all__ = [
     "forget_frozen",
     "error_record",
     "export",
+    "public_draw_of",
+    "public_export",
     "frozen_input",
     "latest_draw",
     "load_input",

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection import verify as verifying
 from inspection.draw import amendments_head
+from inspection.public_draw import public_document
 from storage.draws.amendments import _part, amendments_of, exported, replay
 from storage.draws.binding import check_binding
 from storage.draws.record import DrawRefused, draws_of, unpack
@@ -17,6 +18,7 @@ from storage.models import (
     Draw,
     DrawAmendment,
     Inspection,
+    InspectionResult,
     Task,
     TeamMember,
 )
@@ -40,6 +42,34 @@ async def export(session: AsyncSession, task: Task, attempt: int | None = None) 
     the secret."""
     row = await pick_draw(session, task, attempt)
     return _document(task, row, await amendments_of(session, row.id))
+
+
+async def public_export(session: AsyncSession, task: Task) -> dict[str, Any]:
+    """The task's draw for 一公开 (DRAW_ALGORITHM.md section 18): people under per-draw
+    pseudonyms, targets of secret checks (Art. 37) under commitments."""
+    row = await public_draw_of(session, task)
+    sealed = set(
+        await session.scalars(
+            select(Inspection.target_key)
+            .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+            .where(Inspection.draw_id == row.id, InspectionResult.secret.is_(True))
+        )
+    )
+    return public_document(_document(task, row, await amendments_of(session, row.id)), sealed)
+
+
+async def public_draw_of(session: AsyncSession, task: Task) -> Draw:
+    """The draw a public export is of, or DrawRefused: only a drawn version 2 draw, and only
+    once every inspection of it is done (until then a pseudonym could be matched to a visit)."""
+    row = await pick_draw(session, task)
+    if row.status != "drawn" or row.algorithm_version < 2:
+        raise DrawRefused("public_not_drawn", task=task.code, status=row.status)
+    statuses = list(
+        await session.scalars(select(Inspection.status).where(Inspection.draw_id == row.id))
+    )
+    if not statuses or "open" in statuses:
+        raise DrawRefused("public_inspections_open", task=task.code, open=statuses.count("open"))
+    return row
 
 
 def _document(task: Task, row: Draw, amendments: Sequence[DrawAmendment]) -> dict[str, Any]:

@@ -1,0 +1,212 @@
+"""一公开 of a draw (Art. 2, 27-29, 37; DRAW_ALGORITHM.md section 18): the public export verifies
+the same draw in both verifiers while naming no person and no target of a secret check, and the
+public page serves it only once the draw's inspections are done."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.cli import main as cli_main
+from inspection import reference_verifier
+from inspection.public_draw import public_document
+from inspection.results import ResultCode
+from inspection.verify import verify_bytes, verify_export
+from storage import draws
+from storage.models import Inspection, Task
+from tests.conftest import Harness
+from tests.factories import CITY
+from tests.results_support import TASK, Visit, click
+from tests.support.draw_exports import base
+from tests.support.public import PREFIX, internal_strings, publish_sample, serve
+
+Doc = dict[str, Any]
+
+
+def both(doc: Doc) -> tuple[str | None, str | None]:
+    raw = json.dumps(doc, ensure_ascii=False).encode()
+    return verify_bytes(raw), reference_verifier.verify_bytes(raw)
+
+
+def sample() -> tuple[Doc, Doc, str]:
+    """A full export with swaps and construction projects, and its public export with the
+    first drawn target sealed as a secret check."""
+    full = base("drawn")
+    sealed = full["result"]["selected"][0]["key"]
+    return full, json.loads(json.dumps(public_document(full, {sealed}))), sealed
+
+
+def test_art37_a_public_export_with_swaps_verifies_in_both_verifiers() -> None:
+    full, public, sealed = sample()
+    assert len(public["amendments"]) == 2 and public["construction"] is not None
+    assert both(public) == (None, None)
+    assert verify_export(full) is None  # the full export is unchanged and verifies as before
+    text = json.dumps(public, ensure_ascii=False)
+    assert sealed not in text
+    for i in full["input"]["inspectors"]:
+        assert i["key"] not in text and i["userid"] not in text
+    opened = [t for t in public["input"]["targets"] if t["opening"] is not None]
+    assert len(opened) == len(full["input"]["targets"]) - 1
+
+
+def change_pseudonym(doc: Doc) -> None:
+    team = doc["result"]["teams"][0]
+    team["members"][0] = doc["result"]["cycle"][-1]
+
+
+def open_wrongly(doc: Doc) -> None:
+    t = next(t for t in doc["input"]["targets"] if t["opening"] is not None)
+    t["opening"]["key"] += "X"
+
+
+def swap_openings(doc: Doc) -> None:
+    a, b = [t for t in doc["input"]["targets"] if t["opening"] is not None][:2]
+    a["opening"], b["opening"] = b["opening"], a["opening"]
+
+
+def change_score(doc: Doc) -> None:
+    t = next(t for t in doc["input"]["targets"] if t["opening"] is not None)
+    t["score_hex"] = "0" * 64
+
+
+def seal_and_lower_score(doc: Doc) -> None:
+    """A sealed target whose score is claimed lower moves the selection: the teams differ."""
+    t = next(t for t in doc["input"]["targets"] if t["opening"] is None)
+    t["score_hex"] = "f" * 64
+
+
+def rename_person(doc: Doc) -> None:
+    doc["input"]["inspectors"][0]["person"] = doc["input"]["inspectors"][1]["person"]
+
+
+def drop_a_person_from_the_cycle(doc: Doc) -> None:
+    doc["result"]["cycle"].pop()
+
+
+def change_replacement(doc: Doc) -> None:
+    a = doc["amendments"][0]
+    a["replacement"] = next(k for k in doc["result"]["cycle"] if k != a["replacement"])
+
+
+def leave_out_a_project(doc: Doc) -> None:
+    """Art. 25(4): every project is checked; one dropped with its team is still caught."""
+    part = doc["construction"]
+    gone = part["result"]["selected"].pop()
+    part["result"]["teams"] = [t for t in part["result"]["teams"] if t["target_key"] != gone["key"]]
+    part["input"]["counts"][gone["tier"]] -= 1
+
+
+def add_a_name(doc: Doc) -> None:
+    doc["input"]["inspectors"][0]["name"] = "张三"
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        change_pseudonym,
+        open_wrongly,
+        swap_openings,
+        change_score,
+        seal_and_lower_score,
+        rename_person,
+        drop_a_person_from_the_cycle,
+        change_replacement,
+        leave_out_a_project,
+        add_a_name,
+    ],
+)
+def test_art27_a_tampered_public_export_is_rejected_by_both_verifiers(
+    tamper: Callable[[Doc], None],
+) -> None:
+    _, public, _ = sample()
+    forged = copy.deepcopy(public)
+    tamper(forged)
+    library, reference = both(forged)
+    assert library is not None and reference is not None, (library, reference)
+
+
+async def finish(h: Harness, visit: Visit) -> None:
+    await click(h, visit.members[0], visit, ResultCode.no_problem.value)
+
+
+async def test_art37_public_export_names_no_person_and_no_secret_target(
+    h: Harness, db_url: str, tmp_path: Path
+) -> None:
+    visits = await publish_sample(h)
+    async with h.db.transaction() as s:
+        task = await s.scalar(select(Task).where(Task.code == TASK))
+        assert task is not None
+        with pytest.raises(draws.DrawRefused) as refused:
+            await draws.public_export(s, task)
+        assert refused.value.reason == "public_inspections_open"
+    await finish(h, visits[4])
+    async with h.db.transaction() as s:
+        task = await s.scalar(select(Task).where(Task.code == TASK))
+        assert task is not None
+        doc = await draws.public_export(s, task)
+        secret_key = await s.scalar(
+            select(Inspection.target_key).where(Inspection.number == visits[3].number)
+        )
+        open_keys = set(
+            await s.scalars(
+                select(Inspection.target_key).where(Inspection.number != visits[3].number)
+            )
+        )
+    assert both(doc) == (None, None)
+    text = json.dumps(doc, ensure_ascii=False)
+    assert secret_key and secret_key not in text
+    assert all(k in text for k in open_keys)  # the other targets are opened
+    for internal in await internal_strings(h):
+        assert internal not in text, internal
+    # The command line writes the same document.
+    out = tmp_path / "public.json"
+    code = await asyncio.to_thread(
+        cli_main, ["draw", "export", "--public", TASK, str(out), "--database-url", db_url]
+    )
+    assert code == 0
+    assert json.loads(out.read_text(encoding="utf-8")) == json.loads(json.dumps(doc))
+    assert reference_verifier.main([str(out)]) == 0
+
+
+async def test_art37_the_page_serves_the_public_record_only_after_the_inspections(
+    h: Harness,
+) -> None:
+    visits = await publish_sample(h)
+    client = await serve(h)
+    url = f"{PREFIX}/{CITY}/2026/draws/{TASK}.json"
+    try:
+        early = await client.get(url)
+        page_before = await (await client.get(f"{PREFIX}/{CITY}/2026/draws")).text()
+        await finish(h, visits[4])
+        served = await client.get(url)
+        doc = json.loads(await served.text())
+        page_after = await (await client.get(f"{PREFIX}/{CITY}/2026/draws")).text()
+        other = await client.get(f"{PREFIX}/{CITY}/2026/draws/T0000-000000-000.json")
+    finally:
+        await client.close()
+    assert early.status == 404 and other.status == 404
+    assert "公开记录（可复核）" not in page_before
+    assert served.status == 200 and both(doc) == (None, None)
+    assert "公开记录（可复核）" in page_after and f"draws/{TASK}.json" in page_after
+    for internal in await internal_strings(h):
+        assert internal not in await served.text(), internal
+
+
+async def test_art37_cli_refuses_a_public_export_before_the_inspections_in_one_line(
+    h: Harness, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await publish_sample(h)
+    out = tmp_path / "public.json"
+    code = await asyncio.to_thread(
+        cli_main, ["draw", "export", "--public", TASK, str(out), "--database-url", db_url]
+    )
+    assert code == 2 and not out.exists()
+    err = capsys.readouterr().err
+    assert "not done" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
