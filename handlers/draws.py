@@ -23,6 +23,7 @@ from handlers.common import (
     inspection_card,
     item_names,
     load_task,
+    people,
     refusal_text,
     require_drawer,
     require_manager,
@@ -172,7 +173,11 @@ async def commit_draw(ctx: Context, task: Task, *, unwitnessed: bool) -> Outcome
     send(ctx, told, notice)
     if unwitnessed:
         return await run_draw(ctx, task, row, witness=None, plan=plan, told=told)
-    names = "、".join(told) if told else "（无：本单位没有部门负责人，上级没有管理员）"
+    names = (
+        "、".join(await people(ctx, told))
+        if told
+        else "（无：本单位没有部门负责人，上级没有管理员）"
+    )
     lines = [
         f"任务 {task.code} 抽取条件已封存（第{row.attempt}次抽取）。",
         *pool_lines(plan),

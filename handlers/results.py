@@ -32,6 +32,7 @@ from inspection.results import ResultCode, needs_description, parse_result
 from inspection.results import number as phrase_number
 from storage import due
 from storage import outbox as outbox_store
+from storage import publication as publication_store
 from storage import results as store
 from storage.models import (
     Conversation,
@@ -469,7 +470,11 @@ async def refer_case(
     if contacts:
         ctx.outbox.text(contacts, text)
     else:
-        ctx.reply(f"提示：{target.org_code} 及上级未设执法联系人，请管理员授予后补送立案材料。")
+        org = await ctx.repos.orgs.name(target.org_code)
+        ctx.reply(
+            f"提示：{org}及其上级单位还没有指定执法联系人，立案材料暂未转送；"
+            "结果已记录，请告知本单位管理员指定执法联系人后补送（第34条）。"
+        )
     await ctx.audit(
         action="result.case_referral",
         subject=subject(task),
@@ -529,12 +534,29 @@ def provisional_note(c: store.Completion) -> str:
 
 
 async def announce_completion(ctx: Context, c: store.Completion, *, reply: bool = True) -> None:
-    """To whoever completed it (``reply``: not a due action's system actor) and the task's
-    managers."""
+    """Art. 37 (谁检查、谁公开): the publication duty goes to the publishers and chiefs of the
+    task's checking units and to the task's managers; whoever completed it (``reply``: not a
+    due action's system actor) and holds no such duty learns only that the task is complete."""
     text = completion_text(c)
-    told = [u for u in await task_managers(ctx, c.task) if u != ctx.actor.userid]
-    if reply:
+    units = sorted(
+        set((await publication_store.unit_of_inspections(ctx.session, [c.task.id])).values())
+    )
+    duty = {
+        *await ctx.repos.roles.holders(Role.PUBLISHER, units),
+        *await ctx.repos.roles.holders(Role.CHIEF, units),
+        *await task_managers(ctx, c.task),
+    }
+    me = ctx.actor.userid
+    told = sorted(duty - {me})
+    if reply and me in duty:
         ctx.reply(text)
+    elif reply:
+        orgs = "、".join([await ctx.repos.orgs.name(u) for u in units])
+        ctx.reply(
+            f"任务 {c.task.code}「{c.task.name}」的全部检查已有结果（完成日期 "
+            f"{c.completed_on.isoformat()}）。检查结果由{orgs}公开（谁检查、谁公开，第37条），"
+            "已通知其信息公开员和部门负责人，您无需操作。"
+        )
     send(ctx, told, text)
     await ctx.audit(
         action="task.complete",
