@@ -29,7 +29,6 @@ from handlers.common import (
     task_of,
 )
 from inspection.results import ResultCode, needs_description, parse_result
-from inspection.results import number as phrase_number
 from storage import due
 from storage import outbox as outbox_store
 from storage import publication as publication_store
@@ -92,13 +91,6 @@ def parse_code(inspection: Inspection, word: str) -> str:
         raise UserError(str(exc)) from None
 
 
-def how_to_type(code: str) -> str:
-    try:
-        return str(phrase_number(ResultCode(code)))
-    except ValueError:
-        return code
-
-
 # --- submitting a result -------------------------------------------------------------------
 
 
@@ -135,7 +127,7 @@ async def result_text(msg: TextCommand, ctx: Context) -> None:
         )
         raise UserError(
             "用法：结果 <编号> <序号或结果文字> [说明]，如「结果 1001 1」或"
-            f"「结果 1001 2 废气排放超标」。可选结果：\n{choices}"
+            f"「结果 1001 发现问题已责令整改 废气排放超标」。可选结果：\n{choices}"
         )
     if await owes_description(ctx, words[0]):
         await description_arrived(with_name("结果", msg), ctx)
@@ -239,7 +231,7 @@ async def start_hold(
     )
     ctx.reply(
         f"编号 {n}：您选择了「{phrase}」。请在{minutes}分钟内（{local(ctx, until)} 前）直接回复"
-        f"{what}；也可发送「结果 {n} {how_to_type(code)} <说明>」。超时未收到说明的，结果不记录。"
+        f"{what}；也可发送「结果 {n} {phrase} <说明>」。超时未收到说明的，结果不记录。"
     )
     others = [u for u in await store.team_userids(ctx.session, inspection.id) if u != s.userid]
     send(
@@ -608,7 +600,7 @@ async def hold_ran_out(data: dict[str, Any], ctx: Context) -> None:
     ctx.outbox.text(
         [holder],
         f"编号 {n}：{minutes}分钟内未收到「{phrase}」的问题说明，结果未记录。请重新选择结果并附说明，"
-        f"或发送「结果 {n} <序号> <说明>」。",
+        f"或发送「结果 {n} {phrase} <说明>」。",
     )
     others = [u for u in await store.team_userids(ctx.session, inspection.id) if u != holder]
     send(ctx, others, f"编号 {n}：{name} 未在时限内填写说明，结果尚未记录，组内成员均可提交。")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from storage import results as results_store
 from storage.models import SwapRequest
 from tests.conftest import Harness
 from tests.factories import CITY, COUNTY, add_inspectors
@@ -84,3 +85,18 @@ async def test_art37_publication_duty_goes_to_publishers_and_chiefs_not_the_last
     for user in (publisher, CHIEF):
         (duty,) = [t for t in h.wecom.texts_to(user) if "任务完成" in t]
         assert "完成日期 2026-12-01" in duty and "最迟 2026-12-29" in duty
+
+
+async def test_art38_description_hint_names_the_phrase_and_the_phrase_is_accepted(
+    h: Harness,
+) -> None:
+    v, *_ = await drawn(h)
+    member = v.members[0]
+    (hint,) = await h.say(member, f"结果 {v.number} 2")
+    phrase = "发现问题已责令整改"
+    assert f"结果 {v.number} {phrase}" in hint
+    await h.say(member, f"结果 {v.number} {phrase} 废气排放超标")
+    async with h.db.transaction() as s:
+        row = await results_store.current(s, v.inspection_id)
+    assert row is not None and row.code == "ordered_to_rectify"
+    assert row.description == "废气排放超标"
