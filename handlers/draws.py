@@ -232,7 +232,8 @@ async def witness(msg: TextCommand, ctx: Context) -> None:
         raise UserError(
             f"任务 {task.code} 当前没有等待见证的抽取（{state}）。先发送「抽查 {task.code}」封存条件。"
         )
-    await run_draw(ctx, task, row, witness=value, plan=None, told=await witnesses(ctx, task))
+    told = sorted({*await witnesses(ctx, task), row.committed_by} - {ctx.actor.userid})
+    await run_draw(ctx, task, row, witness=value, plan=None, told=told)  # the sealer hears too
 
 
 async def run_draw(

@@ -9,7 +9,7 @@ from storage import results as results_store
 from storage.models import SwapRequest
 from tests.conftest import Harness
 from tests.factories import CITY, COUNTY, add_inspectors
-from tests.results_support import CHIEF, TASK, drawn
+from tests.results_support import ADMIN, CHIEF, TASK, drawn
 from tests.support.draw_chat import setup
 
 CHIEF_NAME = "王主任"
@@ -42,7 +42,7 @@ async def test_art29_swap_messages_name_the_head_not_the_account(h: Harness) -> 
 async def test_art28_commitment_notice_names_the_witnesses(h: Harness) -> None:
     await setup(h)
     await name_the_chief(h)
-    (sealed,) = await h.say("admin1", f"抽查 {TASK}")
+    (sealed,) = await h.say(ADMIN, f"抽查 {TASK}")
     (told,) = [line for line in sealed.splitlines() if "承诺已发送给" in line]
     assert CHIEF_NAME in told and CHIEF not in told
 
@@ -100,3 +100,13 @@ async def test_art38_description_hint_names_the_phrase_and_the_phrase_is_accepte
         row = await results_store.current(s, v.inspection_id)
     assert row is not None and row.code == "ordered_to_rectify"
     assert row.description == "废气排放超标"
+
+
+async def test_art28_the_admin_who_sealed_the_draw_hears_its_result(h: Harness) -> None:
+    await setup(h)
+    await h.say(ADMIN, f"抽查 {TASK}")
+    before = len(h.wecom.texts_to(ADMIN))
+    replies = await h.say(CHIEF, f"见证 {TASK} 42")  # the chief types the witness value
+    summary = replies[-1]
+    assert TASK in summary and "42" in summary
+    assert summary in h.wecom.texts_to(ADMIN)[before:]  # the sealer gets the same summary
