@@ -112,6 +112,18 @@ def actor_name(ctx: Context) -> str:
     return ctx.actor.name or ctx.actor.userid
 
 
+async def people(ctx: Context, userids: Iterable[str]) -> list[str]:
+    """Names from the inspector directory, in order; the userid only when no name is known."""
+    ids = list(userids)
+    names = await store.names_of(ctx.session, ids)
+    return [names.get(u, u) for u in ids]
+
+
+async def person(ctx: Context, userid: str) -> str:
+    (name,) = await people(ctx, [userid])
+    return name
+
+
 def subject(task: Task) -> str:
     return f"task:{task.code}"
 
@@ -140,17 +152,20 @@ async def target_of(ctx: Context, inspection: Inspection) -> Target:
     return target
 
 
-async def require_member(ctx: Context, inspection: Inspection) -> TeamMember:
-    """Only an active member of the inspection's team may submit (the database decides, never
-    the card: anyone can forward a card)."""
+async def require_member(
+    ctx: Context, inspection: Inspection, doing: str = "提交该检查的结果"
+) -> TeamMember:
+    """Only an active member of the inspection's team may act on it (the database decides,
+    never the card: anyone can forward a card); ``doing`` words the refusal in the verb's
+    terms ("提交该检查的结果", "申请替换", ...)."""
     n = inspection.number
     member = await store.active_member(ctx.session, inspection.id, ctx.actor.userid)
     if member is None:
         if await store.was_member(ctx.session, inspection.id, ctx.actor.userid):
-            raise UserError(f"您已被替换出编号 {n} 的检查组，不能提交该检查的结果。")
-        raise UserError(f"您不是编号 {n} 检查组的成员，不能提交该检查的结果。")
+            raise UserError(f"您已被替换出编号 {n} 的检查组，不能{doing}。")
+        raise UserError(f"您不是编号 {n} 检查组的成员，不能{doing}。")
     if inspection.status == "cancelled":
-        raise UserError(f"编号 {n} 已撤销（任务经批准重新抽取），无需提交结果。")
+        raise UserError(f"编号 {n} 已撤销（任务经批准重新抽取），不能{doing}。")
     if inspection.status == "merged" and inspection.merged_into_id is not None:
         host = await ctx.session.get(Inspection, inspection.merged_into_id)
         where = host.number if host else "合并后的检查"

@@ -23,6 +23,7 @@ from handlers.common import (
     inspection_card,
     item_names,
     load_task,
+    people,
     refusal_text,
     require_drawer,
     require_manager,
@@ -172,7 +173,11 @@ async def commit_draw(ctx: Context, task: Task, *, unwitnessed: bool) -> Outcome
     send(ctx, told, notice)
     if unwitnessed:
         return await run_draw(ctx, task, row, witness=None, plan=plan, told=told)
-    names = "、".join(told) if told else "（无：本单位没有部门负责人，上级没有管理员）"
+    names = (
+        "、".join(await people(ctx, told))
+        if told
+        else "（无：本单位没有部门负责人，上级没有管理员）"
+    )
     lines = [
         f"任务 {task.code} 抽取条件已封存（第{row.attempt}次抽取）。",
         *pool_lines(plan),
@@ -227,7 +232,8 @@ async def witness(msg: TextCommand, ctx: Context) -> None:
         raise UserError(
             f"任务 {task.code} 当前没有等待见证的抽取（{state}）。先发送「抽查 {task.code}」封存条件。"
         )
-    await run_draw(ctx, task, row, witness=value, plan=None, told=await witnesses(ctx, task))
+    told = sorted({*await witnesses(ctx, task), row.committed_by} - {ctx.actor.userid})
+    await run_draw(ctx, task, row, witness=value, plan=None, told=told)  # the sealer hears too
 
 
 async def run_draw(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
-from handlers.common import load_task, local, subject
+from handlers.common import load_task, local, person, subject
 from handlers.reminders import calendar, publication_deadline_of
 from storage import public
 from storage import publication as store
@@ -35,7 +35,7 @@ async def record_publication(msg: TextCommand, ctx: Context) -> None:
         if existing is not None:
             raise UserError(
                 f"任务 {task.code} {await ctx.repos.orgs.name(unit)}的公开已于"
-                f"{local(ctx, existing.published_at)}由 {existing.published_by} 登记"
+                f"{local(ctx, existing.published_at)}由 {await person(ctx, existing.published_by)} 登记"
                 f"（{existing.url}），无需重复登记。"
             )
     if task.completed_at is None:

@@ -15,8 +15,10 @@ from handlers.common import (
     actor_name,
     load_inspection,
     local,
+    manager_role,
     may_see,
     require_manager,
+    require_member,
     send,
     subject,
     target_of,
@@ -127,6 +129,8 @@ async def attach_record(msg: TextCommand, ctx: Context) -> None:
     inspection = await load_inspection(ctx, words[0], "记录")
     task = await task_of(ctx, inspection)
     if await store.active_member(ctx.session, inspection.id, ctx.actor.userid) is None:
+        if await manager_role(ctx, task) is None:  # word it for the inspector who typed it
+            await require_member(ctx, inspection, "为该检查附记录号")
         await require_manager(ctx, task)
     record_no = msg.typed_after_words(1)[:64]
     if not await store.attach_record_no(
@@ -306,11 +310,15 @@ async def details(msg: TextCommand, ctx: Context) -> None:
         .where(SwapRequest.inspection_id == inspection.id)
         .order_by(SwapRequest.id)
     )
-    for r in swaps.scalars():
+    requests = list(swaps.scalars())
+    names = await store.names_of(
+        ctx.session, [u for r in requests for u in (r.userid, r.decided_by) if u]
+    )
+    for r in requests:
         lines.append(
-            f"替换申请 #{r.id} {local(ctx, r.created_at)} {r.userid}：{r.reason}"
-            f"（{SWAP_STATUS_LABELS.get(r.status, r.status)}"
-            + (f"，{r.decided_by}" if r.decided_by else "")
+            f"替换申请 #{r.id} {local(ctx, r.created_at)} {names.get(r.userid, r.userid)}："
+            f"{r.reason}（{SWAP_STATUS_LABELS.get(r.status, r.status)}"
+            + (f"，{names.get(r.decided_by, r.decided_by)}" if r.decided_by else "")
             + "）"
         )
     send(ctx, [], "\n".join(lines), reply=True)

@@ -29,9 +29,9 @@ from handlers.common import (
     task_of,
 )
 from inspection.results import ResultCode, needs_description, parse_result
-from inspection.results import number as phrase_number
 from storage import due
 from storage import outbox as outbox_store
+from storage import publication as publication_store
 from storage import results as store
 from storage.models import (
     Conversation,
@@ -91,13 +91,6 @@ def parse_code(inspection: Inspection, word: str) -> str:
         raise UserError(str(exc)) from None
 
 
-def how_to_type(code: str) -> str:
-    try:
-        return str(phrase_number(ResultCode(code)))
-    except ValueError:
-        return code
-
-
 # --- submitting a result -------------------------------------------------------------------
 
 
@@ -134,7 +127,7 @@ async def result_text(msg: TextCommand, ctx: Context) -> None:
         )
         raise UserError(
             "用法：结果 <编号> <序号或结果文字> [说明]，如「结果 1001 1」或"
-            f"「结果 1001 2 废气排放超标」。可选结果：\n{choices}"
+            f"「结果 1001 发现问题已责令整改 废气排放超标」。可选结果：\n{choices}"
         )
     if await owes_description(ctx, words[0]):
         await description_arrived(with_name("结果", msg), ctx)
@@ -238,7 +231,7 @@ async def start_hold(
     )
     ctx.reply(
         f"编号 {n}：您选择了「{phrase}」。请在{minutes}分钟内（{local(ctx, until)} 前）直接回复"
-        f"{what}；也可发送「结果 {n} {how_to_type(code)} <说明>」。超时未收到说明的，结果不记录。"
+        f"{what}；也可发送「结果 {n} {phrase} <说明>」。超时未收到说明的，结果不记录。"
     )
     others = [u for u in await store.team_userids(ctx.session, inspection.id) if u != s.userid]
     send(
@@ -469,7 +462,11 @@ async def refer_case(
     if contacts:
         ctx.outbox.text(contacts, text)
     else:
-        ctx.reply(f"提示：{target.org_code} 及上级未设执法联系人，请管理员授予后补送立案材料。")
+        org = await ctx.repos.orgs.name(target.org_code)
+        ctx.reply(
+            f"提示：{org}及其上级单位还没有指定执法联系人，立案材料暂未转送；"
+            "结果已记录，请告知本单位管理员指定执法联系人后补送（第34条）。"
+        )
     await ctx.audit(
         action="result.case_referral",
         subject=subject(task),
@@ -529,12 +526,29 @@ def provisional_note(c: store.Completion) -> str:
 
 
 async def announce_completion(ctx: Context, c: store.Completion, *, reply: bool = True) -> None:
-    """To whoever completed it (``reply``: not a due action's system actor) and the task's
-    managers."""
+    """Art. 37 (谁检查、谁公开): the publication duty goes to the publishers and chiefs of the
+    task's checking units and to the task's managers; whoever completed it (``reply``: not a
+    due action's system actor) and holds no such duty learns only that the task is complete."""
     text = completion_text(c)
-    told = [u for u in await task_managers(ctx, c.task) if u != ctx.actor.userid]
-    if reply:
+    units = sorted(
+        set((await publication_store.unit_of_inspections(ctx.session, [c.task.id])).values())
+    )
+    duty = {
+        *await ctx.repos.roles.holders(Role.PUBLISHER, units),
+        *await ctx.repos.roles.holders(Role.CHIEF, units),
+        *await task_managers(ctx, c.task),
+    }
+    me = ctx.actor.userid
+    told = sorted(duty - {me})
+    if reply and me in duty:
         ctx.reply(text)
+    elif reply:
+        orgs = "、".join([await ctx.repos.orgs.name(u) for u in units])
+        ctx.reply(
+            f"任务 {c.task.code}「{c.task.name}」的全部检查已有结果（完成日期 "
+            f"{c.completed_on.isoformat()}）。检查结果由{orgs}公开（谁检查、谁公开，第37条），"
+            "已通知其信息公开员和部门负责人，您无需操作。"
+        )
     send(ctx, told, text)
     await ctx.audit(
         action="task.complete",
@@ -586,7 +600,7 @@ async def hold_ran_out(data: dict[str, Any], ctx: Context) -> None:
     ctx.outbox.text(
         [holder],
         f"编号 {n}：{minutes}分钟内未收到「{phrase}」的问题说明，结果未记录。请重新选择结果并附说明，"
-        f"或发送「结果 {n} <序号> <说明>」。",
+        f"或发送「结果 {n} {phrase} <说明>」。",
     )
     others = [u for u in await store.team_userids(ctx.session, inspection.id) if u != holder]
     send(ctx, others, f"编号 {n}：{name} 未在时限内填写说明，结果尚未记录，组内成员均可提交。")

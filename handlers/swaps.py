@@ -20,6 +20,8 @@ from handlers.common import (
     item_names,
     load_inspection,
     local,
+    people,
+    person,
     refusal_text,
     require_member,
     send,
@@ -70,7 +72,7 @@ async def request_swap(msg: TextCommand, ctx: Context) -> None:
             "用法：申请替换 <编号> <原因>，如「申请替换 1001 与检查对象存在利害关系」。"
         )
     inspection = await load_inspection(ctx, number, "申请替换")
-    member = await require_member(ctx, inspection)
+    member = await require_member(ctx, inspection, "申请替换该检查的人员")
     n = inspection.number
     if inspection.origin in OUTSIDE_DRAW:
         raise UserError(f"编号 {n} 是双随机以外的检查，检查组由登记人调整，无需申请替换。")
@@ -115,8 +117,7 @@ async def request_swap(msg: TextCommand, ctx: Context) -> None:
             "notified": heads,
         },
     )
-    names = await results_store.names_of(ctx.session, heads)
-    who = "、".join(names.get(h, h) for h in heads)
+    who = "、".join(await people(ctx, heads))
     ctx.reply(
         f"已提交替换申请 #{request.id}（编号 {n}），等待部门负责人 {who} 审批（第29条）。"
         "获批前请继续按原安排准备检查。"
@@ -211,7 +212,7 @@ async def decide(ctx: Context, rid: int, *, approve: bool, note: str, card: Card
     if not await store.may_decide(ctx.repos, bindings, inspector):
         raise UserError(f"替换申请 #{rid} 只能由申请人所在部门的负责人或上级负责人审批。")
     if request.status != PENDING:
-        tell_decided(ctx, request)
+        await tell_decided(ctx, request)
         return
     inspection = await ctx.session.get(Inspection, request.inspection_id)
     assert inspection is not None
@@ -223,16 +224,14 @@ async def decide(ctx: Context, rid: int, *, approve: bool, note: str, card: Card
     if not await store.decide(
         ctx.session, rid, status=status, by=ctx.actor.userid, now=ctx.now(), note=note
     ):
-        tell_decided(ctx, await store.get(ctx.session, rid) or request)
+        await tell_decided(ctx, await store.get(ctx.session, rid) or request)
         return
     await ctx.session.refresh(request)
     for kind in (REMIND, LAPSE):
         await due.cancel(ctx.session, kind, f"swap:{rid}")
     task = await task_of(ctx, inspection)
     target = await target_of(ctx, inspection)
-    requester = (await results_store.names_of(ctx.session, [request.userid])).get(
-        request.userid, request.userid
-    )
+    requester = await person(ctx, request.userid)
     if approve:
         await carry_out(ctx, request, inspection, task, requester)
     else:
@@ -244,13 +243,14 @@ async def decide(ctx: Context, rid: int, *, approve: bool, note: str, card: Card
         ctx.outbox.update_card(request.heads, card.response_code, decided)
 
 
-def tell_decided(ctx: Context, request: SwapRequest) -> None:
-    label = SWAP_STATUS_LABELS.get(request.status, request.status)
+async def tell_decided(ctx: Context, request: SwapRequest) -> None:
+    label = SWAP_STATUS_LABELS.get(request.status, request.status).removeprefix("已")
     if request.status == "lapsed":
         ctx.reply(f"替换申请 #{request.id} 已逾期失效，无需处理。")
         return
-    when = local(ctx, request.decided_at) if request.decided_at else ""
-    ctx.reply(f"替换申请 #{request.id} 已由 {request.decided_by} 于 {when} {label}，无需重复操作。")
+    who = await person(ctx, request.decided_by) if request.decided_by else "负责人"
+    when = f" 于 {local(ctx, request.decided_at)}" if request.decided_at else ""
+    ctx.reply(f"替换申请 #{request.id} 已由 {who}{when} {label}，无需重复操作。")
 
 
 async def carry_out(

@@ -28,7 +28,8 @@ async def test_art37_a_task_completed_on_new_years_eve_gets_a_provisional_deadli
     assert len([t for t in h.wecom.texts_to(ABOVE) if "节假日安排缺失" in t]) == 1  # once
     # 5 working days before the provisional deadline: the reminder says it is provisional.
     await tick_at(h, at(2027, 1, 21, 9))
-    (reminder,) = h.wecom.texts_to(PUBLISHER)
+    (told, reminder) = h.wecom.texts_to(PUBLISHER)  # the checking unit's publisher (Art. 37)
+    assert "任务完成" in told and "2027-01-28" in told
     assert "2027-01-28" in reminder and "暂定" in reminder
 
     # The 2027 schedule is published and configured: New Year's Day is a holiday.

@@ -10,7 +10,15 @@ from bot.runtime.reminders import ReminderRunner
 from storage.db import Database
 from tests.conftest import Harness
 from tests.support.draw_chat import ADMIN, CHIEF, TASK
-from tests.support.reminders import PUBLISHER, UNIT_CHIEF, at, completed, reminder_keys, tick_at
+from tests.support.reminders import (
+    PUBLISHER,
+    UNIT_CHIEF,
+    at,
+    completed,
+    reminder_keys,
+    reminders_to,
+    tick_at,
+)
 
 # Completed Tuesday 2026-12-01 (the first day of the check period): the 20th working day after
 # is Tuesday 2026-12-29; 5 working days before is 12-22, 1 working day before is Monday 12-28;
@@ -41,7 +49,7 @@ async def test_art37_publication_reminders_fire_once_each_at_the_right_working_t
         (f"{TASK}:150102", "overdue:2026-12-31"),
     ]
     for user in (PUBLISHER, UNIT_CHIEF):
-        texts = h.wecom.texts_to(user)
+        texts = reminders_to(h, user)
         assert len(texts) == 4, texts
         assert "2026-12-29" in texts[0] and "5 个工作日" in texts[0]
         assert "逾期 1 个工作日" in texts[2] and "逾期 2 个工作日" in texts[3]
@@ -57,7 +65,7 @@ async def test_art37_a_bot_down_for_days_catches_up_once_without_stale_reminders
     # Down from 12-18 to 12-31: the 5-day, 1-day and first overdue occasions all passed.
     assert await tick_at(h, at(2026, 12, 31, 10)) == 3
     assert await reminder_keys(h, "publication") == [(f"{TASK}:150102", "overdue:2026-12-31")]
-    (only,) = h.wecom.texts_to(PUBLISHER)
+    (only,) = reminders_to(h, PUBLISHER)
     assert "逾期 2 个工作日" in only
     # The city admin is owed the weekly overdue list and the Q4 statistics table (Art. 43)
     # that morning: one digest, not two messages.
@@ -80,8 +88,8 @@ async def test_art37_two_instances_send_each_reminder_once(h: Harness) -> None:
         await other_db.dispose()
     assert sum(sent) == 1
     await h.settle()
-    assert len(h.wecom.texts_to(PUBLISHER)) == 1
-    assert len(h.wecom.texts_to(UNIT_CHIEF)) == 1
+    assert len(reminders_to(h, PUBLISHER)) == 1
+    assert len(reminders_to(h, UNIT_CHIEF)) == 1
 
 
 async def test_art37_kinds_configured_urgent_go_out_at_any_hour(h: Harness) -> None:

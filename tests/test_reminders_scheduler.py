@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.config import ClockSettings
 from bot.runtime.app import Runtime
 from tests.conftest import Harness
-from tests.support.reminders import PUBLISHER, at, completed, reminder_keys
+from tests.support.reminders import PUBLISHER, at, completed, reminder_keys, reminders_to
 from tests.support.waiting import wait_until
 
 
@@ -19,10 +19,10 @@ async def test_art37_the_scheduler_sends_a_due_reminder_once_after_the_clock_jum
     await bot.start(background=True, http=False)
     try:
         h.clock.set(at(2026, 12, 22, 9, 5))  # the clock jumps to 5 working days before
-        await wait_until(lambda: len(h.wecom.texts_to(PUBLISHER)) == 1, "the 5-day reminder")
+        await wait_until(lambda: len(reminders_to(h, PUBLISHER)) == 1, "the 5-day reminder")
         ticks = bot.reminders.runs
         await wait_until(lambda: bot.reminders.runs >= ticks + 3, "three more ticks")
     finally:
         await bot.stop()
-    assert len(h.wecom.texts_to(PUBLISHER)) == 1
+    assert len(reminders_to(h, PUBLISHER)) == 1
     assert [o for _, o in await reminder_keys(h, "publication")] == ["before5"]

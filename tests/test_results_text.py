@@ -50,7 +50,7 @@ async def test_art35_art38_text_fallback_console_record_numbers_and_task_complet
     assert "XCJL-2026-0815" in details and "发现问题已责令整改" in details
     outsider = next(u for y in visits for u in y.members if u not in v.members)
     (refused,) = await h.say(outsider, f"记录 {v.number} Z1")
-    assert "仅限" in refused
+    assert "成员" in refused and "记录号" in refused
     # The task completes when its last inspection has a result (Art. 37).
     for y in visits[2:-1]:
         await h.say(y.members[0], f"结果 {y.number} 1")
@@ -59,7 +59,7 @@ async def test_art35_art38_text_fallback_console_record_numbers_and_task_complet
         assert task.completed_at is None
     last = visits[-1]
     replies = await h.say(last.members[0], f"结果 {last.number} 6")
-    assert any("任务完成" in r for r in replies)
+    assert any("全部检查已有结果" in r and "最迟" not in r for r in replies)
     for user in (CHIEF, ADMIN):
         (done,) = [t for t in h.wecom.texts_to(user) if "任务完成" in t]
         # Completed 2026-12-01; the 20th working day after it (Art. 37).

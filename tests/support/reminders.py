@@ -48,3 +48,9 @@ async def reminder_keys(h: Harness, kind: str) -> list[tuple[str, str]]:
             .order_by(Reminder.id)
         )
         return [(a, b) for a, b in rows.all()]
+
+
+def reminders_to(h: Harness, user: str) -> list[str]:
+    """What ``user`` received after the task's completion notice (Art. 37: the checking unit's
+    publishers and chiefs are told of the duty when the task completes)."""
+    return [t for t in h.wecom.texts_to(user) if not t.startswith("【任务完成】")]
