@@ -20,6 +20,7 @@ from bot.cli._base import (
     add_verb,
     database,
     now,
+    output_file,
     refusal_line,
 )
 from bot.config import Settings
@@ -348,6 +349,8 @@ async def _drawn_task(
 async def draw_export(args: argparse.Namespace, settings: Settings) -> int:
     from storage import draws
 
+    if args.file not in (None, "-"):
+        output_file(args.file)
     async with _drawn_task(settings, args.task, f"unknown task {args.task!r}") as (session, t):
         doc = await draws.export(session, t, args.attempt)
     text = json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True)
