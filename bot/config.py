@@ -54,6 +54,8 @@ class WeComSettings(Section):
     token: SecretStr = SecretStr("")
     encoding_aes_key: SecretStr = SecretStr("")
     api_base: str = DEFAULT_API_BASE
+    # An outbound HTTP proxy for the WeCom API (e.g. "http://proxy.internal:3128"); empty: none.
+    proxy: str = ""
 
     @field_validator("encoding_aes_key")
     @classmethod
@@ -69,6 +71,13 @@ class WeComSettings(Section):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (or be empty)")
+        return value
 
     def missing(self) -> list[str]:
         """Keys that `serve` needs but the demo and CLI do not."""
@@ -213,6 +222,29 @@ class ReminderSettings(Section):
     urgent: list[str] = Field(default_factory=list)
 
 
+class LogSettings(Section):
+    """What `serve` logs and how: "text" lines for a terminal or journald, "json" (one object a
+    line) for a log collector. Logs go to standard error."""
+
+    level: str = "INFO"
+    format: str = "text"
+
+    @field_validator("level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return upper
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        if value not in ("text", "json"):
+            raise ValueError('must be "text" or "json"')
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
@@ -229,6 +261,7 @@ class Settings(BaseSettings):
     public: PublicSettings = PublicSettings()
     clock: ClockSettings = ClockSettings()
     reminders: ReminderSettings = ReminderSettings()
+    log: LogSettings = LogSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -14,7 +14,19 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from bot.cli import audit, directory, draws, params, publish, report, roles, serve, tools
+from bot.cli import (
+    _logging,
+    audit,
+    check,
+    directory,
+    draws,
+    params,
+    publish,
+    report,
+    roles,
+    serve,
+    tools,
+)
 from bot.cli._base import CliError, Parser, Verb, add_common, load
 from bot.config import ConfigError, Settings
 from inspection.params import NoParamsInEffect
@@ -25,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(parser)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
     verbs.required = True
-    for group in (serve, tools, roles, directory, audit, draws, params, publish, report):
+    for group in (serve, check, tools, roles, directory, audit, draws, params, publish, report):
         group.register(verbs)
     return parser
 
@@ -33,13 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verb == "serve" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=logging.WARNING, format=_logging.TEXT_FORMAT)
     try:
         settings = load(args)
-        return asyncio.run(_run(args.run, args, settings))
+        if args.verb == "serve":
+            _logging.configure(settings.log)
+        code = asyncio.run(_run(args.run, args, settings))
+        sys.stdout.flush()  # here, so that a reader gone away is seen by the handler below
+        return code
     except (ConfigError, CliError) as exc:
         print(f"shuangsuiji: error: {exc}", file=sys.stderr)
         return 2
@@ -48,6 +61,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # A path the user gave (an output folder that does not exist, a file not writable).
+        print(f"shuangsuiji: error: {exc.strerror or exc}: {exc.filename}", file=sys.stderr)
+        return 2
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader went away (`shuangsuiji audit show | head`): stop quietly, as Unix tools do."""
+    import os
+
+    # Python would otherwise complain again when it flushes stdout at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # 128 + SIGPIPE, what a shell reports for a tool the pipe stopped
 
 
 async def _run(handler: Verb, args: argparse.Namespace, settings: Settings) -> int:

@@ -10,6 +10,7 @@ import contextvars
 import datetime as dt
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from bot.config import Settings, load_settings
@@ -70,19 +71,45 @@ def load(args: argparse.Namespace) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def database(settings: Settings, *, upgrade: bool = True) -> AsyncIterator[Database]:
-    """Open the configured database, bring its schema up to date, and always dispose."""
+async def database(
+    settings: Settings, *, upgrade: bool = True, create: bool = False
+) -> AsyncIterator[Database]:
+    """Open the configured database, bring its schema up to date, and always dispose.
+
+    Only ``create=True`` (`migrate`, `serve`) may make a new database: elsewhere a missing
+    SQLite file, or a database without our schema, is refused by name, so a mistyped URL is
+    not answered from a fresh, empty database."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     from bot.runtime.clock import domain_clock, refusal_line
     from storage import migrate
     from storage.clock import ClockRefused
-    from storage.db import Database
+    from storage.db import Database, sqlite_path
 
-    db = Database(settings.database.url, echo=settings.database.echo)
+    path = sqlite_path(settings.database.url)
+    if not create and path is not None and not path.is_file():
+        raise CliError(f"database {path} does not exist (create it with `shuangsuiji migrate`)")
     try:
+        db = Database(settings.database.url, echo=settings.database.echo)
+    except ModuleNotFoundError as exc:
+        raise CliError(_missing_driver(exc)) from None
+    try:
+        try:
+            if not create and await migrate.current_revision(db) is None:
+                raise CliError(
+                    f"database {_safe_url(settings)} has no shuangsuiji schema "
+                    "(create it with `shuangsuiji migrate`)"
+                )
+            if upgrade:
+                await migrate.upgrade(db)
+        except (OperationalError, DBAPIError, OSError) as exc:
+            raise CliError(
+                f"database {_safe_url(settings)} is unreachable: {first_line(exc)}"
+            ) from exc
+        except ModuleNotFoundError as exc:
+            raise CliError(_missing_driver(exc)) from None
+        token = None
         if upgrade:
-            await migrate.upgrade(db)
             try:
                 token = _clock.set(await domain_clock(db, settings))
             except ClockRefused as exc:
@@ -90,12 +117,26 @@ async def database(settings: Settings, *, upgrade: bool = True) -> AsyncIterator
         try:
             yield db
         finally:
-            if upgrade:
+            if token is not None:
                 _clock.reset(token)
-    except (OperationalError, DBAPIError, OSError) as exc:
+    except (OperationalError, DBAPIError) as exc:
         raise CliError(f"database {_safe_url(settings)} is unreachable: {first_line(exc)}") from exc
     finally:
         await db.dispose()
+
+
+def _missing_driver(exc: ModuleNotFoundError) -> str:
+    if exc.name == "asyncpg":
+        return "PostgreSQL needs the asyncpg driver: pip install 'shuangsuiji[postgres]'"
+    return f"a module is missing: {exc.name} (reinstall shuangsuiji)"
+
+
+def output_file(name: str) -> Path:
+    """A file the verb will write: its folder must exist (said before any work is done)."""
+    out = Path(name)
+    if not out.parent.is_dir():
+        raise CliError(f"folder {out.parent} does not exist")
+    return out
 
 
 def first_line(exc: BaseException) -> str:

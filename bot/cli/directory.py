@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.cli._base import CliError, Verbs, add_verb, database, now
+from bot.cli._base import CliError, Verbs, add_verb, database, now, output_file
 from bot.config import Settings
+
+if TYPE_CHECKING:
+    from storage.directory.report import ImportReport
 
 KINDS = ["targets", "inspectors", "items"]
 CHECKS = "inspections"  # checks made before adoption (storage.imported_checks), not a directory
@@ -23,6 +27,10 @@ def register(verbs: Verbs) -> None:
     imp.add_argument("kind", choices=[*KINDS, CHECKS])
     imp.add_argument("file")
     imp.add_argument("--strict", action="store_true", help="commit nothing if any row is bad")
+    imp.epilog = (
+        "exit 0 when the good rows were saved (the summary counts the rejected ones); "
+        "2 when nothing was saved because rows were rejected (--strict, or every row bad)"
+    )
     imp.add_argument("--report", help="write the rejected rows to this .xlsx")
     tpl = add_verb(
         verbs,
@@ -41,6 +49,8 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise CliError(f"file {path} does not exist")
+    if args.report:
+        output_file(args.report)
     from storage import directory, imported_checks
     from storage.spreadsheet import SpreadsheetError
 
@@ -69,27 +79,33 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                     )
         except directory.StrictImportError as failed:
             report = failed.report
-            print(report.to_text())
-            print("strict mode: nothing was imported")
-            _write_report(args, report)
-            return 2
         except SpreadsheetError as exc:
             raise CliError(f"cannot read {path}: {exc}") from exc
     print(report.to_text())
     _write_report(args, report)
-    return 0 if not report.rejected else 2
+    return 0 if _saved_anything(report) or not report.rejected else 2
 
 
-def _write_report(args: argparse.Namespace, report: object) -> None:
-    if args.report and getattr(report, "rejected", 0):
-        Path(args.report).write_bytes(report.rejections_xlsx())  # type: ignore[attr-defined]
+def _saved_anything(report: ImportReport) -> bool:
+    """Exit 0 when the good rows were saved (the summary counts the rejected ones), 2 when
+    rejections left nothing saved: strict mode, or every row rejected."""
+    return report.committed and report.added + report.updated + report.unchanged > 0
+
+
+def _write_report(args: argparse.Namespace, report: ImportReport) -> None:
+    if not report.rejected:
+        return
+    if args.report:
+        Path(args.report).write_bytes(report.rejections_xlsx())  # noqa: ASYNC240
         print(f"rejected rows written to {args.report}")
+    else:
+        print("(--report FILE.xlsx writes the rejected rows to a spreadsheet)")
 
 
 async def cmd_template(args: argparse.Namespace, settings: Settings) -> int:
     from storage import directory, imported_checks
 
-    path = Path(args.file or f"{args.kind}-template.xlsx")
+    path = output_file(args.file or f"{args.kind}-template.xlsx")
     if args.kind == CHECKS:
         imported_checks.write_template(path)
     else:
@@ -101,7 +117,7 @@ async def cmd_template(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from storage import directory
 
-    path = Path(args.file or f"{args.kind}.xlsx")
+    path = output_file(args.file or f"{args.kind}.xlsx")
     async with database(settings) as db, db.transaction() as session:
         count = await directory.export(session, args.kind, path)
     print(f"{count} rows written to {path}")

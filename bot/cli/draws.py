@@ -20,6 +20,7 @@ from bot.cli._base import (
     add_verb,
     database,
     now,
+    output_file,
     refusal_line,
 )
 from bot.config import Settings
@@ -353,6 +354,8 @@ async def _drawn_task(
 async def draw_export(args: argparse.Namespace, settings: Settings) -> int:
     from storage import draws
 
+    if args.file not in (None, "-"):
+        output_file(args.file)
     async with _drawn_task(settings, args.task, f"unknown task {args.task!r}") as (session, t):
         if args.public and args.attempt is not None:
             raise CliError("--public exports the task's last draw; leave out --attempt")

@@ -9,6 +9,8 @@ from bot.cli._base import CliError, Verbs, add_action, add_actions, add_verb, da
 from bot.config import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from bot.chat.context import Role
 
 
@@ -36,6 +38,40 @@ def _role(word: str) -> Role:
     return role
 
 
+def _userid(text: str) -> None:
+    """The same check as the inspector directory's 企业微信账号 column."""
+    from storage.directory.values import wecom_userid
+
+    try:
+        if wecom_userid(text) is not None:
+            return
+    except ValueError:
+        pass
+    raise CliError(f"{text!r} is not a WeCom userid (letters, digits, _ . @ -, at most 64)")
+
+
+async def _department(session: AsyncSession, org: str, given: str) -> str:
+    """A department of the organisation, by code or name (as the import reads it): its code."""
+    from sqlalchemy import select
+
+    from storage.directory.values import clean_text
+    from storage.models import Department
+
+    if not given:
+        return ""
+    rows = (
+        await session.execute(
+            select(Department.code, Department.name).where(Department.org_code == org)
+        )
+    ).all()
+    wanted = clean_text(given)
+    for code, name in rows:
+        if wanted in (clean_text(code), clean_text(name)):
+            return str(code)
+    known = ", ".join(sorted(str(code) for code, _ in rows)) or "none yet"
+    raise CliError(f"unknown department {given!r} at {org} (its departments: {known})")
+
+
 async def cmd_role(args: argparse.Namespace, settings: Settings) -> int:
     from storage import audit
     from storage.repos import Repositories
@@ -55,6 +91,8 @@ async def cmd_role(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(f"unknown organisation code {args.org!r} (e.g. 150000, 150100)")
         at = now()
         if args.role_verb == "grant":
+            _userid(args.userid)
+            args.dept = await _department(session, args.org, args.dept)
             changed = await repos.roles.grant(args.userid, role, args.org, args.dept, "cli", at)
             verb = "granted" if changed else "already had"
         else:

@@ -28,7 +28,7 @@ def register(verbs: Verbs) -> None:
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from storage import migrate
 
-    async with database(settings) as db:
+    async with database(settings, create=True) as db:
         print(f"database at revision {await migrate.current_revision(db)}")
     return 0
 
@@ -54,7 +54,9 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 "need PostgreSQL (set [database] url to a postgresql:// URL)"
             )
     try:
-        async with database(settings):  # the schema, and the clock this database runs on
+        async with database(
+            settings, create=True
+        ):  # the schema, and the clock this database runs on
             domain = clock()
     except CliError:
         for lock in locks:

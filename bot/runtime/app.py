@@ -122,6 +122,7 @@ class Runtime:
             agent_id=w.agent_id,
             api_base=w.api_base,
             backoff=self.wecom_backoff,
+            proxy=w.proxy,
         )
 
     def web_app(self) -> web.Application:

@@ -90,6 +90,7 @@ class WeComClient:
         timeout: float = 10.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        proxy: str | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -106,6 +107,7 @@ class WeComClient:
         self._token: str | None = None
         self._token_expires_at = 0.0
         self._token_lock = asyncio.Lock()
+        self._proxy = proxy or None  # [wecom] proxy: every call goes through it
 
     # -- access token ------------------------------------------------------------------------
 
@@ -231,6 +233,7 @@ class WeComClient:
                 json=json,
                 data=form,
                 timeout=self._timeout,
+                proxy=self._proxy,
             ) as resp:
                 if resp.status >= 500:
                     raise _Transient(NETWORK_ERRCODE, f"HTTP {resp.status}")

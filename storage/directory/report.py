@@ -46,13 +46,18 @@ class ImportReport:
 
     def to_text(self, limit: int = 50) -> str:
         """English, for the CLI (reasons stay in Chinese: they quote the file)."""
-        lines = [
-            f"Import of {self.kind} from {self.file}: {self.added} added, "
-            f"{self.updated} updated, {self.unchanged} unchanged, {self.rejected} rejected."
-        ]
-        if not self.committed:
-            lines.append("Strict mode: some rows were rejected, so nothing was imported.")
-        if self.departments_created:
+        if self.committed:
+            lines = [
+                f"Import of {self.kind} from {self.file}: {self.added} added, "
+                f"{self.updated} updated, {self.unchanged} unchanged, {self.rejected} rejected."
+            ]
+        else:  # what the counts would have been is no fact: say only what happened
+            checked = self.added + self.updated + self.unchanged
+            lines = [
+                f"Import of {self.kind} from {self.file}: nothing was imported (strict mode: "
+                f"{self.rejected} rows rejected; the {checked} good rows were not saved)."
+            ]
+        if self.departments_created and self.committed:
             shown = ", ".join(self.departments_created[:limit])
             more = len(self.departments_created) - limit
             lines.append(
