@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from sqlalchemy import select
 
+from bot.runtime.reminders import ReminderRunner
+from storage.db import Database
 from storage.models import Reminder
 from tests.conftest import Harness
 from tests.factories import COUNTY
@@ -48,3 +51,18 @@ async def reminder_keys(h: Harness, kind: str) -> list[tuple[str, str]]:
             .order_by(Reminder.id)
         )
         return [(a, b) for a, b in rows.all()]
+
+
+async def tick_on_two_instances(h: Harness, when: dt.datetime) -> list[int]:
+    """Two instances over the same database each tick twice at once, at ``when``."""
+    h.clock.set(when)
+    other_db = Database(h.settings.database.url)
+    try:
+        other = ReminderRunner(other_db, h.settings, h.clock)
+        return list(
+            await asyncio.gather(
+                h.runtime.reminders.tick(), other.tick(), h.runtime.reminders.tick(), other.tick()
+            )
+        )
+    finally:
+        await other_db.dispose()
