@@ -37,6 +37,7 @@ from storage import publication as pub_store
 from storage import reminders as store
 from storage.gcpause import gc_paused
 from storage.models import Task
+from storage.outbox import split_text
 from storage.repos import OrgNode
 from storage.results import work_calendar
 from storage.tasks import rule_params
@@ -84,8 +85,10 @@ class People:
     def __init__(self, bindings: Iterable[tuple[str, str, str, str]], tree: dict[str, OrgNode]):
         self.tree = tree
         self._by: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+        self._orgs: dict[str, set[str]] = defaultdict(set)
         for userid, role, org, dept in bindings:
             self._by[(role, org)].append((userid, dept))
+            self._orgs[userid].add(org)
 
     @classmethod
     async def load(cls, ctx: Context) -> People:
@@ -102,6 +105,17 @@ class People:
         ]
         return tuple(sorted(set(users)))
 
+    def by_chat_org(
+        self, users: Iterable[str], chats: dict[str, str]
+    ) -> dict[str, tuple[str, ...]]:
+        """The recipients who hold a role in an organisation with a digest chat, per such
+        organisation: their reminders go to its chat, not to them one by one."""
+        out: dict[str, list[str]] = defaultdict(list)
+        for user in users:
+            for org in sorted(self._orgs.get(user, set()) & chats.keys()):
+                out[org].append(user)
+        return {org: tuple(u) for org, u in out.items()}
+
     def name(self, org: str) -> str:
         node = self.tree.get(org)
         return node.name if node else org
@@ -116,8 +130,9 @@ class People:
 
 @gc_paused  # tens of thousands of short-lived rows and texts, no cycles among them
 async def run_reminders(ctx: Context) -> int:
-    """Art. 37, 40, 43: what is due now, each reminder once, one message per person; outside
-    working hours only the kinds configured urgent. Returns how many reminders went out."""
+    """Art. 37, 40, 43: what is due now, each reminder once, one message per person, or one
+    digest per organisation in its digest chat (提醒群) for its people; outside working hours
+    only the kinds configured urgent. Returns how many reminders went out."""
     settings = ctx.settings.reminders
     local = ctx.now().astimezone(ctx.settings.tz)
     today, cal = local.date(), calendar(ctx)
@@ -136,13 +151,32 @@ async def run_reminders(ctx: Context) -> int:
     if quiet:
         due = [r for r in due if r.kind in settings.urgent]
     won = await store.claim(ctx.session, due, ctx.now())
+    chats = await store.digest_chats(ctx.session)
     lines: dict[str, list[str]] = defaultdict(list)
+    in_chat: dict[str, list[tuple[Reminder, tuple[str, ...]]]] = defaultdict(list)
     for r in won:
+        routed = people.by_chat_org(r.recipients, chats)
+        for org, users in routed.items():
+            in_chat[org].append((r, users))
+        covered = {u for users in routed.values() for u in users}
         for user in r.recipients:
-            lines[user].append(r.text)
+            if user not in covered:
+                lines[user].append(r.text)
     for user, text in digest(lines).items():
         ctx.outbox.text([user], text)
+    for org, items in sorted(in_chat.items()):
+        for part in split_text(chat_digest(people.name(org), today, items)):
+            ctx.outbox.appchat_text(chats[org], part)
     return len(won)
+
+
+def chat_digest(unit: str, today: dt.date, items: list[tuple[Reminder, tuple[str, ...]]]) -> str:
+    """One message to an organisation's digest chat: every item due or overdue, with its
+    deadline (in the item's text) and who must act."""
+    body = "\n\n".join(
+        f"{i}. {r.text}\n   经办：{'、'.join(users)}" for i, (r, users) in enumerate(items, 1)
+    )
+    return f"【{unit}待办汇总】{today} 共 {len(items)} 项待办或逾期：\n\n{body}"
 
 
 # --- Art. 37: publication ----------------------------------------------------------------------

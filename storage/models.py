@@ -693,6 +693,17 @@ class Reminder(Base):
     sent_at: Mapped[dt.datetime]
 
 
+class DigestChat(Base):
+    """An organisation whose reminders go as one morning digest to a group chat the bot
+    created, instead of one message per person (Art. 37, 40, 43); no row: per person."""
+
+    __tablename__ = "digest_chat"
+    org_code: Mapped[str] = mapped_column(ForeignKey("organisation.code"), primary_key=True)
+    chatid: Mapped[str] = mapped_column(String(32))
+    opened_by: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[dt.datetime]
+
+
 class Deadline(Base):
     """A computed deadline as last announced, so that adding a missing year's holiday schedule
     can say which provisional deadlines moved (Art. 37)."""

@@ -13,13 +13,22 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.reminders import Reminder
 from storage.db import insert_for
-from storage.models import Deadline, Inspection, Target, Task, TeamMember
+from storage.models import (
+    Deadline,
+    DigestChat,
+    Inspection,
+    OutboxMessage,
+    Target,
+    Task,
+    TeamMember,
+)
 from storage.models import Reminder as ReminderRow
+from storage.outbox import APPCHAT_CREATE
 
 CHUNK = 500  # keys per statement: far below both databases' parameter limits
 
@@ -200,3 +209,35 @@ async def note_deadline(
         .values(kind=kind, subject=subject, due=due, provisional=provisional, computed_at=now)
         .on_conflict_do_nothing(index_elements=["kind", "subject"])
     )
+
+
+# --- organisations' digest chats ----------------------------------------------------------------
+
+
+async def digest_chats(session: AsyncSession) -> dict[str, str]:
+    """Organisation code -> the group chat its reminders go to, once WeCom has created it: until
+    then (or when WeCom refused it, which the admins are told) they go to each person."""
+    rows = await session.execute(
+        select(DigestChat.org_code, DigestChat.chatid).join(
+            OutboxMessage,
+            (OutboxMessage.ref == DigestChat.chatid)
+            & (OutboxMessage.api == APPCHAT_CREATE)
+            & (OutboxMessage.status == "sent"),
+        )
+    )
+    return {org: chatid for org, chatid in rows.all()}
+
+
+async def digest_chat(session: AsyncSession, org_code: str) -> DigestChat | None:
+    return await session.get(DigestChat, org_code, with_for_update=True)
+
+
+async def open_digest_chat(
+    session: AsyncSession, org_code: str, chatid: str, by: str, now: dt.datetime
+) -> None:
+    session.add(DigestChat(org_code=org_code, chatid=chatid, opened_by=by, opened_at=now))
+
+
+async def close_digest_chat(session: AsyncSession, org_code: str) -> bool:
+    result = await session.execute(delete(DigestChat).where(DigestChat.org_code == org_code))
+    return bool(getattr(result, "rowcount", 0))

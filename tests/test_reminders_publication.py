@@ -4,10 +4,6 @@ level above; once per occasion, in working hours, with one catch-up after downti
 
 from __future__ import annotations
 
-import asyncio
-
-from bot.runtime.reminders import ReminderRunner
-from storage.db import Database
 from tests.conftest import Harness
 from tests.support.draw_chat import ADMIN, CHIEF, TASK
 from tests.support.reminders import (
@@ -18,6 +14,7 @@ from tests.support.reminders import (
     reminder_keys,
     reminders_to,
     tick_at,
+    tick_on_two_instances,
 )
 
 # Completed Tuesday 2026-12-01 (the first day of the check period): the 20th working day after
@@ -77,15 +74,7 @@ async def test_art37_a_bot_down_for_days_catches_up_once_without_stale_reminders
 
 async def test_art37_two_instances_send_each_reminder_once(h: Harness) -> None:
     await completed(h)
-    h.clock.set(at(2026, 12, 22, 9))  # 5 working days before
-    other_db = Database(h.settings.database.url)
-    try:
-        other = ReminderRunner(other_db, h.settings, h.clock)
-        sent = await asyncio.gather(
-            h.runtime.reminders.tick(), other.tick(), h.runtime.reminders.tick(), other.tick()
-        )
-    finally:
-        await other_db.dispose()
+    sent = await tick_on_two_instances(h, at(2026, 12, 22, 9))  # 5 working days before
     assert sum(sent) == 1
     await h.settle()
     assert len(reminders_to(h, PUBLISHER)) == 1

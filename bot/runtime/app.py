@@ -26,6 +26,7 @@ from bot.runtime.sender import OutboxSender
 from bot.runtime.server import IngressGate, make_app
 from bot.runtime.worker import EventWorker
 from bot.wecom.api import WeComClient
+from handlers import digest as digest_handlers
 from handlers import directory as directory_handlers
 from handlers import draws as draw_handlers
 from handlers import followups as followup_handlers
@@ -64,6 +65,7 @@ def dispatcher() -> Dispatcher:
             targeted_handlers.router,
             progress_handlers.router,
             publication_handlers.router,
+            digest_handlers.router,
         ]
     )
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from sqlalchemy import select
 
+from bot.runtime.reminders import ReminderRunner
+from storage.db import Database
 from storage.models import Reminder
 from tests.conftest import Harness
 from tests.factories import COUNTY
@@ -54,3 +57,18 @@ def reminders_to(h: Harness, user: str) -> list[str]:
     """What ``user`` received after the task's completion notice (Art. 37: the checking unit's
     publishers and chiefs are told of the duty when the task completes)."""
     return [t for t in h.wecom.texts_to(user) if not t.startswith("【任务完成】")]
+
+
+async def tick_on_two_instances(h: Harness, when: dt.datetime) -> list[int]:
+    """Two instances over the same database each tick twice at once, at ``when``."""
+    h.clock.set(when)
+    other_db = Database(h.settings.database.url)
+    try:
+        other = ReminderRunner(other_db, h.settings, h.clock)
+        return list(
+            await asyncio.gather(
+                h.runtime.reminders.tick(), other.tick(), h.runtime.reminders.tick(), other.tick()
+            )
+        )
+    finally:
+        await other_db.dispose()
