@@ -38,7 +38,9 @@ _parsed: dict[tuple[tuple[object, ...], ...], ParamHistory] = {}
 
 
 @listens_for(Session, "after_begin")
-def _load_on_begin(_session: Session, _tx: SessionTransaction, conn: Connection) -> None:
+def _load_on_begin(_session: Session, tx: SessionTransaction, conn: Connection) -> None:
+    if tx.nested:  # a savepoint sees its transaction's snapshot, loaded when that began
+        return
     rows = tuple(tuple(r) for r in conn.execute(_LOAD).all())
     history = _parsed.get(rows)
     if history is None:
