@@ -8,6 +8,8 @@ from bot.chat.router import Router
 
 router = Router("help")
 
+EXAMPLE_ORG = "150100"
+
 
 def help_text(ctx: Context) -> str:
     roles = ctx.actor.roles
@@ -18,9 +20,12 @@ def help_text(ctx: Context) -> str:
     else:
         lines.append("您还不是本系统的用户，请联系本单位管理员开通。以下命令人人可用：")
     lines.append("可用命令：")
+    # Usage examples name 呼和浩特市 (150100); shown with the user's own organisation.
+    own = sorted({b.org_code for b in ctx.actor.bindings})
     for command in ctx.commands(roles):
         aliases = f"（也可用：{'、'.join(command.aliases)}）" if command.aliases else ""
-        lines.append(f"· {command.usage} — {command.summary}{aliases}")
+        usage = command.usage.replace(EXAMPLE_ORG, own[0]) if own else command.usage
+        lines.append(f"· {usage} — {command.summary}{aliases}")
     return "\n".join(lines)
 
 

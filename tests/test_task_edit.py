@@ -132,6 +132,8 @@ async def test_art22_guided_creation_asks_step_by_step_with_the_admins_own_organ
     h: Harness,
 ) -> None:
     await h.grant(ORDOS_ADMIN, "admin", ORDOS)
+    usage = "\n".join(await h.say(ORDOS_ADMIN, "帮助"))
+    assert f"范围={ORDOS}" in usage and "150100" not in usage and "修改任务" in usage
     (start,) = await h.say(ORDOS_ADMIN, "新建任务")
     assert f"范围={ORDOS}" in start and "150100" not in start and "第1步" in start
     (step2,) = await h.say(ORDOS_ADMIN, "冬季 专项检查")  # a name with a space, kept as typed
