@@ -133,6 +133,11 @@ STEPS = ("name", "period", "scope", "quotas", "confirm")
 async def _wizard_start(ctx: Context) -> None:
     org = _own_org(ctx)
     await ctx.require_scope(Role.ADMIN, org)
+    other = await ctx.repos.conversations.state(ctx.actor.userid, ctx.now())
+    if other is not None and other != WIZARD_STATE:  # e.g. a result's description owed
+        raise UserError(
+            "您有一项正在进行的回复（如检查结果的说明）尚未完成，请先完成后再新建任务。"
+        )
     await _wizard_save(ctx, {"org": org, "step": "name", "fields": {}})
     today = ctx.now().astimezone(ctx.settings.tz).date()
     year, quarter = today.year, (today.month - 1) // 3 + 1

@@ -73,7 +73,7 @@ async def require_open(session: AsyncSession, task: Task) -> None:
 @dataclasses.dataclass(frozen=True)
 class Edited:
     changes: dict[str, tuple[Any, Any]]  # audit-record field -> (before, after)
-    back_to_approval: bool  # an approved branch task goes back to its city (Art. 5)
+    back_to_approval: bool  # an approved or refused branch task goes back to its city (Art. 5)
 
 
 async def edit_task(
@@ -130,8 +130,8 @@ async def edit_task(
     diff = {k: (before[k], after[k]) for k in after if before.get(k) != after[k]}
     if not diff:
         raise SpecError("没有任何改动：所写的值与任务现有的相同。", "nothing changes")
-    # Art. 5: the city approved these terms, not the new ones.
-    back = task.status == "planned" and task.approved_by is not None
+    # Art. 5: the city approved (or refused) these terms, not the new ones: it decides again.
+    back = task.status == "refused" or (task.status == "planned" and task.approved_by is not None)
     if back and await task_approval.approving_org(Repositories(session), task) is not None:
         task.status = task_approval.PROPOSED
         task.approved_by = task.approved_at = task.authorised_drawer = None

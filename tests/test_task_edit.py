@@ -126,6 +126,11 @@ async def test_art5_editing_an_approved_branch_task_sends_it_back_to_its_city(
     t = await task(h, code)
     assert t.status == "proposed" and t.approved_by is None
     assert any("批准任务" in m and code in m for m in h.wecom.texts_to(ADMIN)[before:])
+    # Refused, amended, proposed again.
+    await h.say(ADMIN, f"退回任务 {code} 比例过高")
+    assert (await task(h, code)).status == "refused"
+    (again,) = await h.say("badmin", f"修改任务 {code} 一般=2 原因=按退回意见调整")
+    assert "批准" in again and (await task(h, code)).status == "proposed"
 
 
 async def test_art22_guided_creation_asks_step_by_step_with_the_admins_own_organisation(
@@ -175,3 +180,19 @@ async def test_art22_guided_creation_can_be_abandoned_and_errors_show_the_own_ex
     assert "检查期" in usage
     (usage2,) = await h.say(ORDOS_ADMIN, "新建任务 两个 名称 检查期=2026-12-01~2026-12-31")
     assert f"范围={ORDOS}" in usage2 and "范围=150100" not in usage2, usage2
+
+
+async def test_guided_creation_does_not_take_over_a_description_owed(h: Harness) -> None:
+    from handlers.results import DESCRIPTION_STATE
+    from storage.repos import Repositories
+
+    await h.grant(ORDOS_ADMIN, "admin", ORDOS)
+    until = h.clock.now() + dt.timedelta(minutes=30)
+    async with h.db.transaction() as s:
+        await Repositories(s).conversations.set(ORDOS_ADMIN, DESCRIPTION_STATE, {}, until)
+    (reply,) = await h.say(ORDOS_ADMIN, "新建任务")
+    assert "说明" in reply and "第1步" not in reply
+    async with h.db.transaction() as s:
+        assert await Repositories(s).conversations.state(ORDOS_ADMIN, h.clock.now()) == (
+            DESCRIPTION_STATE
+        )
