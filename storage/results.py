@@ -88,6 +88,20 @@ async def team(session: AsyncSession, inspection_id: int) -> list[tuple[TeamMemb
     return [(m, name) for m, name in rows.all()]
 
 
+async def card_holders(session: AsyncSession, inspection_id: int) -> dict[str, list[str]]:
+    """Each task card of the inspection (its task id) and who got it, swapped out or not."""
+    rows = await session.execute(
+        select(TeamMember.card_task_id, TeamMember.userid)
+        .where(TeamMember.inspection_id == inspection_id, TeamMember.card_task_id.is_not(None))
+        .order_by(TeamMember.position, TeamMember.id)
+    )
+    out: dict[str, list[str]] = {}
+    for task_id, userid in rows.all():
+        if task_id and userid and userid not in out.setdefault(task_id, []):
+            out[task_id].append(userid)
+    return out
+
+
 async def team_userids(session: AsyncSession, inspection_id: int) -> list[str]:
     return list(dict.fromkeys(m.userid for m, _ in await team(session, inspection_id)))
 
@@ -262,6 +276,20 @@ async def release_hold(session: AsyncSession, inspection_id: int, now: dt.dateti
     )
     session.expunge(row)
     return holder
+
+
+async def drop_hold(session: AsyncSession, inspection_id: int, userid: str) -> None:
+    """The holder lets their own hold go (nothing recorded)."""
+    row = await session.get(InspectionResult, inspection_id)
+    await session.execute(
+        delete(InspectionResult).where(
+            InspectionResult.inspection_id == inspection_id,
+            InspectionResult.state == HELD,
+            InspectionResult.userid == userid,
+        )
+    )
+    if row is not None:
+        session.expunge(row)
 
 
 async def current(session: AsyncSession, inspection_id: int) -> InspectionResult | None:
