@@ -392,27 +392,25 @@ async def description_arrived(msg: TextCommand, ctx: Context) -> None:
     n = inspection.number
     shown = f"移交部门：{department}\n" if department else ""
     token = ctx.entropy.token_bytes(4).hex()
+    # One card: what will be recorded, whole (as typed), with 确认 / 修改; typing 确认 or 修改,
+    # or a new description, does the same where cards cannot be tapped.
     ctx.outbox.template_card(
         [ctx.actor.userid],
         {
             "card_type": "button_interaction",
             "source": {"desc": "双随机、一公开 检查结果"},
-            "main_title": {"title": f"编号 {n} 将记录的结果", "desc": f"结果：{row.phrase}"},
-            "sub_title_text": f"{shown}说明：{description}"[:160],
-            "horizontal_content_list": [
-                {"keyname": "确认前", "value": f"{local(ctx, row.held_until)} 前有效"},
-            ],
+            "main_title": {
+                "title": f"编号 {n} 将记录为：{row.phrase}"[:36],
+                "desc": f"请确认（{local(ctx, row.held_until)} 前）",
+            },
+            "sub_title_text": f"{shown}说明：{description}\n"
+            "点「确认」记录；要改写点「修改」或直接发送新的说明（也可回复「确认」「修改」）。",
             "task_id": f"desc-{n}-{seq}-{token}",
             "button_list": [
                 {"text": "确认", "style": 1, "key": f"desc:{n}:{seq}:confirm"},
                 {"text": "修改", "style": 2, "key": f"desc:{n}:{seq}:edit"},
             ],
         },
-    )
-    ctx.reply(
-        f"编号 {n} 将记录为「{row.phrase}」，{shown.strip() + '，' if shown else ''}"
-        f"说明：{description}\n请点卡片上的「确认」，或回复「确认」；要改写，点「修改」"
-        "或直接发送新的说明。"
     )
 
 
@@ -461,7 +459,9 @@ async def edit_description(ctx: Context) -> None:
         return
     conv, inspection, row = found
     assert row.held_until is not None
-    await ctx.repos.conversations.set(ctx.actor.userid, DESCRIPTION_STATE, conv.data, row.held_until)
+    await ctx.repos.conversations.set(
+        ctx.actor.userid, DESCRIPTION_STATE, conv.data, row.held_until
+    )
     ctx.reply(
         f"请直接发送编号 {inspection.number}「{row.phrase}」的新说明（{local(ctx, row.held_until)} 前）。"
     )

@@ -16,8 +16,6 @@ from bot.chat.router import Router
 from handlers.common import (
     CardRef,
     actor_name,
-    inspection_card,
-    item_names,
     load_inspection,
     local,
     people,
@@ -30,6 +28,7 @@ from handlers.common import (
     task_of,
 )
 from handlers.reminders import calendar
+from handlers.results import open_card, refresh_cards
 from inspection.draw import DrawError
 from inspection.workdays import add_working_hours
 from storage import draws, due
@@ -38,7 +37,6 @@ from storage import results as results_store
 from storage import swaps as store
 from storage.draws import DrawRefused, Member
 from storage.models import (
-    Draw,
     Inspection,
     Inspector,
     SwapRequest,
@@ -278,6 +276,17 @@ async def carry_out(
     n = inspection.number
     leaving, joining = swap.leaving, swap.joining
     card_task_id = await new_card_for(ctx, inspection, task, swap.amendment.id, joining.userid)
+    # The cards the team already holds name the old team: each is updated while its response
+    # code lasts, else voided by a short text (the new member's card was just sent).
+    refreshed = await refresh_cards(
+        ctx,
+        inspection,
+        task,
+        None,
+        row=await results_store.current(ctx.session, inspection.id),
+        void_missing=True,
+        skip=frozenset({card_task_id}),
+    )
     ctx.outbox.text(
         [joining.userid],
         f"您经随机替换加入编号 {n} 的检查组（第29条，批准人 {head}），接替 {leaving.name}。"
@@ -314,6 +323,7 @@ async def carry_out(
             "joining": joining.certificate_no,
             "amendment": swap.amendment.seq,
             "card": card_task_id,
+            "cards_updated_for": refreshed,
             "notified": sorted({joining.userid, leaving.userid, *mates, *heads}),
         },
     )
@@ -351,15 +361,7 @@ async def new_card_for(
         if m.amendment_id == amendment_id:
             m.card_task_id = card_task_id
     inspection.card_task_id = card_task_id
-    draw = await ctx.session.get(Draw, inspection.draw_id) if inspection.draw_id else None
-    assignment = await results_store.assignment_of(ctx.session, inspection)
-    card = inspection_card(
-        assignment,
-        task,
-        await item_names(ctx, task),
-        card_task_id=card_task_id,
-        unwitnessed=draw is not None and not draw.witnessed,
-    )
+    card = await open_card(ctx, inspection, task, card_task_id)
     ctx.outbox.template_card([joining], card)
     return card_task_id
 

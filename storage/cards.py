@@ -56,7 +56,9 @@ async def take(session: AsyncSession, task_id: str, now: dt.datetime) -> str | N
     return None
 
 
-async def void(session: AsyncSession, task_id: str, userids: Iterable[str], now: dt.datetime) -> None:
+async def void(
+    session: AsyncSession, task_id: str, userids: Iterable[str], now: dt.datetime
+) -> None:
     for userid in dict.fromkeys(userids):
         await session.execute(
             insert_for(session)(CardVoid)
