@@ -394,6 +394,127 @@ async def correct(
     return before, entry
 
 
+def _amendable(
+    row: InspectionResult | None, inspection: Inspection, userid: str
+) -> InspectionResult:
+    """The submitter may amend their own result's description or record number until a chief
+    confirms it or it is published (refusals as ``NotAllowed``)."""
+    if row is None or row.state != RECORDED:
+        raise NotAllowed("no_result", number=inspection.number)
+    if row.userid != userid:
+        raise NotAllowed("not_yours", number=inspection.number, name=row.name or row.userid)
+    if row.published_at is not None:
+        raise NotAllowed("published", number=inspection.number)
+    if row.confirmed_at is not None:
+        raise NotAllowed(
+            "confirmed", number=inspection.number, by=row.confirmed_by, at=row.confirmed_at
+        )
+    return row
+
+
+async def amend_description(
+    session: AsyncSession,
+    inspection: Inspection,
+    s: Submission,
+    *,
+    now: dt.datetime,
+) -> tuple[ResultEntry, ResultEntry]:
+    """The submitter's own amendment of their description (phrase unchanged); the earlier
+    entries stay. Returns (the entry it replaces, the new entry)."""
+    row = _amendable(await current(session, inspection.id), inspection, s.userid)
+    if row.description == s.description and row.department == s.department:
+        raise NotAllowed("unchanged_text", number=inspection.number)
+    changed = await session.execute(
+        update(InspectionResult)
+        .where(
+            InspectionResult.inspection_id == inspection.id,
+            InspectionResult.state == RECORDED,
+            InspectionResult.userid == s.userid,
+            InspectionResult.confirmed_at.is_(None),
+            InspectionResult.published_at.is_(None),
+        )
+        .values(description=s.description, department=s.department)
+        .execution_options(synchronize_session=False)
+    )
+    if not changed.rowcount:  # type: ignore[attr-defined]
+        raise NotAllowed("no_result", number=inspection.number)
+    before = (await entries(session, inspection.id))[-1]
+    amended = Submission(
+        row.code, row.phrase, s.userid, s.name, s.channel, s.description, s.department
+    )
+    entry = _entry(inspection.id, before.seq + 1, "amendment", amended, now, "提交人修改说明")
+    session.add(entry)
+    for merged in await merged_into(session, inspection.id):
+        await session.execute(
+            update(InspectionResult)
+            .where(InspectionResult.inspection_id == merged.id)
+            .values(description=s.description, department=s.department)
+        )
+    await session.flush()
+    await session.refresh(row)
+    return before, entry
+
+
+async def amend_record_no(
+    session: AsyncSession,
+    inspection: Inspection,
+    record_no: str,
+    *,
+    by: str,
+    now: dt.datetime,
+) -> RecordNumber:
+    """The submitter replaces the record number they attached last; the old one is kept,
+    marked superseded. Returns the replaced row."""
+    row = await current(session, inspection.id)
+    if row is not None:
+        _amendable(row, inspection, by)
+    rows = await session.execute(
+        select(RecordNumber)
+        .where(
+            RecordNumber.inspection_id == inspection.id,
+            RecordNumber.userid == by,
+            RecordNumber.superseded_at.is_(None),
+        )
+        .order_by(RecordNumber.id.desc())
+        .limit(1)
+    )
+    old = rows.scalar_one_or_none()
+    if old is None:
+        raise NotAllowed("no_record_no", number=inspection.number)
+    if old.record_no == record_no:
+        raise NotAllowed("unchanged_text", number=inspection.number)
+    if not await attach_record_no(session, inspection, record_no, by=by, now=now):
+        raise NotAllowed("record_no_taken", number=inspection.number, record_no=record_no)
+    old.superseded_at = now
+    await session.flush()
+    return old
+
+
+async def confirm_result(
+    session: AsyncSession, inspection: Inspection, *, by: str, now: dt.datetime
+) -> InspectionResult:
+    """A chief's explicit confirmation: the submitter can no longer amend it."""
+    row = await current(session, inspection.id)
+    if row is None or row.state != RECORDED:
+        raise NotAllowed("no_result", number=inspection.number)
+    changed = await session.execute(
+        update(InspectionResult)
+        .where(
+            InspectionResult.inspection_id == inspection.id,
+            InspectionResult.state == RECORDED,
+            InspectionResult.confirmed_at.is_(None),
+        )
+        .values(confirmed_by=by, confirmed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(row)
+    if not changed.rowcount:  # type: ignore[attr-defined]
+        raise NotAllowed(
+            "confirmed", number=inspection.number, by=row.confirmed_by, at=row.confirmed_at
+        )
+    return row
+
+
 async def mark_secret(
     session: AsyncSession, inspection: Inspection, *, reason: str, by: str, now: dt.datetime
 ) -> None:
@@ -444,6 +565,7 @@ async def attach_record_no(
 
 
 async def record_numbers(session: AsyncSession, inspection_id: int) -> list[RecordNumber]:
+    """Every number attached, superseded ones included (in order)."""
     rows = await session.execute(
         select(RecordNumber)
         .where(RecordNumber.inspection_id == inspection_id)

@@ -163,3 +163,43 @@ async def test_art29_after_a_swap_every_card_shows_the_new_team_or_is_voided(
     assert await result_of(h, w) is None  # the stale tap changed nothing
     replies = await h.say(mate, f"结果 {w.number} 未发现问题")
     assert any("检查结果已记录" in r for r in replies)
+
+
+async def test_art38_the_submitter_amends_their_own_description_until_the_chief_confirms(
+    h: Harness,
+) -> None:
+    v, *_ = await drawn(h)
+    a, b = v.members[0], v.members[1]
+    await h.say(a, f"结果 {v.number} 发现问题已责令整改 废气超标")
+    await h.say(a, f"记录 {v.number} XCJL-1")
+    (amended,) = await h.say(a, f"修改说明 {v.number} 废气处理设施未运行，已责令整改")
+    assert "废气超标" in amended and "废气处理设施未运行" in amended
+    assert any(f"确认结果 {v.number}" in t for t in h.wecom.texts_to(CHIEF))
+    (refused,) = await h.say(b, f"修改说明 {v.number} 另一种说法")
+    assert "提交人本人" in refused and "更正" in refused
+    (renumbered,) = await h.say(a, f"修改记录 {v.number} XCJL-2")
+    assert "XCJL-1" in renumbered and "XCJL-2" in renumbered
+    async with h.db.transaction() as s:
+        row = await store.current(s, v.inspection_id)
+        history = await store.entries(s, v.inspection_id)
+        numbers = await store.record_numbers(s, v.inspection_id)
+    assert row is not None and row.description == "废气处理设施未运行，已责令整改"
+    assert [(e.kind, e.description) for e in history] == [
+        ("result", "废气超标"),
+        ("amendment", "废气处理设施未运行，已责令整改"),
+    ]
+    assert [(r.record_no, r.superseded_at is not None) for r in numbers] == [
+        ("XCJL-1", True),
+        ("XCJL-2", False),
+    ]
+    await h.say(CHIEF, f"确认结果 {v.number}")
+    assert any("已经" in t and "确认" in t for t in h.wecom.texts_to(a))
+    (late,) = await h.say(a, f"修改说明 {v.number} 再改一次")
+    assert "确认" in late and "更正" in late
+    (late,) = await h.say(a, f"修改记录 {v.number} XCJL-3")
+    assert "确认" in late
+    (details,) = await h.say(a, f"检查详情 {v.number}")
+    assert "XCJL-1（已替换）" in details and "修改说明" in details and "确认" in details
+    async with h.db.transaction() as s:
+        row = await store.current(s, v.inspection_id)
+    assert row is not None and row.description == "废气处理设施未运行，已责令整改"
