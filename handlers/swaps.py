@@ -29,7 +29,7 @@ from handlers.common import (
 )
 from handlers.reminders import calendar
 from handlers.results import open_card, refresh_cards
-from inspection.draw import DrawError
+from inspection.draw import BLOCK_REASONS, DrawError
 from inspection.workdays import add_working_hours
 from storage import draws, due
 from storage import outbox as outbox_store
@@ -268,7 +268,7 @@ async def carry_out(
             now=ctx.now(),
         )
     except DrawError as exc:
-        raise UserError(f"无法替换：{exc}。申请仍待审批。") from None
+        raise UserError(unfilled_text(exc, request, inspection, task)) from None
     except DrawRefused as exc:
         raise UserError(refusal_text(exc, ctx.settings.tz)) from None
     request.replacement_userid = swap.joining.userid
@@ -326,6 +326,28 @@ async def carry_out(
             "cards_updated_for": refreshed,
             "notified": sorted({joining.userid, leaving.userid, *mates, *heads}),
         },
+    )
+
+
+WHY_BLOCKED = BLOCK_REASONS | {"excluded": "停用、休假或无企业微信账号"}
+
+
+def unfilled_text(exc: DrawError, request: SwapRequest, inspection: Inspection, task: Task) -> str:
+    """Art. 29: nobody in the draw's recorded cycle can take the place: why, and what the chief
+    can do (the request stays pending; nothing was changed)."""
+    rid, n = request.id, inspection.number
+    if exc.reason != "no_replacement":
+        return f"替换申请 #{rid}（编号 {n}）无法执行：{exc}。申请仍待审批。"
+    blocked = exc.blocked or {}
+    why = "；".join(f"{label}{blocked[r]}人" for r, label in WHY_BLOCKED.items() if blocked.get(r))
+    return (
+        f"替换申请 #{rid}（编号 {n}）无法执行：抽取记录的轮转名单共{exc.pool_size}人，"
+        f"没有人可以接替（{why or '均不符合条件'}）。替换人员只能按抽取时的名单顺序产生（第29条），"
+        "抽取后加入名录的人员不在名单中。申请仍待审批，未作任何更改。您可以：\n"
+        f"· 发送「驳回替换 {rid} <原因>」，由申请人按原安排检查；\n"
+        f"· 名单中的人员恢复可选派后（如休假结束、重新启用），再发送「批准替换 {rid}」；\n"
+        f"· 确需换人而名单不足的，经批准重新抽取：「重新抽查 {task.code} <原因>」"
+        "（任务尚无检查结果时）。"
     )
 
 
