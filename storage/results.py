@@ -697,6 +697,66 @@ async def complete_if_done(
     return done
 
 
+@dataclass(frozen=True)
+class Outstanding:
+    """A live inspection without a result: who is to report it."""
+
+    number: int
+    target: str
+    check_end: dt.date
+    held_by: str  # the name of a member writing its description, else ""
+    team: tuple[tuple[str, str], ...]  # (userid, name) of the active members, in team order
+
+
+async def task_tally(session: AsyncSession, task_id: int) -> tuple[int, int]:
+    """(live inspections, of which with a result)."""
+    total, done = (
+        await session.execute(
+            select(func.count(), func.count(Inspection.result_code)).where(
+                Inspection.task_id == task_id, Inspection.status.in_(LIVE)
+            )
+        )
+    ).one()
+    return int(total), int(done)
+
+
+async def outstanding(session: AsyncSession, task_ids: Sequence[int]) -> list[Outstanding]:
+    """The tasks' live inspections still without a result, with their teams, by number."""
+    if not task_ids:
+        return []
+    rows = await session.execute(
+        select(
+            Inspection.id,
+            Inspection.number,
+            Target.name,
+            Inspection.check_end,
+            InspectionResult.state,
+            InspectionResult.name,
+            TeamMember.userid,
+            Inspector.name,
+        )
+        .join(Target, Target.id == Inspection.target_id)
+        .outerjoin(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+        .outerjoin(
+            TeamMember,
+            and_(TeamMember.inspection_id == Inspection.id, TeamMember.active.is_(True)),
+        )
+        .outerjoin(Inspector, Inspector.id == TeamMember.inspector_id)
+        .where(
+            Inspection.task_id.in_(list(task_ids)),
+            Inspection.status.in_(LIVE),
+            Inspection.result_code.is_(None),
+        )
+        .order_by(Inspection.number, TeamMember.position)
+    )
+    found: dict[int, tuple[int, str, dt.date, str, list[tuple[str, str]]]] = {}
+    for _id, number, target, end, state, holder, userid, name in rows.all():
+        item = found.setdefault(_id, (number, target, end, holder if state == HELD else "", []))
+        if userid and (userid, name or userid) not in item[4]:
+            item[4].append((userid, name or userid))
+    return [Outstanding(n, t, e, h, tuple(team)) for n, t, e, h, team in found.values()]
+
+
 # --- figures: random checks and checks outside the draw kept apart (Art. 6, 14) --------------
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 from storage.models import Inspector, SwapRequest
 from tests.conftest import Harness
 from tests.results_support import CHIEF, TASK, drawn
+from tests.support.draw_chat import OUTSIDER
 
 
 async def test_art29_a_swap_nobody_can_fill_says_why_and_what_the_chief_can_do(
@@ -30,3 +31,22 @@ async def test_art29_a_swap_nobody_can_fill_says_why_and_what_the_chief_can_do(
     async with h.db.transaction() as s:
         request = await s.get(SwapRequest, rid)
     assert request is not None and request.status == "pending"
+
+
+async def test_art37_task_progress_counts_results_names_who_has_not_reported_and_days_left(
+    h: Harness,
+) -> None:
+    visits = await drawn(h)
+    v = visits[0]
+    await h.say(v.members[0], f"结果 {v.number} 未发现问题")
+    (reply,) = await h.say(CHIEF, f"任务进度 {TASK}")
+    assert f"1/{len(visits)}" in reply and "剩30天" in reply
+    async with h.db.transaction() as s:
+        names = dict((await s.execute(select(Inspector.userid, Inspector.name))).all())
+    for w in visits[1:]:
+        assert f"编号 {w.number} " in reply
+        for u in w.members:
+            assert names[u] in reply
+    assert f"编号 {v.number} " not in reply  # reported
+    (refused,) = await h.say(OUTSIDER, f"任务进度 {TASK}")
+    assert "仅限" in refused and "未报告" not in refused
