@@ -757,6 +757,83 @@ async def outstanding(session: AsyncSession, task_ids: Sequence[int]) -> list[Ou
     return [Outstanding(n, t, e, h, tuple(team)) for n, t, e, h, team in found.values()]
 
 
+@dataclass(frozen=True)
+class Owed:
+    """An inspection a member still owes something on: a result, or the description of the
+    problem phrase they hold (``held_phrase``, until ``held_until``)."""
+
+    number: int
+    target: str
+    check_end: dt.date
+    held_phrase: str = ""
+    held_until: dt.datetime | None = None
+
+
+async def owed_by(session: AsyncSession, userid: str, now: dt.datetime) -> list[Owed]:
+    """The member's open inspections without a result (their own live hold named)."""
+    rows = await session.execute(
+        select(
+            Inspection.number,
+            Target.name,
+            Inspection.check_end,
+            InspectionResult.state,
+            InspectionResult.userid,
+            InspectionResult.phrase,
+            InspectionResult.held_until,
+        )
+        .join(TeamMember, TeamMember.inspection_id == Inspection.id)
+        .join(Target, Target.id == Inspection.target_id)
+        .outerjoin(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+        .where(
+            TeamMember.userid == userid,
+            TeamMember.active.is_(True),
+            Inspection.status == "open",
+            Inspection.result_code.is_(None),
+        )
+        .order_by(Inspection.check_end, Inspection.number)
+    )
+    out: dict[int, Owed] = {}
+    for number, target, end, state, holder, phrase, until in rows.all():
+        mine = state == HELD and holder == userid and until is not None and until > now
+        out.setdefault(
+            number,
+            Owed(number, target, end, phrase if mine else "", until if mine else None),
+        )
+    return list(out.values())
+
+
+@dataclass(frozen=True)
+class Amended:
+    """A result its submitter amended, awaiting a chief's confirmation."""
+
+    number: int
+    task_code: str
+    name: str
+    description: str
+
+
+async def amended_unconfirmed(session: AsyncSession, org_codes: Sequence[str]) -> list[Amended]:
+    amended = (
+        select(ResultEntry.id)
+        .where(ResultEntry.inspection_id == Inspection.id, ResultEntry.kind == "amendment")
+        .exists()
+    )
+    rows = await session.execute(
+        select(Inspection.number, Task.code, InspectionResult.name, InspectionResult.description)
+        .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+        .join(Task, Task.id == Inspection.task_id)
+        .where(
+            Task.org_code.in_(list(org_codes)),
+            InspectionResult.state == RECORDED,
+            InspectionResult.confirmed_at.is_(None),
+            InspectionResult.published_at.is_(None),
+            amended,
+        )
+        .order_by(Inspection.number)
+    )
+    return [Amended(n, c, name, d) for n, c, name, d in rows.all()]
+
+
 # --- figures: random checks and checks outside the draw kept apart (Art. 6, 14) --------------
 
 

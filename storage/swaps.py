@@ -34,6 +34,14 @@ async def pending_for(session: AsyncSession, member_id: int) -> SwapRequest | No
     return rows.scalars().first()
 
 
+async def pending(session: AsyncSession) -> list[SwapRequest]:
+    """Every request still awaiting a decision (few: each lapses within days)."""
+    rows = await session.execute(
+        select(SwapRequest).where(SwapRequest.status == PENDING).order_by(SwapRequest.id)
+    )
+    return list(rows.scalars())
+
+
 async def pending_of_tasks(session: AsyncSession, task_ids: Iterable[int]) -> list[SwapRequest]:
     rows = await session.execute(
         select(SwapRequest)

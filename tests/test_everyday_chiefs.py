@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 
 from storage.models import Inspector, SwapRequest
 from tests.conftest import Harness
-from tests.results_support import CHIEF, TASK, drawn
+from tests.results_support import CHIEF, TASK, click, drawn
 from tests.support.draw_chat import OUTSIDER
 
 
@@ -50,3 +50,31 @@ async def test_art37_task_progress_counts_results_names_who_has_not_reported_and
     assert f"编号 {v.number} " not in reply  # reported
     (refused,) = await h.say(OUTSIDER, f"任务进度 {TASK}")
     assert "仅限" in refused and "未报告" not in refused
+
+
+async def test_art29_art38_todo_lists_what_waits_with_the_line_that_does_it(h: Harness) -> None:
+    visits = await drawn(h)
+    v, w, x = visits[:3]
+    a = v.members[0]
+    await click(h, a, v, "ordered_to_rectify")
+    (mine,) = await h.say(a, "待办")
+    assert "待填写的问题说明" in mine and f"编号 {v.number}" in mine
+    others = [y for y in visits[1:] if a in y.members]
+    assert others  # a is on more than one team
+    for y in others:
+        assert f"结果 {y.number} 未发现问题" in mine
+    await h.say(w.members[1], f"申请替换 {w.number} 借调外地")
+    async with h.db.transaction() as s:
+        rid = await s.scalar(select(func.max(SwapRequest.id)))
+    c = x.members[0]
+    await h.say(c, f"结果 {x.number} 发现问题已责令整改 废气超标")
+    await h.say(c, f"修改说明 {x.number} 废气处理设施未运行")
+    (todo,) = await h.say(CHIEF, "待办")
+    assert f"批准替换 {rid}" in todo and f"驳回替换 {rid}" in todo
+    assert f"确认结果 {x.number}" in todo and "废气处理设施未运行" in todo
+    assert f"任务进度 {TASK}" in todo
+    await h.say(CHIEF, f"确认结果 {x.number}")
+    await h.say(CHIEF, f"驳回替换 {rid} 任务紧急")
+    (todo,) = await h.say(CHIEF, "待办")
+    assert f"确认结果 {x.number}" not in todo and f"批准替换 {rid}" not in todo
+    assert f"任务进度 {TASK}" in todo
