@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
+from storage import results as result_store
 from storage.models import Inspector, SwapRequest
 from tests.conftest import Harness
 from tests.results_support import CHIEF, TASK, click, drawn
@@ -78,3 +79,20 @@ async def test_art29_art38_todo_lists_what_waits_with_the_line_that_does_it(h: H
     (todo,) = await h.say(CHIEF, "待办")
     assert f"确认结果 {x.number}" not in todo and f"批准替换 {rid}" not in todo
     assert f"任务进度 {TASK}" in todo
+
+
+async def test_help_for_one_command_gives_an_example_from_the_users_own_data(
+    h: Harness,
+) -> None:
+    visits = await drawn(h)
+    member = visits[0].members[0]
+    async with h.db.transaction() as s:
+        (first, *_) = await result_store.owed_by(s, member, h.clock.now())
+    (usage,) = await h.say(member, "帮助 结果")
+    assert "用法：结果 <编号>" in usage and f"结果 {first.number} 未发现问题" in usage
+    (usage,) = await h.say(member, "帮助 申请替换")
+    assert f"申请替换 {first.number} " in usage
+    (usage,) = await h.say(CHIEF, "帮助 任务进度")
+    assert f"任务进度 {TASK}" in usage
+    (unknown,) = await h.say(member, "帮助 批准替换")  # a chief's command: not theirs
+    assert "没有您可用的命令" in unknown and "帮助" in unknown

@@ -20,7 +20,6 @@ from tests.results_support import (
     click,
     confirm,
     confirmation_card,
-    describe,
     drawn,
     task_card_updates,
 )
