@@ -118,7 +118,8 @@ async def owes_description(ctx: Context, first_word: str) -> bool:
     still the description the member owes, when what follows is not an inspection number."""
     if first_word.removeprefix("编号").isdigit():
         return False
-    return await ctx.repos.conversations.state(ctx.actor.userid, ctx.now()) == DESCRIPTION_STATE
+    state = await ctx.repos.conversations.state(ctx.actor.userid, ctx.now())
+    return state in (DESCRIPTION_STATE, CONFIRM_STATE)  # a new description replaces the draft
 
 
 def with_name(name: str, msg: TextCommand) -> TextCommand:

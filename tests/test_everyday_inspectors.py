@@ -202,3 +202,14 @@ async def test_art38_the_submitter_amends_their_own_description_until_the_chief_
     async with h.db.transaction() as s:
         row = await store.current(s, v.inspection_id)
     assert row is not None and row.description == "废气处理设施未运行，已责令整改"
+
+
+async def test_art38_my_tasks_hints_with_the_phrase_not_two_bare_numbers(h: Harness) -> None:
+    v, *_ = await drawn(h)
+    (mine,) = await h.say(v.members[0], "我的任务")
+    assert "<序号>" not in mine and "<结果文字>" in mine and " 未发现问题」" in mine
+    (shown,) = await h.say(v.members[0], f"结果 {v.number} 2")
+    assert f"结果 {v.number} 发现问题已责令整改" in shown  # the hold's hint names the phrase
+    await h.say(v.members[0], "设施未运行")  # a draft, awaiting 确认
+    (redrafted,) = await h.say(v.members[0], "记录 显示设施未运行")  # not a number: a new draft
+    assert "说明：记录显示设施未运行" in redrafted  # the draft replaced
