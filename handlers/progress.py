@@ -8,10 +8,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from bot.chat.context import Context, Role, UserError
+from bot.chat.context import Context, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
-from handlers.common import MANAGERS, load_task, local, manager_role, person, send
+from handlers.common import MANAGERS, load_task, manager_role, send
 from inspection.quotas import TIER_LABELS, QuarterCoverage, Tier
 from storage import quotas
 from storage import results as result_store
@@ -175,83 +175,3 @@ async def task_progress(msg: TextCommand, ctx: Context) -> None:
 
 
 SHOWN = 30
-
-
-@router.command(
-    "待办",
-    "我的待办",
-    roles={Role.ADMIN, Role.CHIEF, Role.PUBLISHER, Role.INSPECTOR},
-    usage="待办",
-    summary="您待处理的事：替换审批、待填说明、待报结果、待确认的修改、待公开的任务",
-)
-async def todo(msg: TextCommand, ctx: Context) -> None:
-    """Art. 29, 37, 38, 40: what waits on this user, each with the one line (or tap) that
-    deals with it."""
-    me = ctx.actor.userid
-    sections: list[list[str]] = []
-    if Role.CHIEF in ctx.actor.roles:
-        waiting = [r for r in await swap_store.pending(ctx.session) if me in r.heads]
-        if waiting:
-            lines = [f"待审批的替换申请（{len(waiting)}项，可在审批卡片上点「批准」「驳回」）："]
-            for r in waiting[:SHOWN]:
-                who = await person(ctx, r.userid)
-                lines.append(
-                    f"  #{r.id} {who}：{r.reason} →「批准替换 {r.id}」或「驳回替换 {r.id} <原因>」"
-                )
-            sections.append(lines)
-    if Role.INSPECTOR in ctx.actor.roles:
-        owed = await result_store.owed_by(ctx.session, me, ctx.now())
-        held = [o for o in owed if o.held_phrase]
-        if held:
-            lines = [f"待填写的问题说明（{len(held)}项）："]
-            lines += [
-                f"  编号 {o.number} {o.target}「{o.held_phrase}」"
-                f"（{local(ctx, o.held_until)} 前）→ 直接回复说明"
-                for o in held
-                if o.held_until is not None
-            ]
-            sections.append(lines)
-        results = [o for o in owed if not o.held_phrase]
-        if results:
-            lines = [f"待提交结果的检查（{len(results)}项，可在任务卡片上选择提交）："]
-            lines += [
-                f"  编号 {o.number} {o.target}，期限 {o.check_end.isoformat()}"
-                f" →「结果 {o.number} 未发现问题」或「结果 {o.number} <结果文字> <说明>」"
-                for o in results[:SHOWN]
-            ]
-            sections.append(lines)
-    managed = sorted(await ctx.visible_orgs(MANAGERS))
-    if managed:
-        missing = await quotas.tasks_missing_results(ctx.session, managed)
-        if missing:
-            lines = [f"结果未报齐的任务（{len(missing)}个）："]
-            lines += [
-                f"  {t.code}「{t.name}」缺{t.missing}项，检查期至 {t.check_end.isoformat()}"
-                f" →「任务进度 {t.code}」"
-                for t in missing[:SHOWN]
-            ]
-            sections.append(lines)
-    if Role.CHIEF in ctx.actor.roles:
-        chief_orgs = sorted(await ctx.visible_orgs([Role.CHIEF]))
-        amended = await result_store.amended_unconfirmed(ctx.session, chief_orgs)
-        if amended:
-            lines = [f"提交人修改后待确认的结果（{len(amended)}项）："]
-            lines += [
-                f"  编号 {a.number}（任务 {a.task_code}）{a.name}：{a.description}"
-                f" →「确认结果 {a.number}」或「更正 {a.number} <结果文字> <原因>」"
-                for a in amended[:SHOWN]
-            ]
-            sections.append(lines)
-    publishing = sorted(await ctx.visible_orgs([Role.PUBLISHER, Role.CHIEF, Role.ADMIN]))
-    if publishing:
-        waiting_pub = await quotas.tasks_awaiting_publication(ctx.session, publishing)
-        if waiting_pub:
-            lines = [f"待公开结果的任务（{len(waiting_pub)}个，第37条）："]
-            lines += [
-                f"  {t.code}「{t.name}」→「公示 {t.code} [网址]」" for t in waiting_pub[:SHOWN]
-            ]
-            sections.append(lines)
-    if not sections:
-        ctx.reply("您目前没有待办事项。")
-        return
-    send(ctx, [], "\n".join(line for lines in sections for line in lines), reply=True)
