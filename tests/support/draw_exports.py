@@ -14,9 +14,9 @@ from inspection.draw import (
     PoolInspector,
     PoolTarget,
     amendments_head,
-    construction_seed,
     derive_seed,
     draw,
+    draw_parts,
     export_document,
     fingerprint,
     input_to_json,
@@ -35,6 +35,30 @@ POOL = tuple(PoolTarget(f"G{i:03d}", Tier.general, COUNTY) for i in range(40))
 PROJECTS = tuple(PoolTarget(f"P{i}", Tier.key, COUNTY) for i in range(2))
 
 
+# What the pool left out, with the evidence of each reason (section 4): a target checked this
+# year, an inspector on leave, and the Art. 25(4) projects (the construction part).
+EXCLUSIONS: list[dict[str, Any]] = [
+    {
+        "kind": "inspector",
+        "key": "C900",
+        "reason": "on_leave",
+        "label": "检查期内请假",
+        "evidence": {"leave": "leave:C900:2026-11-01:2026-12-31", "from": "2026-11-01", "until": "2026-12-31"},
+    },
+    *(
+        {"kind": "target", "key": p.key, "reason": "construction_due", "label": "", "evidence": {}}
+        for p in PROJECTS
+    ),
+    {
+        "kind": "target",
+        "key": "G900",
+        "reason": "inspected_this_year",
+        "label": "",
+        "evidence": {"task": "T2026-150100-000", "inspection": 17},
+    },
+]
+
+
 def rechain(doc: Doc) -> None:
     """What a forger does after changing the amendments: recompute the chain's head."""
     doc["amendments_head"] = amendments_head(doc["commitment"], doc["amendments"])
@@ -44,7 +68,8 @@ def _drawn(witness: str | None, version: int, swaps: int) -> Doc:
     inp = DrawInput(POOL, PEOPLE, {Tier.general: 4})
     extra = DrawInput(PROJECTS, PEOPLE, {Tier.key: 2})
     seed = derive_seed(SECRET, witness, version)
-    result = draw(inp, seed, version)
+    result, c_result = draw_parts(inp, extra, seed, version)
+    assert c_result is not None
     doc = export_document(inp, SECRET, witness, result, version)
     amendments, current = [], result
     for n, team in enumerate(result.teams[:swaps], start=1):
@@ -69,13 +94,15 @@ def _drawn(witness: str | None, version: int, swaps: int) -> Doc:
         "error": None,
         "amendments": amendments,
         "construction": {
-            "input": input_to_json(extra),
+            "input": input_to_json(extra, version),
             "fingerprint": fingerprint(extra, version),
-            "result": result_to_json(draw(extra, construction_seed(seed), version)),
+            "result": result_to_json(c_result),
         },
         "task": {"code": "T2026-150100-001"},
         "attempt": 1,
     }
+    if version >= 2:
+        doc["exclusions"] = EXCLUSIONS
     if version >= 2:
         rechain(doc)
     return doc
@@ -104,6 +131,7 @@ def _failed() -> Doc:
             "fingerprint": fingerprint(extra),
             "result": None,
         },
+        "exclusions": EXCLUSIONS,
     }
     return doc
 
