@@ -356,9 +356,7 @@ def _teams(
             if max_load is not None and loads[userid] >= max_load:
                 main.retire(userid)
                 aux.retire(userid)
-        teams.append(
-            TeamAssignment(sel.key, members, helpers, sites=sites if version >= 2 else ())
-        )
+        teams.append(TeamAssignment(sel.key, members, helpers, sites=sites if version >= 2 else ()))
     return DrawResult(
         algorithm_version=version,
         selected=tuple(sel for sel, _ in walk),
@@ -767,8 +765,7 @@ def merge_visit(result: DrawResult, target_key: str, into: str) -> DrawResult:
     return replace(
         result,
         teams=tuple(
-            replace(t, merged_into=into) if t.target_key == target_key else t
-            for t in result.teams
+            replace(t, merged_into=into) if t.target_key == target_key else t for t in result.teams
         ),
     )
 
@@ -785,7 +782,7 @@ def input_to_json(inp: DrawInput, version: int = ALGORITHM_VERSION) -> dict[str,
     """Canonical form of everything the draw depends on: sorted, so input order is irrelevant.
     Version 2 has ``entities`` (section 4); version 1 has none."""
     p = inp.policy
-    out = {
+    out: dict[str, Any] = {
         "targets": [
             {
                 "key": t.key,

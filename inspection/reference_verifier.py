@@ -487,7 +487,7 @@ def visits_of(
     group = {}
     for n, keys in enumerate(entities):
         for k in keys:
-            group[k] = "group %d" % n
+            group[k] = f"group {n}"
     visits: dict[str, list[dict[str, Any]]] = {}
     for _, target, _ in drawn:
         visits.setdefault(group.get(target["key"], "key " + target["key"]), []).append(target)
@@ -630,9 +630,7 @@ def replay_swap(
         position = (result[cursor_name] + step) % len(cycle)
         person = people[cycle[position]]
         if (
-            may_serve(
-                person, targets[target_key], inp["policy"], on_team, loads, team.get("sites")
-            )
+            may_serve(person, targets[target_key], inp["policy"], on_team, loads, team.get("sites"))
             and person["userid"] not in gone
             and person["key"] not in excluded
         ):
@@ -675,9 +673,7 @@ def read_amendment(amendment: Any, n: int, version: int = VERSION) -> dict[str, 
     return amendment
 
 
-def replay_merge(
-    result: dict[str, Any], amendment: dict[str, Any], where: str
-) -> dict[str, Any]:
+def replay_merge(result: dict[str, Any], amendment: dict[str, Any], where: str) -> dict[str, Any]:
     """Section 13: the visit is done by another task's visit; its team is released."""
     teams = {t["target_key"]: t for t in result["teams"]}
     target_key = amendment["target_key"]
@@ -754,7 +750,7 @@ def check_exclusions(doc: dict[str, Any], inp: dict[str, Any], c_inp: Any) -> No
             exact_members(evidence, ("leave", "from", "until"), where)
             field(evidence, "leave", str, where)
             dates = [field(evidence, name, (str, type(None)), where) for name in ("from", "until")]
-            for name, value in zip(("from", "until"), dates):
+            for name, value in zip(("from", "until"), dates, strict=True):
                 if value is not None and not iso_date(value):
                     raise Invalid(f"{where}.{name}: not a date YYYY-MM-DD")
             if None not in dates and dates[0] > dates[1]:
@@ -991,7 +987,7 @@ def public_input(raw: Any, seed: bytes, where: str) -> tuple[dict[str, Any], dic
     """Section 18: the blinded input, read strictly; every opened target checked against its
     commitment and its score. Returns the input (targets keyed by ref, inspectors' ``userid``
     the person's pseudonym) and each target's score."""
-    exact_members(raw, ("targets", "inspectors", "counts", "policy"), where)
+    exact_members(raw, ("targets", "inspectors", "counts", "policy", "entities"), where)
     targets, scores = [], {}
     for n, t in enumerate(field(raw, "targets", list, where)):
         at = f"{where}.targets[{n}]"
@@ -1109,7 +1105,7 @@ def verify_public(doc: Any) -> str | None:
             raise Invalid("witnessed: does not match the witness value")
         if field(doc, "status", str, "document") != "drawn":
             raise Invalid("status: a public export is of a drawn draw")
-        parts = {}
+        parts: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         for name, part, part_seed in (
             ("random", doc, seed),
             ("construction", doc["construction"], construction_seed_of(seed)),

@@ -28,16 +28,15 @@ from inspection.draw import (
     commitment,
     construction_seed,
     derive_seed,
-    draw,
     draw_on_ranking,
     draw_parts,
-    merge_visit,
-    team_loads,
     fingerprint,
     input_from_json,
+    merge_visit,
     result_to_json,
     score,
     swap_member,
+    team_loads,
 )
 from inspection.quotas import Tier
 from inspection.reference_verifier import first_difference
@@ -608,7 +607,10 @@ def _amendments(
         ]
         try:
             if a.get("kind") == "merge":
-                current[a["part"]] = (part_inp, merge_visit(part_result, a["target_key"], a["into"]))
+                current[a["part"]] = (
+                    part_inp,
+                    merge_visit(part_result, a["target_key"], a["into"]),
+                )
                 continue
             new, amended = swap_member(
                 part_result,

@@ -343,16 +343,20 @@ def _date(value: Any) -> dt.date | None:
 
 
 async def target_facts(
-    session: AsyncSession, task: Task, *, batched: bool = True
+    session: AsyncSession,
+    task: Task,
+    *,
+    batched: bool = True,
+    evidence: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[list[TargetFact], list[TargetBatch]]:
     """Every target in the task's scope, with what earlier inspections say about it: the
     ordinary ones in batches (see ``TargetBatch``; unless not ``batched``), the rest one by
-    one."""
+    one. ``evidence`` gets the checks that leave targets out (``inspection.pool.build_pool``)."""
     repos = Repositories(session)
     orgs = await scope_orgs(repos, task)
-    here = await checks_this_year.randomly_checked(session, repos, task)
+    here = await checks_this_year.randomly_checked(session, repos, task, evidence)
     above = (
-        await checks_this_year.no_problem_above(session, repos, task)
+        await checks_this_year.no_problem_above(session, repos, task, evidence)
         if task.skip_checked_above
         else set()
     )
@@ -534,6 +538,22 @@ async def _last_check_end(session: AsyncSession) -> dict[str, dt.date]:
         .group_by(Inspection.target_key)
     )
     return {key: end for key, end in rows.all()}
+
+
+async def entities_in_scope(session: AsyncSession, task: Task) -> dict[str, str]:
+    """Art. 19: target key -> credit code, for the market entities with two or more targets
+    (permits, sites) in the task's scope; their drawn targets make one visit."""
+    orgs = await scope_orgs(Repositories(session), task)
+    shared = (
+        select(Target.uscc)
+        .where(Target.org_code.in_(orgs), Target.uscc.is_not(None), Target.uscc != "")
+        .group_by(Target.uscc)
+        .having(func.count() > 1)
+    )
+    rows = await session.execute(
+        select(Target.key, Target.uscc).where(Target.org_code.in_(orgs), Target.uscc.in_(shared))
+    )
+    return {key: uscc for key, uscc in rows.all() if uscc}
 
 
 async def inspector_facts(session: AsyncSession, task: Task) -> list[InspectorFact]:

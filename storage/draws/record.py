@@ -66,6 +66,10 @@ class Assignment:
     chatid: str | None = None
     merged_into: int | None = None  # number of the visit that carries this one's items
     host_userids: tuple[str, ...] = ()
+    # Art. 19: the visit's other sites (key, name, address), on the lead's card; a sibling
+    # site is ``merged_into`` its lead with ``same_visit`` (no card, no message of its own).
+    sites: tuple[tuple[str, str, str], ...] = ()
+    same_visit: bool = False
 
     @property
     def userids(self) -> list[str]:

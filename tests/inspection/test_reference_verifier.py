@@ -1,9 +1,9 @@
 import ast
 import copy
-from dataclasses import replace
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 

@@ -43,7 +43,11 @@ EXCLUSIONS: list[dict[str, Any]] = [
         "key": "C900",
         "reason": "on_leave",
         "label": "检查期内请假",
-        "evidence": {"leave": "leave:C900:2026-11-01:2026-12-31", "from": "2026-11-01", "until": "2026-12-31"},
+        "evidence": {
+            "leave": "leave:C900:2026-11-01:2026-12-31",
+            "from": "2026-11-01",
+            "until": "2026-12-31",
+        },
     },
     *(
         {"kind": "target", "key": p.key, "reason": "construction_due", "label": "", "evidence": {}}
