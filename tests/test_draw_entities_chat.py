@@ -150,3 +150,12 @@ async def test_art19_a_result_on_the_visit_is_the_result_of_both_permits(h: Harn
         task = await s.scalar(select(Task).where(Task.code == TASK))
     assert codes == ["no_problem", "no_problem"]
     assert task is not None and task.status == "complete"
+    # 一公开: the public export groups the permits by their refs (section 18).
+    async with h.db.transaction() as s:
+        public = await draws.public_export(s, task)
+    refs = {t["ref"] for t in public["input"]["targets"]}
+    (group,) = public["input"]["entities"]
+    assert len(group) == 2 and set(group) <= refs
+    (team,) = public["result"]["teams"]
+    assert sorted(team["sites"]) == public["input"]["entities"][0]
+    assert verify_export(public) is None and reference_verifier.verify(public) is None
