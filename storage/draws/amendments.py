@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +22,7 @@ from inspection.draw import (
 from inspection.pool import on_leave
 from storage import audit
 from storage.draws.drawing import _inspectors
-from storage.draws.record import DrawRefused, Member, load_input, lock_scope
+from storage.draws.record import DrawRefused, Member, exported, load_input, lock_scope
 from storage.models import (
     Draw,
     DrawAmendment,
@@ -90,33 +89,6 @@ class Swap:
     inspection: Inspection
     leaving: Member
     joining: Member
-
-
-def exported(a: DrawAmendment) -> dict[str, Any]:
-    """An amendment as the export carries it and the version 2 chain hashes it (section 13)."""
-    if a.kind == "merge":
-        return {
-            "seq": a.seq,
-            "kind": a.kind,
-            "part": a.part,
-            "target_key": a.target_key,
-            "into": a.into,
-            "reason": a.reason,
-            "approved_by": a.approved_by,
-            "at": a.at.astimezone(dt.UTC).isoformat(),
-        }
-    return {
-        "seq": a.seq,
-        "kind": a.kind,
-        "part": a.part,
-        "target_key": a.target_key,
-        "leaving": a.leaving,
-        "replacement": a.replacement,
-        "excluded": list(a.excluded),
-        "reason": a.reason,
-        "approved_by": a.approved_by,
-        "at": a.at.astimezone(dt.UTC).isoformat(),
-    }
 
 
 async def amend_swap(

@@ -49,6 +49,7 @@ from storage.draws.record import (
     Outcome,
     _remember_frozen,
     draws_of,
+    exported,
     frozen_input,
     latest_draw,
     lock_scope,
@@ -506,18 +507,7 @@ async def _record_merges(
             at=now,
         )
         session.add(amendment)
-        exported_list.append(
-            {
-                "seq": seq,
-                "kind": "merge",
-                "part": m.part,
-                "target_key": m.lead,
-                "into": amendment.into,
-                "reason": MERGE_REASON,
-                "approved_by": actor,
-                "at": now.astimezone(dt.UTC).isoformat(),
-            }
-        )
+        exported_list.append(exported(amendment))
         await audit.append(
             session,
             at=now,
