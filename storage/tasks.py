@@ -543,17 +543,28 @@ async def _last_check_end(session: AsyncSession) -> dict[str, dt.date]:
 async def entities_in_scope(session: AsyncSession, task: Task) -> dict[str, str]:
     """Art. 19: target key -> credit code, for the market entities with two or more targets
     (permits, sites) in the task's scope; their drawn targets make one visit."""
-    orgs = await scope_orgs(Repositories(session), task)
-    shared = (
-        select(Target.uscc)
-        .where(Target.org_code.in_(orgs), Target.uscc.is_not(None), Target.uscc != "")
-        .group_by(Target.uscc)
-        .having(func.count() > 1)
-    )
-    rows = await session.execute(
-        select(Target.key, Target.uscc).where(Target.org_code.in_(orgs), Target.uscc.in_(shared))
-    )
-    return {key: uscc for key, uscc in rows.all() if uscc}
+    # Credit codes held by two targets or more anywhere: a walk of the index on uscc alone
+    # (usually none: a directory keyed by credit code); the scope is applied to what it finds.
+    shared: list[str] = [
+        uscc
+        for uscc in await session.scalars(
+            select(Target.uscc)
+            .where(Target.uscc.is_not(None), Target.uscc != "")
+            .group_by(Target.uscc)
+            .having(func.count() > 1)
+        )
+        if uscc
+    ]
+    if not shared:
+        return {}
+    orgs = set(await scope_orgs(Repositories(session), task))
+    out: dict[str, str] = {}
+    for part in chunks(shared):
+        rows = await session.execute(
+            select(Target.key, Target.uscc, Target.org_code).where(Target.uscc.in_(part))
+        )
+        out.update({key: uscc for key, uscc, org in rows.all() if uscc and org in orgs})
+    return out
 
 
 async def inspector_facts(session: AsyncSession, task: Task) -> list[InspectorFact]:
