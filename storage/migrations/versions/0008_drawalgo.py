@@ -1,7 +1,7 @@
 """A draw's merge amendments (Art. 19): the other task's visit that takes a drawn visit.
 
 Revision ID: 0008_drawalgo
-Revises: 0007_digest
+Revises: 0008_chat
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_drawalgo"
-down_revision: str | None = "0007_digest"
+down_revision: str | None = "0008_chat"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
