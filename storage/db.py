@@ -32,6 +32,10 @@ def insert_for(db: AsyncSession | Connection) -> Any:
     return pg_insert if dialect.name == "postgresql" else sqlite_insert
 
 
+# session.info key of a transaction that never reads the rule parameters (storage.params)
+SKIP_RULES = "skip_rule_params"
+
+
 class DatabaseUnavailable(Exception):
     """The database cannot be reached (or the SQLite file cannot be opened)."""
 
@@ -129,11 +133,15 @@ class Database:
                 yield
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, *, rules: bool = True) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: commit on success, roll back on error.
 
+        ``rules=False``: a transaction that never reads the rule parameters (the runtime's
+        claims, heartbeats, sending) skips loading them (storage.params).
+
         Never nest two in one task: on SQLite the second would wait for the first forever."""
-        async with self._turn(), self.sessions() as session, session.begin():
+        info = {SKIP_RULES: True} if not rules else {}
+        async with self._turn(), self.sessions(info=info) as session, session.begin():
             # Begin on the database now: the rule parameters in force load as it begins
             # (storage.params), before anything reads them.
             await session.connection()

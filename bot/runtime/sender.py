@@ -114,7 +114,7 @@ class OutboxSender:
         """Deliver what is due now; returns how many messages left (sent or failed for good)."""
         done = 0
         while True:
-            async with self.db.transaction() as session:
+            async with self.db.transaction(rules=False) as session:
                 claimed = await ob.claim(
                     session, self.owner, self.clock.now(), self.lease, self.batch
                 )
@@ -160,7 +160,7 @@ class OutboxSender:
         """Reserve one slot per recipient for this attempt, or say when the budget frees up.
         Slots of earlier attempts that may have arrived stay: WeCom counted them."""
         w = self.settings.worker
-        async with self.db.transaction() as session:
+        async with self.db.transaction(rules=False) as session:
             if self.db.dialect == "postgresql":
                 for recipient in sorted(message.recipients):
                     await session.execute(
@@ -241,7 +241,7 @@ class OutboxSender:
         raise WeComError(-2, f"unknown outbox api {message.api}", retryable=False)
 
     async def _mark_sent(self, message: OutboxMessage, response: dict[str, Any]) -> None:
-        async with self.db.transaction() as session:
+        async with self.db.transaction(rules=False) as session:
             now = self.clock.now()
             await ob.stamp(session, message.id, message.attempts, now)
             row = await session.get(OutboxMessage, message.id, populate_existing=True)
@@ -266,7 +266,7 @@ class OutboxSender:
     async def _defer(
         self, message: OutboxMessage, until: dt.datetime, failure: WeComError | None
     ) -> None:
-        async with self.db.transaction() as session:
+        async with self.db.transaction(rules=False) as session:
             row = await session.get(OutboxMessage, message.id, populate_existing=True)
             if row is None:
                 return
@@ -286,7 +286,7 @@ class OutboxSender:
             delay = dt.timedelta(seconds=min(5 * 2**message.attempts, 600))
             await self._defer(message, self.clock.now() + delay, exc)
             return False
-        async with self.db.transaction() as session:
+        async with self.db.transaction(rules=False) as session:
             row = await session.get(OutboxMessage, message.id, populate_existing=True)
             if row is not None:
                 row.status, row.error, row.lease_owner, row.lease_until = (
