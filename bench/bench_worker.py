@@ -63,7 +63,7 @@ async def _record(db: Database, wecom: WeComStandIn, n: int, users: int, offset:
     await db.run_write(lambda conn: inbound.record_many(conn, events))
 
 
-args_sort = "tottime"
+args_sort = "cumulative"
 
 
 async def _timed(
