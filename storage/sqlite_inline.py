@@ -81,6 +81,10 @@ class InlineConnection:
     def cursor(self) -> InlineCursor:
         return InlineCursor(self)
 
+    async def execute_fetchall(self, sql: str, parameters: Any = ()) -> list[Any]:
+        """aiosqlite's shortcut (storage.bulk reads a draw's rows through it)."""
+        return list(await self.run(lambda: self._conn.execute(sql, parameters).fetchall()))
+
     async def create_function(self, *args: Any, **kw: Any) -> None:
         self._conn.create_function(*args, **kw)
 
