@@ -18,6 +18,8 @@ What would block the loop instead is handled:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +28,7 @@ from typing import Any
 YIELD_AFTER = 0.004  # seconds of inline work before the loop gets a turn
 
 _last_yield = time.perf_counter()
+_THREADS = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="sqlite-busy")
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
@@ -51,9 +54,15 @@ class InlineConnection:
         self._connection: sqlite3.Connection | None = conn  # SQLAlchemy checks it is open
         self._tx = _Immediately()
         self.busy_ms = busy_ms
+        # A call waiting in a thread for a busy database: nothing else may use the connection
+        # (or close it) until it returns, even if whoever awaited it was cancelled.
+        self._in_thread: concurrent.futures.Future[Any] | None = None
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         global _last_yield
+        if self._in_thread is not None and not self._in_thread.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(self._in_thread)
         now = time.perf_counter()
         if now - _last_yield > YIELD_AFTER:
             await asyncio.sleep(0)
@@ -65,7 +74,8 @@ class InlineConnection:
                 raise
         # Another process holds the lock: wait for it in a thread, the loop goes on.
         _last_yield = time.perf_counter()
-        return await asyncio.get_running_loop().run_in_executor(None, self._waiting, fn, args)
+        self._in_thread = _THREADS.submit(self._waiting, fn, args)
+        return await asyncio.wrap_future(self._in_thread)
 
     def _waiting(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         self._conn.execute(f"PRAGMA busy_timeout={self.busy_ms}")
@@ -98,8 +108,13 @@ class InlineConnection:
         self.stop()
 
     def stop(self) -> None:
-        if self._connection is not None:
-            self._connection = None
+        if self._connection is None:
+            return
+        self._connection = None
+        running = self._in_thread
+        if running is not None and not running.done():
+            running.add_done_callback(lambda _: self._conn.close())  # never under its feet
+        else:
             self._conn.close()
 
 
