@@ -55,14 +55,36 @@ def score(seed: bytes, label: str, key: str) -> bytes:
     return hashlib.sha256(seed + b"\x00" + label.encode() + b"\x00" + key.encode()).digest()
 
 
-def derive_seed(secret: bytes, witness: str | None, version: int = ALGORITHM_VERSION) -> bytes:
-    """Mix the committed secret with the witness value. Version 2 marks the form with one byte
-    (0x01 then the value, or 0x00 for none), so no typed value gives the seed of "no witness";
-    version 1 used the word "unwitnessed" for none."""
+Witness = str | Sequence[str] | None  # none, one value, or several in the order sealed
+
+
+def witness_tail(witness: Witness) -> bytes:
+    """Section 2 of DRAW_ALGORITHM.md (version 2): the witness form as bytes. One marker byte,
+    so no value of one form can give the seed of another: 0x00 for none; 0x01 and the value
+    for one witness; 0x02 and, per value in the order fixed at sealing, its UTF-8 length as 4
+    bytes big-endian then its UTF-8, for several (at least two)."""
+    if witness is None:
+        return b"\x00"
+    if isinstance(witness, str):
+        return b"\x01" + witness.encode("utf-8")
+    if len(witness) < 2:
+        raise ValueError("several witness values means at least two; one is a string")
+    parts = [b"\x02"]
+    for value in witness:
+        data = value.encode("utf-8")
+        parts += [len(data).to_bytes(4, "big"), data]
+    return b"".join(parts)
+
+
+def derive_seed(secret: bytes, witness: Witness, version: int = ALGORITHM_VERSION) -> bytes:
+    """Mix the committed secret with the witness value(s) (``witness_tail``); version 1 knew
+    one value or none, and used the word "unwitnessed" for none."""
     if version == 1:
+        if witness is not None and not isinstance(witness, str):
+            raise ValueError("version 1 has one witness value at most")
         tail = witness.encode("utf-8") if witness is not None else b"unwitnessed"
     else:
-        tail = b"\x01" + witness.encode("utf-8") if witness is not None else b"\x00"
+        tail = witness_tail(witness)
     return hashlib.sha256(secret + b"\x00" + tail).digest()
 
 
@@ -859,7 +881,7 @@ def result_from_json(data: Mapping[str, Any]) -> DrawResult:
 def export_document(
     inp: DrawInput,
     secret: bytes,
-    witness: str | None,
+    witness: Witness,
     result: DrawResult,
     version: int = ALGORITHM_VERSION,
 ) -> dict[str, Any]:
@@ -870,7 +892,7 @@ def export_document(
         "algorithm_version": version,
         "input": input_to_json(inp),
         "secret_hex": secret.hex(),
-        "witness": witness,
+        "witness": witness if witness is None or isinstance(witness, str) else list(witness),
         "commitment": commitment(secret),
         "fingerprint": fingerprint(inp, version),
         "result": result_to_json(result),

@@ -201,6 +201,17 @@ INSPECTOR = obj(
 COUNT = integer(0)
 
 
+def witness_value(value: Any, where: str) -> None:
+    """Section 2 (version 2): ``null``, one string, or an array of at least two strings (the
+    values of several witnesses, in the order fixed at sealing)."""
+    if value is None or type(value) is str:
+        return
+    if type(value) is not list or any(type(v) is not str for v in value):
+        raise _fail(where, value)
+    if len(value) < 2:
+        raise Rejected(f"{where}: several witness values are at least two (one is a string)")
+
+
 def input_schema(version: int) -> Check:
     counts = (
         obj(dict.fromkeys(TIERS, COUNT)) if version >= 2 else obj({}, dict.fromkeys(TIERS, COUNT))
@@ -239,9 +250,22 @@ INFORMATIVE = dict.fromkeys(
         "approved_by",
         "summary",
         "exclusions",
+        "witnesses",
+        "witness_deadline",
+        "unwitnessed_reason",
+        "cancellation",
+        "replaces",
     ),
     anything,
 )
+
+
+# Section 14: version 2 has no re-draw (a sealed draw is never superseded nor abandoned: it is
+# cancelled, with approval); version 1 records keep their states.
+STATUSES = {
+    1: ("drawn", "superseded", "failed", "abandoned"),
+    2: ("drawn", "failed", "cancelled"),
+}
 
 
 def document_schema(version: int) -> Check:
@@ -274,13 +298,13 @@ def document_schema(version: int) -> Check:
         "algorithm_version": anything,
         "input": inp,
         "secret_hex": hex64,
-        "witness": nullable(STRING),
+        "witness": witness_value if version >= 2 else nullable(STRING),
         "commitment": hex64,
         "fingerprint": hex64,
         "result": nullable(exactly(dict)),
     }
     later = {
-        "status": one_of("drawn", "superseded", "failed", "abandoned"),
+        "status": one_of(*STATUSES[version]),
         "witnessed": BOOLEAN,
         "error": error,
         "construction": construction,
@@ -337,7 +361,10 @@ def _state(doc: Mapping[str, Any], version: int) -> str:
     status: str = doc.get("status") or (
         "drawn" if result is not None else "failed" if error is not None else "abandoned"
     )
-    drawn = status in ("drawn", "superseded")
+    # A draw cancelled after it was drawn is checked as drawn; one cancelled before every
+    # witness value was in, as an abandoned draw of version 1 (nothing but commitment and
+    # fingerprint to check).
+    drawn = status in ("drawn", "superseded") or (status == "cancelled" and result is not None)
     part = doc.get("construction")
     # The table of section 14: which of result, construction result and error a state has.
     has = {
@@ -354,8 +381,8 @@ def _state(doc: Mapping[str, Any], version: int) -> str:
         if present != wants[name]:
             needs = "needs" if wants[name] else "has no"
             raise Rejected(f"{name}: a {status} draw {needs} {name.rsplit('.', 1)[-1]}")
-    if status == "abandoned" and witness is not None:
-        raise Rejected("witness: an abandoned draw has no witness value")
+    if status in ("abandoned", "cancelled") and not drawn and witness is not None:
+        raise Rejected(f"witness: a {status} draw without a result has no witness value")
     if doc.get("amendments") and not drawn:
         raise Rejected(f"amendments: a {status} draw has no result to amend")
     for n, a in enumerate(doc.get("amendments") or []):
@@ -404,7 +431,7 @@ def _verify(doc: Any) -> str | None:
                 f"construction.fingerprint: recorded {part['fingerprint']!r}, "
                 f"recomputed {fingerprint(c_inp, version)!r}"
             )
-    if status == "abandoned":
+    if status == "abandoned" or (status == "cancelled" and doc["result"] is None):
         return None
     if status == "failed":
         return _failure(doc["error"], inp, c_inp, seed, version)
@@ -523,7 +550,7 @@ PUBLIC_DOCUMENT = obj(
         "commitment": hex64,
         "fingerprint": hex64,
         "seed_hex": hex64,
-        "witness": nullable(STRING),
+        "witness": witness_value,
         "witnessed": BOOLEAN,
         "status": one_of("drawn"),
         "input": PUBLIC_INPUT,

@@ -27,6 +27,7 @@ from inspection.quotas import Tier
 
 SECRET = bytes(range(32))
 WITNESS = "20261130"
+SEVERAL = ["20261130", "王五 第二位见证人"]  # two witnesses, in the order fixed at sealing
 COUNTY, OTHER = "150102", "150103"
 Doc = dict[str, Any]
 
@@ -40,7 +41,7 @@ def rechain(doc: Doc) -> None:
     doc["amendments_head"] = amendments_head(doc["commitment"], doc["amendments"])
 
 
-def _drawn(witness: str | None, version: int, swaps: int) -> Doc:
+def _drawn(witness: str | list[str] | None, version: int, swaps: int) -> Doc:
     inp = DrawInput(POOL, PEOPLE, {Tier.general: 4})
     extra = DrawInput(PROJECTS, PEOPLE, {Tier.key: 2})
     seed = derive_seed(SECRET, witness, version)
@@ -113,18 +114,33 @@ _BASES: dict[str, str] = {}
 
 def base(kind: str) -> Doc:
     """A fresh copy of an honest export: ``drawn`` (version 2, witnessed, two swaps, Art.
-    25(4) part), ``unwitnessed``, ``failed``, ``abandoned``, ``v1`` and ``v1_unwitnessed``."""
+    25(4) part), ``several`` (two witnesses), ``unwitnessed``, ``failed``, ``cancelled`` (after
+    the draw, with a swap), ``cancelled_sealed`` (before the witness values were in), ``v1``,
+    ``v1_unwitnessed`` and ``v1_abandoned``."""
     if not _BASES:
         drawn = _drawn(WITNESS, 2, 2)
-        abandoned = _drawn(None, 2, 0) | {"status": "abandoned", "result": None}
-        abandoned["construction"]["result"] = None
+        sealed = _drawn(None, 2, 0) | {"status": "cancelled", "result": None}
+        sealed["construction"]["result"] = None
+        v1_abandoned = _drawn(None, 1, 0) | {"status": "abandoned", "result": None}
+        v1_abandoned["construction"]["result"] = None
+        cancellation = {
+            "cancellation": {
+                "requested_by": "admin1",
+                "reason": "抽取范围有误",
+                "approved_by": "radmin",
+                "approval": "level_above",
+            }
+        }
         for name, doc in (
             ("drawn", drawn),
+            ("several", _drawn(SEVERAL, 2, 1)),
             ("unwitnessed", _drawn(None, 2, 1)),
             ("failed", _failed()),
-            ("abandoned", abandoned),
+            ("cancelled", _drawn(WITNESS, 2, 1) | {"status": "cancelled"} | cancellation),
+            ("cancelled_sealed", sealed | cancellation),
             ("v1", _drawn(WITNESS, 1, 2)),
             ("v1_unwitnessed", _drawn(None, 1, 0)),
+            ("v1_abandoned", v1_abandoned),
         ):
             _BASES[name] = json.dumps(doc, ensure_ascii=False)
     return copy.deepcopy(json.loads(_BASES[kind]))
