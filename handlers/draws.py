@@ -609,6 +609,8 @@ async def approve_cancel(msg: TextCommand, ctx: Context) -> None:
     except DrawRefused as exc:
         raise UserError(refusal_text(exc, ctx.settings.tz)) from None
     requester = (pending.cancellation or {}).get("requested_by", "")
+    if requester == ctx.actor.userid:
+        raise UserError("申请作废的人不能自己批准。")
     approval = await cancel_approval(ctx, task, requester)
     try:
         row, cancelled = await draws.approve_cancel(
