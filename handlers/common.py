@@ -300,6 +300,24 @@ def refusal_text(exc: DrawRefused, tz: dt.tzinfo) -> str:
                 f"任务 {task} 的见证期限（{at}）已过，不再接受见证值；此抽取只能作废"
                 f"（「作废抽取 {task} <理由>」），不能重新封存。"
             )
+        case "public_source_draw":
+            return (
+                f"任务 {task} 的见证值取封存时指定的公开随机源：请用「随机源值 {task} <数值>」"
+                f"录入，由另一人「确认随机源 {task} <数值>」。"
+            )
+        case "no_public_source":
+            return f"任务 {task} 封存时没有指定公开随机源。"
+        case "source_value_format":
+            return (
+                f"数值「{f['value']}」应按公布的样子写成数字，可带小数点（如 3890.27），"
+                "不加千位分隔符、单位或空格。"
+            )
+        case "source_value_typed":
+            return f"任务 {task} 的随机源数值已录入，待另一人「确认随机源 {task} <数值>」。"
+        case "source_value_not_typed":
+            return f"任务 {task} 的随机源数值尚未录入：先发送「随机源值 {task} <数值>」。"
+        case "source_self_confirmed":
+            return "录入随机源数值的人不能自己确认，须由另一人核对。"
         case "witness_given":
             return f"您已为任务 {task} 提供过见证值，不能更改。"
         case "cancel_not_drawn":

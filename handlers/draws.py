@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -176,7 +176,10 @@ def pool_lines(plan: PoolPlan) -> list[str]:
 # --- 抽查 ----------------------------------------------------------------------------------------
 
 
-COMMIT_USAGE = "抽查 <任务> [见证人=<姓名或账号>,…] [期限=YYYY-MM-DD] ｜ 抽查 <任务> 无见证 <理由>"
+COMMIT_USAGE = (
+    "抽查 <任务> [见证人=<姓名或账号>,…] [期限=YYYY-MM-DD] ｜ 抽查 <任务> 随机源 <公开随机源说明>"
+    " ｜ 抽查 <任务> 无见证 <理由>"
+)
 
 
 @router.command(
@@ -197,6 +200,15 @@ async def commit(msg: TextCommand, ctx: Context) -> None:
         if not reason:
             raise UserError(f"无见证抽取须写明理由，如「抽查 {task.code} 无见证 见证人均出差」。")
         await commit_draw(ctx, task, witnesses=None, unwitnessed_reason=reason)
+        return
+    if len(words) > 1 and words[1] in ("随机源", "公开随机源"):
+        source = msg.typed_after_words(2) if len(words) > 2 else ""
+        if not source:
+            raise UserError(
+                f"请写明公开随机源及其备用源，如「抽查 {task.code} 随机源 上证综指2026-12-15收盘价"
+                "（休市则取下一交易日收盘价）」。"
+            )
+        await commit_draw(ctx, task, witnesses=None, public_source=source)
         return
     options: dict[str, str] = {}
     for word in words[1:]:
@@ -264,6 +276,7 @@ async def commit_draw(
     witnesses: list[str] | None,
     deadline: dt.datetime | None = None,
     unwitnessed_reason: str | None = None,
+    public_source: str | None = None,
 ) -> Outcome | None:
     secret = ctx.entropy.token_bytes(32)
     try:
@@ -276,22 +289,36 @@ async def commit_draw(
             witnesses=witnesses,
             deadline=deadline,
             unwitnessed_reason=unwitnessed_reason,
+            public_source=public_source,
         )
     except DrawRefused as exc:
         raise UserError(refusal_text(exc, ctx.settings.tz)) from None
     told = sorted({*await informed(ctx, task), *(witnesses or ())} - {ctx.actor.userid})
     notice = await commitment_text(ctx, task, row)
     send(ctx, told, notice)
-    if witnesses is None:
+    if witnesses is None and public_source is None:
         return await run_draw(ctx, task, row, witness=None, plan=plan, told=told)
     names = "、".join(await people(ctx, told))
+    if public_source is not None:
+        assert row.witness_deadline is not None
+        lines = [
+            f"任务 {task.code} 抽取条件已封存，见证值取公开随机源：{public_source}",
+            *pool_lines(plan),
+            f"条件指纹：{row.fingerprint}",
+            f"密钥承诺（SHA-256）：{row.commitment}",
+            f"承诺已发送给：{names}",
+            f"期限：{local(ctx, row.witness_deadline)}。数值公布后，由一人发送「随机源值 {task.code}"
+            f" <数值>」，另一人核对后发送「确认随机源 {task.code} <数值>」，两者一致即抽取。",
+        ]
+        send(ctx, [], "\n".join(lines), reply=True)
+        return None
     lines = [
         f"任务 {task.code} 抽取条件已封存。",
         *pool_lines(plan),
         f"条件指纹：{row.fingerprint}",
         f"密钥承诺（SHA-256）：{row.commitment}",
         f"承诺已发送给：{names}",
-        f"见证人（按此顺序计入种子）：{'、'.join(await people(ctx, witnesses))}；"
+        f"见证人（按此顺序计入种子）：{'、'.join(await people(ctx, witnesses or []))}；"
         f"见证期限：{local(ctx, row.witness_deadline)}"
         if row.witness_deadline
         else "",
@@ -313,7 +340,13 @@ async def commitment_text(ctx: Context, task: Task, row: Draw) -> str:
     ]
     if task.replaces:
         lines.append(f"本任务替代已作废的任务 {task.replaces}。")
-    if row.witnesses is None:
+    if row.public_source is not None:
+        assert row.witness_deadline is not None
+        lines += [
+            f"见证方式：公开随机源「{row.public_source['source']}」（数值公布后录入并由第二人确认）",
+            f"期限：{local(ctx, row.witness_deadline)}（逾期只能作废）",
+        ]
+    elif row.witnesses is None:
         lines.append(f"本次抽取无见证（未见证），立即进行。理由：{row.unwitnessed_reason}")
     else:
         assert row.witness_deadline is not None
@@ -368,6 +401,74 @@ async def witness(msg: TextCommand, ctx: Context) -> None:
         {*await informed(ctx, task), *row.witnesses, row.committed_by} - {ctx.actor.userid}
     )
     await run_draw(ctx, task, row, witness=complete, plan=None, told=told)
+
+
+@router.command(
+    "随机源值",
+    roles=MANAGERS,
+    usage="随机源值 <任务> <数值>",
+    summary="录入封存时指定的公开随机源的数值（须由另一人确认）",
+)
+async def source_value(msg: TextCommand, ctx: Context) -> None:
+    """Art. 27-28: the public source's value as published, typed by one person with the role;
+    it is used only once a second person confirms it."""
+    code, _, value = msg.text.partition(" ")
+    task = await load_task(ctx, code, "随机源值")
+    await require_drawer(ctx, task)
+    row = await _sealed(ctx, task)
+    value = msg.typed_after_words(1) if value.strip() else ""
+    try:
+        await draws.type_source_value(
+            ctx.session, task, row, actor=ctx.actor.userid, value=value, now=ctx.now()
+        )
+    except DrawRefused as exc:
+        raise UserError(refusal_text(exc, ctx.settings.tz)) from None
+    ctx.reply(
+        f"已录入任务 {task.code} 的随机源数值「{value}」，尚未使用：请另一位管理员或部门负责人"
+        f"核对公布值后发送「确认随机源 {task.code} <数值>」。"
+    )
+    others = sorted({*await informed(ctx, task), row.committed_by} - {ctx.actor.userid})
+    send(ctx, others, f"任务 {task.code} 的随机源数值已由{actor_name(ctx)}录入，待第二人确认。")
+
+
+@router.command(
+    "确认随机源",
+    roles=MANAGERS,
+    usage="确认随机源 <任务> <数值>",
+    summary="第二人核对并再次输入公开随机源的数值；一致即抽取",
+)
+async def confirm_source(msg: TextCommand, ctx: Context) -> None:
+    """Art. 27-28: a second person types the value again; the same value is used and the draw
+    runs, another value withdraws the first (both stay in the audit record)."""
+    code, _, value = msg.text.partition(" ")
+    task = await load_task(ctx, code, "确认随机源")
+    await require_drawer(ctx, task)
+    row = await _sealed(ctx, task)
+    value = msg.typed_after_words(1) if value.strip() else ""
+    try:
+        complete = await draws.confirm_source_value(
+            ctx.session, task, row, actor=ctx.actor.userid, value=value, now=ctx.now()
+        )
+    except DrawRefused as exc:
+        raise UserError(refusal_text(exc, ctx.settings.tz)) from None
+    if complete is None:
+        text = (
+            f"任务 {task.code} 的随机源数值与录入值不一致，两者均未使用（已记录）。"
+            f"请核对公布值后重新发送「随机源值 {task.code} <数值>」。"
+        )
+        ctx.reply(text)
+        send(ctx, [row.committed_by], text)
+        return
+    told = sorted({*await informed(ctx, task), row.committed_by} - {ctx.actor.userid})
+    await run_draw(ctx, task, row, witness=complete, plan=None, told=told)
+
+
+async def _sealed(ctx: Context, task: Task) -> Draw:
+    row = await draws.latest_draw(ctx.session, task.id)
+    if row is None or row.status != "committed":
+        state = DRAW_STATUS_LABELS.get(row.status, row.status) if row else "尚未封存"
+        raise UserError(f"任务 {task.code} 当前没有等待见证的抽取（{state}）。")
+    return row
 
 
 async def run_draw(
@@ -432,6 +533,8 @@ def witness_label(row: Draw) -> str:
     value = draws.witness_of(row)
     if value is None:
         return "未见证" if not row.witnessed else "待见证"
+    if isinstance(value, Mapping):
+        return f"公开随机源「{value['source']}」，数值「{value['value']}」"
     shown = value if isinstance(value, str) else "」「".join(value)
     return f"已见证，见证值「{shown}」"
 

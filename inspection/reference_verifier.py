@@ -64,6 +64,7 @@ INFORMATIVE = (
     "summary",
     "exclusions",
     "witnesses",
+    "public_source",
     "witness_deadline",
     "unwitnessed_reason",
     "cancellation",
@@ -169,14 +170,19 @@ def score(seed: bytes, label: str, key: str) -> bytes:
 def seed_of(secret: bytes, witness: Any, version: int = VERSION) -> bytes:
     """Section 2: version 2 marks the witness form with one byte: 0x00 alone for none, 0x01
     and the value for one witness, 0x02 and each value as a 4-byte big-endian length and its
-    UTF-8 for several; so no value of one form can pass for another. Version 1 used the word
-    "unwitnessed" for none."""
+    UTF-8 for several, 0x03 and the public source's description and value so encoded; so no
+    value of one form can pass for another. Version 1 used the word "unwitnessed" for none."""
     if version == 1:
         tail = b"unwitnessed" if witness is None else witness.encode("utf-8")
     elif witness is None:
         tail = b"\x00"
     elif isinstance(witness, str):
         tail = b"\x01" + witness.encode("utf-8")
+    elif isinstance(witness, dict):
+        tail = b"\x03"
+        for part in (witness["source"], witness["value"]):
+            data = part.encode("utf-8")
+            tail += len(data).to_bytes(4, "big") + data
     else:
         tail = b"\x02"
         for value in witness:
@@ -186,8 +192,23 @@ def seed_of(secret: bytes, witness: Any, version: int = VERSION) -> bytes:
 
 
 def read_witness(doc: dict[str, Any], version: int) -> Any:
-    """Section 9: ``null``, a string, or (version 2) an array of at least two strings."""
+    """Section 9: ``null``, a string, or (version 2) an array of at least two strings, or a
+    public random source ``{"source", "value"}`` (value: digits, optionally a point and
+    digits)."""
     witness = doc.get("witness")
+    if version >= 2 and isinstance(witness, dict):
+        exact_members(witness, ("source", "value"), "witness")
+        field(witness, "source", str, "witness")
+        value = field(witness, "value", str, "witness")
+        whole, point, fraction = value.partition(".")
+        digits = "0123456789"
+        if (
+            not whole
+            or any(c not in digits for c in whole)
+            or (point and (not fraction or any(c not in digits for c in fraction)))
+        ):
+            raise Invalid("witness.value: a public value is written as digits[.digits]")
+        return witness
     if version >= 2 and isinstance(witness, list):
         if any(not isinstance(v, str) for v in witness):
             raise Invalid("witness: an array of witness values holds strings only")

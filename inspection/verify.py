@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from inspection.draw import (
+    PUBLIC_VALUE,
     VERSIONS,
     DrawError,
     DrawInput,
@@ -202,9 +203,15 @@ COUNT = integer(0)
 
 
 def witness_value(value: Any, where: str) -> None:
-    """Section 2 (version 2): ``null``, one string, or an array of at least two strings (the
-    values of several witnesses, in the order fixed at sealing)."""
+    """Section 2 (version 2): ``null``, one string, an array of at least two strings (the
+    values of several witnesses, in the order fixed at sealing), or a public random source
+    ``{"source", "value"}`` with the value written as digits[.digits]."""
     if value is None or type(value) is str:
+        return
+    if type(value) is dict:
+        obj({"source": STRING, "value": STRING})(value, where)
+        if not PUBLIC_VALUE.fullmatch(value["value"]):
+            raise Rejected(f"{where}.value: a public value is written as digits[.digits]")
         return
     if type(value) is not list or any(type(v) is not str for v in value):
         raise _fail(where, value)
@@ -251,6 +258,7 @@ INFORMATIVE = dict.fromkeys(
         "summary",
         "exclusions",
         "witnesses",
+        "public_source",
         "witness_deadline",
         "unwitnessed_reason",
         "cancellation",

@@ -533,6 +533,10 @@ class Draw(Base):
     witness_values: Mapped[list[Any] | None] = mapped_column(JSON)
     witness_deadline: Mapped[dt.datetime | None]
     unwitnessed_reason: Mapped[str | None] = mapped_column(Text)
+    # A public random source named at sealing instead of witnesses (RFC 3797 style):
+    # {"source": description, "value": None until confirmed, "typed": None or {"value", "by",
+    # "at"}, "confirmed_by", "confirmed_at"}.
+    public_source: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # {"requested_by", "reason", "requested_at", "approved_by", "approved_at", "approval"}:
     # approval "level_above", or "region_two_person" for a region draw (chief and admin).
     cancellation: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -252,6 +252,34 @@ CASES: dict[str, tuple[Forgery, str]] = {
         "witness",
     ),
     "witness_array_in_v1": (edit("v1", lambda d: d.__setitem__("witness", ["1", "2"])), "witness"),
+    "public_value_with_separator": (
+        edit("public_source", lambda d: d["witness"].__setitem__("value", "3,890.20")),
+        "witness",
+    ),
+    "public_value_trailing_zero_dropped": (
+        edit("public_source", lambda d: d["witness"].__setitem__("value", "3890.2")),
+        "result",
+    ),
+    "public_value_as_number": (
+        edit("public_source", lambda d: d["witness"].__setitem__("value", 3890.2)),
+        "witness",
+    ),
+    "public_value_full_width": (
+        edit("public_source", lambda d: d["witness"].__setitem__("value", "３８９０.20")),
+        "witness",
+    ),
+    "public_source_renamed": (
+        edit("public_source", lambda d: d["witness"].__setitem__("source", "上证综指")),
+        "result",
+    ),
+    "public_source_extra_member": (
+        edit("public_source", lambda d: d["witness"].__setitem__("fallback", "x")),
+        "witness",
+    ),
+    "public_source_in_v1": (
+        edit("v1", lambda d: d.__setitem__("witness", {"source": "s", "value": "1"})),
+        "witness",
+    ),
     "unwitnessed_relabelled_witnessed": (
         edit("unwitnessed", witnessed_as_unwitnessed_word),
         "result",
@@ -299,6 +327,7 @@ CASES: dict[str, tuple[Forgery, str]] = {
     [
         "drawn",
         "several",
+        "public_source",
         "unwitnessed",
         "failed",
         "cancelled",

@@ -212,3 +212,49 @@ async def test_art29_a_rejected_cancellation_leaves_the_draw_in_force(h: Harness
             if a.startswith("draw.cancel")
         ]
     assert actions == ["draw.cancel_requested", "draw.cancel_rejected"]
+
+
+async def test_art27_a_public_random_source_is_typed_by_one_and_confirmed_by_a_second(
+    h: Harness,
+) -> None:
+    await setup(h)
+    source = "上证综指2026-12-15收盘价（休市则取下一交易日收盘价）"
+    await h.say(ADMIN, f"抽查 {TASK} 随机源 {source}")
+    row = await draw_row(h)
+    assert row.status == "committed" and row.public_source is not None and row.witnessed
+    assert any(source in t and row.commitment in t for t in h.wecom.texts_to(ABOVE))
+    page = await public_draws(h)
+    assert source in page and "待见证" in page  # named before its value exists
+    (no_person,) = await h.say(CHIEF, f"见证 {TASK} 7")
+    assert "随机源值" in no_person
+    (bad,) = await h.say(ADMIN, f"随机源值 {TASK} 3,890.27")
+    assert "千位" in bad
+    await h.say(ADMIN, f"随机源值 {TASK} 3890.72")  # a typo
+    (own,) = await h.say(ADMIN, f"确认随机源 {TASK} 3890.72")
+    assert "不能自己确认" in own
+    (disputed,) = await h.say(CHIEF, f"确认随机源 {TASK} 3890.27")
+    assert "不一致" in disputed and cards(h) == []
+    await h.say(ADMIN, f"随机源值 {TASK} 3890.27")
+    replies = await h.say(CHIEF, f"确认随机源 {TASK} 3890.27")
+    assert any("抽取结果" in r and "3890.27" in r for r in replies)
+    assert any("抽取结果" in t for t in h.wecom.texts_to(ADMIN))  # the sealer hears it
+    async with h.db.transaction() as s:
+        task = await get_task(s, TASK)
+        assert task is not None
+        doc = json.loads(json.dumps(await export(s, task)))
+        assert await verify_task(s, task) is None
+        actions = [
+            a
+            for a in (await s.execute(select(AuditEntry.action).order_by(AuditEntry.id))).scalars()
+            if a.startswith("draw.source")
+        ]
+    assert doc["witness"] == {"source": source, "value": "3890.27"}
+    assert verify_export(doc) is None and reference_verifier.verify(doc) is None
+    assert actions == [
+        "draw.source_typed",
+        "draw.source_disputed",
+        "draw.source_typed",
+        "draw.source_confirmed",
+    ]
+    page = await public_draws(h)
+    assert "3890.27" in page

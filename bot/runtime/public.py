@@ -23,7 +23,7 @@ import logging
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import jinja2
@@ -54,9 +54,11 @@ DRAW_STATES = {
 APPROVALS = {"level_above": "上级批准", "region_two_person": "自治区部门负责人与另一管理员两人批准"}
 
 
-def _shown(witness: str | Sequence[str] | None) -> str | None:
+def _shown(witness: str | Sequence[str] | Mapping[str, str] | None) -> str | None:
     if witness is None or isinstance(witness, str):
         return witness
+    if isinstance(witness, Mapping):
+        return f"{witness['source']}：{witness['value']}"
     return " | ".join(witness)
 
 
@@ -309,6 +311,7 @@ class PublicPages:
                 # full record. Before that: how many witnesses, and by when (no names).
                 "witness": _shown(values[row.id]),
                 "witnesses": len(row.witnesses) if row.witnesses is not None else None,
+                "public_source": row.public_source["source"] if row.public_source else None,
                 "deadline": row.witness_deadline.astimezone(self.settings.tz)
                 if row.witness_deadline
                 else None,

@@ -17,6 +17,7 @@ from storage.draws.drawing import (
     Cancelled,
     approve_cancel,
     commit,
+    confirm_source_value,
     error_record,
     give_witness,
     pending_cancel,
@@ -24,6 +25,7 @@ from storage.draws.drawing import (
     reject_cancel,
     request_cancel,
     run,
+    type_source_value,
     witness_of,
 )
 from storage.draws.export import export, pick_draw, public_draw_of, public_export, verify_task
@@ -58,6 +60,8 @@ __all__ = [
     "amendments_of",
     "approve_cancel",
     "give_witness",
+    "confirm_source_value",
+    "type_source_value",
     "pending_cancel",
     "reject_cancel",
     "request_cancel",

@@ -48,6 +48,7 @@ class Bound:
     # Witness values the seed takes, as fixed at sealing (0: none); None in entries written
     # before witnesses were fixed at sealing.
     witnesses: int | None = None
+    public_source: str | None = None
     replaces: Any = None
 
 
@@ -79,6 +80,7 @@ async def bound(session: AsyncSession, task: Task, attempt: int) -> Bound:
             if "witnesses" in payload:
                 named = payload["witnesses"]
                 facts.witnesses = len(named) if isinstance(named, list) else 0
+                facts.public_source = payload.get("public_source")
             facts.replaces = payload.get("replaces")
         elif action == "draw.run":
             facts.status = "drawn"
@@ -124,7 +126,12 @@ async def check_binding(session: AsyncSession, task: Task, doc: dict[str, Any]) 
     for name, exported, recorded in checks:
         if exported != recorded:
             return f"record: {name} exported {exported!r}, the audit record says {recorded!r}"
-    if facts.witnesses is not None and doc.get("result") is not None:
+    if facts.public_source is not None and doc.get("result") is not None:
+        witness = doc["witness"]
+        named = witness.get("source") if isinstance(witness, dict) else None
+        if named != facts.public_source:
+            return f"record: public source exported {named!r}, sealed {facts.public_source!r}"
+    elif facts.witnesses is not None and doc.get("result") is not None:
         witness = doc["witness"]
         given = 0 if witness is None else 1 if isinstance(witness, str) else len(witness)
         if given != facts.witnesses:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.draw import (
     ALGORITHM_VERSION,
+    PUBLIC_VALUE,
     DrawError,
     Witness,
     commitment,
@@ -85,11 +86,14 @@ async def commit(
     witnesses: Sequence[str] | None,
     deadline: dt.datetime | None = None,
     unwitnessed_reason: str | None = None,
+    public_source: str | None = None,
 ) -> tuple[Draw, PoolPlan]:
     """Freeze the pool and parameters, record their fingerprint and the secret's commitment,
     and fix who witnesses (``witnesses``, in the order their values enter the seed) and by
-    when; ``None`` is a draw without witness, which needs its reason. A task is drawn once:
-    a draw that cannot be used is cancelled (``approve_cancel``), never re-drawn."""
+    when; or the public random source whose value will be typed and confirmed
+    (``public_source``, with ``witnesses=None``); ``None`` for both is a draw without
+    witness, which needs its reason. A task is drawn once: a draw that cannot be used is
+    cancelled (``approve_cancel``), never re-drawn."""
     if len(secret) != 32:
         raise ValueError("the draw secret must be 256 bits")
     await lock_scope(session, task)
@@ -111,7 +115,10 @@ async def commit(
         raise DrawRefused("outside_draw", task=task.code)
     if task.status in ("proposed", "refused"):  # a branch's task awaits its city (Art. 5)
         raise DrawRefused("not_approved", task=task.code, status=task.status)
-    if witnesses is None:
+    if public_source is not None:
+        if witnesses is not None or not public_source.strip():
+            raise DrawRefused("witnesses_invalid", task=task.code)
+    elif witnesses is None:
         if not (unwitnessed_reason or "").strip():
             raise DrawRefused("unwitnessed_needs_reason", task=task.code)
     else:
@@ -120,7 +127,8 @@ async def commit(
         if actor in witnesses:
             raise DrawRefused("witness_is_sealer", task=task.code)
     deadline = deadline or now + dt.timedelta(days=WITNESS_DAYS)
-    if witnesses is not None and deadline <= now:
+    awaits = witnesses is not None or public_source is not None
+    if awaits and deadline <= now:
         raise DrawRefused("witness_deadline_past", task=task.code, deadline=deadline)
     replaced = await _replaced_draw(session, task)
     plan = await preview(session, task)
@@ -142,11 +150,14 @@ async def commit(
         summary=plan.summary(),
         secret_hex=secret.hex(),
         commitment=commitment(secret),
-        witnessed=witnesses is not None,
+        witnessed=awaits,
         witnesses=list(witnesses) if witnesses is not None else None,
         witness_values=[None] * len(witnesses) if witnesses is not None else None,
-        witness_deadline=deadline if witnesses is not None else None,
-        unwitnessed_reason=unwitnessed_reason if witnesses is None else None,
+        witness_deadline=deadline if awaits else None,
+        unwitnessed_reason=unwitnessed_reason if not awaits else None,
+        public_source={"source": public_source, "value": None, "typed": None}
+        if public_source is not None
+        else None,
         committed_by=actor,
         committed_at=now,
     )
@@ -170,6 +181,7 @@ async def commit(
             "witnessed": row.witnessed,
             # Fixed before any value exists: who, in which order, by when (section 16).
             "witnesses": row.witnesses,
+            "public_source": public_source,
             "witness_deadline": deadline.isoformat() if row.witnessed else None,
             "unwitnessed_reason": row.unwitnessed_reason,
             "replaces": replaced,
@@ -198,6 +210,11 @@ async def _replaced_draw(session: AsyncSession, task: Task) -> dict[str, Any] | 
 def witness_of(row: Draw) -> Witness:
     """The witness as the seed takes it (DRAW_ALGORITHM.md section 2): ``None``, one value, or
     the values of several witnesses in the order fixed at sealing."""
+    if row.public_source is not None:
+        value = row.public_source.get("value")
+        if row.drawn_at is None or value is None:
+            return None
+        return {"source": row.public_source["source"], "value": value}
     if row.witnesses is not None and len(row.witnesses) >= 2:
         values = row.witness_values or []
         drawn = row.drawn_at is not None and all(isinstance(v, str) for v in values)
@@ -221,6 +238,8 @@ async def give_witness(
     await session.refresh(row)
     if row.status != "committed":
         raise DrawRefused("draw_closed", task=task.code, attempt=row.attempt, status=row.status)
+    if row.public_source is not None:
+        raise DrawRefused("public_source_draw", task=task.code)
     if row.witnesses is None:
         raise DrawRefused("unwitnessed_draw", task=task.code)
     if actor not in row.witnesses:
@@ -277,7 +296,8 @@ async def run(
     await lock_scope(session, task)
     inp, extra = (plan.input, plan.construction) if plan is not None else frozen_input(row)
     seed = derive_seed(bytes.fromhex(row.secret_hex), witness, row.algorithm_version)
-    row.witness = witness if isinstance(witness, str) else None  # several: witness_values
+    # several: witness_values; a public source: public_source
+    row.witness = witness if isinstance(witness, str) else None
     row.witnessed = witness is not None
     row.drawn_at = now
     outcome = Outcome(row)
@@ -324,16 +344,90 @@ async def run(
     return outcome
 
 
+async def type_source_value(
+    session: AsyncSession, task: Task, row: Draw, *, actor: str, value: str, now: dt.datetime
+) -> None:
+    """The public source's value, as published, typed by one person with the role (section 2:
+    digits, optionally a point and digits, as the source prints them). Not used until a
+    second person confirms it (``confirm_source_value``)."""
+    await lock_scope(session, task)
+    await session.refresh(row)
+    source = _awaiting_source(task, row, now)
+    if not PUBLIC_VALUE.fullmatch(value):
+        raise DrawRefused("source_value_format", task=task.code, value=value)
+    if source.get("typed") is not None:
+        raise DrawRefused("source_value_typed", task=task.code, by=source["typed"]["by"])
+    row.public_source = source | {"typed": {"value": value, "by": actor, "at": now.isoformat()}}
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        action="draw.source_typed",
+        subject=f"task:{task.code}",
+        payload={"attempt": row.attempt, "source": source["source"], "value": value},
+    )
+
+
+async def confirm_source_value(
+    session: AsyncSession, task: Task, row: Draw, *, actor: str, value: str, now: dt.datetime
+) -> Witness | None:
+    """A second person types the value again. The same value: it is used (returned, and the
+    draw runs on it). Another value: neither is used, the typed one is withdrawn (both stay in
+    the audit record) and the value is typed anew."""
+    await lock_scope(session, task)
+    await session.refresh(row)
+    source = _awaiting_source(task, row, now)
+    typed = source.get("typed")
+    if typed is None:
+        raise DrawRefused("source_value_not_typed", task=task.code)
+    if typed["by"] == actor:
+        raise DrawRefused("source_self_confirmed", task=task.code)
+    agreed = typed["value"] == value
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        action="draw.source_confirmed" if agreed else "draw.source_disputed",
+        subject=f"task:{task.code}",
+        payload={"attempt": row.attempt, "typed": typed, "value": value},
+    )
+    if not agreed:
+        row.public_source = source | {"typed": None}
+        return None
+    row.public_source = source | {
+        "value": value,
+        "confirmed_by": actor,
+        "confirmed_at": now.isoformat(),
+    }
+    return {"source": source["source"], "value": value}
+
+
+def _awaiting_source(task: Task, row: Draw, now: dt.datetime) -> dict[str, Any]:
+    if row.status != "committed":
+        raise DrawRefused("draw_closed", task=task.code, attempt=row.attempt, status=row.status)
+    if row.public_source is None:
+        raise DrawRefused("no_public_source", task=task.code)
+    if row.witness_deadline is not None and now > row.witness_deadline:
+        raise DrawRefused("witness_deadline_passed", task=task.code, deadline=row.witness_deadline)
+    return dict(row.public_source)
+
+
 def _is_sealed_witness(row: Draw, witness: Witness) -> bool:
     """Whether ``witness`` is every value of the witnesses fixed at sealing, in their order
     (or none for a draw sealed without witness)."""
+    if row.public_source is not None:
+        value = row.public_source.get("value")
+        expected = {"source": row.public_source["source"], "value": value}
+        return value is not None and isinstance(witness, Mapping) and dict(witness) == expected
     if row.witnesses is None:
         return witness is None
     values = row.witness_values or []
     if not values or any(v is None for v in values):
         return False
     complete = values[0] if len(values) == 1 else list(values)
-    return witness == complete if isinstance(witness, str) else list(witness or ()) == complete
+    if isinstance(witness, (str, Mapping)):
+        return witness == complete
+    return list(witness or ()) == complete
 
 
 def error_record(exc: DrawError) -> dict[str, Any]:

@@ -120,6 +120,7 @@ def _document(
     if row.algorithm_version >= 2:
         doc |= {
             "witnesses": row.witnesses,
+            "public_source": row.public_source,
             "witness_deadline": row.witness_deadline.isoformat() if row.witness_deadline else None,
             "unwitnessed_reason": row.unwitnessed_reason,
             "cancellation": row.cancellation,

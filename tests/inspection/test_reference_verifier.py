@@ -197,6 +197,9 @@ def test_art27_draw_algorithm_document_test_vector() -> None:
     assert reference_verifier.seed_of(secret, ["王五", "赵六"]) == several
     assert derive_seed(secret, ["赵六", "王五"]) != several  # the order is part of the seed
     assert derive_seed(secret, ["王五赵六", ""]) != several
+    source = {"source": "上证综指 2026-12-15 收盘价", "value": "3890.27"}
+    assert derive_seed(secret, source).hex() in text
+    assert reference_verifier.seed_of(secret, source) == derive_seed(secret, source)
     example = make_input(targets(3), inspectors(3), {Tier.general: 2})
     assert (
         canonical_json({"algorithm_version": 2, "input": input_to_json(example)}).decode() in text

@@ -28,6 +28,7 @@ from inspection.quotas import Tier
 SECRET = bytes(range(32))
 WITNESS = "20261130"
 SEVERAL = ["20261130", "王五 第二位见证人"]  # two witnesses, in the order fixed at sealing
+SOURCE = {"source": "上证综指 2026-12-15 收盘价，休市则取下一交易日", "value": "3890.20"}
 COUNTY, OTHER = "150102", "150103"
 Doc = dict[str, Any]
 
@@ -41,7 +42,7 @@ def rechain(doc: Doc) -> None:
     doc["amendments_head"] = amendments_head(doc["commitment"], doc["amendments"])
 
 
-def _drawn(witness: str | list[str] | None, version: int, swaps: int) -> Doc:
+def _drawn(witness: str | list[str] | dict[str, str] | None, version: int, swaps: int) -> Doc:
     inp = DrawInput(POOL, PEOPLE, {Tier.general: 4})
     extra = DrawInput(PROJECTS, PEOPLE, {Tier.key: 2})
     seed = derive_seed(SECRET, witness, version)
@@ -114,7 +115,7 @@ _BASES: dict[str, str] = {}
 
 def base(kind: str) -> Doc:
     """A fresh copy of an honest export: ``drawn`` (version 2, witnessed, two swaps, Art.
-    25(4) part), ``several`` (two witnesses), ``unwitnessed``, ``failed``, ``cancelled`` (after
+    25(4) part), ``several`` (two witnesses), ``public_source``, ``unwitnessed``, ``failed``, ``cancelled`` (after
     the draw, with a swap), ``cancelled_sealed`` (before the witness values were in), ``v1``,
     ``v1_unwitnessed`` and ``v1_abandoned``."""
     if not _BASES:
@@ -134,6 +135,7 @@ def base(kind: str) -> Doc:
         for name, doc in (
             ("drawn", drawn),
             ("several", _drawn(SEVERAL, 2, 1)),
+            ("public_source", _drawn(SOURCE, 2, 0)),
             ("unwitnessed", _drawn(None, 2, 1)),
             ("failed", _failed()),
             ("cancelled", _drawn(WITNESS, 2, 1) | {"status": "cancelled"} | cancellation),

@@ -1,7 +1,8 @@
 """Draws are cancelled, never re-drawn; witnesses fixed at sealing (issue 13 item 2, Art. 27-29).
 
 A sealed draw records who witnesses it (in the order their values enter the seed), each value
-as it comes, the deadline for them and, for a draw made without witness, the reason; a draw
+as it comes, or the public random source it names (its value typed by one person, confirmed by
+a second), the deadline for them and, for a draw made without witness, the reason; a draw
 that cannot be used is cancelled with a reason, approved by the level above; a task made to
 replace a cancelled one names it.
 
@@ -26,6 +27,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("witness_values", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("witness_deadline", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("unwitnessed_reason", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("public_source", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("cancellation", sa.JSON(), nullable=True))
     with op.batch_alter_table("task") as batch:
         batch.add_column(sa.Column("replaces", sa.String(length=30), nullable=True))
@@ -37,6 +39,7 @@ def downgrade() -> None:
     with op.batch_alter_table("draw") as batch:
         for name in (
             "cancellation",
+            "public_source",
             "unwitnessed_reason",
             "witness_deadline",
             "witness_values",
