@@ -243,7 +243,9 @@ async def one_size(
         async with db.transaction() as s:
             task = await get_task(s, code)
             assert task is not None
-            _, plan = await draws.commit(s, task, actor="bench", now=NOW, secret=bytes(range(32)))
+            _, plan = await draws.commit(
+                s, task, actor="bench", now=NOW, secret=bytes(range(32)), witnesses=["witness"]
+            )
         return plan
 
     async def witness(db: Database, cards: bool) -> None:
@@ -253,7 +255,8 @@ async def one_size(
             assert task is not None
             row = await draws.latest_draw(s, task.id)
             assert row is not None
-            outcome = await draws.run(s, task, row, witness="12345", actor="bench", now=NOW)
+            value = await draws.give_witness(s, task, row, actor="witness", value="12345", now=NOW)
+            outcome = await draws.run(s, task, row, witness=value, actor="witness", now=NOW)
             assert outcome.error is None, outcome.error
             if cards:
                 ctx = Context(

@@ -264,8 +264,9 @@ DRAW_STATUS_LABELS = {
     "committed": "已封存、待见证",
     "drawn": "已抽取",
     "failed": "抽取失败",
-    "abandoned": "已放弃（未见证）",
-    "superseded": "已被重新抽取取代",
+    "cancelled": "已作废",
+    "abandoned": "已放弃（未见证）",  # before draws were cancelled, never re-drawn
+    "superseded": "已被重新抽取取代",  # idem
 }
 
 
@@ -278,18 +279,76 @@ def refusal_text(exc: DrawRefused, tz: dt.tzinfo) -> str:
         case "already_drawn":
             at = f["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M")
             return (
-                f"任务 {task} 已于{at}抽取（第{f['attempt']}次，{status}）。同一任务只抽取一次；"
-                f"确需重新抽取的，须由部门负责人发送「重新抽查 {task} <原因>」批准。"
+                f"任务 {task} 已于{at}封存抽取（{status}）。同一任务只抽取一次，不能重新抽取；"
+                f"不能使用的抽取可申请作废（「作废抽取 {task} <理由>」，须经上级批准），"
+                f"再新建任务并写明「替代={task}」。"
             )
+        case "task_cancelled":  # 取消任务 before sealing, or its draw cancelled (作废抽取)
+            return (
+                f"任务 {task} 已取消或其抽取已作废，任务已关闭，不能再抽取或修改。"
+                f"如需重新安排，请新建任务（抽取作废的，写明「替代={task}」）。"
+            )
+        case "unwitnessed_needs_reason":
+            return f"无见证抽取须写明理由：「抽查 {task} 无见证 <理由>」。"
+        case "witnesses_invalid":
+            return "见证人名单有误：至少一人，且不能重复。"
+        case "witness_is_sealer":
+            return "封存抽取的人不能同时做见证人（见证值须来自他人）。"
+        case "witness_deadline_past":
+            return "见证期限已过，请另定期限。"
+        case "replaces_not_cancelled":
+            return f"任务 {task} 要替代的任务 {f['replaces']} 的抽取未作废也未失败。"
+        case "unwitnessed_draw":
+            return f"任务 {task} 的抽取无见证，不接受见证值。"
+        case "not_a_witness":
+            return f"您不是任务 {task} 封存时确定的见证人，见证值只能由见证人本人提供。"
+        case "witness_deadline_passed":
+            at = f["deadline"].astimezone(tz).strftime("%Y-%m-%d %H:%M")
+            return (
+                f"任务 {task} 的见证期限（{at}）已过，不再接受见证值；此抽取只能作废"
+                f"（「作废抽取 {task} <理由>」），不能重新封存。"
+            )
+        case "public_source_draw":
+            return (
+                f"任务 {task} 的见证值取封存时指定的公开随机源：请用「随机源值 {task} <数值>」"
+                f"录入，由另一人「确认随机源 {task} <数值>」。"
+            )
+        case "no_public_source":
+            return f"任务 {task} 封存时没有指定公开随机源。"
+        case "source_value_format":
+            return (
+                f"数值「{f['value']}」应按公布的样子写成数字，可带小数点（如 3890.27），"
+                "不加千位分隔符、单位或空格。"
+            )
+        case "source_value_typed":
+            return f"任务 {task} 的随机源数值已录入，待另一人「确认随机源 {task} <数值>」。"
+        case "source_value_not_typed":
+            return f"任务 {task} 的随机源数值尚未录入：先发送「随机源值 {task} <数值>」。"
+        case "source_self_confirmed":
+            return "录入随机源数值的人不能自己确认，须由另一人核对。"
+        case "witness_given":
+            return f"您已为任务 {task} 提供过见证值，不能更改。"
+        case "cancel_not_drawn":
+            return f"任务 {task} 尚未封存抽取，无需作废（封存前可直接修改或取消任务）。"
+        case "cancel_closed":
+            return f"任务 {task} 的抽取{status}，不能作废。"
+        case "cancel_task_complete":
+            return f"任务 {task} 已完成，不能作废。"
+        case "cancel_has_results":
+            return f"任务 {task} 已有检查结果，不能作废。"
+        case "cancel_pending":
+            return f"任务 {task} 已有作废申请，等待上级批准。"
+        case "cancel_not_requested":
+            return f"任务 {task} 没有待批准的作废申请。"
+        case "cancel_self_approval":
+            return "申请作废的人不能自己批准。"
         case "task_complete":
             return f"任务 {task} 已完成，不能再抽取或修改。"
-        case "task_cancelled":
-            return f"任务 {task} 已取消，不能抽取或修改。"
         case "task_sealed":
             at = f["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M")
             return (
                 f"任务 {task} 已于{at}封存抽取（第{f['attempt']}次），任务内容不能再修改或取消；"
-                f"确需重新抽取的，须由部门负责人发送「重新抽查 {task} <原因>」批准（第29条）。"
+                f"抽取无法使用的，可发送「作废抽取 {task} <理由>」，经上级批准作废后以新任务替代（第29条）。"
             )
         case "outside_draw":
             return f"任务 {task} 是双随机以外的检查（第6条），不参加抽取。"
@@ -303,14 +362,6 @@ def refusal_text(exc: DrawRefused, tz: dt.tzinfo) -> str:
             return f"任务 {task} 无法抽取：\n" + "\n".join(f"· {p}" for p in f["problems"])
         case "draw_closed":
             return f"任务 {task} 第{f['attempt']}次抽取已{status}。"
-        case "redraw_not_drawn":
-            return f"任务 {task} 尚未抽取，直接发送「抽查 {task}」即可。"
-        case "redraw_already_approved":
-            return f"任务 {task} 的重新抽取已获批准，等待发送「抽查 {task}」。"
-        case "redraw_task_complete":
-            return f"任务 {task} 已完成，不能重新抽取。"
-        case "redraw_has_results":
-            return f"任务 {task} 已有检查结果，不能重新抽取。"
         case "amendment_mismatch":
             return f"抽取记录第{f['seq']}项变更与重放结果不符。"
         case "no_live_draw":

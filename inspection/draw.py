@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -55,14 +56,45 @@ def score(seed: bytes, label: str, key: str) -> bytes:
     return hashlib.sha256(seed + b"\x00" + label.encode() + b"\x00" + key.encode()).digest()
 
 
-def derive_seed(secret: bytes, witness: str | None, version: int = ALGORITHM_VERSION) -> bytes:
-    """Mix the committed secret with the witness value. Version 2 marks the form with one byte
-    (0x01 then the value, or 0x00 for none), so no typed value gives the seed of "no witness";
-    version 1 used the word "unwitnessed" for none."""
+# A public random source named at sealing and its value: {"source": ..., "value": ...}.
+PUBLIC_VALUE = re.compile(r"[0-9]+(\.[0-9]+)?")
+# None, one value, several in the order sealed, or a public random source.
+Witness = str | Sequence[str] | Mapping[str, str] | None
+
+
+def _enc(text: str) -> bytes:
+    data = text.encode("utf-8")
+    return len(data).to_bytes(4, "big") + data
+
+
+def witness_tail(witness: Witness) -> bytes:
+    """Section 2 of DRAW_ALGORITHM.md (version 2): the witness form as bytes. One marker byte,
+    so no value of one form can give the seed of another: 0x00 for none; 0x01 and the value
+    for one witness; 0x02 and, per value in the order fixed at sealing, its UTF-8 length as 4
+    bytes big-endian then its UTF-8, for several (at least two); 0x03 and the public source's
+    description then its value, each so encoded, for a public random source."""
+    if witness is None:
+        return b"\x00"
+    if isinstance(witness, str):
+        return b"\x01" + witness.encode("utf-8")
+    if isinstance(witness, Mapping):
+        if set(witness) != {"source", "value"} or not PUBLIC_VALUE.fullmatch(witness["value"]):
+            raise ValueError("a public source is {source, value}, the value digits[.digits]")
+        return b"\x03" + _enc(witness["source"]) + _enc(witness["value"])
+    if len(witness) < 2:
+        raise ValueError("several witness values means at least two; one is a string")
+    return b"\x02" + b"".join(_enc(value) for value in witness)
+
+
+def derive_seed(secret: bytes, witness: Witness, version: int = ALGORITHM_VERSION) -> bytes:
+    """Mix the committed secret with the witness value(s) (``witness_tail``); version 1 knew
+    one value or none, and used the word "unwitnessed" for none."""
     if version == 1:
+        if witness is not None and not isinstance(witness, str):
+            raise ValueError("version 1 has one witness value at most")
         tail = witness.encode("utf-8") if witness is not None else b"unwitnessed"
     else:
-        tail = b"\x01" + witness.encode("utf-8") if witness is not None else b"\x00"
+        tail = witness_tail(witness)
     return hashlib.sha256(secret + b"\x00" + tail).digest()
 
 
@@ -983,7 +1015,7 @@ def result_from_json(data: Mapping[str, Any]) -> DrawResult:
 def export_document(
     inp: DrawInput,
     secret: bytes,
-    witness: str | None,
+    witness: Witness,
     result: DrawResult,
     version: int = ALGORITHM_VERSION,
 ) -> dict[str, Any]:
@@ -994,7 +1026,11 @@ def export_document(
         "algorithm_version": version,
         "input": input_to_json(inp, version),
         "secret_hex": secret.hex(),
-        "witness": witness,
+        "witness": witness
+        if witness is None or isinstance(witness, str)
+        else dict(witness)
+        if isinstance(witness, Mapping)
+        else list(witness),
         "commitment": commitment(secret),
         "fingerprint": fingerprint(inp, version),
         "result": result_to_json(result),

@@ -24,7 +24,8 @@ VERSION = 2
 VERSIONS = (1, 2)
 TIERS = ("special", "key", "general")
 LOCALITIES = ("same_county", "scope")
-STATUSES = ("drawn", "superseded", "failed", "abandoned")
+# Section 14: version 2 never supersedes nor abandons a sealed draw; it cancels it.
+STATUSES = {1: ("drawn", "superseded", "failed", "abandoned"), 2: ("drawn", "failed", "cancelled")}
 ERROR_REASONS = ("pool_too_small", "team_unfilled")
 PARTS = ("random", "construction")
 HEX64 = frozenset("0123456789abcdef")
@@ -63,6 +64,12 @@ INFORMATIVE = (
     "approved_by",
     "summary",
     "exclusions",
+    "witnesses",
+    "public_source",
+    "witness_deadline",
+    "unwitnessed_reason",
+    "cancellation",
+    "replaces",
 )
 AMENDMENT_FIELDS = (
     "seq",
@@ -173,14 +180,55 @@ def score(seed: bytes, label: str, key: str) -> bytes:
     return sha256(seed + b"\x00" + label.encode("utf-8") + b"\x00" + key.encode("utf-8"))
 
 
-def seed_of(secret: bytes, witness: str | None, version: int = VERSION) -> bytes:
-    """Section 2: version 2 marks the witness form with one byte (0x01 and the value, or 0x00
-    alone), so no value can pass for its absence; version 1 used the word "unwitnessed"."""
+def seed_of(secret: bytes, witness: Any, version: int = VERSION) -> bytes:
+    """Section 2: version 2 marks the witness form with one byte: 0x00 alone for none, 0x01
+    and the value for one witness, 0x02 and each value as a 4-byte big-endian length and its
+    UTF-8 for several, 0x03 and the public source's description and value so encoded; so no
+    value of one form can pass for another. Version 1 used the word "unwitnessed" for none."""
     if version == 1:
         tail = b"unwitnessed" if witness is None else witness.encode("utf-8")
+    elif witness is None:
+        tail = b"\x00"
+    elif isinstance(witness, str):
+        tail = b"\x01" + witness.encode("utf-8")
+    elif isinstance(witness, dict):
+        tail = b"\x03"
+        for part in (witness["source"], witness["value"]):
+            data = part.encode("utf-8")
+            tail += len(data).to_bytes(4, "big") + data
     else:
-        tail = b"\x00" if witness is None else b"\x01" + witness.encode("utf-8")
+        tail = b"\x02"
+        for value in witness:
+            data = value.encode("utf-8")
+            tail += len(data).to_bytes(4, "big") + data
     return sha256(secret + b"\x00" + tail)
+
+
+def read_witness(doc: dict[str, Any], version: int) -> Any:
+    """Section 9: ``null``, a string, or (version 2) an array of at least two strings, or a
+    public random source ``{"source", "value"}`` (value: digits, optionally a point and
+    digits)."""
+    witness = doc.get("witness")
+    if version >= 2 and isinstance(witness, dict):
+        exact_members(witness, ("source", "value"), "witness")
+        field(witness, "source", str, "witness")
+        value = field(witness, "value", str, "witness")
+        whole, point, fraction = value.partition(".")
+        digits = "0123456789"
+        if (
+            not whole
+            or any(c not in digits for c in whole)
+            or (point and (not fraction or any(c not in digits for c in fraction)))
+        ):
+            raise Invalid("witness.value: a public value is written as digits[.digits]")
+        return witness
+    if version >= 2 and isinstance(witness, list):
+        if any(not isinstance(v, str) for v in witness):
+            raise Invalid("witness: an array of witness values holds strings only")
+        if len(witness) < 2:
+            raise Invalid("witness: several witness values are at least two (one is a string)")
+        return witness
+    return field(doc, "witness", (str, type(None)), "document")
 
 
 def construction_seed_of(seed: bytes) -> bytes:
@@ -800,7 +848,7 @@ def read_header(doc: Any) -> int:
 
 def read_state(doc: dict[str, Any], version: int) -> tuple[str, list[dict[str, Any]]]:
     """Section 14: the final state and what each state allows; the amendments, checked."""
-    witness = field(doc, "witness", (str, type(None)), "document")
+    witness = read_witness(doc, version)
     result = field(doc, "result", (dict, type(None)), "document")
     error = field(doc, "error", (dict, type(None)), "document") if "error" in doc else None
     if "witnessed" in doc and field(doc, "witnessed", bool, "document") is not (
@@ -813,8 +861,8 @@ def read_state(doc: dict[str, Any], version: int) -> tuple[str, list[dict[str, A
         raise Invalid("witness: in version 1 the value 'unwitnessed' cannot be told from none")
     if "status" in doc:
         status = field(doc, "status", str, "document")
-        if status not in STATUSES:
-            raise Invalid(f"status: unknown state {status!r}")
+        if status not in STATUSES[version]:
+            raise Invalid(f"status: no state {status!r} in version {version}")
     else:
         status = "drawn" if result is not None else ("failed" if error else "abandoned")
     construction = doc.get("construction")
@@ -823,7 +871,8 @@ def read_state(doc: dict[str, Any], version: int) -> tuple[str, list[dict[str, A
         exact_members(construction, ("input", "fingerprint", "result"), "construction")
         field(construction, "result", (dict, type(None)), "construction")
     amendments = field(doc, "amendments", list, "document") if "amendments" in doc else []
-    drawn = status in ("drawn", "superseded")
+    # Cancelled after the draw: checked as drawn; cancelled before it: as abandoned.
+    drawn = status in ("drawn", "superseded") or (status == "cancelled" and result is not None)
     if drawn != (result is not None):
         raise Invalid(f"result: a {status} draw {'needs' if drawn else 'has no'} result")
     if construction is not None and drawn != (construction["result"] is not None):
@@ -832,8 +881,8 @@ def read_state(doc: dict[str, Any], version: int) -> tuple[str, list[dict[str, A
         )
     if (status == "failed") != (error is not None):
         raise Invalid(f"error: a {status} draw {'needs' if status == 'failed' else 'has no'} error")
-    if status == "abandoned" and witness is not None:
-        raise Invalid("witness: an abandoned draw has no witness value")
+    if status in ("abandoned", "cancelled") and not drawn and witness is not None:
+        raise Invalid(f"witness: a {status} draw without a result has no witness value")
     if amendments and not drawn:
         raise Invalid(f"amendments: a {status} draw has no result to amend")
     if error is not None:
@@ -887,7 +936,7 @@ def verify(doc: Any) -> str | None:
                 )
         if version >= 2:
             check_exclusions(doc, inp, c_inp)
-        if status == "abandoned":
+        if status == "abandoned" or (status == "cancelled" and doc["result"] is None):
             return None
         if status == "failed":
             return check_failure(doc["error"], inp, c_inp, seed, version)
@@ -1100,7 +1149,7 @@ def verify_public(doc: Any) -> str | None:
         for name in ("commitment", "fingerprint"):
             hex64(doc, name, "document")
         seed = bytes.fromhex(hex64(doc, "seed_hex", "document"))
-        witness = field(doc, "witness", (str, type(None)), "document")
+        witness = read_witness(doc, VERSION)
         if field(doc, "witnessed", bool, "document") is not (witness is not None):
             raise Invalid("witnessed: does not match the witness value")
         if field(doc, "status", str, "document") != "drawn":

@@ -56,6 +56,7 @@ class TaskSpec:
     skip_checked_above: bool = False  # Art. 30
     construction_projects: bool = True  # Art. 25(4)
     plan_id: int | None = None
+    replaces: str = ""  # a task of the same unit whose draw was cancelled (its code)
 
     def __post_init__(self) -> None:
         if not self.name or len(self.name) > 200:
@@ -241,7 +242,8 @@ CHAT_USAGE = (
     "新建任务 <名称> 范围=150100 特殊=25% 重点=20% 一般=10% 检查期=2026-12-01~2026-12-31"
     " [抽取日= 事项=A01,A02 检查重点= 抽取科室= 检查科室= 发起科室= 参与科室= 组员=2"
     " 证件=执法证,工作证 属地=本旗县区|范围内 辅助=1 回避上次=是 每人上限=3 标签=行业:火电"
-    " 本年已查=排除 特殊多查=是 复查下级=否 上级已查=不排除 建设项目=是 单位=150100 计划=编号]"
+    " 本年已查=排除 特殊多查=是 复查下级=否 上级已查=不排除 建设项目=是 单位=150100 计划=编号"
+    " 替代=已作废抽取的任务]"
 )
 
 
@@ -321,6 +323,7 @@ def read_fields(values: Mapping[str, str]) -> dict[str, object]:
         "上级已查": ("skip_checked_above", lambda v: parse_bool(v, "上级已查")),
         "建设项目": ("construction_projects", lambda v: parse_bool(v, "建设项目")),
         "计划": ("plan_id", lambda v: parse_int(v, "计划编号", "plan")),
+        "替代": ("replaces", str.strip),
     }
     for key, value in values.items():
         if key not in readers:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from inspection.draw import (
+    PUBLIC_VALUE,
     VERSIONS,
     DrawError,
     DrawInput,
@@ -203,6 +204,23 @@ INSPECTOR = obj(
 COUNT = integer(0)
 
 
+def witness_value(value: Any, where: str) -> None:
+    """Section 2 (version 2): ``null``, one string, an array of at least two strings (the
+    values of several witnesses, in the order fixed at sealing), or a public random source
+    ``{"source", "value"}`` with the value written as digits[.digits]."""
+    if value is None or type(value) is str:
+        return
+    if type(value) is dict:
+        obj({"source": STRING, "value": STRING})(value, where)
+        if not PUBLIC_VALUE.fullmatch(value["value"]):
+            raise Rejected(f"{where}.value: a public value is written as digits[.digits]")
+        return
+    if type(value) is not list or any(type(v) is not str for v in value):
+        raise _fail(where, value)
+    if len(value) < 2:
+        raise Rejected(f"{where}: several witness values are at least two (one is a string)")
+
+
 def input_schema(version: int) -> Check:
     counts = (
         obj(dict.fromkeys(TIERS, COUNT)) if version >= 2 else obj({}, dict.fromkeys(TIERS, COUNT))
@@ -327,9 +345,23 @@ INFORMATIVE = dict.fromkeys(
         "approved_by",
         "summary",
         "exclusions",
+        "witnesses",
+        "public_source",
+        "witness_deadline",
+        "unwitnessed_reason",
+        "cancellation",
+        "replaces",
     ),
     anything,
 )
+
+
+# Section 14: version 2 has no re-draw (a sealed draw is never superseded nor abandoned: it is
+# cancelled, with approval); version 1 records keep their states.
+STATUSES = {
+    1: ("drawn", "superseded", "failed", "abandoned"),
+    2: ("drawn", "failed", "cancelled"),
+}
 
 
 def document_schema(version: int) -> Check:
@@ -362,13 +394,13 @@ def document_schema(version: int) -> Check:
         "algorithm_version": anything,
         "input": inp,
         "secret_hex": hex64,
-        "witness": nullable(STRING),
+        "witness": witness_value if version >= 2 else nullable(STRING),
         "commitment": hex64,
         "fingerprint": hex64,
         "result": nullable(exactly(dict)),
     }
     later = {
-        "status": one_of("drawn", "superseded", "failed", "abandoned"),
+        "status": one_of(*STATUSES[version]),
         "witnessed": BOOLEAN,
         "error": error,
         "construction": construction,
@@ -425,7 +457,10 @@ def _state(doc: Mapping[str, Any], version: int) -> str:
     status: str = doc.get("status") or (
         "drawn" if result is not None else "failed" if error is not None else "abandoned"
     )
-    drawn = status in ("drawn", "superseded")
+    # A draw cancelled after it was drawn is checked as drawn; one cancelled before every
+    # witness value was in, as an abandoned draw of version 1 (nothing but commitment and
+    # fingerprint to check).
+    drawn = status in ("drawn", "superseded") or (status == "cancelled" and result is not None)
     part = doc.get("construction")
     # The table of section 14: which of result, construction result and error a state has.
     has = {
@@ -442,8 +477,8 @@ def _state(doc: Mapping[str, Any], version: int) -> str:
         if present != wants[name]:
             needs = "needs" if wants[name] else "has no"
             raise Rejected(f"{name}: a {status} draw {needs} {name.rsplit('.', 1)[-1]}")
-    if status == "abandoned" and witness is not None:
-        raise Rejected("witness: an abandoned draw has no witness value")
+    if status in ("abandoned", "cancelled") and not drawn and witness is not None:
+        raise Rejected(f"witness: a {status} draw without a result has no witness value")
     if doc.get("amendments") and not drawn:
         raise Rejected(f"amendments: a {status} draw has no result to amend")
     for n, a in enumerate(doc.get("amendments") or []):
@@ -494,7 +529,7 @@ def _verify(doc: Any) -> str | None:
             )
     if version >= 2:
         _exclusions(doc["exclusions"], inp, c_inp)
-    if status == "abandoned":
+    if status == "abandoned" or (status == "cancelled" and doc["result"] is None):
         return None
     if status == "failed":
         return _failure(doc["error"], inp, c_inp, seed, version)
@@ -668,7 +703,7 @@ PUBLIC_DOCUMENT = obj(
         "commitment": hex64,
         "fingerprint": hex64,
         "seed_hex": hex64,
-        "witness": nullable(STRING),
+        "witness": witness_value,
         "witnessed": BOOLEAN,
         "status": one_of("drawn"),
         "input": PUBLIC_INPUT,

@@ -504,8 +504,12 @@ class Task(Base):
     approved_by: Mapped[str | None] = mapped_column(String(64))
     approved_at: Mapped[dt.datetime | None]
     authorised_drawer: Mapped[str | None] = mapped_column(String(64))
-    # A chief's approval for one more draw: {"by", "reason", "at"}; consumed by that draw.
+    # Before issue 13 a chief could approve one more draw ({"by", "reason", "at"}); no longer
+    # written: a sealed draw is cancelled (Draw.cancellation), never re-drawn.
     redraw_approval: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The task whose draw was cancelled and which this one replaces (its code); its draw
+    # names that draw (DRAW_ALGORITHM.md section 16).
+    replaces: Mapped[str | None] = mapped_column(String(30))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime]
     completed_at: Mapped[dt.datetime | None]
@@ -520,7 +524,7 @@ class Draw(Base):
     task_id: Mapped[int] = mapped_column(ForeignKey("task.id"), index=True)
     attempt: Mapped[int] = mapped_column(Integer)
     org_code: Mapped[str] = mapped_column(String(12))
-    # committed / drawn / failed / abandoned / superseded
+    # committed / drawn / failed / cancelled (abandoned / superseded: before issue 13 only)
     status: Mapped[str] = mapped_column(String(12))
     algorithm_version: Mapped[int] = mapped_column(Integer)
     fingerprint: Mapped[str] = mapped_column(String(64))
@@ -542,7 +546,21 @@ class Draw(Base):
     committed_by: Mapped[str] = mapped_column(String(64))
     committed_at: Mapped[dt.datetime]
     drawn_at: Mapped[dt.datetime | None]
-    closed_at: Mapped[dt.datetime | None]  # abandoned or superseded
+    closed_at: Mapped[dt.datetime | None]  # cancelled (abandoned or superseded before)
+    # Fixed at sealing: who witnesses, in the order their values enter the seed (userids), and
+    # by when; each value as it comes (None until typed). None: no witness, or a draw sealed
+    # before witnesses were named (its one value is in ``witness``).
+    witnesses: Mapped[list[Any] | None] = mapped_column(JSON)
+    witness_values: Mapped[list[Any] | None] = mapped_column(JSON)
+    witness_deadline: Mapped[dt.datetime | None]
+    unwitnessed_reason: Mapped[str | None] = mapped_column(Text)
+    # A public random source named at sealing instead of witnesses (RFC 3797 style):
+    # {"source": description, "value": None until confirmed, "typed": None or {"value", "by",
+    # "at"}, "confirmed_by", "confirmed_at"}.
+    public_source: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # {"requested_by", "reason", "requested_at", "approved_by", "approved_at", "approval"}:
+    # approval "level_above", or "region_two_person" for a region draw (chief and admin).
+    cancellation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class DrawAmendment(Base):

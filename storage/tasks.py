@@ -118,6 +118,27 @@ async def list_plans(
 # --- tasks --------------------------------------------------------------------------------
 
 
+async def _check_replaced(session: AsyncSession, code: str, org_code: str) -> None:
+    """A task replaces one task of the same unit whose draw was cancelled (or failed), and only one task
+    replaces it (its draw names the cancelled one: DRAW_ALGORITHM.md section 16)."""
+    old = await session.scalar(select(Task).where(Task.code == code))
+    if old is None or old.org_code != org_code:
+        raise SpecError(
+            f"替代的任务「{code}」不存在或不属本单位。",
+            f"no task {code!r} of {org_code} to replace",
+        )
+    if old.status not in ("cancelled", "failed"):
+        raise SpecError(
+            f"任务 {code} 的抽取未作废也未失败，不能被替代（作废须经上级批准）。",
+            f"task {code}'s draw is neither cancelled nor failed",
+        )
+    taken = await session.scalar(select(Task.code).where(Task.replaces == code))
+    if taken is not None:
+        raise SpecError(
+            f"任务 {code} 已由任务 {taken} 替代。", f"task {code} is replaced by {taken}"
+        )
+
+
 async def validate_spec(
     session: AsyncSession, spec: TaskSpec, *, org_code: str, today: dt.date
 ) -> tuple[OrgNode, list[str], int, dict[Tier, Quota]]:
@@ -179,8 +200,11 @@ async def create_task(
     org, scope, team_size, quotas = await validate_spec(
         session, spec, org_code=org_code, today=today or now.date()
     )
+    if spec.replaces:
+        await _check_replaced(session, spec.replaces, org_code)
     n = await repos.sequences.next(f"task:{spec.year}:{org_code}")
     task = Task(
+        replaces=spec.replaces or None,
         code=f"T{spec.year}-{org_code}-{n:03d}",
         plan_id=spec.plan_id,
         year=spec.year,

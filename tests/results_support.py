@@ -62,7 +62,7 @@ async def drawn(h: Harness, *, more_general: int = 0, in_period: bool = True) ->
     if more_general:
         async with h.db.transaction() as s:
             await add_targets(s, more_general, tier="general", start=300)
-    await h.say(ADMIN, f"抽查 {TASK} 无见证")
+    await h.say(ADMIN, f"抽查 {TASK} 无见证 见证人均出差")
     if in_period:  # drawn on 2026-11-30; the check period begins the next day (Art. 22)
         h.clock.advance(days=1)
     return await visits(h)

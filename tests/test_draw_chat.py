@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import func, select
 
+from inspection import reference_verifier
+from inspection.verify import verify_export
+from storage.draws import export, verify_task
 from storage.models import AuditEntry, Draw, Inspection, TeamMember
+from storage.tasks import get_task
 from tests.conftest import Harness
 from tests.factories import (
     COUNTY2,
@@ -16,6 +22,7 @@ from tests.support.draw_chat import (
     ABOVE,
     ADMIN,
     CHIEF,
+    NEW_TASK,
     OUTSIDER,
     TASK,
     card_bodies,
@@ -40,9 +47,9 @@ async def test_art27_commitment_precedes_the_witness_and_a_task_is_drawn_once(
     assert cards(h) == []  # nothing drawn yet
 
     (refusal,) = await h.say(ADMIN, f"抽查 {TASK}")  # a task is drawn once
-    assert "只抽取一次" in refusal and f"重新抽查 {TASK}" in refusal
+    assert "只抽取一次" in refusal and f"作废抽取 {TASK}" in refusal
 
-    replies = await h.say(ADMIN, f"见证 {TASK} 20261130")
+    replies = await h.say(CHIEF, f"见证 {TASK} 20261130")
     assert any("抽取结果" in r and "已见证" in r and "20261130" in r for r in replies)
     async with h.db.transaction() as s:
         inspections = (await s.execute(select(Inspection))).scalars().all()
@@ -54,7 +61,7 @@ async def test_art27_commitment_precedes_the_witness_and_a_task_is_drawn_once(
     for user in (CHIEF, ABOVE):
         texts = h.wecom.texts_to(user)
         assert "抽查承诺" in texts[0] and "抽取结果" in texts[1]
-    (refusal,) = await h.say(ADMIN, f"抽查 {TASK} 无见证")
+    (refusal,) = await h.say(ADMIN, f"抽查 {TASK} 无见证 见证人均出差")
     assert "只抽取一次" in refusal
     async with h.db.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(Draw)) == 1
@@ -63,7 +70,7 @@ async def test_art27_commitment_precedes_the_witness_and_a_task_is_drawn_once(
 async def test_art28_each_team_gets_one_card_in_one_message(h: Harness) -> None:
     await setup(h)
     await h.say(ADMIN, f"抽查 {TASK}")
-    await h.say(ADMIN, f"见证 {TASK} 7")
+    await h.say(CHIEF, f"见证 {TASK} 7")
     bodies = card_bodies(h)
     async with h.db.transaction() as s:
         rows = (
@@ -97,7 +104,7 @@ async def test_art27_unwitnessed_is_marked_everywhere_and_teams_learn_only_their
     h: Harness,
 ) -> None:
     await setup(h)
-    replies = await h.say(ADMIN, f"抽查 {TASK} 无见证")
+    replies = await h.say(ADMIN, f"抽查 {TASK} 无见证 见证人均出差")
     assert any("未见证" in r and "抽取结果" in r for r in replies)
     texts = h.wecom.texts_to(CHIEF)
     assert "无见证" in texts[0] and "未见证" in texts[1]
@@ -159,10 +166,10 @@ async def test_art28_a_team_that_cannot_be_formed_is_a_recorded_failure(h: Harne
     await setup(h, 属地="本旗县区")
     async with h.db.transaction() as s:
         await add_targets(s, 30, tier="general", org=COUNTY2, start=500)
-    replies = await h.say(ADMIN, f"抽查 {TASK} 无见证")
+    replies = await h.say(ADMIN, f"抽查 {TASK} 无见证 见证人均出差")
     failure = next(r for r in replies if "未能完成" in r)
     assert "无法配齐" in failure and "不在同一旗县区" in failure and "范围内" in failure
-    assert f"重新抽查 {TASK}" in failure
+    assert f"替代={TASK}" in failure and "重新抽查" not in failure
     async with h.db.transaction() as s:
         draw = (await s.execute(select(Draw))).scalar_one()
         assert draw.status == "failed" and draw.error is not None
@@ -172,46 +179,88 @@ async def test_art28_a_team_that_cannot_be_formed_is_a_recorded_failure(h: Harne
     assert "只抽取一次" in refusal
 
 
-async def test_art41_redraw_needs_a_chief_and_keeps_every_draw_visible_above(h: Harness) -> None:
+async def test_art29_a_sealed_draw_is_never_redrawn_only_cancelled_with_the_level_above(
+    h: Harness,
+) -> None:
+    """重新抽查 is gone: a drawn result is cancelled with a reason, approved by the level above
+    (not the unit that drew); the draw stays in the record, the task closes, and a new task's
+    draw names the cancelled one."""
     await setup(h)
-    await h.say(ADMIN, f"抽查 {TASK}")  # committed, but the witness step never comes
-    await h.say(CHIEF, f"重新抽查 {TASK} 见证会取消")
-    await h.say(ADMIN, f"抽查 {TASK} 无见证")
-    (refusal,) = await h.say(ADMIN, f"重新抽查 {TASK} 名录有误")
-    assert "仅限" in refusal and "部门负责人" in refusal
-    replies = await h.say(CHIEF, f"重新抽查 {TASK} 名录有误已更正")
-    assert any("已批准" in r and "撤销检查5项" in r for r in replies)
     await h.say(ADMIN, f"抽查 {TASK}")
-    await h.say(ADMIN, f"见证 {TASK} 42")
+    await h.say(CHIEF, f"见证 {TASK} 42")
+    (gone,) = await h.say(CHIEF, f"重新抽查 {TASK} 结果不理想")  # no such command any more
+    assert "已批准" not in gone
+    (usage,) = await h.say(ADMIN, f"作废抽取 {TASK}")
+    assert "理由" in usage
+    (asked,) = await h.say(ADMIN, f"作废抽取 {TASK} 抽取范围漏了一个旗县")
+    assert "等待" in asked
+    assert any(f"批准作废 {TASK}" in t for t in h.wecom.texts_to(ABOVE))
+    (own,) = await h.say(CHIEF, f"批准作废 {TASK}")  # the unit that drew cannot approve
+    assert "上级" in own
+    (again,) = await h.say(ADMIN, f"抽查 {TASK}")  # nor draw again while it stands
+    assert "只抽取一次" in again
+    replies = await h.say(ABOVE, f"批准作废 {TASK}")
+    assert any("已作废" in r and "撤销检查5项" in r for r in replies)
+    (closed,) = await h.say(ADMIN, f"抽查 {TASK}")
+    assert "已作废" in closed and f"替代={TASK}" in closed
+    (made,) = await h.say(ADMIN, f"{NEW_TASK} 替代={TASK}")
+    new_task = TASK.replace("-001", "-002")
+    assert new_task in made
+    (twice,) = await h.say(ADMIN, f"{NEW_TASK} 替代={TASK}")
+    assert f"已由任务 {new_task} 替代" in twice
+    await h.say(ADMIN, f"抽查 {new_task}")
+    assert any(f"替代已作废的任务 {TASK}" in t for t in h.wecom.texts_to(ABOVE))
+    await h.say(CHIEF, f"见证 {new_task} 43")
     async with h.db.transaction() as s:
-        draws = (await s.execute(select(Draw).order_by(Draw.attempt))).scalars().all()
+        draws = (await s.execute(select(Draw).order_by(Draw.id))).scalars().all()
         statuses = (
             await s.execute(select(Inspection.status, func.count()).group_by(Inspection.status))
         ).all()
         logged = (await s.execute(select(AuditEntry.action).order_by(AuditEntry.id))).scalars()
         actions = [a for a in logged if a.startswith("draw.")]
-    assert [d.status for d in draws] == ["abandoned", "superseded", "drawn"]
-    assert draws[2].approved_by == CHIEF and draws[2].redraw_reason == "名录有误已更正"
-    assert dict(statuses) == {"cancelled": 5, "open": 5}
+        old_task = await get_task(s, TASK)
+        assert old_task is not None and old_task.status == "cancelled"
+        old_doc = await export(s, old_task)
+        replacing = await get_task(s, new_task)
+        assert replacing is not None
+        new_doc = await export(s, replacing)
+        assert await verify_task(s, old_task) is None
+        assert await verify_task(s, replacing) is None
+    assert [(d.status, d.attempt) for d in draws] == [("cancelled", 1), ("drawn", 1)]
+    assert draws[0].cancellation is not None
+    assert draws[0].cancellation["approved_by"] == ABOVE
+    assert draws[0].cancellation["approval"] == "level_above"
+    assert dict(statuses)["cancelled"] == 5
     assert actions == [
         "draw.commit",
-        "draw.redraw_approved",
-        "draw.commit",
+        "draw.witness",
         "draw.run",
-        "draw.redraw_approved",
+        "draw.cancel_requested",
+        "draw.cancelled",
         "draw.commit",
+        "draw.witness",
         "draw.run",
     ]
+    # Both stay in every export, and both verifiers accept them.
+    assert old_doc["status"] == "cancelled" and old_doc["result"] is not None
+    assert old_doc["cancellation"]["reason"] == "抽取范围漏了一个旗县"
+    assert new_doc["replaces"] == {
+        "task": TASK,
+        "attempt": 1,
+        "commitment": draws[0].commitment,
+    }
+    for doc in (old_doc, new_doc):
+        assert verify_export(json.loads(json.dumps(doc))) is None
+        assert reference_verifier.verify(json.loads(json.dumps(doc))) is None
     (history,) = await h.say(ABOVE, f"抽取记录 {TASK}")
-    assert "第1次" in history and "已放弃" in history and "已被重新抽取取代" in history
-    assert "第3次" in history
+    assert "已作废" in history and "抽取范围漏了一个旗县" in history
 
 
 async def test_group_chat_per_team_where_the_organisation_enables_them(h: Harness) -> None:
     async with h.db.transaction() as s:
         await enable_group_chats(s)
     await setup(h)
-    await h.say(ADMIN, f"抽查 {TASK} 无见证")
+    await h.say(ADMIN, f"抽查 {TASK} 无见证 见证人均出差")
     assert len(h.wecom.chats) == 5
     for chat in h.wecom.chats.values():
         (message,) = chat.messages

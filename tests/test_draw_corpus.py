@@ -125,6 +125,28 @@ def relabel_as_abandoned(doc: Doc) -> None:
     doc["status"] = "abandoned"
 
 
+def relabel_as_cancelled_before_the_draw(doc: Doc) -> None:
+    """A drawn result relabelled as a draw cancelled before its witness values were in, with
+    everything that shows the draw removed: the export alone cannot tell (section 14); the
+    audit record does (section 16, ``test_draw_verify``)."""
+    doc |= {"status": "cancelled", "result": None, "witness": None, "witnessed": False}
+    doc["construction"]["result"] = None
+    doc["amendments"] = []
+    rechain(doc)
+
+
+def witnesses_reordered(doc: Doc) -> None:
+    doc["witness"].reverse()
+
+
+def witnesses_joined(doc: Doc) -> None:
+    doc["witness"] = "".join(doc["witness"])
+
+
+def one_witness_as_array(doc: Doc) -> None:
+    doc["witness"] = [doc["witness"]]
+
+
 def witnessed_as_unwitnessed_word(doc: Doc) -> None:
     doc["witness"], doc["witnessed"] = "unwitnessed", True
 
@@ -244,7 +266,11 @@ CASES: dict[str, tuple[Forgery, str]] = {
     "empty_file": (lambda: b"", "json"),
     # States (section 14).
     "amendments_on_failed": (edit("failed", amend_failed), "amendments"),
-    "amendments_on_abandoned": (edit("abandoned", amend_failed), "amendments"),
+    "amendments_on_cancelled_before_the_draw": (
+        edit("cancelled_sealed", amend_failed),
+        "amendments",
+    ),
+    "amendments_on_v1_abandoned": (edit("v1_abandoned", amend_failed), "amendments"),
     "construction_result_on_failed": (
         edit("failed", construction_on_failure),
         "construction.result",
@@ -262,7 +288,63 @@ CASES: dict[str, tuple[Forgery, str]] = {
         edit("failed", invalid_input_as_failure),
         "duplicate target key",
     ),
-    "drawn_relabelled_abandoned": (edit("drawn", relabel_as_abandoned), "result"),
+    # Version 2 has no re-draw: a sealed draw is never abandoned nor superseded (section 14).
+    "drawn_relabelled_abandoned": (edit("drawn", relabel_as_abandoned), "status"),
+    "v2_abandoned": (
+        edit("cancelled_sealed", lambda d: d.__setitem__("status", "abandoned")),
+        "status",
+    ),
+    "v2_superseded": (edit("drawn", lambda d: d.__setitem__("status", "superseded")), "status"),
+    "cancelled_result_dropped": (
+        edit("cancelled", lambda d: d.__setitem__("result", None)),
+        "construction.result",
+    ),
+    "cancelled_before_the_draw_with_a_witness": (
+        edit("cancelled_sealed", lambda d: d.update(witness="7", witnessed=True)),
+        "witness",
+    ),
+    "cancelled_before_the_draw_with_an_error": (
+        edit("cancelled_sealed", lambda d: d.__setitem__("error", base("failed")["error"])),
+        "error",
+    ),
+    # Witness forms (section 2).
+    "witnesses_reordered": (edit("several", witnesses_reordered), "result"),
+    "witnesses_joined_into_one": (edit("several", witnesses_joined), "result"),
+    "one_witness_dropped": (edit("several", lambda d: d["witness"].pop()), "witness"),
+    "one_witness_as_array": (edit("drawn", one_witness_as_array), "witness"),
+    "witness_value_not_a_string": (
+        edit("several", lambda d: d["witness"].__setitem__(0, 20261130)),
+        "witness",
+    ),
+    "witness_array_in_v1": (edit("v1", lambda d: d.__setitem__("witness", ["1", "2"])), "witness"),
+    "public_value_with_separator": (
+        edit("public_source", lambda d: d["witness"].__setitem__("value", "3,890.20")),
+        "witness",
+    ),
+    "public_value_trailing_zero_dropped": (
+        edit("public_source", lambda d: d["witness"].__setitem__("value", "3890.2")),
+        "result",
+    ),
+    "public_value_as_number": (
+        edit("public_source", lambda d: d["witness"].__setitem__("value", 3890.2)),
+        "witness",
+    ),
+    "public_value_full_width": (
+        edit("public_source", lambda d: d["witness"].__setitem__("value", "３８９０.20")),
+        "witness",
+    ),
+    "public_source_renamed": (
+        edit("public_source", lambda d: d["witness"].__setitem__("source", "上证综指")),
+        "result",
+    ),
+    "public_source_extra_member": (
+        edit("public_source", lambda d: d["witness"].__setitem__("fallback", "x")),
+        "witness",
+    ),
+    "public_source_in_v1": (
+        edit("v1", lambda d: d.__setitem__("witness", {"source": "s", "value": "1"})),
+        "witness",
+    ),
     "unwitnessed_relabelled_witnessed": (
         edit("unwitnessed", witnessed_as_unwitnessed_word),
         "result",
@@ -394,11 +476,15 @@ CASES: dict[str, tuple[Forgery, str]] = {
     "kind",
     [
         "drawn",
+        "several",
+        "public_source",
         "unwitnessed",
         "failed",
-        "abandoned",
+        "cancelled",
+        "cancelled_sealed",
         "v1",
         "v1_unwitnessed",
+        "v1_abandoned",
         "entities",
         "merged",
         "shared",
@@ -425,6 +511,17 @@ def test_art27_a_forger_who_recomputes_the_chain_is_caught_only_by_the_record() 
     doc = base("drawn")
     doc["amendments"].pop()
     doc["amendments_head"] = amendments_head(doc["commitment"], doc["amendments"])
+    assert both(doc) == (None, None)
+
+
+def test_art29_a_drawn_result_relabelled_as_cancelled_before_the_draw_is_caught_by_the_record() -> (
+    None
+):
+    """Section 14, 16: with the result, the witness and the amendments removed, a drawn draw
+    reads as one cancelled before its witness values were in, and the export alone cannot
+    tell; the audit record's draw.run entry does (``test_draw_verify``)."""
+    doc = base("cancelled")
+    relabel_as_cancelled_before_the_draw(doc)
     assert both(doc) == (None, None)
 
 

@@ -21,6 +21,7 @@ async def test_demo_runs_a_witnessed_draw_and_says_how_to_verify_it(h: Harness) 
         h.settings,
         task_code=code,
         admin="demo-admin",
+        chief="demo-chief",
         witness="双色球 2026138 期 03 07 12 19 25 31 + 09",
         clock=h.clock,
         entropy=FixedEntropy(),
@@ -29,8 +30,11 @@ async def test_demo_runs_a_witnessed_draw_and_says_how_to_verify_it(h: Harness) 
     assert shown.inspections == 3 and shown.task_code == code
     assert f"draw verify {code}.json" in shown.how_to_verify
     assert "reference_verifier.py" in shown.how_to_verify
-    chief = h.wecom.texts_to("demo-chief")
-    assert shown.commitment in chief[0] and "抽取结果" in chief[1]
+    chief = h.wecom.texts_to("demo-chief")  # the witness: the commitment, then the result
+    assert any(shown.commitment in t and "抽查承诺" in t for t in chief)
+    assert any("抽取结果" in t for t in chief)
+    admin = h.wecom.texts_to("demo-admin")  # the sealer hears the result too
+    assert any("抽取结果" in t and shown.witness in t for t in admin)
     cards = [b for b in h.wecom.messages() if b.get("msgtype") == "template_card"]
     assert len(cards) == 3
     async with h.db.transaction() as s:

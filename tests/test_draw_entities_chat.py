@@ -65,7 +65,7 @@ async def test_art19_two_permits_of_one_company_drawn_in_one_task_are_one_visit(
     h: Harness,
 ) -> None:
     await company_with_two_permits(h, others=2)
-    replies = await h.say(ADMIN, f"抽查 {TASK} 无见证")
+    replies = await h.say(ADMIN, f"抽查 {TASK} 无见证 现场无人见证")
     summary = next(r for r in replies if "【抽取结果】" in r)
     # Four targets drawn (100 %), three visits: the company's two permits are one.
     assert "检查组：3个" in summary and "并入同一次检查1个" in summary, summary
@@ -123,7 +123,7 @@ async def test_art19_a_result_on_the_visit_is_the_result_of_both_permits(h: Harn
     from tests.results_support import Visit, click
 
     await company_with_two_permits(h)
-    await h.say(ADMIN, f"抽查 {TASK} 无见证")
+    await h.say(ADMIN, f"抽查 {TASK} 无见证 现场无人见证")
     h.clock.advance(days=1)
     async with h.db.transaction() as s:
         lead = await s.scalar(

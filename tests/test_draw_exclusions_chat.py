@@ -104,7 +104,7 @@ async def test_art25_each_exclusion_sealed_with_a_draw_carries_its_evidence(
         )
         checked = dict((await s.execute(select(Inspection.target_key, Inspection.number))).all())
     city = await new_task(h, ADMIN, "范围=150100 特殊=25% 重点=25% 一般=10%")
-    await h.say(ADMIN, f"抽查 {city} 无见证")
+    await h.say(ADMIN, f"抽查 {city} 无见证 现场无人见证")
     async with h.db.transaction() as s:
         task = await s.scalar(select(Task).where(Task.code == city))
         assert task is not None

@@ -20,7 +20,8 @@ from storage import draws
 from storage.db import Database
 from storage.models import Draw
 from storage.tasks import get_task
-from tests.factories import COUNTY2, NOW, add_inspectors, add_targets, make_task
+from tests.factories import COUNTY2, add_inspectors, add_targets, make_task
+from tests.support.draws import seal, witnessed
 
 SECRET = bytes(range(32))
 UNREADABLE = b"not a frozen pool"  # what decoding it raises: zlib.error
@@ -42,7 +43,7 @@ async def commit(db: Database, code: str) -> tuple[Draw, PoolPlan]:
     async with db.transaction() as s:
         task = await get_task(s, code)
         assert task is not None
-        return await draws.commit(s, task, actor="a", now=NOW, secret=SECRET)
+        return await seal(s, task, SECRET)
 
 
 async def witness(db: Database, code: str) -> draws.Outcome:
@@ -58,7 +59,7 @@ async def witness_without_verify(db: Database, code: str) -> draws.Outcome:
         assert task is not None
         row = await draws.latest_draw(s, task.id)
         assert row is not None
-        outcome = await draws.run(s, task, row, witness="12345", actor="a", now=NOW)
+        outcome = await witnessed(s, task, row, "12345")
         assert outcome.error is None, outcome.error
         return outcome
 

@@ -28,12 +28,11 @@ from storage.tasks import get_task, rules_for, target_facts
 from tests.factories import (
     CITY,
     COUNTY,
-    NOW,
     add_inspectors,
     add_targets,
     make_task,
 )
-from tests.support.draws import SEED, draw_all
+from tests.support.draws import SEED, draw_all, seal, witnessed
 from tests.support.waiting import wait_until, within
 
 START, END = dt.date(2026, 12, 1), dt.date(2026, 12, 31)
@@ -326,8 +325,8 @@ async def test_art29_whoever_inspected_a_target_last_time_is_avoided(db: Databas
     async with db.transaction() as s:
         first = set((await s.execute(select(TeamMember.certificate_no))).scalars())
         later = await make_task(s, 一般="1", 检查期="2027-03-01~2027-03-31", 本年已查="否")
-        row, plan = await draws.commit(s, later, actor="a", now=NOW, secret=SEED)
-        outcome = await draws.run(s, later, row, witness="w", actor="a", now=NOW, plan=plan)
+        row, plan = await seal(s, later, SEED)
+        outcome = await witnessed(s, later, row, "w", plan=plan)
         assert outcome.result is not None
         assert not set(outcome.result.teams[0].members) & first
 
@@ -371,7 +370,7 @@ async def test_draws_on_one_organisation_are_serialised(db: Database) -> None:
             async with db.transaction() as s:
                 task = await get_task(s, code)
                 assert task is not None
-                await draws.commit(s, task, actor="a", now=NOW, secret=secret)
+                await seal(s, task, secret)
                 if hold:  # keep the transaction, and so the lock, until the second one waits
                     holding.set()
                     await release.wait()

@@ -33,6 +33,7 @@ from tests.factories import (
     make_task,
 )
 from tests.support.draw_exports import base, rechain
+from tests.support.draws import seal, witnessed
 
 SECRET = bytes(range(32))
 Doc = dict[str, Any]
@@ -56,8 +57,8 @@ async def drawn_task(
         await add_inspectors(s, 8)
         await add_inspectors(s, 4, org=COUNTY2)
         task = await make_task(s, 重点="20%", **fields)
-        row, plan = await draws.commit(s, task, actor="admin", now=NOW, secret=SECRET)
-        outcome = await draws.run(s, task, row, witness=witness, actor="admin", now=NOW, plan=plan)
+        row, plan = await seal(s, task, SECRET, actor="admin", unwitnessed=witness is None)
+        outcome = await witnessed(s, task, row, witness, plan=plan)
         assert outcome.error is None and outcome.construction is not None
         inspections = (await s.execute(select(Inspection).order_by(Inspection.number))).scalars()
         for inspection in list(inspections)[:swaps]:
@@ -213,8 +214,8 @@ async def test_art28_a_failed_draw_replays_as_the_same_failure(
         await add_targets(s, 10, org=COUNTY2, start=50)
         await add_inspectors(s, 3)  # none in COUNTY2
         task = await make_task(s, 一般="100%", 属地="本旗县区")
-        row, plan = await draws.commit(s, task, actor="admin", now=NOW, secret=SECRET)
-        outcome = await draws.run(s, task, row, witness="1", actor="admin", now=NOW, plan=plan)
+        row, plan = await seal(s, task, SECRET, actor="admin")
+        outcome = await witnessed(s, task, row, "1", plan=plan)
         assert outcome.error is not None and outcome.error.reason == "team_unfilled"
         doc = json.loads(json.dumps(await draws.export(s, task)))
     assert doc["result"] is None and doc["error"]["reason"] == "team_unfilled"
@@ -225,7 +226,7 @@ async def test_art28_a_failed_draw_replays_as_the_same_failure(
     # While the witness is awaited the record holds the secret: no export.
     async with db.transaction() as s:
         task = await make_task(s, 检查期="2027-01-04~2027-01-29")
-        await draws.commit(s, task, actor="admin", now=NOW, secret=SECRET)
+        await seal(s, task, SECRET, actor="admin")
     assert await cli("draw", "export", task.code, "--database-url", db_url) == 2
     assert "awaits its witness value" in capsys.readouterr().err
 
@@ -297,11 +298,15 @@ async def test_art27_an_export_relabelled_or_cut_short_verifies_alone_but_not_ag
     cut = json.loads(json.dumps(doc))
     cut["amendments"].pop()
     cut["amendments_head"] = amendments_head(cut["commitment"], cut["amendments"])
-    abandoned = json.loads(json.dumps(doc))
-    abandoned |= {"status": "abandoned", "result": None, "witness": None, "witnessed": False}
-    abandoned |= {"amendments": [], "drawn_at": None}
-    abandoned["construction"]["result"] = None
-    abandoned["amendments_head"] = amendments_head(abandoned["commitment"], [])
+    # A drawn result shown as cancelled before the witness values were in (section 14).
+    relabelled = json.loads(json.dumps(doc))
+    relabelled |= {"status": "cancelled", "result": None, "witness": None, "witnessed": False}
+    relabelled |= {"amendments": [], "drawn_at": None}
+    relabelled["construction"]["result"] = None
+    relabelled["amendments_head"] = amendments_head(relabelled["commitment"], [])
+    # Passed off as the replacement of another task's cancelled draw, or the reverse.
+    replacing = json.loads(json.dumps(doc))
+    replacing["replaces"] = {"task": "T2026-150100-009", "attempt": 1, "commitment": "0" * 64}
     no_projects = json.loads(json.dumps(doc)) | {"construction": None}
     # The exclusions name the Art. 25(4) projects (section 4): dropping only the part is
     # caught by the file alone; a forger drops their exclusions too, and the record tells.
@@ -315,7 +320,8 @@ async def test_art27_an_export_relabelled_or_cut_short_verifies_alone_but_not_ag
     fewer_exclusions["exclusions"][0]["label"] = "已注销"
     for forged, what in (
         (cut, "amendments"),
-        (abandoned, "status"),
+        (relabelled, "status"),
+        (replacing, "replaces"),
         (no_projects, "construction"),  # Art. 25(4): the projects were sealed with the pool
         (fewer_exclusions, "exclusions"),
     ):

@@ -28,7 +28,7 @@ async def test_art29_a_swap_nobody_can_fill_says_why_and_what_the_chief_can_do(
     (reply,) = await h.say(CHIEF, f"批准替换 {rid}")
     assert f"#{rid}" in reply and "没有人可以接替" in reply
     assert "停用、休假或无企业微信账号4人" in reply  # 6 in the cycle: the team of 2 and 4 off
-    assert f"驳回替换 {rid}" in reply and f"重新抽查 {TASK}" in reply
+    assert f"驳回替换 {rid}" in reply and f"作废抽取 {TASK}" in reply
     async with h.db.transaction() as s:
         request = await s.get(SwapRequest, rid)
     assert request is not None and request.status == "pending"

@@ -94,7 +94,7 @@ async def test_art27_the_witness_value_is_kept_as_typed_per_the_draw_spec(h: Har
     await setup(h)
     await h.say(ADMIN, f"抽查 {TASK}")
     typed = "双色球２０２６１３８期：03－07"
-    await h.say(ADMIN, f"见证 {TASK} {typed}")
+    await h.say(CHIEF, f"见证 {TASK} {typed}")
     async with h.db.transaction() as s:
         witness = (await s.execute(select(Draw.witness))).scalar_one()
     assert witness == typed  # DRAW_ALGORITHM.md: utf8(witness), no normalisation

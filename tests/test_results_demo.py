@@ -24,6 +24,7 @@ async def test_demo_plays_inspectors_answering_and_one_swap(h: Harness) -> None:
         h.settings,
         task_code=code,
         admin="demo-admin",
+        chief="demo-chief",
         witness="42",
         clock=h.clock,
         entropy=FixedEntropy(),

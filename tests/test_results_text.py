@@ -68,5 +68,5 @@ async def test_art35_art38_text_fallback_console_record_numbers_and_task_complet
         task = (await s.execute(select(Task).where(Task.code == TASK))).scalar_one()
     assert task.status == "complete" and task.completed_at == h.clock.now()
     assert (await audit_actions(h, "task."))[-1] == "task.complete"
-    (refusal,) = await h.say(CHIEF, f"重新抽查 {TASK} 名录有误")
+    (refusal,) = await h.say(ADMIN, f"作废抽取 {TASK} 名录有误")  # a complete task stays
     assert "已完成" in refusal

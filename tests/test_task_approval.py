@@ -44,7 +44,7 @@ async def test_art5_a_branch_proposes_and_its_city_approves_and_draws(h: Harness
     assert await status(h, code) == "proposed"
     for user in (CITY_ADMIN, CITY_CHIEF):  # the city's deciders are told
         assert any(code in t and "批准任务" in t for t in h.wecom.texts_to(user))
-    (refused,) = await h.say(CITY_ADMIN, f"抽查 {code} 无见证")
+    (refused,) = await h.say(CITY_ADMIN, f"抽查 {code} 无见证 测试用")
     assert "批准" in refused and "第5条" in refused
     (own,) = await h.say(BRANCH_ADMIN, f"批准任务 {code}")  # a branch cannot approve itself
     assert "第5条" in own
@@ -55,9 +55,9 @@ async def test_art5_a_branch_proposes_and_its_city_approves_and_draws(h: Harness
     (again,) = await h.say(CITY_CHIEF, f"批准任务 {code}")
     assert "不在待批准状态" in again
     # The draw is the city's: the branch admin, not authorised, may not seal it.
-    (branch,) = await h.say(BRANCH_ADMIN, f"抽查 {code} 无见证")
+    (branch,) = await h.say(BRANCH_ADMIN, f"抽查 {code} 无见证 测试用")
     assert "组织抽取" in branch and await draws(h) == 0
-    await h.say(CITY_ADMIN, f"抽查 {code} 无见证")
+    await h.say(CITY_ADMIN, f"抽查 {code} 无见证 测试用")
     async with h.db.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(Inspection)) == 2
     assert await draws(h) == 1
@@ -69,10 +69,12 @@ async def test_art5_the_city_may_authorise_one_branch_admin_to_draw_a_task(h: Ha
     assert "不是该分局的管理员" in wrong and await status(h, code) == "proposed"
     (ok,) = await h.say(CITY_ADMIN, f"批准任务 {code} 授权={BRANCH_ADMIN}")
     assert BRANCH_ADMIN in ok
-    (other,) = await h.say(BRANCH_ADMIN2, f"抽查 {code} 无见证")  # not the one authorised
+    (other,) = await h.say(BRANCH_ADMIN2, f"抽查 {code} 无见证 测试用")  # not the one authorised
     assert "组织抽取" in other and await draws(h) == 0
-    await h.say(BRANCH_ADMIN, f"抽查 {code}")
-    await h.say(BRANCH_ADMIN, f"见证 {code} 20261201")
+    await h.say(BRANCH_ADMIN, f"抽查 {code}")  # the witness by default: the city's one chief
+    (own,) = await h.say(BRANCH_ADMIN, f"见证 {code} 20261201")  # the sealer cannot witness
+    assert "见证人" in own
+    await h.say(CITY_CHIEF, f"见证 {code} 20261201")
     async with h.db.transaction() as s:
         drawn = (await s.execute(select(Draw))).scalar_one()
     assert drawn.status == "drawn" and drawn.committed_by == BRANCH_ADMIN
@@ -85,7 +87,7 @@ async def test_art5_the_city_refuses_a_branch_task_and_it_is_never_drawn(h: Harn
     (ok,) = await h.say(CITY_ADMIN, f"退回任务 {code} 与市局四季度任务重复")
     assert "已退回" in ok and await status(h, code) == "refused"
     assert any("与市局四季度任务重复" in t for t in h.wecom.texts_to(BRANCH_ADMIN))
-    (refused,) = await h.say(CITY_ADMIN, f"抽查 {code} 无见证")
+    (refused,) = await h.say(CITY_ADMIN, f"抽查 {code} 无见证 测试用")
     assert "退回" in refused and await draws(h) == 0
     (late,) = await h.say(CITY_ADMIN, f"批准任务 {code}")
     assert "退回" in late and await status(h, code) == "refused"

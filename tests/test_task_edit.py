@@ -82,11 +82,11 @@ async def test_art22_an_edit_is_checked_like_a_new_task_and_changes_nothing_when
 
 async def test_art22_a_sealed_draw_freezes_the_task_no_edit_no_cancel(h: Harness) -> None:
     code = await setup(h)
-    await h.say(ADMIN, f"抽查 {code} 无见证")
+    await h.say(ADMIN, f"抽查 {code} 无见证 现场无人见证")
     (edit,) = await h.say(ADMIN, f"修改任务 {code} 一般=3 原因=多抽")
     (cancel,) = await h.say(ADMIN, f"取消任务 {code} 不抽了")
     for reply in (edit, cancel):
-        assert "封存" in reply and "重新抽查" in reply, reply
+        assert "封存" in reply and "作废抽取" in reply, reply
     t = await task(h, code)
     assert t.quotas["general"] == {"count": 2} and t.status != "cancelled"
     assert await audits(h, "task.edit") == [] and await audits(h, "task.cancel") == []
@@ -99,7 +99,7 @@ async def test_art22_a_cancelled_task_is_kept_listed_and_never_drawn(h: Harness)
     assert (await task(h, code)).status == "cancelled"
     (entry,) = await audits(h, "task.cancel")
     assert entry.payload == {"reason": "与专项行动重复", "status_before": "planned"}
-    (draw,) = await h.say(ADMIN, f"抽查 {code} 无见证")
+    (draw,) = await h.say(ADMIN, f"抽查 {code} 无见证 现场无人见证")
     assert "已取消" in draw
     listing = "\n".join(await h.say(ADMIN, "任务列表"))
     assert code in listing and "已取消" in listing

@@ -172,7 +172,6 @@ def refusal_line(exc: DrawRefused) -> str:
         "already_drawn": f"task {task} was already drawn (attempt {f.get('attempt')}, "
         f"{f.get('status')})",
         "task_complete": "task is complete",
-        "task_cancelled": f"task {task} was cancelled",
         "task_sealed": f"task {task} has a sealed draw (attempt {f.get('attempt')}); its terms "
         "can no longer change",
         "outside_draw": "check outside the draw",
@@ -182,17 +181,21 @@ def refusal_line(exc: DrawRefused) -> str:
         "pool_insufficient": "the pool cannot satisfy the task: "
         + " | ".join(f.get("problems", [])),
         "draw_closed": f"draw {f.get('attempt')} of {task} is {f.get('status')}",
-        "redraw_not_drawn": "task not drawn yet",
-        "redraw_already_approved": "a re-draw is already approved",
-        "redraw_task_complete": "task is complete",
-        "redraw_has_results": "results were already recorded",
+        "task_cancelled": f"task {task} is cancelled (or its draw was): it is closed",
+        "cancel_not_drawn": f"task {task} has no sealed draw to cancel",
+        "cancel_closed": f"the draw of {task} is {f.get('status')}: it cannot be cancelled",
+        "cancel_task_complete": "task is complete",
+        "cancel_has_results": "results were already recorded",
+        "cancel_pending": f"a cancellation of {task} awaits approval",
+        "cancel_not_requested": f"no cancellation of {task} awaits approval",
+        "cancel_self_approval": "whoever asked for the cancellation cannot approve it",
         "amendment_mismatch": f"amendment {f.get('seq')}: recorded {f.get('recorded')}, "
         f"replayed {f.get('replayed')}",
         "no_live_draw": "inspection has no live draw",
         "no_part": f"draw has no {f.get('part')} result",
         "no_draw": f"task {task} has no draw",
         "no_attempt": f"task {task} has no attempt {f.get('attempt')}",
-        "awaiting_witness": f"draw {f.get('attempt')} of {task} awaits its witness value; "
+        "awaiting_witness": f"draw {f.get('attempt')} of {task} awaits its witness values; "
         "the export would reveal the secret",
         "public_not_drawn": f"the draw of {task} is {f.get('status')}: only a drawn draw "
         "(version 2) has a public export",

@@ -4,7 +4,9 @@ One page per organisation and year, ``<prefix>/<org code>/<year>``: every publis
 that unit and the units below it (target, credit code, task, check date, checking unit, result
 phrase), searchable by credit code or by any two or more characters of a name, with CSV and
 JSON downloads of the same search. ``<prefix>/<org>/<year>/draws`` lists the year's draws:
-commitment and witness form as soon as a draw is sealed, witness value once given.
+commitment, witness form (how many witnesses, by when) as soon as a draw is sealed, witness
+values once the draw is made, cancellations with their reason and approval, and what replaced
+what.
 
 It is a public endpoint: it reads only the public tables (``storage.public``) and the draw's
 public fields, escapes everything (Jinja2 autoescape), sends security headers, caps page sizes
@@ -21,7 +23,7 @@ import logging
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import jinja2
@@ -31,7 +33,7 @@ from sqlalchemy import select
 from bot.config import Settings
 from storage import public
 from storage.db import Database
-from storage.draws import DrawRefused, public_draw_of, public_export
+from storage.draws import DrawRefused, public_draw_of, public_export, witness_of
 from storage.models import Draw, Organisation, PublicEntry, Task
 from storage.repos import Repositories
 
@@ -45,9 +47,33 @@ DRAW_STATES = {
     "committed": "已封存，待见证",
     "drawn": "已抽取",
     "failed": "抽取失败",
-    "abandoned": "已放弃",
-    "superseded": "已被重新抽取取代",
+    "cancelled": "已作废（经批准）",
+    "abandoned": "已放弃",  # draws before issue 13
+    "superseded": "已被重新抽取取代",  # idem
 }
+APPROVALS = {"level_above": "上级批准", "region_two_person": "自治区部门负责人与另一管理员两人批准"}
+
+
+def _shown(witness: str | Sequence[str] | Mapping[str, str] | None) -> str | None:
+    if witness is None or isinstance(witness, str):
+        return witness
+    if isinstance(witness, Mapping):
+        return f"{witness['source']}：{witness['value']}"
+    return " | ".join(witness)
+
+
+def _cancellation(row: Draw, tz: dt.tzinfo) -> dict[str, Any] | None:
+    """A cancellation as the public sees it: the reason, whose approval, when (no names)."""
+    c = row.cancellation
+    if row.status != "cancelled" or not c:
+        return None
+    return {
+        "reason": c.get("reason", ""),
+        "approval": APPROVALS.get(c.get("approval", ""), c.get("approval", "")),
+        "at": dt.datetime.fromisoformat(c["approved_at"]).astimezone(tz),
+        "drawn": row.drawn_at is not None,
+    }
+
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("bot.runtime", "templates/public"),
@@ -260,6 +286,8 @@ class PublicPages:
             if only:
                 stmt = stmt.where(Task.code == only)
             rows = (await session.execute(stmt)).all()
+            # A draw is public as a whole: its witness value(s) once the draw is made.
+            values = {row.id: witness_of(row) for _, row in rows}
             exported = set()
             for task, row in rows:  # the last draw of a task, once its inspections are done
                 if row.status == "drawn":
@@ -279,8 +307,17 @@ class PublicPages:
                 "commitment": row.commitment,
                 "fingerprint": row.fingerprint,
                 "witnessed": row.witnessed,
-                # The witness value is public once given; the secret only in the full record.
-                "witness": row.witness if row.status != "committed" else None,
+                # The witness values are public once the draw is made; the secret only in the
+                # full record. Before that: how many witnesses, and by when (no names).
+                "witness": _shown(values[row.id]),
+                "witnesses": len(row.witnesses) if row.witnesses is not None else None,
+                "public_source": row.public_source["source"] if row.public_source else None,
+                "deadline": row.witness_deadline.astimezone(self.settings.tz)
+                if row.witness_deadline
+                else None,
+                "unwitnessed_reason": row.unwitnessed_reason,
+                "cancelled": _cancellation(row, self.settings.tz),
+                "replaces": task.replaces,
                 "drawn_at": row.drawn_at.astimezone(self.settings.tz) if row.drawn_at else None,
                 "exported": (task.code, row.attempt) in exported,
             }

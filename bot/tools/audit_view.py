@@ -22,7 +22,11 @@ ACTION_LABELS = {
     "draw.commit": "封存抽取条件并提交密钥承诺",
     "draw.run": "抽取",
     "draw.fail": "抽取未能完成",
-    "draw.redraw_approved": "批准重新抽取",
+    "draw.redraw_approved": "批准重新抽取（旧记录）",
+    "draw.witness": "提供见证值",
+    "draw.cancel_requested": "申请作废抽取",
+    "draw.cancelled": "批准作废抽取",
+    "draw.cancel_rejected": "驳回作废申请",
     "draw.amend": "变更抽取结果（替换）",
     "role.grant": "授予角色",
     "role.revoke": "撤销角色",
@@ -130,8 +134,24 @@ DETAILS: dict[str, Callable[[dict[str, Any], dict[str, str]], str]] = {
     ),
     "draw.commit": lambda p, n: (
         f"第{p.get('attempt')}次，承诺 {str(p.get('commitment'))[:16]}…，"
-        f"指纹 {str(p.get('fingerprint'))[:16]}…" + ("" if p.get("witnessed") else "，无见证")
+        f"指纹 {str(p.get('fingerprint'))[:16]}…"
+        + (
+            f"，见证人 {_people(p.get('witnesses') or [], n)}"
+            if p.get("witnesses")
+            else f"，无见证（{p.get('unwitnessed_reason')}）"
+            if not p.get("witnessed")
+            else ""
+        )
     ),
+    "draw.witness": lambda p, n: (
+        f"第{p.get('position')}/{p.get('of')}位见证人，见证值「{p.get('value')}」"
+    ),
+    "draw.cancel_requested": lambda p, n: f"原因：{p.get('reason')}",
+    "draw.cancelled": lambda p, n: (
+        f"申请人 {_people([p.get('requested_by')], n)}，原因：{p.get('reason')}"
+        + ("（自治区两人批准）" if p.get("approval") == "region_two_person" else "")
+    ),
+    "draw.cancel_rejected": lambda p, n: f"理由：{p.get('reason')}",
     "draw.run": lambda p, n: (
         f"第{p.get('attempt')}次，见证值 {p.get('witness') or '无（未见证）'}，"
         f"检查 {len(p.get('inspections') or [])} 项"

@@ -243,9 +243,12 @@ async def step_draw(tour: Tour) -> None:
     code = _task_code(answers)
     tour.task_code = code
     await tour.say(ADMIN, f"抽查预览 {code}", show=600)
-    await tour.say(ADMIN, f"抽查 {code}", show=600)
-    _print("\n  （承诺已发给部门负责人和上级管理员，此时见证值尚未产生，谁也无法预知结果。）")
-    await tour.say(ADMIN, f"见证 {code} 双色球2026138期:03-07-12-19-25-31+09", show=800)
+    await tour.say(ADMIN, f"抽查 {code} 见证人={CHIEF}", show=600)
+    _print(
+        "\n  （承诺已发给见证人（部门负责人）和上级管理员，此时见证值尚未产生，谁也无法预知结果；"
+        "封存人不能自己见证。）"
+    )
+    await tour.say(CHIEF, f"见证 {code} 双色球2026138期:03-07-12-19-25-31+09", show=800)
     cards = [m for m in tour.wecom.messages() if m.get("msgtype") == "template_card"]
     if cards:
         card = cards[0]

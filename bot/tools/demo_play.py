@@ -13,8 +13,8 @@ from bot.chat.context import Clock, Entropy, SystemClock, SystemEntropy, UserErr
 from bot.chat.inbound import CardEvent, SelectedItem, TextCommand
 from bot.config import Settings
 from bot.runtime.contexts import acting_as
-from handlers.common import load_inspection, load_task, require_manager
-from handlers.draws import commit_draw, run_draw, witnesses
+from handlers.common import load_inspection, load_task, refusal_text, require_manager
+from handlers.draws import commit_draw, informed, run_draw
 from handlers.results import confirm_description, description_arrived, result_card
 from handlers.swaps import decide, request_swap
 from storage import draws
@@ -42,26 +42,34 @@ async def demo_witnessed_draw(
     *,
     task_code: str,
     admin: str,
+    chief: str,
     witness: str,
     clock: Clock | None = None,
     entropy: Entropy | None = None,
 ) -> DemoDraw:
-    """Run a witnessed draw the way chat does (抽查, then 见证), in two transactions, and say
-    how anyone can check it. Messages are queued in the outbox for the running sender."""
+    """Run a witnessed draw the way chat does: the admin seals (抽查, naming the chief as the
+    witness), the chief types the witness value (见证), in two transactions; and say how
+    anyone can check it. Messages are queued in the outbox for the running sender."""
     clock = clock or SystemClock()
     entropy = entropy or SystemEntropy()
 
     async def step(action: str) -> Outcome | None:
-        async with acting_as(db, settings, clock, admin, entropy=entropy) as ctx:
+        actor = admin if action == "抽查" else chief
+        async with acting_as(db, settings, clock, actor, entropy=entropy) as ctx:
             task = await load_task(ctx, task_code, action)
             await require_manager(ctx, task)
             if action == "抽查":
-                return await commit_draw(ctx, task, unwitnessed=False)
+                return await commit_draw(ctx, task, witnesses=[chief])
             row = await draws.latest_draw(ctx.session, task.id)
             assert row is not None
-            return await run_draw(
-                ctx, task, row, witness=witness, plan=None, told=await witnesses(ctx, task)
-            )
+            try:
+                complete = await draws.give_witness(
+                    ctx.session, task, row, actor=chief, value=witness, now=ctx.now()
+                )
+            except draws.DrawRefused as exc:
+                raise UserError(refusal_text(exc, settings.tz)) from None
+            told = sorted({*await informed(ctx, task), admin} - {chief})
+            return await run_draw(ctx, task, row, witness=complete, plan=None, told=told)
 
     await step("抽查")
     outcome = await step("见证")

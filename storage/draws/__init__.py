@@ -2,8 +2,9 @@
 
 - ``record``: what every step shares (the refusal, result shapes, the per-organisation lock,
   the packed documents, finding a task's draws);
-- ``drawing``: step 0 the pool (``preview``), step 1 the commitment (``commit``), step 2 the
-  draw (``run``), and re-draws;
+- ``drawing``: step 0 the pool (``preview``), step 1 the commitment and the witnesses
+  (``commit``), the witness values (``give_witness``), step 2 the draw (``run``), and the
+  cancellation of a draw that cannot be used (never a re-draw);
 - ``amendments``: swaps appended to a drawn result (Art. 29), replayed by the verifier;
 - ``export``: the self-contained record and its verification.
 
@@ -12,12 +13,20 @@ Callers use ``from storage import draws`` and the names below.
 
 from storage.draws.amendments import Swap, amend_swap, amendments_of, replay
 from storage.draws.drawing import (
+    WITNESS_DAYS,
     Cancelled,
-    approve_redraw,
+    approve_cancel,
     commit,
+    confirm_source_value,
     error_record,
+    give_witness,
+    pending_cancel,
     preview,
+    reject_cancel,
+    request_cancel,
     run,
+    type_source_value,
+    witness_of,
 )
 from storage.draws.export import export, pick_draw, public_draw_of, public_export, verify_task
 from storage.draws.record import (
@@ -49,7 +58,15 @@ __all__ = [
     "Swap",
     "amend_swap",
     "amendments_of",
-    "approve_redraw",
+    "approve_cancel",
+    "give_witness",
+    "confirm_source_value",
+    "type_source_value",
+    "pending_cancel",
+    "reject_cancel",
+    "request_cancel",
+    "witness_of",
+    "WITNESS_DAYS",
     "commit",
     "draws_of",
     "forget_frozen",

@@ -6,8 +6,8 @@ abandoned), cut short (the last amendment dropped and the chain recomputed) or p
 version 1. The audit record is hash-chained and written in the same transaction as each step,
 so it is the anchor: the commitment entry names the algorithm version, the fingerprints of the
 pool and of the Art. 25(4) projects and the digest of the exclusions list (all sealed with the
-commitment, before the witness value is known), the entry that closed the draw its final state,
-and every amendment entry the chain head after it.
+commitment, before the witness value is known) and the witnesses fixed at sealing, the entry
+that closed the draw its final state, and every amendment entry the chain head after it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AuditEntry, Task
 
-ACTIONS = ("draw.commit", "draw.run", "draw.fail", "draw.redraw_approved", "draw.amend")
+ACTIONS = (
+    "draw.commit",
+    "draw.run",
+    "draw.fail",
+    "draw.redraw_approved",
+    "draw.cancelled",
+    "draw.amend",
+)
 
 
 @dataclass
@@ -38,6 +45,11 @@ class Bound:
     status: str = "committed"
     amendments: int = 0
     head: str | None = None
+    # Witness values the seed takes, as fixed at sealing (0: none); None in entries written
+    # before witnesses were fixed at sealing.
+    witnesses: int | None = None
+    public_source: str | None = None
+    replaces: Any = None
 
 
 def exclusions_digest(exclusions: Sequence[Any]) -> str:
@@ -65,11 +77,16 @@ async def bound(session: AsyncSession, task: Task, attempt: int) -> Bound:
             facts.fingerprint = payload.get("fingerprint")
             facts.construction_fingerprint = payload.get("construction_fingerprint")
             facts.exclusions = payload.get("exclusions_digest")
+            if "witnesses" in payload:
+                named = payload["witnesses"]
+                facts.witnesses = len(named) if isinstance(named, list) else 0
+                facts.public_source = payload.get("public_source")
+            facts.replaces = payload.get("replaces")
         elif action == "draw.run":
             facts.status = "drawn"
         elif action == "draw.fail":
             facts.status = "failed"
-        elif action == "draw.redraw_approved":
+        elif action in ("draw.redraw_approved", "draw.cancelled"):
             facts.status = payload["closed_as"]
         else:
             facts.amendments += 1
@@ -109,6 +126,24 @@ async def check_binding(session: AsyncSession, task: Task, doc: dict[str, Any]) 
     for name, exported, recorded in checks:
         if exported != recorded:
             return f"record: {name} exported {exported!r}, the audit record says {recorded!r}"
+    if facts.public_source is not None and doc.get("result") is not None:
+        witness = doc["witness"]
+        named = witness.get("source") if isinstance(witness, dict) else None
+        if named != facts.public_source:
+            return f"record: public source exported {named!r}, sealed {facts.public_source!r}"
+    elif facts.witnesses is not None and doc.get("result") is not None:
+        witness = doc["witness"]
+        given = 0 if witness is None else 1 if isinstance(witness, str) else len(witness)
+        if given != facts.witnesses:
+            return (
+                f"record: {given} witness value(s) exported, "
+                f"{facts.witnesses} witness(es) fixed at sealing"
+            )
+    if facts.version >= 2 and doc.get("replaces") != facts.replaces:
+        return (
+            f"record: replaces exported {doc.get('replaces')!r}, "
+            f"the audit record says {facts.replaces!r}"
+        )
     if facts.exclusions is not None:
         exclusions = doc.get("exclusions")
         digest = exclusions_digest(exclusions) if isinstance(exclusions, list) else None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -26,9 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.draw import (
     ALGORITHM_VERSION,
+    PUBLIC_VALUE,
     DrawError,
     SelectedTarget,
     TeamAssignment,
+    Witness,
     amendments_head,
     commitment,
     derive_seed,
@@ -91,6 +93,9 @@ async def preview(session: AsyncSession, task: Task) -> PoolPlan:
     )
 
 
+WITNESS_DAYS = 3  # default time from sealing to the witness deadline
+
+
 @gc_paused
 async def commit(
     session: AsyncSession,
@@ -99,14 +104,22 @@ async def commit(
     actor: str,
     now: dt.datetime,
     secret: bytes,
-    witnessed: bool = True,
+    witnesses: Sequence[str] | None,
+    deadline: dt.datetime | None = None,
+    unwitnessed_reason: str | None = None,
+    public_source: str | None = None,
 ) -> tuple[Draw, PoolPlan]:
-    """Freeze the pool and parameters, record their fingerprint and the secret's commitment."""
+    """Freeze the pool and parameters, record their fingerprint and the secret's commitment,
+    and fix who witnesses (``witnesses``, in the order their values enter the seed) and by
+    when; or the public random source whose value will be typed and confirmed
+    (``public_source``, with ``witnesses=None``); ``None`` for both is a draw without
+    witness, which needs its reason. A task is drawn once: a draw that cannot be used is
+    cancelled (``approve_cancel``), never re-drawn."""
     if len(secret) != 32:
         raise ValueError("the draw secret must be 256 bits")
     await lock_scope(session, task)
     earlier = await draws_of(session, task.id)
-    if earlier and task.redraw_approval is None:
+    if earlier:
         last = earlier[-1]
         raise DrawRefused(
             "already_drawn",
@@ -123,15 +136,30 @@ async def commit(
         raise DrawRefused("outside_draw", task=task.code)
     if task.status in ("proposed", "refused"):  # a branch's task awaits its city (Art. 5)
         raise DrawRefused("not_approved", task=task.code, status=task.status)
+    if public_source is not None:
+        if witnesses is not None or not public_source.strip():
+            raise DrawRefused("witnesses_invalid", task=task.code)
+    elif witnesses is None:
+        if not (unwitnessed_reason or "").strip():
+            raise DrawRefused("unwitnessed_needs_reason", task=task.code)
+    else:
+        if not witnesses or len(set(witnesses)) != len(witnesses):
+            raise DrawRefused("witnesses_invalid", task=task.code)
+        if actor in witnesses:
+            raise DrawRefused("witness_is_sealer", task=task.code)
+    deadline = deadline or now + dt.timedelta(days=WITNESS_DAYS)
+    awaits = witnesses is not None or public_source is not None
+    if awaits and deadline <= now:
+        raise DrawRefused("witness_deadline_past", task=task.code, deadline=deadline)
+    replaced = await _replaced_draw(session, task)
     plan = await preview(session, task)
     if not plan.drawable:
         raise DrawRefused("pool_insufficient", task=task.code, problems=list(plan.problems))
     fp, doc = fingerprinted(plan.input)
     c_fp, c_doc = fingerprinted(plan.construction) if plan.construction else (None, None)
-    approval = task.redraw_approval or {}
     row = Draw(
         task_id=task.id,
-        attempt=len(earlier) + 1,
+        attempt=1,
         org_code=task.org_code,
         status="committed",
         algorithm_version=ALGORITHM_VERSION,
@@ -143,14 +171,18 @@ async def commit(
         summary=plan.summary(),
         secret_hex=secret.hex(),
         commitment=commitment(secret),
-        witnessed=witnessed,
-        redraw_reason=approval.get("reason"),
-        approved_by=approval.get("by"),
+        witnessed=awaits,
+        witnesses=list(witnesses) if witnesses is not None else None,
+        witness_values=[None] * len(witnesses) if witnesses is not None else None,
+        witness_deadline=deadline if awaits else None,
+        unwitnessed_reason=unwitnessed_reason if not awaits else None,
+        public_source={"source": public_source, "value": None, "typed": None}
+        if public_source is not None
+        else None,
         committed_by=actor,
         committed_at=now,
     )
     session.add(row)
-    task.redraw_approval = None
     task.status = "committed"
     await session.flush()
     _remember_frozen(row, plan.input, plan.construction)
@@ -167,9 +199,13 @@ async def commit(
             "fingerprint": fp,
             "construction_fingerprint": c_fp,
             "exclusions_digest": exclusions_digest(row.exclusions),
-            "witnessed": witnessed,
-            "redraw_reason": row.redraw_reason,
-            "approved_by": row.approved_by,
+            "witnessed": row.witnessed,
+            # Fixed before any value exists: who, in which order, by when (section 16).
+            "witnesses": row.witnesses,
+            "public_source": public_source,
+            "witness_deadline": deadline.isoformat() if row.witnessed else None,
+            "unwitnessed_reason": row.unwitnessed_reason,
+            "replaces": replaced,
             **row.summary,
             "excluded": {
                 "targets": plan.excluded("target"),
@@ -180,13 +216,90 @@ async def commit(
     return row, plan
 
 
+async def _replaced_draw(session: AsyncSession, task: Task) -> dict[str, Any] | None:
+    """The cancelled (or failed) draw this task's draw replaces, as its draw names it
+    (section 16)."""
+    if not task.replaces:
+        return None
+    old = await session.scalar(select(Task).where(Task.code == task.replaces))
+    last = await latest_draw(session, old.id) if old is not None else None
+    if last is None or last.status not in ("cancelled", "failed"):
+        raise DrawRefused("replaces_not_cancelled", task=task.code, replaces=task.replaces)
+    return {"task": task.replaces, "attempt": last.attempt, "commitment": last.commitment}
+
+
+def witness_of(row: Draw) -> Witness:
+    """The witness as the seed takes it (DRAW_ALGORITHM.md section 2): ``None``, one value, or
+    the values of several witnesses in the order fixed at sealing."""
+    if row.public_source is not None:
+        value = row.public_source.get("value")
+        if row.drawn_at is None or value is None:
+            return None
+        return {"source": row.public_source["source"], "value": value}
+    if row.witnesses is not None and len(row.witnesses) >= 2:
+        values = row.witness_values or []
+        drawn = row.drawn_at is not None and all(isinstance(v, str) for v in values)
+        return list(values) if drawn else None
+    return row.witness
+
+
+async def give_witness(
+    session: AsyncSession,
+    task: Task,
+    row: Draw,
+    *,
+    actor: str,
+    value: str,
+    now: dt.datetime,
+) -> Witness | None:
+    """Record one witness's value (as typed). Only the people fixed at sealing, each once,
+    before the deadline. Returns the complete witness once every value is in (then the draw
+    runs), else None."""
+    await lock_scope(session, task)
+    await session.refresh(row)
+    if row.status != "committed":
+        raise DrawRefused("draw_closed", task=task.code, attempt=row.attempt, status=row.status)
+    if row.public_source is not None:
+        raise DrawRefused("public_source_draw", task=task.code)
+    if row.witnesses is None:
+        raise DrawRefused("unwitnessed_draw", task=task.code)
+    if actor not in row.witnesses:
+        raise DrawRefused("not_a_witness", task=task.code, witnesses=list(row.witnesses))
+    if row.witness_deadline is not None and now > row.witness_deadline:
+        raise DrawRefused("witness_deadline_passed", task=task.code, deadline=row.witness_deadline)
+    position = row.witnesses.index(actor)
+    values = list(row.witness_values or [None] * len(row.witnesses))
+    if values[position] is not None:
+        raise DrawRefused("witness_given", task=task.code)
+    values[position] = value
+    row.witness_values = values
+    missing = [w for w, v in zip(row.witnesses, values, strict=True) if v is None]
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        action="draw.witness",
+        subject=f"task:{task.code}",
+        payload={
+            "attempt": row.attempt,
+            "position": position + 1,
+            "of": len(values),
+            "value": value,
+            "missing": missing,
+        },
+    )
+    if missing:
+        return None
+    return values[0] if len(values) == 1 else list(values)
+
+
 @gc_paused
 async def run(
     session: AsyncSession,
     task: Task,
     row: Draw,
     *,
-    witness: str | None,
+    witness: Witness,
     actor: str,
     now: dt.datetime,
     group_chats: bool = False,
@@ -194,13 +307,18 @@ async def run(
 ) -> Outcome:
     """Draw with seed = derive_seed(secret, witness); record the inspections or the failure.
 
-    ``plan`` is the pool frozen by ``commit`` in this same transaction (saves decoding it)."""
+    ``witness`` is what ``give_witness`` returned when the last value came in (or ``None``
+    for a draw sealed without witness). ``plan`` is the pool frozen by ``commit`` in this
+    same transaction (saves decoding it)."""
     if row.status != "committed":
         raise DrawRefused("draw_closed", task=task.code, attempt=row.attempt, status=row.status)
+    if not _is_sealed_witness(row, witness):
+        raise ValueError("the draw runs on the witness values fixed at sealing, all of them")
     await lock_scope(session, task)
     inp, extra = (plan.input, plan.construction) if plan is not None else frozen_input(row)
     seed = derive_seed(bytes.fromhex(row.secret_hex), witness, row.algorithm_version)
-    row.witness = witness
+    # several: witness_values; a public source: public_source
+    row.witness = witness if isinstance(witness, str) else None
     row.witnessed = witness is not None
     row.drawn_at = now
     outcome = Outcome(row)
@@ -244,6 +362,92 @@ async def run(
     )
     await _record_merges(session, task, row, merges, actor, now)
     return outcome
+
+
+async def type_source_value(
+    session: AsyncSession, task: Task, row: Draw, *, actor: str, value: str, now: dt.datetime
+) -> None:
+    """The public source's value, as published, typed by one person with the role (section 2:
+    digits, optionally a point and digits, as the source prints them). Not used until a
+    second person confirms it (``confirm_source_value``)."""
+    await lock_scope(session, task)
+    await session.refresh(row)
+    source = _awaiting_source(task, row, now)
+    if not PUBLIC_VALUE.fullmatch(value):
+        raise DrawRefused("source_value_format", task=task.code, value=value)
+    if source.get("typed") is not None:
+        raise DrawRefused("source_value_typed", task=task.code, by=source["typed"]["by"])
+    row.public_source = source | {"typed": {"value": value, "by": actor, "at": now.isoformat()}}
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        action="draw.source_typed",
+        subject=f"task:{task.code}",
+        payload={"attempt": row.attempt, "source": source["source"], "value": value},
+    )
+
+
+async def confirm_source_value(
+    session: AsyncSession, task: Task, row: Draw, *, actor: str, value: str, now: dt.datetime
+) -> Witness | None:
+    """A second person types the value again. The same value: it is used (returned, and the
+    draw runs on it). Another value: neither is used, the typed one is withdrawn (both stay in
+    the audit record) and the value is typed anew."""
+    await lock_scope(session, task)
+    await session.refresh(row)
+    source = _awaiting_source(task, row, now)
+    typed = source.get("typed")
+    if typed is None:
+        raise DrawRefused("source_value_not_typed", task=task.code)
+    if typed["by"] == actor:
+        raise DrawRefused("source_self_confirmed", task=task.code)
+    agreed = typed["value"] == value
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        action="draw.source_confirmed" if agreed else "draw.source_disputed",
+        subject=f"task:{task.code}",
+        payload={"attempt": row.attempt, "typed": typed, "value": value},
+    )
+    if not agreed:
+        row.public_source = source | {"typed": None}
+        return None
+    row.public_source = source | {
+        "value": value,
+        "confirmed_by": actor,
+        "confirmed_at": now.isoformat(),
+    }
+    return {"source": source["source"], "value": value}
+
+
+def _awaiting_source(task: Task, row: Draw, now: dt.datetime) -> dict[str, Any]:
+    if row.status != "committed":
+        raise DrawRefused("draw_closed", task=task.code, attempt=row.attempt, status=row.status)
+    if row.public_source is None:
+        raise DrawRefused("no_public_source", task=task.code)
+    if row.witness_deadline is not None and now > row.witness_deadline:
+        raise DrawRefused("witness_deadline_passed", task=task.code, deadline=row.witness_deadline)
+    return dict(row.public_source)
+
+
+def _is_sealed_witness(row: Draw, witness: Witness) -> bool:
+    """Whether ``witness`` is every value of the witnesses fixed at sealing, in their order
+    (or none for a draw sealed without witness)."""
+    if row.public_source is not None:
+        value = row.public_source.get("value")
+        expected = {"source": row.public_source["source"], "value": value}
+        return value is not None and isinstance(witness, Mapping) and dict(witness) == expected
+    if row.witnesses is None:
+        return witness is None
+    values = row.witness_values or []
+    if not values or any(v is None for v in values):
+        return False
+    complete = values[0] if len(values) == 1 else list(values)
+    if isinstance(witness, (str, Mapping)):
+        return witness == complete
+    return list(witness or ()) == complete
 
 
 def error_record(exc: DrawError) -> dict[str, Any]:
@@ -666,55 +870,130 @@ class Cancelled:
     chatid: str | None
 
 
-async def approve_redraw(
-    session: AsyncSession, task: Task, *, chief: str, reason: str, now: dt.datetime
-) -> tuple[Draw, list[Cancelled]]:
-    """A chief allows one more draw; the current one is closed (kept) and its visits cancelled."""
+async def request_cancel(
+    session: AsyncSession, task: Task, *, actor: str, reason: str, now: dt.datetime
+) -> Draw:
+    """Ask for the task's draw to be cancelled (it cannot be used: wrong scope, wrong
+    parameters, a witness who never answered). Nothing changes until the level above approves
+    (``approve_cancel``)."""
     await lock_scope(session, task)
-    last = await latest_draw(session, task.id)
-    if last is None:
-        raise DrawRefused("redraw_not_drawn", task=task.code)
-    if task.redraw_approval is not None:
-        raise DrawRefused("redraw_already_approved", task=task.code)
-    if task.status == "complete":
-        raise DrawRefused("redraw_task_complete", task=task.code)
-    cancelled: list[Cancelled] = []
-    if last.status == "drawn":
-        visits = list(
-            (
-                await session.execute(
-                    select(Inspection)
-                    .where(Inspection.draw_id == last.id)
-                    .order_by(Inspection.number)
-                )
-            ).scalars()
-        )
-        if any(v.result_code for v in visits):
-            raise DrawRefused("redraw_has_results", task=task.code)
-        teams = await _active_userids(session, [v.id for v in visits if v.status == "open"])
-        for v in visits:
-            if v.status == "open":
-                cancelled.append(
-                    Cancelled(v.number, v.target_key, tuple(teams.get(v.id, ())), v.chatid)
-                )
-            v.status = "cancelled"
-        last.status = "superseded"
-    elif last.status == "committed":
-        last.status = "abandoned"  # the witness step never came: recorded, and it counts
-    last.closed_at = now
-    task.redraw_approval = {"by": chief, "reason": reason, "at": now.isoformat()}
-    task.status = "planned"
+    row = await latest_draw(session, task.id)
+    if row is None:
+        raise DrawRefused("cancel_not_drawn", task=task.code)
+    _may_cancel(task, row)
+    if row.cancellation is not None:
+        raise DrawRefused("cancel_pending", task=task.code, by=row.cancellation["requested_by"])
+    if await _has_results(session, row):
+        raise DrawRefused("cancel_has_results", task=task.code)
+    row.cancellation = {"requested_by": actor, "reason": reason, "requested_at": now.isoformat()}
     await audit.append(
         session,
         at=now,
-        actor=chief,
-        action="draw.redraw_approved",
+        actor=actor,
+        action="draw.cancel_requested",
+        subject=f"task:{task.code}",
+        payload={"attempt": row.attempt, "status": row.status, "reason": reason},
+    )
+    return row
+
+
+def _may_cancel(task: Task, row: Draw) -> None:
+    if row.status not in ("committed", "drawn"):
+        raise DrawRefused("cancel_closed", task=task.code, status=row.status)
+    if task.status == "complete":
+        raise DrawRefused("cancel_task_complete", task=task.code)
+
+
+async def _has_results(session: AsyncSession, row: Draw) -> bool:
+    found = await session.scalar(
+        select(Inspection.id).where(
+            Inspection.draw_id == row.id, Inspection.result_code.is_not(None)
+        )
+    )
+    return found is not None
+
+
+async def pending_cancel(session: AsyncSession, task: Task) -> Draw:
+    row = await latest_draw(session, task.id)
+    if row is None or row.cancellation is None or row.status == "cancelled":
+        raise DrawRefused("cancel_not_requested", task=task.code)
+    return row
+
+
+async def approve_cancel(
+    session: AsyncSession, task: Task, *, approver: str, approval: str, now: dt.datetime
+) -> tuple[Draw, list[Cancelled]]:
+    """Cancel the draw as requested: ``approval`` says whose approval this is ("level_above",
+    or "region_two_person" for a region draw: its chief and a second admin). The draw and its
+    record stay; its open inspections are cancelled and the task is closed. A new task may
+    replace it (``Task.replaces``), and its draw names this one."""
+    await lock_scope(session, task)
+    row = await pending_cancel(session, task)
+    _may_cancel(task, row)
+    request = dict(row.cancellation or {})
+    if request.get("requested_by") == approver:
+        raise DrawRefused("cancel_self_approval", task=task.code)
+    if await _has_results(session, row):
+        raise DrawRefused("cancel_has_results", task=task.code)
+    cancelled: list[Cancelled] = []
+    visits = list(
+        (
+            await session.execute(
+                select(Inspection).where(Inspection.draw_id == row.id).order_by(Inspection.number)
+            )
+        ).scalars()
+    )
+    teams = await _active_userids(session, [v.id for v in visits if v.status == "open"])
+    for v in visits:
+        if v.status == "open":
+            cancelled.append(
+                Cancelled(v.number, v.target_key, tuple(teams.get(v.id, ())), v.chatid)
+            )
+        v.status = "cancelled"
+    was = row.status
+    row.status = "cancelled"
+    row.closed_at = now
+    row.cancellation = request | {
+        "approved_by": approver,
+        "approved_at": now.isoformat(),
+        "approval": approval,
+        "was": was,
+    }
+    task.status = "cancelled"
+    await audit.append(
+        session,
+        at=now,
+        actor=approver,
+        action="draw.cancelled",
         subject=f"task:{task.code}",
         payload={
-            "attempt": last.attempt,
-            "closed_as": last.status,
-            "reason": reason,
+            "attempt": row.attempt,
+            "closed_as": "cancelled",
+            "was": was,
+            "reason": request.get("reason"),
+            "requested_by": request.get("requested_by"),
+            "approval": approval,
             "cancelled": [c.number for c in cancelled],
         },
     )
-    return last, cancelled
+    return row, cancelled
+
+
+async def reject_cancel(
+    session: AsyncSession, task: Task, *, actor: str, reason: str, now: dt.datetime
+) -> Draw:
+    """The level above refuses the cancellation: the draw stands; the request stays in the
+    audit record."""
+    await lock_scope(session, task)
+    row = await pending_cancel(session, task)
+    request = row.cancellation or {}
+    row.cancellation = None
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        action="draw.cancel_rejected",
+        subject=f"task:{task.code}",
+        payload={"attempt": row.attempt, "request": request, "reason": reason},
+    )
+    return row

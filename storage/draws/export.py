@@ -13,6 +13,7 @@ from inspection.draw import amendments_head
 from inspection.public_draw import public_document
 from storage.draws.amendments import amendments_of, current_parts, exported
 from storage.draws.binding import check_binding
+from storage.draws.drawing import witness_of
 from storage.draws.record import DrawRefused, draws_of, unpack
 from storage.models import (
     Draw,
@@ -41,7 +42,9 @@ async def export(session: AsyncSession, task: Task, attempt: int | None = None) 
     """The self-contained record of one draw. Refused while the witness is awaited: it holds
     the secret."""
     row = await pick_draw(session, task, attempt)
-    return _document(task, row, await amendments_of(session, row.id))
+    return _document(
+        task, row, await amendments_of(session, row.id), await _replaces(session, task)
+    )
 
 
 async def public_export(session: AsyncSession, task: Task) -> dict[str, Any]:
@@ -72,12 +75,17 @@ async def public_draw_of(session: AsyncSession, task: Task) -> Draw:
     return row
 
 
-def _document(task: Task, row: Draw, amendments: Sequence[DrawAmendment]) -> dict[str, Any]:
+def _document(
+    task: Task,
+    row: Draw,
+    amendments: Sequence[DrawAmendment],
+    replaces: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """What ``export_document`` makes, as the record holds it (the frozen canonical input, the
     commitment and fingerprint as committed, the result as drawn: so the verifier checks the
     record, not values recomputed from it), plus exclusions, Art. 25(4) projects and
-    amendments. A failed or abandoned draw has no result: the verifier replays the failure
-    or nothing."""
+    amendments. A failed draw, or one cancelled before its witness values were all in, has no
+    result: the verifier replays the failure or nothing."""
     if row.status == "committed":
         raise DrawRefused("awaiting_witness", task=task.code, attempt=row.attempt)
     construction = None
@@ -91,14 +99,14 @@ def _document(task: Task, row: Draw, amendments: Sequence[DrawAmendment]) -> dic
         "algorithm_version": row.algorithm_version,
         "input": unpack(row.input_doc),
         "secret_hex": row.secret_hex,
-        "witness": row.witness,
+        "witness": witness_of(row),
         "commitment": row.commitment,
         "fingerprint": row.fingerprint,
         "result": row.result,
         "task": task_record(task),
         "attempt": row.attempt,
         "status": row.status,
-        "witnessed": row.witness is not None,
+        "witnessed": witness_of(row) is not None,
         "committed_at": row.committed_at.isoformat(),
         "drawn_at": row.drawn_at.isoformat() if row.drawn_at else None,
         "redraw_reason": row.redraw_reason,
@@ -110,15 +118,35 @@ def _document(task: Task, row: Draw, amendments: Sequence[DrawAmendment]) -> dic
         "amendments": [exported(a) for a in amendments],
     }
     if row.algorithm_version >= 2:
+        doc |= {
+            "witnesses": row.witnesses,
+            "public_source": row.public_source,
+            "witness_deadline": row.witness_deadline.isoformat() if row.witness_deadline else None,
+            "unwitnessed_reason": row.unwitnessed_reason,
+            "cancellation": row.cancellation,
+            "replaces": replaces,
+        }
+    if row.algorithm_version >= 2:
         doc["amendments_head"] = amendments_head(row.commitment, doc["amendments"])
     return doc
+
+
+async def _replaces(session: AsyncSession, task: Task) -> dict[str, Any] | None:
+    """The cancelled draw this task's draw replaces (as ``draw.commit`` named it)."""
+    if not task.replaces:
+        return None
+    old = await session.scalar(select(Task).where(Task.code == task.replaces))
+    last = (await draws_of(session, old.id))[-1:] if old is not None else []
+    if not last:
+        return None
+    return {"task": task.replaces, "attempt": last[0].attempt, "commitment": last[0].commitment}
 
 
 async def verify_task(session: AsyncSession, task: Task, attempt: int | None = None) -> str | None:
     """Replay the recorded draw, then check the inspections in the database against it."""
     row = await pick_draw(session, task, attempt)
     amendments = await amendments_of(session, row.id)
-    doc = _document(task, row, amendments)
+    doc = _document(task, row, amendments, await _replaces(session, task))
     problem = verifying.verify_export(doc) or await check_binding(session, task, doc)
     if problem is not None or row.status != "drawn":
         return problem

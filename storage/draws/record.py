@@ -29,7 +29,7 @@ from storage.models import (
 )
 from storage.repos import Repositories
 
-CLOSED = ("abandoned", "superseded")
+CLOSED = ("abandoned", "superseded", "cancelled")  # the first two: before issue 13
 
 
 class DrawRefused(Exception):

@@ -24,6 +24,7 @@ from inspection.draw import (
     result_to_json,
     score,
     swap_member,
+    witness_tail,
 )
 from inspection.quotas import Tier
 from tests.inspection.factories import inspectors, make_input, targets
@@ -192,6 +193,15 @@ def test_art27_draw_algorithm_document_test_vector() -> None:
     assert derive_seed(secret, None).hex() in text
     assert score(seed, "target:general", "91350100M000100Y43").hex() in text
     assert derive_seed(secret, "unwitnessed").hex() in text
+    # Several witnesses (section 2): the values in the order fixed at sealing, length-prefixed.
+    several = derive_seed(secret, ["王五", "赵六"])
+    assert several.hex() in text and witness_tail(["王五", "赵六"]).hex() in text
+    assert reference_verifier.seed_of(secret, ["王五", "赵六"]) == several
+    assert derive_seed(secret, ["赵六", "王五"]) != several  # the order is part of the seed
+    assert derive_seed(secret, ["王五赵六", ""]) != several
+    source = {"source": "上证综指 2026-12-15 收盘价", "value": "3890.27"}
+    assert derive_seed(secret, source).hex() in text
+    assert reference_verifier.seed_of(secret, source) == derive_seed(secret, source)
     plain = make_input(targets(3), inspectors(3), {Tier.general: 2})
     # Art. 19: Tg00000 and Tg00001 are two permits of one market entity: one visit.
     example = replace(plain, entities=(("Tg00000", "Tg00001"),))

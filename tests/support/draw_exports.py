@@ -27,6 +27,8 @@ from inspection.quotas import Tier
 
 SECRET = bytes(range(32))
 WITNESS = "20261130"
+SEVERAL = ["20261130", "王五 第二位见证人"]  # two witnesses, in the order fixed at sealing
+SOURCE = {"source": "上证综指 2026-12-15 收盘价，休市则取下一交易日", "value": "3890.20"}
 COUNTY, OTHER = "150102", "150103"
 Doc = dict[str, Any]
 
@@ -73,7 +75,7 @@ PAIRS = tuple((f"G{2 * i:03d}", f"G{2 * i + 1:03d}") for i in range(20))
 
 
 def _drawn(
-    witness: str | None,
+    witness: str | list[str] | dict[str, str] | None,
     version: int,
     swaps: int,
     *,
@@ -172,21 +174,37 @@ _BASES: dict[str, str] = {}
 
 def base(kind: str) -> Doc:
     """A fresh copy of an honest export: ``drawn`` (version 2, witnessed, two swaps, Art.
-    25(4) part), ``unwitnessed``, ``failed``, ``abandoned``, ``v1`` and ``v1_unwitnessed``;
-    ``entities`` (permits paired into market entities, visits of two sites), ``merged`` (a
-    visit merged into another task's after the swaps) and ``shared`` (``max_load`` 1: the
-    Art. 25(4) teams take only people the random part left free)."""
+    25(4) part), ``several`` (two witnesses), ``public_source``, ``unwitnessed``, ``failed``,
+    ``cancelled`` (after the draw, with a swap), ``cancelled_sealed`` (before the witness values
+    were in), ``v1``, ``v1_unwitnessed`` and ``v1_abandoned``; ``entities`` (permits paired into
+    market entities, visits of two sites), ``merged`` (a visit merged into another task's after
+    the swaps) and ``shared`` (``max_load`` 1: the Art. 25(4) teams take only people the random
+    part left free)."""
     if not _BASES:
         drawn = _drawn(WITNESS, 2, 2)
-        abandoned = _drawn(None, 2, 0) | {"status": "abandoned", "result": None}
-        abandoned["construction"]["result"] = None
+        sealed = _drawn(None, 2, 0) | {"status": "cancelled", "result": None}
+        sealed["construction"]["result"] = None
+        v1_abandoned = _drawn(None, 1, 0) | {"status": "abandoned", "result": None}
+        v1_abandoned["construction"]["result"] = None
+        cancellation = {
+            "cancellation": {
+                "requested_by": "admin1",
+                "reason": "抽取范围有误",
+                "approved_by": "radmin",
+                "approval": "level_above",
+            }
+        }
         for name, doc in (
             ("drawn", drawn),
+            ("several", _drawn(SEVERAL, 2, 1)),
+            ("public_source", _drawn(SOURCE, 2, 0)),
             ("unwitnessed", _drawn(None, 2, 1)),
             ("failed", _failed()),
-            ("abandoned", abandoned),
+            ("cancelled", _drawn(WITNESS, 2, 1) | {"status": "cancelled"} | cancellation),
+            ("cancelled_sealed", sealed | cancellation),
             ("v1", _drawn(WITNESS, 1, 2)),
             ("v1_unwitnessed", _drawn(None, 1, 0)),
+            ("v1_abandoned", v1_abandoned),
             ("entities", _drawn(WITNESS, 2, 1, general=16, entities=PAIRS)),
             ("merged", _drawn(WITNESS, 2, 2, merge=True)),
             ("shared", _drawn(WITNESS, 2, 0, general=2, max_load=1)),
