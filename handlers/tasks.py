@@ -7,6 +7,8 @@ import datetime as dt
 import unicodedata
 from typing import Any
 
+from sqlalchemy import select
+
 from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
@@ -30,7 +32,7 @@ from inspection.taskspec import (
 from storage import task_approval, task_edits
 from storage import tasks as task_store
 from storage.draws import DrawRefused
-from storage.models import Task
+from storage.models import Draw, Task
 
 router = Router("tasks")
 
@@ -42,8 +44,8 @@ TASK_STATUS = {
     "targeted": "双随机以外的检查",
     "joint": "部门联合抽查（牵头部门抽取）",
     "imported": "启用前的检查（导入）",
-    "cancelled": "已取消",
     **DRAW_STATUS_LABELS,
+    "cancelled": "已取消",  # 取消任务 before sealing; a task whose draw was cancelled: 已作废
 }
 
 
@@ -412,11 +414,22 @@ async def listing(msg: TextCommand, ctx: Context) -> None:
         ctx.reply("没有抽查任务。管理员可用「新建任务」创建，发送「帮助」查看格式。")
         return
     lines = [f"抽查任务（{len(found)}项）："]
-    for t in found[-50:]:
-        lines.append(
-            f"{t.code} {t.name} · 检查期 {t.check_start}~{t.check_end} · "
-            f"{TASK_STATUS.get(t.status, t.status)}"
+    shown = found[-50:]
+    voided = set(
+        await ctx.session.scalars(
+            select(Draw.task_id).where(
+                Draw.task_id.in_([t.id for t in shown if t.status == "cancelled"]),
+                Draw.status == "cancelled",
+            )
         )
+    )
+    for t in shown:
+        status = (
+            DRAW_STATUS_LABELS["cancelled"]
+            if t.id in voided
+            else TASK_STATUS.get(t.status, t.status)
+        )
+        lines.append(f"{t.code} {t.name} · 检查期 {t.check_start}~{t.check_end} · {status}")
     if len(found) > 50:
         lines.insert(1, "（仅列出最近50项，可按年份查看）")
     send(ctx, [], "\n".join(lines), reply=True)
