@@ -33,7 +33,7 @@ async def create(msg: TextCommand, ctx: Context) -> None:
     """Art. 22: a task holds its name, dates, scope, ratios, departments, items and focus; its
     dates are checked against today and the holiday calendar (Art. 20, 37)."""
     try:
-        spec = parse_task_line(msg.text)
+        spec = parse_task_line(msg.typed)  # free text kept as typed, the rest folded
     except SpecError as exc:
         raise UserError(exc.zh) from None
     org = spec.org_code or _own_org(ctx)
