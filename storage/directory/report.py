@@ -28,6 +28,7 @@ class ImportReport:
     rejections: list[Rejection] = field(default_factory=list)
     unknown_headers: list[str] = field(default_factory=list)
     departments_created: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # English lines for the CLI
     _rejected_rows: set[int] = field(default_factory=set, repr=False)
 
     @property
@@ -63,6 +64,8 @@ class ImportReport:
             lines.append(
                 f"Departments created: {shown}" + (f" and {more} more" if more > 0 else "")
             )
+        if self.notes and self.committed:
+            lines += self.notes
         if self.unknown_headers:
             lines.append("Columns ignored: " + ", ".join(self.unknown_headers))
         for r in self.rejections[:limit]:
