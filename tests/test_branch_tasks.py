@@ -40,6 +40,8 @@ async def drawn_for_branch(h: Harness) -> tuple[str, list[tuple[int, list[str]]]
 
 async def test_art5_art22_a_branch_follows_and_acts_on_the_task_its_city_drew(h: Harness) -> None:
     code, teams = await drawn_for_branch(h)
+    # Sealed under the city (Art. 5): its chief gets the commitment of the branch's draw.
+    assert any(f"【抽查承诺】任务 {code}" in t for t in h.wecom.texts_to(CITY_CHIEF))
     # Its inspectors get their cards.
     for number, members in teams:
         for member in members:
