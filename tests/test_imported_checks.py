@@ -167,6 +167,8 @@ async def test_art25_art37_an_imported_check_counts_in_its_quarter_and_this_year
     h.clock.set(dt.datetime(2026, 12, 2, 10, 0, tzinfo=BEIJING))
     (progress,) = await h.say(CHIEF, "进度")
     assert f"I2026-{CITY}-01" in progress and f"I2026-{CITY}」" not in progress, progress
+    (no,) = await h.say(PUBLISHER, f"公示 I2026-{CITY} https://hhht.example.gov.cn/gs/9")
+    assert "无需在本系统登记公开" in no, no
     (done,) = await h.say(PUBLISHER, f"公示 I2026-{CITY}-01 https://hhht.example.gov.cn/gs/9")
     assert f"I2026-{CITY}-01" in done, done
     async with h.db.transaction() as s:
