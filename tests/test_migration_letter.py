@@ -19,7 +19,7 @@ async def test_art25_migration_gives_checks_imported_before_it_their_result(
 ) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/m.db")
     try:
-        await migrate.upgrade(db, "0007_digest")
+        await migrate.upgrade(db, "0008_drawalgo")  # the revision before 0008_letter
         async with db.core_transaction() as conn:
             target_id = (
                 await conn.execute(

@@ -2,7 +2,7 @@
 it counts where results count (quotas by quarter, Art. 25) and can be published (Art. 37).
 
 Revision ID: 0008_letter
-Revises: 0007_digest
+Revises: 0008_drawalgo
 """
 
 import datetime as dt
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_letter"
-down_revision: str | None = "0007_digest"
+down_revision: str | None = "0008_drawalgo"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
