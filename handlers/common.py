@@ -18,6 +18,7 @@ from storage import task_approval
 from storage import tasks as task_store
 from storage.draws import Assignment, DrawRefused
 from storage.models import CheckItem, Inspection, Target, Task, TeamMember
+from storage.publication import unit_of
 
 MANAGERS = {Role.ADMIN, Role.CHIEF}
 
@@ -176,9 +177,13 @@ async def require_member(
 
 
 async def may_see(ctx: Context, inspection: Inspection, task: Task) -> bool:
+    """The team, the task's managers, and the managers of the unit that checks it (a branch
+    follows its inspections of its city's task, Art. 5)."""
     if await store.was_member(ctx.session, inspection.id, ctx.actor.userid):
         return True
-    return await manager_role(ctx, task) is not None
+    if await manager_role(ctx, task) is not None:
+        return True
+    return await manages(ctx, await unit_of(ctx.session, inspection))
 
 
 async def task_managers(ctx: Context, task: Task) -> list[str]:

@@ -38,6 +38,11 @@ async def record_publication(msg: TextCommand, ctx: Context) -> None:
                 f"{local(ctx, existing.published_at)}由 {await person(ctx, existing.published_by)} 登记"
                 f"（{existing.url}），无需重复登记。"
             )
+    if task.completed_at is None and task.status == "imported":
+        raise UserError(
+            f"任务 {task.code} 是启用前的检查（导入），其结果属以前年度或已在别处公开，"
+            "无需在本系统登记公开（第37条）。"
+        )
     if task.completed_at is None:
         raise UserError(f"任务 {task.code} 尚有检查未提交结果，完成后再公开和登记（第37条）。")
     if not url and not ctx.settings.public.enabled:

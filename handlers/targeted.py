@@ -56,18 +56,26 @@ USAGE = (
 async def register(msg: TextCommand, ctx: Context) -> None:
     """Art. 6: checks outside the draw are recorded and counted apart; Art. 6, 7, 36: a joint
     check another authority drew is a random check, recorded with its lead and draw."""
-    words = msg.text.split()
-    options = dict(w.split("=", 1) for w in words if "=" in w)
-    rest = [w for w in words if "=" not in w]
+    # Parsed: the command words, the code, the kind, members and the deadline (folded). Kept as
+    # typed: the reason or lead authority and the lead authority's task and draw references.
+    options: dict[str, tuple[str, str]] = {}
+    rest = []
+    for word in msg.words():
+        option = word.option()
+        if option is None:
+            rest.append(word)
+        else:
+            options[option[0]] = (option[1], option[2])
     if len(rest) < 3:
         raise UserError(f"用法：{USAGE}\n检查组为您本人（如在检查人员名录中）加「成员=」所列人员。")
-    key, kind_word, reason = rest[0], rest[1], " ".join(rest[2:])[:500]
-    kind_n = unicodedata.normalize("NFKC", kind_word).strip()
-    joint = kind_n in JOINT_WORDS
-    kind = OUTSIDE_KIND_WORDS.get(kind_n)
+    key, kind_word = rest[0].folded, rest[1].folded
+    reason = msg.typed_span(rest[2:])[:500]
+    joint = kind_word in JOINT_WORDS
+    kind = OUTSIDE_KIND_WORDS.get(kind_word)
     if kind is None and not joint:
-        raise UserError(f"检查类型「{kind_word}」不认识，可用：{KIND_CHOICES}（第6条）。")
-    lead_task, lead_draw = options.get("任务", "").strip(), options.get("抽取", "").strip()
+        raise UserError(f"检查类型「{rest[1].typed}」不认识，可用：{KIND_CHOICES}（第6条）。")
+    lead_task = options.get("任务", ("", ""))[1].strip()
+    lead_draw = options.get("抽取", ("", ""))[1].strip()
     if joint and not (lead_task and lead_draw):
         raise UserError(
             "部门联合抽查由牵头部门抽取（第7条），请写明牵头部门的任务和抽取编号："
@@ -76,8 +84,8 @@ async def register(msg: TextCommand, ctx: Context) -> None:
     target = await find_target(ctx, key)
     org = await registering_org(ctx, target)
     today = ctx.now().astimezone(ctx.settings.tz).date()
-    deadline = parse_deadline(options.get("截止"), today)
-    people = await team_for(ctx, options.get("成员", ""))
+    deadline = parse_deadline(options.get("截止", (None, ""))[0], today)
+    people = await team_for(ctx, options.get("成员", ("", ""))[0])
     need = rule_params(today).team_size
     if sum(1 for p in people if not p.auxiliary) < need:
         raise UserError(

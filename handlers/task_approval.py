@@ -75,6 +75,7 @@ async def refuse(msg: TextCommand, ctx: Context) -> None:
     code, _, reason = msg.text.strip().partition(" ")
     task = await load_task(ctx, code, "退回任务")
     await require_city(ctx, task)
+    reason = msg.typed_after_words(1) if reason.strip() else ""  # stored as typed
     if not reason.strip():
         raise UserError(f"请写明退回原因。用法：{REFUSE_USAGE}")
     try:

@@ -58,7 +58,7 @@ async def create(msg: TextCommand, ctx: Context) -> None:
         await _wizard_start(ctx)
         return
     try:
-        spec = parse_task_line(msg.text)
+        spec = parse_task_line(msg.typed)  # free text kept as typed, the rest folded
     except SpecError as exc:
         raise UserError(await _own_usage(ctx, exc.zh)) from None
     await _create(ctx, spec)

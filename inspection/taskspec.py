@@ -199,7 +199,9 @@ def parse_int(text: str, what: str, en: str) -> int:
 
 
 def split_list(text: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in re.split(r"[,;、]", text) if p.strip())
+    """Items separated by commas, semicolons or 、 (full-width ones too: the departments are
+    split as typed)."""
+    return tuple(p.strip() for p in re.split(r"[,;、，；]", text) if p.strip())
 
 
 def parse_kinds(text: str) -> tuple[str, ...]:
@@ -247,16 +249,21 @@ CHAT_USAGE = (
 )
 
 
+def fold(text: str) -> str:
+    """What is parsed: NFKC (full-width ＝ ～ ， and digits become ASCII), trimmed."""
+    return unicodedata.normalize("NFKC", text).strip()
+
+
 def parse_task_line(text: str) -> TaskSpec:
-    """Read ``<名称> 键=值 ...`` (NFKC-normalised, so full-width ＝ ～ ， work too)."""
-    text = unicodedata.normalize("NFKC", text).strip()
-    if not text:
+    """Read ``<名称> 键=值 ...``: the keys and the parsed values are folded (full-width ＝ ～ ，
+    work too); the name, the focus and the departments are kept as typed."""
+    if not text.strip():
         raise SpecError(f"用法：{CHAT_USAGE}", "empty task description")
     names: list[str] = []
     values: dict[str, str] = {}
-    for token in text.split():
-        key, sep, value = token.partition("=")
-        if not sep:
+    for token in text.split():  # any whitespace, full-width spaces too
+        key, value = split_option(token)
+        if key is None:
             names.append(token)
             continue
         if key in values:
@@ -272,11 +279,27 @@ def parse_task_line(text: str) -> TaskSpec:
     return spec_from_fields({"名称": names[0], **values})
 
 
+def split_option(token: str) -> tuple[str | None, str]:
+    """``键=值`` (or ``键＝值``): (folded key, value as typed); (None, token) for a plain word."""
+    for i, ch in enumerate(token):
+        if fold(ch) == "=":
+            return fold(token[:i]), token[i + 1 :]
+    return None, token
+
+
+# Fields a person writes in their own words: stored exactly as typed (trimmed), never folded.
+AS_TYPED = frozenset({"名称", "检查重点", "抽取科室", "检查科室", "发起科室", "参与科室"})
+
+
 def spec_from_fields(fields: Mapping[str, str]) -> TaskSpec:
     """A task from named fields, as typed in chat (``键=值``) or as spreadsheet columns.
 
     The check period is ``检查期`` (``开始~结束``) or the two fields ``检查开始`` and ``检查结束``."""
-    values = {k.strip(): v.strip() for k, v in fields.items() if v is not None and v.strip()}
+    values = {
+        fold(k): v.strip() if fold(k) in AS_TYPED else fold(v)
+        for k, v in fields.items()
+        if v is not None and v.strip()
+    }
     name = values.pop("名称", "")
     if "检查开始" in values and "检查结束" in values and "检查期" not in values:
         values["检查期"] = f"{values.pop('检查开始')}~{values.pop('检查结束')}"

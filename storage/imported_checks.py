@@ -3,9 +3,19 @@
 Each row is one check: the target (credit code or permit number), the checking unit, the date,
 the kind (random, inter-agency joint, or one of Art. 6's checks outside the draw) and the result
 (one of the seven phrases, or a phrase the region added, as in force on the check date). It
-becomes a finished inspection (status "done") of the unit's import task ``I<year>-<org>``, marked
-by ``ImportedCheck``, so that once a year and the quotas are right from the first year. Imported
-checks are not published again (they predate the bot) and are never drawn.
+becomes a finished inspection (status "done") with its result (recorded on its check date, so
+it counts in its quarter), marked by ``ImportedCheck``, so that once a year and the quotas are
+right from the first year. Imported checks are never drawn.
+
+Publication (Art. 37: every result of the year is published, who checks publishes): a random
+or joint check of the import's year whose result was not published elsewhere (the optional
+column 公开情况 is empty) is published here like any other: it goes into a task of its own for
+this import and unit, ``I<year>-<org>-<n>``, complete at the import (the clock runs from its
+recording here, as for a result recorded late), which the unit publishes with 公示 and is
+reminded of. Checks of earlier years (their publication was due before the bot), checks
+outside the draw (Art. 6: not random-check results) and results already published elsewhere
+(the address or 已公开, kept as typed) stay in the year's import task ``I<year>-<org>``, which
+never completes, so nothing asks for them.
 
 Bad rows are reported like the directory's (``storage.directory.ImportReport``), the good ones
 imported; re-importing the same file changes nothing.
@@ -23,13 +33,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.origins import JOINT_WORDS, OUTSIDE_KIND_WORDS, OUTSIDE_KINDS
 from inspection.params import NoParamsInEffect
-from inspection.results import parse_result
+from inspection.results import PHRASES, ResultCode, parse_result
 from storage import audit
 from storage.directory.report import ImportReport, StrictImportError
 from storage.directory.values import clean_text, parse_date
-from storage.models import CheckOutsideDraw, ImportedCheck, Inspection, Task
+from storage.models import CheckOutsideDraw, ImportedCheck, Inspection, InspectionResult, Task
 from storage.params import rule_params
 from storage.repos import Repositories
+from storage.results import phrases_for
 from storage.spreadsheet import Cell, SheetSpec, normalise_header, open_table, write_xlsx
 
 KIND = "inspections"
@@ -48,6 +59,10 @@ COLUMNS = {
     ),
     "result": ("检查结果", "第38条七种表述之一，如 未发现问题"),
     "note": ("备注", "可空"),
+    "published": (
+        "公开情况",
+        "已在门户网站或指定平台公开的写网址或「已公开」；空：本年的随机抽查由本系统公开",
+    ),
 }
 ALIASES = {
     "统一社会信用代码": "target",
@@ -59,6 +74,9 @@ ALIASES = {
     "检查时间": "checked_on",
     "类型": "kind",
     "结果": "result",
+    "公开": "published",
+    "已公开": "published",
+    "公开网址": "published",
 }
 HEADER_MAP = {normalise_header(h): f for f, (h, _) in COLUMNS.items()} | {
     normalise_header(a): f for a, f in ALIASES.items()
@@ -74,6 +92,14 @@ class CheckRow:
     kind: str  # random / joint / an Art. 6 kind
     result: str
     note: str
+    published: str  # where it was published before the import, as typed; "" if not
+
+
+def published_here(row: CheckRow, today: dt.date) -> bool:
+    """Art. 37: a random check of this year not published elsewhere is published here."""
+    return (
+        row.kind in ("random", "joint") and row.checked_on.year == today.year and not row.published
+    )
 
 
 def origin_of(kind: str) -> str:
@@ -123,6 +149,7 @@ def parse_row(cells: dict[str, Cell], today: dt.date) -> CheckRow:
         kind=kind,
         result=result,
         note=str(cells.get("note") or "").strip(),  # as typed
+        published=str(cells.get("published") or "").strip(),  # as typed
     )
 
 
@@ -139,12 +166,13 @@ async def import_checks(
     actor: str,
     now: dt.datetime,
     today: dt.date,
+    tz: dt.tzinfo,
     strict: bool = False,
 ) -> ImportReport:
-    """Art. 14, 25: earlier checks into the record, row by row; bad rows reported."""
+    """Art. 14, 25, 37: earlier checks into the record, row by row; bad rows reported."""
     report = ImportReport(KIND, path.name, strict=strict)
     repos = Repositories(session)
-    tasks: dict[tuple[str, int], Task] = {}
+    tasks: dict[tuple[str, int, bool], Task] = {}
     with open_table(path, HEADER_MAP) as table:
         report.unknown_headers = table.unknown_headers
         missing = [COLUMNS[f][0] for f in REQUIRED if f not in table.present]
@@ -168,18 +196,22 @@ async def import_checks(
             if await _already(session, target.key, row):
                 report.unchanged += 1
                 continue
-            task = tasks.get((row.org_code, row.checked_on.year))
+            here = published_here(row, today)
+            task = tasks.get((row.org_code, row.checked_on.year, here))
             if task is None:
-                task = await _import_task(session, row.org_code, row.checked_on.year, actor, now)
-                tasks[(row.org_code, row.checked_on.year)] = task
+                task = await _import_task(
+                    session, repos, row.org_code, row.checked_on.year, actor, now, publish=here
+                )
+                tasks[(row.org_code, row.checked_on.year, here)] = task
             inspection_id = await _record(
-                session, repos, task, target.id, target.key, target.tier, row, now
+                session, repos, task, target.id, target.key, target.tier, row, now, tz, actor
             )
             session.add(
                 ImportedCheck(
                     inspection_id=inspection_id,
                     kind=row.kind,
                     note=row.note,
+                    published_elsewhere=row.published,
                     source_file=path.name[:200],
                     source_row=number,
                     imported_by=actor,
@@ -189,13 +221,23 @@ async def import_checks(
             report.added += 1
     if strict and report.rejections:
         raise StrictImportError(report)
+    to_publish = {t.code: t.org_code for (_, _, here), t in tasks.items() if here}
+    for code, org in to_publish.items():
+        report.notes.append(
+            f"Results of this year to publish (Art. 37): task {code}, by unit {org} (公示 {code})."
+        )
     await audit.append(
         session,
         at=now,
         actor=actor,
         action="inspections.import",
         subject=f"file:{path.name}",
-        payload={"added": report.added, "unchanged": report.unchanged, "rejected": report.rejected},
+        payload={
+            "added": report.added,
+            "unchanged": report.unchanged,
+            "rejected": report.rejected,
+            "to_publish": sorted(to_publish),
+        },
     )
     return report
 
@@ -217,16 +259,29 @@ async def _already(session: AsyncSession, key: str, row: CheckRow) -> bool:
 
 
 async def _import_task(
-    session: AsyncSession, org: str, year: int, actor: str, now: dt.datetime
+    session: AsyncSession,
+    repos: Repositories,
+    org: str,
+    year: int,
+    actor: str,
+    now: dt.datetime,
+    *,
+    publish: bool,
 ) -> Task:
+    """The year's import task ``I<year>-<org>`` (never completes), or with ``publish`` a new
+    task ``I<year>-<org>-<n>`` of this import's results to publish, complete now (Art. 37)."""
     code = f"I{year}-{org}"
-    found = (await session.execute(select(Task).where(Task.code == code))).scalar_one_or_none()
-    if found is not None:
-        return found
+    if publish:
+        n = await repos.sequences.next(f"import:{year}:{org}")
+        code = f"{code}-{n:02d}"
+    else:
+        found = (await session.execute(select(Task).where(Task.code == code))).scalar_one_or_none()
+        if found is not None:
+            return found
     task = Task(
         code=code,
         year=year,
-        name=f"{year}年启用前的检查（导入）",
+        name=f"{year}年启用前的检查（导入" + ("，待公开）" if publish else "）"),
         org_code=org,
         scope_orgs=[org],
         quotas={},
@@ -238,6 +293,7 @@ async def _import_task(
         status="imported",
         created_by=actor,
         created_at=now,
+        completed_at=now if publish else None,
     )
     session.add(task)
     await session.flush()
@@ -253,6 +309,8 @@ async def _record(
     tier: str,
     row: CheckRow,
     now: dt.datetime,
+    tz: dt.tzinfo,
+    actor: str,
 ) -> int:
     number = await repos.sequences.next("inspection")
     inspection = Inspection(
@@ -274,6 +332,22 @@ async def _record(
     )
     session.add(inspection)
     await session.flush()
+    # Its result, recorded on the check date (noon, local): it counts in that quarter and is
+    # published with its task like any other.
+    session.add(
+        InspectionResult(
+            inspection_id=inspection.id,
+            task_id=task.id,
+            state="recorded",
+            code=row.result,
+            phrase=_phrase(row.result, row.checked_on)[:100],
+            userid=actor[:64],
+            name="导入",
+            channel="import",
+            at=dt.datetime.combine(row.checked_on, dt.time(12), tz),
+            case_filing=row.result == ResultCode.case_filed.value,
+        )
+    )
     if inspection.origin == "targeted":
         session.add(
             CheckOutsideDraw(
@@ -287,8 +361,15 @@ async def _record(
     return inspection.id
 
 
+def _phrase(code: str, on: dt.date) -> str:
+    try:
+        return phrases_for(on).get(code, code)
+    except NoParamsInEffect:  # before any configured rules: the seven phrases only
+        return {c.value: p for c, p in PHRASES.items()}.get(code, code)
+
+
 def write_template(path: Path) -> None:
     """The blank list: headers with their hints in brackets, one example row."""
     headers = [f"{h}（{hint}）" for h, hint in COLUMNS.values()]
-    example = ["91150102MA0N000011", "150100", "2024-05-20", "随机抽查", "未发现问题", ""]
+    example = ["91150102MA0N000011", "150100", "2024-05-20", "随机抽查", "未发现问题", "", ""]
     write_xlsx(path, [SheetSpec("检查记录", headers, [example], tuple(30 for _ in headers))])

@@ -878,6 +878,9 @@ class ImportedCheck(Base):
     inspection_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspection.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
     note: Mapped[str] = mapped_column(Text, default="")
+    # Art. 37: where the result was published before the import (an address or "已公开", as
+    # typed); empty: a random check of the import's year is published here like any other.
+    published_elsewhere: Mapped[str] = mapped_column(Text, default="", server_default="")
     source_file: Mapped[str] = mapped_column(String(200))
     source_row: Mapped[int] = mapped_column(Integer)
     imported_by: Mapped[str] = mapped_column(String(64))

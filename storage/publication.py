@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,16 +28,32 @@ from storage.models import (
 LIVE = ("open", "done", "merged")
 
 
-async def unit_of_inspections(session: AsyncSession, task_ids: Sequence[int]) -> dict[int, str]:
-    """inspection id -> its checking unit, for the live inspections of ``task_ids``."""
-    if not task_ids:
-        return {}
-    lead = (
+def lead_units() -> Any:
+    """Subquery: inspection id -> the organisation of its team's lead (active, position 0)."""
+    return (
         select(TeamMember.inspection_id, Inspector.org_code)
         .join(Inspector, Inspector.id == TeamMember.inspector_id)
         .where(TeamMember.position == 0, TeamMember.active.is_(True))
         .subquery()
     )
+
+
+async def unit_of(session: AsyncSession, inspection: Inspection) -> str:
+    """The checking unit of one inspection (its lead's organisation, else the task's)."""
+    lead = lead_units()
+    found = await session.scalar(
+        select(lead.c.org_code).where(lead.c.inspection_id == inspection.id)
+    )
+    if found:
+        return str(found)
+    return str(await session.scalar(select(Task.org_code).where(Task.id == inspection.task_id)))
+
+
+async def unit_of_inspections(session: AsyncSession, task_ids: Sequence[int]) -> dict[int, str]:
+    """inspection id -> its checking unit, for the live inspections of ``task_ids``."""
+    if not task_ids:
+        return {}
+    lead = lead_units()
     conn = await session.connection()  # plain rows: one per inspection, no ORM needed
     rows = await conn.execute(
         select(Inspection.id, lead.c.org_code, Task.org_code)

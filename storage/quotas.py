@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.deadlines import quarter_bounds
@@ -42,6 +42,7 @@ from storage.models import (
     Target,
     Task,
 )
+from storage.publication import lead_units
 from storage.results import LIVE, RECORDED
 from storage.tasks import chunks, rule_params
 
@@ -168,11 +169,17 @@ class OpenTask:
 
 
 async def tasks_missing_results(session: AsyncSession, org_codes: Sequence[str]) -> list[OpenTask]:
+    """Open tasks of these organisations, and of the levels above where these organisations
+    check (a branch's inspections of its city's task, Art. 5): inspections without a result,
+    all of a task's own, only those it checks of another's."""
+    lead = lead_units()
+    ours = or_(Task.org_code.in_(org_codes), lead.c.org_code.in_(org_codes))
     rows = await session.execute(
         select(Task.code, Task.name, Task.check_end, func.count())
         .join(Inspection, Inspection.task_id == Task.id)
+        .outerjoin(lead, lead.c.inspection_id == Inspection.id)
         .where(
-            Task.org_code.in_(org_codes),
+            ours,
             Task.completed_at.is_(None),
             Inspection.status.in_(LIVE),
             Inspection.result_code.is_(None),
@@ -184,11 +191,30 @@ async def tasks_missing_results(session: AsyncSession, org_codes: Sequence[str])
 
 
 async def tasks_awaiting_publication(session: AsyncSession, org_codes: Sequence[str]) -> list[Task]:
-    """Completed tasks whose results no checking unit has published yet (Art. 37)."""
+    """Completed tasks whose results are still to be published (Art. 37): tasks of these
+    organisations that no checking unit has published yet, and tasks of others where one of
+    these organisations checked and has not published its part (who checks, publishes)."""
     published = select(Publication.id).where(Publication.task_id == Task.id).exists()
+    lead = lead_units()
+    checked_here = (
+        select(Inspection.id)
+        .join(lead, lead.c.inspection_id == Inspection.id)
+        .where(
+            Inspection.task_id == Task.id,
+            Inspection.status.in_(LIVE),
+            lead.c.org_code.in_(org_codes),
+            ~select(Publication.id)
+            .where(Publication.task_id == Task.id, Publication.org_code == lead.c.org_code)
+            .exists(),
+        )
+        .exists()
+    )
     rows = await session.execute(
         select(Task)
-        .where(Task.org_code.in_(org_codes), Task.completed_at.is_not(None), ~published)
+        .where(
+            Task.completed_at.is_not(None),
+            or_(and_(Task.org_code.in_(org_codes), ~published), checked_here),
+        )
         .order_by(Task.completed_at, Task.code)
     )
     return list(rows.scalars())

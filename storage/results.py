@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import String, and_, cast, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.deadlines import publication_deadline
@@ -26,6 +26,7 @@ from storage.db import insert_for
 from storage.draws import Assignment, Member
 from storage.models import (
     DirectoryHistory,
+    DueAction,
     Inspection,
     InspectionResult,
     Inspector,
@@ -629,6 +630,44 @@ async def schedule_period_end(session: AsyncSession, task: Task, tz: dt.tzinfo) 
     await due_store.schedule(
         session, PERIOD_END_DUE, f"task:{task.id}", due_at, {"task_id": task.id}
     )
+
+
+async def backfill_period_ends(session: AsyncSession, tz: dt.tzinfo) -> list[str]:
+    """Every drawn task still open gets its period-end completion (Art. 37): tasks drawn before
+    that action existed, or brought in by a migration, never had it scheduled. Idempotent and
+    safe across instances (one action per task, the database's unique key decides). Returns
+    the codes of the tasks scheduled now."""
+    scheduled = select(DueAction.id).where(
+        DueAction.kind == PERIOD_END_DUE,
+        DueAction.ref == literal("task:", String) + cast(Task.id, String),
+    )
+    drawn = select(Inspection.id).where(
+        Inspection.task_id == Task.id,
+        Inspection.draw_id.is_not(None),
+        Inspection.status.in_(LIVE),
+    )
+    rows = await session.execute(
+        select(Task)
+        .where(Task.completed_at.is_(None), drawn.exists(), ~scheduled.exists())
+        .order_by(Task.id)
+    )
+    made = []
+    for task in rows.scalars():
+        inserted = await session.execute(
+            insert_for(session)(DueAction)
+            .values(
+                kind=PERIOD_END_DUE,
+                ref=f"task:{task.id}",
+                due_at=period_end(task, tz),
+                data={"task_id": task.id},
+                status="pending",
+            )
+            .on_conflict_do_nothing(index_elements=["kind", "ref"])
+            .returning(DueAction.id)
+        )
+        if inserted.first() is not None:
+            made.append(task.code)
+    return made
 
 
 async def missing_results(session: AsyncSession, task_id: int) -> list[int]:

@@ -20,7 +20,7 @@ from storage.db import Database
 from storage.models import AuditEntry, CheckItem, Inspection, InspectionResult, Inspector
 from storage.tasks import create_plan, list_plans
 from tests.conftest import Harness
-from tests.factories import CITY, COUNTY, NOW, add_item, make_task
+from tests.factories import CITY, COUNTY, COUNTY2, NOW, add_item, make_task
 from tests.inspection.factories import inspectors, make_input, targets
 from tests.results_support import ADMIN, TASK, click, drawn
 from tests.support.directory import inspector, item, run_import, write
@@ -328,9 +328,16 @@ async def test_art42_the_level_above_sees_the_plans_draws_and_results_below(h: H
     assert all(str(n) in listing for n in await inspection_numbers(h))
     (details,) = await h.say(ABOVE, f"检查详情 {v.number}")
     assert "结果：未发现问题" in details
-    # A level below the drawing city sees none of it.
-    for line in (f"抽取记录 {TASK}", f"抽取名单 {TASK}", f"检查详情 {v.number}"):
+    # A level below the drawing city sees none of its plans and draws; the branch whose
+    # inspectors check an inspection sees that inspection (Art. 5, 37: who checks, publishes),
+    # another branch does not.
+    for line in (f"抽取记录 {TASK}", f"抽取名单 {TASK}"):
         (refused,) = await h.say(OUTSIDER, line)
         assert "仅限" in refused, (line, refused)
+    (checking,) = await h.say(OUTSIDER, f"检查详情 {v.number}")  # the team are COUNTY's
+    assert "结果：未发现问题" in checking, checking
+    await h.grant("county2admin", "admin", COUNTY2)
+    (refused,) = await h.say("county2admin", f"检查详情 {v.number}")
+    assert "仅限" in refused, refused
     (tasks,) = await h.say(OUTSIDER, "任务列表")
     assert TASK not in tasks

@@ -24,6 +24,8 @@ async def test_the_demo_tour_runs_end_to_end(
         assert raw not in out, raw
     assert "点击卡片：批准" in out
     assert "【检查结果已记录】" in out and "已批准替换申请" in out
+    # Art. 5: a branch's task, approved and drawn by its city.
+    assert "待呼和浩特市生态环境局批准" in out and "已批准（第5条）" in out
     assert "audit verify → 完整" in out
     # 一公开: the units published on the page this run serves, and the table was written.
     assert "【已登记公开】" in out and "/public/150100/" in out

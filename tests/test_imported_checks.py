@@ -4,18 +4,33 @@ imported, with their dates and results, counted for once a year from the first y
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.cli import main
+from inspection.quotas import Tier
 from storage import imported_checks
 from storage.db import Database
-from storage.models import CheckOutsideDraw, ImportedCheck, Inspection, Task
+from storage.models import (
+    CheckOutsideDraw,
+    ImportedCheck,
+    Inspection,
+    InspectionResult,
+    Publication,
+    Task,
+)
+from storage.quotas import Quarter, coverage
 from storage.spreadsheet import open_table
 from storage.tasks import target_facts
+from tests.conftest import Harness
 from tests.factories import CITY, add_targets, make_task, uscc
+
+PUBLISHER, CHIEF = "pub1", "chief1"
+BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 HEADER = "检查对象信用代码或许可证编号,检查单位代码,检查日期,检查类型,检查结果,备注\n"
 
@@ -94,3 +109,76 @@ def test_art14_the_inspections_template_is_read_back_by_the_import(
         (_, cells), *_ = list(table.rows)
     row = imported_checks.parse_row(cells, imported_checks.dt.date(2026, 11, 30))
     assert (row.kind, row.result) == ("random", "no_problem")
+
+
+async def test_art25_art37_an_imported_check_counts_in_its_quarter_and_this_years_are_published(
+    h: Harness, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Decided: a random or joint check of the import's year whose result was not published
+    elsewhere is published here like any other (Art. 37: 100 % of the year's results); earlier
+    years, checks outside the draw and results published elsewhere are not asked for."""
+    await h.grant(PUBLISHER, "publisher", CITY)
+    await h.grant(CHIEF, "chief", CITY)
+    async with h.db.transaction() as s:
+        await add_targets(s, 5, tier="general")
+    elsewhere = "https://hhht.example.gov.cn/gs/２０２６-1"
+    rows = [
+        f"{uscc(1)},{CITY},2026-05-20,随机抽查,未发现问题,,",  # to publish here
+        f"{uscc(2)},{CITY},2026-06-01,随机抽查,1,,{elsewhere}",  # published elsewhere
+        f"{uscc(3)},{CITY},2025-11-03,随机抽查,1,,",  # an earlier year
+        f"{uscc(4)},{CITY},2026-03-02,投诉举报,1,群众投诉,",  # outside the draw (Art. 6)
+    ]
+    path = tmp_path / "earlier.csv"
+    path.write_text(HEADER.strip() + ",公开情况\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    config = tmp_path / "drill.toml"  # the command line on 2026-12-01
+    config.write_text("[clock]\nstart = 2026-12-01T09:00:00+08:00\n", encoding="utf-8")
+    args = ["import", "inspections", str(path), "--config", str(config), "--database-url", db_url]
+    assert await asyncio.to_thread(main, args) == 0
+    out = capsys.readouterr().out
+    assert "4 added" in out and f"task I2026-{CITY}-01" in out, out
+    async with h.db.transaction() as s:
+        marks = {
+            m.source_row: (task.code, m.published_elsewhere, r.at.astimezone(BEIJING).date())
+            for m, task, r in (
+                await s.execute(
+                    select(ImportedCheck, Task, InspectionResult)
+                    .join(Inspection, Inspection.id == ImportedCheck.inspection_id)
+                    .join(Task, Task.id == Inspection.task_id)
+                    .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+                )
+            ).all()
+        }
+        publish = (
+            await s.execute(select(Task).where(Task.code == f"I2026-{CITY}-01"))
+        ).scalar_one()
+        q2 = await coverage(
+            s, [CITY, "150102", "150103"], Quarter.of(2026, 2, ZoneInfo("Asia/Shanghai"))
+        )
+    assert marks == {
+        2: (f"I2026-{CITY}-01", "", dt.date(2026, 5, 20)),
+        3: (f"I2026-{CITY}", elsewhere, dt.date(2026, 6, 1)),  # as typed
+        4: (f"I2025-{CITY}", "", dt.date(2025, 11, 3)),
+        5: (f"I2026-{CITY}", "", dt.date(2026, 3, 2)),
+    }
+    assert publish.completed_at is not None
+    # Both random checks of the second quarter count for its quota (Art. 25).
+    assert q2[Tier.general].done == 2
+    # The city's publisher is asked for the one result, and publishes it like any other.
+    h.clock.set(dt.datetime(2026, 12, 2, 10, 0, tzinfo=BEIJING))
+    (progress,) = await h.say(CHIEF, "进度")
+    assert f"I2026-{CITY}-01" in progress and f"I2026-{CITY}」" not in progress, progress
+    (no,) = await h.say(PUBLISHER, f"公示 I2026-{CITY} https://hhht.example.gov.cn/gs/9")
+    assert "无需在本系统登记公开" in no, no
+    (done,) = await h.say(PUBLISHER, f"公示 I2026-{CITY}-01 https://hhht.example.gov.cn/gs/9")
+    assert f"I2026-{CITY}-01" in done, done
+    async with h.db.transaction() as s:
+        (publication,) = (await s.execute(select(Publication))).scalars()
+        published = (
+            await s.execute(
+                select(Inspection.target_key)
+                .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+                .where(InspectionResult.published_at.is_not(None))
+            )
+        ).scalars()
+    assert (publication.org_code, publication.results, publication.on_time) == (CITY, 1, True)
+    assert list(published) == [uscc(1)]

@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
+from bot.runtime.due import DueRunner
 from inspection.quotas import TIER_LABELS, Tier
 from storage import followups
 from storage import results as store
@@ -15,6 +16,7 @@ from storage.models import (
     AuditEntry,
     DirectoryHistory,
     Draw,
+    DueAction,
     Inspection,
     SwapRequest,
     Target,
@@ -197,3 +199,32 @@ async def test_art37_the_publication_clock_starts_at_the_end_of_the_check_period
     assert late.payload["publication_due"] == (due.isoformat() if due else None)
     (details,) = await h.say(CHIEF, f"检查详情 {last.number}")
     assert "完成日期 2026-12-31" in details and "全部检查已有结果" in details, details
+
+
+async def test_art37_a_task_drawn_before_the_period_end_action_existed_still_completes(
+    h: Harness,
+) -> None:
+    """Tasks drawn by older code (or migrated) had no period-end completion scheduled: the due
+    runner's sweep schedules it once, whichever instance sweeps first, and it runs once."""
+    visits_ = await drawn(h)
+    async with h.db.transaction() as s:
+        await s.execute(delete(DueAction).where(DueAction.kind == store.PERIOD_END_DUE))
+    await h.say(visits_[0].members[0], f"结果 {visits_[0].number} 1")
+    other = DueRunner(h.db, h.runtime.due.dispatcher, h.settings, h.clock, "second-instance")
+    assert await other.sweep() == [TASK]
+    assert await h.runtime.due.sweep() == []  # the first instance finds it scheduled
+    async with h.db.transaction() as s:
+        (action,) = (
+            await s.execute(select(DueAction).where(DueAction.kind == store.PERIOD_END_DUE))
+        ).scalars()
+    assert action.due_at.astimezone(BEIJING).date() == dt.date(2026, 12, 31)
+    h.clock.set(dt.datetime(2027, 1, 1, 0, 0, 1, tzinfo=BEIJING))
+    assert await other.tick() + await h.runtime.due.tick() == 1
+    await h.settle()
+    async with h.db.transaction() as s:
+        task = (await s.execute(select(Task).where(Task.code == TASK))).scalar_one()
+    assert task.status == "complete" and task.completed_at is not None
+    assert task.completed_at.astimezone(BEIJING).date() == dt.date(2026, 12, 31)
+    (told,) = [t for t in h.wecom.texts_to(CHIEF) if "任务完成" in t]
+    assert f"尚缺{len(visits_) - 1}项" in told, told
+    assert await other.sweep() == []  # completed: nothing more to schedule

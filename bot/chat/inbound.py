@@ -102,6 +102,49 @@ class TextCommand:
         """What was typed after the first ``n`` words, exactly as typed."""
         return self.typed_after(" ".join(self.text.split(" ")[:n]))
 
+    def words(self) -> list[Word]:
+        """The typed words (split at any whitespace, full-width spaces too), each with its
+        folded form for parsing and its place in ``typed``."""
+        return [
+            Word(normalise(m.group()), m.group(), m.start(), m.end())
+            for m in _WORD.finditer(self.typed)
+        ]
+
+    def typed_span(self, words: list[Word]) -> str:
+        """The typed text of ``words`` (consecutive words keep what was typed between them;
+        a gap, such as an option typed in between, becomes one space)."""
+        parts: list[str] = []
+        for i, w in enumerate(words):
+            if i:
+                prev = words[i - 1]
+                between = self.typed[prev.end : w.start]
+                parts.append(between if _WORD.search(between) is None else " ")
+            parts.append(w.typed)
+        return "".join(parts)
+
+
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Word:
+    """One typed word: ``folded`` is what is parsed, ``typed`` what is stored."""
+
+    folded: str
+    typed: str
+    start: int
+    end: int
+
+    def option(self) -> tuple[str, str, str] | None:
+        """``键=值`` (``＝`` too): (folded key, folded value, value as typed); None otherwise."""
+        key, sep, value = self.folded.partition("=")
+        if not sep:
+            return None
+        for i in range(1, len(self.typed) + 1):
+            if normalise(self.typed[:i]) == key + "=":
+                return key, value, self.typed[i:]
+        return key, value, value
+
 
 @dataclass(frozen=True)
 class CardEvent:

@@ -77,6 +77,7 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                         actor="cli",
                         now=at,
                         today=at.astimezone(settings.tz).date(),
+                        tz=settings.tz,
                         strict=args.strict,
                     )
                 else:

@@ -11,7 +11,7 @@ from bot.chat.context import Clock
 from bot.chat.router import Dispatcher
 from bot.config import Settings
 from bot.runtime.contexts import build_context
-from storage import due
+from storage import due, results
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,21 @@ class DueRunner:
         self.settings = settings
         self.clock = clock
         self.owner = owner
+        self.swept = False
+
+    async def sweep(self) -> list[str]:
+        """Once per process, before the first tick: schedule what older code never scheduled
+        (the period-end completion of tasks drawn before it existed, Art. 37)."""
+        async with self.db.transaction() as session:
+            made = await results.backfill_period_ends(session, self.settings.tz)
+        if made:
+            log.info("scheduled the period-end completion of %d drawn task(s)", len(made))
+        self.swept = True
+        return made
 
     async def tick(self) -> int:
+        if not self.swept:
+            await self.sweep()
         async with self.db.transaction() as session:
             ids = await due.due_ids(session, self.clock.now())
         ran = 0

@@ -27,6 +27,7 @@ ADMIN = "admin_huhehaote"
 REGION_ADMIN = "admin_region"
 CHIEF = "chief_huhehaote"
 PUBLISHER = "gongkai_huhehaote"  # 信息公开员 of the checking units
+BRANCH_ADMIN = "admin_branch"  # a banner/county branch's admin under 呼和浩特市
 
 
 def _print(text: str = "") -> None:
@@ -271,6 +272,45 @@ def _task_code(answers: list[str]) -> str:
     raise RuntimeError("the task was not created: " + " / ".join(answers))
 
 
+async def step_branch_task(tour: Tour) -> None:
+    """Art. 5, 20: a branch proposes its own task; the league/city bureau approves it and
+    organises the draw, and the branch's inspectors get their cards."""
+    from sqlalchemy import func, select
+
+    from storage.models import Inspector
+
+    _section("4b. 旗县区分局的任务：分局提出，盟市局批准并组织抽取（第五、二十条）")
+    async with tour.runtime.db.transaction() as session:
+        count = func.count().label("n")
+        branch = (
+            await session.execute(
+                select(Inspector.org_code, count)
+                .where(Inspector.org_code.like("1501%"), Inspector.org_code != "150100")
+                .where(Inspector.active.is_(True))
+                .group_by(Inspector.org_code)
+                .order_by(count.desc(), Inspector.org_code)
+                .limit(1)
+            )
+        ).first()
+        if branch is None:
+            _print("  （本次名录中呼和浩特市没有分局检查人员，跳过）")
+            return
+        await Repositories(session).roles.grant(
+            BRANCH_ADMIN, "admin", branch[0], "", "demo", tour.runtime.clock.now()
+        )
+    today = tour.runtime.clock.now().astimezone(tour.runtime.settings.tz).date()
+    start, end = today, today + dt.timedelta(days=30)
+    answers = await tour.say(
+        BRANCH_ADMIN,
+        f"新建任务 分局重点行业抽查 单位={branch[0]} 一般=1 检查期={start}~{end}",
+        show=400,
+    )
+    code = _task_code(answers)
+    await tour.say(ADMIN, f"批准任务 {code}", show=400)
+    await tour.say(ADMIN, f"抽查 {code}", show=300)
+    await tour.say(ADMIN, f"见证 {code} 双色球2026138期:03-07-12-19-25-31+09", show=400)
+
+
 async def step_verify(tour: Tour) -> None:
     """Anyone can replay the draw from its export."""
     from storage import draws
@@ -408,6 +448,7 @@ def steps() -> list[Step]:
         step_roles,
         step_lookup,
         step_draw,
+        step_branch_task,
         step_verify,
         step_results,
         step_publish,

@@ -73,6 +73,7 @@ class ImportReport:
     changes: list[Change] = field(default_factory=list)  # the first MAX_CHANGES_KEPT
     changed_fields: int = 0
     dry_run: bool = False  # a preview: nothing was saved
+    notes: list[str] = field(default_factory=list)  # English lines for the CLI
     _rejected_rows: set[int] = field(default_factory=set, repr=False)
 
     @property
@@ -122,6 +123,8 @@ class ImportReport:
             lines.append(
                 f"Departments created: {shown}" + (f" and {more} more" if more > 0 else "")
             )
+        if self.notes and self.committed:
+            lines += self.notes
         if self.unknown_headers:
             lines.append("Columns ignored: " + ", ".join(self.unknown_headers))
         if self.examples_skipped:

@@ -1,0 +1,100 @@
+"""Text is kept as typed (issue 11): what a person writes in their own words (reasons, a lead
+authority and its references, a task's name, focus and departments, a refusal's reason) is
+stored exactly as typed; only what is parsed (command words, codes, numbers, dates) is folded."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from inspection.taskspec import parse_task_line
+from storage.models import AuditEntry, CheckOutsideDraw, Inspection, JointCheck, Task
+from tests.conftest import Harness
+from tests.factories import COUNTY, uscc
+from tests.results_support import ADMIN, CHIEF, drawn
+from tests.test_task_approval import CITY_ADMIN
+from tests.test_task_approval import setup as branch_setup
+
+SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the backend is irrelevant
+
+
+@SQLITE
+async def test_art6_art7_a_registered_checks_reason_and_lead_references_are_kept_as_typed(
+    h: Harness,
+) -> None:
+    await drawn(h)
+    a, b = "cu1501020", "cu1501021"
+    reason = "群众投诉：夜间异味，疑似偷排（附照片）　两次"
+    # Full-width spaces between the words and a full-width ＝ in the options still parse.
+    (done,) = await h.say(CHIEF, f"登记检查　{uscc(200)}　投诉　{reason} 成员＝{a}，{b}")
+    assert "D2026-150100-001" in done and reason in done, done
+    lead, task_ref, draw_ref = (
+        "市市场监督管理局（执法稽查局）",
+        "２０２６联合抽查：第３批",
+        "ＳＣ－0042",
+    )
+    (joint,) = await h.say(
+        ADMIN, f"登记检查 {uscc(201)} 联合 {lead} 任务＝{task_ref} 抽取={draw_ref} 成员={a},{b}"
+    )
+    assert "D2026-150100-002" in joint and task_ref in joint, joint
+    async with h.db.transaction() as s:
+        outside = (await s.execute(select(CheckOutsideDraw))).scalar_one()
+        led = (await s.execute(select(JointCheck))).scalar_one()
+        tasks = {t.code: t for t in (await s.execute(select(Task))).scalars()}
+        audited = (
+            (await s.execute(select(AuditEntry).where(AuditEntry.action == "check.register")))
+            .scalars()
+            .all()
+        )
+    assert outside.reason == reason
+    assert tasks["D2026-150100-001"].focus == reason
+    assert (led.lead_authority, led.lead_task, led.lead_draw_ref) == (lead, task_ref, draw_ref)
+    assert tasks["D2026-150100-002"].initiating_dept == lead[:20]
+    assert [e.payload["reason"] for e in audited] == [reason, lead]
+
+
+def test_art22_a_tasks_name_focus_and_departments_are_kept_as_typed() -> None:
+    spec = parse_task_line(
+        "四季度（火电）抽查 检查期＝２０２６-１２-０１～2026-12-31 一般＝１０％ "
+        "检查重点＝ＶＯＣｓ：无组织排放 抽取科室＝执法一科（综合） "
+        "发起科室＝执法一科 参与科室＝监测站，环评科"
+    )
+    assert spec.name == "四季度（火电）抽查"
+    assert spec.focus == "ＶＯＣｓ：无组织排放" and spec.drawing_dept == "执法一科（综合）"
+    assert spec.participating_depts == ("监测站", "环评科")
+    # What is parsed is folded: the dates and the ratio.
+    assert (spec.check_start, spec.check_end) == (dt.date(2026, 12, 1), dt.date(2026, 12, 31))
+    assert [q.label() for q in spec.quotas.values()] == ["10%"]
+
+
+@SQLITE
+async def test_art5_art22_a_task_made_in_chat_and_its_refusal_keep_what_was_typed(
+    h: Harness,
+) -> None:
+    code = await branch_setup(h)
+    reason = "范围不符：请按「一企一查」重新拟定（见市局通知）"
+    (refused,) = await h.say(CITY_ADMIN, f"退回任务 {code} {reason}")
+    assert reason in refused, refused
+    (made,) = await h.say(
+        CITY_ADMIN,
+        "新建任务 十二月，专项复核 一般=2 检查期=2026-12-01~2026-12-31 检查重点=废水：总磷",
+    )
+    async with h.db.transaction() as s:
+        refusal = (
+            await s.execute(select(AuditEntry).where(AuditEntry.action == "task.refuse"))
+        ).scalar_one()
+        made_task = (
+            await s.execute(select(Task).where(Task.name.startswith("十二月")))
+        ).scalar_one()
+        branch_task = (await s.execute(select(Task).where(Task.code == code))).scalar_one()
+    assert refusal.payload["reason"] == reason
+    assert made_task.name == "十二月，专项复核" and made_task.focus == "废水：总磷"
+    assert made_task.code in made and branch_task.org_code == COUNTY
+    assert not (await _inspections(h))
+
+
+async def _inspections(h: Harness) -> list[Inspection]:
+    async with h.db.transaction() as s:
+        return list((await s.execute(select(Inspection))).scalars())
