@@ -268,6 +268,7 @@ async def carry_out(
             approved_by=ctx.actor.userid,
             actor=ctx.actor.userid,
             now=ctx.now(),
+            requested_at=request.created_at,
         )
     except DrawError as exc:
         raise UserError(f"无法替换：{exc}。申请仍待审批。") from None

@@ -88,6 +88,7 @@ class InspectorFact:
     active: bool = True
     leave_from: dt.date | None = None
     leave_until: dt.date | None = None
+    leave_record: str | None = None  # the register record of that leave (its id)
     dept_code: str = ""
     conflicts: frozenset[str] = frozenset()
     last_inspected: frozenset[str] = frozenset()

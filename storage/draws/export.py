@@ -107,7 +107,7 @@ def _document(task: Task, row: Draw, amendments: Sequence[DrawAmendment]) -> dic
         "exclusions": row.exclusions,
         "construction": construction,
         "error": row.error,
-        "amendments": [exported(a) for a in amendments],
+        "amendments": [exported(a, row.algorithm_version) for a in amendments],
     }
     if row.algorithm_version >= 2:
         doc["amendments_head"] = amendments_head(row.commitment, doc["amendments"])
