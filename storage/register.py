@@ -112,7 +112,13 @@ async def latest(session: AsyncSession, record_id: int) -> RegisterEntry | None:
 
 
 async def decide(
-    session: AsyncSession, entry: RegisterEntry, *, confirm: bool, by: str, now: dt.datetime, note: str = ""
+    session: AsyncSession,
+    entry: RegisterEntry,
+    *,
+    confirm: bool,
+    by: str,
+    now: dt.datetime,
+    note: str = "",
 ) -> bool:
     """Confirm or reject a pending version 1, once: False when it was no longer pending."""
     values: dict[str, Any] = {"state": CONFIRMED if confirm else REJECTED, "confirmed_by": by}
@@ -250,66 +256,118 @@ async def of_person(session: AsyncSession, inspector_id: int) -> list[RegisterEn
 # --- import: the spreadsheet's leave and conflict columns ------------------------------------
 
 
-async def sync_import(
+async def reconcile_import(
     session: AsyncSession,
-    inspector: Inspector,
+    certificates: Iterable[str],
     *,
-    leave: tuple[dt.date | None, dt.date | None] | None,
-    conflicts: Sequence[str] | None,
+    leave: bool,
+    conflicts: bool,
     actor: str,
     now: dt.datetime,
 ) -> int:
-    """Make the register agree with an imported row, once: ``leave`` / ``conflicts`` None when
-    the column is absent (left alone). The sheet holds one leave: the import's own leave record
-    is created, amended to the new dates (a new version) or withdrawn (empty cells); chat
-    records are not touched. One conflict record per target: new ones created, ones no longer
-    listed withdrawn. Re-importing the same sheet changes nothing. Returns versions written."""
-    if leave is None and conflicts is None:
+    """After an inspectors' import: make the register agree with the imported leave columns
+    (``leave``) and conflict column (``conflicts``) of these rows, once. The sheet holds one
+    leave per person: the import's own leave record is created, amended to new dates (a new
+    version) or withdrawn (cells emptied); records entered by chat are not touched. One
+    conflict record per target: new ones created, ones no longer listed withdrawn.
+    Re-importing the same sheet writes nothing. Returns the versions written."""
+    if not (leave or conflicts):
         return 0
-    mine = [e for e in await of_person(session, inspector.id) if e.source == "import"]
+    certs = sorted(set(certificates))
+    people: list[Inspector] = []
+    for batch in (certs[i : i + CHUNK] for i in range(0, len(certs), CHUNK)):
+        rows = await session.execute(select(Inspector).where(Inspector.certificate_no.in_(batch)))
+        people.extend(rows.scalars())
+    ids = [p.id for p in people]
+    mine: dict[int, list[RegisterEntry]] = {}
+    for part in (ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)):
+        found = await session.execute(
+            select(RegisterEntry).where(
+                RegisterEntry.inspector_id.in_(part), RegisterEntry.source == "import"
+            )
+        )
+        for e in found.scalars():
+            mine.setdefault(e.inspector_id, []).append(e)
     written = 0
-    if leave is not None:
-        live = [e for e in mine if e.kind == LEAVE and e.state == CONFIRMED]
-        wanted = leave if leave != (None, None) else None
-        if wanted is None:
-            for e in live:
-                await new_version(session, e, by=actor, now=now, state=WITHDRAWN)
-                written += 1
-        elif not live:
-            await create(
-                session,
-                inspector,
-                kind=LEAVE,
-                entered_by=actor,
-                now=now,
-                date_from=wanted[0],
-                date_until=wanted[1],
-                confirmed=True,
-                source="import",
-            )
-            written += 1
-        elif (live[0].date_from, live[0].date_until) != wanted:
-            await new_version(
-                session, live[0], by=actor, now=now, date_from=wanted[0], date_until=wanted[1]
-            )
-            written += 1
-    if conflicts is not None:
-        live = [e for e in mine if e.kind == CONFLICT and e.state == CONFIRMED]
-        have = {k for e in live for k in e.targets}
-        for key in sorted(set(conflicts) - have):
-            await create(
-                session,
-                inspector,
-                kind=CONFLICT,
-                entered_by=actor,
-                now=now,
-                targets=[key],
-                confirmed=True,
-                source="import",
-            )
-            written += 1
+    for p in people:
+        entries = _latest_each(mine.get(p.id, []))
+        if leave:
+            written += await _sync_leave(session, p, entries, actor=actor, now=now)
+        if conflicts:
+            written += await _sync_conflicts(session, p, entries, actor=actor, now=now)
+    return written
+
+
+def _latest_each(entries: Iterable[RegisterEntry]) -> list[RegisterEntry]:
+    best: dict[int, RegisterEntry] = {}
+    for e in entries:
+        assert e.record_id is not None
+        if e.record_id not in best or e.version > best[e.record_id].version:
+            best[e.record_id] = e
+    return [best[k] for k in sorted(best)]
+
+
+async def _sync_leave(
+    session: AsyncSession,
+    p: Inspector,
+    entries: list[RegisterEntry],
+    *,
+    actor: str,
+    now: dt.datetime,
+) -> int:
+    live = [e for e in entries if e.kind == LEAVE and e.state == CONFIRMED]
+    wanted = (p.leave_from, p.leave_until)
+    if wanted == (None, None):
         for e in live:
-            if not set(e.targets) & set(conflicts):
-                await new_version(session, e, by=actor, now=now, state=WITHDRAWN)
-                written += 1
+            await new_version(session, e, by=actor, now=now, state=WITHDRAWN)
+        return len(live)
+    if not live:
+        await create(
+            session,
+            p,
+            kind=LEAVE,
+            entered_by=actor,
+            now=now,
+            date_from=wanted[0],
+            date_until=wanted[1],
+            confirmed=True,
+            source="import",
+        )
+        return 1
+    if (live[0].date_from, live[0].date_until) == wanted:
+        return 0
+    await new_version(
+        session, live[0], by=actor, now=now, date_from=wanted[0], date_until=wanted[1]
+    )
+    return 1
+
+
+async def _sync_conflicts(
+    session: AsyncSession,
+    p: Inspector,
+    entries: list[RegisterEntry],
+    *,
+    actor: str,
+    now: dt.datetime,
+) -> int:
+    wanted = {str(k) for k in p.conflicts or ()}
+    live = [e for e in entries if e.kind == CONFLICT and e.state == CONFIRMED]
+    have = {k for e in live for k in e.targets}
+    written = 0
+    for key in sorted(wanted - have):
+        await create(
+            session,
+            p,
+            kind=CONFLICT,
+            entered_by=actor,
+            now=now,
+            targets=[key],
+            confirmed=True,
+            source="import",
+        )
+        written += 1
+    for e in live:
+        if not set(e.targets) & wanted:
+            await new_version(session, e, by=actor, now=now, state=WITHDRAWN)
+            written += 1
     return written

@@ -20,8 +20,6 @@ from inspection.draw import (
 )
 from storage import audit
 from storage.draws.drawing import _inspectors
-from storage.register import exported as exported_record
-from storage.register import in_effect
 from storage.draws.record import DrawRefused, Member, load_input, lock_scope
 from storage.models import (
     Draw,
@@ -32,6 +30,8 @@ from storage.models import (
     Task,
     TeamMember,
 )
+from storage.register import exported as exported_record
+from storage.register import in_effect
 from storage.tasks import chunks
 
 
@@ -133,19 +133,19 @@ async def amend_swap(
         (current.aux_cycle, current.aux_cursor) if aux else (current.cycle, current.cursor)
     )
     start, end = inspection.check_start, inspection.check_end
-    people = await _people(session, cycle)
+    cycle_people = await _people(session, cycle)
     register = await in_effect(
-        session, [(p.id, p.userid) for p in people.values()], at=requested_at
+        session, [(p.id, p.userid) for p in cycle_people.values()], at=requested_at
     )
     reasons: dict[str, RegisterEntry] = {}
-    for cert, p in people.items():
+    for cert, p in cycle_people.items():
         record = register.leave(p.id, p.userid, start, end) or register.conflict(
             p.id, p.userid, inspection.target_key
         )
         if record is not None and cert != leaving:
             reasons[cert] = record
     new, _ = swap_member(current, inp, inspection.target_key, leaving, frozenset(reasons))
-    joining = people.get(new)
+    joining = cycle_people.get(new)
     if joining is None or not joining.active or not joining.userid:
         raise DrawRefused(
             "replacement_unavailable",

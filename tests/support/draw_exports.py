@@ -72,9 +72,7 @@ def _drawn(witness: str | None, version: int, swaps: int) -> Doc:
             # register record confirmed before the request (section 10).
             first = next_replacement(current, inp, team.target_key, leaving)
             excluded, evidence = [first], [leave_record(first)]
-        new, current = swap_member(
-            current, inp, team.target_key, leaving, frozenset(excluded)
-        )
+        new, current = swap_member(current, inp, team.target_key, leaving, frozenset(excluded))
         amendment = {
             "seq": n,
             "kind": "swap",

@@ -50,9 +50,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("record_id", "version"),
     )
     with op.batch_alter_table("register_entry", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_register_entry_inspector", ["inspector_id", "kind"], unique=False
-        )
+        batch_op.create_index("ix_register_entry_inspector", ["inspector_id", "kind"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_register_entry_record_id"), ["record_id"], unique=False
         )
@@ -126,7 +124,9 @@ def _backfill(register: sa.Table) -> None:
     if out:
         op.bulk_insert(register, out)
         bind.execute(
-            sa.update(register).where(register.c.record_id.is_(None)).values(record_id=register.c.id)
+            sa.update(register)
+            .where(register.c.record_id.is_(None))
+            .values(record_id=register.c.id)
         )
 
 
