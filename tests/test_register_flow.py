@@ -278,9 +278,7 @@ async def test_art29_import_makes_register_records_once_and_versions_changes(
         report = await run_import(h.db, "inspectors", path)
         assert report.rejected == 0, report
         async with h.db.transaction() as s:
-            return list(
-                (await s.scalars(select(RegisterEntry).order_by(RegisterEntry.id))).all()
-            )
+            return list((await s.scalars(select(RegisterEntry).order_by(RegisterEntry.id))).all())
 
     sheet = {"请假开始": "2026-12-01", "请假结束": "2026-12-10", "回避对象": keys[0]}
     first = await imported("a.xlsx", **sheet)
@@ -291,9 +289,7 @@ async def test_art29_import_makes_register_records_once_and_versions_changes(
     assert {e.source for e in first} == {"import"} and {e.entered_by for e in first} == {"admin"}
     again = await imported("b.xlsx", **sheet)  # the same sheet again: nothing new
     assert [e.id for e in again] == [e.id for e in first]
-    changed = await imported(
-        "c.xlsx", **(sheet | {"请假结束": "2026-12-12", "回避对象": keys[1]})
-    )
+    changed = await imported("c.xlsx", **(sheet | {"请假结束": "2026-12-12", "回避对象": keys[1]}))
     leave = [e for e in changed if e.kind == "leave"]
     assert [(e.version, str(e.date_until)) for e in leave] == [(1, "2026-12-10"), (2, "2026-12-12")]
     assert len({e.record_id for e in leave}) == 1  # one record, two versions
