@@ -147,6 +147,10 @@ async def test_art29_leave_by_chat_counts_once_the_chief_confirms_it_on_the_card
         assert (await draws.preview(s, task)).excluded("inspector")["on_leave"] == 1
     (mine,) = await h.say(person, "我的登记")
     assert f"#{rid}" in mine and "已确认" in mine
+    async with h.db.transaction() as s:
+        name = await s.scalar(select(Inspector.name).where(Inspector.userid == person))
+    (card,) = await h.say(CHIEF, f"查询人员 {name}")
+    assert f"2026-12-01～2026-12-05（#{rid}）" in card, card
     # Withdrawn: a new version; the old one stays; the pool no longer leaves them out.
     (done,) = await h.say(person, f"撤销请假 {rid}")
     assert "已撤销" in done
