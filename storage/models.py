@@ -297,6 +297,27 @@ class TemplateCard(Base):
     delivered_at: Mapped[dt.datetime]
 
 
+class CardCode(Base):
+    """A response code WeCom handed out for an interactive card: on delivery (the sender) or
+    with a click (the handler). One update of the card consumes one code, within 72 hours."""
+
+    __tablename__ = "card_code"
+    response_code: Mapped[str] = mapped_column(String(128), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(128), index=True)
+    issued_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+
+class CardVoid(Base):
+    """A card a user holds that could not be updated (no usable code) and was voided by a text:
+    a tap on it changes nothing and answers with the current state."""
+
+    __tablename__ = "card_void"
+    task_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    userid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[dt.datetime]
+
+
 class GroupChat(Base):
     """A group chat the bot created (appchat/create) and who owns it now; written with the
     change that creates it or hands it over, so a second change sees the first."""
@@ -525,19 +546,22 @@ class Draw(Base):
 
 
 class DrawAmendment(Base):
-    """A later change to a draw's result (a swap, Art. 29), appended so the record replays."""
+    """A later change to a draw's result, appended so the record replays: a swap (Art. 29)
+    or a merge into another task's visit to the same market entity (Art. 19; ``into``, with
+    ``leaving`` and ``replacement`` empty)."""
 
     __tablename__ = "draw_amendment"
     __table_args__ = (UniqueConstraint("draw_id", "seq"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     draw_id: Mapped[int] = mapped_column(ForeignKey("draw.id"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(20))  # swap
+    kind: Mapped[str] = mapped_column(String(20))  # swap / merge
     part: Mapped[str] = mapped_column(String(12), default="random")  # random / construction
     target_key: Mapped[str] = mapped_column(String(64))
     leaving: Mapped[str] = mapped_column(String(64))  # certificate numbers
     replacement: Mapped[str] = mapped_column(String(64))
     excluded: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    into: Mapped[str | None] = mapped_column(String(80))  # merge: "<task code>:<number>"
     reason: Mapped[str] = mapped_column(Text, default="")
     approved_by: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(64))
@@ -663,6 +687,10 @@ class InspectionResult(Base):
     secret_by: Mapped[str | None] = mapped_column(String(64))
     secret_at: Mapped[dt.datetime | None]
     published_at: Mapped[dt.datetime | None]  # set by the publication work
+    # A chief's explicit confirmation: from then on the submitter can no longer amend their own
+    # description or record number (nor after publication); a chief's 更正 still can.
+    confirmed_by: Mapped[str | None] = mapped_column(String(64))
+    confirmed_at: Mapped[dt.datetime | None]
 
 
 class Publication(Base):
@@ -795,6 +823,8 @@ class RecordNumber(Base):
     record_no: Mapped[str] = mapped_column(String(64))
     userid: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime]
+    # Replaced by its submitter's amendment (kept: the history of what was attached).
+    superseded_at: Mapped[dt.datetime | None]
 
 
 class FollowUp(Base):

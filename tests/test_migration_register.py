@@ -19,7 +19,7 @@ async def test_art29_migration_turns_leave_and_conflict_columns_into_register_re
 ) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/m.db")
     try:
-        await migrate.upgrade(db, "0007_digest")
+        await migrate.upgrade(db, "0008_drawalgo")
         async with db.core_transaction() as conn:  # Core: the ORM reads register_entry
             for n, (leave, conflicts) in enumerate(
                 [((dt.date(2026, 12, 1), dt.date(2026, 12, 9)), ["G1", "G2"]), (None, [])]

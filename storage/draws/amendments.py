@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,12 +14,14 @@ from inspection.draw import (
     DrawInput,
     DrawResult,
     amendments_head,
+    merge_visit,
     result_from_json,
     swap_member,
+    team_loads,
 )
 from storage import audit
 from storage.draws.drawing import _inspectors
-from storage.draws.record import DrawRefused, Member, load_input, lock_scope
+from storage.draws.record import DrawRefused, Member, exported, load_input, lock_scope
 from storage.models import (
     Draw,
     DrawAmendment,
@@ -51,12 +52,37 @@ def _part(row: Draw, part: str) -> tuple[DrawInput, DrawResult] | None:
     return load_input(packed), result_from_json(recorded)
 
 
-def replay(inp: DrawInput, result: DrawResult, amendments: Sequence[DrawAmendment]) -> DrawResult:
+def replay(
+    inp: DrawInput,
+    result: DrawResult,
+    amendments: Sequence[DrawAmendment],
+    other: Sequence[tuple[DrawInput, DrawResult]] = (),
+) -> DrawResult:
+    """One part's result with its amendments applied in order. ``other``: the draw's other
+    part as it stands (version 2 shares loads between them, sections 10 and 12)."""
+    shared = team_loads(other) if result.algorithm_version >= 2 and other else None
     for a in amendments:
-        new, result = swap_member(result, inp, a.target_key, a.leaving, frozenset(a.excluded))
+        if a.kind == "merge":
+            result = merge_visit(result, a.target_key, a.into or "")
+            continue
+        new, result = swap_member(
+            result, inp, a.target_key, a.leaving, frozenset(a.excluded), shared
+        )
         if new != a.replacement:
             raise DrawRefused("amendment_mismatch", seq=a.seq, recorded=a.replacement, replayed=new)
     return result
+
+
+def current_parts(row: Draw, amendments: Sequence[DrawAmendment]) -> dict[str, DrawResult]:
+    """Both parts of a drawn draw as they stand, amendments replayed in order (a swap in one
+    part counts the other's loads as the amendments before it left them)."""
+    found = {name: _part(row, name) for name in ("random", "construction")}
+    state = {name: p for name, p in found.items() if p is not None}
+    for a in amendments:
+        inp, result = state[a.part]
+        other = [p for name, p in state.items() if name != a.part]
+        state[a.part] = (inp, replay(inp, result, [a], other))
+    return {name: result for name, (_, result) in state.items()}
 
 
 @dataclass(frozen=True)
@@ -65,32 +91,6 @@ class Swap:
     inspection: Inspection
     leaving: Member
     joining: Member
-
-
-def exported(a: DrawAmendment, version: int) -> dict[str, Any]:
-    """An amendment as the export carries it and the version 2 chain hashes it (section 13).
-    Version 2 adds when the swap was asked for, the check window and the evidence of each
-    exclusion (section 10); version 1 amendments have none of these."""
-    out = {
-        "seq": a.seq,
-        "kind": a.kind,
-        "part": a.part,
-        "target_key": a.target_key,
-        "leaving": a.leaving,
-        "replacement": a.replacement,
-        "excluded": list(a.excluded),
-        "reason": a.reason,
-        "approved_by": a.approved_by,
-        "at": a.at.astimezone(dt.UTC).isoformat(),
-    }
-    if version >= 2:
-        out |= {
-            "requested_at": (a.requested_at or a.at).astimezone(dt.UTC).isoformat(),
-            "check_start": a.check_start.isoformat() if a.check_start else None,
-            "check_end": a.check_end.isoformat() if a.check_end else None,
-            "evidence": list(a.evidence or []),
-        }
-    return out
 
 
 async def amend_swap(
@@ -125,9 +125,15 @@ async def amend_swap(
     found = _part(row, part)
     if found is None:
         raise DrawRefused("no_part", part=part)
-    inp, recorded = found
+    inp, _ = found
     earlier = await amendments_of(session, row.id)
-    current = replay(inp, recorded, [a for a in earlier if a.part == part])
+    parts = current_parts(row, earlier)
+    current = parts[part]
+    other = [
+        (p[0], parts[name])
+        for name in ("random", "construction")
+        if name != part and (p := _part(row, name)) is not None
+    ]
     aux = leaving in current.team(inspection.target_key).auxiliary
     cycle, cursor = (
         (current.aux_cycle, current.aux_cursor) if aux else (current.cycle, current.cursor)
@@ -135,16 +141,17 @@ async def amend_swap(
     start, end = inspection.check_start, inspection.check_end
     cycle_people = await _people(session, cycle)
     register = await in_effect(
-        session, [(p.id, p.userid) for p in cycle_people.values()], at=requested_at
+        session, [(i.id, i.userid) for i in cycle_people.values()], at=requested_at
     )
     reasons: dict[str, RegisterEntry] = {}
-    for cert, p in cycle_people.items():
-        record = register.leave(p.id, p.userid, start, end) or register.conflict(
-            p.id, p.userid, inspection.target_key
+    for cert, person in cycle_people.items():
+        record = register.leave(person.id, person.userid, start, end) or register.conflict(
+            person.id, person.userid, inspection.target_key
         )
         if record is not None and cert != leaving:
             reasons[cert] = record
-    new, _ = swap_member(current, inp, inspection.target_key, leaving, frozenset(reasons))
+    shared = team_loads(other) if current.algorithm_version >= 2 else None
+    new, _ = swap_member(current, inp, inspection.target_key, leaving, frozenset(reasons), shared)
     joining = cycle_people.get(new)
     if joining is None or not joining.active or not joining.userid:
         raise DrawRefused(

@@ -4,7 +4,7 @@ Each inspector's leave period and conflict list (the spreadsheet's columns) beco
 register records, one per leave and one per conflicting target, as an import would make them.
 
 Revision ID: 0008_register
-Revises: 0007_digest
+Revises: 0008_drawalgo
 """
 
 import datetime as dt
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_register"
-down_revision: str | None = "0007_digest"
+down_revision: str | None = "0008_drawalgo"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
