@@ -263,7 +263,7 @@ async def test_art29_a_swap_is_refused_when_the_next_person_cannot_serve_and_has
         )
     rid = await swap(h, v, leaving)
     (refused,) = await h.say(CHIEF, f"批准替换 {rid}")
-    assert "无法替换" in refused and first in refused
+    assert "无法执行" in refused and first in refused
     async with h.db.transaction() as s:
         assert (await s.execute(select(DrawAmendment))).first() is None
         row = await s.get(SwapRequest, rid)
