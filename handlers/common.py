@@ -369,6 +369,12 @@ def refusal_text(exc: DrawRefused, tz: dt.tzinfo) -> str:
             return f"任务 {task} 第{f['attempt']}次抽取已{status}。"
         case "amendment_mismatch":
             return f"抽取记录第{f['seq']}项变更与重放结果不符。"
+        case "replacement_unavailable":
+            return (
+                f"无法替换：抽取记录依次产生的下一位 {f['name']}（{f['certificate']}）已停用或没有"
+                "企业微信账号，且在申请替换前没有已确认的请假或回避登记，不能跳过（第29条）。"
+                "请为其登记请假（或恢复其账号）后重新申请替换。申请仍待审批。"
+            )
         case "no_live_draw":
             return f"编号 {f['number']} 不属于有效的抽取结果。"
         case "no_part":

@@ -13,7 +13,7 @@ from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
 from inspection.origins import RANDOM_CHECK_ORIGINS
 from inspection.quotas import TIER_LABELS
-from storage import results, uploads
+from storage import register, results, uploads
 from storage.directory.choices import (
     GRADE_CHOICES,
     STATUS_CHOICES,
@@ -144,11 +144,23 @@ async def look_up_inspector(msg: TextCommand, ctx: Context) -> None:
         .group_by(TeamMember.inspector_id)
     )
     counts: dict[int, int] = {inspector_id: n for inspector_id, n in served.all()}
+    # Leave and conflicts as the draw reads them: the register's confirmed records (Art. 29).
+    on_record = await register.in_effect(ctx.session, [(p.id, p.userid) for p in people])
+    today = ctx.now().astimezone(ctx.settings.tz).date()
     blocks = []
     for p in people:
         count = counts.get(p.id, 0)
         kind = "执法证" if p.certificate_kind == "enforcement" else "工作证"
-        leave = f"　请假：{p.leave_from}～{p.leave_until}" if p.leave_from else ""
+        leaves = [
+            f"{e.date_from or ''}～{e.date_until or ''}（#{e.record_id}）"
+            for e in on_record.entries
+            if e.kind == register.LEAVE
+            and (e.inspector_id == p.id or (p.userid and e.userid == p.userid))
+            and (e.date_until is None or e.date_until >= today)
+        ]
+        conflicts = on_record.conflicts(p.id, p.userid)
+        leave = f"　请假：{'、'.join(leaves)}" if leaves else ""
+        leave += f"　回避：{len(conflicts)} 个检查对象" if conflicts else ""
         standing = "在岗" if p.active else "已停用"
         blocks.append(
             f"【{p.name}】{await ctx.repos.orgs.name(p.org_code)} {p.dept_code}\n"

@@ -266,10 +266,13 @@ async def carry_out(
             approved_by=ctx.actor.userid,
             actor=ctx.actor.userid,
             now=ctx.now(),
+            requested_at=request.created_at,
         )
     except DrawError as exc:
         raise UserError(unfilled_text(exc, request, inspection, task)) from None
     except DrawRefused as exc:
+        if exc.reason == "replacement_unavailable":
+            raise UserError(unavailable_text(exc, request, task)) from None
         raise UserError(refusal_text(exc, ctx.settings.tz)) from None
     request.replacement_userid = swap.joining.userid
     request.amendment_id = swap.amendment.id
@@ -346,6 +349,21 @@ def unfilled_text(exc: DrawError, request: SwapRequest, inspection: Inspection, 
         "抽取后加入名录的人员不在名单中。申请仍待审批，未作任何更改。您可以：\n"
         f"· 发送「驳回替换 {rid} <原因>」，由申请人按原安排检查；\n"
         f"· 名单中的人员恢复可选派后（如休假结束、重新启用），再发送「批准替换 {rid}」；\n"
+        f"· 名单不足、本次抽取无法使用的，申请作废：「作废抽取 {task.code} <理由>」，"
+        "经上级批准后以新任务替代（任务尚无检查结果时）。"
+    )
+
+
+def unavailable_text(exc: DrawRefused, request: SwapRequest, task: Task) -> str:
+    """Art. 29: the person the cycle offers next cannot serve and has no register record from
+    before the request, so nobody may pass them over (DRAW_ALGORITHM.md section 10)."""
+    f, rid = exc.facts, request.id
+    return (
+        f"替换申请 #{rid} 无法执行：抽取记录依次产生的下一位 {f['name']}（{f['certificate']}）"
+        "已停用或没有企业微信账号，且在申请替换前没有已确认的请假或回避登记，不能跳过（第29条）。"
+        "申请仍待审批，未作任何更改。您可以：\n"
+        f"· 发送「驳回替换 {rid} <原因>」，由申请人按原安排检查；\n"
+        f"· 恢复其账号后再发送「批准替换 {rid}」，或为其登记请假后由申请人重新申请替换；\n"
         f"· 名单不足、本次抽取无法使用的，申请作废：「作废抽取 {task.code} <理由>」，"
         "经上级批准后以新任务替代（任务尚无检查结果时）。"
     )

@@ -15,6 +15,7 @@ walked one position at a time, exactly as DRAW_ALGORITHM.md states it.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import sys
@@ -82,6 +83,20 @@ AMENDMENT_FIELDS = (
     "reason",
     "approved_by",
     "at",
+)
+# Version 2 swaps also say when they were asked for, the check window and, per exclusion, the
+# register record that justifies it (section 10).
+AMENDMENT_FIELDS_V2 = AMENDMENT_FIELDS + ("requested_at", "check_start", "check_end", "evidence")
+RECORD_FIELDS = (
+    "id",
+    "version",
+    "person",
+    "kind",
+    "state",
+    "from",
+    "until",
+    "targets",
+    "effective_at",
 )
 # Section 13: a merge (Art. 19) names the other task's visit that takes this one's items.
 MERGE_FIELDS = ("seq", "kind", "part", "target_key", "into", "reason", "approved_by", "at")
@@ -701,13 +716,78 @@ def replay_swap(
     return new, amended
 
 
+DIGITS = frozenset("0123456789")
+
+
+def date_text(obj: Any, name: str, where: str, nullable: bool = False) -> str | None:
+    """``YYYY-MM-DD``, a real calendar date (section 10.1)."""
+    value = field(obj, name, (str, type(None)) if nullable else str, where)
+    if value is None:
+        return None
+    shape = len(value) == 10 and value[4] == value[7] == "-"
+    if not shape or not set(value[:4] + value[5:7] + value[8:]) <= DIGITS:
+        raise Invalid(f"{where}.{name}: expected a date YYYY-MM-DD")
+    try:
+        datetime.date(int(value[:4]), int(value[5:7]), int(value[8:]))
+    except ValueError:
+        raise Invalid(f"{where}.{name}: not a calendar date {value!r}") from None
+    return value
+
+
+def instant(obj: Any, name: str, where: str) -> datetime.datetime:
+    """``YYYY-MM-DDTHH:MM:SS[.f{1,6}]`` then ``Z`` or ``+hh:mm`` / ``-hh:mm``."""
+    value = field(obj, name, str, where)
+    bad = Invalid(f"{where}.{name}: expected a date-time with its UTC offset")
+    if len(value) < 20 or value[10] != "T" or value[13] != ":" or value[16] != ":":
+        raise bad
+    date_text({"d": value[:10]}, "d", f"{where}.{name}")
+    rest = value[19:]
+    offset = "+00:00" if rest.endswith("Z") else rest[-6:]
+    fraction = rest[:-1] if rest.endswith("Z") else rest[:-6]
+    clock = value[11:13] + value[14:16] + value[17:19]
+    if not set(clock) <= DIGITS:
+        raise bad
+    if fraction and (
+        fraction[0] != "." or not 2 <= len(fraction) <= 7 or not set(fraction[1:]) <= DIGITS
+    ):
+        raise bad
+    if len(offset) != 6 or offset[0] not in "+-" or offset[3] != ":":
+        raise bad
+    if not set(offset[1:3] + offset[4:]) <= DIGITS:
+        raise bad
+    try:
+        return datetime.datetime.fromisoformat(value[:19] + fraction + offset)
+    except ValueError:
+        raise bad from None
+
+
+def read_record(record: Any, where: str) -> dict[str, Any]:
+    """Section 10.1: a register record version, every member of its type."""
+    exact_members(record, RECORD_FIELDS, where)
+    rid = field(record, "id", str, where)
+    if not rid or rid[0] == "0" or not set(rid) <= DIGITS:
+        raise Invalid(f"{where}.id: expected a record id (decimal digits)")
+    natural(record, "version", where, 1)
+    field(record, "person", str, where)
+    if field(record, "kind", str, where) not in ("leave", "conflict"):
+        raise Invalid(f"{where}.kind: unknown kind {record['kind']!r}")
+    if field(record, "state", str, where) not in ("confirmed", "withdrawn"):
+        raise Invalid(f"{where}.state: unknown state {record['state']!r}")
+    date_text(record, "from", where, nullable=True)
+    date_text(record, "until", where, nullable=True)
+    string_list(record, "targets", where)
+    instant(record, "effective_at", where)
+    return record
+
+
 def read_amendment(amendment: Any, n: int, version: int = VERSION) -> dict[str, Any]:
     """Section 13: every member present, of its type; ``seq`` is the position, from 1."""
     where = f"amendments[{n}]"
     kind = field(amendment, "kind", str, where)
     if kind not in (("swap", "merge") if version >= 2 else ("swap",)):
         raise Invalid(f"{where}.kind: unknown amendment {kind!r}")
-    exact_members(amendment, AMENDMENT_FIELDS if kind == "swap" else MERGE_FIELDS, where)
+    swap_fields = AMENDMENT_FIELDS_V2 if version >= 2 else AMENDMENT_FIELDS
+    exact_members(amendment, swap_fields if kind == "swap" else MERGE_FIELDS, where)
     seq = field(amendment, "seq", int, where)
     if seq != n + 1:
         raise Invalid(f"{where}.seq: recorded {seq!r}, expected {n + 1}")
@@ -718,7 +798,55 @@ def read_amendment(amendment: Any, n: int, version: int = VERSION) -> dict[str, 
         field(amendment, name, str, where)
     if kind == "swap":
         string_list(amendment, "excluded", where)
+    if kind == "swap" and version >= 2:
+        instant(amendment, "at", where)
+        instant(amendment, "requested_at", where)
+        date_text(amendment, "check_start", where)
+        date_text(amendment, "check_end", where)
+        records = field(amendment, "evidence", list, where)
+        for k, record in enumerate(records):
+            read_record(record, f"{where}.evidence[{k}]")
     return amendment
+
+
+def check_evidence(inp: dict[str, Any], amendment: dict[str, Any], where: str) -> str | None:
+    """Section 10, rule 5: only people with a record in effect before the request are passed
+    over, each by the record at the same position of ``evidence``."""
+    excluded, records = amendment["excluded"], amendment["evidence"]
+    if len(records) != len(excluded):
+        return f"{where}.evidence: {len(records)} records for {len(excluded)} exclusions"
+    start, end = amendment["check_start"], amendment["check_end"]
+    if end < start:
+        return f"{where}.check_end: before check_start"
+    requested = instant(amendment, "requested_at", where)
+    if requested > instant(amendment, "at", where):
+        return f"{where}.requested_at: after the swap was made"
+    userid_of = {i["key"]: i["userid"] for i in inp["inspectors"]}
+    for k in range(len(excluded)):
+        key, record, at = excluded[k], records[k], f"{where}.evidence[{k}]"
+        if key not in userid_of:
+            return f"{where}.excluded[{k}]: {key!r} is not an inspector of the input"
+        if record["person"] != userid_of[key]:
+            return f"{at}.person: {record['person']!r} is not {key!r} ({userid_of[key]!r})"
+        if record["state"] != "confirmed":
+            return f"{at}.state: a {record['state']} record excludes nobody"
+        if not instant(record, "effective_at", at) < requested:
+            return f"{at}.effective_at: not in effect before the swap was requested"
+        if record["kind"] == "leave":
+            if record["targets"]:
+                return f"{at}.targets: a leave names no target"
+            if record["from"] and record["until"] and record["until"] < record["from"]:
+                return f"{at}.until: before from"
+            begins = record["from"] or "0000-01-01"
+            ends = record["until"] or "9999-12-31"
+            if begins > end or ends < start:
+                return f"{at}: the leave does not overlap the check window"
+        else:
+            if record["from"] is not None or record["until"] is not None:
+                return f"{at}: a conflict has no dates"
+            if amendment["target_key"] not in record["targets"]:
+                return f"{at}.targets: no declared conflict with {amendment['target_key']!r}"
+    return None
 
 
 def replay_merge(result: dict[str, Any], amendment: dict[str, Any], where: str) -> dict[str, Any]:
@@ -741,6 +869,7 @@ def check_amendments(
     amendments: list[dict[str, Any]],
     parts: dict[str, tuple[dict[str, Any], dict[str, Any]]],
     version: int = VERSION,
+    evidence: bool = False,
 ) -> str | None:
     for n, amendment in enumerate(amendments):
         where = f"amendments[{n}]"
@@ -748,6 +877,10 @@ def check_amendments(
         if part not in parts:
             return f"{where}.part: no {part!r} result to amend"
         inp, result = parts[part]
+        if evidence and amendment.get("kind") == "swap":
+            problem = check_evidence(inp, amendment, where)
+            if problem:
+                return problem
         if amendment.get("kind") == "merge":
             parts[part] = (inp, replay_merge(result, amendment, where))
             continue
@@ -953,7 +1086,7 @@ def verify(doc: Any) -> str | None:
             if found:
                 return found
             parts["construction"] = (c_inp, c_result)
-        return check_amendments(amendments, parts, version)
+        return check_amendments(amendments, parts, version, evidence=version >= 2)
     except Failed as e:
         return f"result: the draw cannot be made: {e}"
     except Invalid as e:

@@ -11,6 +11,7 @@ recorded failure), the Art. 25(4) result, then every amendment replayed in seque
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -250,6 +251,73 @@ SWAP = obj(
         "at": STRING,
     }
 )
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
+
+
+def date_string(value: Any, where: str) -> None:
+    if type(value) is not str or not _DATE.fullmatch(value):
+        raise Rejected(f"{where}: expected a date YYYY-MM-DD")
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise Rejected(f"{where}: not a calendar date {value!r}") from None
+
+
+def datetime_string(value: Any, where: str) -> None:
+    if type(value) is not str or not _DATETIME.fullmatch(value):
+        raise Rejected(f"{where}: expected a date-time with its UTC offset")
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise Rejected(f"{where}: not a calendar date-time {value!r}") from None
+
+
+_RECORD_ID = re.compile(r"[1-9][0-9]*")
+
+
+def record_id(value: Any, where: str) -> None:
+    if type(value) is not str or not _RECORD_ID.fullmatch(value):
+        raise Rejected(f"{where}: expected a record id (decimal digits)")
+
+
+# A register record as a swap's evidence carries it (section 10.1).
+RECORD = obj(
+    {
+        "id": record_id,
+        "version": integer(1),
+        "person": STRING,
+        "kind": one_of("leave", "conflict"),
+        "state": one_of("confirmed", "withdrawn"),
+        "from": nullable(date_string),
+        "until": nullable(date_string),
+        "targets": distinct_strings,
+        "effective_at": datetime_string,
+    }
+)
+SWAP_V2 = obj(
+    {
+        **{
+            name: check
+            for name, check in (
+                ("seq", integer(1)),
+                ("kind", one_of("swap")),
+                ("part", one_of("random", "construction")),
+                ("target_key", STRING),
+                ("leaving", STRING),
+                ("excluded", distinct_strings),
+                ("replacement", STRING),
+                ("reason", STRING),
+                ("approved_by", STRING),
+                ("at", datetime_string),
+            )
+        },
+        "requested_at": datetime_string,
+        "check_start": date_string,
+        "check_end": date_string,
+        "evidence": array(RECORD),
+    }
+)
 MERGE = obj(
     {
         "seq": integer(1),
@@ -408,7 +476,15 @@ def document_schema(version: int) -> Check:
         "amendments_head": hex64,
     }
     if version >= 2:
-        return obj(base | later | {"exclusions": array(exclusion)}, INFORMATIVE)
+        return obj(
+            base
+            | later
+            | {
+                "amendments": array(amendment_schema(version, SWAP_V2)),
+                "exclusions": array(exclusion),
+            },
+            INFORMATIVE,
+        )
     return obj(base, later | INFORMATIVE)
 
 
@@ -544,7 +620,7 @@ def _verify(doc: Any) -> str | None:
         found = first_difference(part["result"], result_to_json(c_result), "construction.result")
         if found:
             return found
-    return _amendments(amendments, inp, result, c_inp, c_result, version)
+    return _amendments(amendments, inp, result, c_inp, c_result, version, evidence=version >= 2)
 
 
 def _validated(inp: DrawInput, where: str = "input", version: int = 2) -> None:
@@ -628,13 +704,20 @@ def _amendments(
     c_inp: DrawInput | None,
     c_result: DrawResult | None,
     version: int = 2,
+    evidence: bool = False,
 ) -> str | None:
+    """Replay each swap (section 10); with ``evidence`` (a version 2 full export) first check
+    that every exclusion rests on a register record that was in effect before the request."""
     current = {"random": (inp, result), "construction": (c_inp, c_result)}
     for n, a in enumerate(amendments):
         where = f"amendments[{n}]"
         part_inp, part_result = current[a["part"]]
         if part_inp is None or part_result is None:
             return f"{where}.part: no {a['part']!r} result to amend"
+        if evidence and a.get("kind") == "swap":
+            found = _evidence(a, part_inp, where)
+            if found:
+                return found
         other = [
             (o_inp, o_result)
             for name, (o_inp, o_result) in current.items()
@@ -660,6 +743,48 @@ def _amendments(
         if new != a["replacement"]:
             return f"{where}.replacement: recorded {a['replacement']!r}, replayed {new!r}"
         current[a["part"]] = (part_inp, amended)
+    return None
+
+
+def _instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _evidence(a: Mapping[str, Any], inp: DrawInput, where: str) -> str | None:
+    """Section 10, rule 5: each ``excluded[i]`` is justified by ``evidence[i]``."""
+    excluded, records = a["excluded"], a["evidence"]
+    if len(records) != len(excluded):
+        return f"{where}.evidence: {len(records)} records for {len(excluded)} exclusions"
+    start, end = dt.date.fromisoformat(a["check_start"]), dt.date.fromisoformat(a["check_end"])
+    if end < start:
+        return f"{where}.check_end: before check_start"
+    requested = _instant(a["requested_at"])
+    if requested > _instant(a["at"]):
+        return f"{where}.requested_at: after the swap was made"
+    userids = {i.key: i.userid for i in inp.inspectors}
+    for k, (key, record) in enumerate(zip(excluded, records, strict=True)):
+        at = f"{where}.evidence[{k}]"
+        if key not in userids:
+            return f"{where}.excluded[{k}]: {key!r} is not an inspector of the input"
+        if record["person"] != userids[key]:
+            return f"{at}.person: {record['person']!r} is not {key!r} ({userids[key]!r})"
+        if record["state"] != "confirmed":
+            return f"{at}.state: a {record['state']} record excludes nobody"
+        if not _instant(record["effective_at"]) < requested:
+            return f"{at}.effective_at: not in effect before the swap was requested"
+        lo, hi = record["from"], record["until"]
+        if record["kind"] == "leave":
+            if record["targets"]:
+                return f"{at}.targets: a leave names no target"
+            if lo is not None and hi is not None and hi < lo:
+                return f"{at}.until: before from"
+            if (lo or "0000-01-01") > a["check_end"] or (hi or "9999-12-31") < a["check_start"]:
+                return f"{at}: the leave does not overlap the check window"
+        else:
+            if lo is not None or hi is not None:
+                return f"{at}: a conflict has no dates"
+            if a["target_key"] not in record["targets"]:
+                return f"{at}.targets: no declared conflict with {a['target_key']!r}"
     return None
 
 

@@ -584,6 +584,52 @@ class DrawAmendment(Base):
     approved_by: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime]
+    # Version 2 (DRAW_ALGORITHM.md section 10): when the swap was asked for, the check window
+    # the leave records are read against, and the register records (exported form, one per
+    # ``excluded`` entry, same order) that justify each exclusion.
+    requested_at: Mapped[dt.datetime | None]
+    check_start: Mapped[dt.date | None] = mapped_column(Date)
+    check_end: Mapped[dt.date | None] = mapped_column(Date)
+    evidence: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class RegisterEntry(Base):
+    """The register of leave and declared conflicts (Art. 29): one row per version of a record.
+
+    A record's stable id is ``record_id`` (the id of its first version); amending or
+    withdrawing it adds a version, the old ones stay. A version counts from ``effective_at``
+    (when it was confirmed: by the chief for chat entries, by the importer for a spreadsheet)
+    until a later version of the same record takes effect. Kinds: ``leave`` (``date_from`` /
+    ``date_until``, either may be open) and ``conflict`` (``targets``: the target keys the
+    declaration names, resolved when declared; ``company`` and ``declared_on`` as typed)."""
+
+    __tablename__ = "register_entry"
+    __table_args__ = (
+        UniqueConstraint("record_id", "version"),
+        Index("ix_register_entry_inspector", "inspector_id", "kind"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    record_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    inspector_id: Mapped[int] = mapped_column(ForeignKey("inspector.id"))
+    certificate_no: Mapped[str] = mapped_column(String(64))
+    userid: Mapped[str] = mapped_column(String(64), default="")
+    kind: Mapped[str] = mapped_column(String(10))  # leave / conflict
+    date_from: Mapped[dt.date | None] = mapped_column(Date)
+    date_until: Mapped[dt.date | None] = mapped_column(Date)
+    targets: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    company: Mapped[str] = mapped_column(String(200), default="")  # as typed
+    declared_on: Mapped[dt.date | None] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text, default="")  # as typed
+    # pending / confirmed / rejected / withdrawn
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    source: Mapped[str] = mapped_column(String(10), default="chat")  # chat / import
+    entered_by: Mapped[str] = mapped_column(String(64))
+    entered_at: Mapped[dt.datetime]
+    confirmed_by: Mapped[str | None] = mapped_column(String(64))
+    effective_at: Mapped[dt.datetime | None]
+    heads: Mapped[list[Any]] = mapped_column(JSON, default=list)  # who got the card
+    note: Mapped[str] = mapped_column(Text, default="")  # a rejection's reason
 
 
 class Inspection(Base):

@@ -40,6 +40,7 @@ from storage.models import (
     TeamMember,
 )
 from storage.params import rule_params as rule_params  # the table, Art. 45
+from storage.register import in_effect as register_in_effect
 from storage.repos import OrgNode, Repositories
 
 CHUNK = 500  # keys per IN (...) list: well under SQLite's and asyncpg's parameter limits
@@ -611,46 +612,41 @@ async def inspector_facts(session: AsyncSession, task: Task) -> list[InspectorFa
     # Only the columns the pool needs, typed by Core (booleans, dates, JSON): no ORM objects.
     rows = await session.execute(
         select(
+            Inspector.id,
             Inspector.certificate_no,
             Inspector.userid,
             Inspector.org_code,
             Inspector.certificate_kind,
             Inspector.auxiliary,
             Inspector.active,
-            Inspector.leave_from,
-            Inspector.leave_until,
             Inspector.dept_code,
-            Inspector.conflicts,
         ).where(Inspector.org_code.in_(orgs))
     )
+    found = rows.all()
+    # Leave and conflicts come from the register (confirmed records in effect now), not from
+    # the spreadsheet's columns: a leave is the record overlapping the task's check window.
+    register = await register_in_effect(session, [(row[0], row[2]) for row in found])
     last = await _last_teams(session) if task.avoid_last_inspector else {}
-    return [
-        InspectorFact(
-            key=cert,
-            userid=userid,
-            org=org,
-            certificate_kind=kind,
-            auxiliary=auxiliary,
-            active=active,
-            leave_from=leave_from,
-            leave_until=leave_until,
-            dept_code=dept,
-            conflicts=frozenset(str(c) for c in conflicts or ()),
-            last_inspected=frozenset(last.get(cert, ())),
+    out = []
+    for iid, cert, userid, org, kind, auxiliary, active, dept in found:
+        leave = register.leave(iid, userid, task.check_start, task.check_end)
+        out.append(
+            InspectorFact(
+                key=cert,
+                userid=userid,
+                org=org,
+                certificate_kind=kind,
+                auxiliary=auxiliary,
+                active=active,
+                leave_from=leave.date_from if leave else None,
+                leave_until=leave.date_until if leave else None,
+                leave_id=str(leave.record_id) if leave else "",
+                dept_code=dept,
+                conflicts=register.conflicts(iid, userid),
+                last_inspected=frozenset(last.get(cert, ())),
+            )
         )
-        for (
-            cert,
-            userid,
-            org,
-            kind,
-            auxiliary,
-            active,
-            leave_from,
-            leave_until,
-            dept,
-            conflicts,
-        ) in rows.all()
-    ]
+    return out
 
 
 async def _last_teams(session: AsyncSession) -> dict[str, set[str]]:

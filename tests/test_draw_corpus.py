@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ from inspection.draw import (
     input_from_json,
     result_to_json,
 )
-from tests.support.draw_exports import Doc, base, rechain
+from tests.support.draw_exports import PEOPLE, Doc, base, rechain
 
 Forgery = Callable[[], Doc | bytes]
 
@@ -74,6 +75,36 @@ def first_amendment(change: Callable[[dict[str, object]], object]) -> Forgery:
         rechain(doc)
 
     return edit("drawn", forge)
+
+
+def second_amendment(change: Callable[[dict[str, Any]], object]) -> Forgery:
+    """A change to the swap that passed someone over (section 10), with the chain recomputed:
+    the export alone must show the exclusion is unfounded."""
+
+    def forge(doc: Doc) -> None:
+        change(doc["amendments"][1])
+        rechain(doc)
+
+    return edit("drawn", forge)
+
+
+def evidence(name: str, value: object) -> Forgery:
+    return second_amendment(lambda a: a["evidence"][0].__setitem__(name, value))
+
+
+def excluded_without_record(a: dict[str, Any]) -> None:
+    a["evidence"] = []
+
+
+def someone_else_passed_over_too(a: dict[str, Any]) -> None:
+    """Exclude a second person, giving them the first one's record."""
+    other = next(p.key for p in PEOPLE if p.key not in (*a["excluded"], a["replacement"]))
+    a["excluded"] = sorted([*a["excluded"], other])
+    a["evidence"] = [a["evidence"][0]] * 2
+
+
+def conflict_with_another_target(a: dict[str, Any]) -> None:
+    a["evidence"][0] |= {"kind": "conflict", "from": None, "until": None, "targets": ["G999"]}
 
 
 def short_secret(doc: Doc) -> None:
@@ -155,6 +186,9 @@ def v2_passed_off_as_v1(doc: Doc) -> None:
     """Version 1 has no market-entity groups: a forger drops them too (else the input itself
     gives the version away), and the fingerprint, which binds the version, still tells."""
     doc["algorithm_version"] = 1
+    for a in doc["amendments"]:  # version 1 swaps carry no evidence (section 10): drop it too
+        for name in ("requested_at", "check_start", "check_end", "evidence"):
+            a.pop(name, None)
     del doc["input"]["entities"], doc["construction"]["input"]["entities"]
 
 
@@ -372,6 +406,40 @@ CASES: dict[str, tuple[Forgery, str]] = {
         edit("drawn", lambda d: d["amendments"][0].__setitem__("reason", "本人申请")),
         "amendments_head",
     ),
+    # Swaps pass over only people with a register record from before the request (section 10).
+    "exclusion_without_record": (second_amendment(excluded_without_record), "evidence"),
+    "exclusion_given_another_persons_record": (
+        second_amendment(someone_else_passed_over_too),
+        "person",
+    ),
+    "exclusion_record_entered_after_request": (
+        evidence("effective_at", "2026-11-29T01:00:00+00:00"),
+        "effective_at",
+    ),
+    "exclusion_record_withdrawn": (evidence("state", "withdrawn"), "state"),
+    "exclusion_record_pending": (evidence("state", "pending"), "state"),
+    "exclusion_leave_outside_check_window": (
+        second_amendment(
+            lambda a: a["evidence"][0].update({"from": "2026-11-01", "until": "2026-11-30"})
+        ),
+        "overlap",
+    ),
+    "exclusion_leave_ending_before_it_starts": (evidence("until", "2026-12-01"), "until"),
+    "exclusion_conflict_with_another_target": (
+        second_amendment(conflict_with_another_target),
+        "targets",
+    ),
+    "exclusion_record_id_not_digits": (evidence("id", "R17"), "id"),
+    "exclusion_record_date_unpadded": (evidence("from", "2026-12-5"), "from"),
+    "exclusion_record_time_without_offset": (
+        evidence("effective_at", "2026-11-28T09:30:00"),
+        "effective_at",
+    ),
+    "swap_requested_after_it_was_made": (
+        second_amendment(lambda a: a.__setitem__("requested_at", "2026-11-30T03:00:00Z")),
+        "requested_at",
+    ),
+    "swap_without_evidence_member": (second_amendment(lambda a: a.pop("evidence")), "evidence"),
     # One visit per market entity (sections 4, 8; Art. 19).
     "entity_group_of_one": (
         edit("entities", lambda d: d["input"]["entities"].append(["G039"])),

@@ -87,20 +87,28 @@ async def test_art25_each_exclusion_sealed_with_a_draw_carries_its_evidence(
     checks named are real inspections of this year (what a supervising authority looks up)."""
     import datetime as dt
 
-    from sqlalchemy import update
-
     from inspection import reference_verifier
     from inspection.verify import verify_export
-    from storage import draws
+    from storage import draws, register
     from storage.models import Inspector
     from tests.support.draw_chat import TASK
 
     visits = await drawn(h)
-    async with h.db.transaction() as s:
-        await s.execute(
-            update(Inspector)
-            .where(Inspector.certificate_no == f"C{COUNTY}0005")
-            .values(leave_from=dt.date(2026, 12, 10), leave_until=dt.date(2027, 1, 20))
+    async with h.db.transaction() as s:  # the draw reads leave from the register (Art. 29)
+        person = await s.scalar(
+            select(Inspector).where(Inspector.certificate_no == f"C{COUNTY}0005")
+        )
+        assert person is not None
+        record = await register.create(
+            s,
+            person,
+            kind=register.LEAVE,
+            entered_by=ADMIN,
+            now=h.clock.now(),
+            date_from=dt.date(2026, 12, 10),
+            date_until=dt.date(2027, 1, 20),
+            confirmed=True,
+            source="import",
         )
         checked = dict((await s.execute(select(Inspection.target_key, Inspection.number))).all())
     city = await new_task(h, ADMIN, "范围=150100 特殊=25% 重点=25% 一般=10%")
@@ -119,7 +127,7 @@ async def test_art25_each_exclusion_sealed_with_a_draw_carries_its_evidence(
     (leave,) = by_reason["on_leave"]
     assert leave["key"] == f"C{COUNTY}0005"
     assert leave["evidence"] == {
-        "leave": f"leave:C{COUNTY}0005:2026-12-10:2027-01-20",
+        "leave": str(record.record_id),
         "from": "2026-12-10",
         "until": "2027-01-20",
     }

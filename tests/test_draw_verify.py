@@ -77,6 +77,7 @@ async def drawn_task(
                 approved_by="chief",
                 actor="chief",
                 now=NOW,
+                requested_at=NOW,
             )
         doc = await draws.export(s, task)
         return task.code, json.loads(json.dumps(doc))

@@ -192,6 +192,8 @@ def refusal_line(exc: DrawRefused) -> str:
         "amendment_mismatch": f"amendment {f.get('seq')}: recorded {f.get('recorded')}, "
         f"replayed {f.get('replayed')}",
         "no_live_draw": "inspection has no live draw",
+        "replacement_unavailable": f"the next in the cycle, {f.get('certificate')}, cannot serve "
+        "and has no register record from before the request",
         "no_part": f"draw has no {f.get('part')} result",
         "no_draw": f"task {task} has no draw",
         "no_attempt": f"task {task} has no attempt {f.get('attempt')}",

@@ -34,6 +34,7 @@ from handlers import help as help_handlers
 from handlers import progress as progress_handlers
 from handlers import publication as publication_handlers
 from handlers import records as record_handlers
+from handlers import register as register_handlers
 from handlers import reports as report_handlers
 from handlers import results as result_handlers
 from handlers import roles as role_handlers
@@ -63,6 +64,7 @@ def dispatcher() -> Dispatcher:
             report_handlers.router,
             followup_handlers.router,
             swap_handlers.router,
+            register_handlers.router,
             targeted_handlers.router,
             progress_handlers.router,
             todo_handlers.router,

@@ -35,7 +35,7 @@ from sqlalchemy import JSON, Date, Table, Text, bindparam, insert, select, text,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from storage import audit
+from storage import audit, register
 from storage.directory.choices import APPROVAL_CHOICES, STATUS_CHOICES, TIER_CHOICES
 from storage.directory.columns import SPECS, TAG_FIELD, TAG_PREFIX, Kind, Spec
 from storage.directory.lookups import TABLES, load_orgs, load_target_index
@@ -633,10 +633,21 @@ async def import_rows(
         if not report.rejections:
             async with _bulk_settings(session):
                 await importer.run(table)
+        registered = {"leave_from", "leave_until"} & set(table.present)
+        declared = "conflicts" in table.present
     if not report.committed:
         raise StrictImportError(report)
     if report.rejections and not (report.added or report.updated or report.unchanged):
         return report  # nothing readable: no audit entry for an import that did nothing
+    # The leave and conflict columns feed the register (Art. 29): one record each, once.
+    register_versions = await register.reconcile_import(
+        session,
+        importer.seen if kind is Kind.inspectors else (),
+        leave=bool(registered),
+        conflicts=declared,
+        actor=actor,
+        now=now,
+    )
     await audit.append(
         session,
         at=now,
@@ -654,6 +665,7 @@ async def import_rows(
             "kept": len(report.kept),
             "examples_skipped": report.examples_skipped,
             "departments_created": report.departments_created,
+            "register_versions": register_versions,
         },
     )
     return report

@@ -19,7 +19,6 @@ from inspection.draw import (
     swap_member,
     team_loads,
 )
-from inspection.pool import on_leave
 from storage import audit
 from storage.draws.drawing import _inspectors
 from storage.draws.record import DrawRefused, Member, exported, load_input, lock_scope
@@ -28,9 +27,12 @@ from storage.models import (
     DrawAmendment,
     Inspection,
     Inspector,
+    RegisterEntry,
     Task,
     TeamMember,
 )
+from storage.register import exported as exported_record
+from storage.register import in_effect
 from storage.tasks import chunks
 
 
@@ -100,13 +102,17 @@ async def amend_swap(
     approved_by: str,
     actor: str,
     now: dt.datetime,
-    excluded: frozenset[str] = frozenset(),
+    requested_at: dt.datetime,
 ) -> Swap:
     """Replace ``leaving`` (a certificate number) on an inspection's team by the next inspector
     of the draw's recorded cycle who may serve (Art. 29), and append it as an amendment.
 
-    People who can no longer serve (inactive, on leave during the check window, no WeCom
-    account) are skipped and named in the amendment's ``excluded``, so the swap replays.
+    Only people with a register record in effect before the swap was asked for
+    (``requested_at``) are passed over: a confirmed leave overlapping the check window or a
+    declared conflict with this target. Each is named in the amendment's ``excluded`` with
+    that record as evidence (DRAW_ALGORITHM.md section 10), so the verifier checks it. Nobody
+    else may be skipped: when the person the cycle offers cannot serve (inactive, no WeCom
+    account) and has no record, the swap is refused ("replacement_unavailable").
     Raises ``DrawError`` (reason "no_replacement" or "not_on_team") when it cannot be done.
     """
     row = await session.get(Draw, inspection.draw_id) if inspection.draw_id else None
@@ -128,17 +134,38 @@ async def amend_swap(
         for name in ("random", "construction")
         if name != part and (p := _part(row, name)) is not None
     ]
-    cycle = (
-        current.aux_cycle
-        if leaving in current.team(inspection.target_key).auxiliary
-        else current.cycle
+    aux = leaving in current.team(inspection.target_key).auxiliary
+    cycle, cursor = (
+        (current.aux_cycle, current.aux_cursor) if aux else (current.cycle, current.cursor)
     )
-    excluded = excluded | await _unavailable(
-        session, cycle, inspection.check_start, inspection.check_end
+    start, end = inspection.check_start, inspection.check_end
+    cycle_people = await _people(session, cycle)
+    register = await in_effect(
+        session, [(i.id, i.userid) for i in cycle_people.values()], at=requested_at
     )
-    excluded -= {leaving}
+    reasons: dict[str, RegisterEntry] = {}
+    for cert, person in cycle_people.items():
+        record = register.leave(person.id, person.userid, start, end) or register.conflict(
+            person.id, person.userid, inspection.target_key
+        )
+        if record is not None and cert != leaving:
+            reasons[cert] = record
     shared = team_loads(other) if current.algorithm_version >= 2 else None
-    new, _ = swap_member(current, inp, inspection.target_key, leaving, excluded, shared)
+    new, _ = swap_member(current, inp, inspection.target_key, leaving, frozenset(reasons), shared)
+    joining = cycle_people.get(new)
+    if joining is None or not joining.active or not joining.userid:
+        raise DrawRefused(
+            "replacement_unavailable",
+            certificate=new,
+            name=joining.name if joining else new,
+            number=inspection.number,
+        )
+    # Name only those the walk passed over on its way to the replacement.
+    walk = [cycle[(cursor + j) % len(cycle)] for j in range(len(cycle))]
+    passed = walk[: walk.index(new)]
+    excluded = sorted(c for c in reasons if c in passed)
+    input_userids = {i.key: i.userid for i in inp.inspectors}
+    evidence = [exported_record(reasons[c], input_userids.get(c) or "") for c in excluded]
     amendment = DrawAmendment(
         draw_id=row.id,
         seq=len(earlier) + 1,
@@ -147,11 +174,15 @@ async def amend_swap(
         target_key=inspection.target_key,
         leaving=leaving,
         replacement=new,
-        excluded=sorted(excluded),
+        excluded=excluded,
         reason=reason,
         approved_by=approved_by,
         actor=actor,
         at=now,
+        requested_at=requested_at,
+        check_start=start,
+        check_end=end,
+        evidence=evidence,
     )
     session.add(amendment)
     await session.flush()
@@ -198,7 +229,7 @@ async def amend_swap(
             "approved_by": approved_by,
             # Version 2 binds the list: the export's chain head must be the last one recorded.
             "amendments_head": amendments_head(
-                row.commitment, [exported(a) for a in [*earlier, amendment]]
+                row.commitment, [exported(a, row.algorithm_version) for a in [*earlier, amendment]]
             ),
         },
     )
@@ -210,23 +241,9 @@ async def amend_swap(
     )
 
 
-async def _unavailable(
-    session: AsyncSession, certs: Sequence[str], start: dt.date, end: dt.date
-) -> frozenset[str]:
-    """Who can no longer serve in [start, end]: inactive, no WeCom account or on leave (as
-    the pool leaves them out, ``inspection.pool``)."""
-    out: set[str] = set()
+async def _people(session: AsyncSession, certs: Sequence[str]) -> dict[str, Inspector]:
+    out: dict[str, Inspector] = {}
     for part in chunks(list(certs)):
-        rows = await session.execute(
-            select(
-                Inspector.certificate_no,
-                Inspector.active,
-                Inspector.userid,
-                Inspector.leave_from,
-                Inspector.leave_until,
-            ).where(Inspector.certificate_no.in_(part))
-        )
-        for cert, active, userid, leave_from, leave_until in rows.all():
-            if not active or not userid or on_leave(leave_from, leave_until, start, end):
-                out.add(cert)
-    return frozenset(out)
+        rows = await session.execute(select(Inspector).where(Inspector.certificate_no.in_(part)))
+        out.update((i.certificate_no, i) for i in rows.scalars())
+    return out

@@ -115,7 +115,7 @@ def _document(
         "exclusions": row.exclusions,
         "construction": construction,
         "error": row.error,
-        "amendments": [exported(a) for a in amendments],
+        "amendments": [exported(a, row.algorithm_version) for a in amendments],
     }
     if row.algorithm_version >= 2:
         doc |= {

@@ -176,8 +176,10 @@ async def latest_draw(session: AsyncSession, task_id: int) -> Draw | None:
     return draws[-1] if draws else None
 
 
-def exported(a: DrawAmendment) -> dict[str, Any]:
-    """An amendment as the export carries it and the version 2 chain hashes it (section 13)."""
+def exported(a: DrawAmendment, version: int = 2) -> dict[str, Any]:
+    """An amendment as the export carries it and the version 2 chain hashes it (section 13).
+    A version 2 swap adds when it was asked for, the check window and the evidence of each
+    exclusion (section 10); version 1 swaps have none of these."""
     if a.kind == "merge":
         return {
             "seq": a.seq,
@@ -189,7 +191,7 @@ def exported(a: DrawAmendment) -> dict[str, Any]:
             "approved_by": a.approved_by,
             "at": a.at.astimezone(dt.UTC).isoformat(),
         }
-    return {
+    out = {
         "seq": a.seq,
         "kind": a.kind,
         "part": a.part,
@@ -201,3 +203,11 @@ def exported(a: DrawAmendment) -> dict[str, Any]:
         "approved_by": a.approved_by,
         "at": a.at.astimezone(dt.UTC).isoformat(),
     }
+    if version >= 2:
+        out |= {
+            "requested_at": (a.requested_at or a.at).astimezone(dt.UTC).isoformat(),
+            "check_start": a.check_start.isoformat() if a.check_start else None,
+            "check_end": a.check_end.isoformat() if a.check_end else None,
+            "evidence": list(a.evidence or []),
+        }
+    return out

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from inspection import reference_verifier
+from inspection import reference_verifier, verify
 from inspection.draw import (
     DrawInput,
     amendments_head,
@@ -225,6 +225,12 @@ def test_art27_draw_algorithm_document_test_vector() -> None:
         "reason": "病假",
         "approved_by": "chief",
         "at": "2026-11-30T02:00:00+00:00",
+        # Version 2 swaps say when they were asked for, the check window and the evidence
+        # of each exclusion (section 10); this one passes nobody over.
+        "requested_at": "2026-11-29T01:00:00+00:00",
+        "check_start": "2026-12-01",
+        "check_end": "2026-12-20",
+        "evidence": [],
     }
     assert canonical_json(amendment).decode() in text
     assert amendments_head(commitment(secret), []) in text
@@ -241,6 +247,21 @@ def test_art27_draw_algorithm_document_test_vector() -> None:
     }
     assert canonical_json(merge).decode() in text
     assert amendments_head(commitment(secret), [amendment, merge]) in text
+    # A register record as a swap's evidence carries it (section 10.1), read by both verifiers.
+    record = {
+        "id": "17",
+        "version": 1,
+        "person": "cuser2",
+        "kind": "leave",
+        "state": "confirmed",
+        "from": "2026-12-05",
+        "until": "2026-12-09",
+        "targets": [],
+        "effective_at": "2026-11-28T09:30:00+00:00",
+    }
+    assert canonical_json(record).decode() in text
+    verify.RECORD(record, "record")
+    reference_verifier.read_record(record, "record")
     # Version 1 (section 17).
     assert derive_seed(secret, None, 1).hex() in text
     assert derive_seed(secret, "王五", 1).hex() in text

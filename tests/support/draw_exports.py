@@ -20,6 +20,7 @@ from inspection.draw import (
     export_document,
     fingerprint,
     input_to_json,
+    next_replacement,
     result_to_json,
     swap_member,
 )
@@ -35,6 +36,23 @@ Doc = dict[str, Any]
 PEOPLE = tuple(PoolInspector(f"C{i:03d}", f"u{i}", COUNTY, "enforcement") for i in range(8))
 POOL = tuple(PoolTarget(f"G{i:03d}", Tier.general, COUNTY) for i in range(40))
 PROJECTS = tuple(PoolTarget(f"P{i}", Tier.key, COUNTY) for i in range(2))
+
+
+def leave_record(key: str) -> dict[str, Any]:
+    """A confirmed leave of the person holding ``key`` (section 10.1), overlapping the check
+    window of the swaps below and in effect before they were requested."""
+    person = next(p for p in PEOPLE if p.key == key)
+    return {
+        "id": "17",
+        "version": 1,
+        "person": person.userid,
+        "kind": "leave",
+        "state": "confirmed",
+        "from": "2026-12-05",
+        "until": "2026-12-09",
+        "targets": [],
+        "effective_at": "2026-11-28T09:30:00+00:00",
+    }
 
 
 # What the pool left out, with the evidence of each reason (section 4): a target checked this
@@ -93,21 +111,33 @@ def _drawn(
     doc = export_document(inp, SECRET, witness, result, version)
     amendments, current = [], result
     for n, team in enumerate(result.teams[:swaps], start=1):
-        new, current = swap_member(current, inp, team.target_key, team.members[0])
-        amendments.append(
-            {
-                "seq": n,
-                "kind": "swap",
-                "part": "random",
-                "target_key": team.target_key,
-                "leaving": team.members[0],
-                "excluded": [],
-                "replacement": new,
-                "reason": "病假",
-                "approved_by": "chief",
-                "at": "2026-11-30T02:00:00+00:00",
+        leaving, excluded, evidence = team.members[0], [], []
+        if version >= 2 and n == 2:
+            # The second swap passes over the person the cycle offers first, on leave by a
+            # register record confirmed before the request (section 10).
+            first = next_replacement(current, inp, team.target_key, leaving)
+            excluded, evidence = [first], [leave_record(first)]
+        new, current = swap_member(current, inp, team.target_key, leaving, frozenset(excluded))
+        amendment = {
+            "seq": n,
+            "kind": "swap",
+            "part": "random",
+            "target_key": team.target_key,
+            "leaving": leaving,
+            "excluded": excluded,
+            "replacement": new,
+            "reason": "病假",
+            "approved_by": "chief",
+            "at": "2026-11-30T02:00:00+00:00",
+        }
+        if version >= 2:
+            amendment |= {
+                "requested_at": "2026-11-29T01:00:00+00:00",
+                "check_start": "2026-12-01",
+                "check_end": "2026-12-20",
+                "evidence": evidence,
             }
-        )
+        amendments.append(amendment)
     doc |= {
         "status": "drawn",
         "witnessed": witness is not None,
