@@ -20,7 +20,7 @@ async def drawn_for_branch(h: Harness) -> tuple[str, list[tuple[int, list[str]]]
     await h.grant(BRANCH_PUBLISHER, "publisher", COUNTY)
     code = await setup(h)
     await h.say(CITY_CHIEF, f"批准任务 {code}")
-    await h.say(CITY_ADMIN, f"抽查 {code} 无见证")
+    await h.say(CITY_ADMIN, f"抽查 {code} 无见证 现场无人见证")
     h.clock.advance(days=1)  # the check period begins
     async with h.db.transaction() as s:
         rows = (
@@ -89,7 +89,7 @@ async def test_art5_art37_a_city_task_checked_by_branch_inspectors_is_the_branch
     (made,) = await h.say(CITY_ADMIN, "新建任务 市局抽查 一般=2 检查期=2026-12-01~2026-12-31")
     code = "T2026-150100-001"
     assert code in made, made
-    await h.say(CITY_ADMIN, f"抽查 {code} 无见证")
+    await h.say(CITY_ADMIN, f"抽查 {code} 无见证 现场无人见证")
     h.clock.advance(days=1)
     async with h.db.transaction() as s:
         numbers = list(
