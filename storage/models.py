@@ -619,6 +619,43 @@ class InspectionResult(Base):
     published_at: Mapped[dt.datetime | None]  # set by the publication work
 
 
+class CheckFact(Base):
+    """A random check with its recorded result, as the statistics table counts it (Art. 25, 43):
+    one row per inspection whose result is recorded, whose origin counts for the quotas, which
+    is not cancelled and not a check outside the draw, with the target's organisation and tier.
+    Derived, never typed: ``storage.facts.refresh`` rewrites an inspection's row in the same
+    transaction as whatever changes it (a result, a correction, a cancellation, a swap, a
+    registration outside the draw, a target moved to another unit), and the table of a quarter
+    is one range scan of ``ix_check_fact_period``."""
+
+    __tablename__ = "check_fact"
+    __table_args__ = (
+        Index("ix_check_fact_period", "at", "org_code", "tier", "code", "case_filing", "target_id"),
+        Index("ix_check_fact_target", "target_id"),
+    )
+    inspection_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspection.id"), primary_key=True)
+    at: Mapped[dt.datetime]  # the result's time
+    org_code: Mapped[str] = mapped_column(String(12))  # where the target is
+    target_id: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[str] = mapped_column(String(10))
+    code: Mapped[str] = mapped_column(String(40))
+    case_filing: Mapped[bool] = mapped_column(Boolean)
+
+
+class CheckFactMember(Base):
+    """The inspectors who took part in a ``CheckFact`` (active, not auxiliary; Art. 17, 29),
+    with its time and unit, so that the people of a quarter are one range scan too."""
+
+    __tablename__ = "check_fact_member"
+    __table_args__ = (Index("ix_check_fact_member_period", "at", "org_code", "inspector_id"),)
+    inspection_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("check_fact.inspection_id", ondelete="CASCADE"), primary_key=True
+    )
+    inspector_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime]
+    org_code: Mapped[str] = mapped_column(String(12))
+
+
 class Publication(Base):
     """一公开 (Art. 37, "who checks, enters and publishes"): a checking unit's results of a task
     made public, once: when, by whom, where (the portal's address or the bot's own page), and

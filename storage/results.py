@@ -22,6 +22,7 @@ from inspection.deadlines import publication_deadline
 from inspection.results import PHRASES, ResultCode
 from inspection.workdays import CalendarNotCovered, WorkCalendar
 from storage import due as due_store
+from storage import facts
 from storage.db import insert_for
 from storage.draws import Assignment, Member
 from storage.models import (
@@ -226,6 +227,7 @@ async def _recorded(
 ) -> None:
     session.add(_entry(inspection.id, 1, "result", s, now))
     inspection.result_code, inspection.completed_at, inspection.status = s.code, now, "done"
+    shared = [inspection.id]
     # Art. 19, 21, 23: visits of other tasks merged into this one share its result.
     for merged in await merged_into(session, inspection.id):
         merged.result_code, merged.completed_at = s.code, now
@@ -235,7 +237,8 @@ async def _recorded(
             .on_conflict_do_nothing(index_elements=["inspection_id"])
         )
         session.add(_entry(merged.id, 1, "merged", s, now, f"与编号 {inspection.number} 合并检查"))
-    await session.flush()
+        shared.append(merged.id)
+    await facts.refresh(session, shared)  # the statistics table's rows, same transaction
 
 
 async def merged_into(session: AsyncSession, inspection_id: int) -> list[Inspection]:
@@ -353,6 +356,7 @@ async def correct(
     entry = _entry(inspection.id, before.seq + 1, "correction", s, now, reason)
     session.add(entry)
     inspection.result_code = s.code
+    shared = [inspection.id]
     # Merged visits share the result (see _recorded), so they take the correction whole.
     for merged in await merged_into(session, inspection.id):
         merged.result_code = s.code
@@ -361,7 +365,8 @@ async def correct(
             .where(InspectionResult.inspection_id == merged.id)
             .values(**corrected)
         )
-    await session.flush()
+        shared.append(merged.id)
+    await facts.refresh(session, shared)  # the statistics table's rows, same transaction
     await session.refresh(row)
     return before, entry
 
