@@ -36,7 +36,7 @@ COUNTED = ("open", "done", "merged")  # a cancelled inspection's result does not
 CHUNK = 500  # inspection ids per statement (bound parameters stay well under every limit)
 
 
-def checks(ids: list[int] | None = None) -> Select[Any]:
+def checks(ids: list[int] | None = None) -> Select[*tuple[Any, ...]]:
     """The facts of these inspections (all when None), from the raw rows."""
     stmt = (
         select(
@@ -63,7 +63,7 @@ def checks(ids: list[int] | None = None) -> Select[Any]:
     return stmt if ids is None else stmt.where(InspectionResult.inspection_id.in_(ids))
 
 
-def members(ids: list[int] | None = None) -> Select[Any]:
+def members(ids: list[int] | None = None) -> Select[*tuple[Any, ...]]:
     stmt = (
         select(CheckFact.inspection_id, TeamMember.inspector_id, CheckFact.at, CheckFact.org_code)
         .join(TeamMember, TeamMember.inspection_id == CheckFact.inspection_id)
