@@ -619,6 +619,21 @@ class InspectionResult(Base):
     published_at: Mapped[dt.datetime | None]  # set by the publication work
 
 
+class PublicDrawExport(Base):
+    """A draw's public export as the public page serves it (Art. 37; DRAW_ALGORITHM.md section
+    18), built once and shared by every instance: valid while the draw's amendment chain head
+    is ``amendments_head`` (a new draw is a new row). ``first_served_at`` is when the public
+    first got it: from then its targets are out, and a check of the draw can no longer be made
+    secret (``storage.results.mark_secret`` refuses)."""
+
+    __tablename__ = "public_draw_export"
+    draw_id: Mapped[int] = mapped_column(BigId, ForeignKey("draw.id"), primary_key=True)
+    amendments_head: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    built_at: Mapped[dt.datetime]
+    first_served_at: Mapped[dt.datetime]
+
+
 class CheckFact(Base):
     """A random check with its recorded result, as the statistics table counts it (Art. 25, 43):
     one row per inspection whose result is recorded, whose origin counts for the quotas, which

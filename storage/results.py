@@ -27,9 +27,11 @@ from storage.db import insert_for
 from storage.draws import Assignment, Member
 from storage.models import (
     DirectoryHistory,
+    Draw,
     Inspection,
     InspectionResult,
     Inspector,
+    PublicDrawExport,
     RecordNumber,
     ResultEntry,
     Target,
@@ -313,7 +315,7 @@ async def deregister_target(
 
 class NotAllowed(Exception):
     """The change cannot be made as asked: ``reason`` is a stable code ("no_result",
-    "published", "unchanged", "already_secret"); the chat's wording is in ``handlers.results``."""
+    "published", "unchanged", "already_secret", "export_served"); the chat's wording is in ``handlers.results``."""
 
     def __init__(self, reason: str, **facts: Any) -> None:
         super().__init__(reason)
@@ -378,6 +380,19 @@ async def mark_secret(
     row = await current(session, inspection.id)
     if row is None or row.state != RECORDED:
         raise NotAllowed("no_result", number=inspection.number)
+    if inspection.draw_id is not None:
+        # The public export of the draw names its targets: once served, it is too late (the
+        # lock: against the export being built at this moment, ``served_public_export``).
+        await session.execute(
+            select(Draw.id).where(Draw.id == inspection.draw_id).with_for_update()
+        )
+        served = await session.scalar(
+            select(PublicDrawExport.first_served_at).where(
+                PublicDrawExport.draw_id == inspection.draw_id
+            )
+        )
+        if served is not None:
+            raise NotAllowed("export_served", number=inspection.number, served=served)
     changed = await session.execute(
         update(InspectionResult)
         .where(InspectionResult.inspection_id == inspection.id, InspectionResult.secret.is_(False))

@@ -19,7 +19,14 @@ from storage.draws.drawing import (
     preview,
     run,
 )
-from storage.draws.export import export, pick_draw, public_draw_of, public_export, verify_task
+from storage.draws.export import (
+    export,
+    pick_draw,
+    public_draw_of,
+    public_export,
+    served_public_export,
+    verify_task,
+)
 from storage.draws.record import (
     CLOSED,
     FROZEN_KEEP,
@@ -57,6 +64,7 @@ __all__ = [
     "export",
     "public_draw_of",
     "public_export",
+    "served_public_export",
     "frozen_input",
     "latest_draw",
     "load_input",

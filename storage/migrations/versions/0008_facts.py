@@ -1,6 +1,8 @@
 """The random checks as the statistics table counts them (Art. 17, 25, 29, 43): ``check_fact``
 and ``check_fact_member``, kept by ``storage.facts`` with every change of the record, and
-filled here from the existing rows (the same conditions as ``storage.facts.checks``).
+filled here from the existing rows (the same conditions as ``storage.facts.checks``). And the
+public export of a draw as served (Art. 37): ``public_draw_export``, built once per draw and
+amendment chain head; when it was first served (nothing before this was recorded as served).
 
 Revision ID: 0008_facts
 Revises: 0007_digest
@@ -78,7 +80,19 @@ def upgrade() -> None:
         "ix_check_fact_member_period", "check_fact_member", ["at", "org_code", "inspector_id"]
     )
 
+    op.create_table(
+        "public_draw_export",
+        sa.Column("draw_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite")),
+        sa.Column("amendments_head", sa.String(length=64), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("first_served_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["draw_id"], ["draw.id"]),
+        sa.PrimaryKeyConstraint("draw_id"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("public_draw_export")
     op.drop_table("check_fact_member")
     op.drop_table("check_fact")
