@@ -7,6 +7,11 @@ organisation whose task it is. A random check counts in the period of its record
 drawn but not reported does not count. Checks outside the draw (Art. 6) are counted apart.
 Targets per tier are those of the directory that are not deregistered when the table is made
 (the directory keeps no dated snapshot of tiers; see the closing note).
+
+The random checks of a period are read from their facts (``storage.facts``: ``check_fact`` and
+``check_fact_member``, kept in the transaction of every change that moves a figure), one range
+scan of a covering index each, grouped in the database: the table no longer joins every result
+of the quarter to its inspection, target and team at read time.
 """
 
 from __future__ import annotations
