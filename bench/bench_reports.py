@@ -135,7 +135,7 @@ async def populate(db: Any, targets: int, inspections: int) -> None:
 
 async def publish_all(db: Any) -> int:
     """Every published-ready result gets its public line and bigrams (as publication does)."""
-    from sqlalchemy import select
+    from sqlalchemy import select, text
 
     from storage.models import Inspection, InspectionResult, Publication, Target, Task
     from storage.public import bigrams
@@ -188,6 +188,12 @@ async def publish_all(db: Any) -> int:
                 await flush(s, entries, grams)
                 entries, grams = [], []
         await flush(s, entries, grams)
+        await s.execute(
+            text(
+                "INSERT INTO public_bigram_count (bigram, year, n) "
+                "SELECT bigram, year, count(*) FROM public_bigram GROUP BY bigram, year"
+            )
+        )
     return n
 
 

@@ -731,6 +731,16 @@ class PublicBigram(Base):
     )
 
 
+class PublicBigramCount(Base):
+    """How many lines of a year have a bigram (``PublicBigram``), kept with them: a search
+    starts from its rarest bigram and probes the next ones, whatever the name's words."""
+
+    __tablename__ = "public_bigram_count"
+    bigram: Mapped[str] = mapped_column(String(8), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
 class Reminder(Base):
     """A reminder sent once per occasion (Art. 37, 40, 43): claimed by inserting its key, in the
     transaction that queues the message, so two instances or a restart never send it twice."""

@@ -1,16 +1,17 @@
-"""The statistics table's facts (``storage.facts``) as kept by the record's writes, against a
-rebuild from the raw rows: the harness checks it at the end of every end-to-end test, so a
-write path that moves a figure without refreshing its facts fails the test that drives it."""
+"""Rows derived from the record and kept by its writes, against a rebuild from the raw rows:
+the statistics table's facts (``storage.facts``) and the public search's bigram counts
+(``public_bigram_count``). The harness checks them at the end of every end-to-end test, so a
+write path that moves a figure without keeping its derived rows fails the test that drives it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from storage import facts
 from storage.db import Database
-from storage.models import CheckFact, CheckFactMember
+from storage.models import CheckFact, CheckFactMember, PublicBigram, PublicBigramCount
 
 
 async def snapshot(session: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -34,3 +35,27 @@ async def assert_facts_kept(db: Database) -> None:
         rebuilt = await snapshot(s)
     assert kept[0] == rebuilt[0], "check_fact differs from a rebuild from the raw rows"
     assert kept[1] == rebuilt[1], "check_fact_member differs from a rebuild from the raw rows"
+
+
+async def assert_bigram_counts_kept(db: Database) -> None:
+    async with db.transaction() as s:
+        kept = {
+            (g, y): n
+            for g, y, n in (
+                await s.execute(
+                    select(PublicBigramCount.bigram, PublicBigramCount.year, PublicBigramCount.n)
+                )
+            ).all()
+            if n
+        }
+        rebuilt = {
+            (g, y): n
+            for g, y, n in (
+                await s.execute(
+                    select(PublicBigram.bigram, PublicBigram.year, func.count()).group_by(
+                        PublicBigram.bigram, PublicBigram.year
+                    )
+                )
+            ).all()
+        }
+    assert kept == rebuilt, "public_bigram_count differs from the bigrams it counts"

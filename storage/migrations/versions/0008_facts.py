@@ -3,6 +3,7 @@ and ``check_fact_member``, kept by ``storage.facts`` with every change of the re
 filled here from the existing rows (the same conditions as ``storage.facts.checks``). And the
 public export of a draw as served (Art. 37): ``public_draw_export``, built once per draw and
 amendment chain head; when it was first served (nothing before this was recorded as served).
+And ``public_bigram_count``: lines per bigram and year, so that a search starts from its rarest.
 
 Revision ID: 0008_facts
 Revises: 0007_digest
@@ -90,9 +91,21 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["draw_id"], ["draw.id"]),
         sa.PrimaryKeyConstraint("draw_id"),
     )
+    op.create_table(
+        "public_bigram_count",
+        sa.Column("bigram", sa.String(length=8), nullable=False),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("bigram", "year"),
+    )
+    op.execute(
+        "INSERT INTO public_bigram_count (bigram, year, n) "
+        "SELECT bigram, year, count(*) FROM public_bigram GROUP BY bigram, year"
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("public_bigram_count")
     op.drop_table("public_draw_export")
     op.drop_table("check_fact_member")
     op.drop_table("check_fact")
