@@ -2,7 +2,8 @@
 set), and a harness that runs the real bot against the local WeCom stand-in over HTTP.
 
 Each test gets a fresh database copied from one migrated template: a file copy on SQLite,
-CREATE DATABASE ... TEMPLATE on PostgreSQL.
+CREATE DATABASE ... TEMPLATE on PostgreSQL (or a used database reset to the template's rows).
+Each pytest-xdist worker has its own templates.
 """
 
 from __future__ import annotations
@@ -43,29 +44,57 @@ def pg_admin_url() -> str | None:
 
 
 async def _pg_execute(url: str, sql: str) -> None:
-    import asyncpg
-
-    parsed = make_url(url)
-    conn = await asyncpg.connect(
-        host=parsed.host,
-        port=parsed.port or 5432,
-        user=parsed.username,
-        password=parsed.password,
-        database=parsed.database,
-    )
+    conn = await _pg_connect(url)
     try:
         await conn.execute(sql)
     finally:
         await conn.close()
 
 
+# What a reused PostgreSQL database must still look like: its tables, columns, triggers,
+# functions and migration head, all as at the template's creation.
+PG_SHAPE_SQL = """
+SELECT md5(
+  coalesce((SELECT string_agg(c.relname || ':' || c.relkind::text || ':'
+                || coalesce(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ''),
+                ',' ORDER BY c.relname, a.attnum)
+            FROM pg_class c
+            LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE c.relnamespace = 'public'::regnamespace), '')
+  || coalesce((SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger
+               WHERE NOT tgisinternal), '')
+  || coalesce((SELECT string_agg(proname, ',' ORDER BY proname) FROM pg_proc
+               WHERE pronamespace = 'public'::regnamespace), '')
+  || coalesce((SELECT string_agg(version_num, ',') FROM alembic_version), ''))
+"""
+
+
+@dataclass
+class PgSeed:
+    """The template's rows (as COPY text) and sequence positions, to reset a used database."""
+
+    shape: str
+    tables: list[str]
+    rows: dict[str, bytes]
+    sequences: list[tuple[str, int, bool]]
+
+
 class Templates:
-    """One migrated database per backend per test session, copied for each test."""
+    """One migrated database per backend per test session, copied for each test.
+
+    On PostgreSQL, CREATE DATABASE and DROP DATABASE (which forces a checkpoint) cost about a
+    second each on a busy machine, so a used database is reset instead (every table emptied,
+    the template's rows and sequence positions restored) and handed to the next test. A database
+    whose shape a test changed (a migration test) is dropped, never reused.
+    """
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.sqlite_template: Path | None = None
         self.pg_template: str | None = None
+        self.pg_seed: PgSeed | None = None
+        self.pg_free: list[str] = []
+        self.pg_all: set[str] = set()
 
     async def sqlite(self) -> str:
         if self.sqlite_template is None:
@@ -87,12 +116,102 @@ class Templates:
             await migrate.upgrade(db)
             await db.dispose()
             self.pg_template = name
-        name = f"shuangsuiji_t_{uuid.uuid4().hex[:10]}"
-        await _pg_execute(admin, f'CREATE DATABASE "{name}" TEMPLATE "{self.pg_template}"')
+            self.pg_seed = await _pg_seed(base.set(database=name).render_as_string(False))
+        if self.pg_free:
+            name = self.pg_free.pop()
+        else:
+            name = f"shuangsuiji_t_{uuid.uuid4().hex[:10]}"
+            await _pg_execute(admin, f'CREATE DATABASE "{name}" TEMPLATE "{self.pg_template}"')
+            self.pg_all.add(name)
         return base.set(database=name).render_as_string(hide_password=False), name
 
     async def drop(self, admin: str, name: str) -> None:
+        """Hand a test's database back: reset for the next test, or dropped if reshaped."""
+        url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+        await _pg_execute(
+            admin,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+        )
+        if self.pg_seed is not None and name in self.pg_all and await _pg_reset(url, self.pg_seed):
+            self.pg_free.append(name)
+            return
+        self.pg_all.discard(name)
         await _pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    async def drop_all(self, admin: str) -> None:
+        for name in [*self.pg_all, *([self.pg_template] if self.pg_template else [])]:
+            await _pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _pg_connect(url: str) -> Any:
+    import asyncpg
+
+    parsed = make_url(url)
+    return await asyncpg.connect(
+        host=parsed.host,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        database=parsed.database,
+    )
+
+
+async def _pg_seed(url: str) -> PgSeed:
+    import io
+
+    conn = await _pg_connect(url)
+    try:
+        shape = await conn.fetchval(PG_SHAPE_SQL)
+        tables = [
+            r["relname"]
+            for r in await conn.fetch(
+                "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') "
+                "AND relnamespace = 'public'::regnamespace AND relname <> 'alembic_version'"
+            )
+        ]
+        rows: dict[str, bytes] = {}
+        for table in tables:
+            if await conn.fetchval(f'SELECT EXISTS (SELECT 1 FROM "{table}")'):
+                buf = io.BytesIO()
+                await conn.copy_from_table(table, output=buf)
+                rows[table] = buf.getvalue()
+        sequences = [
+            (
+                f'"{r["sequencename"]}"',
+                r["last_value"] or r["start_value"],
+                r["last_value"] is not None,
+            )
+            for r in await conn.fetch(
+                "SELECT sequencename, start_value, last_value FROM pg_sequences "
+                "WHERE schemaname = 'public'"
+            )
+        ]
+        return PgSeed(shape, tables, rows, sequences)
+    finally:
+        await conn.close()
+
+
+async def _pg_reset(url: str, seed: PgSeed) -> bool:
+    """Bring a used database back to the template's state; False if its shape changed."""
+    import io
+
+    conn = await _pg_connect(url)
+    try:
+        if await conn.fetchval(PG_SHAPE_SQL) != seed.shape:
+            return False
+        async with conn.transaction():
+            # DELETE, not TRUNCATE: the tables are small, and TRUNCATE makes new files for
+            # every table and index. Replica mode skips the foreign-key triggers.
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute("; ".join(f'DELETE FROM "{t}"' for t in seed.tables))
+            for table, data in seed.rows.items():
+                await conn.copy_to_table(table, source=io.BytesIO(data))
+            for sequence, value, called in seed.sequences:
+                await conn.execute("SELECT setval($1, $2, $3)", sequence, value, called)
+        return True
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +220,7 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
     yield t
     admin = pg_admin_url()
     if admin and t.pg_template:
-        asyncio.run(t.drop(admin, t.pg_template))
+        asyncio.run(t.drop_all(admin))
 
 
 BACKENDS = ["sqlite", "postgresql"]
