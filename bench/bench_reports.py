@@ -307,6 +307,7 @@ async def measure_search(db: Any, queries: int) -> None:
     mix = query_mix(names, codes, queries)
     spent: dict[str, list[float]] = {}
     every: list[float] = []
+    worst: list[tuple[float, str, str, str]] = []
     cpu = time.process_time()
     for n, (shape, q) in enumerate(mix):
         units = None if n % 2 == 0 else city  # the region's page and a league/city's page
@@ -316,6 +317,7 @@ async def measure_search(db: Any, queries: int) -> None:
             took = time.perf_counter() - t
         spent.setdefault(shape, []).append(took)
         every.append(took)
+        worst.append((took, shape, q, "region" if units is None else "150200"))
     cpu = time.process_time() - cpu
     print(
         f"search ({len(every)} queries, region and city pages): p50 {pct(every, 0.5):.1f} ms, "
@@ -327,6 +329,8 @@ async def measure_search(db: Any, queries: int) -> None:
             f"  {shape:<12} {len(samples):>4}: p50 {pct(samples, 0.5):6.1f} ms, "
             f"p99 {pct(samples, 0.99):6.1f} ms, max {max(samples) * 1000:6.1f} ms"
         )
+    for took, shape, q, page in sorted(worst, reverse=True)[:5]:
+        print(f"  slowest: {took * 1000:7.1f} ms  {shape:<12} {page:<7} {q}")
     like = []
     async with db.transaction() as s:
         for _, q in [m for m in mix if m[0] in ("2 chars", "4 chars")][:20]:

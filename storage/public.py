@@ -20,6 +20,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from openpyxl import Workbook
 from sqlalchemy import ColumnElement, delete, func, select, true
@@ -72,6 +73,14 @@ def bigrams(name: str) -> set[str]:
 def is_uscc(text: str) -> bool:
     t = fold(text).upper()
     return len(t) == 18 and t.isalnum() and t.isascii()
+
+
+USCC_START = 8  # a code's type (2) and region (6): the shortest beginning searched as a code
+
+
+def is_uscc_start(text: str) -> bool:
+    t = fold(text)
+    return len(t) >= USCC_START and t.isalnum() and t.isascii()
 
 
 # --- writing: at publication and correction -------------------------------------------------
@@ -300,7 +309,9 @@ async def page(
 
     Every shape is walked in the order shown, so a page costs about what it shows: the count
     stops at ``COUNT_CAP`` ("1000+"). Letters and digits that are not a whole credit code are
-    taken as its beginning (through the code's index)."""
+    taken as its beginning (through the code's index, in the code's order) when they are long
+    enough to be one (``USCC_START``: its type and region code); shorter, as part of a name
+    ("91" is the beginning of nearly every code: walking them all cost seconds)."""
     query = query.strip()[:MAX_QUERY]
     if orgs is None:  # every unit (the region's page): no unit filter at all
         stmt = select(PublicEntry).where(PublicEntry.year == year)
@@ -308,14 +319,15 @@ async def page(
         stmt = select(PublicEntry).where(PublicEntry.org_code == orgs[0], PublicEntry.year == year)
     else:
         stmt = select(PublicEntry).where(PublicEntry.year == year, _in_units(orgs))
-    order = PublicEntry.id.desc()
+    order: tuple[ColumnElement[Any], ...] = (PublicEntry.id.desc(),)
     # A credit code: through its index. ``year + 0``: the year's index would give the order
     # shown without sorting, and the planner would walk the whole year for it (1.3 s at 1M).
     if query and is_uscc(query):
         stmt = select(PublicEntry).where(
             PublicEntry.uscc == fold(query).upper(), PublicEntry.year + 0 == year, _in_units(orgs)
         )
-    elif query and fold(query).isascii() and fold(query).isalnum():
+    elif is_uscc_start(query):
+        # In the code's order (its index, walked only as far as shown and counted).
         start = fold(query).upper()
         stmt = select(PublicEntry).where(
             PublicEntry.uscc >= start,
@@ -323,6 +335,7 @@ async def page(
             PublicEntry.year + 0 == year,
             _in_units(orgs),
         )
+        order = (PublicEntry.uscc.asc(), PublicEntry.id.desc())
     elif query:
         grams = sorted(bigrams(query))
         if grams:
@@ -348,7 +361,7 @@ async def page(
                     .exists()
                 )
             stmt = stmt.where(_in_units(orgs))
-            order = PublicBigram.entry_id.desc()
+            order = (PublicBigram.entry_id.desc(),)
         if len("".join(fold(query).split())) != 2:  # the bigram alone is not the whole query
             stmt = stmt.where(PublicEntry.target_name.contains(query, autoescape=True))
     counted = await session.scalar(
@@ -357,7 +370,7 @@ async def page(
         )
     )
     total = int(counted or 0)
-    entries = list(await session.scalars(stmt.order_by(order).offset(offset).limit(limit)))
+    entries = list(await session.scalars(stmt.order_by(*order).offset(offset).limit(limit)))
     return Page(
         entries, min(total, COUNT_CAP), total > COUNT_CAP, await _withheld(session, orgs, year)
     )
