@@ -183,7 +183,10 @@ async def publish_all(db: Any) -> int:
                     "published_at": NOW,
                 }
             )
-            grams += [{"bigram": g, "year": day.year, "entry_id": n} for g in bigrams(name)]
+            grams += [
+                {"bigram": g, "year": day.year, "entry_id": n, "org_code": org}
+                for g in bigrams(name)
+            ]
             if len(entries) >= 20_000:
                 await flush(s, entries, grams)
                 entries, grams = [], []

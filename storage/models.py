@@ -724,11 +724,15 @@ class PublicBigram(Base):
     scan would not)."""
 
     __tablename__ = "public_bigram"
+    # The line's unit beside its key (migration 0008): a unit's page filters a bigram's lines
+    # in this index alone, without reading them.
+    __table_args__ = (Index("ix_public_bigram_unit", "bigram", "year", "entry_id", "org_code"),)
     bigram: Mapped[str] = mapped_column(String(8), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     entry_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("public_entry.id", ondelete="CASCADE"), primary_key=True
     )
+    org_code: Mapped[str] = mapped_column(String(12), server_default="")
 
 
 class PublicBigramCount(Base):

@@ -168,7 +168,10 @@ async def _write_line(
     if grams:
         await session.execute(
             insert_for(session)(PublicBigram).on_conflict_do_nothing(),
-            [{"bigram": g, "year": entry.year, "entry_id": entry.id} for g in sorted(grams)],
+            [
+                {"bigram": g, "year": entry.year, "entry_id": entry.id, "org_code": entry.org_code}
+                for g in sorted(grams)
+            ],
         )
     counts.update({(g, entry.year): 1 for g in grams})
     return counts
@@ -360,7 +363,8 @@ async def page(
                     )
                     .exists()
                 )
-            stmt = stmt.where(_in_units(orgs))
+            if orgs is not None:  # in the bigram's index, before a line is read
+                stmt = stmt.where(PublicBigram.org_code.in_(list(orgs)))
             order = (PublicBigram.entry_id.desc(),)
         if len("".join(fold(query).split())) != 2:  # the bigram alone is not the whole query
             stmt = stmt.where(PublicEntry.target_name.contains(query, autoescape=True))

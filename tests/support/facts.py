@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from storage import facts
 from storage.db import Database
-from storage.models import CheckFact, CheckFactMember, PublicBigram, PublicBigramCount
+from storage.models import CheckFact, CheckFactMember, PublicBigram, PublicBigramCount, PublicEntry
 
 
 async def snapshot(session: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -58,4 +58,11 @@ async def assert_bigram_counts_kept(db: Database) -> None:
                 )
             ).all()
         }
+        astray = await s.scalar(
+            select(func.count())
+            .select_from(PublicBigram)
+            .join(PublicEntry, PublicEntry.id == PublicBigram.entry_id)
+            .where(PublicBigram.org_code != PublicEntry.org_code)
+        )
     assert kept == rebuilt, "public_bigram_count differs from the bigrams it counts"
+    assert astray == 0, "a bigram's unit differs from its line's"

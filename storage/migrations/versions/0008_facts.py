@@ -3,7 +3,8 @@ and ``check_fact_member``, kept by ``storage.facts`` with every change of the re
 filled here from the existing rows (the same conditions as ``storage.facts.checks``). And the
 public export of a draw as served (Art. 37): ``public_draw_export``, built once per draw and
 amendment chain head; when it was first served (nothing before this was recorded as served).
-And ``public_bigram_count``: lines per bigram and year, so that a search starts from its rarest.
+And ``public_bigram_count``: lines per bigram and year, so that a search starts from its rarest;
+``public_bigram.org_code``: a unit's page filters a bigram's lines in the index alone.
 
 Revision ID: 0008_facts
 Revises: 0007_digest
@@ -91,6 +92,17 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["draw_id"], ["draw.id"]),
         sa.PrimaryKeyConstraint("draw_id"),
     )
+    op.add_column(
+        "public_bigram",
+        sa.Column("org_code", sa.String(length=12), server_default="", nullable=False),
+    )
+    op.execute(
+        "UPDATE public_bigram SET org_code = "
+        "(SELECT e.org_code FROM public_entry e WHERE e.id = public_bigram.entry_id)"
+    )
+    op.create_index(
+        "ix_public_bigram_unit", "public_bigram", ["bigram", "year", "entry_id", "org_code"]
+    )
     op.create_table(
         "public_bigram_count",
         sa.Column("bigram", sa.String(length=8), nullable=False),
@@ -106,6 +118,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("public_bigram_count")
+    op.drop_index("ix_public_bigram_unit", table_name="public_bigram")
+    with op.batch_alter_table("public_bigram") as batch:
+        batch.drop_column("org_code")
     op.drop_table("public_draw_export")
     op.drop_table("check_fact_member")
     op.drop_table("check_fact")
