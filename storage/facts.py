@@ -3,10 +3,13 @@ and ``check_fact_member``, derived from the record and rewritten by ``refresh`` 
 transaction as each change that moves a figure:
 
 * a result recorded or corrected (``storage.results``), merged visits included;
-* an inspection cancelled by a re-draw (``storage.draws.drawing``);
 * a team member swapped (``storage.draws.amendments``);
-* a check registered outside the draw (Art. 6: it is counted apart, never as random);
 * a target moved to another unit in the directory (checks count where the target is).
+
+Nothing else moves them today: a re-draw cancels inspections only while none has a result
+(``redraw_has_results``), and a check outside the draw (Art. 6) is registered with a new
+inspection, before any result. Every end-to-end test ends by comparing the rows kept with a
+rebuild (``tests/support/facts.py``), so a new write path that forgets them fails its test.
 
 ``refresh`` computes the rows from the raw record with the same conditions as the report used
 to apply to every row at read time (recorded, an origin that counts, not cancelled, not outside
