@@ -374,11 +374,14 @@ async def main() -> None:
             )
             await admin.execute(f'CREATE DATABASE "{name}"')
             url = args.postgresql.rsplit("/", 1)[0] + f"/{name}"
+            if url.startswith("postgresql://"):  # the driver the project uses
+                url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
         else:
             url = f"sqlite+aiosqlite:///{args.keep or f'{tmp}/bench.db'}"
         reuse = bool(args.keep and Path(args.keep).exists())
-        db = Database(url)
+        db = None
         try:
+            db = Database(url)
             t = time.perf_counter()
             await migrate.upgrade(db)
             if reuse:
@@ -392,7 +395,8 @@ async def main() -> None:
             if args.only != "table":
                 await measure_search(db, args.queries)
         finally:
-            await db.dispose()
+            if db is not None:
+                await db.dispose()
             if args.postgresql:
                 await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
                 await admin.close()
