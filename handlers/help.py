@@ -1,12 +1,40 @@
-"""帮助: what this user may do, by role."""
+"""帮助: what this user may do, by role; 帮助 <命令>: one command's usage, with an example
+filled from the user's own data (their task, an inspection of theirs)."""
 
 from __future__ import annotations
 
-from bot.chat.context import ROLE_LABELS, Context, Role
+import re
+
+from sqlalchemy import select
+
+from bot.chat.context import ROLE_LABELS, CommandInfo, Context, Role
 from bot.chat.inbound import OtherEvent, TextCommand
 from bot.chat.router import Router
+from handlers.common import MANAGERS
+from storage import results as result_store
+from storage import swaps as swap_store
+from storage.models import Inspection, Task
 
 router = Router("help")
+
+PLACEHOLDER = re.compile(r"<([^<>]+)>")
+OPTIONAL = re.compile(r"\s*\[[^\[\]]*\]")
+# What a placeholder of a usage line becomes in an example, when the user's data has nothing
+# better (the user's own task, inspection and request come first: ``own_data``).
+EXAMPLE_WORDS = {
+    "原因": "借调外地",
+    "说明": "废气排放超标",
+    "新说明": "废气处理设施未运行，已责令整改",
+    "记录号": "XCJL-2026-0815",
+    "新记录号": "XCJL-2026-0816",
+    "接收机关": "某市公安局",
+    "决定书文号": "内环罚〔2026〕12号",
+    "结果": "未发现问题",
+    "结果文字": "未发现问题",
+    "结果文字或1-7": "未发现问题",
+    "1-7 或 结果文字": "未发现问题",
+    "结果序号或文字": "发现问题已责令整改",
+}
 
 
 def help_text(ctx: Context) -> str:
@@ -17,17 +45,87 @@ def help_text(ctx: Context) -> str:
         lines.append(f"您的身份：{labels}")
     else:
         lines.append("您还不是本系统的用户，请联系本单位管理员开通。以下命令人人可用：")
-    lines.append("可用命令：")
+    lines.append("可用命令（发送「帮助 <命令>」查看用法和示例）：")
     for command in ctx.commands(roles):
         aliases = f"（也可用：{'、'.join(command.aliases)}）" if command.aliases else ""
         lines.append(f"· {command.usage} — {command.summary}{aliases}")
     return "\n".join(lines)
 
 
-@router.command("帮助", "help", "?", "？", usage="帮助", summary="列出您可用的命令")
+async def own_data(ctx: Context) -> dict[str, str]:
+    """Placeholder values from what this user has: an inspection of theirs (or of a task they
+    manage), their task, a request awaiting their decision."""
+    found: dict[str, str] = {}
+    owed = await result_store.owed_by(ctx.session, ctx.actor.userid, ctx.now())
+    orgs = sorted(await ctx.visible_orgs(MANAGERS))
+    if owed:
+        found["编号"] = str(owed[0].number)
+        task = await ctx.session.scalar(
+            select(Task.code)
+            .join(Inspection, Inspection.task_id == Task.id)
+            .where(Inspection.number == owed[0].number)
+        )
+        if task:
+            found["任务"] = task
+    elif orgs:
+        number = await ctx.session.scalar(
+            select(Inspection.number)
+            .join(Task, Task.id == Inspection.task_id)
+            .where(Task.org_code.in_(orgs))
+            .order_by(Inspection.id.desc())
+            .limit(1)
+        )
+        if number is not None:
+            found["编号"] = str(number)
+    if "任务" not in found and orgs:
+        code = await ctx.session.scalar(
+            select(Task.code).where(Task.org_code.in_(orgs)).order_by(Task.id.desc()).limit(1)
+        )
+        if code:
+            found["任务"] = code
+    if Role.CHIEF in ctx.actor.roles:
+        mine = [r for r in await swap_store.pending(ctx.session) if ctx.actor.userid in r.heads]
+        if mine:
+            found["申请号"] = str(mine[0].id)
+    if "任务" in found:
+        found["任务代码"] = found["任务"]
+    return found
+
+
+def example(usage: str, data: dict[str, str]) -> str:
+    """The usage line with its placeholders filled and its optional parts left out."""
+    words = EXAMPLE_WORDS | data
+    text = OPTIONAL.sub("", usage)
+    return PLACEHOLDER.sub(lambda m: words.get(m[1].strip(), m[0]), text).strip()
+
+
+def find(commands: list[CommandInfo], name: str) -> CommandInfo | None:
+    for c in commands:
+        if name == c.name or name in c.aliases:
+            return c
+    return None
+
+
+@router.command("帮助", "help", "?", "？", usage="帮助 [命令]", summary="列出您可用的命令")
 async def show_help(msg: TextCommand, ctx: Context) -> None:
-    """List the commands this user's roles allow."""
-    ctx.reply(help_text(ctx))
+    """List the commands this user's roles allow, or one command with an example."""
+    name = msg.text.strip().split(" ", 1)[0] if msg.text.strip() else ""
+    if not name:
+        ctx.reply(help_text(ctx))
+        return
+    command = find(list(ctx.commands(ctx.actor.roles)), name)
+    if command is None:
+        ctx.reply(f"没有您可用的命令「{name[:20]}」。发送「帮助」查看您可用的全部命令。")
+        return
+    data = await own_data(ctx)
+    lines = [f"「{command.name}」{command.summary}", f"用法：{command.usage}"]
+    filled = example(command.usage, data)
+    if filled != command.usage and "<" not in filled:
+        source = "（按您的数据）" if data else ""
+        lines.append(f"示例{source}：{filled}")
+    if command.aliases:
+        lines.append(f"也可用：{'、'.join(command.aliases)}")
+    ctx.reply("\n".join(lines))
 
 
 @router.event("event:enter_agent")

@@ -5,13 +5,17 @@ tasks awaiting publication with their deadlines. The level above sees its units 
 
 from __future__ import annotations
 
-from bot.chat.context import Context
+import datetime as dt
+from collections import Counter
+
+from bot.chat.context import Context, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
-from handlers.common import MANAGERS, send
+from handlers.common import MANAGERS, load_task, manager_role, send
 from inspection.quotas import TIER_LABELS, QuarterCoverage, Tier
 from storage import quotas
 from storage import results as result_store
+from storage import swaps as swap_store
 from storage.repos import OrgNode
 
 router = Router("progress")
@@ -103,3 +107,71 @@ async def progress(msg: TextCommand, ctx: Context) -> None:
         orgs += await ctx.repos.orgs.subtree(root.code)
     lines += await task_lines(ctx, sorted(set(orgs)))
     send(ctx, [], "\n".join(lines), reply=True)
+
+
+def days_left(ctx: Context, start: dt.date, end: dt.date) -> str:
+    today = ctx.now().astimezone(ctx.settings.tz).date()
+    if today < start:
+        return f"检查期尚未开始（{start.isoformat()} 起，距今{(start - today).days}天）"
+    if today > end:
+        return f"检查期已于 {end.isoformat()} 结束（{(today - end).days}天前）"
+    return f"检查期剩{(end - today).days}天（至 {end.isoformat()}）"
+
+
+@router.command(
+    "任务进度",
+    roles=MANAGERS,
+    usage="任务进度 <任务代码>",
+    summary="一个任务的结果进度：已有结果/总数、谁还没有报告、剩余天数（第37、40条）",
+)
+async def task_progress(msg: TextCommand, ctx: Context) -> None:
+    """Art. 37, 40: a task's inspections with results against the total, who has still to
+    report which, and the days left in the check period."""
+    task = await load_task(ctx, msg.text, "任务进度")
+    if await manager_role(ctx, task) is None:
+        org = await ctx.repos.orgs.name(task.org_code)
+        raise UserError(
+            f"任务 {task.code} 由{org}抽取，仅限其抽取部门及上级的管理员、部门负责人查看。"
+        )
+    total, done = await result_store.task_tally(ctx.session, task.id)
+    lines = [f"任务 {task.code}「{task.name}」", days_left(ctx, task.check_start, task.check_end)]
+    if not total:
+        lines.append("尚未抽取，没有检查。")
+        send(ctx, [], "\n".join(lines), reply=True)
+        return
+    lines.append(f"已有结果 {done}/{total} 项（{done / total:.0%}）")
+    if task.completed_at is not None:
+        on = task.completed_at.astimezone(ctx.settings.tz).date()
+        calendar = result_store.work_calendar(
+            tuple(ctx.settings.calendar.holidays), tuple(ctx.settings.calendar.makeup_workdays)
+        )
+        due, unknown_year = result_store.publication_due(task, on, calendar)
+        when = f"最迟 {due.isoformat()} 公开" if due else f"{unknown_year}年节假日未载入"
+        lines.append(f"任务完成日期 {on.isoformat()}，{when}（第37条）")
+    missing = await result_store.outstanding(ctx.session, [task.id])
+    if missing:
+        owed: Counter[str] = Counter()
+        for o in missing:
+            owed.update(name for _, name in o.team)
+        lines.append(
+            "未报告人员："
+            + "、".join(f"{name}（{k}项）" for name, k in sorted(owed.items(), key=lambda x: -x[1]))
+        )
+        lines.append(f"未报告的检查（{len(missing)}项）：")
+        for o in missing[:SHOWN]:
+            held = f" · {o.held_by}正在填写说明" if o.held_by else ""
+            team = "、".join(name for _, name in o.team) or "无"
+            lines.append(f"  编号 {o.number} {o.target}：{team}{held}")
+        if len(missing) > SHOWN:
+            lines.append(f"  ……另有{len(missing) - SHOWN}项，发送「检查详情 <编号>」查看。")
+    else:
+        lines.append("全部检查已有结果。")
+    pending = await swap_store.pending_of_tasks(ctx.session, [task.id])
+    if pending:
+        lines.append(
+            f"待审批的替换申请 {len(pending)} 项：" + "、".join(f"#{r.id}" for r in pending)
+        )
+    send(ctx, [], "\n".join(lines), reply=True)
+
+
+SHOWN = 30

@@ -19,11 +19,13 @@ from handlers.common import (
     local,
     manager_role,
     may_see,
+    person,
     require_manager,
     require_member,
     send,
     subject,
     target_of,
+    task_managers,
     task_of,
 )
 from handlers.results import (
@@ -34,6 +36,7 @@ from handlers.results import (
     owes_description,
     parse_code,
     refer_case,
+    split_description,
     with_name,
 )
 from inspection.results import ResultCode
@@ -53,10 +56,36 @@ from storage.swaps import SWAP_STATUS_LABELS
 router = Router("records")
 
 
-def not_allowed_text(exc: store.NotAllowed, verb: str, tz: dt.tzinfo) -> str:
-    """The chat's wording of a refused correction or secrecy mark."""
+def not_allowed_text(exc: store.NotAllowed, verb: str, tz: dt.tzinfo | None = None) -> str:
+    """The chat's wording of a refused correction, amendment, confirmation or secrecy mark."""
     n = exc.facts.get("number")
     match exc.reason:
+        case "no_result" if verb in ("修改说明", "确认结果"):
+            return f"编号 {n} 还没有检查结果，提交后才能{verb}。"
+        case "not_yours":
+            return (
+                f"编号 {n} 的结果由{exc.facts.get('name')}提交，只有提交人本人能修改；"
+                f"如需更正，请联系部门负责人发送「更正 {n} <结果文字> <原因>」。"
+            )
+        case "confirmed" if verb == "确认结果":
+            return f"编号 {n} 的结果已确认，无需重复确认。"
+        case "confirmed":
+            at = exc.facts["at"].astimezone(tz or dt.UTC).strftime("%Y-%m-%d %H:%M")
+            return (
+                f"编号 {n} 的结果已于 {at} 经部门负责人确认，不能再{verb}；"
+                f"如需更正，请联系部门负责人发送「更正 {n} <结果文字> <原因>」。"
+            )
+        case "published" if verb != "更正":
+            return (
+                f"编号 {n} 的结果已经公开，不能再{verb}；"
+                f"如需更正，请联系部门负责人发送「更正 {n} <结果文字> <原因>」。"
+            )
+        case "unchanged_text":
+            return f"编号 {n}：新内容与原内容相同，无需{verb}。"
+        case "no_record_no":
+            return f"编号 {n} 还没有您附上的记录号，请发送「记录 {n} <记录号>」附上。"
+        case "record_no_taken":
+            return f"编号 {n} 已附有记录号 {exc.facts.get('record_no')}。"
         case "no_result" if verb == "保密":
             return f"编号 {n} 还没有检查结果。结果提交后才能标记保密。"
         case "no_result":
@@ -68,7 +97,7 @@ def not_allowed_text(exc: store.NotAllowed, verb: str, tz: dt.tzinfo) -> str:
         case "already_secret":
             return f"编号 {n} 的结果已标记为保密。"
         case "export_served":
-            served = exc.facts["served"].astimezone(tz).strftime("%Y-%m-%d %H:%M")
+            served = exc.facts["served"].astimezone(tz or dt.UTC).strftime("%Y-%m-%d %H:%M")
             return (
                 f"编号 {n} 所在抽取的公开记录已于 {served} 在公开页面发布，其中已含该检查对象，"
                 "已无法再标记保密（第37条）。"
@@ -115,7 +144,11 @@ async def my_inspections(msg: TextCommand, ctx: Context) -> None:
             f"编号 {inspection.number} {name}（任务 {code}{origin}）"
             f"期限 {inspection.check_end.isoformat()}（{when}）{held}"
         )
-    lines.append("在任务卡片上选择结果提交，或发送「结果 <编号> <序号> [说明]」。")
+    first = found[0][0].number
+    lines.append(
+        f"在任务卡片上选择结果提交，或发送「结果 <编号> <结果文字> [说明]」，"
+        f"如「结果 {first} 未发现问题」「结果 {first} 发现问题已责令整改 废气排放超标」。"
+    )
     send(ctx, [], "\n".join(lines), reply=True)
 
 
@@ -152,6 +185,118 @@ async def attach_record(msg: TextCommand, ctx: Context) -> None:
         payload={"inspection": inspection.number, "record_no": record_no},
     )
     ctx.reply(f"已为编号 {inspection.number} 附上执法记录号 {record_no}（第35条）。")
+
+
+@router.command(
+    "修改说明",
+    roles={Role.INSPECTOR},
+    usage="修改说明 <编号> <新说明>",
+    summary="提交人修改自己提交的问题说明（负责人确认或公开前，原说明保留）",
+)
+async def amend_description(msg: TextCommand, ctx: Context) -> None:
+    """Art. 35, 38: the submitter amends their own description until a chief confirms the
+    result or it is published; every version stays in the record."""
+    words = msg.text.split(" ", 1)
+    if len(words) < 2 or not words[1].strip():
+        raise UserError("用法：修改说明 <编号> <新说明>，如「修改说明 1001 废气处理设施未运行」。")
+    inspection = await load_inspection(ctx, words[0], "修改说明")
+    await require_member(ctx, inspection, "修改该检查的说明")
+    row = await store.current(ctx.session, inspection.id)
+    code = row.code if row is not None else ""
+    description, department = split_description(code, msg.typed_after_words(1), inspection.number)
+    s = Submission(
+        code, "", ctx.actor.userid, actor_name(ctx), ctx.channel, description, department
+    )
+    try:
+        before, entry = await store.amend_description(ctx.session, inspection, s, now=ctx.now())
+    except store.NotAllowed as exc:
+        raise UserError(not_allowed_text(exc, "修改说明", ctx.settings.tz)) from None
+    task = await task_of(ctx, inspection)
+    text = (
+        f"【问题说明修改】编号 {inspection.number}「{entry.phrase}」\n"
+        f"原说明：{before.description or '（无）'}\n新说明：{entry.description}"
+        + (f"\n移交部门：{entry.department}" if entry.department else "")
+        + f"\n修改人：{entry.name}（提交人本人），原说明保留在检查记录中。"
+    )
+    ctx.reply(text)
+    told = [u for u in await task_managers(ctx, task) if u != ctx.actor.userid]
+    send(ctx, told, text + f"\n确认无误请发送「确认结果 {inspection.number}」。")
+    await ctx.audit(
+        action="result.amend",
+        subject=subject(task),
+        payload={
+            "inspection": inspection.number,
+            "seq": entry.seq,
+            "before": before.description,
+            "description": entry.description,
+            "department": entry.department,
+            "notified": told,
+        },
+    )
+
+
+@router.command(
+    "修改记录",
+    roles={Role.INSPECTOR},
+    usage="修改记录 <编号> <新记录号>",
+    summary="提交人替换自己附上的记录号（负责人确认或公开前，原记录号保留）",
+)
+async def amend_record(msg: TextCommand, ctx: Context) -> None:
+    """Art. 35: the inspector who attached a record number replaces it (a typo) until the
+    result is confirmed or published; the old number stays, marked replaced."""
+    words = msg.text.split()
+    if len(words) != 2:
+        raise UserError("用法：修改记录 <编号> <新记录号>，如「修改记录 1001 XCJL-2026-0816」。")
+    inspection = await load_inspection(ctx, words[0], "修改记录")
+    await require_member(ctx, inspection, "修改该检查的记录号")
+    record_no = msg.typed_after_words(1)[:64]
+    try:
+        old = await store.amend_record_no(
+            ctx.session, inspection, record_no, by=ctx.actor.userid, now=ctx.now()
+        )
+    except store.NotAllowed as exc:
+        raise UserError(not_allowed_text(exc, "修改记录号", ctx.settings.tz)) from None
+    task = await task_of(ctx, inspection)
+    await ctx.audit(
+        action="result.record_no_amend",
+        subject=subject(task),
+        payload={"inspection": inspection.number, "before": old.record_no, "record_no": record_no},
+    )
+    ctx.reply(
+        f"编号 {inspection.number} 的记录号已由 {old.record_no} 改为 {record_no}"
+        "（原记录号保留在检查记录中，第35条）。"
+    )
+
+
+@router.command(
+    "确认结果",
+    roles={Role.CHIEF},
+    usage="确认结果 <编号>",
+    summary="确认检查结果：此后提交人不能再修改说明和记录号",
+)
+async def confirm_result(msg: TextCommand, ctx: Context) -> None:
+    """Art. 38: the chief's explicit confirmation ends the submitter's own amendments (a
+    correction after it is the chief's, with a reason)."""
+    inspection = await load_inspection(ctx, msg.text, "确认结果")
+    task = await task_of(ctx, inspection)
+    await require_manager(ctx, task, {Role.CHIEF})
+    try:
+        row = await store.confirm_result(
+            ctx.session, inspection, by=ctx.actor.userid, now=ctx.now()
+        )
+    except store.NotAllowed as exc:
+        raise UserError(not_allowed_text(exc, "确认结果", ctx.settings.tz)) from None
+    await ctx.audit(
+        action="result.confirm",
+        subject=subject(task),
+        payload={"inspection": inspection.number, "by": ctx.actor.userid},
+    )
+    text = (
+        f"编号 {inspection.number} 的结果「{row.phrase}」已经{actor_name(ctx)}确认"
+        f"（{local(ctx, ctx.now())}），此后如需更正由部门负责人办理。"
+    )
+    ctx.reply(text)
+    send(ctx, [row.userid] if row.userid != ctx.actor.userid else [], text)
 
 
 @router.command(
@@ -296,7 +441,12 @@ async def details(msg: TextCommand, ctx: Context) -> None:
     else:
         lines.append(f"结果：{row.phrase}" + ("（保密，不公开）" if row.secret else ""))
     for e in await store.entries(ctx.session, inspection.id):
-        kind = {"result": "提交", "correction": "更正", "merged": "合并检查"}.get(e.kind, e.kind)
+        kind = {
+            "result": "提交",
+            "correction": "更正",
+            "merged": "合并检查",
+            "amendment": "修改说明",
+        }.get(e.kind, e.kind)
         extra = f"，说明：{e.description}" if e.description else ""
         extra += f"，移交：{e.department}" if e.department else ""
         extra += f"，原因：{e.reason}" if e.reason else ""
@@ -304,8 +454,14 @@ async def details(msg: TextCommand, ctx: Context) -> None:
             f"  {e.seq}. {local(ctx, e.at)} {e.name or e.userid}{kind}「{e.phrase}」"
             f"（{CHANNEL_LABELS.get(e.channel, e.channel)}）{extra}"
         )
+    if row is not None and row.confirmed_at is not None and row.confirmed_by:
+        who = await person(ctx, row.confirmed_by)
+        lines.append(f"已由{who}于 {local(ctx, row.confirmed_at)} 确认")
     lines.append(await task_state(ctx, task))
-    numbers = [r.record_no for r in await store.record_numbers(ctx.session, inspection.id)]
+    numbers = [
+        r.record_no + ("（已替换）" if r.superseded_at else "")
+        for r in await store.record_numbers(ctx.session, inspection.id)
+    ]
     if numbers:
         lines.append("执法记录号：" + "、".join(numbers))
     for f in await followups.of(ctx.session, inspection.id):

@@ -13,14 +13,19 @@ import datetime as dt
 import re
 from typing import Any
 
+from sqlalchemy import select
+
 from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import CardEvent, TextCommand
 from bot.chat.router import Router
 from handlers.common import (
     CardRef,
     actor_name,
+    inspection_card,
+    item_names,
     load_inspection,
     local,
+    people,
     require_member,
     send,
     subject,
@@ -29,17 +34,17 @@ from handlers.common import (
     task_of,
 )
 from inspection.results import ResultCode, needs_description, parse_result
-from storage import due
-from storage import outbox as outbox_store
+from storage import cards, due, followups
 from storage import publication as publication_store
 from storage import results as store
 from storage.models import (
     Conversation,
+    Draw,
+    InboundEvent,
     Inspection,
     InspectionResult,
     Target,
     Task,
-    TeamMember,
 )
 from storage.results import CHANNEL_LABELS, HELD, RECORDED, Submission
 from storage.tasks import rule_params
@@ -47,6 +52,9 @@ from storage.tasks import rule_params
 router = Router("results")
 
 DESCRIPTION_STATE = "result.description"
+CONFIRM_STATE = "result.confirm"  # a description shown back, awaiting 确认 / 修改
+CONFIRM_WORDS = frozenset({"确认", "确定", "是", "对"})
+EDIT_WORDS = frozenset({"修改", "重写", "改"})
 HOLD_DUE = "result.hold"
 MAX_DESCRIPTION = 500
 DESCRIBED = frozenset(c.value for c in ResultCode if needs_description(c))
@@ -56,19 +64,53 @@ DESCRIBED = frozenset(c.value for c in ResultCode if needs_description(c))
 
 
 def split_description(code: str, text: str, number: int) -> tuple[str, str]:
-    """(description, department), as typed: phrase 5 names the department it went to first."""
+    """(description, department), as typed: phrase 5 names the department it went to, written
+    as people write it («移交给鄂尔多斯市水务局，取水口未登记», «市水务局 废水直排入河»)."""
     text = text.strip()
     if len(text) > MAX_DESCRIPTION:
         raise UserError(f"说明请简短（{MAX_DESCRIPTION}字以内），详细情况请附现场检查记录号。")
     if code != ResultCode.transferred.value:
         return text, ""
-    department, description = [*re.split(r"\s+", text, maxsplit=1), ""][:2]
-    if not description.strip():
+    department, description = parse_transfer(text)
+    if not department:
         raise UserError(
             f"编号 {number}「发现问题已移交有关部门」请写明移交的部门和问题说明，"
-            "部门在前，如「市水务局 废水直排入河」。"
+            "如「移交给市水务局，废水直排入河」或「市水务局 废水直排入河」。"
         )
-    return description.strip(), department[:100]
+    if not description:
+        raise UserError(
+            f"编号 {number}：已知移交给{department}，请再写明移交的问题，"
+            f"如「{department} 废水直排入河」。"
+        )
+    return description, department[:100]
+
+
+TRANSFER_LEAD = re.compile(r"^(?:已经?)?(?:(?:移交|移送|转交)(?:给|至|到)?|交给|交由)?\s*")
+SEPARATOR = re.compile(r"[\s，,：:；;。、]+")
+AUTHORITY = re.compile(
+    r"^(?P<dept>\S{1,40}?(?:公安分局|公安局|派出所|检察院|法院|委员会|局|委|厅|办公室|办|中心|"
+    r"站|队|所|院|部门))(?P<rest>.*)$"
+)
+JUDICIARY_WORDS = ("公安", "派出所", "检察院", "检察机关", "司法机关", "警方")
+
+
+def parse_transfer(text: str) -> tuple[str, str]:
+    """(department, what was handed over) from a natural reply; ("", "") when no department
+    can be told apart."""
+    body = TRANSFER_LEAD.sub("", text.strip(), count=1)
+    head, sep, rest = body.partition(next(iter(SEPARATOR.findall(body)), "\0"))
+    if sep and head:
+        return head, rest.strip()
+    found = AUTHORITY.match(body)
+    if found is None:
+        return "", ""
+    return found["dept"], found["rest"].strip(" ，,：:；;。")
+
+
+def to_judiciary(department: str) -> bool:
+    """The police or a procuratorate: a suspected crime handed to the judiciary (Art. 34), not
+    a transfer to another authority (phrase 5)."""
+    return any(w in department for w in JUDICIARY_WORDS)
 
 
 async def owes_description(ctx: Context, first_word: str) -> bool:
@@ -76,7 +118,8 @@ async def owes_description(ctx: Context, first_word: str) -> bool:
     still the description the member owes, when what follows is not an inspection number."""
     if first_word.removeprefix("编号").isdigit():
         return False
-    return await ctx.repos.conversations.state(ctx.actor.userid, ctx.now()) == DESCRIPTION_STATE
+    state = await ctx.repos.conversations.state(ctx.actor.userid, ctx.now())
+    return state in (DESCRIPTION_STATE, CONFIRM_STATE)  # a new description replaces the draft
 
 
 def with_name(name: str, msg: TextCommand) -> TextCommand:
@@ -96,26 +139,62 @@ def parse_code(inspection: Inspection, word: str) -> str:
 
 @router.card("result:")
 async def result_card(event: CardEvent, ctx: Context) -> None:
-    """Art. 38: the result chosen on the task card and submitted (two taps)."""
+    """Art. 38: the result chosen on the task card and submitted (two taps). A tap on a card
+    that no longer shows the inspection as it is (voided after a swap, the tapper swapped out,
+    the result already in) answers with its current state and team and changes nothing."""
     inspection = await load_inspection(ctx, event.event_key.removeprefix("result:"), "结果")
-    await require_member(ctx, inspection)
+    await cards.remember(ctx.session, event.task_id, event.response_code, ctx.now())
     chosen = event.options("result")
+    if await cards.voided(ctx.session, event.task_id, ctx.actor.userid) or (
+        await store.active_member(ctx.session, inspection.id, ctx.actor.userid) is None
+        and await store.was_member(ctx.session, inspection.id, ctx.actor.userid)
+    ):
+        await tell_stale(ctx, inspection)
+        return
+    await require_member(ctx, inspection)
     if not chosen:
         raise UserError("请先在卡片上选择一项检查结果，再点「提交」。")
     if chosen[0] not in store.phrases_for(inspection.check_start):
         raise UserError(
-            f"卡片上的选项已失效。请发送「结果 {inspection.number} <序号>」提交，"
+            f"卡片上的选项已失效。请发送「结果 {inspection.number} <结果文字>」提交，"
             "发送「结果」查看可选的结果。"
         )
     card = CardRef(event.task_id, event.response_code)
     await submit(ctx, inspection, chosen[0], channel="card", text=None, card=card)
 
 
+async def state_text(ctx: Context, inspection: Inspection) -> str:
+    """An inspection as it stands now: its result (or who is writing one) and its team."""
+    n = inspection.number
+    row = await store.current(ctx.session, inspection.id)
+    names = [n_ for _, n_ in await store.team(ctx.session, inspection.id)]
+    if inspection.status == "cancelled":
+        state = "已撤销（任务经批准重新抽取）"
+    elif row is None:
+        state = "尚未提交结果"
+    elif row.state == HELD:
+        state = f"{row.name or row.userid}正在填写「{row.phrase}」的问题说明"
+    else:
+        state = f"已由{row.name or row.userid}于 {local(ctx, row.at)} 提交「{row.phrase}」"
+    return f"编号 {n} 目前{state}；检查组：{'、'.join(names) or '无'}。"
+
+
+async def tell_stale(ctx: Context, inspection: Inspection) -> None:
+    """A tap on an out-of-date card: nothing changes; the tapper learns how things stand."""
+    mine = await store.active_member(ctx.session, inspection.id, ctx.actor.userid) is not None
+    how = (
+        f"请以最新卡片为准，或发送「结果 {inspection.number} <结果文字>」提交。"
+        if mine
+        else f"您已被替换出编号 {inspection.number} 的检查组，无需操作。"
+    )
+    ctx.reply(f"该卡片已过期，未作任何更改。{await state_text(ctx, inspection)}{how}")
+
+
 @router.command(
     "结果",
     "提交结果",
     roles={Role.INSPECTOR},
-    usage="结果 <编号> <1-7 或 结果文字> [说明]",
+    usage="结果 <编号> <结果文字或1-7> [说明]",
     summary="提交检查结果（也可在任务卡片上选择提交）",
 )
 async def result_text(msg: TextCommand, ctx: Context) -> None:
@@ -126,7 +205,7 @@ async def result_text(msg: TextCommand, ctx: Context) -> None:
             f"{i}. {p}" for i, p in enumerate(store.phrases_for(ctx.now().date()).values(), 1)
         )
         raise UserError(
-            "用法：结果 <编号> <序号或结果文字> [说明]，如「结果 1001 1」或"
+            "用法：结果 <编号> <结果文字或序号> [说明]，如「结果 1001 未发现问题」或"
             f"「结果 1001 发现问题已责令整改 废气排放超标」。可选结果：\n{choices}"
         )
     if await owes_description(ctx, words[0]):
@@ -152,18 +231,21 @@ async def submit(
     phrase = store.phrases_for(inspection.check_start)[code]
     existing = await store.current(ctx.session, inspection.id)
     if existing is not None and existing.state == RECORDED:
-        tell_taken(ctx, inspection, existing)
+        await tell_taken(ctx, inspection, existing, code)
         return
     if code in DESCRIBED and not text:
         await start_hold(ctx, inspection, code, phrase, channel, card)
         return
     description, department = split_description(code, text, inspection.number) if text else ("", "")
+    if department and to_judiciary(department):
+        await hand_to_judiciary(ctx, inspection, department, description, held=False)
+        return
     s = Submission(
         code, phrase, ctx.actor.userid, actor_name(ctx), channel, description, department
     )
     won, row = await store.claim(ctx.session, inspection, s, now=ctx.now())
     if not won:
-        tell_taken(ctx, inspection, row)
+        await tell_taken(ctx, inspection, row, code)
         return
     await after_record(ctx, inspection, row, card)
 
@@ -179,16 +261,28 @@ def require_check_period_begun(ctx: Context, inspection: Inspection) -> None:
         )
 
 
-def tell_taken(ctx: Context, inspection: Inspection, row: InspectionResult) -> None:
-    """A later submitter learns the recorded result and by whom (or who is filling it in)."""
+async def tell_taken(
+    ctx: Context, inspection: Inspection, row: InspectionResult, chosen: str | None = None
+) -> None:
+    """A later submitter gets one message: what was recorded, by whom, that their own choice
+    was not, and how to ask for a correction (or who is filling the result in)."""
     n = inspection.number
-    who = "您" if row.userid == ctx.actor.userid else (row.name or row.userid)
+    mine = row.userid == ctx.actor.userid
+    who = "您" if mine else (row.name or row.userid)
+    phrases = store.phrases_for(inspection.check_start)
     if row.state == RECORDED:
         detail = f"，说明：{row.description}" if row.description else ""
+        lost = ""
+        if chosen is not None and not (mine and chosen == row.code):
+            lost = f"您选择的「{phrases.get(chosen, chosen)}」未记录。"
+        task = await task_of(ctx, inspection)
+        chiefs = await people(ctx, await task_managers(ctx, task))
+        ask = f"部门负责人（{'、'.join(chiefs)}）" if chiefs else "部门负责人"
         ctx.reply(
             f"编号 {n} 的检查结果已由{who}于 {local(ctx, row.at)} 提交"
             f"（{CHANNEL_LABELS.get(row.channel, row.channel)}）：「{row.phrase}」{detail}。"
-            "以先提交的为准；如需更正，请联系部门负责人。"
+            f"{lost}以先提交的为准；如需更正，请联系{ask}发送"
+            f"「更正 {n} <结果文字> <原因>」。"
         )
         return
     until = local(ctx, row.held_until) if row.held_until else ""
@@ -212,7 +306,7 @@ async def start_hold(
     s = Submission(code, phrase, ctx.actor.userid, actor_name(ctx), channel)
     won, row = await store.claim(ctx.session, inspection, s, now=ctx.now(), hold_until=until)
     if not won:
-        tell_taken(ctx, inspection, row)
+        await tell_taken(ctx, inspection, row, code)
         return
     n = inspection.number
     data: dict[str, Any] = {
@@ -225,13 +319,13 @@ async def start_hold(
     await ctx.repos.conversations.set(ctx.actor.userid, DESCRIPTION_STATE, data, until)
     await due.schedule(ctx.session, HOLD_DUE, f"inspection:{inspection.id}", until, data)
     what = (
-        "移交的部门和问题说明（部门在前，如「市水务局 废水直排入河」）"
+        "移交的部门和问题说明（如「移交给市水务局，废水直排入河」）"
         if code == ResultCode.transferred.value
         else "问题说明（一两句话即可）"
     )
     ctx.reply(
         f"编号 {n}：您选择了「{phrase}」。请在{minutes}分钟内（{local(ctx, until)} 前）直接回复"
-        f"{what}；也可发送「结果 {n} {phrase} <说明>」。超时未收到说明的，结果不记录。"
+        f"{what}，确认后记录；也可发送「结果 {n} {phrase} <说明>」。超时未收到说明的，结果不记录。"
     )
     others = [u for u in await store.team_userids(ctx.session, inspection.id) if u != s.userid]
     send(
@@ -255,9 +349,9 @@ async def start_hold(
     )
 
 
-@router.conversation(DESCRIPTION_STATE)
-async def description_arrived(msg: TextCommand, ctx: Context) -> None:
-    """The description owed for a problem phrase, sent as the member's next message."""
+async def held_row(ctx: Context) -> tuple[Conversation, Inspection, InspectionResult] | None:
+    """The member's own live hold and its conversation; when the hold is gone, the member is
+    told why and None is returned."""
     me = ctx.actor.userid
     conv = await ctx.repos.conversations.get(me, ctx.now())
     assert conv is not None
@@ -270,27 +364,201 @@ async def description_arrived(msg: TextCommand, ctx: Context) -> None:
     if row is None or row.state != HELD or row.userid != me:
         await ctx.repos.conversations.clear(me)
         if row is not None:
-            tell_taken(ctx, inspection, row)
-            return
+            await tell_taken(ctx, inspection, row)
+            return None
         raise UserError(f"编号 {inspection.number} 的保留已过期，请重新选择检查结果。")
+    return conv, inspection, row
+
+
+@router.conversation(DESCRIPTION_STATE)
+async def description_arrived(msg: TextCommand, ctx: Context) -> None:
+    """The description owed for a problem phrase, sent as the member's next message: shown
+    back as what will be recorded, to confirm (a mistyped command is not a finding)."""
+    found = await held_row(ctx)
+    if found is None:
+        return
+    conv, inspection, row = found
     description, department = split_description(row.code, msg.typed, inspection.number)
+    if department and to_judiciary(department):
+        await hand_to_judiciary(ctx, inspection, department, description, held=True)
+        return
+    seq = int(conv.data.get("drafts", 0)) + 1
+    data = conv.data | {
+        "drafts": seq,
+        "description": description,
+        "department": department,
+    }
+    assert row.held_until is not None
+    await ctx.repos.conversations.set(ctx.actor.userid, CONFIRM_STATE, data, row.held_until)
+    n = inspection.number
+    shown = f"移交部门：{department}\n" if department else ""
+    token = ctx.entropy.token_bytes(4).hex()
+    # One card: what will be recorded, whole (as typed), with 确认 / 修改; typing 确认 or 修改,
+    # or a new description, does the same where cards cannot be tapped.
+    ctx.outbox.template_card(
+        [ctx.actor.userid],
+        {
+            "card_type": "button_interaction",
+            "source": {"desc": "双随机、一公开 检查结果"},
+            "main_title": {
+                "title": f"编号 {n} 将记录为：{row.phrase}"[:36],
+                "desc": f"请确认（{local(ctx, row.held_until)} 前）",
+            },
+            "sub_title_text": f"{shown}说明：{description}\n"
+            "点「确认」记录；要改写点「修改」或直接发送新的说明（也可回复「确认」「修改」）。",
+            "task_id": f"desc-{n}-{seq}-{token}",
+            "button_list": [
+                {"text": "确认", "style": 1, "key": f"desc:{n}:{seq}:confirm"},
+                {"text": "修改", "style": 2, "key": f"desc:{n}:{seq}:edit"},
+            ],
+        },
+    )
+
+
+@router.conversation(CONFIRM_STATE)
+async def confirm_reply(msg: TextCommand, ctx: Context) -> None:
+    """The text fallback of the confirmation card: 确认, 修改, or a new description."""
+    word = msg.text.strip()
+    if word in CONFIRM_WORDS:
+        await confirm_description(ctx, None)
+    elif word in EDIT_WORDS:
+        await edit_description(ctx)
+    else:
+        await description_arrived(msg, ctx)
+
+
+@router.card("desc:")
+async def confirm_card(event: CardEvent, ctx: Context) -> None:
+    """确认 / 修改 on the confirmation card; only the newest draft's card counts."""
+    parts = event.event_key.split(":")
+    if len(parts) != 4 or parts[3] not in ("confirm", "edit") or not parts[2].isdigit():
+        raise UserError("该卡片已失效或无法识别。")
+    await cards.remember(ctx.session, event.task_id, event.response_code, ctx.now())
+    conv = await ctx.repos.conversations.get(ctx.actor.userid, ctx.now())
+    current = (
+        conv is not None
+        and conv.state == CONFIRM_STATE
+        and str(conv.data.get("number")) == parts[1]
+        and int(conv.data.get("drafts", 0)) == int(parts[2])
+    )
+    if not current:
+        inspection = await load_inspection(ctx, parts[1], "结果")
+        ctx.reply(
+            "该确认卡片已过期（已有更新的说明、已确认或已超时），未作任何更改。"
+            + await state_text(ctx, inspection)
+        )
+        return
+    if parts[3] == "edit":
+        await edit_description(ctx)
+        return
+    await confirm_description(ctx, CardRef(event.task_id, event.response_code))
+
+
+async def edit_description(ctx: Context) -> None:
+    found = await held_row(ctx)
+    if found is None:
+        return
+    conv, inspection, row = found
+    assert row.held_until is not None
+    await ctx.repos.conversations.set(
+        ctx.actor.userid, DESCRIPTION_STATE, conv.data, row.held_until
+    )
+    ctx.reply(
+        f"请直接发送编号 {inspection.number}「{row.phrase}」的新说明（{local(ctx, row.held_until)} 前）。"
+    )
+
+
+async def confirm_description(ctx: Context, confirm_card_ref: CardRef | None) -> None:
+    """The member confirmed the description shown back: the result is recorded."""
+    found = await held_row(ctx)
+    if found is None:
+        return
+    conv, inspection, row = found
+    me = ctx.actor.userid
     s = Submission(
         row.code,
         row.phrase,
         me,
         actor_name(ctx),
         str(conv.data.get("channel") or "text"),
-        description,
-        department,
+        str(conv.data.get("description") or ""),
+        str(conv.data.get("department") or ""),
     )
     won, row = await store.claim(ctx.session, inspection, s, now=ctx.now())
     if not won:
         await ctx.repos.conversations.clear(me)
-        tell_taken(ctx, inspection, row)
+        await tell_taken(ctx, inspection, row, s.code)
         return
+    if confirm_card_ref is not None and await cards.spend(
+        ctx.session, confirm_card_ref.response_code, ctx.now()
+    ):
+        ctx.outbox.update_button(
+            [me], confirm_card_ref.response_code, "已确认", task_id=confirm_card_ref.task_id
+        )
     code = str(conv.data.get("response_code") or "")
     card = CardRef(str(conv.data.get("task_id") or ""), code) if code else None
     await after_record(ctx, inspection, row, card)
+
+
+async def hand_to_judiciary(
+    ctx: Context, inspection: Inspection, department: str, description: str, *, held: bool
+) -> None:
+    """Art. 34: the police or a procuratorate is the judiciary: a suspected crime handed over
+    is recorded as such (``storage.followups``), not as phrase 5 (another authority). The
+    result itself is still to be chosen; a hold on phrase 5 is let go."""
+    n = inspection.number
+    on = ctx.now().astimezone(ctx.settings.tz).date()
+    await followups.add(
+        ctx.session,
+        inspection,
+        followups.JUDICIARY,
+        on=on,
+        by=ctx.actor.userid,
+        now=ctx.now(),
+        body=department[:100],
+    )
+    if held:
+        await store.drop_hold(ctx.session, inspection.id, ctx.actor.userid)
+        await ctx.repos.conversations.clear(ctx.actor.userid)
+        await due.cancel(ctx.session, HOLD_DUE, f"inspection:{inspection.id}")
+    task = await task_of(ctx, inspection)
+    await ctx.audit(
+        action=f"result.{followups.JUDICIARY}",
+        subject=subject(task),
+        payload={
+            "inspection": n,
+            "body": department,
+            "description": description,
+            "on": on.isoformat(),
+            "from": "transfer_reply",
+        },
+    )
+    phrases = store.phrases_for(inspection.check_start)
+    filed = phrases[ResultCode.case_filed.value]
+    later = phrases[ResultCode.pending_followup.value]
+    ctx.reply(
+        f"移交{department}属于「涉嫌犯罪，移送司法机关」（第34条），不是「发现问题已移交有关部门」"
+        f"（该项指移交其他行政部门）。已记录：编号 {n} 于 {on} 移送{department}。\n"
+        f"检查结果尚未记录，请另行提交，如「结果 {n} {filed} {description}」"
+        f"或「结果 {n} {later} {description}」。"
+    )
+
+
+async def pending_taps(ctx: Context, inspection: Inspection, userids: list[str]) -> set[str]:
+    """Teammates whose own tap on this inspection's card is queued behind this one: each will
+    get one message of their own (``tell_taken``), not the team's notice too."""
+    if not userids:
+        return set()
+    rows = await ctx.session.execute(
+        select(InboundEvent.userid).where(
+            InboundEvent.status == "pending",
+            InboundEvent.kind == "event:template_card_event",
+            InboundEvent.userid.in_(userids),
+            InboundEvent.payload.contains(f"result:{inspection.number}]]"),
+            InboundEvent.id != (ctx.event_id or 0),
+        )
+    )
+    return set(rows.scalars())
 
 
 async def after_record(
@@ -305,8 +573,10 @@ async def after_record(
     userids = list(dict.fromkeys(m.userid for m, _ in members))
     text = result_text_for(ctx, inspection, target, row)
     ctx.reply(text)
-    send(ctx, [u for u in userids if u != me], text)
-    updated = await close_card(ctx, inspection, target, row, members, card)
+    others = [u for u in userids if u != me]
+    racing = await pending_taps(ctx, inspection, others)
+    send(ctx, [u for u in others if u not in racing], text)
+    updated = await refresh_cards(ctx, inspection, task, card, row=row)
     conv = await ctx.repos.conversations.get(me, ctx.now())
     if conv is not None and conv.data.get("inspection_id") == inspection.id:
         await ctx.repos.conversations.clear(me)
@@ -392,25 +662,74 @@ def result_text_for(
     return "\n".join(lines)
 
 
-async def close_card(
+async def refresh_cards(
     ctx: Context,
     inspection: Inspection,
-    target: Target,
-    row: InspectionResult,
-    members: list[tuple[TeamMember, str]],
-    card: CardRef | None,
+    task: Task,
+    clicked: CardRef | None,
+    *,
+    row: InspectionResult | None,
+    void_missing: bool = False,
+    skip: frozenset[str] = frozenset(),
 ) -> list[str]:
-    """Show the result on the card and close its choices, for everyone who got that card: with
-    the clicker's ResponseCode, or for a text submission the one the card's send returned. If
-    WeCom refuses, the result stands: everyone already has the text."""
-    task_id = card.task_id if card else (inspection.card_task_id or "")
-    code = card.response_code if card else await send_response_code(ctx, task_id)
-    if not code or not task_id:
-        return []
-    users = [m.userid for m, _ in members if m.card_task_id == task_id] or [ctx.actor.userid]
-    users = list(dict.fromkeys(users))
+    """Every task card of the inspection shows it as it now is (its team; its result, choices
+    closed): each copy is updated with one response code of its own (the click's for the card
+    clicked, else the newest unspent one within 72 hours). With ``void_missing`` a copy left
+    without a code is voided by a short text to its active holders (a tap on it then changes
+    nothing). If WeCom refuses an update, the result stands: everyone already has the text."""
+    holders = await store.card_holders(ctx.session, inspection.id)
+    active = set(await store.team_userids(ctx.session, inspection.id))
+    target = await target_of(ctx, inspection)
+    updated: list[str] = []
+    for task_id, users in holders.items():
+        if task_id in skip:
+            continue
+        code = None
+        if clicked is not None and clicked.task_id == task_id and clicked.response_code:
+            await cards.remember(ctx.session, task_id, clicked.response_code, ctx.now())
+            if await cards.spend(ctx.session, clicked.response_code, ctx.now()):
+                code = clicked.response_code
+        code = code or await cards.take(ctx.session, task_id, ctx.now())
+        if code is not None:
+            if row is not None and row.state == RECORDED:
+                content = closed_card(ctx, inspection, target, row, task_id)
+            else:
+                content = await open_card(ctx, inspection, task, task_id)
+            ctx.outbox.update_card(users, code, content)
+            updated += users
+        elif void_missing:
+            await cards.void(ctx.session, task_id, users, ctx.now())
+            told = [u for u in users if u in active]
+            send(
+                ctx,
+                told,
+                f"您此前收到的编号 {inspection.number} 任务卡片已失效（检查组已变更）。"
+                f"{await state_text(ctx, inspection)}"
+                f"提交结果请发送「结果 {inspection.number} <结果文字> [说明]」。",
+            )
+    return list(dict.fromkeys(updated))
+
+
+async def open_card(
+    ctx: Context, inspection: Inspection, task: Task, task_id: str
+) -> dict[str, Any]:
+    """The task card as it stands now (its current team), under its own task id."""
+    draw = await ctx.session.get(Draw, inspection.draw_id) if inspection.draw_id else None
+    assignment = await store.assignment_of(ctx.session, inspection)
+    return inspection_card(
+        assignment,
+        task,
+        await item_names(ctx, task),
+        card_task_id=task_id,
+        unwitnessed=draw is not None and not draw.witnessed,
+    )
+
+
+def closed_card(
+    ctx: Context, inspection: Inspection, target: Target, row: InspectionResult, task_id: str
+) -> dict[str, Any]:
     phrases = store.phrases_for(inspection.check_start)
-    closed = {
+    return {
         "card_type": "vote_interaction",
         "source": {"desc": "双随机、一公开 抽查任务"},
         "main_title": {
@@ -429,13 +748,6 @@ async def close_card(
         "submit_button": {"text": "提交", "key": f"result:{inspection.number}"},
         "replace_text": "已提交",
     }
-    ctx.outbox.update_card(users, code, closed)
-    return users
-
-
-async def send_response_code(ctx: Context, task_id: str) -> str:
-    """The response code WeCom returned when the card was delivered (the sender keeps it)."""
-    return await outbox_store.card_response_code(ctx.session, task_id) if task_id else ""
 
 
 async def refer_case(

@@ -16,8 +16,6 @@ from bot.chat.router import Router
 from handlers.common import (
     CardRef,
     actor_name,
-    inspection_card,
-    item_names,
     load_inspection,
     local,
     people,
@@ -30,7 +28,8 @@ from handlers.common import (
     task_of,
 )
 from handlers.reminders import calendar
-from inspection.draw import DrawError
+from handlers.results import open_card, refresh_cards
+from inspection.draw import BLOCK_REASONS, DrawError
 from inspection.workdays import add_working_hours
 from storage import draws, due
 from storage import outbox as outbox_store
@@ -38,7 +37,6 @@ from storage import results as results_store
 from storage import swaps as store
 from storage.draws import DrawRefused, Member
 from storage.models import (
-    Draw,
     Inspection,
     Inspector,
     SwapRequest,
@@ -270,7 +268,7 @@ async def carry_out(
             now=ctx.now(),
         )
     except DrawError as exc:
-        raise UserError(f"无法替换：{exc}。申请仍待审批。") from None
+        raise UserError(unfilled_text(exc, request, inspection, task)) from None
     except DrawRefused as exc:
         raise UserError(refusal_text(exc, ctx.settings.tz)) from None
     request.replacement_userid = swap.joining.userid
@@ -278,6 +276,17 @@ async def carry_out(
     n = inspection.number
     leaving, joining = swap.leaving, swap.joining
     card_task_id = await new_card_for(ctx, inspection, task, swap.amendment.id, joining.userid)
+    # The cards the team already holds name the old team: each is updated while its response
+    # code lasts, else voided by a short text (the new member's card was just sent).
+    refreshed = await refresh_cards(
+        ctx,
+        inspection,
+        task,
+        None,
+        row=await results_store.current(ctx.session, inspection.id),
+        void_missing=True,
+        skip=frozenset({card_task_id}),
+    )
     ctx.outbox.text(
         [joining.userid],
         f"您经随机替换加入编号 {n} 的检查组（第29条，批准人 {head}），接替 {leaving.name}。"
@@ -314,8 +323,31 @@ async def carry_out(
             "joining": joining.certificate_no,
             "amendment": swap.amendment.seq,
             "card": card_task_id,
+            "cards_updated_for": refreshed,
             "notified": sorted({joining.userid, leaving.userid, *mates, *heads}),
         },
+    )
+
+
+WHY_BLOCKED = BLOCK_REASONS | {"excluded": "停用、休假或无企业微信账号"}
+
+
+def unfilled_text(exc: DrawError, request: SwapRequest, inspection: Inspection, task: Task) -> str:
+    """Art. 29: nobody in the draw's recorded cycle can take the place: why, and what the chief
+    can do (the request stays pending; nothing was changed)."""
+    rid, n = request.id, inspection.number
+    if exc.reason != "no_replacement":
+        return f"替换申请 #{rid}（编号 {n}）无法执行：{exc}。申请仍待审批。"
+    blocked = exc.blocked or {}
+    why = "；".join(f"{label}{blocked[r]}人" for r, label in WHY_BLOCKED.items() if blocked.get(r))
+    return (
+        f"替换申请 #{rid}（编号 {n}）无法执行：抽取记录的轮转名单共{exc.pool_size}人，"
+        f"没有人可以接替（{why or '均不符合条件'}）。替换人员只能按抽取时的名单顺序产生（第29条），"
+        "抽取后加入名录的人员不在名单中。申请仍待审批，未作任何更改。您可以：\n"
+        f"· 发送「驳回替换 {rid} <原因>」，由申请人按原安排检查；\n"
+        f"· 名单中的人员恢复可选派后（如休假结束、重新启用），再发送「批准替换 {rid}」；\n"
+        f"· 确需换人而名单不足的，经批准重新抽取：「重新抽查 {task.code} <原因>」"
+        "（任务尚无检查结果时）。"
     )
 
 
@@ -351,15 +383,7 @@ async def new_card_for(
         if m.amendment_id == amendment_id:
             m.card_task_id = card_task_id
     inspection.card_task_id = card_task_id
-    draw = await ctx.session.get(Draw, inspection.draw_id) if inspection.draw_id else None
-    assignment = await results_store.assignment_of(ctx.session, inspection)
-    card = inspection_card(
-        assignment,
-        task,
-        await item_names(ctx, task),
-        card_task_id=card_task_id,
-        unwitnessed=draw is not None and not draw.witnessed,
-    )
+    card = await open_card(ctx, inspection, task, card_task_id)
     ctx.outbox.template_card([joining], card)
     return card_task_id
 

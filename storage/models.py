@@ -297,6 +297,27 @@ class TemplateCard(Base):
     delivered_at: Mapped[dt.datetime]
 
 
+class CardCode(Base):
+    """A response code WeCom handed out for an interactive card: on delivery (the sender) or
+    with a click (the handler). One update of the card consumes one code, within 72 hours."""
+
+    __tablename__ = "card_code"
+    response_code: Mapped[str] = mapped_column(String(128), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(128), index=True)
+    issued_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+
+class CardVoid(Base):
+    """A card a user holds that could not be updated (no usable code) and was voided by a text:
+    a tap on it changes nothing and answers with the current state."""
+
+    __tablename__ = "card_void"
+    task_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    userid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[dt.datetime]
+
+
 class GroupChat(Base):
     """A group chat the bot created (appchat/create) and who owns it now; written with the
     change that creates it or hands it over, so a second change sees the first."""
@@ -617,6 +638,10 @@ class InspectionResult(Base):
     secret_by: Mapped[str | None] = mapped_column(String(64))
     secret_at: Mapped[dt.datetime | None]
     published_at: Mapped[dt.datetime | None]  # set by the publication work
+    # A chief's explicit confirmation: from then on the submitter can no longer amend their own
+    # description or record number (nor after publication); a chief's 更正 still can.
+    confirmed_by: Mapped[str | None] = mapped_column(String(64))
+    confirmed_at: Mapped[dt.datetime | None]
 
 
 class PublicDrawExport(Base):
@@ -815,6 +840,8 @@ class RecordNumber(Base):
     record_no: Mapped[str] = mapped_column(String(64))
     userid: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime]
+    # Replaced by its submitter's amendment (kept: the history of what was attached).
+    superseded_at: Mapped[dt.datetime | None]
 
 
 class FollowUp(Base):

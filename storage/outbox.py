@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import cards
 from storage.bulk import binder, insert_rows
 from storage.models import GroupChat, OutboxDelivery, OutboxMessage, RoleBinding, TemplateCard
 
@@ -178,6 +179,18 @@ class Outbox:
             "template_card": card,
         }
         return self._add(UPDATE_CARD, users, body, REPLY, ref=card.get("task_id"))
+
+    def update_button(
+        self, users: Iterable[str], response_code: str, label: str, *, task_id: str
+    ) -> OutboxMessage:
+        """A button card's buttons replaced by one disabled label (e.g. 已确认)."""
+        users = list(users)
+        body = {
+            "userids": sorted(set(users)),
+            "response_code": response_code,
+            "button": {"replace_name": label},
+        }
+        return self._add(UPDATE_CARD, users, body, REPLY, ref=task_id)
 
     def file(
         self, users: Iterable[str], filename: str, content_b64: str, *, priority: int = REPLY
@@ -410,6 +423,7 @@ async def record_card(
     if message.body.get("msgtype") != "template_card":
         return
     await session.merge(TemplateCard(task_id=message.ref, response_code=code, delivered_at=now))
+    await cards.remember(session, message.ref, code, now)
 
 
 async def card_response_code(session: AsyncSession, task_id: str) -> str:

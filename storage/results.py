@@ -91,6 +91,20 @@ async def team(session: AsyncSession, inspection_id: int) -> list[tuple[TeamMemb
     return [(m, name) for m, name in rows.all()]
 
 
+async def card_holders(session: AsyncSession, inspection_id: int) -> dict[str, list[str]]:
+    """Each task card of the inspection (its task id) and who got it, swapped out or not."""
+    rows = await session.execute(
+        select(TeamMember.card_task_id, TeamMember.userid)
+        .where(TeamMember.inspection_id == inspection_id, TeamMember.card_task_id.is_not(None))
+        .order_by(TeamMember.position, TeamMember.id)
+    )
+    out: dict[str, list[str]] = {}
+    for task_id, userid in rows.all():
+        if task_id and userid and userid not in out.setdefault(task_id, []):
+            out[task_id].append(userid)
+    return out
+
+
 async def team_userids(session: AsyncSession, inspection_id: int) -> list[str]:
     return list(dict.fromkeys(m.userid for m, _ in await team(session, inspection_id)))
 
@@ -269,6 +283,20 @@ async def release_hold(session: AsyncSession, inspection_id: int, now: dt.dateti
     return holder
 
 
+async def drop_hold(session: AsyncSession, inspection_id: int, userid: str) -> None:
+    """The holder lets their own hold go (nothing recorded)."""
+    row = await session.get(InspectionResult, inspection_id)
+    await session.execute(
+        delete(InspectionResult).where(
+            InspectionResult.inspection_id == inspection_id,
+            InspectionResult.state == HELD,
+            InspectionResult.userid == userid,
+        )
+    )
+    if row is not None:
+        session.expunge(row)
+
+
 async def current(session: AsyncSession, inspection_id: int) -> InspectionResult | None:
     return await session.get(InspectionResult, inspection_id, populate_existing=True)
 
@@ -373,6 +401,127 @@ async def correct(
     return before, entry
 
 
+def _amendable(
+    row: InspectionResult | None, inspection: Inspection, userid: str
+) -> InspectionResult:
+    """The submitter may amend their own result's description or record number until a chief
+    confirms it or it is published (refusals as ``NotAllowed``)."""
+    if row is None or row.state != RECORDED:
+        raise NotAllowed("no_result", number=inspection.number)
+    if row.userid != userid:
+        raise NotAllowed("not_yours", number=inspection.number, name=row.name or row.userid)
+    if row.published_at is not None:
+        raise NotAllowed("published", number=inspection.number)
+    if row.confirmed_at is not None:
+        raise NotAllowed(
+            "confirmed", number=inspection.number, by=row.confirmed_by, at=row.confirmed_at
+        )
+    return row
+
+
+async def amend_description(
+    session: AsyncSession,
+    inspection: Inspection,
+    s: Submission,
+    *,
+    now: dt.datetime,
+) -> tuple[ResultEntry, ResultEntry]:
+    """The submitter's own amendment of their description (phrase unchanged); the earlier
+    entries stay. Returns (the entry it replaces, the new entry)."""
+    row = _amendable(await current(session, inspection.id), inspection, s.userid)
+    if row.description == s.description and row.department == s.department:
+        raise NotAllowed("unchanged_text", number=inspection.number)
+    changed = await session.execute(
+        update(InspectionResult)
+        .where(
+            InspectionResult.inspection_id == inspection.id,
+            InspectionResult.state == RECORDED,
+            InspectionResult.userid == s.userid,
+            InspectionResult.confirmed_at.is_(None),
+            InspectionResult.published_at.is_(None),
+        )
+        .values(description=s.description, department=s.department)
+        .execution_options(synchronize_session=False)
+    )
+    if not changed.rowcount:  # type: ignore[attr-defined]
+        raise NotAllowed("no_result", number=inspection.number)
+    before = (await entries(session, inspection.id))[-1]
+    amended = Submission(
+        row.code, row.phrase, s.userid, s.name, s.channel, s.description, s.department
+    )
+    entry = _entry(inspection.id, before.seq + 1, "amendment", amended, now, "提交人修改说明")
+    session.add(entry)
+    for merged in await merged_into(session, inspection.id):
+        await session.execute(
+            update(InspectionResult)
+            .where(InspectionResult.inspection_id == merged.id)
+            .values(description=s.description, department=s.department)
+        )
+    await session.flush()
+    await session.refresh(row)
+    return before, entry
+
+
+async def amend_record_no(
+    session: AsyncSession,
+    inspection: Inspection,
+    record_no: str,
+    *,
+    by: str,
+    now: dt.datetime,
+) -> RecordNumber:
+    """The submitter replaces the record number they attached last; the old one is kept,
+    marked superseded. Returns the replaced row."""
+    row = await current(session, inspection.id)
+    if row is not None:
+        _amendable(row, inspection, by)
+    rows = await session.execute(
+        select(RecordNumber)
+        .where(
+            RecordNumber.inspection_id == inspection.id,
+            RecordNumber.userid == by,
+            RecordNumber.superseded_at.is_(None),
+        )
+        .order_by(RecordNumber.id.desc())
+        .limit(1)
+    )
+    old = rows.scalar_one_or_none()
+    if old is None:
+        raise NotAllowed("no_record_no", number=inspection.number)
+    if old.record_no == record_no:
+        raise NotAllowed("unchanged_text", number=inspection.number)
+    if not await attach_record_no(session, inspection, record_no, by=by, now=now):
+        raise NotAllowed("record_no_taken", number=inspection.number, record_no=record_no)
+    old.superseded_at = now
+    await session.flush()
+    return old
+
+
+async def confirm_result(
+    session: AsyncSession, inspection: Inspection, *, by: str, now: dt.datetime
+) -> InspectionResult:
+    """A chief's explicit confirmation: the submitter can no longer amend it."""
+    row = await current(session, inspection.id)
+    if row is None or row.state != RECORDED:
+        raise NotAllowed("no_result", number=inspection.number)
+    changed = await session.execute(
+        update(InspectionResult)
+        .where(
+            InspectionResult.inspection_id == inspection.id,
+            InspectionResult.state == RECORDED,
+            InspectionResult.confirmed_at.is_(None),
+        )
+        .values(confirmed_by=by, confirmed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(row)
+    if not changed.rowcount:  # type: ignore[attr-defined]
+        raise NotAllowed(
+            "confirmed", number=inspection.number, by=row.confirmed_by, at=row.confirmed_at
+        )
+    return row
+
+
 async def mark_secret(
     session: AsyncSession, inspection: Inspection, *, reason: str, by: str, now: dt.datetime
 ) -> None:
@@ -436,6 +585,7 @@ async def attach_record_no(
 
 
 async def record_numbers(session: AsyncSession, inspection_id: int) -> list[RecordNumber]:
+    """Every number attached, superseded ones included (in order)."""
     rows = await session.execute(
         select(RecordNumber)
         .where(RecordNumber.inspection_id == inspection_id)
@@ -565,6 +715,143 @@ async def complete_if_done(
         due, missing_year = publication_due(task, on, calendar)
         done.append(Completion(task, on, due, missing_year))
     return done
+
+
+@dataclass(frozen=True)
+class Outstanding:
+    """A live inspection without a result: who is to report it."""
+
+    number: int
+    target: str
+    check_end: dt.date
+    held_by: str  # the name of a member writing its description, else ""
+    team: tuple[tuple[str, str], ...]  # (userid, name) of the active members, in team order
+
+
+async def task_tally(session: AsyncSession, task_id: int) -> tuple[int, int]:
+    """(live inspections, of which with a result)."""
+    total, done = (
+        await session.execute(
+            select(func.count(), func.count(Inspection.result_code)).where(
+                Inspection.task_id == task_id, Inspection.status.in_(LIVE)
+            )
+        )
+    ).one()
+    return int(total), int(done)
+
+
+async def outstanding(session: AsyncSession, task_ids: Sequence[int]) -> list[Outstanding]:
+    """The tasks' live inspections still without a result, with their teams, by number."""
+    if not task_ids:
+        return []
+    rows = await session.execute(
+        select(
+            Inspection.id,
+            Inspection.number,
+            Target.name,
+            Inspection.check_end,
+            InspectionResult.state,
+            InspectionResult.name,
+            TeamMember.userid,
+            Inspector.name,
+        )
+        .join(Target, Target.id == Inspection.target_id)
+        .outerjoin(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+        .outerjoin(
+            TeamMember,
+            and_(TeamMember.inspection_id == Inspection.id, TeamMember.active.is_(True)),
+        )
+        .outerjoin(Inspector, Inspector.id == TeamMember.inspector_id)
+        .where(
+            Inspection.task_id.in_(list(task_ids)),
+            Inspection.status.in_(LIVE),
+            Inspection.result_code.is_(None),
+        )
+        .order_by(Inspection.number, TeamMember.position)
+    )
+    found: dict[int, tuple[int, str, dt.date, str, list[tuple[str, str]]]] = {}
+    for _id, number, target, end, state, holder, userid, name in rows.all():
+        item = found.setdefault(_id, (number, target, end, holder if state == HELD else "", []))
+        if userid and (userid, name or userid) not in item[4]:
+            item[4].append((userid, name or userid))
+    return [Outstanding(n, t, e, h, tuple(team)) for n, t, e, h, team in found.values()]
+
+
+@dataclass(frozen=True)
+class Owed:
+    """An inspection a member still owes something on: a result, or the description of the
+    problem phrase they hold (``held_phrase``, until ``held_until``)."""
+
+    number: int
+    target: str
+    check_end: dt.date
+    held_phrase: str = ""
+    held_until: dt.datetime | None = None
+
+
+async def owed_by(session: AsyncSession, userid: str, now: dt.datetime) -> list[Owed]:
+    """The member's open inspections without a result (their own live hold named)."""
+    rows = await session.execute(
+        select(
+            Inspection.number,
+            Target.name,
+            Inspection.check_end,
+            InspectionResult.state,
+            InspectionResult.userid,
+            InspectionResult.phrase,
+            InspectionResult.held_until,
+        )
+        .join(TeamMember, TeamMember.inspection_id == Inspection.id)
+        .join(Target, Target.id == Inspection.target_id)
+        .outerjoin(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+        .where(
+            TeamMember.userid == userid,
+            TeamMember.active.is_(True),
+            Inspection.status == "open",
+            Inspection.result_code.is_(None),
+        )
+        .order_by(Inspection.check_end, Inspection.number)
+    )
+    out: dict[int, Owed] = {}
+    for number, target, end, state, holder, phrase, until in rows.all():
+        mine = state == HELD and holder == userid and until is not None and until > now
+        out.setdefault(
+            number,
+            Owed(number, target, end, phrase if mine else "", until if mine else None),
+        )
+    return list(out.values())
+
+
+@dataclass(frozen=True)
+class Amended:
+    """A result its submitter amended, awaiting a chief's confirmation."""
+
+    number: int
+    task_code: str
+    name: str
+    description: str
+
+
+async def amended_unconfirmed(session: AsyncSession, org_codes: Sequence[str]) -> list[Amended]:
+    amended = (
+        select(ResultEntry.id)
+        .where(ResultEntry.inspection_id == Inspection.id, ResultEntry.kind == "amendment")
+        .exists()
+    )
+    rows = await session.execute(
+        select(Inspection.number, Task.code, InspectionResult.name, InspectionResult.description)
+        .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+        .join(Task, Task.id == Inspection.task_id)
+        .where(
+            Task.org_code.in_(list(org_codes)),
+            InspectionResult.state == RECORDED,
+            InspectionResult.confirmed_at.is_(None),
+            InspectionResult.published_at.is_(None),
+            amended,
+        )
+        .order_by(Inspection.number)
+    )
+    return [Amended(n, c, name, d) for n, c, name, d in rows.all()]
 
 
 # --- figures: random checks and checks outside the draw kept apart (Art. 6, 14) --------------

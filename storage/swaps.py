@@ -34,6 +34,23 @@ async def pending_for(session: AsyncSession, member_id: int) -> SwapRequest | No
     return rows.scalars().first()
 
 
+async def pending(session: AsyncSession) -> list[SwapRequest]:
+    """Every request still awaiting a decision (few: each lapses within days)."""
+    rows = await session.execute(
+        select(SwapRequest).where(SwapRequest.status == PENDING).order_by(SwapRequest.id)
+    )
+    return list(rows.scalars())
+
+
+async def pending_of_tasks(session: AsyncSession, task_ids: Iterable[int]) -> list[SwapRequest]:
+    rows = await session.execute(
+        select(SwapRequest)
+        .where(SwapRequest.task_id.in_(list(task_ids)), SwapRequest.status == PENDING)
+        .order_by(SwapRequest.id)
+    )
+    return list(rows.scalars())
+
+
 async def heads_for(repos: Repositories, inspector: Inspector, exclude: Iterable[str]) -> list[str]:
     """The nearest department heads of an inspector: chiefs of their department (or of their
     whole organisation), else the chiefs of the nearest organisation above that has any."""

@@ -14,7 +14,19 @@ from tests.conftest import Harness
 from tests.factories import add_targets
 from tests.support.draw_chat import ADMIN, CHIEF, TASK, setup
 
-__all__ = ["ADMIN", "CHIEF", "TASK", "Visit", "audit_actions", "click", "drawn", "visits"]
+__all__ = [
+    "ADMIN",
+    "CHIEF",
+    "TASK",
+    "Visit",
+    "audit_actions",
+    "click",
+    "confirm",
+    "describe",
+    "drawn",
+    "task_card_updates",
+    "visits",
+]
 
 
 @dataclass(frozen=True)
@@ -87,3 +99,46 @@ async def audit_actions(h: Harness, prefix: str = "") -> list[str]:
     async with h.db.transaction() as s:
         rows = await s.execute(select(AuditEntry.action).order_by(AuditEntry.id))
         return [a for a in rows.scalars() if a.startswith(prefix)]
+
+
+def confirmation_card(h: Harness, user: str) -> dict[str, Any]:
+    """The newest 确认 / 修改 card shown back to ``user`` for a description."""
+    found = [
+        b["template_card"]
+        for b in h.wecom.messages(user)
+        if b.get("msgtype") == "template_card"
+        and str(b["template_card"].get("task_id", "")).startswith("desc-")
+    ]
+    assert found, f"no confirmation card to {user}"
+    return found[-1]
+
+
+async def confirm(
+    h: Harness, user: str, verb: str = "confirm", card: dict[str, Any] | None = None
+) -> list[str]:
+    """A tap on 确认 (or 修改: ``verb="edit"``) of the newest confirmation card (or ``card``);
+    returns the texts the user then received."""
+    card = card or confirmation_card(h, user)
+    (key,) = [b["key"] for b in card["button_list"] if b["key"].endswith(f":{verb}")]
+    before = len(h.wecom.texts_to(user))
+    status, _ = await h.post_card_event(
+        user,
+        event_key=key,
+        task_id=card["task_id"],
+        card_type="button_interaction",
+        response_code=secrets.token_hex(12),
+    )
+    assert status == 200
+    await h.settle()
+    return h.wecom.texts_to(user)[before:]
+
+
+async def describe(h: Harness, user: str, text: str) -> list[str]:
+    """The description owed, sent and confirmed on its card; what the user received."""
+    shown = await h.say(user, text)
+    return shown + await confirm(h, user)
+
+
+def task_card_updates(h: Harness) -> list[dict[str, Any]]:
+    """Updates of task cards (not of the 确认 / 修改 cards' buttons)."""
+    return [u for u in h.wecom.card_updates if "template_card" in u]

@@ -21,7 +21,7 @@ from storage.models import (
     Task,
 )
 from tests.conftest import Harness
-from tests.results_support import ADMIN, CHIEF, TASK, audit_actions, drawn, visits
+from tests.results_support import ADMIN, CHIEF, TASK, audit_actions, describe, drawn, visits
 from tests.support.draw_chat import setup
 from tests.test_articles import names_by_userid
 
@@ -74,7 +74,7 @@ async def test_art35_art38_free_text_is_stored_exactly_as_typed(h: Harness) -> N
     await h.say(a, f"记录 {v.number} {record_no}")
     (held,) = await h.say(w.members[0], f"结果 {w.number} 5")
     assert "移交的部门" in held, held
-    await h.say(w.members[0], "市水务局（执法支队）\n废水直排入河，已移交：水务")
+    await describe(h, w.members[0], "市水务局（执法支队）\n废水直排入河，已移交：水务")
     reason = "复核：现场照片显示，设施已停运（见附件）"
     await h.say(CHIEF, f"更正 {v.number} 7 {reason}")
     async with h.db.transaction() as s:

@@ -12,7 +12,7 @@ from storage.models import Inspection, InspectionResult, OutboxMessage, ResultEn
 from storage.results import Submission
 from tests.conftest import Harness
 from tests.factories import CITY
-from tests.results_support import CHIEF, click, drawn
+from tests.results_support import CHIEF, click, describe, drawn, task_card_updates
 
 ENFORCER = "enf1"
 DESCRIPTIONS = {
@@ -36,7 +36,7 @@ async def test_art38_each_of_the_seven_results_on_the_card(h: Harness) -> None:
         clicker = v.members[0]
         await click(h, clicker, v, code.value)
         if code in DESCRIPTIONS:
-            await h.say(clicker, DESCRIPTIONS[code])
+            await describe(h, clicker, DESCRIPTIONS[code])  # shown back, then 确认
         for member in v.members:  # everyone on the team gets a text confirmation
             assert any(
                 f"编号 {v.number}" in t and PHRASES[code] in t and "检查结果已记录" in t
@@ -62,14 +62,14 @@ async def test_art38_each_of_the_seven_results_on_the_card(h: Harness) -> None:
     assert rows[visits[2].inspection_id].case_filing
     assert sum(1 for _, code, status in done if code and status == "done") == 7
     # The card is updated for the whole team with the clicker's ResponseCode, choices closed.
-    assert len(h.wecom.card_updates) == 7
-    for code, update in zip(ResultCode, h.wecom.card_updates, strict=True):
+    assert len(task_card_updates(h)) == 7
+    for code, update in zip(ResultCode, task_card_updates(h), strict=True):
         card = update["template_card"]
         assert card["checkbox"]["disable"] is True and card["replace_text"] == "已提交"
         checked = [o["id"] for o in card["checkbox"]["option_list"] if o.get("is_checked")]
         assert checked == [code.value]
     first = visits[0]
-    assert sorted(h.wecom.card_updates[0]["userids"]) == sorted(set(first.members))
+    assert sorted(task_card_updates(h)[0]["userids"]) == sorted(set(first.members))
     # Phrase 3: the enforcement contacts are told (Art. 34).
     (referral,) = [t for t in h.wecom.texts_to(ENFORCER) if "移交立案调查" in t]
     assert f"编号 {visits[2].number}" in referral and "超标排放" in referral

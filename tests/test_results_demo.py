@@ -36,7 +36,9 @@ async def test_demo_plays_inspectors_answering_and_one_swap(h: Harness) -> None:
     await h.settle()
     assert [phrase for _, _, phrase in played.answered] == ["未发现问题", "发现问题已责令整改"]
     assert played.swap is not None and played.swap[1] != played.swap[2]
-    assert len(h.wecom.card_updates) == 2  # each click's card closed with a valid code
+    closed = [u for u in h.wecom.card_updates if u["template_card"]["checkbox"].get("disable")]
+    assert len(closed) == 2  # each click's card closed with a valid code
+    assert len(h.wecom.card_updates) == 3  # and the swapped team's card names the new team
     async with h.db.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(InspectionResult)) == 2
         assert await s.scalar(select(func.count()).select_from(DrawAmendment)) == 1

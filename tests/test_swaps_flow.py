@@ -82,8 +82,10 @@ async def test_art29_an_approved_swap_draws_the_replacement_and_tells_everyone(
     assert len(new_cards) == 1
     chat = h.wecom.chats[f"insp{v.number}"]
     assert joining in chat.members and leaving not in chat.members
-    (update,) = h.wecom.card_updates
-    assert update["template_card"]["replace_text"].startswith("已批准")
+    # The approval card is marked decided; the team's own task card now names the new team.
+    by_card = {u["template_card"]["task_id"]: u for u in h.wecom.card_updates}
+    assert sorted(by_card) == sorted([f"swap-{rid}", v.card_task_id])
+    assert by_card[f"swap-{rid}"]["template_card"]["replace_text"].startswith("已批准")
     async with h.db.transaction() as s:
         task = await task_store.get_task(s, TASK)
         assert task is not None

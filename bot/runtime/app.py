@@ -41,6 +41,7 @@ from handlers import swaps as swap_handlers
 from handlers import targeted as targeted_handlers
 from handlers import task_approval as task_approval_handlers
 from handlers import tasks as task_handlers
+from handlers import todo as todo_handlers
 from storage import migrate
 from storage.db import Database
 
@@ -64,6 +65,7 @@ def dispatcher() -> Dispatcher:
             swap_handlers.router,
             targeted_handlers.router,
             progress_handlers.router,
+            todo_handlers.router,
             publication_handlers.router,
             digest_handlers.router,
         ]

@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.runtime.contexts import acting_as
 from handlers.common import load_inspection, load_task, require_manager
 from handlers.draws import commit_draw, run_draw, witnesses
-from handlers.results import description_arrived, result_card
+from handlers.results import confirm_description, description_arrived, result_card
 from handlers.swaps import decide, request_swap
 from storage import draws
 from storage import results as results_store
@@ -138,6 +138,8 @@ async def demo_answers(
         if text:
             async with acting_as(db, settings, clock, member.userid) as ctx:
                 await description_arrived(TextCommand(member.userid, text, "demo", 0), ctx)
+            async with acting_as(db, settings, clock, member.userid) as ctx:
+                await confirm_description(ctx, None)  # as the member taps 确认
         answered.append((number, name, results_store.phrases_for(clock.now().date())[result]))
     swap = None
     if len(visits) > len(DEMO_PLAYS):

@@ -14,7 +14,7 @@ from storage import public
 from storage.models import Inspector, Publication, Task
 from tests.conftest import Harness
 from tests.factories import CITY, COUNTY
-from tests.results_support import ADMIN, CHIEF, TASK, Visit, click, drawn
+from tests.results_support import ADMIN, CHIEF, TASK, Visit, click, describe, drawn
 
 PREFIX = "/public"
 DESCRIPTION = "污水处理设施未运行，已当场责令整改"
@@ -45,7 +45,7 @@ async def publish_sample(h: Harness) -> list[Visit]:
     h.clock.set(h.clock.now().replace(month=12, day=7))
     await click(h, visits[0].members[0], visits[0], ResultCode.no_problem.value)
     await click(h, visits[1].members[0], visits[1], ResultCode.ordered_to_rectify.value)
-    await h.say(visits[1].members[0], DESCRIPTION)
+    await describe(h, visits[1].members[0], DESCRIPTION)
     await h.say(visits[1].members[0], f"记录 {visits[1].number} {RECORD_NO}")
     await click(h, visits[2].members[0], visits[2], ResultCode.refused.value)
     await click(h, visits[3].members[0], visits[3], ResultCode.no_problem.value)
