@@ -111,9 +111,10 @@ async def populate(db: Any, n: int, people: int) -> None:
 # Phases of the draw, by the functions of storage.draws.drawing that do them.
 PHASES: dict[str, tuple[str, ...]] = {
     "read": ("target_facts", "inspector_facts"),
+    "entities": ("entities_in_scope",),
     "pool": ("build_pool",),
     "freeze": ("fingerprinted", "pack"),
-    "draw": ("draw",),
+    "draw": ("draw_parts",),
     "write": ("_record",),
 }
 

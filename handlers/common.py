@@ -216,6 +216,11 @@ def inspection_card(
             f"任务：{task.code} {task.name}",
             f"对象：{a.target_name}（{a.target_key}）",
             f"地址：{a.address or '见名录'}",
+            # Art. 19: one visit covers every drawn site of the market entity.
+            *(
+                f"同一市场主体另一点位：{name}（{key}），地址：{address or '见名录'}"
+                for key, name, address in a.sites
+            ),
             f"事项：{'；'.join(items) if items else '按任务要求'}",
             f"方式：{METHOD_LABELS.get(a.method, a.method)}"
             + ("；建设项目全覆盖" if a.origin == "construction" else ""),

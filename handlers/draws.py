@@ -309,7 +309,8 @@ async def summary_text(ctx: Context, task: Task, row: Draw, outcome: Outcome) ->
         for t in Tier
         if t.value in summary["quotas"]
     )
-    merged = [a for a in outcome.assignments if a.merged_into is not None]
+    merged = [a for a in outcome.assignments if a.merged_into is not None and not a.same_visit]
+    sites = sum(1 for a in outcome.assignments if a.same_visit)
     lines = [
         f"【抽取结果】任务 {task.code}「{task.name}」第{row.attempt}次抽取（{witness_label(row)}）",
         f"抽中（抽中/可抽）：{tiers}",
@@ -317,7 +318,8 @@ async def summary_text(ctx: Context, task: Task, row: Draw, outcome: Outcome) ->
     if outcome.construction is not None:
         lines.append(f"建设项目全覆盖检查：{len(outcome.construction.selected)}个")
     lines += [
-        f"检查组：{len(outcome.assignments) - len(merged)}个"
+        f"检查组：{len(outcome.assignments) - len(merged) - sites}个"
+        + (f"；同一市场主体的其他点位并入同一次检查{sites}个" if sites else "")
         + (f"；与其他任务合并检查{len(merged)}个" if merged else ""),
         f"条件指纹：{row.fingerprint}",
         f"密钥承诺：{row.commitment}",
@@ -359,6 +361,8 @@ async def notify_teams(
     cards: list[tuple[list[str], dict[str, Any]]] = []
     options = result_options(task.check_start)
     for a in assignments:
+        if a.same_visit:
+            continue  # another site of a visit whose lead's card lists it (Art. 19)
         if a.merged_into is not None:
             if a.host_userids:
                 ctx.outbox.text(

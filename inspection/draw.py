@@ -18,7 +18,7 @@ import bisect
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain, compress, repeat
 from operator import attrgetter, itemgetter
@@ -145,6 +145,10 @@ class DrawInput:
     inspectors: tuple[PoolInspector, ...]
     counts: Mapping[Tier, int] = field(hash=False)
     policy: DrawPolicy = DrawPolicy()
+    # Version 2 (Art. 19): groups of target keys that are one market entity (one credit code,
+    # several permits or sites); each group sorted, two keys or more. Drawn targets of one
+    # group make one visit with one team. A target in no group is an entity of its own.
+    entities: tuple[tuple[str, ...], ...] = ()
 
     def count(self, tier: Tier) -> int:
         return self.counts.get(tier, 0)
@@ -164,10 +168,20 @@ class SelectedTarget:
 
 @dataclass(frozen=True)
 class TeamAssignment:
-    target_key: str
+    target_key: str  # the visit's first site in walk order (names the visit)
     members: tuple[str, ...]  # inspector keys, in the order taken from the cycle
     auxiliary: tuple[str, ...] = ()
     replaced: tuple[str, ...] = ()  # keys swapped out (Art. 29), oldest first
+    # Version 2: every drawn site of the visit's market entity, in walk order (target_key
+    # first); empty in version 1 (one visit per target).
+    sites: tuple[str, ...] = ()
+    # Set by a merge amendment (section 13): the other task's visit that carries this one's
+    # items; the team is released (it counts toward no load). Never part of a drawn result.
+    merged_into: str | None = None
+
+    @property
+    def site_keys(self) -> tuple[str, ...]:
+        return self.sites or (self.target_key,)
 
 
 @dataclass(frozen=True)
@@ -223,9 +237,17 @@ class DrawError(ValueError):
 # --- the draw ---------------------------------------------------------------------------
 
 
-def draw(inp: DrawInput, seed: bytes, version: int = ALGORITHM_VERSION) -> DrawResult:
-    """Draw targets per tier, then walk them in score order assigning teams from the cycles."""
-    _validate(inp)
+def draw(
+    inp: DrawInput,
+    seed: bytes,
+    version: int = ALGORITHM_VERSION,
+    loads: Mapping[str, int] | None = None,
+) -> DrawResult:
+    """Draw targets per tier, then walk them in score order assigning teams from the cycles.
+
+    ``loads``: teams per person already taken (version 2: the Art. 25(4) part starts from the
+    random part's, section 12)."""
+    _validate(inp, version)
     walk = _select_targets(inp, seed)
     policy = inp.policy
     everyone = _persons(inp.inspectors) if version >= 2 else inp.inspectors
@@ -237,7 +259,46 @@ def draw(inp: DrawInput, seed: bytes, version: int = ALGORITHM_VERSION) -> DrawR
         qualified, helpers_all = _one_each(qualified), _one_each(helpers_all)
     main = _Cycle.ranked(seed, "inspector", qualified, policy)
     aux = _Cycle.ranked(seed, "auxiliary", helpers_all, policy)
-    return _teams(walk, main, aux, policy, version)
+    return _teams(walk, _visits(walk, inp, version), main, aux, policy, version, loads)
+
+
+def draw_parts(
+    inp: DrawInput, construction: DrawInput | None, seed: bytes, version: int = ALGORITHM_VERSION
+) -> tuple[DrawResult, DrawResult | None]:
+    """The random part, then the Art. 25(4) part on ``construction_seed``. Version 2 shares
+    the loads: the second part starts from the teams the first one formed (section 12)."""
+    result = draw(inp, seed, version)
+    if construction is None:
+        return result, None
+    start = team_loads(((inp, result),)) if version >= 2 else None
+    return result, draw(construction, construction_seed(seed), version, start)
+
+
+def team_loads(parts: Iterable[tuple[DrawInput, DrawResult]]) -> Counter[str]:
+    """Teams per person (userid) over the results as they stand; a merged visit's team is
+    released and counts for nobody."""
+    loads: Counter[str] = Counter()
+    for inp, result in parts:
+        userid = {i.key: i.userid for i in inp.inspectors}
+        for t in result.teams:
+            if t.merged_into is None:
+                loads.update({userid[k] for k in (*t.members, *t.auxiliary) if k in userid})
+    return loads
+
+
+def _visits(
+    walk: Sequence[tuple[SelectedTarget, PoolTarget]], inp: DrawInput, version: int
+) -> list[list[tuple[SelectedTarget, PoolTarget]]]:
+    """Version 2, section 8: the drawn targets of one market entity make one visit, placed at
+    its first site in walk order, its sites in walk order. Version 1: a visit per target."""
+    if version < 2 or not inp.entities:
+        return [[w] for w in walk]
+    group = {k: n for n, keys in enumerate(inp.entities) for k in keys}
+    visits: dict[object, list[tuple[SelectedTarget, PoolTarget]]] = {}
+    for w in walk:
+        key = w[0].key
+        visits.setdefault(group.get(key, ("own", key)), []).append(w)
+    return list(visits.values())
 
 
 def draw_on_ranking(
@@ -245,6 +306,7 @@ def draw_on_ranking(
     walk: Sequence[SelectedTarget],
     cycle: Sequence[str],
     aux_cycle: Sequence[str],
+    loads: Mapping[str, int] | None = None,
 ) -> DrawResult:
     """Section 8 alone, on a walk order and cycles given (a public export, section 18, whose
     scores cannot be recomputed without the keys they blind). Version 2."""
@@ -254,28 +316,38 @@ def draw_on_ranking(
     main = _Cycle([people[k] for k in cycle], inp.policy)
     aux = _Cycle([people[k] for k in aux_cycle], inp.policy)
     pairs = [(sel, targets[sel.key]) for sel in walk]
-    return _teams(pairs, main, aux, inp.policy, ALGORITHM_VERSION)
+    visits = _visits(pairs, inp, ALGORITHM_VERSION)
+    return _teams(pairs, visits, main, aux, inp.policy, ALGORITHM_VERSION, loads)
 
 
 def _teams(
     walk: Sequence[tuple[SelectedTarget, PoolTarget]],
+    visits: Sequence[Sequence[tuple[SelectedTarget, PoolTarget]]],
     main: _Cycle,
     aux: _Cycle,
     policy: DrawPolicy,
     version: int,
+    start: Mapping[str, int] | None = None,
 ) -> DrawResult:
-    loads: Counter[str] = Counter()
+    loads: Counter[str] = Counter(start or {})
     teams = []
     team_size, helpers_wanted, max_load = (
         policy.team_size,
         policy.auxiliary_per_team,
         policy.max_load,
     )
-    for sel, target in walk:
+    if max_load is not None:
+        for userid, load in loads.items():
+            if load >= max_load:
+                main.retire(userid)
+                aux.retire(userid)
+    for visit in visits:
+        sel, target = visit[0]
+        sites = tuple(s.key for s, _ in visit)
         on_team: set[str] = set()
-        members = main.fill(target, team_size, on_team, loads, policy, "member")
+        members = main.fill(target, team_size, on_team, loads, policy, "member", sites)
         helpers = (
-            aux.fill(target, helpers_wanted, on_team, loads, policy, "auxiliary")
+            aux.fill(target, helpers_wanted, on_team, loads, policy, "auxiliary", sites)
             if helpers_wanted
             else ()
         )
@@ -284,7 +356,7 @@ def _teams(
             if max_load is not None and loads[userid] >= max_load:
                 main.retire(userid)
                 aux.retire(userid)
-        teams.append(TeamAssignment(sel.key, members, helpers))
+        teams.append(TeamAssignment(sel.key, members, helpers, sites=sites if version >= 2 else ()))
     return DrawResult(
         algorithm_version=version,
         selected=tuple(sel for sel, _ in walk),
@@ -446,9 +518,11 @@ class _Cycle:
         loads: Counter[str],
         policy: DrawPolicy,
         role: MemberRole,
+        sites: tuple[str, ...] = (),
     ) -> tuple[str, ...]:
         if need == 0:
             return ()
+        several = len(sites) > 1
         bucket = self.open.get(self._bucket(target.org), [])
         start = bisect.bisect_left(bucket, self.cursor)
         taken: list[str] = []
@@ -461,7 +535,7 @@ class _Cycle:
             # Exactly ``_blocking(...)`` being empty, without building the list of reasons.
             if (
                 userid in on_team
-                or key in avoid[p]
+                or (not avoid[p].isdisjoint(sites) if several else key in avoid[p])
                 or (by_county and orgs[p] != org)
                 or (max_load is not None and loads.get(userid, 0) >= max_load)
             ):
@@ -473,7 +547,7 @@ class _Cycle:
                 break
         if len(taken) < need:
             raise _diagnose(
-                self.members, self.cursor, target, need, taken, on_team, loads, policy, role
+                self.members, self.cursor, target, need, taken, on_team, loads, policy, role, sites
             )
         self.cursor = (last + 1) % len(self.members)
         return tuple(taken)
@@ -485,12 +559,15 @@ def _blocking(
     policy: DrawPolicy,
     on_team: set[str],
     loads: Mapping[str, int],
+    sites: Sequence[str] = (),
 ) -> list[str]:
-    """Reasons ``insp`` may not serve ``target`` now; empty when they may (Art. 28-29)."""
+    """Reasons ``insp`` may not serve the visit of ``target`` (and its other ``sites``) now;
+    empty when they may (Art. 28-29). Locality is of the visit's first site, ``target``."""
+    keys = sites or (target.key,)
     reasons = []
-    if target.key in insp.conflicts:
+    if not insp.conflicts.isdisjoint(keys):
         reasons.append("conflict")
-    if policy.avoid_last_inspector and target.key in insp.last_inspected:
+    if policy.avoid_last_inspector and not insp.last_inspected.isdisjoint(keys):
         reasons.append("last_inspected")
     if policy.locality == "same_county" and insp.org != target.org:
         reasons.append("locality")
@@ -511,6 +588,7 @@ def _diagnose(
     loads: Mapping[str, int],
     policy: DrawPolicy,
     role: MemberRole,
+    sites: tuple[str, ...] = (),
 ) -> DrawError:
     """A full turn of the cycle from the cursor, counting what blocked each person."""
     taken_set = set(taken)
@@ -518,7 +596,7 @@ def _diagnose(
     for j in range(len(members)):
         insp = members[(cursor + j) % len(members)]
         if insp.key not in taken_set:
-            blocked.update(_blocking(insp, target, policy, on_team, loads))
+            blocked.update(_blocking(insp, target, policy, on_team, loads, sites))
     return _unfilled_error(
         target.key, role, need, len(taken), len(members), blocked, "team_unfilled"
     )
@@ -553,9 +631,21 @@ def _unfilled_error(
     )
 
 
-def _validate(inp: DrawInput) -> None:
+def _validate(inp: DrawInput, version: int = ALGORITHM_VERSION) -> None:
     def invalid(message: str) -> DrawError:
         return DrawError(message, reason="invalid_input")
+
+    if inp.entities:
+        if version < 2:
+            raise invalid("第1版抽取没有市场主体分组")
+        keys = set(map(_KEY, inp.targets))
+        grouped = [k for group in inp.entities for k in group]
+        if (
+            any(len(set(group)) < 2 for group in inp.entities)
+            or len(set(grouped)) != len(grouped)
+            or not keys.issuperset(grouped)
+        ):
+            raise invalid("市场主体分组应为本次检查对象中至少两个、互不重复的编号")
 
     for kind, items in (("检查对象", inp.targets), ("检查人员", inp.inspectors)):
         if len(set(map(_KEY, items))) != len(items):
@@ -579,6 +669,7 @@ def next_replacement(
     target_key: str,
     leaving: str,
     excluded: frozenset[str] = frozenset(),
+    other_loads: Mapping[str, int] | None = None,
 ) -> str:
     """The replacement for ``leaving`` on the team of ``target_key`` (Art. 29).
 
@@ -592,6 +683,8 @@ def next_replacement(
     Apply it with ``swap_member`` so that the next swap continues after it.
     """
     team = result.team(target_key)
+    if team.merged_into is not None:
+        raise DrawError(f"检查对象 {target_key} 已并入 {team.merged_into}", reason="merged")
     if leaving in team.members:
         role: MemberRole = "member"
         cycle, cursor = result.cycle, result.cursor
@@ -608,16 +701,17 @@ def next_replacement(
     ):
         raise DrawError("抽取记录与名录不一致", reason="invalid_input")
     target = targets[target_key]
-    loads: Counter[str] = Counter()
+    loads: Counter[str] = Counter(other_loads or {})
     for t in result.teams:
-        loads.update({people[k].userid for k in (*t.members, *t.auxiliary)})
+        if t.merged_into is None:
+            loads.update({people[k].userid for k in (*t.members, *t.auxiliary)})
     # Whoever left (by any of their certificates) is blocked as a leaver, not as a member.
     gone = {people[k].userid for k in (leaving, *team.replaced) if k in people}
     on_team = {people[k].userid for k in (*team.members, *team.auxiliary)} - gone
     blocked: Counter[str] = Counter()
     for j in range(len(cycle)):
         insp = people[cycle[(cursor + j) % len(cycle)]]
-        reasons = _blocking(insp, target, inp.policy, on_team, loads)
+        reasons = _blocking(insp, target, inp.policy, on_team, loads, team.site_keys)
         if insp.userid in gone:
             reasons.append("leaving")
         if insp.key in excluded:
@@ -634,13 +728,15 @@ def swap_member(
     target_key: str,
     leaving: str,
     excluded: frozenset[str] = frozenset(),
+    other_loads: Mapping[str, int] | None = None,
 ) -> tuple[str, DrawResult]:
     """Draw the replacement (``next_replacement``) and return it with the amended result.
 
     The replacement takes the leaver's place in the team, the leaver is added to
-    ``replaced`` and the cycle's cursor moves past the replacement.
+    ``replaced`` and the cycle's cursor moves past the replacement. ``other_loads``: the
+    teams per person of the draw's other part as it stands (version 2 shares loads).
     """
-    new = next_replacement(result, inp, target_key, leaving, excluded)
+    new = next_replacement(result, inp, target_key, leaving, excluded, other_loads)
     teams = []
     for t in result.teams:
         if t.target_key == target_key:
@@ -660,6 +756,20 @@ def swap_member(
     return new, replace(amended, teams=tuple(teams))
 
 
+def merge_visit(result: DrawResult, target_key: str, into: str) -> DrawResult:
+    """A merge amendment (section 13, Art. 19): the visit of ``target_key`` is done by
+    another task's visit ``into``, which takes its items; its drawn team is released."""
+    team = result.team(target_key)
+    if team.merged_into is not None:
+        raise DrawError(f"检查对象 {target_key} 已并入 {team.merged_into}", reason="merged")
+    return replace(
+        result,
+        teams=tuple(
+            replace(t, merged_into=into) if t.target_key == target_key else t for t in result.teams
+        ),
+    )
+
+
 # --- records ----------------------------------------------------------------------------
 
 
@@ -668,10 +778,11 @@ _TIER_VALUES: dict[str, str] = {t.value: t.value for t in Tier}
 _TIER_MEMBERS: dict[str, Tier] = {t.value: t for t in Tier}
 
 
-def input_to_json(inp: DrawInput) -> dict[str, Any]:
-    """Canonical form of everything the draw depends on: sorted, so input order is irrelevant."""
+def input_to_json(inp: DrawInput, version: int = ALGORITHM_VERSION) -> dict[str, Any]:
+    """Canonical form of everything the draw depends on: sorted, so input order is irrelevant.
+    Version 2 has ``entities`` (section 4); version 1 has none."""
     p = inp.policy
-    return {
+    out: dict[str, Any] = {
         "targets": [
             {
                 "key": t.key,
@@ -703,6 +814,11 @@ def input_to_json(inp: DrawInput) -> dict[str, Any]:
             "max_load": p.max_load,
         },
     }
+    if version >= 2:
+        out["entities"] = sorted(sorted(group) for group in inp.entities)
+    elif inp.entities:
+        raise DrawError("第1版抽取没有市场主体分组", reason="invalid_input")
+    return out
 
 
 _TARGET_FIELDS = itemgetter("key", "tier", "org", "on_positive_list")
@@ -721,6 +837,7 @@ def _targets_from_json(targets: list[dict[str, Any]]) -> tuple[PoolTarget, ...]:
 def input_from_json(data: Mapping[str, Any]) -> DrawInput:
     p = data["policy"]
     return DrawInput(
+        entities=tuple(tuple(sorted(group)) for group in data.get("entities", ())),
         targets=_targets_from_json(data["targets"]),
         inspectors=tuple(
             PoolInspector(
@@ -779,7 +896,7 @@ def canonical_document(inp: DrawInput, version: int = ALGORITHM_VERSION) -> byte
     non-boolean flag) falls back to the generic encoding, which encodes or raises as before.
     """
     targets = sorted(inp.targets, key=_TARGET_KEY)
-    rest = input_to_json(replace(inp, targets=()))
+    rest = input_to_json(replace(inp, targets=()), version)
     head = canonical_json({"algorithm_version": version, "input": rest}).decode()
     body: str | None = None
     try:
@@ -803,11 +920,13 @@ def canonical_document(inp: DrawInput, version: int = ALGORITHM_VERSION) -> byte
         pass
     # "targets" sorts last in "input", and "input" last at the top: splice the array in.
     if body is None or not head.endswith(_SUFFIX):
-        return canonical_json({"algorithm_version": version, "input": input_to_json(inp)})
+        return canonical_json({"algorithm_version": version, "input": input_to_json(inp, version)})
     return (head[: -len(_SUFFIX)] + ',"targets":[' + body + "]}}").encode("utf-8")
 
 
 def result_to_json(result: DrawResult) -> dict[str, Any]:
+    """A drawn result (section 9); version 2 teams name their ``sites``."""
+    v2 = result.algorithm_version >= 2
     return {
         "algorithm_version": result.algorithm_version,
         "selected": [
@@ -826,6 +945,7 @@ def result_to_json(result: DrawResult) -> dict[str, Any]:
                 "members": list(t.members),
                 "auxiliary": list(t.auxiliary),
                 "replaced": list(t.replaced),
+                **({"sites": list(t.site_keys)} if v2 else {}),
             }
             for t in result.teams
         ],
@@ -845,7 +965,11 @@ def result_from_json(data: Mapping[str, Any]) -> DrawResult:
         ),
         teams=tuple(
             TeamAssignment(
-                t["target_key"], tuple(t["members"]), tuple(t["auxiliary"]), tuple(t["replaced"])
+                t["target_key"],
+                tuple(t["members"]),
+                tuple(t["auxiliary"]),
+                tuple(t["replaced"]),
+                tuple(t.get("sites", ())),
             )
             for t in data["teams"]
         ),
@@ -868,7 +992,7 @@ def export_document(
     failure, Art. 25(4) part and amendments, all present even when empty."""
     doc = {
         "algorithm_version": version,
-        "input": input_to_json(inp),
+        "input": input_to_json(inp, version),
         "secret_hex": secret.hex(),
         "witness": witness,
         "commitment": commitment(secret),
@@ -883,5 +1007,6 @@ def export_document(
             "construction": None,
             "amendments": [],
             "amendments_head": amendments_head(commitment(secret), []),
+            "exclusions": [],
         }
     return doc

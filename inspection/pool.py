@@ -88,6 +88,7 @@ class InspectorFact:
     active: bool = True
     leave_from: dt.date | None = None
     leave_until: dt.date | None = None
+    leave_id: str = ""  # the leave record's id (evidence of an on_leave exclusion)
     dept_code: str = ""
     conflicts: frozenset[str] = frozenset()
     last_inspected: frozenset[str] = frozenset()
@@ -159,13 +160,22 @@ class Exclusion:
     key: str
     reason: str
     tier: str = ""  # a target's tier (for the counts per tier); not part of the record
+    # What shows the reason (DRAW_ALGORITHM.md section 4, exclusions): the check of this year
+    # ({"task", "inspection"}) or the leave record ({"leave", "from", "until"}); else empty.
+    evidence: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def label(self) -> str:
         return EXCLUSION_LABELS.get(self.reason, self.reason)
 
-    def to_json(self) -> dict[str, str]:
-        return {"kind": self.kind, "key": self.key, "reason": self.reason, "label": self.label}
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "reason": self.reason,
+            "label": self.label,
+            "evidence": dict(self.evidence),
+        }
 
 
 @dataclass(frozen=True)
@@ -242,6 +252,17 @@ def on_leave(
     return (leave_from or dt.date.min) <= end and (leave_until or dt.date.max) >= start
 
 
+def leave_evidence(i: InspectorFact) -> dict[str, Any]:
+    """The leave record behind an on_leave exclusion: its id and dates."""
+    start = i.leave_from.isoformat() if i.leave_from else None
+    until = i.leave_until.isoformat() if i.leave_until else None
+    return {
+        "leave": i.leave_id or f"leave:{i.key}:{start or ''}:{until or ''}",
+        "from": start,
+        "until": until,
+    }
+
+
 def _inspector_exclusion(i: InspectorFact, rules: PoolRules) -> str | None:
     if not i.active:
         return "inactive"
@@ -273,10 +294,16 @@ def build_pool(
     inspectors: Iterable[InspectorFact],
     rules: PoolRules,
     batches: Iterable[TargetBatch] = (),
+    entity_of: Mapping[str, str] = MappingProxyType({}),
+    evidence: Mapping[str, Mapping[str, Any]] = MappingProxyType({}),
 ) -> PoolPlan:
     """Decide the pool, the exclusions (with reasons) and the count per tier.
 
-    ``batches`` are more targets, each batch exactly as the facts it stands for."""
+    ``batches`` are more targets, each batch exactly as the facts it stands for.
+    ``entity_of``: a target's market entity (credit code), for the targets of entities with
+    more than one (Art. 19: their drawn targets make one visit). ``evidence``: per target key,
+    the check that leaves it out (``{"task", "inspection"}``, Art. 25; under ``above:<key>``
+    the level above's, Art. 30)."""
     exclusions: list[Exclusion] = []
     sizes: dict[str, int] = {t.value: 0 for t in Tier}
     pool: list[PoolTarget] = []
@@ -324,9 +351,13 @@ def build_pool(
             and not (special_ok and tier == special)
             and not (recheck and seen == "below")
         ):
-            exclusions.append(Exclusion("target", key, "inspected_this_year", tier))
+            exclusions.append(
+                Exclusion("target", key, "inspected_this_year", tier, evidence.get(key, {}))
+            )
         elif skip_above and above:
-            exclusions.append(Exclusion("target", key, "checked_above", tier))
+            exclusions.append(
+                Exclusion("target", key, "checked_above", tier, evidence.get(f"above:{key}", {}))
+            )
         elif tier in drawn_tiers:
             pool.append(PoolTarget(key, tier, org, positive))
     tier_sizes = {t: sizes[t.value] for t in Tier}
@@ -335,7 +366,8 @@ def build_pool(
     for i in inspectors:
         reason = _inspector_exclusion(i, rules)
         if reason is not None:
-            exclusions.append(Exclusion("inspector", i.key, reason))
+            shown = leave_evidence(i) if reason == "on_leave" else {}
+            exclusions.append(Exclusion("inspector", i.key, reason, evidence=shown))
             continue
         kept.append(i)
     # Conflicts and last inspections are kept only for targets in play (usually there are
@@ -361,11 +393,19 @@ def build_pool(
     counted = Counter(map(attrgetter("tier"), pool))  # plain strings and Tier members alike
     pool_sizes = {t: counted[t.value] for t in Tier}
     counts = {tier: q.required(tier_sizes[tier]) for tier, q in rules.quotas.items()}
-    inp = DrawInput(tuple(pool), tuple(people), counts, rules.policy)
+    inp = DrawInput(
+        tuple(pool), tuple(people), counts, rules.policy, entity_groups(pool, entity_of)
+    )
     extra = None
     if construction:
         per_tier = {tier: sum(1 for c in construction if c.tier == tier) for tier in Tier}
-        extra = DrawInput(tuple(construction), tuple(people), per_tier, rules.policy)
+        extra = DrawInput(
+            tuple(construction),
+            tuple(people),
+            per_tier,
+            rules.policy,
+            entity_groups(construction, entity_of),
+        )
     exclusions.sort(key=lambda e: (e.kind, e.reason, e.key))
     problems, warnings = _feasibility(inp, extra, rules, tier_sizes, pool_sizes, counts, exclusions)
     return PoolPlan(
@@ -379,6 +419,20 @@ def build_pool(
         problems=tuple(problems),
         warnings=tuple(warnings),
     )
+
+
+def entity_groups(
+    targets: Sequence[PoolTarget], entity_of: Mapping[str, str]
+) -> tuple[tuple[str, ...], ...]:
+    """DrawInput.entities: the targets of one market entity, for entities with two or more."""
+    if not entity_of:
+        return ()
+    groups: dict[str, list[str]] = {}
+    for t in targets:
+        entity = entity_of.get(t.key)
+        if entity:
+            groups.setdefault(entity, []).append(t.key)
+    return tuple(sorted(tuple(sorted(keys)) for keys in groups.values() if len(keys) > 1))
 
 
 def _feasibility(

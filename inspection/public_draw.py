@@ -72,6 +72,8 @@ def _input(
         "inspectors": sorted(inspectors, key=lambda i: i["key"]),
         "counts": dict(inp["counts"]),
         "policy": dict(inp["policy"]),
+        # Art. 19: which targets are one market entity, by their refs (no credit code shown).
+        "entities": sorted(sorted(b.ref(k) for k in group) for group in inp["entities"]),
     }
 
 
@@ -88,6 +90,7 @@ def _result(result: Mapping[str, Any], b: Blinding) -> dict[str, Any]:
                 "members": certs(t["members"]),
                 "auxiliary": certs(t["auxiliary"]),
                 "replaced": certs(t["replaced"]),
+                "sites": [b.ref(k) for k in t["sites"]],
             }
             for t in result["teams"]
         ],
@@ -120,15 +123,18 @@ def public_document(full: Mapping[str, Any], sealed: Collection[str]) -> dict[st
             "input": _input(construction["input"], construction_seed(seed), b, sealed),
             "result": _result(construction["result"], b),
         },
-        "amendments": [
-            {
-                "seq": a["seq"],
-                "part": a["part"],
-                "target_key": b.ref(a["target_key"]),
-                "leaving": b.certificate(a["leaving"]),
-                "excluded": sorted(b.certificate(k) for k in a["excluded"]),
-                "replacement": b.certificate(a["replacement"]),
-            }
-            for a in full["amendments"]
-        ],
+        "amendments": [_amendment(a, b) for a in full["amendments"]],
+    }
+
+
+def _amendment(a: Mapping[str, Any], b: Blinding) -> dict[str, Any]:
+    """An amendment without its typed text and userids (``reason``, ``approved_by``, ``at``)."""
+    head = {"seq": a["seq"], "kind": a["kind"], "part": a["part"]}
+    if a["kind"] == "merge":
+        return head | {"target_key": b.ref(a["target_key"]), "into": a["into"]}
+    return head | {
+        "target_key": b.ref(a["target_key"]),
+        "leaving": b.certificate(a["leaving"]),
+        "excluded": sorted(b.certificate(k) for k in a["excluded"]),
+        "replacement": b.certificate(a["replacement"]),
     }

@@ -43,6 +43,7 @@ REQUIRED_V2 = (
     "construction",
     "amendments",
     "amendments_head",
+    "exclusions",
 )
 REQUIRED_V1 = (
     "algorithm_version",
@@ -74,6 +75,18 @@ AMENDMENT_FIELDS = (
     "reason",
     "approved_by",
     "at",
+)
+# Section 13: a merge (Art. 19) names the other task's visit that takes this one's items.
+MERGE_FIELDS = ("seq", "kind", "part", "target_key", "into", "reason", "approved_by", "at")
+# Section 4, exclusions: the reasons of each kind, and the evidence each reason carries.
+TARGET_REASONS = ("deregistered", "inspected_this_year", "checked_above", "construction_due")
+INSPECTOR_REASONS = (
+    "no_userid",
+    "inactive",
+    "on_leave",
+    "certificate_kind",
+    "department",
+    "auxiliary_not_wanted",
 )
 
 
@@ -253,7 +266,8 @@ POLICY_FIELDS = (
 
 def canonical_input(raw: Any, version: int = VERSION, where: str = "input") -> dict[str, Any]:
     """Section 4: the input checked member by member, sorted, every field explicit."""
-    exact_members(raw, ("targets", "inspectors", "counts", "policy"), where)
+    members = ("targets", "inspectors", "counts", "policy")
+    exact_members(raw, members + (("entities",) if version >= 2 else ()), where)
     targets = []
     for n, t in enumerate(field(raw, "targets", list, where)):
         at = f"{where}.targets[{n}]"
@@ -309,12 +323,36 @@ def canonical_input(raw: Any, version: int = VERSION, where: str = "input") -> d
         raise Invalid(f"{at}.locality: unknown value {policy['locality']!r}")
     if policy["max_load"] is not None and policy["max_load"] < 1:
         raise Invalid(f"{at}.max_load: must be at least 1")
-    return {
+    out = {
         "targets": sorted(targets, key=lambda x: x["key"]),
         "inspectors": sorted(inspectors, key=lambda x: x["key"]),
         "counts": counts,
         "policy": policy,
     }
+    if version >= 2:
+        out["entities"] = read_entities(raw, {t["key"] for t in targets}, where)
+    return out
+
+
+def read_entities(raw: dict[str, Any], keys: set[str], where: str) -> list[list[str]]:
+    """Section 4: groups of two or more target keys of one market entity, no key twice."""
+    groups = field(raw, "entities", list, where)
+    seen: set[str] = set()
+    out = []
+    for n, group in enumerate(groups):
+        at = f"{where}.entities[{n}]"
+        if type(group) is not list or not all(type(k) is str for k in group):
+            raise Invalid(f"{at}: expected a list of target keys")
+        if len(set(group)) != len(group) or len(group) < 2:
+            raise Invalid(f"{at}: a group is two or more distinct target keys")
+        for k in group:
+            if k not in keys:
+                raise Invalid(f"{at}: {k!r} is not a target of the input")
+            if k in seen:
+                raise Invalid(f"{at}: {k!r} is in two groups")
+            seen.add(k)
+        out.append(sorted(group))
+    return sorted(out)
 
 
 # --- the draw -----------------------------------------------------------------------------
@@ -326,10 +364,14 @@ def may_serve(
     policy: dict[str, Any],
     on_team: set[str],
     loads: dict[str, int],
+    sites: list[str] | None = None,
 ) -> bool:
-    if target["key"] in person["conflicts"]:
+    """Section 8, rules 1-5, for the visit whose first site is ``target`` (rules 1 and 2 look
+    at every site of the visit, rule 3 at the first)."""
+    keys = sites or [target["key"]]
+    if any(k in person["conflicts"] for k in keys):
         return False
-    if policy["avoid_last_inspector"] and target["key"] in person["last_inspected"]:
+    if policy["avoid_last_inspector"] and any(k in person["last_inspected"] for k in keys):
         return False
     if policy["locality"] == "same_county" and person["org"] != target["org"]:
         return False
@@ -347,6 +389,7 @@ def take(
     policy: dict[str, Any],
     on_team: set[str],
     loads: dict[str, int],
+    sites: list[str],
 ) -> tuple[list[str], int]:
     """Take ``need`` people walking one full turn from ``cursor``; return them and the new cursor."""
     if need == 0:
@@ -355,7 +398,7 @@ def take(
     for step in range(len(cycle)):
         position = (cursor + step) % len(cycle)
         person = cycle[position]
-        if may_serve(person, target, policy, on_team, loads):
+        if may_serve(person, target, policy, on_team, loads, sites):
             chosen.append(person["key"])
             on_team.add(person["userid"])
             if len(chosen) == need:
@@ -395,7 +438,13 @@ def one_each(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(best.values())
 
 
-def run_draw(inp: dict[str, Any], seed: bytes, version: int = VERSION) -> dict[str, Any]:
+def run_draw(
+    inp: dict[str, Any],
+    seed: bytes,
+    version: int = VERSION,
+    loads: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """Sections 6-8; ``loads`` are the teams per person the draw starts from (section 12)."""
     policy = inp["policy"]
     drawn = []
     for tier in TIERS:
@@ -427,7 +476,33 @@ def run_draw(inp: dict[str, Any], seed: bytes, version: int = VERSION) -> dict[s
         main_entries, aux_entries = one_each(main_entries), one_each(aux_entries)
     main = ranking("inspector", main_entries)
     aux = ranking("auxiliary", aux_entries)
-    return walk_teams(drawn, main, aux, policy, version)
+    return walk_teams(drawn, main, aux, policy, version, inp.get("entities", []), loads)
+
+
+def visits_of(
+    drawn: list[tuple[bytes, dict[str, Any], int]], entities: list[list[str]]
+) -> list[list[dict[str, Any]]]:
+    """Section 8: the drawn targets of one market entity (one group of ``entities``, or the
+    target alone) make one visit, at the place of its first site in walk order."""
+    group = {}
+    for n, keys in enumerate(entities):
+        for k in keys:
+            group[k] = f"group {n}"
+    visits: dict[str, list[dict[str, Any]]] = {}
+    for _, target, _ in drawn:
+        visits.setdefault(group.get(target["key"], "key " + target["key"]), []).append(target)
+    return list(visits.values())
+
+
+def loads_of(inp: dict[str, Any], result: dict[str, Any]) -> dict[str, int]:
+    """Teams per person in a result as it stands; a merged visit's team counts for nobody."""
+    userid = {i["key"]: i["userid"] for i in inp["inspectors"]}
+    loads: dict[str, int] = {}
+    for t in result["teams"]:
+        if t.get("merged_into") is None:
+            for u in {userid[k] for k in t["members"] + t["auxiliary"]}:
+                loads[u] = loads.get(u, 0) + 1
+    return loads
 
 
 def walk_teams(
@@ -436,20 +511,33 @@ def walk_teams(
     aux: list[dict[str, Any]],
     policy: dict[str, Any],
     version: int,
+    entities: list[list[str]] | None = None,
+    start: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Section 8: the drawn targets in walk order, each given its team from the cycles."""
+    """Section 8: the visits in walk order, each given its team from the cycles."""
     cursor = aux_cursor = 0
-    loads: dict[str, int] = {}
+    loads: dict[str, int] = dict(start or {})
     selected = []
     teams = []
-    for digest, target, rank in drawn:
+    visits = visits_of(drawn, entities or []) if version >= 2 else [[t] for _, t, _ in drawn]
+    for visit in visits:
+        target = visit[0]
+        sites = [t["key"] for t in visit]
         on_team: set[str] = set()
-        members, cursor = take(main, cursor, policy["team_size"], target, policy, on_team, loads)
+        members, cursor = take(
+            main, cursor, policy["team_size"], target, policy, on_team, loads, sites
+        )
         helpers, aux_cursor = take(
-            aux, aux_cursor, policy["auxiliary_per_team"], target, policy, on_team, loads
+            aux, aux_cursor, policy["auxiliary_per_team"], target, policy, on_team, loads, sites
         )
         for userid in on_team:
             loads[userid] = loads.get(userid, 0) + 1
+        team = {"target_key": target["key"], "members": members, "auxiliary": helpers}
+        team["replaced"] = []
+        if version >= 2:
+            team["sites"] = sites
+        teams.append(team)
+    for digest, target, rank in drawn:
         selected.append(
             {
                 "key": target["key"],
@@ -458,9 +546,6 @@ def walk_teams(
                 "score_hex": digest.hex(),
                 "method": "offsite" if target["on_positive_list"] else "onsite",
             }
-        )
-        teams.append(
-            {"target_key": target["key"], "members": members, "auxiliary": helpers, "replaced": []}
         )
     return {
         "algorithm_version": version,
@@ -506,9 +591,14 @@ def first_difference(recorded: Any, recomputed: Any, path: str) -> str | None:
 
 
 def replay_swap(
-    inp: dict[str, Any], result: dict[str, Any], amendment: dict[str, Any], where: str
+    inp: dict[str, Any],
+    result: dict[str, Any],
+    amendment: dict[str, Any],
+    where: str,
+    other_loads: dict[str, int] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The replacement for one swap, walking the recorded cycle one position at a time."""
+    """The replacement for one swap, walking the recorded cycle one position at a time.
+    ``other_loads``: the teams per person of the draw's other part as it stands (version 2)."""
     target_key = amendment["target_key"]
     leaving = amendment["leaving"]
     excluded = set(amendment["excluded"])
@@ -519,6 +609,8 @@ def replay_swap(
     if target_key not in teams or target_key not in targets:
         raise Invalid(f"{where}: no team for target {target_key!r}")
     team = teams[target_key]
+    if team.get("merged_into") is not None:
+        raise Invalid(f"{where}: the visit of {target_key!r} was merged into another")
     if leaving in team["members"]:
         role, cycle_name, cursor_name = "members", "cycle", "cursor"
     elif leaving in team["auxiliary"]:
@@ -526,8 +618,10 @@ def replay_swap(
     else:
         raise Invalid(f"{where}: {leaving!r} is not on the team of {target_key!r}")
     cycle = result[cycle_name]
-    loads: dict[str, int] = {}
+    loads = dict(other_loads or {})
     for t in result["teams"]:
+        if t.get("merged_into") is not None:
+            continue
         for userid in {people[k]["userid"] for k in t["members"] + t["auxiliary"]}:
             loads[userid] = loads.get(userid, 0) + 1
     gone = {people[k]["userid"] for k in [leaving, *team["replaced"]] if k in people}
@@ -536,7 +630,7 @@ def replay_swap(
         position = (result[cursor_name] + step) % len(cycle)
         person = people[cycle[position]]
         if (
-            may_serve(person, targets[target_key], inp["policy"], on_team, loads)
+            may_serve(person, targets[target_key], inp["policy"], on_team, loads, team.get("sites"))
             and person["userid"] not in gone
             and person["key"] not in excluded
         ):
@@ -559,25 +653,46 @@ def replay_swap(
     return new, amended
 
 
-def read_amendment(amendment: Any, n: int) -> dict[str, Any]:
+def read_amendment(amendment: Any, n: int, version: int = VERSION) -> dict[str, Any]:
     """Section 13: every member present, of its type; ``seq`` is the position, from 1."""
     where = f"amendments[{n}]"
-    exact_members(amendment, AMENDMENT_FIELDS, where)
+    kind = field(amendment, "kind", str, where)
+    if kind not in (("swap", "merge") if version >= 2 else ("swap",)):
+        raise Invalid(f"{where}.kind: unknown amendment {kind!r}")
+    exact_members(amendment, AMENDMENT_FIELDS if kind == "swap" else MERGE_FIELDS, where)
     seq = field(amendment, "seq", int, where)
     if seq != n + 1:
         raise Invalid(f"{where}.seq: recorded {seq!r}, expected {n + 1}")
-    if field(amendment, "kind", str, where) != "swap":
-        raise Invalid(f"{where}.kind: unknown amendment {amendment['kind']!r}")
     if field(amendment, "part", str, where) not in PARTS:
         raise Invalid(f"{where}.part: unknown part {amendment['part']!r}")
-    for name in ("target_key", "leaving", "replacement", "reason", "approved_by", "at"):
+    names = ("leaving", "replacement") if kind == "swap" else ("into",)
+    for name in ("target_key", *names, "reason", "approved_by", "at"):
         field(amendment, name, str, where)
-    string_list(amendment, "excluded", where)
+    if kind == "swap":
+        string_list(amendment, "excluded", where)
     return amendment
 
 
+def replay_merge(result: dict[str, Any], amendment: dict[str, Any], where: str) -> dict[str, Any]:
+    """Section 13: the visit is done by another task's visit; its team is released."""
+    teams = {t["target_key"]: t for t in result["teams"]}
+    target_key = amendment["target_key"]
+    if target_key not in teams:
+        raise Invalid(f"{where}: no visit of target {target_key!r}")
+    if teams[target_key].get("merged_into") is not None:
+        raise Invalid(f"{where}: the visit of {target_key!r} was merged already")
+    amended = dict(result)
+    amended["teams"] = [
+        dict(t, merged_into=amendment["into"]) if t["target_key"] == target_key else t
+        for t in result["teams"]
+    ]
+    return amended
+
+
 def check_amendments(
-    amendments: list[dict[str, Any]], parts: dict[str, tuple[dict[str, Any], dict[str, Any]]]
+    amendments: list[dict[str, Any]],
+    parts: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+    version: int = VERSION,
 ) -> str | None:
     for n, amendment in enumerate(amendments):
         where = f"amendments[{n}]"
@@ -585,11 +700,85 @@ def check_amendments(
         if part not in parts:
             return f"{where}.part: no {part!r} result to amend"
         inp, result = parts[part]
-        new, amended = replay_swap(inp, result, amendment, where)
+        if amendment.get("kind") == "merge":
+            parts[part] = (inp, replay_merge(result, amendment, where))
+            continue
+        other: dict[str, int] = {}
+        if version >= 2:  # section 10: loads are shared between the parts
+            for name, (o_inp, o_result) in parts.items():
+                if name != part:
+                    for u, k in loads_of(o_inp, o_result).items():
+                        other[u] = other.get(u, 0) + k
+        new, amended = replay_swap(inp, result, amendment, where, other)
         if new != amendment["replacement"]:
             return f"{where}.replacement: recorded {amendment['replacement']!r}, replayed {new!r}"
         parts[part] = (inp, amended)
     return None
+
+
+def check_exclusions(doc: dict[str, Any], inp: dict[str, Any], c_inp: Any) -> None:
+    """Section 4, exclusions (version 2): each entry names what was left out, why, and the
+    evidence its reason needs; nothing left out is in the pool, and the Art. 25(4) projects are
+    exactly the construction part's targets."""
+    entries = field(doc, "exclusions", list, "document")
+    seen = set()
+    projects = set()
+    targets = {t["key"] for t in inp["targets"]}
+    inspectors = {i["key"] for i in inp["inspectors"]}
+    for n, e in enumerate(entries):
+        at = f"exclusions[{n}]"
+        exact_members(e, ("kind", "key", "reason", "label", "evidence"), at)
+        kind = field(e, "kind", str, at)
+        key = field(e, "key", str, at)
+        reason = field(e, "reason", str, at)
+        field(e, "label", str, at)
+        evidence = field(e, "evidence", dict, at)
+        reasons = {"target": TARGET_REASONS, "inspector": INSPECTOR_REASONS}.get(kind)
+        if reasons is None:
+            raise Invalid(f"{at}.kind: unknown kind {kind!r}")
+        if reason not in reasons:
+            raise Invalid(f"{at}.reason: {reason!r} is not a reason for a {kind}")
+        if (kind, key) in seen:
+            raise Invalid(f"{at}.key: {key!r} is left out twice")
+        seen.add((kind, key))
+        where = at + ".evidence"
+        if reason in ("inspected_this_year", "checked_above"):
+            exact_members(evidence, ("task", "inspection"), where)
+            field(evidence, "task", str, where)
+            natural(evidence, "inspection", where, 1)
+        elif reason == "on_leave":
+            exact_members(evidence, ("leave", "from", "until"), where)
+            field(evidence, "leave", str, where)
+            dates = [field(evidence, name, (str, type(None)), where) for name in ("from", "until")]
+            for name, value in zip(("from", "until"), dates, strict=True):
+                if value is not None and not iso_date(value):
+                    raise Invalid(f"{where}.{name}: not a date YYYY-MM-DD")
+            if None not in dates and dates[0] > dates[1]:
+                raise Invalid(f"{where}: the leave ends before it begins")
+            if dates == [None, None]:
+                raise Invalid(f"{where}: a leave with neither beginning nor end")
+        else:
+            exact_members(evidence, (), where)
+        if kind == "target" and key in targets:
+            raise Invalid(f"{at}.key: {key!r} is left out and in the pool")
+        if kind == "inspector" and key in inspectors:
+            raise Invalid(f"{at}.key: {key!r} is left out and among the inspectors")
+        if reason == "construction_due":
+            projects.add(key)
+    listed = {t["key"] for t in c_inp["targets"]} if c_inp is not None else set()
+    if projects != listed:
+        odd = sorted(projects ^ listed)[0]
+        raise Invalid(f"exclusions: {odd!r} is not both a construction project and left out")
+
+
+def iso_date(text: str) -> bool:
+    parts = text.split("-")
+    if len(text) != 10 or len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts):
+        return False
+    year, month, day = (int(p) for p in parts)
+    days = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31]
+    days += [30, 31, 31, 30, 31, 30, 31]
+    return 1 <= month <= 12 and 1 <= day <= days[month - 1] and len(parts[0]) == 4
 
 
 # --- the whole document -------------------------------------------------------------------
@@ -654,7 +843,7 @@ def read_state(doc: dict[str, Any], version: int) -> tuple[str, list[dict[str, A
         field(error, "target_key", (str, type(None)), "error")
         if version >= 2:
             field(error, "tier", (str, type(None)), "error")
-    return status, [read_amendment(a, n) for n, a in enumerate(amendments)]
+    return status, [read_amendment(a, n, version) for n, a in enumerate(amendments)]
 
 
 def verify(doc: Any) -> str | None:
@@ -696,6 +885,8 @@ def verify(doc: Any) -> str | None:
                 return (
                     f"construction.fingerprint: recorded {recorded!r}, recomputed {c_fingerprint!r}"
                 )
+        if version >= 2:
+            check_exclusions(doc, inp, c_inp)
         if status == "abandoned":
             return None
         if status == "failed":
@@ -706,12 +897,14 @@ def verify(doc: Any) -> str | None:
             return found
         parts = {"random": (inp, result)}
         if part is not None and c_inp is not None:
-            c_result = run_draw(c_inp, construction_seed_of(seed), version)
+            # Version 2, section 12: the projects' teams start from the random part's loads.
+            start = loads_of(inp, result) if version >= 2 else None
+            c_result = run_draw(c_inp, construction_seed_of(seed), version, start)
             found = first_difference(part["result"], c_result, "construction.result")
             if found:
                 return found
             parts["construction"] = (c_inp, c_result)
-        return check_amendments(amendments, parts)
+        return check_amendments(amendments, parts, version)
     except Failed as e:
         return f"result: the draw cannot be made: {e}"
     except Invalid as e:
@@ -740,9 +933,10 @@ def check_failure(
 ) -> str | None:
     """Section 14: a failed draw must fail again, for the same reason at the same place."""
     try:
-        run_draw(inp, seed, version)
+        result = run_draw(inp, seed, version)
         if c_inp is not None:
-            run_draw(c_inp, construction_seed_of(seed), version)
+            start = loads_of(inp, result) if version >= 2 else None
+            run_draw(c_inp, construction_seed_of(seed), version, start)
     except Failed as e:
         if version == 1:  # version 1 binds only the failing target
             same = e.target_key == error["target_key"]
@@ -785,14 +979,15 @@ PUBLIC_INSPECTOR = (
     "conflicts",
     "last_inspected",
 )
-PUBLIC_AMENDMENT = ("seq", "part", "target_key", "leaving", "excluded", "replacement")
+PUBLIC_AMENDMENT = ("seq", "kind", "part", "target_key", "leaving", "excluded", "replacement")
+PUBLIC_MERGE = ("seq", "kind", "part", "target_key", "into")
 
 
 def public_input(raw: Any, seed: bytes, where: str) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Section 18: the blinded input, read strictly; every opened target checked against its
     commitment and its score. Returns the input (targets keyed by ref, inspectors' ``userid``
     the person's pseudonym) and each target's score."""
-    exact_members(raw, ("targets", "inspectors", "counts", "policy"), where)
+    exact_members(raw, ("targets", "inspectors", "counts", "policy", "entities"), where)
     targets, scores = [], {}
     for n, t in enumerate(field(raw, "targets", list, where)):
         at = f"{where}.targets[{n}]"
@@ -838,15 +1033,19 @@ def public_input(raw: Any, seed: bytes, where: str) -> tuple[dict[str, Any], dic
             }
         )
     # Counts and policy as in section 4; targets and inspectors were read above.
-    plain = dict(raw, targets=[], inspectors=[])
+    plain = dict(raw, targets=[], inspectors=[], entities=[])
     checked = canonical_input(plain, VERSION, where)
     if len({i["key"] for i in inspectors}) != len(inspectors):
         raise Invalid(f"{where}.inspectors: duplicate pseudonym")
-    return dict(checked, targets=targets, inspectors=inspectors), scores
+    entities = read_entities(raw, set(scores), where)
+    return dict(checked, targets=targets, inspectors=inspectors, entities=entities), scores
 
 
 def public_draw(
-    inp: dict[str, Any], scores: dict[str, bytes], recorded: dict[str, Any]
+    inp: dict[str, Any],
+    scores: dict[str, bytes],
+    recorded: dict[str, Any],
+    start: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Sections 6 and 8 on the blinded input: targets ranked by their scores, teams walked on
     the recorded cycles (which hold exactly one qualifying entry per person)."""
@@ -886,7 +1085,7 @@ def public_draw(
         return entries
 
     main, aux = cycle("cycle", False), cycle("aux_cycle", True)
-    return walk_teams(drawn, main, aux, policy, VERSION)
+    return walk_teams(drawn, main, aux, policy, VERSION, inp["entities"], start)
 
 
 def verify_public(doc: Any) -> str | None:
@@ -906,7 +1105,7 @@ def verify_public(doc: Any) -> str | None:
             raise Invalid("witnessed: does not match the witness value")
         if field(doc, "status", str, "document") != "drawn":
             raise Invalid("status: a public export is of a drawn draw")
-        parts = {}
+        parts: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         for name, part, part_seed in (
             ("random", doc, seed),
             ("construction", doc["construction"], construction_seed_of(seed)),
@@ -920,8 +1119,10 @@ def verify_public(doc: Any) -> str | None:
             prefix = "" if name == "random" else "construction."
             inp, scores = public_input(part["input"], part_seed, prefix + "input")
             recorded = field(part, "result", dict, where)
+            # Section 12: the projects' teams start from the random part's loads.
+            start = loads_of(*parts["random"]) if name == "construction" else None
             found = first_difference(
-                recorded, public_draw(inp, scores, recorded), prefix + "result"
+                recorded, public_draw(inp, scores, recorded, start), prefix + "result"
             )
             if found:
                 return found
@@ -931,14 +1132,19 @@ def verify_public(doc: Any) -> str | None:
         amendments = []
         for n, a in enumerate(field(doc, "amendments", list, "document")):
             at = f"amendments[{n}]"
-            exact_members(a, PUBLIC_AMENDMENT, at)
+            kind = field(a, "kind", str, at)
+            if kind not in ("swap", "merge"):
+                raise Invalid(f"{at}.kind: unknown amendment {kind!r}")
+            exact_members(a, PUBLIC_AMENDMENT if kind == "swap" else PUBLIC_MERGE, at)
             if field(a, "seq", int, at) != n + 1:
                 raise Invalid(f"{at}.seq: expected {n + 1}")
             if field(a, "part", str, at) not in parts:
                 raise Invalid(f"{at}.part: no such part")
-            for name in ("target_key", "leaving", "replacement"):
+            names = ("leaving", "replacement") if kind == "swap" else ("into",)
+            for name in ("target_key", *names):
                 field(a, name, str, at)
-            string_list(a, "excluded", at)
+            if kind == "swap":
+                string_list(a, "excluded", at)
             amendments.append(a)
         return check_amendments(amendments, parts)
     except Failed as e:

@@ -28,13 +28,15 @@ from inspection.draw import (
     commitment,
     construction_seed,
     derive_seed,
-    draw,
     draw_on_ranking,
+    draw_parts,
     fingerprint,
     input_from_json,
+    merge_visit,
     result_to_json,
     score,
     swap_member,
+    team_loads,
 )
 from inspection.quotas import Tier
 from inspection.reference_verifier import first_difference
@@ -205,17 +207,18 @@ def input_schema(version: int) -> Check:
     counts = (
         obj(dict.fromkeys(TIERS, COUNT)) if version >= 2 else obj({}, dict.fromkeys(TIERS, COUNT))
     )
-    return obj(
-        {
-            "targets": array(TARGET),
-            "inspectors": array(INSPECTOR),
-            "counts": counts,
-            "policy": POLICY,
-        }
-    )
+    fields: dict[str, Check] = {
+        "targets": array(TARGET),
+        "inspectors": array(INSPECTOR),
+        "counts": counts,
+        "policy": POLICY,
+    }
+    if version >= 2:
+        fields["entities"] = array(distinct_strings)
+    return obj(fields)
 
 
-AMENDMENT = obj(
+SWAP = obj(
     {
         "seq": integer(1),
         "kind": one_of("swap"),
@@ -229,6 +232,91 @@ AMENDMENT = obj(
         "at": STRING,
     }
 )
+MERGE = obj(
+    {
+        "seq": integer(1),
+        "kind": one_of("merge"),
+        "part": one_of("random", "construction"),
+        "target_key": STRING,
+        "into": STRING,
+        "reason": STRING,
+        "approved_by": STRING,
+        "at": STRING,
+    }
+)
+
+
+def amendment_schema(version: int, swap: Check = SWAP, merge: Check = MERGE) -> Check:
+    """Section 13: the members of each kind; version 1 knows swaps only."""
+    kinds = ("swap", "merge") if version >= 2 else ("swap",)
+
+    def check(value: Any, where: str) -> None:
+        if type(value) is not dict:
+            raise _fail(where, value)
+        if "kind" not in value:
+            raise Rejected(f"{where}: missing field 'kind'")
+        one_of(*kinds)(value["kind"], f"{where}.kind")
+        (swap if value["kind"] == "swap" else merge)(value, where)
+
+    return check
+
+
+TARGET_REASONS = ("deregistered", "inspected_this_year", "checked_above", "construction_due")
+INSPECTOR_REASONS = (
+    "no_userid",
+    "inactive",
+    "on_leave",
+    "certificate_kind",
+    "department",
+    "auxiliary_not_wanted",
+)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_date(value: Any, where: str) -> None:
+    import datetime as dt
+
+    if type(value) is not str or not _DATE.fullmatch(value):
+        raise Rejected(f"{where}: not a date YYYY-MM-DD")
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise Rejected(f"{where}: not a date YYYY-MM-DD") from None
+
+
+CHECK_EVIDENCE = obj({"task": STRING, "inspection": integer(1)})
+LEAVE_EVIDENCE = obj({"leave": STRING, "from": nullable(iso_date), "until": nullable(iso_date)})
+NO_EVIDENCE = obj({})
+EVIDENCE: dict[str, Check] = {
+    "inspected_this_year": CHECK_EVIDENCE,
+    "checked_above": CHECK_EVIDENCE,
+    "on_leave": LEAVE_EVIDENCE,
+}
+
+
+def exclusion(value: Any, where: str) -> None:
+    """Section 4, exclusions: one entry, with the evidence its reason needs."""
+    obj(
+        {
+            "kind": one_of("target", "inspector"),
+            "key": STRING,
+            "reason": STRING,
+            "label": STRING,
+            "evidence": exactly(dict),
+        }
+    )(value, where)
+    reasons = TARGET_REASONS if value["kind"] == "target" else INSPECTOR_REASONS
+    if value["reason"] not in reasons:
+        raise Rejected(f"{where}.reason: {value['reason']!r} is not a reason for a {value['kind']}")
+    EVIDENCE.get(value["reason"], NO_EVIDENCE)(value["evidence"], f"{where}.evidence")
+    leave = value["evidence"]
+    if value["reason"] == "on_leave":
+        if leave["from"] is None and leave["until"] is None:
+            raise Rejected(f"{where}.evidence: a leave with neither beginning nor end")
+        if None not in (leave["from"], leave["until"]) and leave["from"] > leave["until"]:
+            raise Rejected(f"{where}.evidence: the leave ends before it begins")
+
+
 INFORMATIVE = dict.fromkeys(
     (
         "task",
@@ -284,11 +372,11 @@ def document_schema(version: int) -> Check:
         "witnessed": BOOLEAN,
         "error": error,
         "construction": construction,
-        "amendments": array(AMENDMENT),
+        "amendments": array(amendment_schema(version)),
         "amendments_head": hex64,
     }
     if version >= 2:
-        return obj(base | later, INFORMATIVE)
+        return obj(base | later | {"exclusions": array(exclusion)}, INFORMATIVE)
     return obj(base, later | INFORMATIVE)
 
 
@@ -383,7 +471,7 @@ def _verify(doc: Any) -> str | None:
     if commitment(secret) != doc["commitment"]:
         return f"commitment: recorded {doc['commitment']!r}, recomputed {commitment(secret)!r}"
     inp = input_from_json(doc["input"])
-    _validated(inp)
+    _validated(inp, "input", version)
     if fingerprint(inp, version) != doc["fingerprint"]:
         return f"fingerprint: recorded {doc['fingerprint']!r}, recomputed {fingerprint(inp, version)!r}"
     status = _state(doc, version)
@@ -397,20 +485,21 @@ def _verify(doc: Any) -> str | None:
     c_inp = None
     if part is not None:
         c_inp = input_from_json(part["input"])
-        _validated(c_inp, "construction.input")
+        _validated(c_inp, "construction.input", version)
         _construction_input(inp, c_inp)
         if fingerprint(c_inp, version) != part["fingerprint"]:
             return (
                 f"construction.fingerprint: recorded {part['fingerprint']!r}, "
                 f"recomputed {fingerprint(c_inp, version)!r}"
             )
+    if version >= 2:
+        _exclusions(doc["exclusions"], inp, c_inp)
     if status == "abandoned":
         return None
     if status == "failed":
         return _failure(doc["error"], inp, c_inp, seed, version)
     try:
-        result = draw(inp, seed, version)
-        c_result = draw(c_inp, construction_seed(seed), version) if c_inp is not None else None
+        result, c_result = draw_parts(inp, c_inp, seed, version)
     except DrawError as exc:
         return f"result: the draw cannot be made: {exc.reason} at {exc.target_key or exc.tier}"
     found = first_difference(doc["result"], result_to_json(result), "result")
@@ -420,17 +509,57 @@ def _verify(doc: Any) -> str | None:
         found = first_difference(part["result"], result_to_json(c_result), "construction.result")
         if found:
             return found
-    return _amendments(amendments, inp, result, c_inp, c_result)
+    return _amendments(amendments, inp, result, c_inp, c_result, version)
 
 
-def _validated(inp: DrawInput, where: str = "input") -> None:
-    """Input the draw refuses (duplicate keys) makes the document invalid, never a failed draw."""
+def _validated(inp: DrawInput, where: str = "input", version: int = 2) -> None:
+    """Input the draw refuses (duplicate keys, entity groups that are not groups of the
+    input's targets) makes the document invalid, never a failed draw."""
     for what, keys in (
         ("target", [t.key for t in inp.targets]),
         ("inspector", [i.key for i in inp.inspectors]),
     ):
         if len(set(keys)) != len(keys):
             raise Rejected(f"{where}: duplicate {what} key")
+    targets = {t.key for t in inp.targets}
+    seen: set[str] = set()
+    for n, group in enumerate(inp.entities):
+        at = f"{where}.entities[{n}]"
+        if len(group) < 2:
+            raise Rejected(f"{at}: a group is two or more distinct target keys")
+        for k in group:
+            if k not in targets:
+                raise Rejected(f"{at}: {k!r} is not a target of the input")
+            if k in seen:
+                raise Rejected(f"{at}: {k!r} is in two groups")
+            seen.add(k)
+
+
+def _exclusions(
+    entries: Sequence[Mapping[str, Any]], inp: DrawInput, c_inp: DrawInput | None
+) -> None:
+    """Section 4, exclusions: nothing left out twice or also in the pool; the Art. 25(4)
+    projects left out are exactly the construction part's targets."""
+    targets = {t.key for t in inp.targets}
+    inspectors = {i.key for i in inp.inspectors}
+    seen: set[tuple[str, str]] = set()
+    projects: set[str] = set()
+    for n, e in enumerate(entries):
+        at = f"exclusions[{n}].key"
+        kind, key = e["kind"], e["key"]
+        if (kind, key) in seen:
+            raise Rejected(f"{at}: {key!r} is left out twice")
+        seen.add((kind, key))
+        if kind == "target" and key in targets:
+            raise Rejected(f"{at}: {key!r} is left out and in the pool")
+        if kind == "inspector" and key in inspectors:
+            raise Rejected(f"{at}: {key!r} is left out and among the inspectors")
+        if e["reason"] == "construction_due":
+            projects.add(key)
+    listed = {t.key for t in c_inp.targets} if c_inp is not None else set()
+    if projects != listed:
+        odd = sorted(projects ^ listed)[0]
+        raise Rejected(f"exclusions: {odd!r} is not both a construction project and left out")
 
 
 def _failure(
@@ -439,9 +568,7 @@ def _failure(
     """A failed draw must fail again: for the same reason at the same target (or tier);
     version 1 binds only the failing target."""
     try:
-        draw(inp, seed, version)
-        if c_inp is not None:
-            draw(c_inp, construction_seed(seed), version)
+        draw_parts(inp, c_inp, seed, version)
     except DrawError as exc:
         tier = exc.tier.value if exc.tier is not None else None
         if version == 1:
@@ -465,6 +592,7 @@ def _amendments(
     result: DrawResult,
     c_inp: DrawInput | None,
     c_result: DrawResult | None,
+    version: int = 2,
 ) -> str | None:
     current = {"random": (inp, result), "construction": (c_inp, c_result)}
     for n, a in enumerate(amendments):
@@ -472,9 +600,25 @@ def _amendments(
         part_inp, part_result = current[a["part"]]
         if part_inp is None or part_result is None:
             return f"{where}.part: no {a['part']!r} result to amend"
+        other = [
+            (o_inp, o_result)
+            for name, (o_inp, o_result) in current.items()
+            if name != a["part"] and o_inp is not None and o_result is not None
+        ]
         try:
+            if a.get("kind") == "merge":
+                current[a["part"]] = (
+                    part_inp,
+                    merge_visit(part_result, a["target_key"], a["into"]),
+                )
+                continue
             new, amended = swap_member(
-                part_result, part_inp, a["target_key"], a["leaving"], frozenset(a["excluded"])
+                part_result,
+                part_inp,
+                a["target_key"],
+                a["leaving"],
+                frozenset(a["excluded"]),
+                team_loads(other) if version >= 2 else None,
             )
         except DrawError as exc:
             return f"{where}: cannot be replayed: {exc.reason}"
@@ -513,6 +657,7 @@ PUBLIC_INPUT = obj(
         "inspectors": array(PUBLIC_INSPECTOR),
         "counts": obj(dict.fromkeys(TIERS, COUNT)),
         "policy": POLICY,
+        "entities": array(distinct_strings),
     }
 )
 PUBLIC_PART = obj({"input": PUBLIC_INPUT, "result": exactly(dict)})
@@ -530,15 +675,28 @@ PUBLIC_DOCUMENT = obj(
         "result": exactly(dict),
         "construction": nullable(PUBLIC_PART),
         "amendments": array(
-            obj(
-                {
-                    "seq": integer(1),
-                    "part": one_of("random", "construction"),
-                    "target_key": STRING,
-                    "leaving": STRING,
-                    "excluded": distinct_strings,
-                    "replacement": STRING,
-                }
+            amendment_schema(
+                2,
+                obj(
+                    {
+                        "seq": integer(1),
+                        "kind": one_of("swap"),
+                        "part": one_of("random", "construction"),
+                        "target_key": STRING,
+                        "leaving": STRING,
+                        "excluded": distinct_strings,
+                        "replacement": STRING,
+                    }
+                ),
+                obj(
+                    {
+                        "seq": integer(1),
+                        "kind": one_of("merge"),
+                        "part": one_of("random", "construction"),
+                        "target_key": STRING,
+                        "into": STRING,
+                    }
+                ),
             )
         ),
     }
@@ -546,7 +704,7 @@ PUBLIC_DOCUMENT = obj(
 
 
 def _public_part(
-    part: Mapping[str, Any], seed: bytes, where: str
+    part: Mapping[str, Any], seed: bytes, where: str, loads: Mapping[str, int] | None = None
 ) -> tuple[DrawInput, DrawResult] | str:
     """One part of a public export replayed: openings and scores of the opened targets, the
     selection by the recorded scores, the teams on the recorded cycles."""
@@ -586,7 +744,9 @@ def _public_part(
     found = _cycles(inp, recorded, where)
     if found:
         return found
-    result = draw_on_ranking(inp, [w[2] for w in walk], recorded["cycle"], recorded["aux_cycle"])
+    result = draw_on_ranking(
+        inp, [w[2] for w in walk], recorded["cycle"], recorded["aux_cycle"], loads
+    )
     return first_difference(recorded, result_to_json(result), where + "result") or (inp, result)
 
 
@@ -629,7 +789,12 @@ def _verify_public(doc: Any) -> str | None:
             "construction": (None, None),
         }
         if doc["construction"] is not None:
-            built = _public_part(doc["construction"], construction_seed(seed), "construction.")
+            built = _public_part(
+                doc["construction"],
+                construction_seed(seed),
+                "construction.",
+                team_loads((random,)),  # section 12: loads are shared
+            )
             if isinstance(built, str):
                 return built
             _construction_input(random[0], built[0])

@@ -11,6 +11,7 @@ rule.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,15 +24,24 @@ CHUNK = 500  # values per IN (...) list
 LIVE = ("open", "done", "merged")  # a cancelled inspection was never a check
 
 
+Evidence = dict[str, Any]  # {"task": code, "inspection": number}: the check that counts
+
+
 async def randomly_checked(
-    session: AsyncSession, repos: Repositories, task: Task
+    session: AsyncSession,
+    repos: Repositories,
+    task: Task,
+    evidence: dict[str, Evidence] | None = None,
 ) -> dict[str, str]:
     """Target key -> "below" when its entity was randomly checked this year only by the
     levels below the task's organisation (Art. 30: the level above may re-check), "level"
-    when by anyone else (this level, the level above, another branch); unchecked: absent."""
+    when by anyone else (this level, the level above, another branch); unchecked: absent.
+
+    ``evidence``, when given, gets per target key the check behind its value (the first by
+    number among those of the strongest kind): what the sealed exclusions list names."""
     below = set(await repos.orgs.subtree(task.org_code)) - {task.org_code}
     rows = await session.execute(
-        select(Inspection.target_key, Target.uscc, Task.org_code)
+        select(Inspection.target_key, Target.uscc, Task.org_code, Task.code, Inspection.number)
         .join(Task, Task.id == Inspection.task_id)
         .outerjoin(Target, Target.key == Inspection.target_key)
         .where(
@@ -40,18 +50,33 @@ async def randomly_checked(
             Inspection.origin.in_(RANDOM_CHECK_ORIGINS),
             Inspection.status.in_(LIVE),
         )
-        .distinct()
+        .order_by(Inspection.number)
     )
     by_key: dict[str, str] = {}
     by_entity: dict[str, str] = {}
-    for key, uscc, org in rows.all():
+    shown: dict[str, tuple[str, Evidence]] = {}  # key or "uscc:<code>" -> (how, evidence)
+    for key, uscc, org, code, number in rows.all():
         how = "below" if org in below else "level"
         by_key[key] = _stronger(by_key.get(key), how)
+        check = {"task": code, "inspection": number}
+        for name in (key, f"uscc:{uscc}" if uscc else None):
+            if name is not None and (
+                name not in shown or (how, shown[name][0]) == ("level", "below")
+            ):
+                shown[name] = (how, check)
         if uscc:
             by_entity[uscc] = _stronger(by_entity.get(uscc), how)
     # The entity's other targets (permits, sites) were checked with it.
     for key, uscc in await _targets_of(session, by_entity):
         by_key[key] = _stronger(by_key.get(key), by_entity[uscc])
+        if evidence is not None:
+            own = shown.get(key)
+            entity = shown[f"uscc:{uscc}"]
+            evidence[key] = (own if own is not None and own[0] == by_key[key] else entity)[1]
+    if evidence is not None:
+        for key in by_key:
+            if key not in evidence and key in shown:
+                evidence[key] = shown[key][1]
     return by_key
 
 
@@ -70,14 +95,20 @@ async def _targets_of(session: AsyncSession, usccs: Iterable[str]) -> list[tuple
     return out
 
 
-async def no_problem_above(session: AsyncSession, repos: Repositories, task: Task) -> set[str]:
+async def no_problem_above(
+    session: AsyncSession,
+    repos: Repositories,
+    task: Task,
+    evidence: dict[str, Evidence] | None = None,
+) -> set[str]:
     """Art. 30: targets the level above randomly checked this year and found no problem (a
-    targeted check by the level above is no reason to leave a target out)."""
+    targeted check by the level above is no reason to leave a target out). ``evidence`` gets
+    the first such check of each (it overrides an Art. 25 one: this is the reason shown)."""
     above = (await repos.orgs.ancestors(task.org_code))[1:]
     if not above:
         return set()
     rows = await session.execute(
-        select(Inspection.target_key)
+        select(Inspection.target_key, Task.code, Inspection.number)
         .join(Task, Task.id == Inspection.task_id)
         .where(
             Task.year == task.year,
@@ -85,6 +116,11 @@ async def no_problem_above(session: AsyncSession, repos: Repositories, task: Tas
             Inspection.origin.in_(RANDOM_CHECK_ORIGINS),
             Inspection.result_code == "no_problem",
         )
-        .distinct()
+        .order_by(Inspection.number)
     )
-    return set(rows.scalars())
+    keys: set[str] = set()
+    for key, code, number in rows.all():
+        if key not in keys and evidence is not None:
+            evidence[f"above:{key}"] = {"task": code, "inspection": number}
+        keys.add(key)
+    return keys

@@ -546,19 +546,22 @@ class Draw(Base):
 
 
 class DrawAmendment(Base):
-    """A later change to a draw's result (a swap, Art. 29), appended so the record replays."""
+    """A later change to a draw's result, appended so the record replays: a swap (Art. 29)
+    or a merge into another task's visit to the same market entity (Art. 19; ``into``, with
+    ``leaving`` and ``replacement`` empty)."""
 
     __tablename__ = "draw_amendment"
     __table_args__ = (UniqueConstraint("draw_id", "seq"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     draw_id: Mapped[int] = mapped_column(ForeignKey("draw.id"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(20))  # swap
+    kind: Mapped[str] = mapped_column(String(20))  # swap / merge
     part: Mapped[str] = mapped_column(String(12), default="random")  # random / construction
     target_key: Mapped[str] = mapped_column(String(64))
     leaving: Mapped[str] = mapped_column(String(64))  # certificate numbers
     replacement: Mapped[str] = mapped_column(String(64))
     excluded: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    into: Mapped[str | None] = mapped_column(String(80))  # merge: "<task code>:<number>"
     reason: Mapped[str] = mapped_column(Text, default="")
     approved_by: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(64))

@@ -133,7 +133,25 @@ async def assignment_of(session: AsyncSession, inspection: Inspection) -> Assign
         members,
         inspection.card_task_id,
         inspection.chatid,
+        sites=await _other_sites(session, inspection),
     )
+
+
+async def _other_sites(
+    session: AsyncSession, inspection: Inspection
+) -> tuple[tuple[str, str, str], ...]:
+    """Art. 19: the other sites of the same market entity that this visit covers (the draw
+    merged them into it, in the same task)."""
+    rows = await session.execute(
+        select(Inspection.target_key, Target.name, Target.address)
+        .join(Target, Target.id == Inspection.target_id)
+        .where(
+            Inspection.merged_into_id == inspection.id,
+            Inspection.task_id == inspection.task_id,
+        )
+        .order_by(Inspection.number)
+    )
+    return tuple((k, n, a) for k, n, a in rows.all())
 
 
 async def names_of(session: AsyncSession, userids: Sequence[str]) -> dict[str, str]:

@@ -343,16 +343,20 @@ def _date(value: Any) -> dt.date | None:
 
 
 async def target_facts(
-    session: AsyncSession, task: Task, *, batched: bool = True
+    session: AsyncSession,
+    task: Task,
+    *,
+    batched: bool = True,
+    evidence: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[list[TargetFact], list[TargetBatch]]:
     """Every target in the task's scope, with what earlier inspections say about it: the
     ordinary ones in batches (see ``TargetBatch``; unless not ``batched``), the rest one by
-    one."""
+    one. ``evidence`` gets the checks that leave targets out (``inspection.pool.build_pool``)."""
     repos = Repositories(session)
     orgs = await scope_orgs(repos, task)
-    here = await checks_this_year.randomly_checked(session, repos, task)
+    here = await checks_this_year.randomly_checked(session, repos, task, evidence)
     above = (
-        await checks_this_year.no_problem_above(session, repos, task)
+        await checks_this_year.no_problem_above(session, repos, task, evidence)
         if task.skip_checked_above
         else set()
     )
@@ -534,6 +538,33 @@ async def _last_check_end(session: AsyncSession) -> dict[str, dt.date]:
         .group_by(Inspection.target_key)
     )
     return {key: end for key, end in rows.all()}
+
+
+async def entities_in_scope(session: AsyncSession, task: Task) -> dict[str, str]:
+    """Art. 19: target key -> credit code, for the market entities with two or more targets
+    (permits, sites) in the task's scope; their drawn targets make one visit."""
+    # Credit codes held by two targets or more anywhere: a walk of the index on uscc alone
+    # (usually none: a directory keyed by credit code); the scope is applied to what it finds.
+    shared: list[str] = [
+        uscc
+        for uscc in await session.scalars(
+            select(Target.uscc)
+            .where(Target.uscc.is_not(None), Target.uscc != "")
+            .group_by(Target.uscc)
+            .having(func.count() > 1)
+        )
+        if uscc
+    ]
+    if not shared:
+        return {}
+    orgs = set(await scope_orgs(Repositories(session), task))
+    out: dict[str, str] = {}
+    for part in chunks(shared):
+        rows = await session.execute(
+            select(Target.key, Target.uscc, Target.org_code).where(Target.uscc.in_(part))
+        )
+        out.update({key: uscc for key, uscc, org in rows.all() if uscc and org in orgs})
+    return out
 
 
 async def inspector_facts(session: AsyncSession, task: Task) -> list[InspectorFact]:

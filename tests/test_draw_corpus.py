@@ -17,7 +17,15 @@ from pathlib import Path
 import pytest
 
 from inspection import reference_verifier, verify
-from inspection.draw import amendments_head, fingerprint, input_from_json
+from inspection.draw import (
+    amendments_head,
+    construction_seed,
+    derive_seed,
+    draw,
+    fingerprint,
+    input_from_json,
+    result_to_json,
+)
 from tests.support.draw_exports import Doc, base, rechain
 
 Forgery = Callable[[], Doc | bytes]
@@ -122,7 +130,64 @@ def witnessed_as_unwitnessed_word(doc: Doc) -> None:
 
 
 def v2_passed_off_as_v1(doc: Doc) -> None:
+    """Version 1 has no market-entity groups: a forger drops them too (else the input itself
+    gives the version away), and the fingerprint, which binds the version, still tells."""
     doc["algorithm_version"] = 1
+    del doc["input"]["entities"], doc["construction"]["input"]["entities"]
+
+
+def split_visit(doc: Doc) -> None:
+    """Art. 19: a visit of two permits of one company recorded as two visits."""
+    teams = doc["result"]["teams"]
+    n, team = next((n, t) for n, t in enumerate(teams) if len(t["sites"]) == 2)
+    lead, other = team["sites"]
+    teams[n] = dict(team, sites=[lead])
+    teams.insert(n + 1, dict(team, target_key=other, sites=[other]))
+
+
+def construction_with_own_loads(doc: Doc) -> None:
+    """Art. 25(4) teams drawn as if the random part had given nobody a team (version 1 style)."""
+    seed = derive_seed(bytes.fromhex(doc["secret_hex"]), doc["witness"])
+    extra = input_from_json(doc["construction"]["input"])
+    separate = result_to_json(draw(extra, construction_seed(seed)))
+    assert separate != doc["construction"]["result"]
+    doc["construction"]["result"] = separate
+
+
+def merged_amendment(change: Callable[[Doc, dict[str, object]], object]) -> Forgery:
+    def forge(doc: Doc) -> None:
+        change(doc, doc["amendments"][-1])
+        rechain(doc)
+
+    return edit("merged", forge)
+
+
+def swap_after_merge(doc: Doc, merge: dict[str, object]) -> None:
+    team = next(t for t in doc["result"]["teams"] if t["target_key"] == merge["target_key"])
+    doc["amendments"].append(
+        dict(doc["amendments"][0], seq=len(doc["amendments"]) + 1, target_key=team["target_key"])
+        | {"leaving": team["members"][0], "replacement": "C007"}
+    )
+
+
+def merge_in_v1(doc: Doc) -> None:
+    doc["amendments"].append(dict(base("merged")["amendments"][-1], seq=3))
+
+
+def exclusion(reason: str, change: Callable[[dict[str, object]], object]) -> Forgery:
+    def forge(doc: Doc) -> None:
+        change(next(e for e in doc["exclusions"] if e["reason"] == reason))
+
+    return edit("drawn", forge)
+
+
+def exclusion_twice(doc: Doc) -> None:
+    doc["exclusions"].append(dict(doc["exclusions"][0]))
+
+
+def project_not_left_out(doc: Doc) -> None:
+    doc["exclusions"] = [e for e in doc["exclusions"] if e["reason"] != "construction_due"][:]
+    doc["exclusions"] += [e for e in base("drawn")["exclusions"] if e["key"] == "P0"]
 
 
 CASES: dict[str, tuple[Forgery, str]] = {
@@ -225,6 +290,91 @@ CASES: dict[str, tuple[Forgery, str]] = {
         edit("drawn", lambda d: d["amendments"][0].__setitem__("reason", "本人申请")),
         "amendments_head",
     ),
+    # One visit per market entity (sections 4, 8; Art. 19).
+    "entity_group_of_one": (
+        edit("entities", lambda d: d["input"]["entities"].append(["G039"])),
+        "entities",
+    ),
+    "entity_key_not_a_target": (
+        edit("entities", lambda d: d["input"]["entities"].append(["G900", "G901"])),
+        "entities",
+    ),
+    "entity_key_in_two_groups": (
+        edit("entities", lambda d: d["input"]["entities"].append(["G000", "G002"])),
+        "two groups",
+    ),
+    "entity_key_twice_in_a_group": (
+        edit("entities", lambda d: d["input"]["entities"].append(["G900", "G900"])),
+        "entities",
+    ),
+    "entities_missing": (edit("entities", lambda d: d["input"].pop("entities")), "entities"),
+    "visit_split_in_two": (edit("entities", split_visit), "result.teams"),
+    "entities_in_v1": (edit("v1", lambda d: d["input"].__setitem__("entities", [])), "entities"),
+    "v1_team_with_sites": (
+        edit("v1", lambda d: d["result"]["teams"][0].__setitem__("sites", ["G000"])),
+        "sites",
+    ),
+    # Loads shared with the Art. 25(4) part (section 12).
+    "construction_teamed_with_its_own_loads": (
+        edit("shared", construction_with_own_loads),
+        "construction.result",
+    ),
+    # Merges as amendments (section 13).
+    "swap_on_a_merged_visit": (merged_amendment(swap_after_merge), "amendments[3]"),
+    "merge_of_no_visit": (
+        merged_amendment(lambda d, m: m.__setitem__("target_key", "G900")),
+        "amendments[2]",
+    ),
+    "merged_twice": (
+        merged_amendment(lambda d, m: d["amendments"].append(dict(m, seq=4))),
+        "amendments[3]",
+    ),
+    "merge_without_into": (merged_amendment(lambda d, m: m.pop("into")), "into"),
+    "merge_with_a_leaver": (
+        merged_amendment(lambda d, m: m.__setitem__("leaving", "C000")),
+        "leaving",
+    ),
+    "merge_dropped": (edit("merged", drop_last_amendment), "amendments_head"),
+    "merge_in_v1": (edit("v1", merge_in_v1), "kind"),
+    # Exclusions and their evidence (section 4).
+    "exclusions_missing": (edit("drawn", lambda d: d.pop("exclusions")), "exclusions"),
+    "checked_this_year_without_evidence": (
+        exclusion("inspected_this_year", lambda e: e.__setitem__("evidence", {})),
+        "evidence",
+    ),
+    "checked_this_year_inspection_zero": (
+        exclusion(
+            "inspected_this_year",
+            lambda e: e.__setitem__("evidence", {"task": "T2026-150100-000", "inspection": 0}),
+        ),
+        "inspection",
+    ),
+    "leave_with_a_bad_date": (
+        exclusion("on_leave", lambda e: e["evidence"].__setitem__("from", "2026-13-01")),
+        "from",
+    ),
+    "leave_ending_before_it_begins": (
+        exclusion("on_leave", lambda e: e["evidence"].__setitem__("until", "2026-10-01")),
+        "evidence",
+    ),
+    "leave_without_record_id": (
+        exclusion("on_leave", lambda e: e["evidence"].pop("leave")),
+        "leave",
+    ),
+    "excluded_target_in_the_pool": (
+        exclusion("inspected_this_year", lambda e: e.__setitem__("key", "G000")),
+        "in the pool",
+    ),
+    "excluded_inspector_on_a_team": (
+        exclusion("on_leave", lambda e: e.__setitem__("key", "C000")),
+        "among the inspectors",
+    ),
+    "exclusion_for_an_unknown_reason": (
+        exclusion("inspected_this_year", lambda e: e.__setitem__("reason", "disliked")),
+        "reason",
+    ),
+    "exclusion_listed_twice": (edit("drawn", exclusion_twice), "twice"),
+    "project_not_left_out": (edit("drawn", project_not_left_out), "construction project"),
     # Versions (section 17).
     "v2_passed_off_as_v1": (edit("drawn", v2_passed_off_as_v1), "fingerprint"),
     "v1_unwitnessed_relabelled_witnessed": (
@@ -241,7 +391,18 @@ CASES: dict[str, tuple[Forgery, str]] = {
 
 
 @pytest.mark.parametrize(
-    "kind", ["drawn", "unwitnessed", "failed", "abandoned", "v1", "v1_unwitnessed"]
+    "kind",
+    [
+        "drawn",
+        "unwitnessed",
+        "failed",
+        "abandoned",
+        "v1",
+        "v1_unwitnessed",
+        "entities",
+        "merged",
+        "shared",
+    ],
 )
 def test_art27_honest_exports_of_every_state_and_version_match_in_both_verifiers(kind: str) -> None:
     assert both(base(kind)) == (None, None)

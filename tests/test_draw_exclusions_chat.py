@@ -77,3 +77,50 @@ async def _drawn_keys(h: Harness) -> set[str]:
             select(Inspection.target_key).join(Task, Task.id == Inspection.task_id)
         )
         return set(rows.scalars())
+
+
+async def test_art25_each_exclusion_sealed_with_a_draw_carries_its_evidence(
+    h: Harness,
+) -> None:
+    """Issue 13, item 3: "checked this year" names the task and inspection number of that check,
+    "on leave" the leave record and its dates; both verifiers check the structure, and the
+    checks named are real inspections of this year (what a supervising authority looks up)."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from inspection import reference_verifier
+    from inspection.verify import verify_export
+    from storage import draws
+    from storage.models import Inspector
+    from tests.support.draw_chat import TASK
+
+    visits = await drawn(h)
+    async with h.db.transaction() as s:
+        await s.execute(
+            update(Inspector)
+            .where(Inspector.certificate_no == f"C{COUNTY}0005")
+            .values(leave_from=dt.date(2026, 12, 10), leave_until=dt.date(2027, 1, 20))
+        )
+        checked = dict((await s.execute(select(Inspection.target_key, Inspection.number))).all())
+    city = await new_task(h, ADMIN, "范围=150100 特殊=25% 重点=25% 一般=10%")
+    await h.say(ADMIN, f"抽查 {city} 无见证")
+    async with h.db.transaction() as s:
+        task = await s.scalar(select(Task).where(Task.code == city))
+        assert task is not None
+        doc = await draws.export(s, task)
+    by_reason: dict[str, list[dict[str, object]]] = {}
+    for e in doc["exclusions"]:
+        by_reason.setdefault(str(e["reason"]), []).append(e)
+    seen = by_reason["inspected_this_year"]
+    assert len(seen) == 4 and len(visits) == 5
+    for e in seen:
+        assert e["evidence"] == {"task": TASK, "inspection": checked[e["key"]]}
+    (leave,) = by_reason["on_leave"]
+    assert leave["key"] == f"C{COUNTY}0005"
+    assert leave["evidence"] == {
+        "leave": f"leave:C{COUNTY}0005:2026-12-10:2027-01-20",
+        "from": "2026-12-10",
+        "until": "2027-01-20",
+    }
+    assert verify_export(doc) is None and reference_verifier.verify(doc) is None

@@ -74,3 +74,50 @@ async def test_art19_a_correction_of_the_host_is_the_merged_visits_correction_to
         (handed.value, "住建局"),
         (handed.value, "住建局"),
     ]
+
+
+async def test_art19_a_merge_into_another_tasks_visit_is_an_amendment_that_replays(
+    db: Database,
+) -> None:
+    """Issue 13, item 5: the second task's drawn visit is done by the first task's visit; its
+    team is released, and the record says so as a merge amendment (section 13) that both
+    verifiers replay and the audit record anchors (section 16)."""
+    import json
+
+    from inspection import reference_verifier
+    from inspection.verify import verify_export
+    from storage import draws
+    from storage.draws.binding import bound
+    from storage.models import TeamMember
+    from storage.tasks import get_task
+
+    async with db.transaction() as s:
+        await add_targets(s, 1)
+        await add_inspectors(s, 4)
+        await add_item(s, "DQ01", "大气")
+        await add_item(s, "FS01", "废水")
+    first = await draw_all(db, 一般="1", 事项="DQ01")
+    second = await draw_all(
+        db, 一般="1", 事项="FS01", 检查期="2026-12-15~2027-01-15", 本年已查="否"
+    )
+    async with db.transaction() as s:
+        host, merged = (await s.execute(select(Inspection).order_by(Inspection.id))).scalars()
+        assert merged.merged_into_id == host.id and merged.status == "merged"
+        released = await s.scalar(
+            select(TeamMember.id).where(TeamMember.inspection_id == merged.id)
+        )
+        assert released is None  # the drawn team does not go: the host's team does
+        task = await get_task(s, second)
+        assert task is not None
+        doc = await draws.export(s, task)
+        assert await draws.verify_task(s, task) is None
+        facts = await bound(s, task, doc["attempt"])
+    (amendment,) = doc["amendments"]
+    assert amendment["kind"] == "merge" and amendment["into"] == f"{first}:{host.number}"
+    assert amendment["target_key"] == merged.target_key
+    assert (facts.amendments, facts.head) == (1, doc["amendments_head"])
+    raw = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    assert verify_export(doc) is None and reference_verifier.verify_bytes(raw) is None
+    # Dropping the merge (the visit shown as done by its drawn team) no longer verifies.
+    doc["amendments"] = []
+    assert verify_export(doc) is not None and reference_verifier.verify(doc) is not None

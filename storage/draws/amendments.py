@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,13 +14,15 @@ from inspection.draw import (
     DrawInput,
     DrawResult,
     amendments_head,
+    merge_visit,
     result_from_json,
     swap_member,
+    team_loads,
 )
 from inspection.pool import on_leave
 from storage import audit, facts
 from storage.draws.drawing import _inspectors
-from storage.draws.record import DrawRefused, Member, load_input, lock_scope
+from storage.draws.record import DrawRefused, Member, exported, load_input, lock_scope
 from storage.models import (
     Draw,
     DrawAmendment,
@@ -49,12 +50,37 @@ def _part(row: Draw, part: str) -> tuple[DrawInput, DrawResult] | None:
     return load_input(packed), result_from_json(recorded)
 
 
-def replay(inp: DrawInput, result: DrawResult, amendments: Sequence[DrawAmendment]) -> DrawResult:
+def replay(
+    inp: DrawInput,
+    result: DrawResult,
+    amendments: Sequence[DrawAmendment],
+    other: Sequence[tuple[DrawInput, DrawResult]] = (),
+) -> DrawResult:
+    """One part's result with its amendments applied in order. ``other``: the draw's other
+    part as it stands (version 2 shares loads between them, sections 10 and 12)."""
+    shared = team_loads(other) if result.algorithm_version >= 2 and other else None
     for a in amendments:
-        new, result = swap_member(result, inp, a.target_key, a.leaving, frozenset(a.excluded))
+        if a.kind == "merge":
+            result = merge_visit(result, a.target_key, a.into or "")
+            continue
+        new, result = swap_member(
+            result, inp, a.target_key, a.leaving, frozenset(a.excluded), shared
+        )
         if new != a.replacement:
             raise DrawRefused("amendment_mismatch", seq=a.seq, recorded=a.replacement, replayed=new)
     return result
+
+
+def current_parts(row: Draw, amendments: Sequence[DrawAmendment]) -> dict[str, DrawResult]:
+    """Both parts of a drawn draw as they stand, amendments replayed in order (a swap in one
+    part counts the other's loads as the amendments before it left them)."""
+    found = {name: _part(row, name) for name in ("random", "construction")}
+    state = {name: p for name, p in found.items() if p is not None}
+    for a in amendments:
+        inp, result = state[a.part]
+        other = [p for name, p in state.items() if name != a.part]
+        state[a.part] = (inp, replay(inp, result, [a], other))
+    return {name: result for name, (_, result) in state.items()}
 
 
 @dataclass(frozen=True)
@@ -63,22 +89,6 @@ class Swap:
     inspection: Inspection
     leaving: Member
     joining: Member
-
-
-def exported(a: DrawAmendment) -> dict[str, Any]:
-    """An amendment as the export carries it and the version 2 chain hashes it (section 13)."""
-    return {
-        "seq": a.seq,
-        "kind": a.kind,
-        "part": a.part,
-        "target_key": a.target_key,
-        "leaving": a.leaving,
-        "replacement": a.replacement,
-        "excluded": list(a.excluded),
-        "reason": a.reason,
-        "approved_by": a.approved_by,
-        "at": a.at.astimezone(dt.UTC).isoformat(),
-    }
 
 
 async def amend_swap(
@@ -109,9 +119,15 @@ async def amend_swap(
     found = _part(row, part)
     if found is None:
         raise DrawRefused("no_part", part=part)
-    inp, recorded = found
+    inp, _ = found
     earlier = await amendments_of(session, row.id)
-    current = replay(inp, recorded, [a for a in earlier if a.part == part])
+    parts = current_parts(row, earlier)
+    current = parts[part]
+    other = [
+        (p[0], parts[name])
+        for name in ("random", "construction")
+        if name != part and (p := _part(row, name)) is not None
+    ]
     cycle = (
         current.aux_cycle
         if leaving in current.team(inspection.target_key).auxiliary
@@ -121,7 +137,8 @@ async def amend_swap(
         session, cycle, inspection.check_start, inspection.check_end
     )
     excluded -= {leaving}
-    new, _ = swap_member(current, inp, inspection.target_key, leaving, excluded)
+    shared = team_loads(other) if current.algorithm_version >= 2 else None
+    new, _ = swap_member(current, inp, inspection.target_key, leaving, excluded, shared)
     amendment = DrawAmendment(
         draw_id=row.id,
         seq=len(earlier) + 1,

@@ -17,6 +17,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import String, bindparam, select, text, update
@@ -26,10 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inspection.draw import (
     ALGORITHM_VERSION,
     DrawError,
+    SelectedTarget,
+    TeamAssignment,
+    amendments_head,
     commitment,
-    construction_seed,
     derive_seed,
-    draw,
+    draw_parts,
     fingerprinted,
     result_to_json,
 )
@@ -46,6 +49,7 @@ from storage.draws.record import (
     Outcome,
     _remember_frozen,
     draws_of,
+    exported,
     frozen_input,
     latest_draw,
     lock_scope,
@@ -54,20 +58,37 @@ from storage.draws.record import (
 from storage.gcpause import gc_paused
 from storage.models import (
     Draw,
+    DrawAmendment,
     Inspection,
     Inspector,
+    Target,
     Task,
     TeamMember,
 )
 from storage.repos import Repositories
-from storage.tasks import chunks, inspector_facts, rules_for, target_facts
+from storage.tasks import (
+    chunks,
+    entities_in_scope,
+    inspector_facts,
+    rules_for,
+    target_facts,
+)
 
 
 @gc_paused
 async def preview(session: AsyncSession, task: Task) -> PoolPlan:
-    """The pool as it stands now: what 抽查预览 shows and what 抽查 freezes."""
-    targets, batches = await target_facts(session, task)
-    return build_pool(targets, await inspector_facts(session, task), rules_for(task), batches)
+    """The pool as it stands now: what 抽查预览 shows and what 抽查 freezes: with the market
+    entities of more than one target (Art. 19) and the evidence of each exclusion."""
+    evidence: dict[str, dict[str, Any]] = {}
+    targets, batches = await target_facts(session, task, evidence=evidence)
+    return build_pool(
+        targets,
+        await inspector_facts(session, task),
+        rules_for(task),
+        batches,
+        await entities_in_scope(session, task),
+        evidence,
+    )
 
 
 @gc_paused
@@ -182,9 +203,7 @@ async def run(
     row.drawn_at = now
     outcome = Outcome(row)
     try:
-        outcome.result = draw(inp, seed, row.algorithm_version)
-        if extra is not None:
-            outcome.construction = draw(extra, construction_seed(seed), row.algorithm_version)
+        outcome.result, outcome.construction = draw_parts(inp, extra, seed, row.algorithm_version)
     except DrawError as exc:
         outcome.error = exc
         row.status = "failed"
@@ -204,7 +223,7 @@ async def run(
     if outcome.construction is not None:
         row.construction_result = result_to_json(outcome.construction)
     task.status = "drawn"
-    outcome.assignments = await _record(session, task, row, outcome, now, group_chats)
+    outcome.assignments, merges = await _record(session, task, row, outcome, now, group_chats)
     await audit.append(
         session,
         at=now,
@@ -221,6 +240,7 @@ async def run(
             "construction": len(outcome.construction.selected) if outcome.construction else 0,
         },
     )
+    await _record_merges(session, task, row, merges, actor, now)
     return outcome
 
 
@@ -264,6 +284,15 @@ MEMBER_COLUMNS = (  # what differs between a draw's team members
 )
 
 
+@dataclass(frozen=True)
+class _Merge:
+    """A drawn visit that another task's open visit takes on (a merge amendment)."""
+
+    part: str
+    lead: str
+    host: _Host
+
+
 async def _record(
     session: AsyncSession,
     task: Task,
@@ -271,25 +300,34 @@ async def _record(
     outcome: Outcome,
     now: dt.datetime,
     group_chats: bool,
-) -> list[Assignment]:
-    """One inspection per drawn target (one visit per target: see ``_open_visits``)."""
+) -> tuple[list[Assignment], list[_Merge]]:
+    """One inspection per drawn target, one visit per market entity (Art. 19): the visit's
+    first site (its lead) carries the team and the card, its other sites are merged into it;
+    a visit that another task's open visit to the same entity takes on (``_open_visits``) is
+    merged into that one, and the merge is returned to be recorded as an amendment."""
     assert outcome.result is not None
     parts = [("random", outcome.result)]
     if outcome.construction is not None:
         parts.append(("construction", outcome.construction))
-    picks = [
-        (origin, sel, team)
-        for origin, res in parts
-        for sel, team in zip(res.selected, res.teams, strict=True)
-    ]
+    picks: list[tuple[str, SelectedTarget, TeamAssignment]] = []
+    for origin, res in parts:
+        visit = {site: t for t in res.teams for site in t.site_keys}
+        picks += [(origin, sel, visit[sel.key]) for sel in res.selected]
     if not picks:
-        return []
+        return [], []
     keys = [sel.key for _, sel, _ in picks]
     targets = await _targets(session, keys)
     certs = sorted({k for _, _, t in picks for k in (*t.members, *t.auxiliary)})
     people = await _inspectors(session, certs)
-    hosts = await _open_visits(session, task, keys)
-    host_teams = await _active_userids(session, [h.id for h in hosts.values()])
+    by_key, by_entity = await _open_visits(session, task, keys)
+    hosts: dict[tuple[str, str], _Host] = {}  # (part, lead) -> the other task's visit
+    for origin, res in parts:
+        for t in res.teams:
+            found = [by_key[k] for k in t.site_keys if k in by_key]
+            found += [by_entity[u] for k in t.site_keys if (u := targets[k][3]) in by_entity]
+            if found:
+                hosts[origin, t.target_key] = min(found, key=attrgetter("id"))
+    host_teams = await _active_userids(session, sorted({h.id for h in hosts.values()}))
     first = await Repositories(session).sequences.reserve("inspection", len(picks))
     value = binder(session)
     created = value(now)
@@ -304,7 +342,9 @@ async def _record(
     }
     rows: list[tuple[Any, ...]] = []
     planned: list[tuple[int, str, str, str, str, tuple[Member, ...], _Host | None]] = []
-    merged: list[dict[str, Any]] = []
+    merged: dict[int, dict[str, Any]] = {}
+    leads: dict[tuple[str, str], int] = {}  # (part, lead key) -> the lead's number
+    siblings: dict[int, list[int]] = {}  # a lead's number -> its other sites' numbers
     # One Member per certificate and role, shared by every team it sits on (they are frozen).
     cast: dict[tuple[str, bool], Member] = {}
 
@@ -318,18 +358,25 @@ async def _record(
     tier_value = {t: t.value for t in Tier}  # plain strings (the enum's .value is a property)
     for n, (origin, sel, team) in enumerate(picks):
         number = first + n
-        target_id, name, address = targets[sel.key]
-        members = (
-            *(member(c, False) for c in team.members),
-            *(member(c, True) for c in team.auxiliary),
-        )
-        host = hosts.get(sel.key)
+        target_id, name, address, _ = targets[sel.key]
+        host = hosts.get((origin, team.target_key))
+        is_lead = sel.key == team.target_key
+        if is_lead:
+            leads[origin, sel.key] = number
+        members: tuple[Member, ...] = ()
+        if is_lead and host is None:
+            members = (
+                *(member(c, False) for c in team.members),
+                *(member(c, True) for c in team.auxiliary),
+            )
+        elif host is None:
+            siblings.setdefault(leads[origin, team.target_key], []).append(number)
         chatid = (
             f"insp{number}"
-            if group_chats and host is None and len({m.userid for m in members}) >= 2
+            if group_chats and members and len({m.userid for m in members}) >= 2
             else None
         )
-        card = None if host is not None else f"insp-{number}-1"
+        card = f"insp-{number}-1" if members else None
         rows.append(
             (
                 number,
@@ -338,23 +385,21 @@ async def _record(
                 tier_value[sel.tier],
                 sel.method,
                 origin,
-                "merged" if host is not None else "open",
+                "open" if members else "merged",
                 host.id if host is not None else None,
                 card,
                 chatid,
             )
         )
         planned.append((number, origin, name, address, sel.method, members, host))
-        if host is not None:
-            merged.append(
-                {
-                    "host_id": host.id,
-                    "items": list(dict.fromkeys([*host.item_codes, *task.item_codes])),
-                    "joined": [*host.joined_tasks, task.code],
-                }
-            )
+        if host is not None and host.id not in merged:
+            merged[host.id] = {
+                "host_id": host.id,
+                "items": list(dict.fromkeys([*host.item_codes, *task.item_codes])),
+                "joined": [*host.joined_tasks, task.code],
+            }
     await _insert(session, "inspection", INSPECTION_COLUMNS, rows, same_for_all)
-    await _merge_into_hosts(session, merged)
+    await _merge_into_hosts(session, list(merged.values()))
     # The ids come back by the numbers reserved above.
     id_rows = await session.execute(
         select(Inspection.number, Inspection.id).where(
@@ -362,6 +407,14 @@ async def _record(
         )
     )
     ids = dict(id_rows.all())
+    await _merge_into_leads(
+        session, {ids[lead]: [ids[s] for s in sites] for lead, sites in siblings.items()}
+    )
+    sites_of: dict[int, tuple[tuple[str, str, str], ...]] = {
+        lead: tuple((r[2], *targets[r[2]][1:3]) for r in rows if r[0] in numbers)
+        for lead, numbers in ((k, set(v)) for k, v in siblings.items())
+    }
+    lead_of = {s: lead for lead, numbers in siblings.items() for s in numbers}
     yes, no = value(True), value(False)
     joined = {"active": yes, "joined_at": created}
     member_rows: list[tuple[Any, ...]] = []
@@ -382,6 +435,7 @@ async def _record(
                     card,
                 )
             )
+        into = host.number if host is not None else lead_of.get(number)
         assignments.append(
             Assignment(
                 inspection_id=inspection_id,
@@ -395,30 +449,102 @@ async def _record(
                 members=members,
                 card_task_id=card,
                 chatid=r[9],
-                merged_into=host.number if host is not None else None,
+                merged_into=into,
                 host_userids=tuple(host_teams.get(host.id, ())) if host is not None else (),
+                sites=sites_of.get(number, ()),
+                same_visit=host is None and into is not None,
             )
         )
     await _insert(session, "team_member", MEMBER_COLUMNS, member_rows, joined)
-    return assignments
+    merges = [_Merge(part, lead, host) for (part, lead), host in hosts.items()]
+    return assignments, merges
 
 
-async def _targets(session: AsyncSession, keys: Sequence[str]) -> dict[str, tuple[int, str, str]]:
+async def _merge_into_leads(session: AsyncSession, siblings: dict[int, list[int]]) -> None:
+    """Art. 19: a visit's other sites point at its lead (one executemany)."""
+    pairs = [{"lead": lead, "site": s} for lead, sites in siblings.items() for s in sites]
+    if not pairs:
+        return
+    table = Inspection.metadata.tables["inspection"]
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("site"))
+        .values(merged_into_id=bindparam("lead")),
+        pairs,
+    )
+
+
+MERGE_REASON = "同一市场主体在检查期内已有其他任务的检查，一次检查完成（第19、21、23条）"
+
+
+async def _record_merges(
+    session: AsyncSession,
+    task: Task,
+    row: Draw,
+    merges: Sequence[_Merge],
+    actor: str,
+    now: dt.datetime,
+) -> None:
+    """Each visit taken on by another task's visit, as a merge amendment (DRAW_ALGORITHM.md
+    section 13) with its audit entry and the chain head after it, so the record replays."""
+    if not merges:
+        return
+    exported_list: list[dict[str, Any]] = []
+    for seq, m in enumerate(merges, start=1):
+        amendment = DrawAmendment(
+            draw_id=row.id,
+            seq=seq,
+            kind="merge",
+            part=m.part,
+            target_key=m.lead,
+            leaving="",
+            replacement="",
+            excluded=[],
+            into=f"{m.host.task_code}:{m.host.number}",
+            reason=MERGE_REASON,
+            approved_by=actor,
+            actor=actor,
+            at=now,
+        )
+        session.add(amendment)
+        exported_list.append(exported(amendment))
+        await audit.append(
+            session,
+            at=now,
+            actor=actor,
+            action="draw.amend",
+            subject=f"task:{task.code}",
+            payload={
+                "attempt": row.attempt,
+                "seq": seq,
+                "kind": "merge",
+                "target": m.lead,
+                "into": amendment.into,
+                "amendments_head": amendments_head(row.commitment, exported_list),
+            },
+        )
+    await session.flush()
+
+
+async def _targets(
+    session: AsyncSession, keys: Sequence[str]
+) -> dict[str, tuple[int, str, str, str]]:
+    """Per key: id, name, address and credit code ("" when none)."""
     if session.get_bind().dialect.name == "sqlite":
         # All keys in one statement, as one JSON array parameter (10,000 at 100,000 targets).
         rows = await sqlite_rows(
             session,
-            "SELECT key, id, name, address FROM target "
+            "SELECT key, id, name, address, uscc FROM target "
             "WHERE key IN (SELECT value FROM json_each(?))",
             (json.dumps(keys),),
         )
-        return {k: (i, n, a) for k, i, n, a in rows}
+        return {k: (i, n, a, u or "") for k, i, n, a, u in rows}
     # One array parameter: one statement and one round trip for all of them.
-    query = text("SELECT key, id, name, address FROM target WHERE key = ANY(:keys)").bindparams(
-        bindparam("keys", type_=ARRAY(String))
-    )
+    query = text(
+        "SELECT key, id, name, address, uscc FROM target WHERE key = ANY(:keys)"
+    ).bindparams(bindparam("keys", type_=ARRAY(String)))
     found = await session.execute(query, {"keys": list(set(keys))})
-    return {k: (i, n, a) for k, i, n, a in found.all()}
+    return {k: (i, n, a, u or "") for k, i, n, a, u in found.all()}
 
 
 async def _inspectors(
@@ -435,12 +561,16 @@ async def _inspectors(
     return out
 
 
-async def _open_visits(session: AsyncSession, task: Task, keys: Sequence[str]) -> dict[str, _Host]:
-    """Art. 19, 21, 23: an open visit of another task to the same target in an overlapping
-    check window carries this task's items too, instead of a second visit."""
+async def _open_visits(
+    session: AsyncSession, task: Task, keys: Sequence[str]
+) -> tuple[dict[str, _Host], dict[str, _Host]]:
+    """Art. 19, 21, 23: an open visit of another task to the same market entity in an
+    overlapping check window carries this task's items too, instead of a second visit. The
+    first such visit per target key, and per credit code (of any of the entity's targets)."""
     wanted = set(keys)
     candidates = await session.execute(
-        select(Inspection.target_key, Inspection.id)
+        select(Inspection.target_key, Inspection.id, Target.uscc)
+        .outerjoin(Target, Target.key == Inspection.target_key)
         .where(
             Inspection.status == "open",
             Inspection.task_id != task.id,
@@ -450,19 +580,35 @@ async def _open_visits(session: AsyncSession, task: Task, keys: Sequence[str]) -
         .order_by(Inspection.id)
     )
     first: dict[str, int] = {}
-    for key, inspection_id in candidates.all():
+    first_entity: dict[str, int] = {}
+    for key, inspection_id, uscc in candidates.all():
         if key in wanted:
             first.setdefault(key, inspection_id)
-    if not first:
-        return {}
+        if uscc:
+            first_entity.setdefault(uscc, inspection_id)
+    if not first and not first_entity:
+        return {}, {}
     # Only what the merge needs, without ORM objects: a draw may land on thousands of them.
-    rows = await session.execute(
-        select(
-            Inspection.id, Inspection.number, Inspection.item_codes, Inspection.joined_tasks
-        ).where(Inspection.id.in_(list(first.values())))
+    ids = sorted({*first.values(), *first_entity.values()})
+    by_id: dict[int, _Host] = {}
+    for at in range(0, len(ids), 500):
+        part = ids[at : at + 500]
+        rows = await session.execute(
+            select(
+                Inspection.id,
+                Inspection.number,
+                Inspection.item_codes,
+                Inspection.joined_tasks,
+                Task.code,
+            )
+            .join(Task, Task.id == Inspection.task_id)
+            .where(Inspection.id.in_(part))
+        )
+        by_id.update({r[0]: _Host(*r) for r in rows.all()})
+    return (
+        {key: by_id[i] for key, i in first.items()},
+        {uscc: by_id[i] for uscc, i in first_entity.items()},
     )
-    by_id = {r[0]: _Host(*r) for r in rows.all()}
-    return {key: by_id[i] for key, i in first.items()}
 
 
 @dataclass(frozen=True)
@@ -473,6 +619,7 @@ class _Host:
     number: int
     item_codes: list[Any]
     joined_tasks: list[Any]
+    task_code: str
 
 
 async def _merge_into_hosts(session: AsyncSession, merged: list[dict[str, Any]]) -> None:

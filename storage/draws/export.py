@@ -14,7 +14,7 @@ from inspection import verify as verifying
 from inspection.draw import amendments_head
 from inspection.public_draw import public_document
 from storage.db import insert_for
-from storage.draws.amendments import _part, amendments_of, exported, replay
+from storage.draws.amendments import amendments_of, current_parts, exported
 from storage.draws.binding import check_binding
 from storage.draws.record import DrawRefused, draws_of, unpack
 from storage.models import (
@@ -162,23 +162,29 @@ async def verify_task(session: AsyncSession, task: Task, attempt: int | None = N
     problem = verifying.verify_export(doc) or await check_binding(session, task, doc)
     if problem is not None or row.status != "drawn":
         return problem
+    # Per drawn target: the team of its visit on the visit's lead (Art. 19), none on its other
+    # sites (merged into the lead) nor on a visit merged into another task's (amendment).
     expected: dict[str, list[str]] = {}
-    for part in ("random", "construction"):
-        found = _part(row, part)
-        if found is None:
-            continue
-        current = replay(*found, [a for a in amendments if a.part == part])
+    for current in current_parts(row, amendments).values():
         for team in current.teams:
-            expected[team.target_key] = [*team.members, *team.auxiliary]
+            for site in team.site_keys:
+                expected[site] = []
+            if team.merged_into is None:
+                expected[team.target_key] = [*team.members, *team.auxiliary]
     rows = await session.execute(
         select(Inspection.number, Inspection.target_key, TeamMember.certificate_no)
-        .join(TeamMember, TeamMember.inspection_id == Inspection.id)
-        .where(Inspection.draw_id == row.id, TeamMember.active.is_(True))
+        .outerjoin(
+            TeamMember,
+            (TeamMember.inspection_id == Inspection.id) & TeamMember.active.is_(True),
+        )
+        .where(Inspection.draw_id == row.id)
         .order_by(Inspection.number, TeamMember.position)
     )
     teams: dict[str, tuple[int, list[str]]] = {}
     for number, key, cert in rows.all():
-        teams.setdefault(key, (number, []))[1].append(cert)
+        certs = teams.setdefault(key, (number, []))[1]
+        if cert is not None:
+            certs.append(cert)
     for key in sorted(set(expected) | set(teams)):
         if key not in teams:
             return f"database: no inspection of drawn target {key}"

@@ -3,6 +3,7 @@ the packed documents of the record and the frozen-pool cache, and finding a task
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import zlib
@@ -23,6 +24,7 @@ from inspection.draw import (
 from storage.gcpause import paused_gc
 from storage.models import (
     Draw,
+    DrawAmendment,
     Task,
 )
 from storage.repos import Repositories
@@ -66,6 +68,10 @@ class Assignment:
     chatid: str | None = None
     merged_into: int | None = None  # number of the visit that carries this one's items
     host_userids: tuple[str, ...] = ()
+    # Art. 19: the visit's other sites (key, name, address), on the lead's card; a sibling
+    # site is ``merged_into`` its lead with ``same_visit`` (no card, no message of its own).
+    sites: tuple[tuple[str, str, str], ...] = ()
+    same_visit: bool = False
 
     @property
     def userids(self) -> list[str]:
@@ -168,3 +174,30 @@ async def draws_of(session: AsyncSession, task_id: int) -> list[Draw]:
 async def latest_draw(session: AsyncSession, task_id: int) -> Draw | None:
     draws = await draws_of(session, task_id)
     return draws[-1] if draws else None
+
+
+def exported(a: DrawAmendment) -> dict[str, Any]:
+    """An amendment as the export carries it and the version 2 chain hashes it (section 13)."""
+    if a.kind == "merge":
+        return {
+            "seq": a.seq,
+            "kind": a.kind,
+            "part": a.part,
+            "target_key": a.target_key,
+            "into": a.into,
+            "reason": a.reason,
+            "approved_by": a.approved_by,
+            "at": a.at.astimezone(dt.UTC).isoformat(),
+        }
+    return {
+        "seq": a.seq,
+        "kind": a.kind,
+        "part": a.part,
+        "target_key": a.target_key,
+        "leaving": a.leaving,
+        "replacement": a.replacement,
+        "excluded": list(a.excluded),
+        "reason": a.reason,
+        "approved_by": a.approved_by,
+        "at": a.at.astimezone(dt.UTC).isoformat(),
+    }

@@ -3,6 +3,7 @@ import copy
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +76,10 @@ def test_art27_export_has_the_documented_format() -> None:
         "construction",
         "amendments",
         "amendments_head",
+        "exclusions",  # read in version 2: what was left out, with its evidence (section 4)
     }
     assert doc["algorithm_version"] == 2 and doc["witness"] == WITNESS
-    assert set(doc["input"]) == {"targets", "inspectors", "counts", "policy"}
+    assert set(doc["input"]) == {"targets", "inspectors", "counts", "policy", "entities"}
 
 
 @pytest.mark.parametrize("witness", [WITNESS, None])
@@ -190,13 +192,16 @@ def test_art27_draw_algorithm_document_test_vector() -> None:
     assert derive_seed(secret, None).hex() in text
     assert score(seed, "target:general", "91350100M000100Y43").hex() in text
     assert derive_seed(secret, "unwitnessed").hex() in text
-    example = make_input(targets(3), inspectors(3), {Tier.general: 2})
+    plain = make_input(targets(3), inspectors(3), {Tier.general: 2})
+    # Art. 19: Tg00000 and Tg00001 are two permits of one market entity: one visit.
+    example = replace(plain, entities=(("Tg00000", "Tg00001"),))
     assert (
         canonical_json({"algorithm_version": 2, "input": input_to_json(example)}).decode() in text
     )
     assert fingerprint(example) in text
     result = draw(example, seed)
     assert canonical_json(result_to_json(result)).decode() in text
+    assert [t.sites for t in result.teams] == [("Tg00000", "Tg00001")]
     # The amendment chain of section 13, on the documented swap.
     new, _ = swap_member(result, example, "Tg00000", "C00000")
     amendment = {
@@ -214,7 +219,19 @@ def test_art27_draw_algorithm_document_test_vector() -> None:
     assert canonical_json(amendment).decode() in text
     assert amendments_head(commitment(secret), []) in text
     assert amendments_head(commitment(secret), [amendment]) in text
+    merge = {
+        "seq": 2,
+        "kind": "merge",
+        "part": "random",
+        "target_key": "Tg00000",
+        "into": "T2026-150102-003:1042",
+        "reason": "同一市场主体已有其他任务的检查",
+        "approved_by": "chief",
+        "at": "2026-11-30T03:00:00+00:00",
+    }
+    assert canonical_json(merge).decode() in text
+    assert amendments_head(commitment(secret), [amendment, merge]) in text
     # Version 1 (section 17).
     assert derive_seed(secret, None, 1).hex() in text
     assert derive_seed(secret, "王五", 1).hex() in text
-    assert fingerprint(example, 1) in text
+    assert fingerprint(plain, 1) in text

@@ -7,7 +7,7 @@ And ``public_bigram_count``: lines per bigram and year, so that a search starts 
 ``public_bigram.org_code``: a unit's page filters a bigram's lines in the index alone.
 
 Revision ID: 0008_facts
-Revises: 0008_chat
+Revises: 0008_drawalgo
 """
 
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_facts"
-down_revision: str | None = "0008_chat"
+down_revision: str | None = "0008_drawalgo"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
