@@ -282,7 +282,15 @@ def refusal_text(exc: DrawRefused, tz: dt.tzinfo) -> str:
                 f"确需重新抽取的，须由部门负责人发送「重新抽查 {task} <原因>」批准。"
             )
         case "task_complete":
-            return f"任务 {task} 已完成，不能再抽取。"
+            return f"任务 {task} 已完成，不能再抽取或修改。"
+        case "task_cancelled":
+            return f"任务 {task} 已取消，不能抽取或修改。"
+        case "task_sealed":
+            at = f["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M")
+            return (
+                f"任务 {task} 已于{at}封存抽取（第{f['attempt']}次），任务内容不能再修改或取消；"
+                f"确需重新抽取的，须由部门负责人发送「重新抽查 {task} <原因>」批准（第29条）。"
+            )
         case "outside_draw":
             return f"任务 {task} 是双随机以外的检查（第6条），不参加抽取。"
         case "not_approved" | "not_proposed" if f.get("status") == "refused":

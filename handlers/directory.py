@@ -20,6 +20,7 @@ from storage.directory.choices import (
     TARGET_STATUS_LABELS,
     TIER_CHOICES,
 )
+from storage.directory.importer import CHAT_EDIT
 from storage.directory.lookups import find_targets
 from storage.models import DirectoryHistory, Inspection, Inspector, Target, TeamMember
 from storage.results import ORIGIN_LABELS
@@ -230,6 +231,7 @@ async def change_target(msg: TextCommand, ctx: Context) -> None:
                 after=value,
                 actor=ctx.actor.userid,
                 at=now,
+                evidence=CHAT_EDIT,  # a re-import keeps it unless it overwrites
             )
         )
         done.append((field, before, value))
@@ -265,10 +267,29 @@ def _change_zh(field: str, before: Any, after: Any) -> str:
 @router.command("导入", roles={Role.ADMIN}, usage="导入", summary="获取上传名录表格的一次性链接")
 async def upload_link(msg: TextCommand, ctx: Context) -> None:
     """A self-built app receives no files: a signed, short-lived, single-use upload link."""
+    url, until = await _link(ctx)
+    ctx.reply(
+        f"请在 {until} 前打开以下链接上传名录表格（.xlsx 或 .csv），链接只能上传一次：\n{url}\n"
+        "页面上可下载检查对象、检查人员和抽查事项的表格模板，也可以先预览导入会修改什么。"
+    )
+
+
+@router.command("模板", roles={Role.ADMIN}, usage="模板", summary="下载名录表格模板")
+async def template_link(msg: TextCommand, ctx: Context) -> None:
+    """Art. 8-18: the three lists' templates, from the upload page (one link, also for the
+    upload once they are filled in)."""
+    url, until = await _link(ctx)
+    ctx.reply(
+        f"请在 {until} 前打开以下链接下载表格模板（检查对象名录、检查人员名录、随机抽查事项清单），"
+        f"填好后可在同一页面上传：\n{url}\n模板第2行是示例，导入时自动跳过。"
+    )
+
+
+async def _link(ctx: Context) -> tuple[str, str]:
     base = ctx.settings.server.public_url.rstrip("/")
     if not base:
         raise UserError(
-            "尚未配置服务器的外网地址（[server] public_url），无法生成上传链接。请联系系统运维人员。"
+            "尚未配置服务器的外网地址（[server] public_url），无法生成链接。请联系系统运维人员。"
         )
     link = await uploads.issue(
         ctx.session,
@@ -279,11 +300,7 @@ async def upload_link(msg: TextCommand, ctx: Context) -> None:
         now=ctx.now(),
     )
     until = link.expires_at.astimezone(ctx.settings.tz).strftime("%H:%M")
-    ctx.reply(
-        f"请在 {until} 前打开以下链接上传名录表格（.xlsx 或 .csv），链接只能使用一次：\n"
-        f"{base}{link.path()}\n"
-        "表格模板可由管理员用 `shuangsuiji template targets|inspectors|items` 生成。"
-    )
+    return f"{base}{link.path()}", until
 
 
 @router.command(

@@ -17,6 +17,8 @@ from storage.models import Inspection, Task
 
 router = Router("help")
 
+# Usage examples name 呼和浩特市 (150100); they are shown with the user's own organisation.
+EXAMPLE_ORG = "150100"
 PLACEHOLDER = re.compile(r"<([^<>]+)>")
 OPTIONAL = re.compile(r"\s*\[[^\[\]]*\]")
 # What a placeholder of a usage line becomes in an example, when the user's data has nothing
@@ -48,8 +50,14 @@ def help_text(ctx: Context) -> str:
     lines.append("可用命令（发送「帮助 <命令>」查看用法和示例）：")
     for command in ctx.commands(roles):
         aliases = f"（也可用：{'、'.join(command.aliases)}）" if command.aliases else ""
-        lines.append(f"· {command.usage} — {command.summary}{aliases}")
+        lines.append(f"· {own_org(ctx, command.usage)} — {command.summary}{aliases}")
     return "\n".join(lines)
+
+
+def own_org(ctx: Context, usage: str) -> str:
+    """``usage`` with the example organisation replaced by the user's own (the first bound)."""
+    own = sorted({b.org_code for b in ctx.actor.bindings})
+    return usage.replace(EXAMPLE_ORG, own[0]) if own else usage
 
 
 async def own_data(ctx: Context) -> dict[str, str]:
@@ -118,9 +126,10 @@ async def show_help(msg: TextCommand, ctx: Context) -> None:
         ctx.reply(f"没有您可用的命令「{name[:20]}」。发送「帮助」查看您可用的全部命令。")
         return
     data = await own_data(ctx)
-    lines = [f"「{command.name}」{command.summary}", f"用法：{command.usage}"]
-    filled = example(command.usage, data)
-    if filled != command.usage and "<" not in filled:
+    usage = own_org(ctx, command.usage)
+    lines = [f"「{command.name}」{command.summary}", f"用法：{usage}"]
+    filled = example(usage, data)
+    if filled != usage and "<" not in filled:
         source = "（按您的数据）" if data else ""
         lines.append(f"示例{source}：{filled}")
     if command.aliases:

@@ -282,11 +282,22 @@ def spec_from_fields(fields: Mapping[str, str]) -> TaskSpec:
         raise SpecError("请写明检查期，如 检查期=2026-12-01~2026-12-31。", "check period missing")
     start, end = parse_period(values.pop("检查期"))
     kwargs: dict[str, object] = {"name": name, "check_start": start, "check_end": end}
+    kwargs["quotas"] = {}
+    kwargs.update(read_fields(values))
+    return TaskSpec(**kwargs)  # type: ignore[arg-type]
+
+
+def read_fields(values: Mapping[str, str]) -> dict[str, object]:
+    """``TaskSpec`` keyword values from typed fields (``键=值``) other than 名称 and 检查期: the
+    quotas of the tiers given, and each field's reader."""
+    values = dict(values)
+    kwargs: dict[str, object] = {}
     quotas = {}
     for word, tier in TIER_WORDS.items():
         if word in values:
             quotas[tier] = parse_quota(values.pop(word), tier)
-    kwargs["quotas"] = quotas
+    if quotas:
+        kwargs["quotas"] = quotas
     readers: dict[str, tuple[str, Callable[[str], object]]] = {
         "单位": ("org_code", str.strip),
         "范围": ("scope_orgs", split_list),
@@ -313,8 +324,57 @@ def spec_from_fields(fields: Mapping[str, str]) -> TaskSpec:
     }
     for key, value in values.items():
         if key not in readers:
-            known = "、".join(["检查期", *TIER_LABELS.values(), *readers])
+            known = "、".join(["名称", "检查期", *TIER_LABELS.values(), *readers])
             raise SpecError(f"不认识「{key}」。可写的项目：{known}。", f"unknown field {key!r}")
         attr, read = readers[key]
         kwargs[attr] = read(value)
-    return TaskSpec(**kwargs)  # type: ignore[arg-type]
+    return kwargs
+
+
+EDIT_USAGE = "修改任务 <任务> 键=值 … 原因=<原因>（如「修改任务 T2026-150100-001 检查期=2026-12-05~2026-12-31 原因=避开节前检查」）"
+CANCEL_USAGE = "取消任务 <任务> <原因>"
+
+
+def parse_edit_line(text: str) -> dict[str, object]:
+    """What an edit changes: ``键=值`` tokens, read as in ``新建任务`` (名称 and 检查期 too), as
+    ``TaskSpec`` keyword values; quotas only for the tiers given. The drawing organisation and
+    the plan's year are not editable here."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    values: dict[str, str] = {}
+    for token in text.split():
+        key, sep, value = token.partition("=")
+        if not sep or not key or not value:
+            raise SpecError(
+                f"「{token}」应写成 键=值。用法：{EDIT_USAGE}", f"{token!r}: expected key=value"
+            )
+        if key in values:
+            raise SpecError(f"「{key}」写了两次。", f"{key} given twice")
+        values[key] = value
+    if not values:
+        raise SpecError(f"请写明要修改的项目。用法：{EDIT_USAGE}", "nothing to change")
+    if "单位" in values:
+        raise SpecError(
+            "抽取单位不能修改：请取消该任务，再由该单位新建。", "the drawing organisation is fixed"
+        )
+    changes: dict[str, object] = {}
+    if "名称" in values:
+        changes["name"] = values.pop("名称")
+    if "检查期" in values:
+        changes["check_start"], changes["check_end"] = parse_period(values.pop("检查期"))
+    changes.update(read_fields(values))
+    return changes
+
+
+def example_line(scope: str, today: dt.date) -> str:
+    """A ``新建任务`` line an admin can send as it is: their own scope, the rest of this month
+    (or the next month, near its end) as the check period."""
+    start = today + dt.timedelta(days=1)
+    following = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    end = following - dt.timedelta(days=1)
+    if (end - start).days < 10:
+        end = (following.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(1)
+    quarter = (start.month - 1) // 3 + 1
+    return (
+        f"新建任务 {start.year}年第{quarter}季度双随机抽查 范围={scope} 特殊=25% 重点=20% "
+        f"一般=10% 检查期={start.isoformat()}~{end.isoformat()}"
+    )

@@ -25,11 +25,17 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import StaticPool
 
+from storage import sqlite_inline
+
 
 def insert_for(db: AsyncSession | Connection) -> Any:
     """The dialect's INSERT, which has ON CONFLICT (both SQLite and PostgreSQL have it)."""
     dialect = db.dialect if isinstance(db, Connection) else db.get_bind().dialect
     return pg_insert if dialect.name == "postgresql" else sqlite_insert
+
+
+# session.info key of a transaction that never reads the rule parameters (storage.params)
+SKIP_RULES = "skip_rule_params"
 
 
 class DatabaseUnavailable(Exception):
@@ -49,7 +55,9 @@ def sqlite_path(url: str) -> Path | None:
 SQLITE_CACHE_KIB = 32 * 1024
 
 
-def _configure_sqlite(engine: Engine, *, own_checkpoints: bool = False) -> None:
+def _configure_sqlite(
+    engine: Engine, *, own_checkpoints: bool = False, busy_wait: bool = True
+) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us emit BEGIN ourselves (pysqlite's own BEGIN is deferred, which fails with
@@ -59,7 +67,8 @@ def _configure_sqlite(engine: Engine, *, own_checkpoints: bool = False) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        if busy_wait:  # (the inline driver waits for a busy database in a thread instead)
+            cursor.execute("PRAGMA busy_timeout=30000")
         # 32 MiB of page cache (SQLite's default is 2 MiB), filled only as pages are read. A
         # draw writes 10,000 inspections and 20,000 team members whose foreign keys look up
         # the target and inspector tables at random: with the default cache that thrashes
@@ -80,8 +89,15 @@ def _sqlite_engine(url: str, echo: bool, own_checkpoints: bool) -> AsyncEngine:
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
-    _configure_sqlite(engine.sync_engine, own_checkpoints=own_checkpoints)
+    if path is None:  # in memory: aiosqlite
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        _configure_sqlite(engine.sync_engine, own_checkpoints=own_checkpoints)
+        return engine
+    # A file: each call runs on the loop's thread (storage/sqlite_inline.py).
+    engine = create_async_engine(
+        url, echo=echo, async_creator=sqlite_inline.creator(str(path), timeout=30)
+    )
+    _configure_sqlite(engine.sync_engine, own_checkpoints=own_checkpoints, busy_wait=False)
     return engine
 
 
@@ -129,11 +145,15 @@ class Database:
                 yield
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, *, rules: bool = True) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: commit on success, roll back on error.
 
+        ``rules=False``: a transaction that never reads the rule parameters (the runtime's
+        claims, heartbeats, sending) skips loading them (storage.params).
+
         Never nest two in one task: on SQLite the second would wait for the first forever."""
-        async with self._turn(), self.sessions() as session, session.begin():
+        info = {SKIP_RULES: True} if not rules else {}
+        async with self._turn(), self.sessions(info=info) as session, session.begin():
             # Begin on the database now: the rule parameters in force load as it begins
             # (storage.params), before anything reads them.
             await session.connection()

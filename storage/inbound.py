@@ -131,6 +131,24 @@ async def load_owned(session: AsyncSession, event_id: int, owner: str) -> Inboun
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def load_owned_many(
+    session: AsyncSession, event_ids: list[int], owner: str
+) -> list[InboundEvent]:
+    """``load_owned`` for several events in one query: those this owner still holds, locked."""
+    stmt = (
+        select(InboundEvent)
+        .where(
+            InboundEvent.id.in_(event_ids),
+            InboundEvent.lease_owner == owner,
+            InboundEvent.status == "pending",
+        )
+        .order_by(InboundEvent.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
 async def pending_count(session: AsyncSession) -> int:
     stmt = select(func.count()).select_from(InboundEvent).where(InboundEvent.status == "pending")
     return int((await session.execute(stmt)).scalar_one())

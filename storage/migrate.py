@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +10,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from storage.db import Database
+
+# The advisory lock key that serialises migrations: 64 bits, outside the range of the sender's
+# 32-bit recipient keys, hashed like the draws' keys.
+MIGRATION_LOCK = int.from_bytes(
+    hashlib.sha256(b"shuangsuiji:migrate").digest()[:8], "big", signed=True
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,6 +41,10 @@ async def upgrade(db: Database, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
     async with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Instances starting together upgrade one after another: the others wait here, then
+            # find the schema at head (PostgreSQL's DDL is transactional) and do nothing.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(run)
 
 

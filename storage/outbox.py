@@ -10,9 +10,9 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import cards
@@ -329,21 +329,79 @@ async def recent_usage(
     return {r: Usage(m, om, h, oh) for r, m, om, h, oh in rows.all()}
 
 
-async def reserve(
-    session: AsyncSession,
-    message_id: int,
-    attempt: int,
-    recipients: Sequence[str],
-    until: dt.datetime,
+async def reserve_many(
+    session: AsyncSession, slots: Sequence[tuple[int, int, str]], until: dt.datetime
 ) -> None:
-    """One slot per recipient for this attempt, stamped ``until`` (the latest it may arrive)."""
-    for recipient in recipients:
-        session.add(
-            OutboxDelivery(
-                message_id=message_id, recipient=recipient, sent_at=until, attempt=attempt
-            )
+    """``reserve`` for several attempts at once: (message id, attempt, recipient) each."""
+    if slots:
+        await session.execute(
+            insert(OutboxDelivery),
+            [
+                {"message_id": m, "attempt": a, "recipient": r, "sent_at": until}
+                for m, a, r in slots
+            ],
         )
-    await session.flush()
+
+
+async def wait_for_budget(session: AsyncSession, waits: dict[int, dt.datetime]) -> None:
+    """Messages whose recipients' budget is spent: claimable again when it frees up; waiting
+    is not an attempt."""
+    if waits:
+        await session.execute(
+            update(OutboxMessage),
+            [
+                {
+                    "id": message_id,
+                    "not_before": until,
+                    "lease_owner": None,
+                    "lease_until": None,
+                }
+                for message_id, until in waits.items()
+            ],
+        )
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(list(waits)), OutboxMessage.attempts > 0)
+            .values(attempts=OutboxMessage.attempts - 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def mark_sent(
+    session: AsyncSession, sent: Sequence[tuple[int, int, dt.datetime, dict[str, Any]]]
+) -> None:
+    """Messages WeCom took: (id, attempt, answered at, response) each. Their attempt's slots
+    are stamped with the answer's time (never before WeCom counted it)."""
+    if not sent:
+        return
+    slots = cast(Table, OutboxDelivery.__table__)
+    await session.execute(
+        update(slots)
+        .where(slots.c.message_id == bindparam("m"), slots.c.attempt == bindparam("a"))
+        .values(sent_at=bindparam("at")),
+        [{"m": m, "a": a, "at": at} for m, a, at, _ in sent],
+    )
+    await session.execute(
+        update(OutboxMessage),
+        [
+            {
+                "id": m,
+                "status": "sent",
+                "sent_at": at,
+                "response": response,
+                "lease_owner": None,
+                "lease_until": None,
+                "error": None,
+            }
+            for m, _, at, response in sent
+        ],
+    )
+
+
+async def invalid_users(session: AsyncSession, message_id: int, users: list[str]) -> None:
+    await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == message_id).values(invalid_users=users)
+    )
 
 
 async def stamp(session: AsyncSession, message_id: int, attempt: int, at: dt.datetime) -> None:
@@ -370,30 +428,35 @@ def content_key(recipients: Sequence[str], body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def same_content_since(
-    session: AsyncSession, message_id: int, key: str, since: dt.datetime
-) -> bool:
-    """Whether another message with this content was first sent after ``since``."""
-    found = await session.scalar(
-        select(OutboxMessage.id)
-        .where(
-            OutboxMessage.content_key == key,
-            OutboxMessage.id != message_id,
+async def contents_sent_since(
+    session: AsyncSession, keys: set[str], message_ids: list[int], since: dt.datetime
+) -> set[str]:
+    """Which of these content keys another message (not one of ``message_ids``) was first sent
+    with after ``since``."""
+    if not keys:
+        return set()
+    rows = await session.execute(
+        select(OutboxMessage.content_key).where(
+            OutboxMessage.content_key.in_(sorted(keys)),
+            OutboxMessage.id.not_in(message_ids),
             OutboxMessage.first_sent_at > since,
         )
-        .limit(1)
     )
-    return found is not None
+    return {k for k in rows.scalars() if k is not None}
 
 
-async def first_send(
-    session: AsyncSession, message_id: int, key: str, at: dt.datetime, duplicate_check: bool
+async def first_sends(
+    session: AsyncSession, firsts: Sequence[tuple[int, str, bool]], at: dt.datetime
 ) -> None:
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .values(content_key=key, first_sent_at=at, duplicate_check=duplicate_check)
-    )
+    """``first_send`` for several messages: (id, content key, duplicate check) each."""
+    if firsts:
+        await session.execute(
+            update(OutboxMessage),
+            [
+                {"id": m, "content_key": key, "first_sent_at": at, "duplicate_check": check}
+                for m, key, check in firsts
+            ],
+        )
 
 
 async def admins(session: AsyncSession) -> list[str]:

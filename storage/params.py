@@ -2,7 +2,9 @@
 
 Every ORM transaction loads the table (a dozen rows) as it begins, into a context variable, so
 that ``rule_params(on)`` stays a cheap synchronous call for its many callers and always sees
-the values committed when the transaction began, on every instance.
+the values committed when the transaction began, on every instance. The runtime's own
+bookkeeping transactions that never read the rules (claims, heartbeats, the sender's) opt out
+(``Database.transaction(rules=False)``, which marks the session with ``SKIP_RULES``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from inspection.params import (
     parse_value,
 )
 from storage import audit
+from storage.db import SKIP_RULES
 from storage.models import RoleBinding, RuleParam
 
 REGION = "150000"  # only the region department sets rule parameters (Art. 5, 45)
@@ -40,6 +43,8 @@ _parsed: dict[tuple[tuple[object, ...], ...], ParamHistory] = {}
 @listens_for(Session, "after_begin")
 def _load_on_begin(_session: Session, tx: SessionTransaction, conn: Connection) -> None:
     if tx.nested:  # a savepoint sees its transaction's snapshot, loaded when that began
+        return
+    if _session.info.get(SKIP_RULES):
         return
     rows = tuple(tuple(r) for r in conn.execute(_LOAD).all())
     history = _parsed.get(rows)
@@ -62,6 +67,15 @@ def in_force() -> ParamHistory:
     with no database) the rules of 2024-07-18, which are also what the migration seeds."""
     history = _in_force.get()
     return DEFAULT_HISTORY if history is None else history
+
+
+def snapshot() -> ParamHistory | None:
+    """What is in force now, to ``restore`` should a savepoint that changes it roll back."""
+    return _in_force.get()
+
+
+def restore(history: ParamHistory | None) -> None:
+    _in_force.set(history)
 
 
 def rule_params(on: dt.date) -> RuleParams:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_for
@@ -88,6 +88,29 @@ class RoleRepo:
             select(RoleBinding).where(RoleBinding.userid == userid).order_by(RoleBinding.id)
         )
         return list(rows.scalars())
+
+    async def identity(
+        self, userid: str
+    ) -> tuple[list[tuple[str, str, str]], tuple[str, str] | None]:
+        """In one query: the user's bindings (role, org, dept) in grant order, and their active
+        inspector record's (org, name), the first if several (what ``bindings_for`` and
+        ``InspectorRepo.active_by_userid`` give, for the worker's every event)."""
+        bindings = select(
+            literal(0).label("kind"),
+            RoleBinding.id,
+            RoleBinding.role,
+            RoleBinding.org_code,
+            RoleBinding.dept_code,
+        ).where(RoleBinding.userid == userid)
+        inspectors = select(
+            literal(1), Inspector.id, literal(""), Inspector.org_code, Inspector.name
+        ).where(Inspector.userid == userid, Inspector.active.is_(True))
+        rows = (
+            await self.session.execute(union_all(bindings, inspectors).order_by("kind", "id"))
+        ).all()
+        found = [(r[2], r[3], r[4]) for r in rows if r[0] == 0]
+        inspector = next(((r[3], r[4]) for r in rows if r[0] == 1), None)
+        return found, inspector
 
     async def all(self, org_codes: Iterable[str] | None = None) -> list[RoleBinding]:
         stmt = select(RoleBinding).order_by(

@@ -40,7 +40,7 @@ from storage.models import (
     TeamMember,
 )
 from storage.params import rule_params as rule_params  # the table, Art. 45
-from storage.repos import Repositories
+from storage.repos import OrgNode, Repositories
 
 CHUNK = 500  # keys per IN (...) list: well under SQLite's and asyncpg's parameter limits
 
@@ -118,18 +118,13 @@ async def list_plans(
 # --- tasks --------------------------------------------------------------------------------
 
 
-async def create_task(
-    session: AsyncSession,
-    spec: TaskSpec,
-    *,
-    org_code: str,
-    actor: str,
-    now: dt.datetime,
-    today: dt.date | None = None,
-) -> Task:
-    """Validate against today (in the bureau's time zone; default ``now``'s date), the directory
-    and the rules in force, allocate the code, record it."""
-    check_task_dates(spec.check_start, spec.check_end, spec.draw_on, today or now.date())
+async def validate_spec(
+    session: AsyncSession, spec: TaskSpec, *, org_code: str, today: dt.date
+) -> tuple[OrgNode, list[str], int, dict[Tier, Quota]]:
+    """What a new or edited task must satisfy: its dates against today (in the bureau's time
+    zone), its organisations and items against the directory, its team size against the rules
+    in force. Returns the organisation, the scope, the team size and the quotas to store."""
+    check_task_dates(spec.check_start, spec.check_end, spec.draw_on, today)
     repos = Repositories(session)
     org = await repos.orgs.get(org_code)
     if org is None:
@@ -166,6 +161,24 @@ async def create_task(
                 f"计划「{plan.name}」是{plan.year}年的，任务在{spec.year}年。",
                 f"plan {plan.id} is for {plan.year}, the task for {spec.year}",
             )
+    return org, scope, team_size, quotas
+
+
+async def create_task(
+    session: AsyncSession,
+    spec: TaskSpec,
+    *,
+    org_code: str,
+    actor: str,
+    now: dt.datetime,
+    today: dt.date | None = None,
+) -> Task:
+    """Validate against today (in the bureau's time zone; default ``now``'s date), the directory
+    and the rules in force, allocate the code, record it."""
+    repos = Repositories(session)
+    org, scope, team_size, quotas = await validate_spec(
+        session, spec, org_code=org_code, today=today or now.date()
+    )
     n = await repos.sequences.next(f"task:{spec.year}:{org_code}")
     task = Task(
         code=f"T{spec.year}-{org_code}-{n:03d}",

@@ -19,10 +19,10 @@ ADMIN = "admin_hhht"
 
 
 async def _load_example_directory(h: Harness, tmp_path: Path) -> None:
-    """The template's example rows, imported through the real import path."""
+    """The template's example rows, unmarked (as data), imported through the real import path."""
     for kind in ("items", "targets", "inspectors"):
         path = tmp_path / f"{kind}.xlsx"
-        directory.write_template(kind, path)
+        directory.write_template(kind, path, marked=False)
         async with h.db.transaction() as session:
             await directory.import_rows(
                 session, kind, path, actor="test", now=h.clock.now(), strict=True

@@ -525,9 +525,15 @@ async def test_template_round_trips_through_the_import(
     db: Database, tmp_path: Path, kind: Kind, suffix: str
 ) -> None:
     path = tmp_path / f"template{suffix}"
-    write_template(kind, path)
+    write_template(kind, path, marked=False)  # the example as data: a valid row
     report = await run_import(db, kind, path, strict=True)
     assert (report.added, report.rejected) == (1, 0), report.to_text()
+    # As handed out, the example row is marked: the import skips it and says so.
+    write_template(kind, path)
+    report = await run_import(db, kind, path, strict=True)
+    assert (report.added, report.updated, report.rejected) == (0, 0, 0), report.to_text()
+    assert report.examples_skipped == [2]
+    assert "example" in report.to_text() and "示例" in report.summary_zh()
     if suffix == ".xlsx":
         workbook = load_workbook(path)
         assert workbook.sheetnames[1] == "填写说明"

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from bot.cli import (
     _logging,
     audit,
+    backup,
     check,
     directory,
     draws,
@@ -37,7 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(parser)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
     verbs.required = True
-    for group in (serve, check, tools, roles, directory, audit, draws, params, publish, report):
+    for group in (
+        serve,
+        check,
+        backup,
+        tools,
+        roles,
+        directory,
+        audit,
+        draws,
+        params,
+        publish,
+        report,
+    ):
         group.register(verbs)
     return parser
 

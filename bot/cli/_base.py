@@ -172,6 +172,9 @@ def refusal_line(exc: DrawRefused) -> str:
         "already_drawn": f"task {task} was already drawn (attempt {f.get('attempt')}, "
         f"{f.get('status')})",
         "task_complete": "task is complete",
+        "task_cancelled": f"task {task} was cancelled",
+        "task_sealed": f"task {task} has a sealed draw (attempt {f.get('attempt')}); its terms "
+        "can no longer change",
         "outside_draw": "check outside the draw",
         "not_approved": f"task {task} is {f.get('status')}: its league/city bureau approves it "
         "first (Art. 5)",

@@ -32,6 +32,16 @@ def register(verbs: Verbs) -> None:
         "2 when nothing was saved because rows were rejected (--strict, or every row bad)"
     )
     imp.add_argument("--report", help="write the rejected rows to this .xlsx")
+    imp.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what the import would add and change, field by field; save nothing",
+    )
+    imp.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace values edited in chat since the last import (kept by default)",
+    )
     tpl = add_verb(
         verbs,
         "template",
@@ -54,6 +64,8 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from storage import directory, imported_checks
     from storage.spreadsheet import SpreadsheetError
 
+    if args.kind == CHECKS and (args.dry_run or args.overwrite):
+        raise CliError("--dry-run and --overwrite apply to targets, inspectors and items")
     async with database(settings) as db:
         try:
             async with db.transaction() as session:
@@ -76,14 +88,29 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                         now=at,
                         strict=args.strict,
                         tz=settings.tz,
+                        overwrite=args.overwrite,
                     )
+                    if args.dry_run:
+                        raise _Preview(report)  # rolls the transaction back
+        except _Preview as preview:
+            report = preview.report
+            report.dry_run = True
         except directory.StrictImportError as failed:
             report = failed.report
+            report.dry_run = args.dry_run
         except SpreadsheetError as exc:
             raise CliError(f"cannot read {path}: {exc}") from exc
     print(report.to_text())
     _write_report(args, report)
     return 0 if _saved_anything(report) or not report.rejected else 2
+
+
+class _Preview(Exception):
+    """--dry-run: the import ran in a transaction that is now rolled back."""
+
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__("dry run")
+        self.report = report
 
 
 def _saved_anything(report: ImportReport) -> bool:

@@ -108,6 +108,8 @@ class Runtime:
         self.gate = IngressGate()
         self.worker = EventWorker(self.db, routes, self.settings, self.clock, entropy=self.entropy)
         self.worker.before_each = self.gate.wait_idle
+        if self.db.is_sqlite:  # the acknowledgement needs the one write lock the worker holds
+            self.worker.yield_to = self.gate.waiting
         self.due = DueRunner(self.db, routes, self.settings, self.clock, self.worker.owner)
         self.pace = PaceWatch(self.db, self.settings, self.clock)
         self.reminders = ReminderRunner(self.db, self.settings, self.clock)

@@ -18,18 +18,18 @@ SYSTEM = "system"  # the actor of due actions (reminders, lapses)
 
 
 async def load_actor(repos: Repositories, userid: str) -> Actor:
-    """A user's role bindings and, if there is one, their active inspector record."""
+    """A user's role bindings and, if there is one, their active inspector record (one query)."""
+    found, inspector = await repos.roles.identity(userid)
     bindings = tuple(
-        Binding(Role(b.role), b.org_code, b.dept_code)
-        for b in await repos.roles.bindings_for(userid)
-        if b.role in Role.__members__.values()
+        Binding(Role(role), org, dept)
+        for role, org, dept in found
+        if role in Role.__members__.values()
     )
-    inspector = await repos.inspectors.active_by_userid(userid)
     return Actor(
         userid=userid,
         bindings=bindings,
-        inspector_org=inspector.org_code if inspector else None,
-        name=inspector.name if inspector else None,
+        inspector_org=inspector[0] if inspector else None,
+        name=inspector[1] if inspector else None,
     )
 
 

@@ -15,6 +15,11 @@ recipient's hung call holds up that recipient only and each recipient's order is
 next batch is claimed when every lane of this one is through, so messages that become due
 meanwhile wait for the slowest lane (at most the client's attempts times its timeout).
 
+Transactions. A claimed batch costs three transactions, not two per message: the claim; one
+that reserves the budget of every message in it (one query for the recipients' usage, one for
+the duplicate-check decisions, the slots written together); and the marks, group-committed:
+whatever answers have come in are marked together, while the lanes go on sending.
+
 Duplicates. Every message/send carries WeCom's duplicate check with the longest interval WeCom
 allows (4 hours), so that a resend of the same outbox message (its outcome unknown: the process
 died after WeCom took it, before we marked it) is dropped by WeCom. The request also carries the
@@ -36,6 +41,7 @@ import logging
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -59,6 +65,47 @@ UNDELIVERED_USER = "您的请求已处理，但回复未能送达（编号 {id}�
 
 async def _nothing() -> None:
     return None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What one attempt came to: WeCom's response, or the error; and when."""
+
+    message: OutboxMessage
+    response: dict[str, Any] | None
+    error: WeComError | None
+    at: dt.datetime
+
+
+@dataclass
+class _Ledger:
+    """A recipient's slots in WeCom's minute and hour, as this batch reserves more."""
+
+    minute: int = 0
+    oldest_in_minute: dt.datetime | None = None
+    hour: int = 0
+    oldest_in_hour: dt.datetime | None = None
+
+    @classmethod
+    def of(cls, usage: ob.Usage | None) -> _Ledger:
+        if usage is None:
+            return cls()
+        return cls(usage.minute, usage.oldest_in_minute, usage.hour, usage.oldest_in_hour)
+
+    def frees(self, w: Any, margin: dt.timedelta) -> dt.datetime | None:
+        """None when a slot is free now; else when the first one frees up."""
+        waits = []
+        if self.minute >= w.per_minute and self.oldest_in_minute is not None:
+            waits.append(self.oldest_in_minute + MINUTE + margin)
+        if self.hour >= w.per_hour and self.oldest_in_hour is not None:
+            waits.append(self.oldest_in_hour + HOUR + margin)
+        return max(waits, default=None)
+
+    def add(self, at: dt.datetime) -> None:
+        self.minute += 1
+        self.hour += 1
+        self.oldest_in_minute = min(self.oldest_in_minute or at, at)
+        self.oldest_in_hour = min(self.oldest_in_hour or at, at)
 
 
 def lanes(messages: list[OutboxMessage]) -> list[list[OutboxMessage]]:
@@ -114,84 +161,167 @@ class OutboxSender:
         """Deliver what is due now; returns how many messages left (sent or failed for good)."""
         done = 0
         while True:
-            async with self.db.transaction() as session:
+            async with self.db.transaction(rules=False) as session:
                 claimed = await ob.claim(
                     session, self.owner, self.clock.now(), self.lease, self.batch
                 )
             if not claimed:
                 return done
-            finished = sum(await asyncio.gather(*(self._lane(lane) for lane in lanes(claimed))))
+            ready, _ = await self._reserve_all(claimed)
+            finished = await self._send_all(ready)
             done += finished
             if not finished:
                 return done
 
-    async def _lane(self, messages: list[OutboxMessage]) -> int:
+    async def _send_all(self, messages: list[OutboxMessage]) -> int:
+        """Send in lanes; mark the answers as they come, several per transaction."""
+        if not messages:
+            return 0
+        answers: list[_Answer] = []
+        arrived = asyncio.Event()
+
+        async def lane(group: list[OutboxMessage]) -> None:
+            async with self._lanes:
+                for message in group:
+                    await self.before_each()
+                    answers.append(await self._attempt(message))
+                    arrived.set()
+
+        sending = asyncio.ensure_future(asyncio.gather(*(lane(g) for g in lanes(messages))))
         finished = 0
-        async with self._lanes:
-            for message in messages:
-                await self.before_each()
-                if await self.deliver(message):
-                    finished += 1
+        try:
+            while True:
+                if not answers:
+                    if sending.done():
+                        break
+                    waiting: asyncio.Future[Any] = asyncio.ensure_future(arrived.wait())
+                    either: list[asyncio.Future[Any]] = [sending, waiting]
+                    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                    waiting.cancel()
+                    arrived.clear()
+                    continue
+                batch = list(answers)
+                answers.clear()
+                finished += await self._mark(batch)
+            sending.result()
+        finally:
+            if not sending.done():
+                sending.cancel()
+                await asyncio.gather(sending, return_exceptions=True)
         return finished
 
-    async def deliver(self, message: OutboxMessage) -> bool:
-        """Returns True when the message reached a final state (sent or failed)."""
-        if message.api in BUDGETED and message.recipients:
-            wait_until = await self._reserve(message)
-            if wait_until is not None:
-                await self._defer(message, wait_until, None)
-                return False
+    async def _attempt(self, message: OutboxMessage) -> _Answer:
         try:
             response = await self._call(message)
         except WeComError as exc:
-            return await self._failed(message, exc)
+            return _Answer(message, None, exc, self.clock.now())
         except Exception as exc:  # a bug or an unexpected payload: keep the message, report
             log.exception("outbox message %s could not be sent", message.id)
-            return await self._failed(
-                message,
-                WeComError(
-                    -2, f"{type(exc).__name__}: {exc}", retryable=False, maybe_delivered=True
-                ),
+            error = WeComError(
+                -2, f"{type(exc).__name__}: {exc}", retryable=False, maybe_delivered=True
             )
-        await self._mark_sent(message, response)
-        return True
+            return _Answer(message, None, error, self.clock.now())
+        return _Answer(message, response, None, self.clock.now())
+
+    async def _mark(self, answers: list[_Answer]) -> int:
+        """One transaction for these answers; returns how many messages reached a final state."""
+        finished, given_up = 0, []
+        async with self.db.transaction(rules=False) as session:
+            sent = [a for a in answers if a.error is None]
+            await ob.mark_sent(
+                session, [(a.message.id, a.message.attempts, a.at, a.response or {}) for a in sent]
+            )
+            for a in sent:
+                await ob.record_card(session, a.message, a.response or {}, a.at)
+                invalid = list((a.response or {}).get("invaliduser") or [])
+                if invalid:
+                    # Recorded and reported (shown by the console and the admin's status), not
+                    # retried.
+                    await ob.invalid_users(session, a.message.id, invalid)
+                    log.warning("outbox message %s: WeCom does not know %s", a.message.id, invalid)
+            finished += len(sent)
+            for a in answers:
+                if a.error is not None and await self._failed(session, a.message, a.error):
+                    finished += 1
+                    given_up.append(a)
+        for a in given_up:
+            assert a.error is not None
+            log.error(
+                "outbox message %s failed for good: %s: %s",
+                a.message.id,
+                a.error.errcode,
+                a.error.errmsg,
+            )
+        return finished
 
     async def _reserve(self, message: OutboxMessage) -> dt.datetime | None:
-        """Reserve one slot per recipient for this attempt, or say when the budget frees up.
-        Slots of earlier attempts that may have arrived stay: WeCom counted them."""
+        """Reserve this message's slots, or say when the budget frees up (it is deferred)."""
+        ready, waits = await self._reserve_all([message])
+        return None if ready else waits.get(message.id)
+
+    async def _reserve_all(
+        self, messages: list[OutboxMessage]
+    ) -> tuple[list[OutboxMessage], dict[int, dt.datetime]]:
+        """Reserve one slot per recipient for each message's attempt, in the claimed order, in
+        one transaction; a message whose recipient's budget is spent is deferred until it frees
+        up (waiting for budget is not an attempt). Slots of earlier attempts that may have
+        arrived stay: WeCom counted them. Returns the messages to send and the deferrals."""
+        budgeted = [m for m in messages if m.api in BUDGETED and m.recipients]
+        if not budgeted:
+            return messages, {}
+        budgeted_ids = {m.id for m in budgeted}
         w = self.settings.worker
-        async with self.db.transaction() as session:
+        ready: list[OutboxMessage] = []
+        waits: dict[int, dt.datetime] = {}
+        async with self.db.transaction(rules=False) as session:
+            recipients = sorted({r for m in budgeted for r in m.recipients})
             if self.db.dialect == "postgresql":
-                for recipient in sorted(message.recipients):
+                for recipient in recipients:  # in one order: no deadlock between instances
                     await session.execute(
                         text("SELECT pg_advisory_xact_lock(:k)"),
                         {"k": zlib.crc32(recipient.encode()) - 2**31},
                     )
             now = self.clock.now()
-            recipients = list(message.recipients)
             usage = await ob.recent_usage(session, recipients, now, self.margin)
-            waits = []
-            for u in usage.values():
-                if u.minute >= w.per_minute and u.oldest_in_minute is not None:
-                    waits.append(u.oldest_in_minute + MINUTE + self.margin)
-                if u.hour >= w.per_hour and u.oldest_in_hour is not None:
-                    waits.append(u.oldest_in_hour + HOUR + self.margin)
-            if waits:
-                return max(waits)
-            if message.api == ob.SEND and message.duplicate_check is None:
-                await self._decide_duplicate_check(session, message, now)
-            await ob.reserve(session, message.id, message.attempts, recipients, now + self.lease)
-        return None
-
-    async def _decide_duplicate_check(
-        self, session: Any, message: OutboxMessage, now: dt.datetime
-    ) -> None:
-        """On at the first send, unless another message with the same content went within the
-        interval: WeCom might take this one for a copy of that one (see the module docstring)."""
-        key = ob.content_key(message.recipients, message.body)
-        clash = await ob.same_content_since(session, message.id, key, now - DUPLICATE_WINDOW)
-        message.duplicate_check = not clash
-        await ob.first_send(session, message.id, key, now, not clash)
+            ledger = {r: _Ledger.of(usage.get(r)) for r in recipients}
+            keys = {
+                m.id: ob.content_key(m.recipients, m.body)
+                for m in budgeted
+                if m.api == ob.SEND and m.duplicate_check is None
+            }
+            # The duplicate check: on at the first send, unless another message with the same
+            # content went within the interval (see the module docstring), this batch included.
+            recent = await ob.contents_sent_since(
+                session, set(keys.values()), list(keys), now - DUPLICATE_WINDOW
+            )
+            slots: list[tuple[int, int, str]] = []
+            firsts: list[tuple[int, str, bool]] = []
+            for m in messages:
+                if m.id not in budgeted_ids:
+                    ready.append(m)
+                    continue
+                wait = max(
+                    (t for r in m.recipients if (t := ledger[r].frees(w, self.margin))),
+                    default=None,
+                )
+                if wait is not None:
+                    waits[m.id] = wait
+                    continue
+                for r in m.recipients:
+                    # Counted from now for the waits above (its answer comes no earlier); the
+                    # row is stamped "lease from now" until the answer.
+                    ledger[r].add(now)
+                    slots.append((m.id, m.attempts, r))
+                key = keys.get(m.id)
+                if key is not None:
+                    m.duplicate_check = key not in recent
+                    recent.add(key)
+                    firsts.append((m.id, key, m.duplicate_check))
+                ready.append(m)
+            await ob.reserve_many(session, slots, now + self.lease)
+            await ob.first_sends(session, firsts, now)
+            await ob.wait_for_budget(session, waits)
+        return ready, waits
 
     def _addressed(self, message: OutboxMessage, body: dict[str, Any]) -> dict[str, Any]:
         """A message/send body for this outbox message: the same JSON on every retry (the
@@ -240,22 +370,6 @@ class OutboxSender:
             return {}
         raise WeComError(-2, f"unknown outbox api {message.api}", retryable=False)
 
-    async def _mark_sent(self, message: OutboxMessage, response: dict[str, Any]) -> None:
-        async with self.db.transaction() as session:
-            now = self.clock.now()
-            await ob.stamp(session, message.id, message.attempts, now)
-            row = await session.get(OutboxMessage, message.id, populate_existing=True)
-            if row is None:
-                return
-            row.status, row.sent_at, row.response = "sent", now, response
-            await ob.record_card(session, row, response, now)
-            row.lease_owner, row.lease_until, row.error = None, None, None
-            invalid = list(response.get("invaliduser") or [])
-            if invalid:
-                # Recorded and reported (shown by the console and the admin's status), not retried.
-                row.invalid_users = invalid
-                log.warning("outbox message %s: WeCom does not know %s", message.id, invalid)
-
     async def _settle_slots(self, session: Any, message: OutboxMessage, exc: WeComError) -> None:
         """A lost attempt may have arrived: its slots count from now. A refused one never did."""
         if exc.maybe_delivered:
@@ -263,41 +377,22 @@ class OutboxSender:
         else:
             await ob.release(session, message.id, message.attempts)
 
-    async def _defer(
-        self, message: OutboxMessage, until: dt.datetime, failure: WeComError | None
-    ) -> None:
-        async with self.db.transaction() as session:
-            row = await session.get(OutboxMessage, message.id, populate_existing=True)
-            if row is None:
-                return
-            row.not_before, row.lease_owner, row.lease_until = until, None, None
-            if failure is None:
-                row.attempts = max(row.attempts - 1, 0)  # waiting for budget is not an attempt
-            else:
-                row.error = f"{failure.errcode}: {failure.errmsg}"
-                await self._settle_slots(session, message, failure)
-
-    async def _failed(self, message: OutboxMessage, exc: WeComError) -> bool:
+    async def _failed(self, session: Any, message: OutboxMessage, exc: WeComError) -> bool:
         """Transient errors (token errors twice in a row among them) are retried with backoff;
         after ``max_attempts``, or at once for a refusal, the message fails and the admins
-        (and the user, for a reply) are told."""
+        (and the user, for a reply) are told. Returns True when it failed for good."""
         error = f"{exc.errcode}: {exc.errmsg}"
+        await self._settle_slots(session, message, exc)
+        row = await session.get(OutboxMessage, message.id, populate_existing=True)
+        if row is None:
+            return False
+        row.lease_owner, row.lease_until, row.error = None, None, error
         if exc.retryable and message.attempts < self.settings.worker.max_attempts:
             delay = dt.timedelta(seconds=min(5 * 2**message.attempts, 600))
-            await self._defer(message, self.clock.now() + delay, exc)
+            row.not_before = self.clock.now() + delay
             return False
-        async with self.db.transaction() as session:
-            row = await session.get(OutboxMessage, message.id, populate_existing=True)
-            if row is not None:
-                row.status, row.error, row.lease_owner, row.lease_until = (
-                    "failed",
-                    error,
-                    None,
-                    None,
-                )
-                await self._settle_slots(session, message, exc)
-                await self._tell_undelivered(session, message, error)
-        log.error("outbox message %s failed for good: %s", message.id, error)
+        row.status = "failed"
+        await self._tell_undelivered(session, message, error)
         return True
 
     async def _tell_undelivered(self, session: Any, message: OutboxMessage, error: str) -> None:

@@ -76,6 +76,10 @@ class IngressGate:
             if not self.inflight:
                 self._idle.set()
 
+    def waiting(self) -> bool:
+        """Whether callbacks are in flight now."""
+        return self.inflight > 0
+
     async def wait_idle(self) -> None:
         if self.inflight:
             with contextlib.suppress(TimeoutError):

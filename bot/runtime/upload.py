@@ -7,6 +7,7 @@ import base64
 import html
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
 
@@ -34,6 +35,18 @@ def _page(body: str, status: int = 200) -> web.Response:
     return web.Response(text=PAGE.format(body=body), status=status, content_type="text/html")
 
 
+def _template_links(token_id: str, sig: str) -> str:
+    links = "".join(
+        f'<li><a href="/upload/{html.escape(token_id)}/template/{k}.xlsx?sig={html.escape(sig)}">'
+        f"{v}模板.xlsx</a></li>"
+        for k, v in KINDS.items()
+    )
+    return (
+        f"<h3>表格模板</h3><ul>{links}</ul>"
+        '<p class="note">模板第2行是示例（名称以「【示例】」开头），导入时自动跳过。</p>'
+    )
+
+
 def _form(token_id: str, sig: str) -> str:
     options = "".join(f'<option value="{k}">{v}</option>' for k, v in KINDS.items())
     return (
@@ -44,8 +57,13 @@ def _form(token_id: str, sig: str) -> str:
         "<label>文件（.xlsx 或 .csv，UTF-8 或 GB18030）</label>"
         '<input type="file" name="file" accept=".xlsx,.csv" required>'
         '<label><input type="checkbox" name="strict" value="1"> 严格模式：有任何一行有误则全部不导入</label>'
+        '<label><input type="checkbox" name="preview" value="1"> 只预览：列出将新增和修改的内容，'
+        "不保存（链接仍可使用）</label>"
+        '<label><input type="checkbox" name="overwrite" value="1"> 覆盖：上次导入后在对话中修改过的值'
+        "也以表格为准（默认保留对话中的修改）</label>"
         "<button>上传</button></form>"
-        '<p class="note">链接只能使用一次，15 分钟内有效。导入结果会发到您的企业微信。</p>'
+        '<p class="note">链接只能上传一次，15 分钟内有效。导入结果会发到您的企业微信。</p>'
+        + _template_links(token_id, sig)
     )
 
 
@@ -73,24 +91,48 @@ class UploadPage:
             except uploads.LinkRefused as refused:
                 return _page(f"<p>{refused.message}</p>", refused.status)
         try:
-            kind, filename, content, strict = await self._read_form(request)
+            kind, filename, content, flags = await self._read_form(request)
         except ValueError as exc:
             return _page(f"<p>{html.escape(str(exc))}</p>" + _form(token_id, sig), 400)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / ("upload" + Path(filename).suffix.lower())
             path.write_bytes(content)
-            return await self._import(token.userid, token_id, kind, filename, path, strict)
+            if "preview" in flags:
+                return await self._preview(token_id, sig, kind, filename, path, flags)
+            return await self._import(token.userid, token_id, kind, filename, path, flags)
 
-    async def _read_form(self, request: web.Request) -> tuple[str, str, bytes, bool]:
-        kind, filename, content, strict = "", "", b"", False
+    async def template(self, request: web.Request) -> web.Response:
+        """A template download, while the link is valid (downloads do not use it up)."""
+        token_id, sig = request.match_info["token"], request.query.get("sig", "")
+        kind = request.match_info["kind"]
+        async with self.db.transaction() as session:
+            try:
+                await uploads.check(session, self.key, token_id, sig, self.clock.now())
+            except uploads.LinkRefused as refused:
+                return _page(f"<p>{refused.message}</p>", refused.status)
+        if kind not in KINDS:
+            return _page("<p>没有这种模板。</p>", 404)
+        name = f"{KINDS[kind]}模板.xlsx"
+        return web.Response(
+            body=directory.template_bytes(kind),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={
+                "Content-Disposition": f'attachment; filename="{kind}-template.xlsx"; '
+                f"filename*=UTF-8''{quote(name)}"
+            },
+        )
+
+    async def _read_form(self, request: web.Request) -> tuple[str, str, bytes, set[str]]:
+        kind, filename, content, flags = "", "", b"", set()
         reader = await request.multipart()
         async for part in reader:
             if not isinstance(part, BodyPartReader):
                 continue
             if part.name == "kind":
                 kind = (await part.text()).strip()
-            elif part.name == "strict":
-                strict = (await part.text()).strip() == "1"
+            elif part.name in ("strict", "preview", "overwrite"):
+                if (await part.text()).strip() == "1":
+                    flags.add(part.name)
             elif part.name == "file":
                 filename = part.filename or ""
                 content = await part.read()
@@ -98,10 +140,40 @@ class UploadPage:
             raise ValueError("请选择要导入的名录。")
         if not filename.lower().endswith(SUFFIXES) or not content:
             raise ValueError("请选择一个 .xlsx 或 .csv 文件。")
-        return kind, filename, content, strict
+        return kind, filename, content, flags
+
+    async def _preview(
+        self, token_id: str, sig: str, kind: str, filename: str, path: Path, flags: set[str]
+    ) -> web.Response:
+        """The import run in a transaction that is rolled back: what it would do; the link
+        stays usable for the real upload."""
+        now = self.clock.now()
+        try:
+            async with self.db.transaction() as session:
+                report = await directory.import_rows(
+                    session,
+                    kind,
+                    path,
+                    actor="preview",
+                    now=now,
+                    strict="strict" in flags,
+                    tz=self.settings.tz,
+                    overwrite="overwrite" in flags,
+                )
+                raise _Preview(report)
+        except _Preview as preview:
+            report = preview.report
+        except directory.StrictImportError as failed:
+            report = failed.report
+        except SpreadsheetError as exc:
+            message = html.escape(str(exc))
+            return _page(f"<p>文件无法读取：{message}</p>" + _form(token_id, sig), 400)
+        report.file, report.dry_run = filename, True
+        body = f"<h2>导入预览（未保存）</h2><pre>{html.escape(report.summary_zh(limit=50))}</pre>"
+        return _page(body + _form(token_id, sig))
 
     async def _import(
-        self, userid: str, token_id: str, kind: str, filename: str, path: Path, strict: bool
+        self, userid: str, token_id: str, kind: str, filename: str, path: Path, flags: set[str]
     ) -> web.Response:
         now = self.clock.now()
         report: directory.ImportReport
@@ -110,7 +182,14 @@ class UploadPage:
                 if not await uploads.consume(session, token_id, now):
                     return _page("<p>该链接已使用过或已过期。请重新发送「导入」。</p>", 410)
                 report = await directory.import_rows(
-                    session, kind, path, actor=userid, now=now, strict=strict, tz=self.settings.tz
+                    session,
+                    kind,
+                    path,
+                    actor=userid,
+                    now=now,
+                    strict="strict" in flags,
+                    tz=self.settings.tz,
+                    overwrite="overwrite" in flags,
                 )
                 report.file = filename
                 self._tell(Outbox(session, now), userid, report)
@@ -134,9 +213,16 @@ class UploadPage:
             outbox.file([userid], directory.rejections_file_name(report), content)
 
 
+class _Preview(Exception):
+    def __init__(self, report: directory.ImportReport) -> None:
+        super().__init__("preview")
+        self.report = report
+
+
 def upload_app(settings: Settings, db: Database, clock: Clock) -> web.Application:
     page = UploadPage(settings, db, clock)
     app = web.Application(client_max_size=MAX_UPLOAD)
+    app.router.add_get("/{token}/template/{kind}.xlsx", page.template)
     app.router.add_get("/{token}", page.show)
     app.router.add_post("/{token}", page.receive)
     return app

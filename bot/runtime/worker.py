@@ -1,8 +1,17 @@
-"""Runs queued inbound events through the router, each in one transaction with its effects.
+"""Runs queued inbound events through the router; an event's effects and its done mark commit
+together, in one transaction.
 
 A crash anywhere leaves the event pending with an expiring lease, so any instance picks it up
 again (within a few seconds: the dead owner's heartbeat stops, bot/runtime/heartbeat.py); its
 effects and its 'done' mark commit together, so it is handled once.
+
+Group commit. The events of one claim are handled in one transaction, each inside a savepoint
+of its own: a handler that fails rolls back its own savepoint only (its effects and its
+messages), and its failure is recorded in the same transaction. The transaction commits after
+``BATCH_EVENTS`` events or ``BATCH_SECONDS`` of CPU time, whichever first, or earlier when
+callbacks are waiting to be acknowledged (``yield_to``: on SQLite the acknowledgement needs the
+one write lock); the rest of the claim goes on in the next one. A commit then costs one fsync-free
+WAL write for several events instead of one each, and the rule parameters load once.
 """
 
 from __future__ import annotations
@@ -10,8 +19,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.context import Clock, Entropy, SystemEntropy, UserError
 from bot.chat.inbound import PayloadError, parse
@@ -19,8 +31,9 @@ from bot.chat.router import Dispatcher
 from bot.config import Settings
 from bot.runtime.contexts import build_context
 from bot.runtime.heartbeat import Heartbeat
-from storage import inbound
+from storage import inbound, params
 from storage.db import Database
+from storage.models import InboundEvent
 from storage.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -31,8 +44,18 @@ CONTEXT_CHANNEL = {inbound.WECOM: "text", inbound.CONSOLE: "console"}
 FAILED_REPLY = "抱歉，处理您的消息时出错（编号 E{id}），已记录。请稍后重试，或联系管理员。"
 
 
+BATCH_EVENTS = 32  # events per transaction at most
+# Work per transaction at most, as this thread's CPU time (what an acknowledgement waiting for
+# the write lock waits for; wall time would also count other processes on a busy machine).
+BATCH_SECONDS = 0.005
+
+
 async def _nothing() -> None:
     return None
+
+
+def _never() -> bool:
+    return False
 
 
 class EventWorker:
@@ -61,72 +84,104 @@ class EventWorker:
         self.heartbeat = Heartbeat(db, settings, clock, [self.owner])
         # Called after each handled event, so the sender wakes for what the handler queued.
         self.on_handled: Callable[[], None] = lambda: None
-        # Awaited before each event: lets the callback endpoint's acknowledgements go first.
+        # Awaited before each transaction: lets the callback endpoint's acknowledgements go first.
         self.before_each: Callable[[], Awaitable[None]] = _nothing
+        # True while acknowledgements wait: the transaction commits after the current event.
+        self.yield_to: Callable[[], bool] = _never
 
     async def run_once(self) -> int:
         """Claim what is claimable and handle it; returns how many events were handled."""
         handled = 0
         while True:
             await self.heartbeat.tick()
-            async with self.db.transaction() as session:
+            async with self.db.transaction(rules=False) as session:
                 ids = await inbound.claim(
                     session, self.owner, self.clock.now(), self.lease, channel=self.channel
                 )
             if not ids:
                 return handled
-            for event_id in ids:
+            while ids:
                 await self.before_each()
-                await self.process(event_id)
-                handled += 1
+                done = await self._batch(ids)
+                handled += done
+                ids = ids[done:]
                 self.on_handled()
 
     async def process(self, event_id: int) -> None:
+        """Handle one claimed event in a transaction of its own."""
+        await self._batch([event_id])
+
+    async def _batch(self, ids: list[int]) -> int:
+        """Handle claimed events in one transaction, each in its own savepoint, until the batch's
+        bounds; returns how many of ``ids`` (from the start) were dealt with."""
+        started = time.thread_time()
+        taken = 0
+        async with self.db.transaction() as session:
+            owned = {e.id: e for e in await inbound.load_owned_many(session, ids, self.owner)}
+            for event_id in ids:
+                taken += 1
+                event = owned.get(event_id)
+                if event is not None:  # else: lease lost to another instance, or already done
+                    await self._one(session, event)
+                if (
+                    taken >= BATCH_EVENTS
+                    or time.thread_time() - started >= BATCH_SECONDS
+                    or self.yield_to()
+                ):
+                    break
+        return taken
+
+    async def _one(self, session: AsyncSession, event: InboundEvent) -> None:
+        """One event: the handler in a savepoint, then the done mark. A UserError rolls the
+        savepoint back and is the reply; any other failure rolls it back and is recorded."""
+        now = self.clock.now()
+        # Read now: a rolled-back savepoint may expire the row (no lazy loads in async code).
+        event_id, attempts, userid = event.id, event.attempts, event.userid
+        channel = CONTEXT_CHANNEL.get(event.channel, event.channel)
         try:
-            await self._handle(event_id)
-        except Exception as exc:
-            log.exception("event %s failed", event_id)
-            await self._record_failure(event_id, exc)
-
-    async def _handle(self, event_id: int) -> None:
-        async with self.db.transaction() as session:
-            event = await inbound.load_owned(session, event_id, self.owner)
-            if event is None:  # lease lost to another instance, or already done
-                return
-            now = self.clock.now()
-            try:
-                message = parse(event.payload)
-            except PayloadError as exc:
-                event.status, event.processed_at, event.error = "done", now, str(exc)
-                return
-            ctx = await build_context(
-                session,
-                self.settings,
-                self.clock,
-                userid=message.user,
-                entropy=self.entropy,
-                event_id=event.id,
-                channel=CONTEXT_CHANNEL.get(event.channel, event.channel),
-            )
-            try:
-                async with session.begin_nested():
-                    await self.dispatcher.dispatch(message, ctx)
-            except UserError as exc:
-                ctx.outbox.reply(message.user, exc.message)
-            event.status, event.processed_at, event.lease_owner = "done", now, None
-
-    async def _record_failure(self, event_id: int, exc: Exception) -> None:
-        async with self.db.transaction() as session:
-            event = await inbound.load_owned(session, event_id, self.owner)
-            if event is None:
-                return
-            now = self.clock.now()
-            event.error = f"{type(exc).__name__}: {exc}"[:2000]
-            if event.attempts >= self.settings.worker.max_attempts:
-                event.status, event.processed_at = "failed", now
-                Outbox(session, now, cause_event_id=event.id).reply(
-                    event.userid, FAILED_REPLY.format(id=event.id)
+            message = parse(event.payload)
+        except PayloadError as exc:
+            event.status, event.processed_at, event.error = "done", now, str(exc)
+            return
+        rules = params.snapshot()
+        try:
+            async with session.begin_nested():
+                ctx = await build_context(
+                    session,
+                    self.settings,
+                    self.clock,
+                    userid=message.user,
+                    entropy=self.entropy,
+                    event_id=event_id,
+                    channel=channel,
                 )
-            else:
-                backoff = min(2**event.attempts, 60)
-                event.lease_owner, event.lease_until = None, now + dt.timedelta(seconds=backoff)
+                await self.dispatcher.dispatch(message, ctx)
+        except UserError as exc:
+            params.restore(rules)  # a rolled-back change of the rules is no longer in force
+            Outbox(session, now, cause_event_id=event_id).reply(message.user, exc.message)
+        except Exception as exc:
+            params.restore(rules)
+            log.exception("event %s failed", event_id)
+            self._record_failure(session, event, event_id, attempts, userid, exc)
+            return
+        event.status, event.processed_at, event.lease_owner = "done", now, None
+
+    def _record_failure(
+        self,
+        session: AsyncSession,
+        event: InboundEvent,
+        event_id: int,
+        attempts: int,
+        userid: str,
+        exc: Exception,
+    ) -> None:
+        now = self.clock.now()
+        event.error = f"{type(exc).__name__}: {exc}"[:2000]
+        if attempts >= self.settings.worker.max_attempts:
+            event.status, event.processed_at = "failed", now
+            Outbox(session, now, cause_event_id=event_id).reply(
+                userid, FAILED_REPLY.format(id=event_id)
+            )
+        else:
+            backoff = min(2**attempts, 60)
+            event.lease_owner, event.lease_until = None, now + dt.timedelta(seconds=backoff)

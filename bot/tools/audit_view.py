@@ -189,5 +189,14 @@ async def render(session: AsyncSession, entries: Sequence[AuditEntry], tz: dt.tz
         told = e.payload.get("notified")
         if told and e.action != "check.register":
             detail += f"；已通知：{_people(told, names)}"
-        lines.append(f"#{e.id} {at} {_who(e.actor, names)} {label} {e.subject}：{detail}")
+        lines.append(f"#{e.id} {at} {_who(e.actor, names)} {label} {_subject(e.subject)}：{detail}")
     return lines
+
+
+SUBJECT_KINDS = {"task": "任务", "plan": "计划", "user": "用户", "directory": "名录"}
+
+
+def _subject(subject: str) -> str:
+    """``task:T2026-150100-001`` as 任务 T2026-150100-001; other subjects as recorded."""
+    kind, sep, rest = subject.partition(":")
+    return f"{SUBJECT_KINDS[kind]} {rest}" if sep and kind in SUBJECT_KINDS else subject

@@ -40,8 +40,9 @@ class ShownCard:
     chosen: list[str] = field(default_factory=list)
 
 
-def render_card(card: dict[str, Any]) -> tuple[str, ShownCard]:
-    """A template card as text, with its choices numbered."""
+def render_card(card: dict[str, Any], *, numbered: bool = True) -> tuple[str, ShownCard]:
+    """A template card as text, with its choices numbered (``[:1]``, ``[:b1]``: what the
+    console's user types to tap them); ``numbered=False`` for reading only (the demo)."""
     shown = ShownCard(task_id=str(card.get("task_id", "")), card_type=str(card.get("card_type")))
     lines = []
     title = (card.get("main_title") or {}).get("title", "")
@@ -57,20 +58,20 @@ def render_card(card: dict[str, Any]) -> tuple[str, ShownCard]:
         shown.question_key = str(checkbox.get("question_key", ""))
         for n, option in enumerate(checkbox.get("option_list") or [], 1):
             shown.options.append((str(option["id"]), str(option["text"])))
-            lines.append(f"│ [:{n}] {option['text']}")
+            lines.append(f"│ [:{n}] {option['text']}" if numbered else f"│ ○ {option['text']}")
     elif select_list:
         first = select_list[0]
         shown.question_key = str(first.get("question_key", ""))
         for n, option in enumerate(first.get("option_list") or [], 1):
             shown.options.append((str(option["id"]), str(option["text"])))
-            lines.append(f"│ [:{n}] {option['text']}")
+            lines.append(f"│ [:{n}] {option['text']}" if numbered else f"│ ○ {option['text']}")
     submit = card.get("submit_button")
     if submit:
         shown.buttons.append((str(submit.get("key", "")), str(submit.get("text", "提交"))))
     for button in card.get("button_list") or []:
         shown.buttons.append((str(button.get("key", "")), str(button.get("text", ""))))
     for n, (_, text) in enumerate(shown.buttons, 1):
-        lines.append(f"│ [:b{n}] {text}")
+        lines.append(f"│ [:b{n}] {text}" if numbered else f"│ 〔{text}〕")
     lines.append("└")
     return "\n".join(lines), shown
 

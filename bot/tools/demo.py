@@ -104,6 +104,7 @@ class Tour:
         selected: list[tuple[str, list[str]]],
         *,
         quiet: bool = False,
+        label: str = "",
     ) -> None:
         """A tap on a template card, as WeCom posts it (with a fresh ResponseCode)."""
         before = len(self.wecom.texts_to(user))
@@ -120,8 +121,8 @@ class Tour:
         await self.settle()
         if quiet:
             return
-        choice = "、".join(_phrase(o) for _, options in selected for o in options) or event_key
-        _print(f"\n👆 {user} 点击卡片：{choice}   (HTTP {status})")
+        choice = "、".join(_phrase(o) for _, options in selected for o in options) or label
+        _print(f"\n👆 {user} 点击卡片：{choice}   （回调应答 {status}）")
         for answer in self.wecom.texts_to(user)[before:]:
             _print("🤖 " + answer.replace("\n", "\n   "))
 
@@ -134,7 +135,7 @@ class Tour:
         status, _ = await self.wecom.post_callback(self.url, xml)
         await self.settle()
         answers = self.wecom.texts_to(user)[before:]
-        _print(f"\n👤 {user}：{text}   (HTTP {status})")
+        _print(f"\n👤 {user}：{text}   （回调应答 {status}）")
         for answer in answers:
             body = answer if len(answer) <= show else answer[:show] + " …"
             _print("🤖 " + body.replace("\n", "\n   "))
@@ -186,7 +187,7 @@ async def step_directory(tour: Tour) -> None:
                 session, paths, actor="demo", now=tour.runtime.clock.now()
             )
     for report in reports.values():
-        _print(f"  {report.to_text().splitlines()[0]}")
+        _print(f"  {report.summary_zh().splitlines()[0]}")
 
 
 async def step_roles(tour: Tour) -> None:
@@ -252,7 +253,7 @@ async def step_draw(tour: Tour) -> None:
         _print(f"\n📨 检查组 {users} 收到任务卡片（一次发送给全组）：")
         from bot.tools.console import render_card
 
-        text, _ = render_card(card["template_card"])
+        text, _ = render_card(card["template_card"], numbered=False)
         _print("   " + text.replace("\n", "\n   "))
     _print(f"\n  共 {len(cards)} 个检查组收到卡片。")
 
@@ -278,7 +279,8 @@ async def step_verify(tour: Tour) -> None:
         task = await task_store.get_task(session, code)
         assert task is not None
         problem = await draws.verify_task(session, task)
-    _print(f"  shuangsuiji draw verify {code} → {'MATCH' if problem is None else problem}")
+    verdict = "一致（按记录复算，抽取结果相同）" if problem is None else f"不一致：{problem}"
+    _print(f"  shuangsuiji draw verify {code} → {verdict}")
     _print(f"  导出自包含记录：shuangsuiji draw export {code} {code}.json")
     _print(f"  只用标准库复算：python inspection/reference_verifier.py {code}.json")
 
@@ -321,7 +323,9 @@ async def step_results(tour: Tour) -> None:
     if approval:
         card = approval[-1]["template_card"]
         approve = card["button_list"][0]
-        await tour.click(CHIEF, approve["key"], card["task_id"], card["card_type"], [])
+        await tour.click(
+            CHIEF, approve["key"], card["task_id"], card["card_type"], [], label=approve["text"]
+        )
     _print(f"\n  更新的卡片：{len(tour.wecom.card_updates)} 张（全组的卡片关闭选项，显示结果）")
     async with tour.runtime.db.transaction() as session:
         entries = await audit.history(session, f"task:{tour.task_code}")

@@ -84,7 +84,7 @@ class WeComClient:
         corp_id: str,
         secret: str,
         agent_id: int,
-        api_base: str = "https://qyapi.weixin.qq.com",
+        api_base: str,
         max_attempts: int = 4,
         backoff: float = 0.5,
         timeout: float = 10.0,

@@ -24,11 +24,13 @@ from storage.directory.report import (
     StrictImportError,
     rejections_file_name,
 )
-from storage.directory.template import example_row, write_template
+from storage.directory.template import EXAMPLE_MARK, example_row, template_bytes, write_template
 from storage.directory.values import clean_text, parse_date
 from storage.spreadsheet import SpreadsheetError
 
 __all__ = [
+    "EXAMPLE_MARK",
+    "template_bytes",
     "SPECS",
     "TAG_FIELD",
     "Column",

@@ -36,10 +36,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from storage import audit, facts
+from storage.directory.choices import APPROVAL_CHOICES, STATUS_CHOICES, TIER_CHOICES
 from storage.directory.columns import SPECS, TAG_FIELD, TAG_PREFIX, Kind, Spec
 from storage.directory.lookups import TABLES, load_orgs, load_target_index
-from storage.directory.report import ImportReport, StrictImportError
+from storage.directory.report import Change, ImportReport, StrictImportError
 from storage.directory.rows import RowContext
+from storage.directory.template import EXAMPLE_MARK
 from storage.directory.values import clean_text
 from storage.models import Department, DirectoryHistory
 from storage.spreadsheet import Cell, SheetTable, cell_text, normalise_header, open_table
@@ -51,6 +53,11 @@ LOAD_PAGE = 10000
 SQLITE_IMPORT_CACHE_KB = 65536
 MAX_TAG_NAME = 30  # DirectoryHistory.field is 40 characters: "tags." + name
 HISTORY_KIND = {Kind.targets: "target", Kind.inspectors: "inspector", Kind.items: "item"}
+# DirectoryHistory.evidence of a change an import made; a change with other evidence ("chat":
+# 修改对象; "inspection:N": a result) was made outside the sheet, and a re-import keeps it
+# unless it overwrites. (Rows from before this marking have "": treated as the sheet's.)
+IMPORT_EVIDENCE = "import"
+CHAT_EDIT = "chat"
 
 
 def _canon(value: Any) -> Any:
@@ -106,8 +113,11 @@ class _Importer:
         today: dt.date,
         strict: bool,
         report: ImportReport,
+        overwrite: bool = False,
     ) -> None:
         self.session = session
+        self.overwrite = overwrite
+        self.edited_elsewhere: set[tuple[str, str]] = set()
         self.spec = spec
         self.model = TABLES[spec.kind]  # the ORM class
         self.actor = actor
@@ -229,6 +239,9 @@ class _Importer:
         self, number: int, record: dict[str, Cell], context: RowContext
     ) -> _Pending | None:
         spec, report = self.spec, self.report
+        if clean_text(cell_text(record.get("name"))).startswith(EXAMPLE_MARK):
+            report.examples_skipped.append(number)  # the template's example row
+            return None
         tag_cells = {name: record.pop(TAG_FIELD + name, None) for name in self.tag_names}
         ok = True
         try:
@@ -407,6 +420,7 @@ class _Importer:
             "after": after,
             "actor": self.actor,
             "at": self.now,
+            "evidence": IMPORT_EVIDENCE,
         }
 
     async def _update(self, items: list[_Pending]) -> None:
@@ -414,6 +428,7 @@ class _Importer:
         if not items:
             return
         before = await self._current([item.existing_id for item in items if item.existing_id])
+        self.edited_elsewhere = await self._edited_elsewhere([item.key for item in items])
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         history: list[dict[str, Any]] = []
         for item in items:
@@ -456,18 +471,64 @@ class _Importer:
             current.update({row.id: row._mapping for row in rows})
         return current
 
+    async def _edited_elsewhere(self, keys: list[str]) -> set[tuple[str, str]]:
+        """(key, field) whose last recorded change was made outside an import (in chat, or
+        from an inspection): the value last imported is no longer the value stored."""
+        if self.overwrite or not self.spec.tracked:
+            return set()
+        kind = HISTORY_KIND[self.spec.kind]
+        h = DirectoryHistory
+        last: dict[tuple[str, str], str] = {}
+        for start in range(0, len(keys), 500):
+            chunk = [k[:64] for k in keys[start : start + 500]]
+            rows = await self.session.execute(
+                select(h.subject_key, h.field, h.evidence)
+                .where(h.kind == kind, h.subject_key.in_(chunk))
+                .order_by(h.id)
+            )
+            for key, name, evidence in rows:
+                last[(key, name)] = evidence or ""
+        return {k for k, evidence in last.items() if evidence not in ("", IMPORT_EVIDENCE)}
+
+    def _kept(self, item: _Pending, name: str, current: Any, wanted: Any) -> bool:
+        """A value edited outside the sheet since the last import stays (unless overwriting)."""
+        if (item.key[:64], name) not in self.edited_elsewhere:
+            return False
+        self.report.kept.append(self._change(item, name, current, wanted))
+        return True
+
+    def _change(self, item: _Pending, name: str, before: Any, after: Any) -> Change:
+        label = f"标识：{name[5:]}" if name.startswith("tags.") else self._header(name)
+        return Change(
+            item.row,
+            item.key,
+            name,
+            _jsonable(before),
+            _jsonable(after),
+            label,
+            _as_written(name, before),
+            _as_written(name, after),
+        )
+
     def _changes(
         self, item: _Pending, old: Mapping[str, Any], history: list[dict[str, Any]]
     ) -> dict[str, Any]:
         changes = {f: v for f, v in item.values.items() if _canon(old[f]) != _canon(v)}
+        for name in [n for n in changes if self._kept(item, n, old[n], changes[n])]:
+            del changes[name]
         for name, value in changes.items():
+            before, after = _jsonable(old[name]), _jsonable(value)
+            self.report.note_change(self._change(item, name, old[name], value))
             if name in self.spec.tracked:
-                before, after = _jsonable(old[name]), _jsonable(value)
                 history.append(self._history(item.key, name, before, after))
         if self.tag_names:
             old_tags = dict(old["tags"] or {})
             new_tags = dict(old_tags)
             for name, tag in item.tag_values.items():
+                if old_tags.get(name) != tag and self._kept(
+                    item, f"tags.{name}", old_tags.get(name), tag
+                ):
+                    continue
                 if tag is None:
                     new_tags.pop(name, None)
                 else:
@@ -477,8 +538,33 @@ class _Importer:
             for name in sorted(set(old_tags) | set(new_tags)):
                 if old_tags.get(name) != new_tags.get(name):
                     before, after = old_tags.get(name), new_tags.get(name)
+                    self.report.note_change(self._change(item, f"tags.{name}", before, after))
                     history.append(self._history(item.key, f"tags.{name}", before, after))
         return changes
+
+
+# A stored code as the sheet writes it (tier "special" is 特殊): the first Chinese word of its
+# column's choices.
+_WRITTEN: dict[str, dict[Any, str]] = {
+    name: {code: word for word, code in reversed(list(choices.items())) if not word.isascii()}
+    for name, choices in {
+        "tier": TIER_CHOICES,
+        "status": STATUS_CHOICES,
+        "approval_level": APPROVAL_CHOICES,
+    }.items()
+}
+
+
+def _as_written(name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return "、".join(map(str, value))
+    if isinstance(value, str):
+        return _WRITTEN.get(name, {}).get(value, value)
+    return str(_jsonable(value))
 
 
 def _check_header(spec: Spec, table: SheetTable, report: ImportReport) -> None:
@@ -514,6 +600,7 @@ async def import_rows(
     strict: bool,
     today: dt.date | None = None,
     tz: dt.tzinfo | None = None,
+    overwrite: bool = False,
 ) -> ImportReport:
     """Import a spreadsheet into one of the three lists, in the caller's transaction.
 
@@ -522,6 +609,9 @@ async def import_rows(
     (for refusing future dates) defaults to ``now``'s date in ``tz``, the settings' time zone
     (`Settings.tz`; when not given, `Settings.timezone`'s default). Raises `SpreadsheetError`
     when the file cannot be read at all (wrong type, no header row, unknown encoding).
+
+    A value edited in chat (or set from an inspection) since the last import is kept, and
+    listed in the report, unless ``overwrite``. The template's example row is skipped.
     """
     kind = Kind(kind)
     spec = SPECS[kind]
@@ -537,6 +627,7 @@ async def import_rows(
         today=today or now.astimezone(tz or DEFAULT_TZ).date(),
         strict=strict,
         report=report,
+        overwrite=overwrite,
     )
     prefixes = {normalise_header(TAG_PREFIX): TAG_FIELD} if spec.tags else {}
     with open_table(path, spec.header_map, prefixes=prefixes) as table:
@@ -562,6 +653,9 @@ async def import_rows(
             "unchanged": report.unchanged,
             "rejected": report.rejected,
             "strict": strict,
+            "overwrite": overwrite,
+            "kept": len(report.kept),
+            "examples_skipped": report.examples_skipped,
             "departments_created": report.departments_created,
         },
     )

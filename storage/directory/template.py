@@ -1,4 +1,8 @@
-"""The blank list a bureau fills in: Chinese headers, one valid example row, fill-in notes."""
+"""The blank list a bureau fills in: Chinese headers, one example row, fill-in notes.
+
+The example row's name starts with EXAMPLE_MARK, and the import skips such rows (and says so):
+a bureau that fills in the template below the example, or over it without removing the mark,
+never imports 呼和浩特市示例化工有限公司, 李四/lisi or HB-001 as real data."""
 
 from __future__ import annotations
 
@@ -6,7 +10,10 @@ from pathlib import Path
 
 from inspection.uscc import make_uscc
 from storage.directory.columns import SPECS, Kind, headers
-from storage.spreadsheet import Cell, SheetSpec, write_csv, write_xlsx
+from storage.spreadsheet import Cell, SheetSpec, write_csv, write_xlsx, xlsx_bytes
+
+EXAMPLE_MARK = "【示例】"
+EXAMPLE_NOTE = f"第2行是示例（名称以「{EXAMPLE_MARK}」开头），导入时自动跳过；可删除，也可保留。"
 
 
 def example_row(kind: Kind | str) -> dict[str, Cell]:
@@ -72,20 +79,35 @@ def example_row(kind: Kind | str) -> dict[str, Cell]:
     }
 
 
-def write_template(kind: Kind | str, path: Path | str) -> None:
-    """An empty list with the Chinese headers and one valid example row (.xlsx or .csv)."""
-    spec = SPECS[Kind(kind)]
+def _row(kind: Kind, marked: bool) -> list[Cell]:
+    example = example_row(kind)
+    if marked:
+        example["name"] = EXAMPLE_MARK + str(example["name"])
+    return [example.get(c.field) for c in SPECS[kind].columns]
+
+
+def _sheets(kind: Kind, marked: bool) -> list[SheetSpec]:
+    spec = SPECS[kind]
+    notes = [(c.header, "是" if c.required else "", c.hint or "") for c in spec.columns]
+    if marked:
+        notes.insert(0, ("（示例行）", "", EXAMPLE_NOTE))
+    return [
+        SheetSpec(spec.label, headers(spec.kind), [_row(kind, marked)]),
+        SheetSpec("填写说明", ("列名", "必填", "说明"), notes, (20, 8, 60)),
+    ]
+
+
+def write_template(kind: Kind | str, path: Path | str, *, marked: bool = True) -> None:
+    """An empty list with the Chinese headers and one example row (.xlsx or .csv); the row is
+    marked as the example (skipped by the import) unless ``marked=False`` (test data)."""
+    kind = Kind(kind)
     path = Path(path)
-    example = example_row(spec.kind)
-    row = [example.get(c.field) for c in spec.columns]
     if path.suffix.lower() == ".csv":
-        write_csv(path, headers(spec.kind), [row])
+        write_csv(path, headers(kind), [_row(kind, marked)])
         return
-    notes = ((c.header, "是" if c.required else "", c.hint or "") for c in spec.columns)
-    write_xlsx(
-        path,
-        [
-            SheetSpec(spec.label, headers(spec.kind), [row]),
-            SheetSpec("填写说明", ("列名", "必填", "说明"), notes, (20, 8, 60)),
-        ],
-    )
+    write_xlsx(path, _sheets(kind, marked))
+
+
+def template_bytes(kind: Kind | str) -> bytes:
+    """The .xlsx template, for the upload page's download links."""
+    return xlsx_bytes(_sheets(Kind(kind), True))

@@ -117,6 +117,8 @@ async def commit(
         )
     if task.status == "complete":
         raise DrawRefused("task_complete", task=task.code)
+    if task.status == "cancelled":  # 取消任务 before the draw
+        raise DrawRefused("task_cancelled", task=task.code)
     if task.status in ("targeted", "joint", "imported"):  # 登记检查, import inspections
         raise DrawRefused("outside_draw", task=task.code)
     if task.status in ("proposed", "refused"):  # a branch's task awaits its city (Art. 5)

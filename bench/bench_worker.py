@@ -1,0 +1,150 @@
+"""CPU cost of the event worker and the outbox sender per simple event, in one process.
+
+Records --events distinct 帮助 messages from --users users straight into the inbound table (as
+the callback endpoint would), then times, on the same SQLite file:
+- floor: per event, a transaction that only loads the event under its lease and marks it done
+  (what no handler can avoid): the baseline of the same run;
+- worker: ``EventWorker.run_once`` working off the same number of events (parse, actor, dispatch,
+  reply queued, done mark);
+- sender: ``OutboxSender.run_once`` delivering the replies to the WeCom stand-in (in this
+  process: its side of each HTTP call counts too).
+
+Each line shows wall and CPU (process user + system) ms per event. ``--profile`` prints the
+top of a cProfile of the worker and sender phases.
+
+    .venv/bin/python bench/bench_worker.py [--events 2000] [--users 1000] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import datetime as dt
+import io
+import os
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.chat.context import SystemClock  # noqa: E402
+from bot.runtime.app import dispatcher  # noqa: E402
+from bot.runtime.sender import OutboxSender  # noqa: E402
+from bot.runtime.worker import EventWorker  # noqa: E402
+from bot.tools.demo import standin_settings  # noqa: E402
+from bot.wecom.api import WeComClient  # noqa: E402
+from bot.wecom.standin import WeComStandIn  # noqa: E402
+from storage import inbound, migrate  # noqa: E402
+from storage.db import Database  # noqa: E402
+from storage.inbound import NewEvent  # noqa: E402
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+async def _record(db: Database, wecom: WeComStandIn, n: int, users: int, offset: int) -> None:
+    from bot.chat.inbound import envelope
+
+    now = SystemClock().now()
+    events = []
+    for i in range(n):
+        xml = wecom.text_message_xml(f"u{i % users}", "帮助", offset + i, int(time.time()))
+        env = envelope(xml)
+        events.append(NewEvent(env.dedup_key, env.user, env.kind, xml, now))
+    await db.run_write(lambda conn: inbound.record_many(conn, events))
+
+
+args_sort = "cumulative"
+
+
+async def _timed(
+    label: str, n: int, work: Callable[[], Awaitable[int]], profile: bool
+) -> tuple[float, float]:
+    prof = cProfile.Profile() if profile else None
+    wall0, cpu0 = time.perf_counter(), _cpu()
+    if prof:
+        prof.enable()
+    done = await work()
+    if prof:
+        prof.disable()
+    wall, cpu = time.perf_counter() - wall0, _cpu() - cpu0
+    if done != n:
+        raise SystemExit(f"{label}: {done} of {n} done")
+    print(f"{label:8} {n:6d} {wall / n * 1000:9.3f} {cpu / n * 1000:9.3f}", flush=True)
+    if prof:
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).sort_stats(args_sort).print_stats(40)
+        print(out.getvalue())
+    return wall, cpu
+
+
+async def main(args: argparse.Namespace) -> None:
+    wecom = WeComStandIn()
+    api_base = await wecom.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/w.db"
+        settings = standin_settings(url, wecom, api_base)
+        db = Database(url, own_checkpoints=False)
+        await migrate.upgrade(db)
+        clock = SystemClock()
+        owner = "floor"
+        lease = dt.timedelta(seconds=60)
+        n = args.events
+        print(f"events {n} from {args.users} users; SQLite (WAL); load {os.getloadavg()[0]:.2f}")
+        print(f"{'phase':8} {'events':>6} {'wall ms':>9} {'cpu ms':>9}")
+
+        # The floor: claim, then per event one transaction loading it and marking it done.
+        await _record(db, wecom, n, args.users, 1)
+
+        async def floor() -> int:
+            done = 0
+            while True:
+                async with db.transaction() as session:
+                    ids = await inbound.claim(session, owner, clock.now(), lease)
+                if not ids:
+                    return done
+                for event_id in ids:
+                    async with db.transaction() as session:
+                        event = await inbound.load_owned(session, event_id, owner)
+                        assert event is not None
+                        event.status, event.processed_at = "done", clock.now()
+                    done += 1
+
+        await _timed("floor", n, floor, False)
+
+        await _record(db, wecom, n, args.users, 1_000_000)
+        worker = EventWorker(db, dispatcher(), settings, clock)
+        await _timed("worker", n, worker.run_once, args.profile)
+
+        async with aiohttp.ClientSession() as http:
+            w = settings.wecom
+            client = WeComClient(
+                http,
+                corp_id=w.corp_id,
+                secret=w.secret.get_secret_value(),
+                agent_id=w.agent_id,
+                api_base=w.api_base,
+            )
+            sender = OutboxSender(db, client, settings, clock)
+            await _timed("sender", n, sender.run_once, args.profile)
+        if len(wecom.deliveries) != n:
+            raise SystemExit(f"the stand-in received {len(wecom.deliveries)} of {n}")
+        await db.dispose()
+    await wecom.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--profile", action="store_true")
+    asyncio.run(main(parser.parse_args()))
