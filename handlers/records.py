@@ -96,6 +96,12 @@ def not_allowed_text(exc: store.NotAllowed, verb: str, tz: dt.tzinfo | None = No
             return f"编号 {n} 的结果已是「{exc.facts.get('phrase')}」。"
         case "already_secret":
             return f"编号 {n} 的结果已标记为保密。"
+        case "export_served":
+            served = exc.facts["served"].astimezone(tz or dt.UTC).strftime("%Y-%m-%d %H:%M")
+            return (
+                f"编号 {n} 所在抽取的公开记录已于 {served} 在公开页面发布，其中已含该检查对象，"
+                "已无法再标记保密（第37条）。"
+            )
     return f"编号 {n}：无法{verb}（{exc.reason}）。"
 
 
@@ -331,7 +337,7 @@ async def correct(msg: TextCommand, ctx: Context) -> None:
             ctx.session, inspection, s, reason=reason, now=ctx.now()
         )
     except store.NotAllowed as exc:
-        raise UserError(not_allowed_text(exc, "更正")) from None
+        raise UserError(not_allowed_text(exc, "更正", ctx.settings.tz)) from None
     target = await target_of(ctx, inspection)
     members = await store.team(ctx.session, inspection.id)
     told = list(dict.fromkeys([*(m.userid for m, _ in members), before.userid]))
@@ -391,7 +397,7 @@ async def mark_secret(msg: TextCommand, ctx: Context) -> None:
             now=ctx.now(),
         )
     except store.NotAllowed as exc:
-        raise UserError(not_allowed_text(exc, "保密")) from None
+        raise UserError(not_allowed_text(exc, "保密", ctx.settings.tz)) from None
     await ctx.audit(
         action="result.secret",
         subject=subject(task),

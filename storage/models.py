@@ -711,6 +711,58 @@ class InspectionResult(Base):
     confirmed_at: Mapped[dt.datetime | None]
 
 
+class PublicDrawExport(Base):
+    """A draw's public export as the public page serves it (Art. 37; DRAW_ALGORITHM.md section
+    18), built once and shared by every instance: valid while the draw's amendment chain head
+    is ``amendments_head`` (a new draw is a new row). ``first_served_at`` is when the public
+    first got it: from then its targets are out, and a check of the draw can no longer be made
+    secret (``storage.results.mark_secret`` refuses)."""
+
+    __tablename__ = "public_draw_export"
+    draw_id: Mapped[int] = mapped_column(BigId, ForeignKey("draw.id"), primary_key=True)
+    amendments_head: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    built_at: Mapped[dt.datetime]
+    first_served_at: Mapped[dt.datetime]
+
+
+class CheckFact(Base):
+    """A random check with its recorded result, as the statistics table counts it (Art. 25, 43):
+    one row per inspection whose result is recorded, whose origin counts for the quotas, which
+    is not cancelled and not a check outside the draw, with the target's organisation and tier.
+    Derived, never typed: ``storage.facts.refresh`` rewrites an inspection's row in the same
+    transaction as whatever changes it (a result, a correction, a cancellation, a swap, a
+    registration outside the draw, a target moved to another unit), and the table of a quarter
+    is one range scan of ``ix_check_fact_period``."""
+
+    __tablename__ = "check_fact"
+    __table_args__ = (
+        Index("ix_check_fact_period", "at", "org_code", "tier", "code", "case_filing", "target_id"),
+        Index("ix_check_fact_target", "target_id"),
+    )
+    inspection_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspection.id"), primary_key=True)
+    at: Mapped[dt.datetime]  # the result's time
+    org_code: Mapped[str] = mapped_column(String(12))  # where the target is
+    target_id: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[str] = mapped_column(String(10))
+    code: Mapped[str] = mapped_column(String(40))
+    case_filing: Mapped[bool] = mapped_column(Boolean)
+
+
+class CheckFactMember(Base):
+    """The inspectors who took part in a ``CheckFact`` (active, not auxiliary; Art. 17, 29),
+    with its time and unit, so that the people of a quarter are one range scan too."""
+
+    __tablename__ = "check_fact_member"
+    __table_args__ = (Index("ix_check_fact_member_period", "at", "org_code", "inspector_id"),)
+    inspection_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("check_fact.inspection_id", ondelete="CASCADE"), primary_key=True
+    )
+    inspector_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime]
+    org_code: Mapped[str] = mapped_column(String(12))
+
+
 class Publication(Base):
     """一公开 (Art. 37, "who checks, enters and publishes"): a checking unit's results of a task
     made public, once: when, by whom, where (the portal's address or the bot's own page), and
@@ -764,11 +816,25 @@ class PublicBigram(Base):
     scan would not)."""
 
     __tablename__ = "public_bigram"
+    # The line's unit beside its key (migration 0008): a unit's page filters a bigram's lines
+    # in this index alone, without reading them.
+    __table_args__ = (Index("ix_public_bigram_unit", "bigram", "year", "entry_id", "org_code"),)
     bigram: Mapped[str] = mapped_column(String(8), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     entry_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("public_entry.id", ondelete="CASCADE"), primary_key=True
     )
+    org_code: Mapped[str] = mapped_column(String(12), server_default="")
+
+
+class PublicBigramCount(Base):
+    """How many lines of a year have a bigram (``PublicBigram``), kept with them: a search
+    starts from its rarest bigram and probes the next ones, whatever the name's words."""
+
+    __tablename__ = "public_bigram_count"
+    bigram: Mapped[str] = mapped_column(String(8), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
 
 
 class Reminder(Base):

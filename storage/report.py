@@ -7,6 +7,11 @@ organisation whose task it is. A random check counts in the period of its record
 drawn but not reported does not count. Checks outside the draw (Art. 6) are counted apart.
 Targets per tier are those of the directory that are not deregistered when the table is made
 (the directory keeps no dated snapshot of tiers; see the closing note).
+
+The random checks of a period are read from their facts (``storage.facts``: ``check_fact`` and
+``check_fact_member``, kept in the transaction of every change that moves a figure), one range
+scan of a covering index each, grouped in the database: the table no longer joins every result
+of the quarter to its inspection, target and team at read time.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from inspection.origins import QUOTA_ORIGINS
 from inspection.quotas import Tier
 from inspection.report import Figures, rolled_up
 from storage.models import (
+    CheckFact,
+    CheckFactMember,
     CheckOutsideDraw,
     Draw,
     Inspection,
@@ -75,54 +82,30 @@ async def figures_by_org(
         if tier in Tier.__members__:
             out[org].targets[Tier(tier)] += n
 
-    # ``|| ''`` on the inspection's columns: the period's results are found through the index
-    # on their time, and each one's inspection by its key (the status index would read every
-    # inspection ever made).
-    recorded = and_(
-        InspectionResult.state == "recorded",
-        InspectionResult.at >= since,
-        InspectionResult.at < until,
-        (Inspection.origin + "").in_(RANDOM_ORIGINS),
-        (Inspection.status + "").in_(COUNTED),
-        ~select(CheckOutsideDraw.inspection_id)
-        .where(CheckOutsideDraw.inspection_id == Inspection.id)
-        .exists(),
-    )
-    # One pass over the period's random checks, summed here (the quarter's results through
-    # the index on their time; grouping several ways in SQL would read them several times).
-    checked: dict[tuple[str, str], set[int]] = defaultdict(set)
-    rows = await session.execute(
-        select(
-            Target.org_code,
-            Inspection.tier,
-            Inspection.target_id,
-            InspectionResult.code,
-            InspectionResult.case_filing,
-        )
-        .select_from(InspectionResult)
-        .join(Inspection, Inspection.id == InspectionResult.inspection_id)
-        .join(Target, Target.id == Inspection.target_id)
-        .where(recorded)
-    )
-    for org, tier, target_id, code, filing in rows.all():
+    # The period's random checks from their facts (``storage.facts``): one range scan of the
+    # covering index on their time, grouped in the database.
+    period = and_(CheckFact.at >= since, CheckFact.at < until)
+    for org, code, filing, n in await session.execute(
+        select(CheckFact.org_code, CheckFact.code, CheckFact.case_filing, func.count())
+        .where(period)
+        .group_by(CheckFact.org_code, CheckFact.code, CheckFact.case_filing)
+    ):
         f = out[org]
-        f.by_result[code] = f.by_result.get(code, 0) + 1
-        f.cases_filed += code == "case_filed" or bool(filing)
-        f.handovers += code == "transferred"
-        checked[org, tier].add(target_id)
-    for (org, tier), ids in checked.items():
+        f.by_result[code] = f.by_result.get(code, 0) + n
+        f.cases_filed += n if code == "case_filed" or filing else 0
+        f.handovers += n if code == "transferred" else 0
+    for org, tier, n in await session.execute(
+        select(CheckFact.org_code, CheckFact.tier, func.count(distinct(CheckFact.target_id)))
+        .where(period)
+        .group_by(CheckFact.org_code, CheckFact.tier)
+    ):
         if tier in Tier.__members__:
-            out[org].checked[Tier(tier)] += len(ids)
-    people = (
-        select(Target.org_code, func.count(distinct(TeamMember.inspector_id)))
-        .select_from(InspectionResult)
-        .join(Inspection, Inspection.id == InspectionResult.inspection_id)
-        .join(Target, Target.id == Inspection.target_id)
-        .join(TeamMember, TeamMember.inspection_id == Inspection.id)
-        .where(recorded, TeamMember.active.is_(True), TeamMember.auxiliary.is_(False))
-        .group_by(Target.org_code)
-    )
-    for org, n in await session.execute(people):
+            out[org].checked[Tier(tier)] += n
+    for org, n in await session.execute(
+        select(CheckFactMember.org_code, func.count(distinct(CheckFactMember.inspector_id)))
+        .where(CheckFactMember.at >= since, CheckFactMember.at < until)
+        .group_by(CheckFactMember.org_code)
+    ):
         out[org].inspectors += n
 
     for org, kind, n in await session.execute(

@@ -22,14 +22,17 @@ from inspection.deadlines import publication_deadline
 from inspection.results import PHRASES, ResultCode
 from inspection.workdays import CalendarNotCovered, WorkCalendar
 from storage import due as due_store
+from storage import facts
 from storage.db import insert_for
 from storage.draws import Assignment, Member
 from storage.models import (
     DirectoryHistory,
+    Draw,
     DueAction,
     Inspection,
     InspectionResult,
     Inspector,
+    PublicDrawExport,
     RecordNumber,
     ResultEntry,
     Target,
@@ -259,6 +262,7 @@ async def _recorded(
 ) -> None:
     session.add(_entry(inspection.id, 1, "result", s, now))
     inspection.result_code, inspection.completed_at, inspection.status = s.code, now, "done"
+    shared = [inspection.id]
     # Art. 19, 21, 23: visits of other tasks merged into this one share its result.
     for merged in await merged_into(session, inspection.id):
         merged.result_code, merged.completed_at = s.code, now
@@ -268,7 +272,8 @@ async def _recorded(
             .on_conflict_do_nothing(index_elements=["inspection_id"])
         )
         session.add(_entry(merged.id, 1, "merged", s, now, f"与编号 {inspection.number} 合并检查"))
-    await session.flush()
+        shared.append(merged.id)
+    await facts.refresh(session, shared)  # the statistics table's rows, same transaction
 
 
 async def merged_into(session: AsyncSession, inspection_id: int) -> list[Inspection]:
@@ -357,7 +362,7 @@ async def deregister_target(
 
 class NotAllowed(Exception):
     """The change cannot be made as asked: ``reason`` is a stable code ("no_result",
-    "published", "unchanged", "already_secret"); the chat's wording is in ``handlers.results``."""
+    "published", "unchanged", "already_secret", "export_served"); the chat's wording is in ``handlers.results``."""
 
     def __init__(self, reason: str, **facts: Any) -> None:
         super().__init__(reason)
@@ -400,6 +405,7 @@ async def correct(
     entry = _entry(inspection.id, before.seq + 1, "correction", s, now, reason)
     session.add(entry)
     inspection.result_code = s.code
+    shared = [inspection.id]
     # Merged visits share the result (see _recorded), so they take the correction whole.
     for merged in await merged_into(session, inspection.id):
         merged.result_code = s.code
@@ -408,7 +414,8 @@ async def correct(
             .where(InspectionResult.inspection_id == merged.id)
             .values(**corrected)
         )
-    await session.flush()
+        shared.append(merged.id)
+    await facts.refresh(session, shared)  # the statistics table's rows, same transaction
     await session.refresh(row)
     return before, entry
 
@@ -541,6 +548,19 @@ async def mark_secret(
     row = await current(session, inspection.id)
     if row is None or row.state != RECORDED:
         raise NotAllowed("no_result", number=inspection.number)
+    if inspection.draw_id is not None:
+        # The public export of the draw names its targets: once served, it is too late (the
+        # lock: against the export being built at this moment, ``served_public_export``).
+        await session.execute(
+            select(Draw.id).where(Draw.id == inspection.draw_id).with_for_update()
+        )
+        served = await session.scalar(
+            select(PublicDrawExport.first_served_at).where(
+                PublicDrawExport.draw_id == inspection.draw_id
+            )
+        )
+        if served is not None:
+            raise NotAllowed("export_served", number=inspection.number, served=served)
     changed = await session.execute(
         update(InspectionResult)
         .where(InspectionResult.inspection_id == inspection.id, InspectionResult.secret.is_(False))

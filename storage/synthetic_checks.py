@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.origins import OUTSIDE_KINDS as KINDS
 from inspection.results import PHRASES, ResultCode
+from storage import facts
 from storage.bulk import binder, insert_rows
 from storage.models import (
     CheckOutsideDraw,
@@ -262,6 +263,7 @@ async def generate(
         if len(rows[Inspection]) >= BATCH:
             await _flush(session, rows)
     await _flush(session, rows)
+    await facts.refresh(session)  # the statistics table's rows, as the record's writes keep them
     return ledger
 
 

@@ -14,7 +14,9 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
+from inspection.quotas import Tier
 from inspection.uscc import make_uscc
+from storage import report
 from storage.db import Database
 from storage.directory import (
     ImportReport,
@@ -29,7 +31,10 @@ from storage.directory import (
 from storage.models import AuditEntry, Department, DirectoryHistory, Inspector, Target
 from storage.spreadsheet import formula_cells
 from storage.synthetic import import_directory, write_directory
+from storage.synthetic_checks import generate
+from tests.factories import add_inspectors
 from tests.support.directory import inspector, item, run_import, write
+from tests.support.facts import assert_facts_kept
 
 NOW = dt.datetime(2026, 11, 30, 1, 0, tzinfo=dt.UTC)
 TODAY = dt.date(2026, 11, 30)
@@ -596,3 +601,26 @@ async def test_demo_directory_is_generated_through_the_same_import(
     stored = await targets(db)
     tiers = [t.tier for t in stored.values()]
     assert tiers.count("general") > tiers.count("key") > tiers.count("special")
+
+
+async def test_art43_a_target_moved_to_another_county_takes_its_checks_with_it(
+    db: Database, tmp_path: Path
+) -> None:
+    """Checks count where the target is: the statistics table's facts follow a move."""
+    await run_import(db, "targets", write(tmp_path / "a.xlsx", [target()]))
+    async with db.transaction() as session:
+        await add_inspectors(session, 4, org="150102", prefix="M")
+        ledger = await generate(session, seed=3, inspections=30, year=2026, now=NOW)
+    counted = sum(1 for c in ledger.checks if not c.outside and c.code and c.status != "cancelled")
+    year = (dt.date(2026, 1, 1), dt.date(2027, 1, 1), dt.UTC)
+    async with db.transaction() as session:
+        before = await report.figures_by_org(session, *year)
+    assert before["150102"].random_checks == counted > 0
+    assert before["150103"].random_checks == 0
+    await run_import(db, "targets", write(tmp_path / "b.xlsx", [target(所在旗县区="150103")]))
+    async with db.transaction() as session:
+        after = await report.figures_by_org(session, *year)
+    assert after["150102"].random_checks == 0
+    assert after["150103"].random_checks == counted
+    assert after["150103"].checked[Tier.key] == 1
+    await assert_facts_kept(db)

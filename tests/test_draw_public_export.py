@@ -20,10 +20,10 @@ from inspection.public_draw import public_document
 from inspection.results import ResultCode
 from inspection.verify import verify_bytes, verify_export
 from storage import draws
-from storage.models import Inspection, Task
+from storage.models import Inspection, InspectionResult, PublicDrawExport, Task
 from tests.conftest import Harness
 from tests.factories import CITY
-from tests.results_support import TASK, Visit, click
+from tests.results_support import CHIEF, TASK, Visit, click
 from tests.support.draw_exports import base
 from tests.support.public import PREFIX, internal_strings, publish_sample, serve
 
@@ -210,3 +210,62 @@ async def test_art37_cli_refuses_a_public_export_before_the_inspections_in_one_l
     assert code == 2 and not out.exists()
     err = capsys.readouterr().err
     assert "not done" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+async def test_art37_a_check_made_secret_after_its_draw_export_was_served_is_refused(
+    h: Harness,
+) -> None:
+    visits = await publish_sample(h)  # visits[3] made secret before anything was served
+    await finish(h, visits[4])
+    client = await serve(h)
+    url = f"{PREFIX}/{CITY}/2026/draws/{TASK}.json"
+    try:
+        served = await client.get(url)
+        first = await served.text()
+        (refusal,) = await h.say(CHIEF, f"保密 {visits[0].number} 涉及国家秘密")
+        again = await (await client.get(url)).text()
+    finally:
+        await client.close()
+    assert served.status == 200
+    assert str(visits[0].number) in refusal and "第37条" in refusal
+    assert h.clock.now().astimezone(h.settings.tz).strftime("%Y-%m-%d") in refusal
+    async with h.db.transaction() as s:
+        secret = await s.scalar(
+            select(InspectionResult.secret)
+            .join(Inspection, Inspection.id == InspectionResult.inspection_id)
+            .where(Inspection.number == visits[0].number)
+        )
+    assert secret is False
+    assert again == first  # the record the public has is the one still served
+
+
+async def test_art37_the_public_export_is_built_once_per_draw_and_chain_head_for_every_instance(
+    h: Harness,
+) -> None:
+    visits = await publish_sample(h)
+    await finish(h, visits[4])
+    url = f"{PREFIX}/{CITY}/2026/draws/{TASK}.json"
+    one, two = await serve(h), await serve(h)  # two instances on one database
+    try:
+        first = await (await one.get(url)).text()
+        async with h.db.transaction() as s:
+            (kept,) = (await s.scalars(select(PublicDrawExport))).all()
+            built = kept.built_at
+            # Served from what is kept: a marker in its place is what the next request gets.
+            kept.body = '{"kept": true}'
+        h.clock.advance(minutes=5)
+        from_other = await (await two.get(url)).text()
+        async with h.db.transaction() as s:
+            kept = await s.scalar(select(PublicDrawExport))
+            assert kept is not None
+            kept.amendments_head = "0" * 64  # another chain head: the kept one is stale
+        rebuilt = await (await two.get(url)).text()
+    finally:
+        await one.close()
+        await two.close()
+    assert from_other == '{"kept": true}'
+    assert rebuilt == first and both(json.loads(rebuilt)) == (None, None)
+    async with h.db.transaction() as s:
+        (row,) = (await s.scalars(select(PublicDrawExport))).all()
+    assert row.built_at > built and row.first_served_at == built  # first served stays
+    assert row.amendments_head != "0" * 64

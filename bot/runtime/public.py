@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
 import logging
 import math
 import time
@@ -30,10 +29,16 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import select
 
+from bot.chat.context import Clock, SystemClock
 from bot.config import Settings
 from storage import public
 from storage.db import Database
-from storage.draws import DrawRefused, public_draw_of, public_export, witness_of
+from storage.draws import (
+    DrawRefused,
+    public_draw_of,
+    served_public_export,
+    witness_of,
+)
 from storage.models import Draw, Organisation, PublicEntry, Task
 from storage.repos import Repositories
 
@@ -155,9 +160,10 @@ def _headers(settings: Settings) -> dict[str, str]:
 
 
 class PublicPages:
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, clock: Clock | None = None) -> None:
         self.settings = settings
         self.db = db
+        self.clock = clock or SystemClock()
         self.limiter = RateLimiter(settings.public.requests_per_minute)
         self.trusted = [
             ipaddress.ip_network(p, strict=False) for p in settings.public.trusted_proxies
@@ -338,20 +344,24 @@ class PublicPages:
                 )
             )
             try:
-                doc = None if task is None else await public_export(session, task)
+                body = (
+                    None
+                    if task is None
+                    else await served_public_export(session, task, self.clock.now())
+                )
             except DrawRefused:
-                doc = None
-        if doc is None:
+                body = None
+        if body is None:
             raise web.HTTPNotFound(text="该任务的抽取记录尚未公开（检查全部完成后公开）。")
         return web.Response(
-            text=json.dumps(doc, ensure_ascii=False, sort_keys=True),
+            text=body,
             content_type="application/json",
             charset="utf-8",
         )
 
 
-def public_app(settings: Settings, db: Database) -> web.Application:
-    pages = PublicPages(settings, db)
+def public_app(settings: Settings, db: Database, clock: Clock | None = None) -> web.Application:
+    pages = PublicPages(settings, db, clock)
     app = web.Application(middlewares=[pages.guard], client_max_size=4096)
     app.router.add_get("/", pages.index)
     app.router.add_get("/public.css", pages.css)

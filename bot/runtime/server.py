@@ -327,7 +327,7 @@ def make_app(
     app.router.add_get("/healthz", endpoint.healthz)
     app.add_subapp("/upload/", upload_app(settings, db, clock))
     if settings.public.enabled:
-        app.add_subapp(settings.public.path_prefix + "/", public_app(settings, db))
+        app.add_subapp(settings.public.path_prefix + "/", public_app(settings, db, clock))
 
     async def close_recorder(_: web.Application) -> None:
         await endpoint.recorder.close()

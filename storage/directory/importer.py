@@ -35,7 +35,7 @@ from sqlalchemy import JSON, Date, Table, Text, bindparam, insert, select, text,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from storage import audit, register
+from storage import audit, facts, register
 from storage.directory.choices import APPROVAL_CHOICES, STATUS_CHOICES, TIER_CHOICES
 from storage.directory.columns import SPECS, TAG_FIELD, TAG_PREFIX, Kind, Spec
 from storage.directory.lookups import TABLES, load_orgs, load_target_index
@@ -451,6 +451,9 @@ class _Importer:
                 .values({name: bindparam(f"_{name}") for name in names})
             )
             await self.session.execute(stmt, params)
+            if self.spec.kind is Kind.targets and "org_code" in names:
+                # Checks count where the target is: its checks' facts move with it.
+                await facts.refresh_targets(self.session, [p["_id"] for p in params])
         if history:
             await self.session.execute(insert(_table(DirectoryHistory)), history)
 

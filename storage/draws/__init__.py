@@ -28,7 +28,14 @@ from storage.draws.drawing import (
     type_source_value,
     witness_of,
 )
-from storage.draws.export import export, pick_draw, public_draw_of, public_export, verify_task
+from storage.draws.export import (
+    export,
+    pick_draw,
+    public_draw_of,
+    public_export,
+    served_public_export,
+    verify_task,
+)
 from storage.draws.record import (
     CLOSED,
     FROZEN_KEEP,
@@ -74,6 +81,7 @@ __all__ = [
     "export",
     "public_draw_of",
     "public_export",
+    "served_public_export",
     "frozen_input",
     "latest_draw",
     "load_input",

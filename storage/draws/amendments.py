@@ -19,7 +19,7 @@ from inspection.draw import (
     swap_member,
     team_loads,
 )
-from storage import audit
+from storage import audit, facts
 from storage.draws.drawing import _inspectors
 from storage.draws.record import DrawRefused, Member, exported, load_input, lock_scope
 from storage.models import (
@@ -209,7 +209,7 @@ async def amend_swap(
         amendment_id=amendment.id,
     )
     session.add(joined)
-    await session.flush()
+    await facts.refresh(session, [inspection.id])  # who took part (Art. 17, 29), same transaction
     await audit.append(
         session,
         at=now,

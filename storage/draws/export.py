@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inspection import verify as verifying
 from inspection.draw import amendments_head
 from inspection.public_draw import public_document
+from storage.db import insert_for
 from storage.draws.amendments import amendments_of, current_parts, exported
 from storage.draws.binding import check_binding
 from storage.draws.drawing import witness_of
@@ -20,6 +23,7 @@ from storage.models import (
     DrawAmendment,
     Inspection,
     InspectionResult,
+    PublicDrawExport,
     Task,
     TeamMember,
 )
@@ -51,14 +55,50 @@ async def public_export(session: AsyncSession, task: Task) -> dict[str, Any]:
     """The task's draw for 一公开 (DRAW_ALGORITHM.md section 18): people under per-draw
     pseudonyms, targets of secret checks (Art. 37) under commitments."""
     row = await public_draw_of(session, task)
-    sealed = set(
+    sealed = await _sealed(session, row)
+    return public_document(_document(task, row, await amendments_of(session, row.id)), sealed)
+
+
+async def served_public_export(session: AsyncSession, task: Task, now: dt.datetime) -> str:
+    """The public export as the page serves it (JSON text), or DrawRefused as
+    ``public_export``. Built once per draw and amendment chain head and kept in
+    ``public_draw_export`` for every instance; a swap or re-roll moves the head and rebuilds it.
+    Records when it was first served: from then its checks cannot be made secret."""
+    row = await public_draw_of(session, task)
+    amendments = await amendments_of(session, row.id)
+    head = amendments_head(row.commitment, [exported(a) for a in amendments])
+    cached = await session.get(PublicDrawExport, row.id, populate_existing=True)
+    if cached is not None and cached.amendments_head == head:
+        return cached.body
+    # Building: the draw's row locked (PostgreSQL) against a secrecy mark of one of its checks
+    # at the same moment (``storage.results.mark_secret`` takes the same lock).
+    await session.execute(select(Draw.id).where(Draw.id == row.id).with_for_update())
+    body = json.dumps(
+        public_document(_document(task, row, amendments), await _sealed(session, row)),
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+    ins = insert_for(session)(PublicDrawExport).values(
+        draw_id=row.id, amendments_head=head, body=body, built_at=now, first_served_at=now
+    )
+    await session.execute(
+        ins.on_conflict_do_update(
+            index_elements=["draw_id"],
+            set_={"amendments_head": head, "body": body, "built_at": now},
+        )
+    )
+    return body
+
+
+async def _sealed(session: AsyncSession, row: Draw) -> set[str]:
+    """Targets of the draw's secret checks (Art. 37): under commitments in the export."""
+    return set(
         await session.scalars(
             select(Inspection.target_key)
             .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
             .where(Inspection.draw_id == row.id, InspectionResult.secret.is_(True))
         )
     )
-    return public_document(_document(task, row, await amendments_of(session, row.id)), sealed)
 
 
 async def public_draw_of(session: AsyncSession, task: Task) -> Draw:

@@ -32,7 +32,7 @@ def public_settings(h: Harness, **public_overrides: object) -> Settings:
 async def serve(h: Harness, **public_overrides: object) -> TestClient:
     """The page under its prefix, as `serve` mounts it (links and forms carry the prefix)."""
     app = web.Application()
-    app.add_subapp(PREFIX + "/", public_app(public_settings(h, **public_overrides), h.db))
+    app.add_subapp(PREFIX + "/", public_app(public_settings(h, **public_overrides), h.db, h.clock))
     client = TestClient(TestServer(app))
     await client.start_server()
     return client

@@ -1,0 +1,68 @@
+"""Rows derived from the record and kept by its writes, against a rebuild from the raw rows:
+the statistics table's facts (``storage.facts``) and the public search's bigram counts
+(``public_bigram_count``). The harness checks them at the end of every end-to-end test, so a
+write path that moves a figure without keeping its derived rows fails the test that drives it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from storage import facts
+from storage.db import Database
+from storage.models import CheckFact, CheckFactMember, PublicBigram, PublicBigramCount, PublicEntry
+
+
+async def snapshot(session: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    rows = await session.execute(
+        select(*(getattr(CheckFact, c) for c in facts.FACT_COLUMNS)).order_by(
+            CheckFact.inspection_id
+        )
+    )
+    people = await session.execute(
+        select(*(getattr(CheckFactMember, c) for c in facts.MEMBER_COLUMNS)).order_by(
+            CheckFactMember.inspection_id, CheckFactMember.inspector_id
+        )
+    )
+    return [tuple(r) for r in rows.all()], [tuple(r) for r in people.all()]
+
+
+async def assert_facts_kept(db: Database) -> None:
+    async with db.transaction() as s:
+        kept = await snapshot(s)
+        await facts.refresh(s)
+        rebuilt = await snapshot(s)
+    assert kept[0] == rebuilt[0], "check_fact differs from a rebuild from the raw rows"
+    assert kept[1] == rebuilt[1], "check_fact_member differs from a rebuild from the raw rows"
+
+
+async def assert_bigram_counts_kept(db: Database) -> None:
+    async with db.transaction() as s:
+        kept = {
+            (g, y): n
+            for g, y, n in (
+                await s.execute(
+                    select(PublicBigramCount.bigram, PublicBigramCount.year, PublicBigramCount.n)
+                )
+            ).all()
+            if n
+        }
+        rebuilt = {
+            (g, y): n
+            for g, y, n in (
+                await s.execute(
+                    select(PublicBigram.bigram, PublicBigram.year, func.count()).group_by(
+                        PublicBigram.bigram, PublicBigram.year
+                    )
+                )
+            ).all()
+        }
+        astray = await s.scalar(
+            select(func.count())
+            .select_from(PublicBigram)
+            .join(PublicEntry, PublicEntry.id == PublicBigram.entry_id)
+            .where(PublicBigram.org_code != PublicEntry.org_code)
+        )
+    assert kept == rebuilt, "public_bigram_count differs from the bigrams it counts"
+    assert astray == 0, "a bigram's unit differs from its line's"
