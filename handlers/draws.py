@@ -69,14 +69,18 @@ async def level_above(ctx: Context, task: Task) -> str | None:
 async def informed(ctx: Context, task: Task) -> list[str]:
     """Who gets the commitment before the witness value: the task's chiefs and the admins of
     the level above (for the region itself: its other admins); a branch's task is sealed under
-    its league/city bureau (Art. 5), whose chiefs are told too."""
+    its league/city bureau (Art. 5), whose chiefs are told too, and the region above it."""
     chiefs = await ctx.repos.roles.holders(Role.CHIEF, [task.org_code], task.drawing_dept or None)
     org = await ctx.repos.orgs.get(task.org_code)
     above_org = org.parent_code if org and org.parent_code else task.org_code
     admins = await ctx.repos.roles.holders(Role.ADMIN, [above_org])
     city = await task_approval.approving_org(ctx.repos, task)
     city_chiefs = await ctx.repos.roles.holders(Role.CHIEF, [city]) if city else []
-    return sorted({*chiefs, *admins, *city_chiefs} - {ctx.actor.userid})
+    # The level above the unit that drew (for a branch's task: the region), which decides a
+    # cancellation (作废抽取), holds the commitment from the start too.
+    above = await level_above(ctx, task)
+    above_admins = await ctx.repos.roles.holders(Role.ADMIN, [above]) if above else []
+    return sorted({*chiefs, *admins, *city_chiefs, *above_admins} - {ctx.actor.userid})
 
 
 async def task_chiefs(ctx: Context, task: Task) -> list[str]:

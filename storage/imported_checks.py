@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inspection.origins import JOINT_WORDS, OUTSIDE_KIND_WORDS, OUTSIDE_KINDS
 from inspection.params import NoParamsInEffect
 from inspection.results import PHRASES, ResultCode, parse_result
-from storage import audit
+from storage import audit, facts
 from storage.directory.report import ImportReport, StrictImportError
 from storage.directory.values import clean_text, parse_date
 from storage.models import CheckOutsideDraw, ImportedCheck, Inspection, InspectionResult, Task
@@ -173,6 +173,7 @@ async def import_checks(
     report = ImportReport(KIND, path.name, strict=strict)
     repos = Repositories(session)
     tasks: dict[tuple[str, int, bool], Task] = {}
+    recorded: list[int] = []
     with open_table(path, HEADER_MAP) as table:
         report.unknown_headers = table.unknown_headers
         missing = [COLUMNS[f][0] for f in REQUIRED if f not in table.present]
@@ -219,8 +220,10 @@ async def import_checks(
                 )
             )
             report.added += 1
+            recorded.append(inspection_id)
     if strict and report.rejections:
         raise StrictImportError(report)
+    await facts.refresh(session, recorded)  # they count in the statistics table (Art. 43)
     to_publish = {t.code: t.org_code for (_, _, here), t in tasks.items() if here}
     for code, org in to_publish.items():
         report.notes.append(

@@ -18,6 +18,10 @@ from bot.cli import main as cli_main
 from inspection import reference_verifier
 from inspection.draw import (
     amendments_head,
+    derive_seed,
+    draw_parts,
+    input_from_json,
+    result_to_json,
 )
 from inspection.verify import verify_export
 from storage import draws
@@ -336,6 +340,28 @@ async def test_art27_an_export_relabelled_or_cut_short_verifies_alone_but_not_ag
     honest = tmp_path / "honest.json"
     honest.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     assert await cli("draw", "verify", str(honest), "--record", "--database-url", db_url) == 0
+
+
+async def test_art27_another_witness_value_with_the_result_recomputed_is_caught_by_the_record(
+    db: Database, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Section 16: whoever holds the full export (and so the secret) can recompute a result for
+    any witness value; the file then verifies alone, but the record holds the value the draw
+    ran on."""
+    _, doc = await drawn_task(db)
+    seed = derive_seed(bytes.fromhex(doc["secret_hex"]), "99999999", doc["algorithm_version"])
+    result, c_result = draw_parts(
+        input_from_json(doc["input"]), input_from_json(doc["construction"]["input"]), seed
+    )
+    assert c_result is not None
+    forged = json.loads(json.dumps(doc)) | {"witness": "99999999", "result": result_to_json(result)}
+    forged["construction"]["result"] = result_to_json(c_result)
+    assert forged["result"] != doc["result"]  # other teams
+    assert both(forged) == (None, None)
+    out = tmp_path / "witness.json"
+    out.write_text(json.dumps(forged, ensure_ascii=False), encoding="utf-8")
+    assert await cli("draw", "verify", str(out), "--record", "--database-url", db_url) == 1
+    assert "MISMATCH: record: witness" in capsys.readouterr().out
 
 
 async def test_art27_cli_verify_rejects_a_malformed_file_in_one_line(

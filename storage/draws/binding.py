@@ -50,6 +50,10 @@ class Bound:
     witnesses: int | None = None
     public_source: str | None = None
     replaces: Any = None
+    # The witness value(s) the draw ran on, as recorded when it ran or failed (the seed's input:
+    # an export with other values and a result recomputed from the secret is not this draw).
+    witness: Any = None
+    ran: bool = False
 
 
 def exclusions_digest(exclusions: Sequence[Any]) -> str:
@@ -82,10 +86,10 @@ async def bound(session: AsyncSession, task: Task, attempt: int) -> Bound:
                 facts.witnesses = len(named) if isinstance(named, list) else 0
                 facts.public_source = payload.get("public_source")
             facts.replaces = payload.get("replaces")
-        elif action == "draw.run":
-            facts.status = "drawn"
-        elif action == "draw.fail":
-            facts.status = "failed"
+        elif action in ("draw.run", "draw.fail"):
+            facts.status = "drawn" if action == "draw.run" else "failed"
+            if "witness" in payload:
+                facts.ran, facts.witness = True, payload["witness"]
         elif action in ("draw.redraw_approved", "draw.cancelled"):
             facts.status = payload["closed_as"]
         else:
@@ -139,6 +143,8 @@ async def check_binding(session: AsyncSession, task: Task, doc: dict[str, Any]) 
                 f"record: {given} witness value(s) exported, "
                 f"{facts.witnesses} witness(es) fixed at sealing"
             )
+    if facts.ran and doc.get("witness") != facts.witness:
+        return f"record: witness exported {doc.get('witness')!r}, the draw ran on {facts.witness!r}"
     if facts.version >= 2 and doc.get("replaces") != facts.replaces:
         return (
             f"record: replaces exported {doc.get('replaces')!r}, "
