@@ -10,7 +10,7 @@ from handlers.common import load_task, local, person, subject
 from handlers.reminders import calendar, publication_deadline_of
 from storage import public
 from storage import publication as store
-from storage.models import Task
+from storage.models import Publication, Task
 
 router = Router("publication")
 
@@ -30,14 +30,21 @@ async def record_publication(msg: TextCommand, ctx: Context) -> None:
     task = await load_task(ctx, msg.text, "公示")
     units = await my_units(ctx, task)
     url = words[1] if len(words) > 1 else ""
+    supplements = []
     for unit in units:
         existing = await store.publication_of(ctx.session, task.id, unit)
-        if existing is not None:
+        if existing is not None and await store.unpublished(ctx.session, existing):
+            supplements.append(existing)  # results recorded after it (Art. 37)
+        elif existing is not None:
             raise UserError(
                 f"任务 {task.code} {await ctx.repos.orgs.name(unit)}的公开已于"
                 f"{local(ctx, existing.published_at)}由 {await person(ctx, existing.published_by)} 登记"
                 f"（{existing.url}），无需重复登记。"
             )
+    if supplements:
+        for existing in supplements:
+            await publish_late(ctx, task, existing, url)
+        return
     if task.completed_at is None and task.status == "imported":
         raise UserError(
             f"任务 {task.code} 是启用前的检查（导入），其结果属以前年度或已在别处公开，"
@@ -54,6 +61,39 @@ async def record_publication(msg: TextCommand, ctx: Context) -> None:
         raise UserError(f"「{url[:60]}」不是网址，请写明以 http:// 或 https:// 开头的公开地址。")
     for unit in units:
         await record_one(ctx, task, unit, url or page_url(ctx, task, unit))
+
+
+async def publish_late(ctx: Context, task: Task, publication: Publication, url: str) -> int:
+    """Art. 37: a result recorded after the unit published the task is published within 20
+    working days of its recording: on the bot's own page at once, on the portal when the
+    publisher records it (公示 again). Returns how many were published now."""
+    on_page = ctx.settings.public.enabled and publication.url == page_url(
+        ctx, task, publication.org_code
+    )
+    if not on_page and not url:
+        raise UserError(
+            f"任务 {task.code} 有公开后录入的检查结果，请在门户网站或指定平台公开后发送"
+            f"「公示 {task.code} <网址>」登记补充公开（第37条）。"
+        )
+    now = ctx.now()
+    if on_page:
+        before = publication.results
+        await public.publish_lines(ctx.session, publication, now, ctx.settings.tz)
+        late = publication.results - before
+    else:
+        late = await store.publish_late(ctx.session, publication, now)
+    name = await ctx.repos.orgs.name(publication.org_code)
+    where = publication.url if on_page else url
+    ctx.reply(
+        f"【已补充公开】任务 {task.code}「{task.name}」{name}在公开后录入的检查结果 {late} 条"
+        f"已公开：{where}（第37条）。"
+    )
+    await ctx.audit(
+        action="publication.supplement",
+        subject=subject(task),
+        payload={"org": publication.org_code, "url": where, "results": late},
+    )
+    return late
 
 
 def page_url(ctx: Context, task: Task, unit: str) -> str:

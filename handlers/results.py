@@ -33,6 +33,7 @@ from handlers.common import (
     task_managers,
     task_of,
 )
+from handlers.publication import page_url, publish_late
 from inspection.results import ResultCode, needs_description, parse_result
 from storage import cards, due, followups
 from storage import publication as publication_store
@@ -632,6 +633,17 @@ async def after_record(
             f"（{local(ctx, task.completed_at)}）后录入，按第37条须在录入后{days}个工作日内公开，"
             f"{when}。"
         )
+        unit = await publication_store.unit_of(ctx.session, inspection)
+        publication = await publication_store.publication_of(ctx.session, task.id, unit)
+        if publication is not None:
+            if ctx.settings.public.enabled and publication.url == page_url(ctx, task, unit):
+                await publish_late(ctx, task, publication, "")
+                text += "本单位已在本系统公开页面公开该任务，此结果已同步公开。"
+            else:
+                text += (
+                    f"本单位已于{local(ctx, publication.published_at)}公开该任务，请在门户网站补充"
+                    f"公开后发送「公示 {task.code} <网址>」登记。"
+                )
         ctx.reply(text)
         send(ctx, [u for u in await task_managers(ctx, task) if u != me], text)
         await ctx.audit(

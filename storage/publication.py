@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_for
@@ -170,3 +170,47 @@ async def record_publication(
     row = await session.get(Publication, inserted[0])
     assert row is not None
     return row, True
+
+
+async def publish_late(session: AsyncSession, publication: Publication, now: dt.datetime) -> int:
+    """Art. 37: results of the unit recorded after its publication of the task, published now
+    (on the portal: the publisher records it with 公示 again). Returns how many."""
+    mine = [
+        i
+        for i, u in (await unit_of_inspections(session, [publication.task_id])).items()
+        if u == publication.org_code
+    ]
+    changed = await session.execute(
+        update(InspectionResult)
+        .where(
+            InspectionResult.inspection_id.in_(mine),
+            InspectionResult.state == "recorded",
+            InspectionResult.secret.is_(False),
+            InspectionResult.published_at.is_(None),
+        )
+        .values(published_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    late = int(changed.rowcount or 0)  # type: ignore[attr-defined]
+    publication.results += late
+    return late
+
+
+async def unpublished(session: AsyncSession, publication: Publication) -> int:
+    """The unit's results of the task recorded since its publication and not yet published."""
+    mine = [
+        i
+        for i, u in (await unit_of_inspections(session, [publication.task_id])).items()
+        if u == publication.org_code
+    ]
+    return (
+        await session.scalar(
+            select(func.count()).where(
+                InspectionResult.inspection_id.in_(mine),
+                InspectionResult.state == "recorded",
+                InspectionResult.secret.is_(False),
+                InspectionResult.published_at.is_(None),
+            )
+        )
+        or 0
+    )

@@ -18,11 +18,14 @@ from storage.models import (
     Draw,
     DueAction,
     Inspection,
+    InspectionResult,
+    Publication,
     SwapRequest,
     Target,
     Task,
 )
 from tests.conftest import Harness
+from tests.factories import COUNTY
 from tests.results_support import ADMIN, CHIEF, TASK, audit_actions, describe, drawn, visits
 from tests.support.draw_chat import setup
 from tests.test_articles import names_by_userid
@@ -228,3 +231,35 @@ async def test_art37_a_task_drawn_before_the_period_end_action_existed_still_com
     (told,) = [t for t in h.wecom.texts_to(CHIEF) if "任务完成" in t]
     assert f"尚缺{len(visits_) - 1}项" in told, told
     assert await other.sweep() == []  # completed: nothing more to schedule
+
+
+async def test_art37_a_result_recorded_after_publication_is_published_too(h: Harness) -> None:
+    """A result recorded after its unit published the task is published within 20 working days
+    of its recording: the publisher records it with 公示 again (a second 公示 with nothing new is
+    refused)."""
+    await h.grant("pub", "publisher", COUNTY)  # the teams' unit publishes (Art. 37)
+    *done, last = await drawn(h)
+    for v in done:
+        await h.say(v.members[0], f"结果 {v.number} 1")
+    h.clock.set(dt.datetime(2027, 1, 1, 0, 0, 1, tzinfo=BEIJING))
+    assert await h.runtime.due.tick() == 1
+    await h.settle()
+    h.clock.set(dt.datetime(2027, 1, 4, 9, 0, tzinfo=BEIJING))
+    (published,) = await h.say("pub", f"公示 {TASK} https://portal.example/a")
+    assert f"公开 {len(done)} 条" in published, published
+    replies = await h.say(last.members[0], f"结果 {last.number} 6")
+    (late,) = [r for r in replies if "补录结果" in r]
+    assert f"公示 {TASK} <网址>" in late, late
+    (supplement,) = await h.say("pub", f"公示 {TASK} https://portal.example/b")
+    assert "补充公开" in supplement and "1 条" in supplement, supplement
+    async with h.db.transaction() as s:
+        pub = (await s.execute(select(Publication))).scalar_one()
+        result = await s.get(InspectionResult, last.inspection_id)
+    assert pub.results == len(done) + 1 and pub.url == "https://portal.example/a"
+    assert result is not None and result.published_at is not None
+    assert await audit_actions(h, "publication.") == [
+        "publication.record",
+        "publication.supplement",
+    ]
+    (again,) = await h.say("pub", f"公示 {TASK} https://portal.example/c")
+    assert "无需重复登记" in again, again
