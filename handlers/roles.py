@@ -21,8 +21,22 @@ def parse_role(word: str) -> Role:
     return role
 
 
+def _name_of(msg: TextCommand) -> tuple[list[str], str]:
+    """The (folded) words of the line without ``姓名=…``, and that name as typed (at most 40
+    characters)."""
+    words = msg.words()
+    named = [o for w in words if (o := w.option()) and o[0] == "姓名"]
+    if len(named) > 1:
+        raise UserError("只能写一个「姓名=」。")
+    name = named[0][2] if named else ""
+    if named and not 0 < len(name) <= 40:
+        raise UserError("「姓名=」后写此人的姓名（1至40个字）。")
+    rest = [w.folded for w in words if not ((o := w.option()) and o[0] == "姓名")]
+    return rest, name
+
+
 async def _parse_binding(msg: TextCommand, ctx: Context, verb: str) -> tuple[str, Role, str, str]:
-    parts = msg.text.split()
+    parts, _ = _name_of(msg)
     if len(parts) not in (3, 4):
         raise UserError(f"用法：{verb} <企业微信账号> <角色> <单位代码> [科室代码]")
     userid, role_word, org_code = parts[:3]
@@ -35,12 +49,19 @@ async def _parse_binding(msg: TextCommand, ctx: Context, verb: str) -> tuple[str
 
 
 @router.command(
-    "授权", roles={Role.ADMIN}, usage="授权 <账号> <角色> <单位代码> [科室]", summary="授予角色"
+    "授权",
+    roles={Role.ADMIN},
+    usage="授权 <账号> <角色> <单位代码> [科室] [姓名=<姓名>]",
+    summary="授予角色（写明姓名，消息中显示姓名而非账号）",
 )
 async def grant(msg: TextCommand, ctx: Context) -> None:
-    """Admins grant roles inside their own organisation's subtree."""
+    """Admins grant roles inside their own organisation's subtree; the name given is shown
+    wherever the person appears (not in the inspector directory)."""
     userid, role, org_code, dept = await _parse_binding(msg, ctx, "授权")
-    added = await ctx.repos.roles.grant(userid, role, org_code, dept, ctx.actor.userid, ctx.now())
+    _, name = _name_of(msg)
+    added = await ctx.repos.roles.grant(
+        userid, role, org_code, dept, ctx.actor.userid, ctx.now(), name=name
+    )
     org = await ctx.repos.orgs.name(org_code)
     if not added:
         ctx.reply(f"{userid} 已是{org}的{ROLE_LABELS[role]}，无需重复授权。")

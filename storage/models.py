@@ -110,6 +110,9 @@ class RoleBinding(Base):
     dept_code: Mapped[str] = mapped_column(String(20), default="")
     granted_by: Mapped[str] = mapped_column(String(64))
     granted_at: Mapped[dt.datetime]
+    # The person's name as the granting admin typed it ("" when not given): shown instead of
+    # the account id where the inspector directory does not know them.
+    name: Mapped[str] = mapped_column(String(40), default="", server_default="")
 
 
 # --- the directories (Art. 8-18) -------------------------------------------------------------

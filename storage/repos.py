@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, literal, or_, select, union_all
+from sqlalchemy import delete, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_for
@@ -121,9 +121,20 @@ class RoleRepo:
         return list((await self.session.execute(stmt)).scalars())
 
     async def grant(
-        self, userid: str, role: str, org_code: str, dept_code: str, by: str, at: dt.datetime
+        self,
+        userid: str,
+        role: str,
+        org_code: str,
+        dept_code: str,
+        by: str,
+        at: dt.datetime,
+        name: str = "",
     ) -> bool:
-        """Returns False when the binding already existed."""
+        """Returns False when the binding already existed (a name given is recorded on it)."""
+        if name:
+            await self.session.execute(
+                update(RoleBinding).where(RoleBinding.userid == userid).values(name=name)
+            )
         existing = await self.session.execute(
             select(RoleBinding.id).where(
                 RoleBinding.userid == userid,
@@ -142,6 +153,7 @@ class RoleRepo:
                 dept_code=dept_code,
                 granted_by=by,
                 granted_at=at,
+                name=name,
             )
         )
         await self.session.flush()

@@ -35,6 +35,7 @@ from storage.models import (
     PublicDrawExport,
     RecordNumber,
     ResultEntry,
+    RoleBinding,
     Target,
     Task,
     TeamMember,
@@ -161,7 +162,16 @@ async def names_of(session: AsyncSession, userids: Sequence[str]) -> dict[str, s
     rows = await session.execute(
         select(Inspector.userid, Inspector.name).where(Inspector.userid.in_(list(userids)))
     )
-    return {u: n for u, n in rows.all() if u}
+    names = {u: n for u, n in rows.all() if u}
+    others = [u for u in userids if u not in names]
+    if others:  # chiefs and admins outside the inspector directory: the name given at 授权
+        named = await session.execute(
+            select(RoleBinding.userid, RoleBinding.name).where(
+                RoleBinding.userid.in_(others), RoleBinding.name != ""
+            )
+        )
+        names.update({u: n for u, n in named.all()})
+    return names
 
 
 # --- submissions ---------------------------------------------------------------------------

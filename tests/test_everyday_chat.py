@@ -39,6 +39,18 @@ async def test_art29_swap_messages_name_the_head_not_the_account(h: Harness) -> 
     assert f"#{rid}" in details and CHIEF_NAME in details and CHIEF not in details
 
 
+async def test_art29_a_chief_outside_the_directory_is_named_as_granted(h: Harness) -> None:
+    """Chiefs and admins are often not inspectors: 授权 … 姓名=… gives the name shown instead of
+    the account id (the demo's chief and admins are granted so)."""
+    v, *_ = await drawn(h)
+    (granted,) = await h.say(ADMIN, f"授权 {CHIEF} 部门负责人 {CITY} 姓名=李主任（环境执法）")
+    assert CHIEF in granted
+    (asked,) = await h.say(v.members[1], f"申请替换 {v.number} 借调外地")
+    assert "李主任（环境执法）" in asked and CHIEF not in asked, asked  # as typed
+    (refused,) = await h.say(ADMIN, f"授权 {CHIEF} 部门负责人 {CITY} 姓名=")
+    assert "姓名" in refused
+
+
 async def test_art28_commitment_notice_names_the_witnesses(h: Harness) -> None:
     await setup(h)
     await name_the_chief(h)

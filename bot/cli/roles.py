@@ -23,6 +23,8 @@ def register(verbs: Verbs) -> None:
         sub.add_argument("role", help="admin, chief, publisher or enforcement")
         sub.add_argument("org", help="organisation code (GB/T 2260), e.g. 150100")
         sub.add_argument("--dept", default="", help="department code inside the organisation")
+        if action == "grant":
+            sub.add_argument("--name", default="", help="the person's name, shown in messages")
     listing = add_action(actions, "list", "list role bindings")
     listing.add_argument("--org", help="only this organisation")
 
@@ -82,7 +84,8 @@ async def cmd_role(args: argparse.Namespace, settings: Settings) -> int:
             bindings = await repos.roles.all([args.org] if args.org else None)
             for b in bindings:
                 dept = f" dept={b.dept_code}" if b.dept_code else ""
-                print(f"{b.userid}\t{b.role}\t{b.org_code}{dept}\tgranted by {b.granted_by}")
+                name = f" ({b.name})" if b.name else ""
+                print(f"{b.userid}{name}\t{b.role}\t{b.org_code}{dept}\tgranted by {b.granted_by}")
             if not bindings:
                 print("no role bindings")
             return 0
@@ -93,7 +96,11 @@ async def cmd_role(args: argparse.Namespace, settings: Settings) -> int:
         if args.role_verb == "grant":
             _userid(args.userid)
             args.dept = await _department(session, args.org, args.dept)
-            changed = await repos.roles.grant(args.userid, role, args.org, args.dept, "cli", at)
+            if len(args.name) > 40:
+                raise CliError("--name is at most 40 characters")
+            changed = await repos.roles.grant(
+                args.userid, role, args.org, args.dept, "cli", at, name=args.name
+            )
             verb = "granted" if changed else "already had"
         else:
             changed = await repos.roles.revoke(args.userid, role, args.org, args.dept)

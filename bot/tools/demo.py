@@ -196,8 +196,8 @@ async def step_roles(tour: Tour) -> None:
     now = tour.runtime.clock.now()
     async with tour.runtime.db.transaction() as session:
         repos = Repositories(session)
-        await repos.roles.grant(REGION_ADMIN, "admin", "150000", "", "demo", now)
-        await repos.roles.grant(ADMIN, "admin", "150100", "", "demo", now)
+        await repos.roles.grant(REGION_ADMIN, "admin", "150000", "", "demo", now, name="赵敏")
+        await repos.roles.grant(ADMIN, "admin", "150100", "", "demo", now, name="钱伟")
         await audit.append(
             session,
             at=now,
@@ -208,7 +208,7 @@ async def step_roles(tour: Tour) -> None:
         )
     _print(f"  {REGION_ADMIN}: 自治区管理员；{ADMIN}: 呼和浩特市管理员（均由 CLI 授予）")
     await tour.say(ADMIN, "帮助")
-    await tour.say(ADMIN, f"授权 {CHIEF} 部门负责人 150100")
+    await tour.say(ADMIN, f"授权 {CHIEF} 部门负责人 150100 姓名=孙丽")
     await tour.say("stranger", "帮助")
     await tour.say(ADMIN, "抽签")
 
