@@ -123,8 +123,9 @@ async def owes_description(ctx: Context, first_word: str) -> bool:
     return state in (DESCRIPTION_STATE, CONFIRM_STATE)  # a new description replaces the draft
 
 
-def with_name(name: str, msg: TextCommand) -> TextCommand:
-    return TextCommand(msg.user, name + msg.text, msg.msg_id, msg.create_time, name + msg.typed)
+def whole(msg: TextCommand) -> TextCommand:
+    """The message as the person sent it, command word and spacing included."""
+    return msg.whole or msg
 
 
 def parse_code(inspection: Inspection, word: str) -> str:
@@ -210,7 +211,7 @@ async def result_text(msg: TextCommand, ctx: Context) -> None:
             f"「结果 1001 发现问题已责令整改 废气排放超标」。可选结果：\n{choices}"
         )
     if await owes_description(ctx, words[0]):
-        await description_arrived(with_name("结果", msg), ctx)
+        await description_arrived(whole(msg), ctx)
         return
     inspection = await load_inspection(ctx, words[0], "结果")
     await require_member(ctx, inspection)
@@ -287,9 +288,13 @@ async def tell_taken(
         )
         return
     until = local(ctx, row.held_until) if row.held_until else ""
+    lost = ""
+    if chosen is not None and not (mine and chosen == row.code):
+        lost = f"您选择的「{phrases.get(chosen, chosen)}」未记录。"
     ctx.reply(
-        f"编号 {n} 的结果正由{who}填写问题说明（已选「{row.phrase}」，{until} 前有效），请稍候。"
-        "超时未提交的，组内成员可以重新提交。"
+        f"编号 {n} 的结果正由{who}填写问题说明（已选「{row.phrase}」，{until} 前有效）。"
+        f"{lost}以先选择的为准：超时未确认的，组内成员可以重新提交；记录后如需更正，"
+        f"请联系部门负责人发送「更正 {n} <结果文字> <原因>」。"
     )
 
 
@@ -329,9 +334,10 @@ async def start_hold(
         f"{what}，确认后记录；也可发送「结果 {n} {phrase} <说明>」。超时未收到说明的，结果不记录。"
     )
     others = [u for u in await store.team_userids(ctx.session, inspection.id) if u != s.userid]
+    racing = await pending_taps(ctx, inspection, others)  # each gets tell_taken instead
     send(
         ctx,
-        others,
+        [u for u in others if u not in racing],
         f"编号 {n}：{s.name} 已选择「{phrase}」，正在填写问题说明（{local(ctx, until)} 前），"
         "请勿重复提交。",
     )

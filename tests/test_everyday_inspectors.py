@@ -212,4 +212,25 @@ async def test_art38_my_tasks_hints_with_the_phrase_not_two_bare_numbers(h: Harn
     assert f"结果 {v.number} 发现问题已责令整改" in shown  # the hold's hint names the phrase
     await h.say(v.members[0], "设施未运行")  # a draft, awaiting 确认
     (redrafted,) = await h.say(v.members[0], "记录 显示设施未运行")  # not a number: a new draft
-    assert "说明：记录显示设施未运行" in redrafted  # the draft replaced
+    assert "说明：记录 显示设施未运行" in redrafted  # the draft replaced, as typed
+
+
+async def test_art38_the_loser_of_a_tap_against_a_problem_phrase_gets_one_message(
+    h: Harness,
+) -> None:
+    v, *_ = await drawn(h)
+    a, b = v.members[0], v.members[1]
+    before = {u: len(h.wecom.texts_to(u)) for u in (a, b)}
+    await asyncio.gather(
+        click(h, a, v, "ordered_to_rectify", settle=False),
+        click(h, b, v, "transferred", settle=False),
+    )
+    await h.settle()
+    async with h.db.transaction() as s:
+        row = await store.current(s, v.inspection_id)
+    assert row is not None and row.state == "held"
+    loser = b if row.userid == a else a
+    lost_choice = PHRASES[ResultCode.transferred if loser == b else ResultCode.ordered_to_rectify]
+    (only,) = h.wecom.texts_to(loser)[before[loser] :]
+    assert row.phrase in only and row.name in only and str(v.number) in only
+    assert f"「{lost_choice}」未记录" in only and f"更正 {v.number}" in only
