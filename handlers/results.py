@@ -921,19 +921,30 @@ async def hold_ran_out(data: dict[str, Any], ctx: Context) -> None:
     holder, name, phrase = row.userid, row.name or row.userid, row.phrase
     await store.release_hold(ctx.session, inspection.id, ctx.now())
     conv = await ctx.session.get(Conversation, holder)
+    draft = ""
     if conv is not None and conv.data.get("inspection_id") == inspection.id:
+        said = (str(conv.data.get(k) or "") for k in ("department", "description"))
+        draft = " ".join(w for w in said if w)
         await ctx.repos.conversations.clear(holder)
     if inspection.status != "open":  # cancelled by a re-draw meanwhile: nobody to tell
         return
     n = inspection.number
     minutes = ctx.settings.results.description_minutes
-    ctx.outbox.text(
-        [holder],
-        f"编号 {n}：{minutes}分钟内未收到「{phrase}」的问题说明，结果未记录。请重新选择结果并附说明，"
-        f"或发送「结果 {n} {phrase} <说明>」。",
-    )
+    if draft:  # received but never confirmed: shown back, to resend in one line
+        ctx.outbox.text(
+            [holder],
+            f"编号 {n}：已收到「{phrase}」的问题说明「{draft}」，但{minutes}分钟内未确认，"
+            f"结果未记录。如无误，请发送「结果 {n} {phrase} {draft}」直接记录。",
+        )
+    else:
+        ctx.outbox.text(
+            [holder],
+            f"编号 {n}：{minutes}分钟内未收到「{phrase}」的问题说明，结果未记录。"
+            f"请重新选择结果并附说明，或发送「结果 {n} {phrase} <说明>」。",
+        )
     others = [u for u in await store.team_userids(ctx.session, inspection.id) if u != holder]
-    send(ctx, others, f"编号 {n}：{name} 未在时限内填写说明，结果尚未记录，组内成员均可提交。")
+    late = "确认" if draft else "填写"
+    send(ctx, others, f"编号 {n}：{name} 未在时限内{late}说明，结果尚未记录，组内成员均可提交。")
     task = await task_of(ctx, inspection)
     await ctx.audit(  # as "system": the due worker's actor
         action="result.hold_lapsed",

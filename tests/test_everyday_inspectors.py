@@ -234,3 +234,28 @@ async def test_art38_the_loser_of_a_tap_against_a_problem_phrase_gets_one_messag
     (only,) = h.wecom.texts_to(loser)[before[loser] :]
     assert row.phrase in only and row.name in only and str(v.number) in only
     assert f"「{lost_choice}」未记录" in only and f"更正 {v.number}" in only
+
+
+async def test_art38_an_unconfirmed_description_is_shown_back_when_the_hold_lapses(
+    h: Harness,
+) -> None:
+    v, *_ = await drawn(h)
+    a, b = v.members[0], v.members[1]
+    await click(h, a, v, "transferred")
+    await h.say(a, "移交给鄂尔多斯市水务局，取水口未登记")  # a draft, never confirmed
+    h.clock.advance(minutes=31)
+    assert await h.runtime.due.tick() == 1
+    await h.settle()
+    told = h.wecom.texts_to(a)[-1]
+    assert str(v.number) in told and "取水口未登记" in told and "鄂尔多斯市水务局" in told
+    assert "未确认" in told and "结果未记录" in told
+    assert "确认" in h.wecom.texts_to(b)[-1] and str(v.number) in h.wecom.texts_to(b)[-1]
+    assert await result_of(h, v) is None
+    phrase = PHRASES[ResultCode.transferred]
+    await h.say(a, f"结果 {v.number} {phrase} 鄂尔多斯市水务局 取水口未登记")  # as suggested
+    assert await result_of(h, v) == (
+        "recorded",
+        "transferred",
+        "取水口未登记",
+        "鄂尔多斯市水务局",
+    )
