@@ -183,12 +183,15 @@ async def state_text(ctx: Context, inspection: Inspection) -> str:
 
 async def tell_stale(ctx: Context, inspection: Inspection) -> None:
     """A tap on an out-of-date card: nothing changes; the tapper learns how things stand."""
+    n = inspection.number
     mine = await store.active_member(ctx.session, inspection.id, ctx.actor.userid) is not None
-    how = (
-        f"请以最新卡片为准，或发送「结果 {inspection.number} <结果文字>」提交。"
-        if mine
-        else f"您已被替换出编号 {inspection.number} 的检查组，无需操作。"
-    )
+    row = await store.current(ctx.session, inspection.id)
+    if not mine:
+        how = f"您已被替换出编号 {n} 的检查组，无需操作。"
+    elif row is not None and row.state == RECORDED:
+        how = f"如需更正，请联系部门负责人发送「更正 {n} <结果文字> <原因>」。"
+    else:
+        how = f"请以最新卡片为准，或发送「结果 {n} <结果文字>」提交。"
     ctx.reply(f"该卡片已过期，未作任何更改。{await state_text(ctx, inspection)}{how}")
 
 
@@ -579,11 +582,18 @@ async def after_record(
     members = await store.team(ctx.session, inspection.id)
     userids = list(dict.fromkeys(m.userid for m, _ in members))
     text = result_text_for(ctx, inspection, target, row)
-    ctx.reply(text)
+    updated = await refresh_cards(
+        ctx, inspection, task, card, row=row, void_missing=True, notify=False
+    )
+    holders = await store.card_holders(ctx.session, inspection.id)
+    voided = {u for users in holders.values() for u in users} - set(updated)
+    void_note = "\n您此前收到的该检查任务卡片已失效（无法更新），无需再点选。"
+    ctx.reply(text + (void_note if me in voided else ""))
     others = [u for u in userids if u != me]
     racing = await pending_taps(ctx, inspection, others)
-    send(ctx, [u for u in others if u not in racing], text)
-    updated = await refresh_cards(ctx, inspection, task, card, row=row)
+    told = [u for u in others if u not in racing]
+    send(ctx, [u for u in told if u not in voided], text)
+    send(ctx, [u for u in told if u in voided], text + void_note)
     conv = await ctx.repos.conversations.get(me, ctx.now())
     if conv is not None and conv.data.get("inspection_id") == inspection.id:
         await ctx.repos.conversations.clear(me)
@@ -688,13 +698,15 @@ async def refresh_cards(
     *,
     row: InspectionResult | None,
     void_missing: bool = False,
+    notify: bool = True,
     skip: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Every task card of the inspection shows it as it now is (its team; its result, choices
     closed): each copy is updated with one response code of its own (the click's for the card
     clicked, else the newest unspent one within 72 hours). With ``void_missing`` a copy left
-    without a code is voided by a short text to its active holders (a tap on it then changes
-    nothing). If WeCom refuses an update, the result stands: everyone already has the text."""
+    without a code is voided (a tap on it then changes nothing), and with ``notify`` its active
+    holders get a short text saying so (else the caller says it in its own message). If WeCom
+    refuses an update, the result stands: everyone has the text."""
     holders = await store.card_holders(ctx.session, inspection.id)
     active = set(await store.team_userids(ctx.session, inspection.id))
     target = await target_of(ctx, inspection)
@@ -717,7 +729,7 @@ async def refresh_cards(
             updated += users
         elif void_missing:
             await cards.void(ctx.session, task_id, users, ctx.now())
-            told = [u for u in users if u in active]
+            told = [u for u in users if u in active and notify]
             send(
                 ctx,
                 told,

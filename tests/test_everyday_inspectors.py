@@ -259,3 +259,26 @@ async def test_art38_an_unconfirmed_description_is_shown_back_when_the_hold_laps
         "取水口未登记",
         "鄂尔多斯市水务局",
     )
+
+
+async def test_art38_a_result_voids_the_copies_of_the_card_that_cannot_be_updated(
+    h: Harness,
+) -> None:
+    v, *_ = await drawn(h)
+    a, b = v.members[0], v.members[1]
+    h.clock.advance(hours=73)  # the card's code has lapsed: no copy can be updated
+    before = len(h.wecom.texts_to(b))
+    updates = len(h.wecom.card_updates)
+    await h.say(a, f"结果 {v.number} 未发现问题")
+    assert len(h.wecom.card_updates) == updates
+    (told,) = h.wecom.texts_to(b)[before:]  # one message: the result, the card void
+    assert "检查结果已记录" in told and "卡片已失效" in told and str(v.number) in told
+    async with h.db.transaction() as s:
+        voided = (await s.execute(select(CardVoid.userid))).scalars().all()
+    assert sorted(voided) == sorted(v.members)
+    before = len(h.wecom.texts_to(b))
+    await click(h, b, v, "refused")  # a tap on the void copy changes nothing
+    (stale,) = h.wecom.texts_to(b)[before:]
+    assert "已过期" in stale and PHRASES[ResultCode.no_problem] in stale
+    assert f"更正 {v.number}" in stale and f"结果 {v.number} <" not in stale
+    assert (await result_of(h, v) or ("",))[:2] == ("recorded", "no_problem")
