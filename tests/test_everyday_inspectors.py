@@ -151,7 +151,10 @@ async def test_art29_after_a_swap_every_card_shows_the_new_team_or_is_voided(
     joining = await swap(h, w, leaving)
     assert len(h.wecom.card_updates) == updates  # nothing updated with a lapsed code
     (void,) = [t for t in h.wecom.texts_to(mate) if "卡片已失效" in t]
-    assert str(w.number) in void and names.get(joining, joining) not in ("",)
+    async with h.db.transaction() as s:
+        names = await store.names_of(s, [joining, leaving])
+    assert str(w.number) in void and names[joining] in void  # the new team
+    assert names[leaving] not in void
     async with h.db.transaction() as s:
         voided = (await s.execute(select(CardVoid.userid))).scalars().all()
     assert mate in voided
