@@ -37,7 +37,7 @@ from handlers.results import (
     parse_code,
     refer_case,
     split_description,
-    with_name,
+    whole,
 )
 from inspection.results import ResultCode
 from storage import followups, public
@@ -163,7 +163,7 @@ async def attach_record(msg: TextCommand, ctx: Context) -> None:
     """Art. 35: the on-site record or mobile-enforcement record goes with the inspection."""
     words = msg.text.split()
     if await owes_description(ctx, words[0] if words else ""):
-        await description_arrived(with_name("记录", msg), ctx)
+        await description_arrived(whole(msg), ctx)
         return
     if len(words) != 2:
         raise UserError("用法：记录 <编号> <记录号>，如「记录 1001 XCJL-2026-0815」。")

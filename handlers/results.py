@@ -123,8 +123,9 @@ async def owes_description(ctx: Context, first_word: str) -> bool:
     return state in (DESCRIPTION_STATE, CONFIRM_STATE)  # a new description replaces the draft
 
 
-def with_name(name: str, msg: TextCommand) -> TextCommand:
-    return TextCommand(msg.user, name + msg.text, msg.msg_id, msg.create_time, name + msg.typed)
+def whole(msg: TextCommand) -> TextCommand:
+    """The message as the person sent it, command word and spacing included."""
+    return msg.whole or msg
 
 
 def parse_code(inspection: Inspection, word: str) -> str:
@@ -182,12 +183,15 @@ async def state_text(ctx: Context, inspection: Inspection) -> str:
 
 async def tell_stale(ctx: Context, inspection: Inspection) -> None:
     """A tap on an out-of-date card: nothing changes; the tapper learns how things stand."""
+    n = inspection.number
     mine = await store.active_member(ctx.session, inspection.id, ctx.actor.userid) is not None
-    how = (
-        f"请以最新卡片为准，或发送「结果 {inspection.number} <结果文字>」提交。"
-        if mine
-        else f"您已被替换出编号 {inspection.number} 的检查组，无需操作。"
-    )
+    row = await store.current(ctx.session, inspection.id)
+    if not mine:
+        how = f"您已被替换出编号 {n} 的检查组，无需操作。"
+    elif row is not None and row.state == RECORDED:
+        how = f"如需更正，请联系部门负责人发送「更正 {n} <结果文字> <原因>」。"
+    else:
+        how = f"请以最新卡片为准，或发送「结果 {n} <结果文字>」提交。"
     ctx.reply(f"该卡片已过期，未作任何更改。{await state_text(ctx, inspection)}{how}")
 
 
@@ -210,7 +214,7 @@ async def result_text(msg: TextCommand, ctx: Context) -> None:
             f"「结果 1001 发现问题已责令整改 废气排放超标」。可选结果：\n{choices}"
         )
     if await owes_description(ctx, words[0]):
-        await description_arrived(with_name("结果", msg), ctx)
+        await description_arrived(whole(msg), ctx)
         return
     inspection = await load_inspection(ctx, words[0], "结果")
     await require_member(ctx, inspection)
@@ -287,9 +291,13 @@ async def tell_taken(
         )
         return
     until = local(ctx, row.held_until) if row.held_until else ""
+    lost = ""
+    if chosen is not None and not (mine and chosen == row.code):
+        lost = f"您选择的「{phrases.get(chosen, chosen)}」未记录。"
     ctx.reply(
-        f"编号 {n} 的结果正由{who}填写问题说明（已选「{row.phrase}」，{until} 前有效），请稍候。"
-        "超时未提交的，组内成员可以重新提交。"
+        f"编号 {n} 的结果正由{who}填写问题说明（已选「{row.phrase}」，{until} 前有效）。"
+        f"{lost}以先选择的为准：超时未确认的，组内成员可以重新提交；记录后如需更正，"
+        f"请联系部门负责人发送「更正 {n} <结果文字> <原因>」。"
     )
 
 
@@ -329,9 +337,10 @@ async def start_hold(
         f"{what}，确认后记录；也可发送「结果 {n} {phrase} <说明>」。超时未收到说明的，结果不记录。"
     )
     others = [u for u in await store.team_userids(ctx.session, inspection.id) if u != s.userid]
+    racing = await pending_taps(ctx, inspection, others)  # each gets tell_taken instead
     send(
         ctx,
-        others,
+        [u for u in others if u not in racing],
         f"编号 {n}：{s.name} 已选择「{phrase}」，正在填写问题说明（{local(ctx, until)} 前），"
         "请勿重复提交。",
     )
@@ -573,11 +582,18 @@ async def after_record(
     members = await store.team(ctx.session, inspection.id)
     userids = list(dict.fromkeys(m.userid for m, _ in members))
     text = result_text_for(ctx, inspection, target, row)
-    ctx.reply(text)
+    updated = await refresh_cards(
+        ctx, inspection, task, card, row=row, void_missing=True, notify=False
+    )
+    holders = await store.card_holders(ctx.session, inspection.id)
+    voided = {u for users in holders.values() for u in users} - set(updated)
+    void_note = "\n您此前收到的该检查任务卡片已失效（无法更新），无需再点选。"
+    ctx.reply(text + (void_note if me in voided else ""))
     others = [u for u in userids if u != me]
     racing = await pending_taps(ctx, inspection, others)
-    send(ctx, [u for u in others if u not in racing], text)
-    updated = await refresh_cards(ctx, inspection, task, card, row=row)
+    told = [u for u in others if u not in racing]
+    send(ctx, [u for u in told if u not in voided], text)
+    send(ctx, [u for u in told if u in voided], text + void_note)
     conv = await ctx.repos.conversations.get(me, ctx.now())
     if conv is not None and conv.data.get("inspection_id") == inspection.id:
         await ctx.repos.conversations.clear(me)
@@ -682,13 +698,15 @@ async def refresh_cards(
     *,
     row: InspectionResult | None,
     void_missing: bool = False,
+    notify: bool = True,
     skip: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Every task card of the inspection shows it as it now is (its team; its result, choices
     closed): each copy is updated with one response code of its own (the click's for the card
     clicked, else the newest unspent one within 72 hours). With ``void_missing`` a copy left
-    without a code is voided by a short text to its active holders (a tap on it then changes
-    nothing). If WeCom refuses an update, the result stands: everyone already has the text."""
+    without a code is voided (a tap on it then changes nothing), and with ``notify`` its active
+    holders get a short text saying so (else the caller says it in its own message). If WeCom
+    refuses an update, the result stands: everyone has the text."""
     holders = await store.card_holders(ctx.session, inspection.id)
     active = set(await store.team_userids(ctx.session, inspection.id))
     target = await target_of(ctx, inspection)
@@ -711,7 +729,7 @@ async def refresh_cards(
             updated += users
         elif void_missing:
             await cards.void(ctx.session, task_id, users, ctx.now())
-            told = [u for u in users if u in active]
+            told = [u for u in users if u in active and notify]
             send(
                 ctx,
                 told,
@@ -915,19 +933,30 @@ async def hold_ran_out(data: dict[str, Any], ctx: Context) -> None:
     holder, name, phrase = row.userid, row.name or row.userid, row.phrase
     await store.release_hold(ctx.session, inspection.id, ctx.now())
     conv = await ctx.session.get(Conversation, holder)
+    draft = ""
     if conv is not None and conv.data.get("inspection_id") == inspection.id:
+        said = (str(conv.data.get(k) or "") for k in ("department", "description"))
+        draft = " ".join(w for w in said if w)
         await ctx.repos.conversations.clear(holder)
     if inspection.status != "open":  # cancelled by a re-draw meanwhile: nobody to tell
         return
     n = inspection.number
     minutes = ctx.settings.results.description_minutes
-    ctx.outbox.text(
-        [holder],
-        f"编号 {n}：{minutes}分钟内未收到「{phrase}」的问题说明，结果未记录。请重新选择结果并附说明，"
-        f"或发送「结果 {n} {phrase} <说明>」。",
-    )
+    if draft:  # received but never confirmed: shown back, to resend in one line
+        ctx.outbox.text(
+            [holder],
+            f"编号 {n}：已收到「{phrase}」的问题说明「{draft}」，但{minutes}分钟内未确认，"
+            f"结果未记录。如无误，请发送「结果 {n} {phrase} {draft}」直接记录。",
+        )
+    else:
+        ctx.outbox.text(
+            [holder],
+            f"编号 {n}：{minutes}分钟内未收到「{phrase}」的问题说明，结果未记录。"
+            f"请重新选择结果并附说明，或发送「结果 {n} {phrase} <说明>」。",
+        )
     others = [u for u in await store.team_userids(ctx.session, inspection.id) if u != holder]
-    send(ctx, others, f"编号 {n}：{name} 未在时限内填写说明，结果尚未记录，组内成员均可提交。")
+    late = "确认" if draft else "填写"
+    send(ctx, others, f"编号 {n}：{name} 未在时限内{late}说明，结果尚未记录，组内成员均可提交。")
     task = await task_of(ctx, inspection)
     await ctx.audit(  # as "system": the due worker's actor
         action="result.hold_lapsed",

@@ -151,7 +151,10 @@ async def test_art29_after_a_swap_every_card_shows_the_new_team_or_is_voided(
     joining = await swap(h, w, leaving)
     assert len(h.wecom.card_updates) == updates  # nothing updated with a lapsed code
     (void,) = [t for t in h.wecom.texts_to(mate) if "卡片已失效" in t]
-    assert str(w.number) in void and names.get(joining, joining) not in ("",)
+    async with h.db.transaction() as s:
+        names = await store.names_of(s, [joining, leaving])
+    assert str(w.number) in void and names[joining] in void  # the new team
+    assert names[leaving] not in void
     async with h.db.transaction() as s:
         voided = (await s.execute(select(CardVoid.userid))).scalars().all()
     assert mate in voided
@@ -212,4 +215,73 @@ async def test_art38_my_tasks_hints_with_the_phrase_not_two_bare_numbers(h: Harn
     assert f"结果 {v.number} 发现问题已责令整改" in shown  # the hold's hint names the phrase
     await h.say(v.members[0], "设施未运行")  # a draft, awaiting 确认
     (redrafted,) = await h.say(v.members[0], "记录 显示设施未运行")  # not a number: a new draft
-    assert "说明：记录显示设施未运行" in redrafted  # the draft replaced
+    assert "说明：记录 显示设施未运行" in redrafted  # the draft replaced, as typed
+
+
+async def test_art38_the_loser_of_a_tap_against_a_problem_phrase_gets_one_message(
+    h: Harness,
+) -> None:
+    v, *_ = await drawn(h)
+    a, b = v.members[0], v.members[1]
+    before = {u: len(h.wecom.texts_to(u)) for u in (a, b)}
+    await asyncio.gather(
+        click(h, a, v, "ordered_to_rectify", settle=False),
+        click(h, b, v, "transferred", settle=False),
+    )
+    await h.settle()
+    async with h.db.transaction() as s:
+        row = await store.current(s, v.inspection_id)
+    assert row is not None and row.state == "held"
+    loser = b if row.userid == a else a
+    lost_choice = PHRASES[ResultCode.transferred if loser == b else ResultCode.ordered_to_rectify]
+    (only,) = h.wecom.texts_to(loser)[before[loser] :]
+    assert row.phrase in only and row.name in only and str(v.number) in only
+    assert f"「{lost_choice}」未记录" in only and f"更正 {v.number}" in only
+
+
+async def test_art38_an_unconfirmed_description_is_shown_back_when_the_hold_lapses(
+    h: Harness,
+) -> None:
+    v, *_ = await drawn(h)
+    a, b = v.members[0], v.members[1]
+    await click(h, a, v, "transferred")
+    await h.say(a, "移交给鄂尔多斯市水务局，取水口未登记")  # a draft, never confirmed
+    h.clock.advance(minutes=31)
+    assert await h.runtime.due.tick() == 1
+    await h.settle()
+    told = h.wecom.texts_to(a)[-1]
+    assert str(v.number) in told and "取水口未登记" in told and "鄂尔多斯市水务局" in told
+    assert "未确认" in told and "结果未记录" in told
+    assert "确认" in h.wecom.texts_to(b)[-1] and str(v.number) in h.wecom.texts_to(b)[-1]
+    assert await result_of(h, v) is None
+    phrase = PHRASES[ResultCode.transferred]
+    await h.say(a, f"结果 {v.number} {phrase} 鄂尔多斯市水务局 取水口未登记")  # as suggested
+    assert await result_of(h, v) == (
+        "recorded",
+        "transferred",
+        "取水口未登记",
+        "鄂尔多斯市水务局",
+    )
+
+
+async def test_art38_a_result_voids_the_copies_of_the_card_that_cannot_be_updated(
+    h: Harness,
+) -> None:
+    v, *_ = await drawn(h)
+    a, b = v.members[0], v.members[1]
+    h.clock.advance(hours=73)  # the card's code has lapsed: no copy can be updated
+    before = len(h.wecom.texts_to(b))
+    updates = len(h.wecom.card_updates)
+    await h.say(a, f"结果 {v.number} 未发现问题")
+    assert len(h.wecom.card_updates) == updates
+    (told,) = h.wecom.texts_to(b)[before:]  # one message: the result, the card void
+    assert "检查结果已记录" in told and "卡片已失效" in told and str(v.number) in told
+    async with h.db.transaction() as s:
+        voided = (await s.execute(select(CardVoid.userid))).scalars().all()
+    assert sorted(voided) == sorted(v.members)
+    before = len(h.wecom.texts_to(b))
+    await click(h, b, v, "refused")  # a tap on the void copy changes nothing
+    (stale,) = h.wecom.texts_to(b)[before:]
+    assert "已过期" in stale and PHRASES[ResultCode.no_problem] in stale
+    assert f"更正 {v.number}" in stale and f"结果 {v.number} <" not in stale
+    assert (await result_of(h, v) or ("",))[:2] == ("recorded", "no_problem")

@@ -84,6 +84,9 @@ class TextCommand:
     msg_id: str
     create_time: int
     raw: str | None = None  # None: typed exactly as folded
+    # The whole message, when this is a command's argument text (the router took the command
+    # word off): a description that merely began with a command word is stored from it.
+    whole: TextCommand | None = None
 
     @property
     def typed(self) -> str:

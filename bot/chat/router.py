@@ -194,7 +194,7 @@ class Dispatcher:
                 )
         consumed = message.text[: len(message.text) - len(rest)].rstrip() if rest else message.text
         raw = message.typed_after(consumed) if message.raw is not None else None
-        args = TextCommand(message.user, rest, message.msg_id, message.create_time, raw)
+        args = TextCommand(message.user, rest, message.msg_id, message.create_time, raw, message)
         await command.handler(args, ctx)
 
     def _unknown(self, text: str, ctx: Context) -> str:
