@@ -125,6 +125,13 @@ async def person(ctx: Context, userid: str) -> str:
     return name
 
 
+def within(text: str, limit: int, what: str) -> str:
+    """What a person typed, stored as typed: refused when longer than its field holds."""
+    if len(text) > limit:
+        raise UserError(f"{what}最长{limit}个字，您输入了{len(text)}个字，请精简后重新发送。")
+    return text
+
+
 def subject(task: Task) -> str:
     return f"task:{task.code}"
 

@@ -10,7 +10,7 @@ import re
 from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
-from handlers.common import load_inspection, require_manager, subject, task_of
+from handlers.common import load_inspection, require_manager, subject, task_of, within
 from storage import followups, public
 from storage import results as store
 from storage.models import Inspection
@@ -19,6 +19,7 @@ router = Router("followups")
 
 FOLLOW_UP_ROLES = {Role.INSPECTOR, Role.CHIEF, Role.ADMIN}
 DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
+FOLLOW_UP_MAX = 100
 
 
 async def parse(
@@ -45,9 +46,10 @@ async def parse(
         raise UserError(
             f"日期须在检查期开始（{inspection.check_start}）之后、今天（{today}）之前。{usage}"
         )
-    text = typed.strip()[:100]
+    text = typed.strip()
     if not text:
         raise UserError(usage)
+    within(text, FOLLOW_UP_MAX, what)  # the column's length: refused, not cut
     return inspection, text, on
 
 

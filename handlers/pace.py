@@ -69,18 +69,20 @@ async def warn_on_pace(
         return 0
     text = shortfall_text(city, quarter, rows)
     send(ctx, await ctx.repos.roles.holders("chief", [city.code]), text)
-    available = await quotas.available_for_draw(ctx.session, orgs, quarter.year, city.level)
+    available = await quotas.available_for_draw(ctx.session, orgs, quarter.year, city.code)
     behind = QuarterCoverage(tuple(t for t, _ in rows))
     counts = counts_to_draw(behind, available)
     if counts:
         short = sum(t.shortfall for t, _ in rows) - sum(counts.values())
         pool = f"\n抽查范围内可抽对象不足，按现有可抽数量计（差{short}家）。" if short else ""
         admin_text = (
-            f"{text}\n可发送以下指令新建补抽任务（已排除本年度已抽查的一般监管对象）：{pool}\n"
-            + task_line(city, quarter, today, counts)
+            f"{text}\n可发送以下指令新建补抽任务（已排除本年度已被随机抽查的市场主体，"
+            f"特殊监管对象除外，第25条）：{pool}\n" + task_line(city, quarter, today, counts)
         )
     else:
-        admin_text = f"{text}\n抽查范围内已无可抽对象（本年度已抽查的一般监管对象不再抽取）。"
+        admin_text = (
+            f"{text}\n抽查范围内已无可抽对象（本年度已被随机抽查的市场主体不再抽取，第25条）。"
+        )
     send(ctx, await ctx.repos.roles.holders("admin", [city.code]), admin_text)
     await ctx.audit(
         action="quota.pace_warning",

@@ -36,6 +36,7 @@ from handlers.results import (
     owes_description,
     parse_code,
     refer_case,
+    reinstate_if_corrected,
     split_description,
     whole,
 )
@@ -367,6 +368,7 @@ async def correct(msg: TextCommand, ctx: Context) -> None:
         await refer_case(ctx, inspection, task, target, row, [n for _, n in members])
     if row is not None:
         await deregister_if_closed(ctx, inspection, task, row)
+    await reinstate_if_corrected(ctx, inspection, task, before.code, entry.seq)
     if await public.republish(ctx.session, inspection, ctx.now(), ctx.settings.tz):
         ctx.reply(
             f"编号 {inspection.number} 已公开的检查结果已在公开页面更正，并注明更正时间（第37条）。"

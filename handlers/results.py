@@ -823,13 +823,39 @@ async def deregister_if_closed(
     inspection as the evidence, and is not drawn again."""
     if row.code != ResultCode.deregistered.value:
         return
-    if await store.deregister_target(ctx.session, inspection, by=ctx.actor.userid, now=ctx.now()):
+    marked = await store.deregister_target(
+        ctx.session, inspection, by=ctx.actor.userid, now=ctx.now()
+    )
+    for key in marked:  # every site of the visit (Art. 19)
         await ctx.audit(
             action="target.change",
-            subject=f"target:{inspection.target_key}",
+            subject=f"target:{key}",
             payload={
                 "changes": [{"field": "status", "after": "deregistered"}],
                 "evidence": f"inspection:{inspection.number}",
+                "task": task.code,
+            },
+        )
+
+
+async def reinstate_if_corrected(
+    ctx: Context, inspection: Inspection, task: Task, before: str, seq: int
+) -> None:
+    """A correction away from phrase 4 gives each site back its earlier status (Art. 13, 38),
+    with the correction as the evidence."""
+    if before != ResultCode.deregistered.value:
+        return
+    evidence = f"correction:{inspection.number}:{seq}"
+    restored = await store.reinstate_target(
+        ctx.session, inspection, by=ctx.actor.userid, now=ctx.now(), evidence=evidence
+    )
+    for key, status in restored:
+        await ctx.audit(
+            action="target.change",
+            subject=f"target:{key}",
+            payload={
+                "changes": [{"field": "status", "before": "deregistered", "after": status}],
+                "evidence": evidence,
                 "task": task.code,
             },
         )

@@ -21,7 +21,7 @@ from sqlalchemy import or_, select
 from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
-from handlers.common import inspection_card
+from handlers.common import inspection_card, within
 from inspection.origins import JOINT_WORDS, OUTSIDE_KIND_WORDS, OUTSIDE_KINDS
 from storage.models import (
     CheckOutsideDraw,
@@ -39,6 +39,9 @@ router = Router("targeted")
 
 JOINT_LABEL = "部门联合抽查"
 DEFAULT_DAYS = 30
+# What the columns hold, refused beyond rather than cut (text is kept as typed).
+REASON_MAX, LEAD_MAX, REF_MAX = 500, 20, 200
+REASON = {False: "原因", True: "牵头部门"}
 KIND_CHOICES = "投诉、转办、移送、突发事件、核安全、数据线索，或联合"
 USAGE = (
     "登记检查 <信用代码> <投诉|转办|移送|突发事件|核安全|数据线索> <原因> [成员=账号,…] "
@@ -69,13 +72,14 @@ async def register(msg: TextCommand, ctx: Context) -> None:
     if len(rest) < 3:
         raise UserError(f"用法：{USAGE}\n检查组为您本人（如在检查人员名录中）加「成员=」所列人员。")
     key, kind_word = rest[0].folded, rest[1].folded
-    reason = msg.typed_span(rest[2:])[:500]
     joint = kind_word in JOINT_WORDS
     kind = OUTSIDE_KIND_WORDS.get(kind_word)
     if kind is None and not joint:
         raise UserError(f"检查类型「{rest[1].typed}」不认识，可用：{KIND_CHOICES}（第6条）。")
-    lead_task = options.get("任务", ("", ""))[1].strip()
-    lead_draw = options.get("抽取", ("", ""))[1].strip()
+    # The lead authority is the joint task's initiating department too (20 characters).
+    reason = within(msg.typed_span(rest[2:]), LEAD_MAX if joint else REASON_MAX, REASON[joint])
+    lead_task = within(options.get("任务", ("", ""))[1].strip(), REF_MAX, "牵头部门的任务")
+    lead_draw = within(options.get("抽取", ("", ""))[1].strip(), REF_MAX, "抽取编号")
     if joint and not (lead_task and lead_draw):
         raise UserError(
             "部门联合抽查由牵头部门抽取（第7条），请写明牵头部门的任务和抽取编号："
@@ -100,9 +104,9 @@ async def register(msg: TextCommand, ctx: Context) -> None:
         ctx.session.add(
             JointCheck(
                 inspection_id=inspection.id,
-                lead_authority=reason[:100],
-                lead_task=lead_task[:200],
-                lead_draw_ref=lead_draw[:200],
+                lead_authority=reason,
+                lead_task=lead_task,
+                lead_draw_ref=lead_draw,
                 registered_by=ctx.actor.userid,
                 registered_at=ctx.now(),
             )
@@ -174,7 +178,7 @@ async def _record(
         year=today.year,
         name=f"{label}：{target.name}"[:200],
         org_code=org,
-        initiating_dept=reason[:20] if joint else "",
+        initiating_dept=reason if joint else "",
         scope_orgs=[target.org_code],
         quotas={},
         item_codes=[],

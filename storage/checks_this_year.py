@@ -39,19 +39,37 @@ async def randomly_checked(
 
     ``evidence``, when given, gets per target key the check behind its value (the first by
     number among those of the strongest kind): what the sealed exclusions list names."""
-    below = set(await repos.orgs.subtree(task.org_code)) - {task.org_code}
-    rows = await session.execute(
+    return await checked_in_year(
+        session, repos, task.org_code, task.year, evidence, leaving_out=task.id
+    )
+
+
+async def checked_in_year(
+    session: AsyncSession,
+    repos: Repositories,
+    org_code: str,
+    year: int,
+    evidence: dict[str, Evidence] | None = None,
+    *,
+    leaving_out: int | None = None,
+) -> dict[str, str]:
+    """``randomly_checked`` for a draw ``org_code`` would make in ``year`` (a task not yet
+    created, as the pace warnings' 补抽 line; ``leaving_out``: the task's own id)."""
+    below = set(await repos.orgs.subtree(org_code)) - {org_code}
+    query = (
         select(Inspection.target_key, Target.uscc, Task.org_code, Task.code, Inspection.number)
         .join(Task, Task.id == Inspection.task_id)
         .outerjoin(Target, Target.key == Inspection.target_key)
         .where(
-            Task.year == task.year,
-            Task.id != task.id,
+            Task.year == year,
             Inspection.origin.in_(RANDOM_CHECK_ORIGINS),
             Inspection.status.in_(LIVE),
         )
         .order_by(Inspection.number)
     )
+    if leaving_out is not None:
+        query = query.where(Task.id != leaving_out)
+    rows = await session.execute(query)
     by_key: dict[str, str] = {}
     by_entity: dict[str, str] = {}
     shown: dict[str, tuple[str, Evidence]] = {}  # key or "uscc:<code>" -> (how, evidence)

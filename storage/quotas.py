@@ -31,18 +31,19 @@ from inspection.quotas import (
     coverage_of,
     value_at,
 )
+from storage import checks_this_year
 from storage.db import insert_for
 from storage.models import (
     DirectoryHistory,
     Inspection,
     InspectionResult,
-    Organisation,
     PaceWarning,
     Publication,
     Target,
     Task,
 )
 from storage.publication import lead_units
+from storage.repos import Repositories
 from storage.results import LIVE, RECORDED
 from storage.tasks import chunks, rule_params
 
@@ -224,33 +225,34 @@ async def tasks_awaiting_publication(session: AsyncSession, org_codes: Sequence[
 
 
 async def available_for_draw(
-    session: AsyncSession, org_codes: Sequence[str], year: int, level: str
+    session: AsyncSession, org_codes: Sequence[str], year: int, org_code: str
 ) -> dict[Tier, int]:
-    """Per tier, the targets a new draw at ``level`` could still pick: not deregistered, and for
-    the general tier not randomly drawn this year at that level (Art. 25, once a year; the
-    same exclusion the draw's pool makes)."""
+    """Per tier, the targets a new draw by ``org_code`` (over ``org_codes``) could still pick
+    with a task's default options: not deregistered, and not of a market entity randomly
+    checked this year by anyone (Art. 25, once a year), the special sub-directory excepted.
+    The exclusion is the draw pool's own (``storage.checks_this_year``)."""
     rows = await session.execute(
         select(Target.tier, func.count())
         .where(Target.org_code.in_(org_codes), Target.status != "deregistered")
         .group_by(Target.tier)
     )
     out = {Tier(tier): n for tier, n in rows.all() if tier in Tier.__members__}
-    drawn = await session.execute(
-        select(func.count(func.distinct(Inspection.target_key)))
-        .join(Task, Task.id == Inspection.task_id)
-        .join(Organisation, Organisation.code == Task.org_code)
-        .join(Target, Target.key == Inspection.target_key)
-        .where(
-            Task.year == year,
-            Organisation.level == level,
-            Inspection.origin == "random",
-            Inspection.status.in_(LIVE),
-            Target.org_code.in_(org_codes),
-            Target.tier == Tier.general.value,
-            Target.status != "deregistered",
+    checked = await checks_this_year.checked_in_year(session, Repositories(session), org_code, year)
+    # PoolRules' defaults: special_more_often (Art. 25), no re-check of the levels below (Art. 30).
+    for part in chunks(sorted(checked)):
+        taken = await session.execute(
+            select(Target.tier, func.count())
+            .where(
+                Target.key.in_(part),
+                Target.org_code.in_(org_codes),
+                Target.status != "deregistered",
+                Target.tier != Tier.special.value,
+            )
+            .group_by(Target.tier)
         )
-    )
-    out[Tier.general] = max(out.get(Tier.general, 0) - int(drawn.scalar_one()), 0)
+        for tier, n in taken.all():
+            if tier in Tier.__members__:
+                out[Tier(tier)] = max(out.get(Tier(tier), 0) - n, 0)
     return out
 
 

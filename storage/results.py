@@ -342,29 +342,87 @@ async def entries(session: AsyncSession, inspection_id: int) -> list[ResultEntry
 # --- what a result changes in the directory (Art. 13, 38) -----------------------------------
 
 
+async def _visit_sites(session: AsyncSession, inspection: Inspection) -> list[Target]:
+    """The targets of a visit (Art. 19): its own, and those of the inspections merged into it
+    that share its credit code (every site of one market entity)."""
+    lead = await session.get(Target, inspection.target_id)
+    if lead is None:
+        return []
+    sites = [lead]
+    if lead.uscc:
+        for merged in await merged_into(session, inspection.id):
+            other = await session.get(Target, merged.target_id)
+            if other is not None and other.uscc == lead.uscc and other not in sites:
+                sites.append(other)
+    return sites
+
+
+def _status_change(
+    target: Target, after: str, by: str, now: dt.datetime, evidence: str
+) -> DirectoryHistory:
+    return DirectoryHistory(
+        kind="target",
+        subject_key=target.key,
+        field="status",
+        before=target.status,
+        after=after,
+        actor=by,
+        at=now,
+        evidence=evidence,
+    )
+
+
 async def deregister_target(
     session: AsyncSession, inspection: Inspection, *, by: str, now: dt.datetime
-) -> bool:
-    """A result 检查对象已注销 marks the target deregistered, with the inspection as its
-    evidence in the directory history; it leaves later pools. False if it already was."""
-    target = await session.get(Target, inspection.target_id)
-    if target is None or target.status == "deregistered":
-        return False
-    session.add(
-        DirectoryHistory(
-            kind="target",
-            subject_key=target.key,
-            field="status",
-            before=target.status,
-            after="deregistered",
-            actor=by,
-            at=now,
-            evidence=f"inspection:{inspection.number}",
-        )
-    )
-    target.status, target.updated_at = "deregistered", now
+) -> list[str]:
+    """A result 检查对象已注销 marks every site of the visit deregistered (Art. 13, 19, 38),
+    with the inspection as the evidence in the directory history; they leave later pools.
+    Returns the keys it marked (none if all already were)."""
+    marked: list[str] = []
+    for target in await _visit_sites(session, inspection):
+        if target.status == "deregistered":
+            continue
+        evidence = f"inspection:{inspection.number}"
+        session.add(_status_change(target, "deregistered", by, now, evidence))
+        target.status, target.updated_at = "deregistered", now
+        marked.append(target.key)
     await session.flush()
-    return True
+    return marked
+
+
+async def reinstate_target(
+    session: AsyncSession,
+    inspection: Inspection,
+    *,
+    by: str,
+    now: dt.datetime,
+    evidence: str,
+) -> list[tuple[str, str]]:
+    """A correction away from 检查对象已注销 gives back each site the status it had before
+    that result (from its directory history), with the correction as evidence; a status
+    changed since by anything else stays. Returns (key, status restored)."""
+    h = DirectoryHistory
+    restored: list[tuple[str, str]] = []
+    for target in await _visit_sites(session, inspection):
+        last = await session.scalar(
+            select(h)
+            .where(h.kind == "target", h.subject_key == target.key, h.field == "status")
+            .order_by(h.id.desc())
+            .limit(1)
+        )
+        if (
+            last is None
+            or last.evidence != f"inspection:{inspection.number}"
+            or last.after != "deregistered"
+            or target.status != "deregistered"
+            or not isinstance(last.before, str)
+        ):
+            continue
+        session.add(_status_change(target, last.before, by, now, evidence))
+        target.status, target.updated_at = last.before, now
+        restored.append((target.key, last.before))
+    await session.flush()
+    return restored
 
 
 # --- corrections and secrecy (Art. 37) -----------------------------------------------------

@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, update
 
 from inspection import reference_verifier
+from inspection.quotas import TIER_LABELS, Tier
 from inspection.verify import verify_export
 from storage import draws
-from storage.models import Inspection, Target, Task, TeamMember
+from storage.models import (
+    AuditEntry,
+    DirectoryHistory,
+    Inspection,
+    ResultEntry,
+    Target,
+    Task,
+    TeamMember,
+)
 from tests.conftest import Harness
 from tests.factories import CITY, COUNTY, FixedEntropy, add_inspectors, add_item, uscc
 from tests.support.draw_chat import ADMIN, CHIEF, cards
@@ -159,3 +168,94 @@ async def test_art19_a_result_on_the_visit_is_the_result_of_both_permits(h: Harn
     (team,) = public["result"]["teams"]
     assert sorted(team["sites"]) == public["input"]["entities"][0]
     assert verify_export(public) is None and reference_verifier.verify(public) is None
+
+
+async def _visit_of_the_company(h: Harness) -> tuple[Inspection, list[str]]:
+    await h.say(ADMIN, f"抽查 {TASK} 无见证 现场无人见证")
+    h.clock.advance(days=1)  # the first day of the check period
+    async with h.db.transaction() as s:
+        lead = await s.scalar(
+            select(Inspection).where(
+                Inspection.status == "open", Inspection.target_key.in_(PERMITS)
+            )
+        )
+        assert lead is not None
+        members = list(
+            await s.scalars(
+                select(TeamMember.userid)
+                .where(TeamMember.inspection_id == lead.id, TeamMember.active.is_(True))
+                .order_by(TeamMember.position)
+            )
+        )
+    return lead, members
+
+
+async def _statuses(h: Harness) -> dict[str, list[tuple[object, object, str]]]:
+    out: dict[str, list[tuple[object, object, str]]] = {}
+    async with h.db.transaction() as s:
+        for key in PERMITS:
+            status = await s.scalar(select(Target.status).where(Target.key == key))
+            rows = await s.execute(
+                select(DirectoryHistory.before, DirectoryHistory.after, DirectoryHistory.evidence)
+                .where(DirectoryHistory.subject_key == key, DirectoryHistory.field == "status")
+                .order_by(DirectoryHistory.id)
+            )
+            out[key] = [(status, "", ""), *((b, a, e) for b, a, e in rows.all())]
+    return out
+
+
+async def test_art13_art19_art38_a_deregistered_visit_marks_every_site_and_leaves_later_pools(
+    h: Harness,
+) -> None:
+    await company_with_two_permits(h)
+    lead, members = await _visit_of_the_company(h)
+    await h.say(members[0], f"结果 {lead.number} 4")
+    for key, (now, *history) in (await _statuses(h)).items():
+        assert now[0] == "deregistered", key
+        assert history == [("operating", "deregistered", f"inspection:{lead.number}")], key
+    changed = await audit_subjects(h, "target.change")
+    assert sorted(changed) == sorted(f"target:{p}" for p in PERMITS)
+    (created,) = await h.say(
+        ADMIN,
+        "新建任务 明年一季度 范围=150100 一般=100% 检查期=2027-03-01~2027-03-31 事项=DQ01",
+    )
+    assert "T2027-150100-001" in created, created
+    (preview,) = await h.say(ADMIN, "抽查预览 T2027-150100-001")
+    assert f"· 已注销：2个（{TIER_LABELS[Tier.general]}2）" in preview, preview
+
+
+async def test_art13_art38_correcting_a_deregistered_result_restores_the_earlier_status(
+    h: Harness,
+) -> None:
+    await company_with_two_permits(h)
+    async with h.db.transaction() as s:  # one site was suspended before the visit
+        await s.execute(update(Target).where(Target.key == PERMITS[1]).values(status="suspended"))
+    lead, members = await _visit_of_the_company(h)
+    await h.say(members[0], f"结果 {lead.number} 4")
+    (corrected,) = await h.say(CHIEF, f"更正 {lead.number} 1 复核发现企业仍在生产")
+    assert str(lead.number) in corrected, corrected
+    async with h.db.transaction() as s:
+        seq = await s.scalar(
+            select(func.max(ResultEntry.seq)).where(ResultEntry.inspection_id == lead.id)
+        )
+    statuses = await _statuses(h)
+    for key, before in zip(PERMITS, ("operating", "suspended"), strict=True):
+        now, *history = statuses[key]
+        assert now[0] == before, key
+        assert history == [
+            (before, "deregistered", f"inspection:{lead.number}"),
+            ("deregistered", before, f"correction:{lead.number}:{seq}"),
+        ], key
+    assert len(await audit_subjects(h, "target.change")) == 4
+    # Back in the pool of a later task.
+    await h.say(
+        ADMIN,
+        "新建任务 明年一季度 范围=150100 一般=100% 检查期=2027-03-01~2027-03-31 事项=DQ01",
+    )
+    (preview,) = await h.say(ADMIN, "抽查预览 T2027-150100-001")
+    assert "已注销" not in preview, preview
+
+
+async def audit_subjects(h: Harness, action: str) -> list[str]:
+    async with h.db.transaction() as s:
+        return list(await s.scalars(select(AuditEntry.subject).where(AuditEntry.action == action)))

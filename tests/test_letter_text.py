@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from inspection.taskspec import parse_task_line
+from storage import followups
 from storage.models import AuditEntry, CheckOutsideDraw, Inspection, JointCheck, Task
 from tests.conftest import Harness
 from tests.factories import COUNTY, uscc
@@ -51,7 +52,7 @@ async def test_art6_art7_a_registered_checks_reason_and_lead_references_are_kept
     assert outside.reason == reason
     assert tasks["D2026-150100-001"].focus == reason
     assert (led.lead_authority, led.lead_task, led.lead_draw_ref) == (lead, task_ref, draw_ref)
-    assert tasks["D2026-150100-002"].initiating_dept == lead[:20]
+    assert tasks["D2026-150100-002"].initiating_dept == lead  # whole: refused if longer
     assert [e.payload["reason"] for e in audited] == [reason, lead]
 
 
@@ -98,3 +99,40 @@ async def test_art5_art22_a_task_made_in_chat_and_its_refusal_keep_what_was_type
 async def _inspections(h: Harness) -> list[Inspection]:
     async with h.db.transaction() as s:
         return list((await s.execute(select(Inspection))).scalars())
+
+
+@SQLITE
+async def test_art6_art7_art34_too_long_text_is_refused_with_its_limit_never_cut(
+    h: Harness,
+) -> None:
+    v, *_ = await drawn(h)
+    a, b = "cu1501020", "cu1501021"
+    members = f"成员={a},{b}"
+    (refused,) = await h.say(CHIEF, f"登记检查 {uscc(200)} 投诉 {'夜' * 501} {members}")
+    assert "500" in refused and "501" in refused, refused
+    lead = "内蒙古自治区呼和浩特市市场监督管理局稽查局"  # 21 characters
+    joint = f"登记检查 {uscc(201)} 联合 {{lead}} 任务={{task}} 抽取=SC-1 {members}"
+    (refused,) = await h.say(ADMIN, joint.format(lead=lead, task="第3批"))
+    assert "20" in refused and "21" in refused, refused
+    (refused,) = await h.say(ADMIN, joint.format(lead=lead[1:], task="批" * 201))
+    assert "200" in refused and "201" in refused, refused
+    async with h.db.transaction() as s:
+        assert not (await s.execute(select(JointCheck))).all()
+        assert not (await s.execute(select(CheckOutsideDraw))).all()
+    # At the limit: kept whole.
+    (done,) = await h.say(ADMIN, joint.format(lead=lead[1:], task="批" * 200))
+    assert "D2026-150100-001" in done, done
+    async with h.db.transaction() as s:
+        led = (await s.execute(select(JointCheck))).scalar_one()
+    assert (led.lead_authority, led.lead_task) == (lead[1:], "批" * 200)
+    await h.say(v.members[0], f"结果 {v.number} 3 夜间偷排含重金属废水")
+    (refused,) = await h.say(v.members[0], f"移送司法 {v.number} {'局' * 101}")
+    assert "100" in refused and "101" in refused, refused
+    (refused,) = await h.say(v.members[0], f"处罚决定 {v.number} {'号' * 101} 2026-12-01")
+    assert "100" in refused and "101" in refused, refused
+    async with h.db.transaction() as s:
+        assert await followups.of(s, v.inspection_id) == []
+    await h.say(v.members[0], f"移送司法 {v.number} {'局' * 100}")
+    async with h.db.transaction() as s:
+        (row,) = await followups.of(s, v.inspection_id)
+    assert row.body == "局" * 100

@@ -19,8 +19,9 @@ from inspection.quotas import (
     pace_occasion,
 )
 from inspection.taskspec import parse_task_line
-from storage.models import PaceWarning
+from storage.models import AuditEntry, PaceWarning
 from tests.conftest import Harness
+from tests.factories import CITY, FixedEntropy, add_inspectors, add_item, add_targets
 from tests.quotas_support import tiers
 from tests.results_support import ADMIN, CHIEF, click, drawn
 
@@ -101,3 +102,41 @@ async def test_art25_behind_tiers_are_warned_once_with_a_task_line_that_closes_t
     final = h.wecom.texts_to(CHIEF)[-1]
     assert "不足10个工作日" in final
     assert await warnings(h) == len(need) + len(short)
+
+
+async def test_art25_the_pace_draw_leaves_out_what_the_pool_leaves_out(h: Harness) -> None:
+    """The 补抽 line counts what a draw could still take with the pool's own once-a-year rule:
+    every random check this year of a market entity, whatever its tier; special targets may
+    be checked more often."""
+    h.runtime.worker.entropy = FixedEntropy()
+    await h.grant(ADMIN, "admin", CITY)
+    await h.grant(CHIEF, "chief", CITY)
+    async with h.db.transaction() as s:
+        await add_targets(s, 4, tier="special")
+        (company, *_) = await add_targets(s, 5, tier="key", start=100)
+        # The company's other permit, general tier: its entity is checked with the key permit.
+        await add_targets(s, 1, tier="general", start=100, key=f"{company}002P", uscc=company)
+        await add_inspectors(s, 6)
+        await add_item(s, "DQ01", "大气污染防治")
+    (created,) = await h.say(
+        ADMIN,
+        "新建任务 四季度双随机 范围=150100 特殊=100% 重点=100% "
+        "检查期=2026-12-01~2026-12-31 事项=DQ01",
+    )
+    assert "T2026-150100-001" in created, created
+    await h.say(ADMIN, "抽查 T2026-150100-001 无见证 见证人均出差")
+    h.clock.set(dt.datetime(2026, 12, 2, 10, 0, tzinfo=CST))  # no result yet: every tier behind
+    assert await h.runtime.pace.tick() == 3
+    await h.settle()
+    async with h.db.transaction() as s:
+        payload = await s.scalar(
+            select(AuditEntry.payload).where(AuditEntry.action == "quota.pace_warning")
+        )
+    assert payload is not None
+    assert set(payload["tiers"]) == {"special", "key", "general"}
+    # Every key target was drawn this year, and so was the general permit's company.
+    assert payload["draw"] == {"special": 1}
+    admin = h.wecom.texts_to(ADMIN)[-1]
+    line = next(ln for ln in admin.splitlines() if ln.startswith("新建任务 "))
+    spec = parse_task_line(line.removeprefix("新建任务 "))
+    assert {t: q.count for t, q in spec.quotas.items()} == {Tier.special: 1}
