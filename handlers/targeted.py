@@ -40,7 +40,7 @@ router = Router("targeted")
 JOINT_LABEL = "部门联合抽查"
 DEFAULT_DAYS = 30
 # What the columns hold, refused beyond rather than cut (text is kept as typed).
-REASON_MAX, LEAD_MAX, REF_MAX = 500, 20, 200
+REASON_MAX, LEAD_MAX, REF_MAX = 500, 100, 200
 REASON = {False: "原因", True: "牵头部门"}
 KIND_CHOICES = "投诉、转办、移送、突发事件、核安全、数据线索，或联合"
 USAGE = (
@@ -178,7 +178,8 @@ async def _record(
         year=today.year,
         name=f"{label}：{target.name}"[:200],
         org_code=org,
-        initiating_dept=reason if joint else "",
+        # A joint check's lead authority is kept whole on its JointCheck (and in ``focus``);
+        # 发起科室 is one of our departments' codes, not another authority's name.
         scope_orgs=[target.org_code],
         quotas={},
         item_codes=[],

@@ -52,7 +52,7 @@ async def test_art6_art7_a_registered_checks_reason_and_lead_references_are_kept
     assert outside.reason == reason
     assert tasks["D2026-150100-001"].focus == reason
     assert (led.lead_authority, led.lead_task, led.lead_draw_ref) == (lead, task_ref, draw_ref)
-    assert tasks["D2026-150100-002"].initiating_dept == lead  # whole: refused if longer
+    assert tasks["D2026-150100-002"].focus == lead  # whole: refused only past 100 characters
     assert [e.payload["reason"] for e in audited] == [reason, lead]
 
 
@@ -112,19 +112,19 @@ async def test_art6_art7_art34_too_long_text_is_refused_with_its_limit_never_cut
     assert "500" in refused and "501" in refused, refused
     lead = "内蒙古自治区呼和浩特市市场监督管理局稽查局"  # 21 characters
     joint = f"登记检查 {uscc(201)} 联合 {{lead}} 任务={{task}} 抽取=SC-1 {members}"
-    (refused,) = await h.say(ADMIN, joint.format(lead=lead, task="第3批"))
-    assert "20" in refused and "21" in refused, refused
-    (refused,) = await h.say(ADMIN, joint.format(lead=lead[1:], task="批" * 201))
+    (refused,) = await h.say(ADMIN, joint.format(lead="局" * 101, task="第3批"))
+    assert "100" in refused and "101" in refused, refused
+    (refused,) = await h.say(ADMIN, joint.format(lead=lead, task="批" * 201))
     assert "200" in refused and "201" in refused, refused
     async with h.db.transaction() as s:
         assert not (await s.execute(select(JointCheck))).all()
         assert not (await s.execute(select(CheckOutsideDraw))).all()
     # At the limit: kept whole.
-    (done,) = await h.say(ADMIN, joint.format(lead=lead[1:], task="批" * 200))
+    (done,) = await h.say(ADMIN, joint.format(lead=lead, task="批" * 200))  # 21: accepted
     assert "D2026-150100-001" in done, done
     async with h.db.transaction() as s:
         led = (await s.execute(select(JointCheck))).scalar_one()
-    assert (led.lead_authority, led.lead_task) == (lead[1:], "批" * 200)
+    assert (led.lead_authority, led.lead_task) == (lead, "批" * 200)
     await h.say(v.members[0], f"结果 {v.number} 3 夜间偷排含重金属废水")
     (refused,) = await h.say(v.members[0], f"移送司法 {v.number} {'局' * 101}")
     assert "100" in refused and "101" in refused, refused
