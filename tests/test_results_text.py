@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from bot.tools.console import ConsoleSession
 from storage import results as store
-from storage.models import Task, TemplateCard
+from storage.models import Inspection, Task, TemplateCard
 from tests.conftest import Harness
 from tests.results_support import ADMIN, CHIEF, TASK, audit_actions, drawn
 
@@ -70,3 +72,24 @@ async def test_art35_art38_text_fallback_console_record_numbers_and_task_complet
     assert (await audit_actions(h, "task."))[-1] == "task.complete"
     (refusal,) = await h.say(ADMIN, f"作废抽取 {TASK} 名录有误")  # a complete task stays
     assert "已完成" in refusal
+
+
+async def test_art38_a_team_card_sent_by_the_draw_is_answered_in_the_console(h: Harness) -> None:
+    """The console shows the card the draw sent the whole team (someone else's message), and a
+    choice typed by its text taps it; what the team is sent next is shown to the member too."""
+    visits = await drawn(h)
+    v = visits[0]
+    console = ConsoleSession(h.db, h.settings, v.members[0], clock=h.clock)
+    shown = "\n".join(await console.say("我的任务"))
+    assert "最近收到的卡片" in shown and "[:1]" in shown, shown
+    answers = "\n".join(await console.say(":未发现问题"))
+    recorded = re.search(r"【检查结果已记录】编号 (\d+)", answers)
+    assert recorded and "未发现问题" in answers, answers
+    assert f"编号 {recorded[1]}" in shown  # the card shown was that inspection's
+    async with h.db.transaction() as s:
+        inspection = (
+            await s.execute(select(Inspection).where(Inspection.number == int(recorded[1])))
+        ).scalar_one()
+        row = await store.current(s, inspection.id)
+    assert row is not None and row.code == "no_problem" and row.channel == "card"
+    assert v.members[0] in [m for y in visits for m in y.members if y.number == inspection.number]

@@ -2,9 +2,12 @@
 
 Each line goes the way a WeCom message goes after the endpoint: it is recorded in the inbound
 queue, run through the same router by the event worker, and answered through the outbox. What
-the bot sends this user is printed here and marked delivered (channel "console"); what it sends
-anyone else stays queued for the real sender. Cards are printed as text with numbered choices:
-answer with `:N` (several: `:1,3`) to choose and `:bN` to press button N.
+the bot sends this user alone in answer is printed here and marked delivered (channel "console");
+what it sends anyone else stays queued for the real sender. Messages to several people including
+this user (a team's task card), and those caused by someone else's message (the card a draw
+sends), are printed too and left to the sender. Cards are printed as text with numbered choices:
+answer with `:N` (several: `:1,3`) or the choice's text (`:责令整改`) to choose, and `:bN` or the
+button's text to press it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.chat.context import Clock, SystemClock
 from bot.chat.inbound import envelope
@@ -116,10 +119,33 @@ class ConsoleSession:
         )
         self.xml = WeComStandIn(corp_id=settings.wecom.corp_id or "console")
         self.card: ShownCard | None = None
+        self.seen: int | None = None  # the last outbox row looked at
+
+    async def _start(self) -> list[str]:
+        """What was sent before the session began is not shown again, except the last card this
+        user was sent (among the latest messages), so that it can be answered here."""
+        if self.seen is not None:
+            return []
+        async with self.db.transaction() as session:
+            self.seen = await session.scalar(select(func.max(OutboxMessage.id))) or 0
+            recent = await session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.id > self.seen - 500)
+                .order_by(OutboxMessage.id.desc())
+            )
+            for message in recent:
+                text, card = render(message)
+                if card is not None and self.userid in message.recipients:
+                    self.card = card
+                    return ["（您最近收到的卡片）\n" + text]
+        return []
 
     async def say(self, line: str) -> list[str]:
         """Send one line; return what the bot answered this user."""
         line = line.strip()
+        earlier = await self._start()
+        if earlier:
+            return earlier + await self.say(line)
         if line.startswith(":") and self.card is not None:
             xml = self._card_answer(line[1:].strip())
             if xml is None:
@@ -147,6 +173,12 @@ class ConsoleSession:
                 response_code=secrets.token_hex(16),
                 selected=selected,
             )
+        by_text = [n for n, (_, text) in enumerate(card.options, 1) if text == choice]
+        pressed = [n for n, (_, text) in enumerate(card.buttons, 1) if text == choice]
+        if pressed:
+            return self._card_answer(f"b{pressed[0]}")
+        if by_text:
+            choice = str(by_text[0])
         picks = [p for p in choice.replace("，", ",").split(",") if p.strip().isdigit()]
         if not picks or any(not 1 <= int(p) <= len(card.options) for p in picks):
             return None
@@ -175,21 +207,27 @@ class ConsoleSession:
         async with self.db.transaction() as session:
             rows = await session.execute(
                 select(OutboxMessage)
-                .where(OutboxMessage.cause_event_id == event_id)
+                .where(OutboxMessage.id > (self.seen or 0))
                 .order_by(OutboxMessage.id)
             )
             for message in rows.scalars():
+                self.seen = max(self.seen or 0, message.id)
                 text, card = render(message)
-                if message.recipients == [self.userid]:
-                    if card is not None:
-                        self.card = card
+                ours = message.cause_event_id == event_id
+                mine = self.userid in message.recipients
+                if mine and card is not None:
+                    self.card = card
+                if ours and message.recipients == [self.userid]:
                     out.append(text)
                     message.status, message.sent_at = "sent", self.clock.now()
                     message.response = {"channel": "console"}
-                else:
+                elif mine:  # to several people with this user, or caused by someone else
+                    others = [u for u in message.recipients if u != self.userid]
+                    also = f"（同时发送给 {'、'.join(others)}）\n" if others else ""
+                    out.append(also + text)
+                elif ours:
                     who = "、".join(message.recipients) or message.body.get("chatid", "群聊")
-                    mine = self.userid in message.recipients
-                    out.append(f"（已排队发送给 {who}{'（含您）' if mine else ''}：{text[:60]}）")
+                    out.append(f"（已排队发送给 {who}：{text[:60]}）")
         return out
 
 
