@@ -3,6 +3,7 @@ filled from the user's own data (their task, an inspection of theirs)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from bot.chat.router import Router
 from handlers.common import MANAGERS
 from storage import results as result_store
 from storage import swaps as swap_store
-from storage.models import Inspection, Task
+from storage.models import Inspection, Target, Task
 
 router = Router("help")
 
@@ -36,6 +37,22 @@ EXAMPLE_WORDS = {
     "结果文字或1-7": "未发现问题",
     "1-7 或 结果文字": "未发现问题",
     "结果序号或文字": "发现问题已责令整改",
+    "账号": "zhangsan",
+    "角色": "部门负责人",
+    "姓名": "张三",
+    "名称": "第四季度双随机抽查",
+    "理由": "抽取范围有误",
+    "见证值": "20261201",
+    "数值": "3890.27",
+    "公开随机源说明": "上证综指2026-12-15收盘价（休市则顺延至下一交易日）",
+    "投诉|转办|移送|突发事件|核安全|数据线索": "投诉",
+    "牵头部门": "呼和浩特市市场监督管理局",
+    "牵头部门的任务": "2026年第4批联合抽查",
+    "抽取编号": "SC-0042",
+    "名称或信用代码": "示例化工有限公司",
+    "信用代码": "91150100MA0000001X",
+    "信用代码或许可证号": "91150100MA0000001X",
+    "检查对象名称/信用代码/许可证编号": "示例化工有限公司",
 }
 
 
@@ -97,6 +114,21 @@ async def own_data(ctx: Context) -> dict[str, str]:
             found["申请号"] = str(mine[0].id)
     if "任务" in found:
         found["任务代码"] = found["任务"]
+    if orgs:  # a target the user can see
+        target = (
+            await ctx.session.execute(
+                select(Target.name, Target.uscc).where(Target.org_code.in_(orgs)).limit(1)
+            )
+        ).first()
+        if target is not None:
+            name, uscc = target
+            found["名称或信用代码"] = found["检查对象名称/信用代码/许可证编号"] = name
+            if uscc:
+                found["信用代码"] = found["信用代码或许可证号"] = uscc
+    today = ctx.now().astimezone(ctx.settings.tz).date()
+    found["起始日期"] = (today + dt.timedelta(days=7)).isoformat()
+    found["结束日期"] = (today + dt.timedelta(days=11)).isoformat()
+    found["单位代码"] = own_org(ctx, EXAMPLE_ORG)
     return found
 
 
@@ -130,7 +162,7 @@ async def show_help(msg: TextCommand, ctx: Context) -> None:
     lines = [f"「{command.name}」{command.summary}", f"用法：{usage}"]
     filled = example(usage, data)
     if filled != usage and "<" not in filled:
-        source = "（按您的数据）" if data else ""
+        source = "（按您的数据）" if {"编号", "任务", "申请号"} & data.keys() else ""
         lines.append(f"示例{source}：{filled}")
     if command.aliases:
         lines.append(f"也可用：{'、'.join(command.aliases)}")

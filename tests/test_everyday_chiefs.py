@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
+from bot.runtime.app import dispatcher
 from storage import results as result_store
 from storage.models import Inspector, SwapRequest
 from tests.conftest import Harness
-from tests.results_support import CHIEF, TASK, click, drawn
+from tests.results_support import ADMIN, CHIEF, TASK, click, drawn
 from tests.support.draw_chat import OUTSIDER
 
 
@@ -97,3 +98,21 @@ async def test_help_for_one_command_gives_an_example_from_the_users_own_data(
     assert f"任务进度 {TASK}" in usage
     (unknown,) = await h.say(member, "帮助 批准替换")  # a chief's command: not theirs
     assert "没有您可用的命令" in unknown and "帮助" in unknown
+
+
+async def test_help_gives_every_command_an_example_with_nothing_left_to_fill(h: Harness) -> None:
+    """帮助 <命令> for every command an admin (here also a chief) may use: an example line with
+    no placeholder left, targets and organisations from the user's own data."""
+    await drawn(h)
+    for command in dispatcher().commands:
+        h.clock.advance(seconds=3)  # WeCom's 30 messages a minute per recipient
+        replies = await h.say(ADMIN, f"帮助 {command.name}")
+        assert len(replies) == 1, (command.name, replies)
+        usage = replies[0]
+        if "没有您可用的命令" in usage:
+            continue
+        (example,) = [line for line in usage.splitlines() if line.startswith("示例")] or [""]
+        if "<" in command.usage:
+            assert example and "<" not in example, (command.name, usage)
+    (query,) = await h.say(ADMIN, "帮助 查询")
+    assert "示例化工" not in query  # a target of the admin's own organisation
