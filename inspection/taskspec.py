@@ -191,6 +191,26 @@ def parse_bool(text: str, what: str) -> bool:
     raise SpecError(f"{what}应为「是」或「否」，而不是「{text}」。", f"{what}: expected yes or no")
 
 
+ONCE_A_YEAR_FIXED = (
+    "本年已查不能设为「否」：第二十五条规定同一市场主体每年只随机抽查一次，"
+    "例外只有两项：特殊监管对象可多查（特殊多查=是，默认）；"
+    "上级可复查下级已查的对象（复查下级=是，第三十条）。"
+)
+
+
+def parse_once_a_year(text: str) -> bool:
+    """Art. 25: the once-a-year rule is not a task's to switch off; its two exceptions are
+    ``特殊多查`` and ``复查下级`` (Art. 30)."""
+    if not parse_bool(text, "本年已查"):
+        raise SpecError(
+            ONCE_A_YEAR_FIXED,
+            "Art. 25: once a year cannot be switched off; the only exceptions are special"
+            " targets checked more often (the default) and re-checking the level below"
+            " (Art. 30, --recheck-below)",
+        )
+    return True
+
+
 def parse_int(text: str, what: str, en: str) -> int:
     try:
         return int(text.strip().removesuffix("人").removesuffix("组"))
@@ -340,7 +360,7 @@ def read_fields(values: Mapping[str, str]) -> dict[str, object]:
         "回避上次": ("avoid_last_inspector", lambda v: parse_bool(v, "回避上次")),
         "每人上限": ("max_load", lambda v: parse_int(v, "每人上限", "max load")),
         "标签": ("tag_filter", parse_tags),
-        "本年已查": ("once_a_year", lambda v: parse_bool(v, "本年已查")),
+        "本年已查": ("once_a_year", parse_once_a_year),
         "特殊多查": ("special_more_often", lambda v: parse_bool(v, "特殊多查")),
         "复查下级": ("recheck_below", lambda v: parse_bool(v, "复查下级")),
         "上级已查": ("skip_checked_above", lambda v: parse_bool(v, "上级已查")),

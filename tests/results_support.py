@@ -68,6 +68,14 @@ async def drawn(h: Harness, *, more_general: int = 0, in_period: bool = True) ->
     return await visits(h)
 
 
+async def special_visit(h: Harness, drawn_visits: list[Visit]) -> Visit:
+    """The visit of the special target (Art. 25: the only tier checked more often)."""
+    async with h.db.transaction() as s:
+        tiers = dict((await s.execute(select(Inspection.id, Inspection.tier))).all())
+    (found,) = [v for v in drawn_visits if tiers[v.inspection_id] == "special"]
+    return found
+
+
 async def click(
     h: Harness,
     user: str,

@@ -22,7 +22,7 @@ from storage.tasks import create_plan, list_plans
 from tests.conftest import Harness
 from tests.factories import CITY, COUNTY, COUNTY2, NOW, add_item, make_task
 from tests.inspection.factories import inspectors, make_input, targets
-from tests.results_support import ADMIN, TASK, click, drawn
+from tests.results_support import ADMIN, TASK, click, drawn, special_visit
 from tests.support.directory import inspector, item, run_import, write
 from tests.support.draw_chat import ABOVE, OUTSIDER, cards
 
@@ -299,14 +299,16 @@ async def test_art34_violations_go_to_enforcement_and_other_matters_to_the_named
 async def test_art39_a_result_recorded_once_is_recognised_below_and_counted_above(
     h: Harness,
 ) -> None:
-    v, w, *_ = await drawn(h)
+    drawn_visits = await drawn(h)
+    v = await special_visit(h, drawn_visits)
+    w = next(x for x in drawn_visits if x is not v)
     await click(h, v.members[0], v, "no_problem")
     await h.say(w.members[0], f"结果 {w.number} 2 围挡破损，已责令修复")
     # The county (below the city) may leave out what the city found no problem with (Art. 30),
-    # on the city's own record: nobody enters the result again. (Once a year, Art. 25, would
-    # leave out all the city checked; the county's task sets that rule aside here.)
+    # on the city's own record: nobody enters the result again. (Once a year, Art. 25, leaves
+    # out all the city checked but the special target, which may be checked more often.)
     async with h.db.transaction() as s:
-        county = await make_task(s, org=COUNTY, 上级已查="排除", 本年已查="否")
+        county = await make_task(s, org=COUNTY, 上级已查="排除")
         plan = await draws.preview(s, county)
     left_out = {e.key for e in plan.exclusions if e.reason == "checked_above"}
     assert left_out == {await target_key(h, v.inspection_id)}

@@ -259,7 +259,9 @@ def test_art28_impossible_teams_are_refused_before_the_commitment() -> None:
 async def test_art25_and_30_exclusions_come_from_earlier_draws(db: Database) -> None:
     async with db.transaction() as s:
         await add_targets(s, 10)
+        await add_targets(s, 3, start=50, tier="special")
         await add_inspectors(s, 4)
+    await draw_all(db, 一般="0", 特殊="100%")  # special targets: checked more often (Art. 25)
     await draw_all(db, 一般="3")
     async with db.transaction() as s:
         # Same level (a city) later the same year: those 3 general targets are left out.
@@ -275,10 +277,14 @@ async def test_art25_and_30_exclusions_come_from_earlier_draws(db: Database) -> 
         # The county cannot draw what its city checked this year (the observed double check).
         county = await make_task(s, org=COUNTY)
         assert (await draws.preview(s, county)).excluded("target") == {"inspected_this_year": 3}
-        # Once the city found no problem, the county may leave them out when it says so.
+        # Once the city found no problem, the county may leave out the special targets it may
+        # otherwise check again when it says so; the general ones stay out once a year.
         await s.execute(update(Inspection).values(result_code="no_problem"))
-        county = await make_task(s, org=COUNTY, 上级已查="排除", 本年已查="否")
-        assert (await draws.preview(s, county)).excluded("target") == {"checked_above": 3}
+        county = await make_task(s, org=COUNTY, 上级已查="排除")
+        assert (await draws.preview(s, county)).excluded("target") == {
+            "inspected_this_year": 3,
+            "checked_above": 3,
+        }
 
 
 async def test_art25_once_a_year_counts_per_market_entity_whichever_tier(db: Database) -> None:
@@ -324,7 +330,7 @@ async def test_art29_whoever_inspected_a_target_last_time_is_avoided(db: Databas
     await draw_all(db, 一般="1")
     async with db.transaction() as s:
         first = set((await s.execute(select(TeamMember.certificate_no))).scalars())
-        later = await make_task(s, 一般="1", 检查期="2027-03-01~2027-03-31", 本年已查="否")
+        later = await make_task(s, 一般="1", 检查期="2027-03-01~2027-03-31")
         row, plan = await seal(s, later, SEED)
         outcome = await witnessed(s, later, row, "w", plan=plan)
         assert outcome.result is not None
@@ -335,16 +341,14 @@ async def test_art19_a_target_drawn_by_two_tasks_in_overlapping_windows_is_one_v
     db: Database,
 ) -> None:
     async with db.transaction() as s:
-        await add_targets(s, 1)
+        await add_targets(s, 1, tier="special")  # checked more often (Art. 25)
         await add_inspectors(s, 4)
         from tests.factories import add_item
 
         await add_item(s, "DQ01", "大气")
         await add_item(s, "FS01", "废水")
-    first = await draw_all(db, 一般="1", 事项="DQ01")
-    second = await draw_all(
-        db, 一般="1", 事项="FS01", 检查期="2026-12-15~2027-01-15", 本年已查="否"
-    )
+    first = await draw_all(db, 一般="0", 特殊="1", 事项="DQ01")
+    second = await draw_all(db, 一般="0", 特殊="1", 事项="FS01", 检查期="2026-12-15~2027-01-15")
     async with db.transaction() as s:
         visits = (await s.execute(select(Inspection).order_by(Inspection.id))).scalars().all()
     host, merged = visits

@@ -21,12 +21,12 @@ TZ = dt.timezone(dt.timedelta(hours=8))
 
 async def test_art19_the_host_visits_result_completes_both_tasks(db: Database) -> None:
     async with db.transaction() as s:
-        await add_targets(s, 1)
+        await add_targets(s, 1, tier="special")  # checked more often (Art. 25)
         await add_inspectors(s, 4)
         await add_item(s, "DQ01", "大气")
         await add_item(s, "FS01", "废水")
-    await draw_all(db, 一般="1", 事项="DQ01")
-    await draw_all(db, 一般="1", 事项="FS01", 检查期="2026-12-15~2027-01-15", 本年已查="否")
+    await draw_all(db, 一般="0", 特殊="1", 事项="DQ01")
+    await draw_all(db, 一般="0", 特殊="1", 事项="FS01", 检查期="2026-12-15~2027-01-15")
     async with db.transaction() as s:
         host, merged = (await s.execute(select(Inspection).order_by(Inspection.id))).scalars()
         code = ResultCode.ordered_to_rectify
@@ -53,12 +53,12 @@ async def test_art19_a_correction_of_the_host_is_the_merged_visits_correction_to
     """The merged visit shares the host's result whole: a chief's correction carries the
     department a case is handed to and the case-filing mark to it as well."""
     async with db.transaction() as s:
-        await add_targets(s, 1)
+        await add_targets(s, 1, tier="special")  # checked more often (Art. 25)
         await add_inspectors(s, 4)
         await add_item(s, "DQ01", "大气")
         await add_item(s, "FS01", "废水")
-    await draw_all(db, 一般="1", 事项="DQ01")
-    await draw_all(db, 一般="1", 事项="FS01", 检查期="2026-12-15~2027-01-15", 本年已查="否")
+    await draw_all(db, 一般="0", 特殊="1", 事项="DQ01")
+    await draw_all(db, 一般="0", 特殊="1", 事项="FS01", 检查期="2026-12-15~2027-01-15")
     async with db.transaction() as s:
         host, merged = (await s.execute(select(Inspection).order_by(Inspection.id))).scalars()
         code = ResultCode.no_problem
@@ -92,14 +92,12 @@ async def test_art19_a_merge_into_another_tasks_visit_is_an_amendment_that_repla
     from storage.tasks import get_task
 
     async with db.transaction() as s:
-        await add_targets(s, 1)
+        await add_targets(s, 1, tier="special")  # checked more often (Art. 25)
         await add_inspectors(s, 4)
         await add_item(s, "DQ01", "大气")
         await add_item(s, "FS01", "废水")
-    first = await draw_all(db, 一般="1", 事项="DQ01")
-    second = await draw_all(
-        db, 一般="1", 事项="FS01", 检查期="2026-12-15~2027-01-15", 本年已查="否"
-    )
+    first = await draw_all(db, 一般="0", 特殊="1", 事项="DQ01")
+    second = await draw_all(db, 一般="0", 特殊="1", 事项="FS01", 检查期="2026-12-15~2027-01-15")
     async with db.transaction() as s:
         host, merged = (await s.execute(select(Inspection).order_by(Inspection.id))).scalars()
         assert merged.merged_into_id == host.id and merged.status == "merged"

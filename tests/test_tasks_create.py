@@ -26,7 +26,7 @@ def test_art22_the_chat_line_holds_every_field_of_a_task() -> None:
         "四季度联合抽查 单位=150100 范围=150102,150103 特殊=25% 重点=1/5 一般=30个 "
         "检查期＝2026-12-01～2026-12-31 抽取日=2026/11/30 事项=DQ01，FS01 检查重点=VOCs "
         "抽取科室=ZF 检查科室=ZF,HP 发起科室=ZF 参与科室=HP,JC 组员=3 证件=执法证,工作证 "
-        "属地=本旗县区 辅助=1 回避上次=否 每人上限=2 标签=行业:火电 本年已查=否 上级已查=是 "
+        "属地=本旗县区 辅助=1 回避上次=否 每人上限=2 标签=行业:火电 本年已查=排除 上级已查=是 "
         "特殊多查=否 复查下级=是 建设项目=否 计划=7"
     )
     assert spec.name == "四季度联合抽查" and spec.org_code == "150100"
@@ -45,7 +45,7 @@ def test_art22_the_chat_line_holds_every_field_of_a_task() -> None:
     assert spec.locality == "same_county" and spec.auxiliary_per_team == 1
     assert not spec.avoid_last_inspector and spec.max_load == 2
     assert spec.tag_filter == {"industry": "火电"}
-    assert not spec.once_a_year and spec.skip_checked_above
+    assert spec.once_a_year and spec.skip_checked_above
     assert not spec.special_more_often and spec.recheck_below
     assert not spec.construction_projects and spec.plan_id == 7
 
@@ -133,6 +133,32 @@ async def test_art22_art41_admins_create_and_list_tasks_and_the_level_above_sees
 
 async def cli(*args: str) -> int:
     return await asyncio.to_thread(cli_main, list(args))
+
+
+async def test_art25_once_a_year_cannot_be_switched_off(
+    h: Harness,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Art. 25, 30: no task keeps targets checked this year; the two exceptions are named."""
+    await h.grant("admin1", "admin", CITY)
+    (refused,) = await h.say(
+        "admin1", "新建任务 再查 一般=10% 检查期=2026-12-01~2026-12-31 本年已查=否"
+    )
+    assert "第二十五条" in refused and "特殊多查" in refused and "复查下级" in refused
+    monkeypatch.setattr("bot.cli.draws.now", lambda: NOW)
+    flags = ("--org", CITY, "--name", "再查", "--start", "2026-12-01", "--end", "2026-12-31")
+    code = await cli("task", "create", *flags, "--keep-inspected", "--database-url", db_url)
+    assert code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "Art. 25" in line and "--recheck-below" in line
+    async with h.db.transaction() as s:
+        assert (await s.execute(select(Task.code))).scalars().all() == []
+    (made,) = await h.say(
+        "admin1", "新建任务 再查 一般=10% 检查期=2026-12-01~2026-12-31 本年已查=排除"
+    )
+    assert "T2026-150100-001" in made  # the rule kept on is accepted
 
 
 async def test_cli_plan_and_task_create_list_and_import(

@@ -73,7 +73,7 @@ def register(verbs: Verbs) -> None:
     create.add_argument("--tags", help="directed draw (Art. 26): industry:火电,scale:大型")
     create.add_argument("--no-avoid-last", action="store_true", help="allow last inspector")
     create.add_argument(
-        "--keep-inspected", action="store_true", help="Art. 25: keep entities checked this year"
+        "--keep-inspected", action="store_true", help="refused (Art. 25: once a year is kept)"
     )
     create.add_argument(
         "--special-once", action="store_true", help="Art. 25: special targets once a year too"
