@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.chat.context import GRANTABLE, ROLE_LABELS, Context, Role, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
+from storage.directory.values import wecom_userid
 
 router = Router("roles")
 
@@ -48,6 +49,23 @@ async def _parse_binding(msg: TextCommand, ctx: Context, verb: str) -> tuple[str
     return userid, role, org_code, dept
 
 
+async def _check_grantee(ctx: Context, userid: str, org_code: str, dept: str) -> str:
+    """The account id and department checked as the directory import and CLI ``role grant``
+    check them: the department's code (given by code or name), or refused."""
+    try:
+        wecom_userid(userid)
+    except ValueError as e:
+        raise UserError(f"{e}。") from None
+    if not dept:
+        return ""
+    code, known = await ctx.repos.orgs.department(org_code, dept)
+    if code is None:
+        org = await ctx.repos.orgs.name(org_code)
+        listed = "、".join(known) if known else "尚未导入任何科室"
+        raise UserError(f"{org}没有科室「{dept}」（现有科室：{listed}）。")
+    return code
+
+
 @router.command(
     "授权",
     roles={Role.ADMIN},
@@ -58,6 +76,7 @@ async def grant(msg: TextCommand, ctx: Context) -> None:
     """Admins grant roles inside their own organisation's subtree; the name given is shown
     wherever the person appears (not in the inspector directory)."""
     userid, role, org_code, dept = await _parse_binding(msg, ctx, "授权")
+    dept = await _check_grantee(ctx, userid, org_code, dept)
     _, name = _name_of(msg)
     added = await ctx.repos.roles.grant(
         userid, role, org_code, dept, ctx.actor.userid, ctx.now(), name=name

@@ -65,7 +65,7 @@ async def create(msg: TextCommand, ctx: Context) -> None:
 
 
 async def _create(ctx: Context, spec: TaskSpec) -> None:
-    org = spec.org_code or _own_org(ctx)
+    org = spec.org_code or await _own_org(ctx)
     await ctx.require_scope(Role.ADMIN, org)
     today = ctx.now().astimezone(ctx.settings.tz).date()
     try:
@@ -103,10 +103,13 @@ def _calendar_note(ctx: Context, task: Task) -> str:
     return f"\n{warning[0]}" if (warning := calendar_warning(gaps)) else ""
 
 
-async def _example(ctx: Context) -> str:
-    """A 新建任务 line from the admin's own organisation, ready to send."""
-    orgs = sorted(set(ctx.actor.orgs_for(Role.ADMIN))) or ["150100"]
-    return example_line(orgs[0], ctx.now().astimezone(ctx.settings.tz).date())
+async def _example(ctx: Context, org: str = "") -> str:
+    """A 新建任务 line from the admin's own organisation (``org``, or the first), ready to send;
+    with 单位= when they administer several."""
+    orgs = _admin_orgs(ctx) or ["150100"]
+    org = org or orgs[0]
+    line = example_line(org, ctx.now().astimezone(ctx.settings.tz).date())
+    return f"{line} 单位={org}" if len(orgs) > 1 else line
 
 
 async def _own_usage(ctx: Context, text: str) -> str:
@@ -133,20 +136,39 @@ STEPS = ("name", "period", "scope", "quotas", "confirm")
 
 
 async def _wizard_start(ctx: Context) -> None:
-    org = _own_org(ctx)
-    await ctx.require_scope(Role.ADMIN, org)
+    orgs = _admin_orgs(ctx)
+    if not orgs:
+        raise UserError("您不是任何单位的管理员，不能新建任务。")
     other = await ctx.repos.conversations.state(ctx.actor.userid, ctx.now())
     if other is not None and other != WIZARD_STATE:  # e.g. a result's description owed
         raise UserError(
             "您有一项正在进行的回复（如检查结果的说明）尚未完成，请先完成后再新建任务。"
         )
-    await _wizard_save(ctx, {"org": org, "step": "name", "fields": {}})
+    if len(orgs) > 1:  # several organisations: which one first
+        await _wizard_save(ctx, {"org": "", "step": "org", "fields": {}})
+        ctx.reply(
+            f"您在{len(orgs)}个单位任管理员，为哪个单位新建抽查任务？回复单位代码或名称：\n"
+            + await _org_choices(ctx, orgs)
+            + "\n随时发送「放弃」退出。"
+        )
+        return
+    await ctx.require_scope(Role.ADMIN, orgs[0])
+    await _wizard_save(ctx, {"org": orgs[0], "step": "name", "fields": {}})
+    ctx.reply(await _wizard_intro(ctx, orgs[0]))
+
+
+async def _org_choices(ctx: Context, orgs: list[str]) -> str:
+    tree = await ctx.repos.orgs.tree()
+    return "\n".join(f"· {tree[o].name if o in tree else o} {o}" for o in orgs)
+
+
+async def _wizard_intro(ctx: Context, org: str) -> str:
     today = ctx.now().astimezone(ctx.settings.tz).date()
     year, quarter = today.year, (today.month - 1) // 3 + 1
-    ctx.reply(
+    return (
         f"按步骤新建{await ctx.repos.orgs.name(org)}的抽查任务（第22条），共4步，"
         "随时发送「放弃」退出。\n"
-        f"熟悉后也可以一行写完，例如：\n{await _example(ctx)}\n\n"
+        f"熟悉后也可以一行写完，例如：\n{await _example(ctx, org)}\n\n"
         f"第1步：任务名称？（如「{year}年第{quarter}季度双随机抽查」）"
     )
 
@@ -170,9 +192,12 @@ async def wizard_answer(msg: TextCommand, ctx: Context) -> None:
         await ctx.repos.conversations.clear(me)
         ctx.reply("已放弃新建任务，没有保存任何内容。")
         return
+    step = str(data.get("step", "name"))
+    if step == "org":
+        await _wizard_org(ctx, data, folded)
+        return
     org = str(data["org"])
     today = ctx.now().astimezone(ctx.settings.tz).date()
-    step = str(data.get("step", "name"))
     try:
         if step == "name":
             if not answer or len(answer) > 200:
@@ -220,6 +245,25 @@ async def wizard_answer(msg: TextCommand, ctx: Context) -> None:
     data["fields"] = fields
     await _wizard_save(ctx, data)
     ctx.reply(question)
+
+
+async def _wizard_org(ctx: Context, data: dict[str, Any], answer: str) -> None:
+    """The first answer of an admin of several organisations: which one the task is for."""
+    orgs = _admin_orgs(ctx)
+    tree = await ctx.repos.orgs.tree()
+    names = {o: tree[o].name if o in tree else o for o in orgs}
+    found = [o for o in orgs if answer == o or (answer and names[o].startswith(answer))]
+    org = found[0] if len(found) == 1 else None
+    if org is None:
+        await _wizard_save(ctx, data)
+        ctx.reply(
+            f"「{answer}」不是您任管理员的单位。请回复其中一个单位代码或名称，或发送「放弃」退出：\n"
+            + await _org_choices(ctx, orgs)
+        )
+        return
+    await ctx.require_scope(Role.ADMIN, org)
+    await _wizard_save(ctx, {"org": org, "step": "name", "fields": {"单位": org}})
+    ctx.reply(await _wizard_intro(ctx, org))
 
 
 def _period_question(today: dt.date) -> str:
@@ -389,11 +433,21 @@ async def _next_step(ctx: Context, task: Task) -> str:
     )
 
 
-def _own_org(ctx: Context) -> str:
-    orgs = sorted(set(ctx.actor.orgs_for(Role.ADMIN)))
-    if len(orgs) != 1:
-        raise UserError("您在多个单位任管理员，请用「单位=150100」写明抽取单位。")
-    return orgs[0]
+def _admin_orgs(ctx: Context) -> list[str]:
+    return sorted(set(ctx.actor.orgs_for(Role.ADMIN)))
+
+
+async def _own_org(ctx: Context) -> str:
+    """The admin's one organisation; an admin of several is asked to name it, from theirs."""
+    orgs = _admin_orgs(ctx)
+    if len(orgs) == 1:
+        return orgs[0]
+    if not orgs:
+        raise UserError("您不是任何单位的管理员，不能新建任务。")
+    raise UserError(
+        f"您在{len(orgs)}个单位任管理员，请用「单位={orgs[0]}」写明抽取单位，"
+        "或只发送「新建任务」按步骤选择：\n" + await _org_choices(ctx, orgs)
+    )
 
 
 @router.command(

@@ -18,7 +18,8 @@ outside the draw (Art. 6: not random-check results) and results already publishe
 never completes, so nothing asks for them.
 
 Bad rows are reported like the directory's (``storage.directory.ImportReport``), the good ones
-imported; re-importing the same file changes nothing.
+imported; re-importing the same file changes nothing. The template's example row (its credit
+code marked 【示例】, as the directory templates mark theirs) is skipped, and the summary says so.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inspection.origins import JOINT_WORDS, OUTSIDE_KIND_WORDS, OUTSIDE_KINDS
 from inspection.params import NoParamsInEffect
 from inspection.results import PHRASES, ResultCode, parse_result
+from inspection.uscc import make_uscc
 from storage import audit, facts
 from storage.directory.report import ImportReport, StrictImportError
+from storage.directory.template import EXAMPLE_MARK
 from storage.directory.values import clean_text, parse_date
 from storage.models import CheckOutsideDraw, ImportedCheck, Inspection, InspectionResult, Task
 from storage.params import rule_params
@@ -182,6 +185,9 @@ async def import_checks(
         rows: Iterator[tuple[int, dict[str, Cell]]] = iter(()) if missing else table.rows
         for number, cells in rows:
             header = table.headers
+            if clean_text(cells.get("target")).startswith(EXAMPLE_MARK):
+                report.examples_skipped.append(number)  # the template's example row
+                continue
             try:
                 row = parse_row(cells, today)
             except _RowError as exc:
@@ -372,7 +378,9 @@ def _phrase(code: str, on: dt.date) -> str:
 
 
 def write_template(path: Path) -> None:
-    """The blank list: headers with their hints in brackets, one example row."""
+    """The blank list: headers with their hints in brackets, one example row, whose credit code
+    (that of the targets template's example) starts with EXAMPLE_MARK so the import skips it."""
     headers = [f"{h}（{hint}）" for h, hint in COLUMNS.values()]
-    example = ["91150102MA0N000011", "150100", "2024-05-20", "随机抽查", "未发现问题", "", ""]
+    target = EXAMPLE_MARK + make_uscc("91150102MA0N00001")
+    example = [target, "150100", "2024-05-20", "随机抽查", "未发现问题", "", ""]
     write_xlsx(path, [SheetSpec("检查记录", headers, [example], tuple(30 for _ in headers))])

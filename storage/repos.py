@@ -12,8 +12,10 @@ from sqlalchemy import delete, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_for
+from storage.directory.values import clean_text
 from storage.models import (
     Conversation,
+    Department,
     Inspector,
     Organisation,
     RoleBinding,
@@ -77,6 +79,19 @@ class OrgRepo:
     async def name(self, code: str) -> str:
         node = await self.get(code)
         return node.name if node else code
+
+    async def department(self, org: str, given: str) -> tuple[str | None, list[str]]:
+        """A department of the organisation named by its code or name (read as the directory
+        import reads it): its code, or None; and the codes of the organisation's departments."""
+
+        rows = (
+            await self.session.execute(
+                select(Department.code, Department.name).where(Department.org_code == org)
+            )
+        ).all()
+        wanted = clean_text(given)
+        found = next((str(c) for c, n in rows if wanted in (clean_text(c), clean_text(n))), None)
+        return found, sorted(str(c) for c, _ in rows)
 
 
 class RoleRepo:

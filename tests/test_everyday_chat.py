@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from storage import results as results_store
-from storage.models import SwapRequest
+from storage.models import Department, RoleBinding, SwapRequest
 from tests.conftest import Harness
 from tests.factories import CITY, COUNTY, add_inspectors
 from tests.results_support import ADMIN, CHIEF, TASK, drawn
@@ -49,6 +49,32 @@ async def test_art29_a_chief_outside_the_directory_is_named_as_granted(h: Harnes
     assert "李主任（环境执法）" in asked and CHIEF not in asked, asked  # as typed
     (refused,) = await h.say(ADMIN, f"授权 {CHIEF} 部门负责人 {CITY} 姓名=")
     assert "姓名" in refused
+
+
+async def test_art29_a_grant_checks_the_account_and_department_as_the_cli_does(
+    h: Harness,
+) -> None:
+    """授权 refuses an account id that is not a WeCom userid and a department the organisation
+    does not have (the checks of CLI ``role grant``); a department by name is stored by code."""
+    await drawn(h)
+    async with h.db.transaction() as s:
+        s.add(Department(org_code=CITY, code="zfk", name="执法科"))
+    for bad in ("张三", "a" * 65):
+        (refused,) = await h.say(ADMIN, f"授权 {bad} 部门负责人 {CITY}")
+        assert bad in refused and "企业微信账号" in refused, refused
+    (refused,) = await h.say(ADMIN, f"授权 boss 部门负责人 {CITY} 不存在科")
+    assert "不存在科" in refused and "zfk" in refused, refused
+    async with h.db.transaction() as s:
+        assert (
+            await s.scalar(select(func.count()).where(RoleBinding.userid.in_(["boss", "张三"])))
+            == 0
+        )
+    await h.say(ADMIN, f"授权 boss 部门负责人 {CITY} 执法科")
+    async with h.db.transaction() as s:
+        depts = (
+            await s.scalars(select(RoleBinding.dept_code).where(RoleBinding.userid == "boss"))
+        ).all()
+    assert list(depts) == ["zfk"]
 
 
 async def test_art28_commitment_notice_names_the_witnesses(h: Harness) -> None:

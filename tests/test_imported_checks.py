@@ -13,8 +13,10 @@ from sqlalchemy import func, select
 
 from bot.cli import main
 from inspection.quotas import Tier
+from inspection.uscc import make_uscc, validate_uscc
 from storage import imported_checks
 from storage.db import Database
+from storage.directory import EXAMPLE_MARK
 from storage.models import (
     CheckOutsideDraw,
     ImportedCheck,
@@ -109,6 +111,26 @@ def test_art14_the_inspections_template_is_read_back_by_the_import(
         (_, cells), *_ = list(table.rows)
     row = imported_checks.parse_row(cells, imported_checks.dt.date(2026, 11, 30))
     assert (row.kind, row.result) == ("random", "no_problem")
+    # The example's credit code is marked, and valid without the mark.
+    assert row.target.startswith(EXAMPLE_MARK)
+    assert validate_uscc(row.target.removeprefix(EXAMPLE_MARK)) == make_uscc("91150102MA0N00001")
+
+
+async def test_art14_the_inspections_templates_example_row_is_skipped_and_said_so(
+    db: Database, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the directory templates': the example row is marked 【示例】 and never imported."""
+    async with db.transaction() as s:
+        await add_targets(s, 1, tier="general")
+    path = tmp_path / "t.xlsx"
+    assert await asyncio.to_thread(main, ["template", "inspections", str(path)]) == 0
+    args = ["import", "inspections", str(path), "--database-url", db_url]
+    assert await asyncio.to_thread(main, args) == 0
+    out = capsys.readouterr().out
+    assert "0 added" in out and "0 rejected" in out and "row 2" in out, out
+    async with db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(ImportedCheck)) == 0
+        assert await s.scalar(select(func.count()).select_from(Inspection)) == 0
 
 
 async def test_art25_art37_an_imported_check_counts_in_its_quarter_and_this_years_are_published(

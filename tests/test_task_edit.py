@@ -182,6 +182,34 @@ async def test_art22_guided_creation_can_be_abandoned_and_errors_show_the_own_ex
     assert f"范围={ORDOS}" in usage2 and "范围=150100" not in usage2, usage2
 
 
+async def test_art22_an_admin_of_several_organisations_chooses_one_first(h: Harness) -> None:
+    """No 「单位=150100」 hint for an admin of Baotou and Ordos: their organisations are offered,
+    and the examples come from the one chosen."""
+    baotou, multi = "150200", "madmin"
+    await h.grant(multi, "admin", ORDOS)
+    await h.grant(multi, "admin", baotou)
+    (refused,) = await h.say(multi, "新建任务 年终抽查 一般=2 检查期=2026-12-01~2026-12-31")
+    assert baotou in refused and ORDOS in refused and "150100" not in refused, refused
+    (ask,) = await h.say(multi, "新建任务")
+    assert baotou in ask and ORDOS in ask and "150100" not in ask and "第1步" not in ask, ask
+    (again,) = await h.say(multi, "150100")  # not theirs: asked again
+    assert ORDOS in again and "第1步" not in again, again
+    (start,) = await h.say(multi, "鄂尔多斯市")  # by name
+    assert f"范围={ORDOS}" in start and f"单位={ORDOS}" in start and "第1步" in start, start
+    assert baotou not in start and "150100" not in start
+    await h.say(multi, "冬季抽查")
+    (step3,) = await h.say(multi, "2026-12-02~2026-12-30")
+    assert "150602" in step3, step3
+    await h.say(multi, "默认")
+    (confirm,) = await h.say(multi, "一般=5")
+    assert f"单位={ORDOS}" in confirm, confirm
+    (done,) = await h.say(multi, "确认")
+    code = re.search(r"T2026-150600-\d{3}", done)
+    assert code, done
+    t = await task(h, code.group(0))
+    assert (t.org_code, t.scope_orgs, t.name) == (ORDOS, [ORDOS], "冬季抽查")
+
+
 async def test_guided_creation_does_not_take_over_a_description_owed(h: Harness) -> None:
     from handlers.results import DESCRIPTION_STATE
     from storage.repos import Repositories

@@ -9,9 +9,8 @@ from bot.cli._base import CliError, Verbs, add_action, add_actions, add_verb, da
 from bot.config import Settings
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     from bot.chat.context import Role
+    from storage.repos import Repositories
 
 
 def register(verbs: Verbs) -> None:
@@ -52,26 +51,15 @@ def _userid(text: str) -> None:
     raise CliError(f"{text!r} is not a WeCom userid (letters, digits, _ . @ -, at most 64)")
 
 
-async def _department(session: AsyncSession, org: str, given: str) -> str:
+async def _department(repos: Repositories, org: str, given: str) -> str:
     """A department of the organisation, by code or name (as the import reads it): its code."""
-    from sqlalchemy import select
-
-    from storage.directory.values import clean_text
-    from storage.models import Department
-
     if not given:
         return ""
-    rows = (
-        await session.execute(
-            select(Department.code, Department.name).where(Department.org_code == org)
-        )
-    ).all()
-    wanted = clean_text(given)
-    for code, name in rows:
-        if wanted in (clean_text(code), clean_text(name)):
-            return str(code)
-    known = ", ".join(sorted(str(code) for code, _ in rows)) or "none yet"
-    raise CliError(f"unknown department {given!r} at {org} (its departments: {known})")
+    code, known = await repos.orgs.department(org, given)
+    if code is None:
+        listed = ", ".join(known) or "none yet"
+        raise CliError(f"unknown department {given!r} at {org} (its departments: {listed})")
+    return code
 
 
 async def cmd_role(args: argparse.Namespace, settings: Settings) -> int:
@@ -95,7 +83,7 @@ async def cmd_role(args: argparse.Namespace, settings: Settings) -> int:
         at = now()
         if args.role_verb == "grant":
             _userid(args.userid)
-            args.dept = await _department(session, args.org, args.dept)
+            args.dept = await _department(repos, args.org, args.dept)
             if len(args.name) > 40:
                 raise CliError("--name is at most 40 characters")
             changed = await repos.roles.grant(
