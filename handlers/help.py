@@ -12,6 +12,7 @@ from bot.chat.context import ROLE_LABELS, CommandInfo, Context, Role
 from bot.chat.inbound import OtherEvent, TextCommand
 from bot.chat.router import Router
 from handlers.common import MANAGERS
+from inspection.uscc import EXAMPLE_USCC
 from storage import results as result_store
 from storage import swaps as swap_store
 from storage.models import Inspection, Target, Task
@@ -50,8 +51,8 @@ EXAMPLE_WORDS = {
     "牵头部门的任务": "2026年第4批联合抽查",
     "抽取编号": "SC-0042",
     "名称或信用代码": "示例化工有限公司",
-    "信用代码": "91150100MA0000001X",
-    "信用代码或许可证号": "91150100MA0000001X",
+    "信用代码": EXAMPLE_USCC,
+    "信用代码或许可证号": EXAMPLE_USCC,
     "检查对象名称/信用代码/许可证编号": "示例化工有限公司",
 }
 

@@ -17,7 +17,7 @@ from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import CardEvent, TextCommand
 from bot.chat.router import Router
 from handlers.common import CardRef, actor_name, local, people, person
-from inspection.uscc import normalise_uscc
+from inspection.uscc import EXAMPLE_USCC, normalise_uscc
 from storage import register as store
 from storage import swaps as swap_store
 from storage.directory.values import parse_date
@@ -101,7 +101,7 @@ async def declare_conflict(msg: TextCommand, ctx: Context) -> None:
     if not word or not rest.strip():
         raise UserError(
             "用法：回避 <检查对象名称/信用代码/许可证编号> <理由>，"
-            "如「回避 91150102MA0XXXXX0X 配偶在该公司任职」。"
+            f"如「回避 {EXAMPLE_USCC} 配偶在该公司任职」。"
         )
     keys = await _targets(ctx, word)
     if not keys:

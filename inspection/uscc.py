@@ -64,6 +64,10 @@ def make_uscc(first17_without_check: str) -> str:
     return first17 + check_char(first17)
 
 
+# The credit code of every example: the templates' example rows and the chat's usage lines.
+EXAMPLE_USCC = make_uscc("91150102MA0N00001")
+
+
 def _check_charset(code: str) -> None:
     for c in code:
         if c not in _VALUE:

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inspection.origins import JOINT_WORDS, OUTSIDE_KIND_WORDS, OUTSIDE_KINDS
 from inspection.params import NoParamsInEffect
 from inspection.results import PHRASES, ResultCode, parse_result
-from inspection.uscc import make_uscc
+from inspection.uscc import EXAMPLE_USCC
 from storage import audit, facts
 from storage.directory.report import ImportReport, StrictImportError
 from storage.directory.template import EXAMPLE_MARK
@@ -381,6 +381,6 @@ def write_template(path: Path) -> None:
     """The blank list: headers with their hints in brackets, one example row, whose credit code
     (that of the targets template's example) starts with EXAMPLE_MARK so the import skips it."""
     headers = [f"{h}（{hint}）" for h, hint in COLUMNS.values()]
-    target = EXAMPLE_MARK + make_uscc("91150102MA0N00001")
+    target = EXAMPLE_MARK + EXAMPLE_USCC
     example = [target, "150100", "2024-05-20", "随机抽查", "未发现问题", "", ""]
     write_xlsx(path, [SheetSpec("检查记录", headers, [example], tuple(30 for _ in headers))])

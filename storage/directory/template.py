@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inspection.uscc import make_uscc
+from inspection.uscc import EXAMPLE_USCC
 from storage.directory.columns import SPECS, Kind, headers
 from storage.spreadsheet import Cell, SheetSpec, write_csv, write_xlsx, xlsx_bytes
 
@@ -20,7 +20,7 @@ def example_row(kind: Kind | str) -> dict[str, Cell]:
     """A valid row for the template (field -> cell)."""
     kind = Kind(kind)
     if kind is Kind.targets:
-        uscc = make_uscc("91150102MA0N00001")
+        uscc = EXAMPLE_USCC
         return {
             "name": "呼和浩特市示例化工有限公司",
             "uscc": uscc,
