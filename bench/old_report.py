@@ -15,15 +15,12 @@ from inspection.quotas import Tier
 from inspection.report import Figures
 from storage.models import (
     CheckOutsideDraw,
-    Draw,
     Inspection,
     InspectionResult,
-    Publication,
     Target,
-    Task,
     TeamMember,
 )
-from storage.report import COUNTED, RANDOM_ORIGINS, _utc
+from storage.report import COUNTED, RANDOM_ORIGINS, _utc, outside_publications_and_draws
 
 
 async def old_figures_by_org(
@@ -91,48 +88,5 @@ async def old_figures_by_org(
     for org, n in await session.execute(people):
         out[org].inspectors += n
 
-    for org, kind, n in await session.execute(
-        select(Target.org_code, CheckOutsideDraw.kind, func.count())
-        .join(Inspection, Inspection.id == CheckOutsideDraw.inspection_id)
-        .join(Target, Target.id == Inspection.target_id)
-        .where(CheckOutsideDraw.registered_at >= since, CheckOutsideDraw.registered_at < until)
-        .group_by(Target.org_code, CheckOutsideDraw.kind)
-    ):
-        out[org].outside[kind] = out[org].outside.get(kind, 0) + n
-
-    for org, on_time, n in await session.execute(
-        select(Publication.org_code, Publication.on_time, func.count())
-        .where(Publication.published_at >= since, Publication.published_at < until)
-        .group_by(Publication.org_code, Publication.on_time)
-    ):
-        if on_time is False:
-            out[org].published_late += n
-        else:
-            out[org].published_on_time += n
-    published = select(Publication.task_id).where(Publication.published_at < until)
-    for org, n in await session.execute(
-        select(Task.org_code, func.count())
-        .where(
-            Task.completed_at.is_not(None),
-            Task.completed_at < until,
-            Task.id.not_in(published),
-            Task.status != "targeted",
-        )
-        .group_by(Task.org_code)
-    ):
-        out[org].publication_outstanding += n
-
-    for org, status, witnessed, n in await session.execute(
-        select(Task.org_code, Draw.status, Draw.witnessed, func.count())
-        .join(Task, Task.id == Draw.task_id)
-        .where(Draw.committed_at >= since, Draw.committed_at < until)
-        .group_by(Task.org_code, Draw.status, Draw.witnessed)
-    ):
-        if status in ("abandoned", "superseded", "cancelled"):
-            out[org].draws_cancelled += n
-        elif status in ("drawn", "failed"):
-            if witnessed:
-                out[org].draws_witnessed += n
-            else:
-                out[org].draws_unwitnessed += n
+    await outside_publications_and_draws(session, out, since, until)
     return out

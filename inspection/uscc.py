@@ -64,12 +64,12 @@ def make_uscc(first17_without_check: str) -> str:
     return first17 + check_char(first17)
 
 
-# The credit code of every example: the templates' example rows and the chat's usage lines.
-EXAMPLE_USCC = make_uscc("91150102MA0N00001")
-
-
 def _check_charset(code: str) -> None:
     for c in code:
         if c not in _VALUE:
             # I, O, Z, S and V are left out of the standard to avoid confusion with digits.
             raise UsccError(code, f"含非法字符 {c}")
+
+
+# The credit code of every example: the templates' example rows and the chat's usage lines.
+EXAMPLE_USCC = make_uscc("91150102MA0N00001")

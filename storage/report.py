@@ -108,6 +108,15 @@ async def figures_by_org(
     ):
         out[org].inspectors += n
 
+    await outside_publications_and_draws(session, out, since, until)
+    return out
+
+
+async def outside_publications_and_draws(
+    session: AsyncSession, out: dict[str, Figures], since: dt.datetime, until: dt.datetime
+) -> None:
+    """The figures not read from the facts: checks outside the draw by kind, publications on
+    time, late and outstanding, draws witnessed, unwitnessed and cancelled."""
     for org, kind, n in await session.execute(
         select(Target.org_code, CheckOutsideDraw.kind, func.count())
         .join(Inspection, Inspection.id == CheckOutsideDraw.inspection_id)
@@ -152,7 +161,6 @@ async def figures_by_org(
                 out[org].draws_witnessed += n
             else:
                 out[org].draws_unwitnessed += n
-    return out
 
 
 async def sheets(
