@@ -6,12 +6,14 @@ dead, and its pending events and outbox messages become claimable at once. Freei
 changes nothing else: a stalled owner that comes back still finds its event unless another
 instance has claimed it meanwhile (storage.inbound.load_owned checks the owner), and a row an
 owner holds locked in its handler's transaction is skipped, so a live owner never loses an
-event it is working on.
+event it is working on. A reap never waits for a lock, so instances reaping each other at once
+cannot deadlock (see `reap`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,12 +34,29 @@ async def beat(session: AsyncSession, owners: list[str], now: dt.datetime) -> No
     )
 
 
-async def reap(session: AsyncSession, now: dt.datetime, dead_after: dt.timedelta) -> list[str]:
-    """Free the leases of owners whose last beat is older than `dead_after`; returns them."""
+async def reap(
+    session: AsyncSession,
+    now: dt.datetime,
+    dead_after: dt.timedelta,
+    *,
+    own: Collection[str] = (),
+) -> list[str]:
+    """Free the leases of owners whose last beat is older than `dead_after`, never the `own`
+    ones (the reaping instance's); returns them.
+
+    Never waits for a lock (PostgreSQL): an owner's heartbeat row is locked while its beat is
+    uncommitted, so a locked row is a live owner's and is skipped, as are the rows a handler
+    holds. Two instances that find each other stale at once (the clock jumped) each beat, lock
+    their own row, and skip the other's instead of waiting for it: no deadlock. A beat only
+    ever waits for a reap, which waits for nothing."""
+    stale = WorkerHeartbeat.beat_at < now - dead_after
     dead = list(
         (
             await session.execute(
-                select(WorkerHeartbeat.owner).where(WorkerHeartbeat.beat_at < now - dead_after)
+                select(WorkerHeartbeat.owner)
+                .where(stale, WorkerHeartbeat.owner.not_in(own))
+                .order_by(WorkerHeartbeat.owner)
+                .with_for_update(skip_locked=True)
             )
         ).scalars()
     )
@@ -55,5 +74,6 @@ async def reap(session: AsyncSession, now: dt.datetime, dead_after: dt.timedelta
             .values(lease_until=None)
             .execution_options(synchronize_session=False)
         )
+    # Locked above: this waits for no one.
     await session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.owner.in_(dead)))
     return dead

@@ -33,7 +33,7 @@ class Heartbeat:
             return
         async with self.db.transaction(rules=False) as session:
             await heartbeat.beat(session, self.owners, now)
-            dead = await heartbeat.reap(session, now, self.dead_after)
+            dead = await heartbeat.reap(session, now, self.dead_after, own=self.owners)
         self._last = now
         if dead:
             log.warning(
