@@ -14,7 +14,7 @@ swap requests from --swaps members. Then, all at once:
 Reported: acknowledgements per instance; events recorded vs distinct messages, effects (outbox
 rows) per event, replies per user against messages per user; decisions per raced swap (audit
 entries, amendments); reminders and lapses fired per swap (audit entries, messages to the
-heads); wall time.
+heads); transactions PostgreSQL aborted as deadlocked; wall time.
 
     SHUANGSUIJI_TEST_PG_URL=postgresql://postgres@127.0.0.1:5432/test \\
         .venv/bin/python bench/chaos_instances.py [--events 600] [--users 300] [--swaps 8]
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import logging
 import os
 import random
 import secrets
@@ -122,7 +123,22 @@ async def _post(h: Harness, xml: str) -> int:
     raise SystemExit("a callback was never acknowledged")
 
 
+class _Deadlocks(logging.Handler):
+    """Counts the log records of transactions PostgreSQL aborted as deadlocked (the loops log
+    them and retry at their next turn)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage() + (str(record.exc_info[1]) if record.exc_info else "")
+        self.count += "deadlock detected" in text
+
+
 async def run(args: argparse.Namespace, url: str) -> None:
+    deadlocks = _Deadlocks()
+    logging.getLogger().addHandler(deadlocks)
     clock = FixedClock(START.astimezone(START.tzinfo))
     wecom = WeComStandIn(clock=lambda: clock.now().timestamp())
     api_base = await wecom.start()
@@ -144,7 +160,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
         hs.append(Harness(rt, wecom, clock, f"http://127.0.0.1:{p}{settings.server.callback_path}"))
     a, b = hs
     rng = random.Random(args.seed)
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     sent_before = len(wecom.deliveries)
     try:
         # The load: messages split between the instances, one in five resent to the other.
@@ -288,7 +304,8 @@ async def run(args: argparse.Namespace, url: str) -> None:
             f"(head, swap) {dict(collections.Counter(head_reminders.values()))}, lapses fired "
             f"per swap {dict(collections.Counter(lapses[r] for r in waiting))}"
         )
-        print(f"wall {wall:.1f} s")
+        print(f"transactions aborted as deadlocked (logged, retried): {deadlocks.count}")
+        print(f"wall {wall:.1f} s, CPU {time.process_time() - cpu_started:.1f} s (this process)")
     finally:
         for rt in instances:
             await rt.stop()
