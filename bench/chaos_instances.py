@@ -271,7 +271,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
             d.userid for d in wecom.deliveries[sent_before:] if d.userid.startswith("load")
         )
         wrong_replies = sum(1 for u, n in per_user.items() if replies[u] != n)
-        decisions = collections.Counter()
+        decisions: collections.Counter[int] = collections.Counter()
         for action in ("swap.approve", "swap.reject"):
             decisions.update(await _audit(a, action))
         reminds, lapses = await _audit(a, "swap.remind"), await _audit(a, "swap.lapse")
