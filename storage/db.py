@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import os
 import sqlite3
+import struct
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -271,44 +273,48 @@ class Database:
             self._sync_writer = None
 
 
+# `serve`'s lock bytes in the SQLite file (ServeLock): one a role, far past SQLite's own.
+_SERVE_LOCK_BYTE = 1 << 40
+_SERVE_LOCK_PARTS = ("ingress", "worker")
+
+
 class ServeLock:
     """A second `serve` on the same SQLite file is refused: several instances need PostgreSQL.
 
-    The lock is named by the file's (device, inode), in a sidecar next to the real file
-    (symlinks resolved), so a second server reaching the same file through a symlink or a hard
-    link in the same directory meets it; each role (ingress, worker) has its own. A hard link
-    from another directory is not seen: keep the database in one directory of its own."""
+    The lock is a byte-range lock on the database file itself (Linux's open file description
+    locks), so it belongs to the file's (device, inode) and a second server meets it whatever
+    name it reaches the file by: a symlink, or a hard link in any directory. Each role (ingress,
+    worker) locks a byte of its own, so the two roles of one deployment lock apart. The bytes
+    lie far past SQLite's own lock bytes (at 1 GiB), and unlike a classic POSIX lock this one is
+    not dropped when SQLite closes a descriptor of the same file in this process."""
 
     def __init__(self, db_path: Path, part: str = "ingress") -> None:
         self.part = part
         self.db_path = db_path
-        self._file: IO[str] | None = None
+        self._fd: int | None = None
 
-    @property
-    def path(self) -> Path:
-        """The sidecar lock file (the database file is created, empty, if it does not exist)."""
-        real = Path(os.path.realpath(self.db_path))
-        real.parent.mkdir(parents=True, exist_ok=True)
-        real.touch(exist_ok=True)  # an empty file is an empty SQLite database
-        st = real.stat()
-        return real.with_name(f".shuangsuiji-{st.st_dev}-{st.st_ino}.serve-{self.part}.lock")
+    def _lock(self, fd: int, kind: int) -> None:
+        start = _SERVE_LOCK_BYTE + _SERVE_LOCK_PARTS.index(self.part)
+        # struct flock: l_type, l_whence, l_start, l_len, l_pid (0 for these locks), padded.
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", kind, os.SEEK_SET, start, 1, 0))
 
     def acquire(self) -> bool:
-        file = open(self.path, "a+")  # noqa: SIM115 - held for the process's lifetime
+        """Take the lock (creating the database file, empty, if it does not exist)."""
+        real = Path(os.path.realpath(self.db_path))
+        real.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(real, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            file.close()
-            return False
-        file.seek(0)
-        file.truncate()
-        file.write(str(os.getpid()))
-        file.flush()
-        self._file = file
+            self._lock(fd, fcntl.F_WRLCK)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                return False
+            raise
+        self._fd = fd
         return True
 
     def release(self) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            self._lock(self._fd, fcntl.F_UNLCK)
+            os.close(self._fd)
+            self._fd = None

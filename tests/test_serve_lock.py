@@ -3,7 +3,11 @@ symlink), while the ingress and worker roles of one deployment lock apart."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,3 +73,43 @@ def test_a_different_file_of_the_same_name_elsewhere_is_not_locked(
         (tmp_path / d / "bot.db").write_bytes(b"")
     assert _take(held, tmp_path / "a" / "bot.db", "ingress")
     assert _take(held, tmp_path / "b" / "bot.db", "ingress")
+
+
+def test_a_second_serve_through_a_hard_link_in_another_directory_is_refused(
+    tmp_path: Path, held: list[ServeLock]
+) -> None:
+    """Issue 10: the lock is the file's, not a name's, wherever the second name lies."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    db = tmp_path / "data" / "bot.db"
+    db.write_bytes(b"")
+    os.link(db, tmp_path / "elsewhere" / "copy.db")
+    assert _take(held, db, "worker")
+    assert not _take(held, tmp_path / "elsewhere" / "copy.db", "worker")
+    assert _take(held, tmp_path / "elsewhere" / "copy.db", "ingress")  # the other role's own
+
+
+def _taken_by_another_process(path: Path, part: str) -> bool:
+    """Whether a separate process can take the lock now (it releases it on exit)."""
+    probe = f"from storage.db import ServeLock; print(ServeLock({str(path)!r}, {part!r}).acquire())"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    return done.stdout.strip() == "True"
+
+
+def test_the_lock_outlives_sqlite_opening_and_closing_the_same_file(
+    tmp_path: Path, held: list[ServeLock]
+) -> None:
+    """The serving process's own SQLite connections open and close the file; a classic POSIX
+    lock would be dropped by the first close, this one holds until released."""
+    db = tmp_path / "bot.db"
+    assert _take(held, db, "ingress")
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("CREATE TABLE t (x INTEGER)")
+        conn.execute("INSERT INTO t VALUES (1)")
+    assert not _taken_by_another_process(db, "ingress")
+    held.pop().release()
+    assert _taken_by_another_process(db, "ingress")
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT x FROM t").fetchall() == [(1,)]
