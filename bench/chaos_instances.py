@@ -10,11 +10,15 @@ swap requests from --swaps members. Then, all at once:
   one 驳回 on the other;
 - the clock moved past the other half's reminder time, then past their lapse time: both
   instances' schedulers see the same reminders and lapses due.
+Then every inspection is given a result (the task completes) and the clock is moved to a
+working morning past its Art. 37 publication deadline: both schedulers find the same deadline
+reminders due.
 
 Reported: acknowledgements per instance; events recorded vs distinct messages, effects (outbox
 rows) per event, replies per user against messages per user; decisions per raced swap (audit
 entries, amendments); reminders and lapses fired per swap (audit entries, messages to the
-heads); transactions PostgreSQL aborted as deadlocked; wall time.
+heads); deadline reminders claimed and reminder messages per reminded person; transactions
+PostgreSQL aborted as deadlocked; wall time.
 
     SHUANGSUIJI_TEST_PG_URL=postgresql://postgres@127.0.0.1:5432/test \\
         .venv/bin/python bench/chaos_instances.py [--events 600] [--users 300] [--swaps 8]
@@ -25,6 +29,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import datetime as dt
+import json
 import logging
 import os
 import random
@@ -44,19 +50,27 @@ from bot.chat.context import FixedClock  # noqa: E402
 from bot.runtime.app import Runtime  # noqa: E402
 from bot.tools.demo import standin_settings  # noqa: E402
 from bot.wecom.standin import WeComStandIn  # noqa: E402
+from inspection.deadlines import publication_deadline  # noqa: E402
 from storage.models import (  # noqa: E402
     AuditEntry,
     DrawAmendment,
     DueAction,
     InboundEvent,
     OutboxMessage,
+    Reminder,
     SwapRequest,
 )
+from storage.results import work_calendar  # noqa: E402
 from tests.conftest import PG_ENV, START, Harness, _pg_execute, pg_admin_url  # noqa: E402
 from tests.factories import COUNTY  # noqa: E402
-from tests.results_support import drawn  # noqa: E402
+from tests.results_support import Visit, click, drawn  # noqa: E402
+from tests.support.draw_chat import ADMIN, CHIEF  # noqa: E402
+from tests.support.reminders import PUBLISHER, UNIT_CHIEF  # noqa: E402
 
 HEADS = ("chief_county", "chief_county_2")  # the two heads who get every approval card
+# Who the Art. 37 reminders go to: the checking unit's publisher and chief, and (the weekly
+# overdue list) the city bureau's admin and chief above it.
+REMINDED = (PUBLISHER, UNIT_CHIEF, ADMIN, CHIEF)
 
 
 async def _wait(condition: Any, what: str, seconds: float) -> float:
@@ -82,10 +96,13 @@ async def _audit(h: Harness, action: str) -> collections.Counter[int]:
         return collections.Counter(int(p["request"]) for p in rows)
 
 
-async def _setup(h: Harness, swaps: int) -> list[int]:
-    """The drawn task and ``swaps`` swap requests (each its own member); returns their ids."""
+async def _setup(h: Harness, swaps: int) -> tuple[list[Visit], list[int]]:
+    """The drawn task and ``swaps`` swap requests (each its own member); returns the visits
+    and the requests' ids. The checking unit's publisher and chief get the Art. 37 reminders."""
     for head in HEADS:
         await h.grant(head, "chief", COUNTY)
+    await h.grant(PUBLISHER, "publisher", COUNTY)
+    await h.grant(UNIT_CHIEF, "chief", COUNTY)
     visits = await drawn(h)
     members = [(v, m) for v in visits for m in v.members]
     ids = []
@@ -97,7 +114,7 @@ async def _setup(h: Harness, swaps: int) -> list[int]:
             ids.append(int(await s.scalar(select(func.max(SwapRequest.id))) or 0))
     if len(set(ids)) != swaps:
         raise SystemExit(f"set-up made {len(set(ids))} swap requests, not {swaps}")
-    return ids
+    return visits, ids
 
 
 async def _tap(h: Harness, head: str, rid: int, verb: str) -> int:
@@ -149,7 +166,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
     await setup.migrate()
     port = await setup.start(background=False)
     h0 = Harness(setup, wecom, clock, f"http://127.0.0.1:{port}{settings.server.callback_path}")
-    ids = await _setup(h0, args.swaps)
+    visits, ids = await _setup(h0, args.swaps)
     await setup.stop()
     raced, waiting = ids[: len(ids) // 2], ids[len(ids) // 2 :]
 
@@ -243,6 +260,36 @@ async def run(args: argparse.Namespace, url: str) -> None:
         await _wait(lambda: fired("swap.lapse"), "the lapses", 60)
         await asyncio.sleep(2)
         await _wait(handled, "the lapse notices to be sent", 60)
+
+        # Deadline reminders (Art. 37): every inspection given a result on A completes the task;
+        # the clock is moved to a working morning past its publication deadline, so both
+        # schedulers find the same reminders due (one overdue reminder each for the unit's
+        # publisher and chief, and the weekly overdue list for the city above).
+        for v in visits:
+            await click(a, v.members[0], v, "no_problem", settle=False)
+        await _wait(handled, "the results to be recorded", 60)
+        c = settings.calendar
+        cal = work_calendar(tuple(c.holidays), tuple(c.makeup_workdays)).provisional()
+        deadline = publication_deadline(clock.now().astimezone(settings.tz).date(), cal)
+        morning = cal.add_working_days(deadline, 2)
+        before_reminders = len(wecom.deliveries)
+        clock.set(dt.datetime.combine(morning, dt.time(10), tzinfo=settings.tz))
+
+        async def reminded() -> bool:
+            return await _count(a, select(func.count()).select_from(Reminder)) > 0
+
+        await _wait(reminded, "the deadline reminders", 60)
+        await asyncio.sleep(2)  # several more ticks of both schedulers: nothing fires again
+        await _wait(handled, "the deadline reminders to be sent", 60)
+        async with a.db.transaction() as s:
+            keys = collections.Counter(
+                (await s.execute(select(Reminder.kind, Reminder.subject, Reminder.occasion))).all()
+            )
+        reminder_messages = collections.Counter(
+            d.userid
+            for d in wecom.deliveries[before_reminders:]
+            if d.userid in REMINDED and "逾期" in json.dumps(d.body, ensure_ascii=False)
+        )
         wall = time.monotonic() - started
 
         # The facts.
@@ -303,6 +350,12 @@ async def run(args: argparse.Namespace, url: str) -> None:
             f"{dict(collections.Counter(reminds[r] for r in waiting))}, reminder messages per "
             f"(head, swap) {dict(collections.Counter(head_reminders.values()))}, lapses fired "
             f"per swap {dict(collections.Counter(lapses[r] for r in waiting))}"
+        )
+        kinds = dict(collections.Counter(kind for kind, _, _ in keys))
+        per_person = dict(collections.Counter(reminder_messages[u] for u in REMINDED))
+        print(
+            f"deadline reminders (Art. 37) {len(keys)} claimed {kinds}; reminder messages per "
+            f"reminded person {per_person} ({len(REMINDED)} people, one digest each expected)"
         )
         print(f"transactions aborted as deadlocked (logged, retried): {deadlocks.count}")
         print(f"wall {wall:.1f} s, CPU {time.process_time() - cpu_started:.1f} s (this process)")
