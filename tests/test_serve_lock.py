@@ -42,17 +42,23 @@ def test_a_second_serve_through_a_hard_link_is_refused(
     assert not _take(held, tmp_path / "alias.db", "ingress")
 
 
-def test_a_second_serve_through_a_symlink_elsewhere_is_refused(
-    tmp_path: Path, held: list[ServeLock]
+@pytest.mark.parametrize("kind", ["symlink", "hard link"])
+def test_a_second_serve_through_a_link_in_another_directory_is_refused(
+    tmp_path: Path, held: list[ServeLock], kind: str
 ) -> None:
+    """Issue 10: the lock is the file's, not a name's, wherever the second name lies."""
     (tmp_path / "data").mkdir()
     (tmp_path / "elsewhere").mkdir()
     db = tmp_path / "data" / "bot.db"
     db.write_bytes(b"")
     link = tmp_path / "elsewhere" / "link.db"
-    link.symlink_to(db)
+    if kind == "symlink":
+        link.symlink_to(db)
+    else:
+        os.link(db, link)
     assert _take(held, link, "worker")
     assert not _take(held, db, "worker")
+    assert _take(held, db, "ingress")  # the other role's own
 
 
 def test_ingress_and_worker_roles_lock_apart_and_a_released_lock_is_free(
@@ -73,20 +79,6 @@ def test_a_different_file_of_the_same_name_elsewhere_is_not_locked(
         (tmp_path / d / "bot.db").write_bytes(b"")
     assert _take(held, tmp_path / "a" / "bot.db", "ingress")
     assert _take(held, tmp_path / "b" / "bot.db", "ingress")
-
-
-def test_a_second_serve_through_a_hard_link_in_another_directory_is_refused(
-    tmp_path: Path, held: list[ServeLock]
-) -> None:
-    """Issue 10: the lock is the file's, not a name's, wherever the second name lies."""
-    (tmp_path / "data").mkdir()
-    (tmp_path / "elsewhere").mkdir()
-    db = tmp_path / "data" / "bot.db"
-    db.write_bytes(b"")
-    os.link(db, tmp_path / "elsewhere" / "copy.db")
-    assert _take(held, db, "worker")
-    assert not _take(held, tmp_path / "elsewhere" / "copy.db", "worker")
-    assert _take(held, tmp_path / "elsewhere" / "copy.db", "ingress")  # the other role's own
 
 
 def _taken_by_another_process(path: Path, part: str) -> bool:
