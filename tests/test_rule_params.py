@@ -59,6 +59,8 @@ async def test_art45_the_migration_seeds_the_rules_of_2024_07_18(db: Database) -
         "1/10",
     )
     assert (values["team_size"], values["publication_working_days"]) == ("2", "20")
+    # Art. 43: the 统计表 by the 5th of the quarter's first month, the report by 5 November.
+    assert (values["statistics_table_day"], values["self_inspection_report_by"]) == ("5", "11-05")
     assert sum(1 for k in values if k.startswith("result.")) == 7
     assert values["result.refused"] == "不配合检查"
     assert in_force == DEFAULT_PARAMS
@@ -174,6 +176,7 @@ def test_art45_params_from_the_command_line(
     base = ["--database-url", db_url]
     reason = ["--reason", "生态环境部新规"]
     future = ["--from", "2099-01-01"]
+    by = ["--by", "boss"]
     assert main(["role", "grant", "boss", "admin", "150000", *base]) == 0
     assert main(["role", "grant", "cityboss", "admin", "150100", *base]) == 0
     capsys.readouterr()
@@ -194,6 +197,23 @@ def test_art45_params_from_the_command_line(
     assert main(["params", "list", "--on", "2099-01-01", *base]) == 0
     out = capsys.readouterr().out
     assert "ratio_key\t3/10" in out and "ratio_general\t1/10" in out and "team_size\t2" in out
+    # Art. 43's filing days, set the same way: a day of the month, a month and day.
+    for key, value, stored in (
+        ("statistics_table_day", "１０日", "10"),
+        ("self_inspection_report_by", "10月31日", "10-31"),
+    ):
+        assert main(["params", "set", key, value, *future, *reason, "--by", "boss", *base]) == 0
+        assert f"{key} = {stored} from 2099-01-01" in capsys.readouterr().out
+    for key, value in (("statistics_table_day", "31"), ("self_inspection_report_by", "02-29")):
+        assert main(["params", "set", key, value, "--from", "2099-02-01", *reason, *by, *base]) == 2
+        err = capsys.readouterr().err
+        assert key in err and err.count("\n") == 1 and "Traceback" not in err
+    assert main(["params", "list", "--on", "2099-01-01", *base]) == 0
+    out = capsys.readouterr().out
+    assert "statistics_table_day\t10" in out and "self_inspection_report_by\t10-31" in out
+    assert main(["params", "list", "--on", "2098-12-31", *base]) == 0
+    out = capsys.readouterr().out
+    assert "statistics_table_day\t5" in out and "self_inspection_report_by\t11-05" in out
     assert main(["params", "list", *base]) == 0
     listing = capsys.readouterr().out
     assert "2024-07-18\tresult.no_problem\t未发现问题" in listing
