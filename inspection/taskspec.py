@@ -28,6 +28,9 @@ class SpecError(ValueError):
         self.en = en
 
 
+MAX_NAME, MAX_DEPT = 200, 20  # Task.name, Task.drawing_dept and Task.initiating_dept
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     name: str
@@ -59,8 +62,20 @@ class TaskSpec:
     replaces: str = ""  # a task of the same unit whose draw was cancelled (its code)
 
     def __post_init__(self) -> None:
-        if not self.name or len(self.name) > 200:
-            raise SpecError("任务名称不能为空，且不超过200字。", "task name is empty or too long")
+        if not self.name or len(self.name) > MAX_NAME:
+            raise SpecError(
+                f"任务名称不能为空，最长{MAX_NAME}个字（您输入了{len(self.name)}个字）。",
+                f"task name is empty or longer than {MAX_NAME} characters ({len(self.name)})",
+            )
+        for label, english, dept in (
+            ("抽取科室", "drawing department", self.drawing_dept),
+            ("发起科室", "initiating department", self.initiating_dept),
+        ):
+            if len(dept) > MAX_DEPT:  # kept as typed: refused, never cut
+                raise SpecError(
+                    f"{label}最长{MAX_DEPT}个字，您输入了{len(dept)}个字。",
+                    f"{english} is longer than {MAX_DEPT} characters ({len(dept)})",
+                )
         if self.check_start > self.check_end:
             raise SpecError(
                 f"检查期的开始日期{self.check_start}晚于结束日期{self.check_end}。",

@@ -26,6 +26,8 @@ from storage.models import (
 from tests.conftest import Harness
 from tests.factories import CITY, COUNTY, uscc
 from tests.results_support import ADMIN, CHIEF, drawn
+from tests.support.draw_chat import NEW_TASK
+from tests.support.draw_chat import setup as draw_chat_setup
 from tests.test_task_approval import CITY_ADMIN
 from tests.test_task_approval import setup as branch_setup
 
@@ -229,3 +231,22 @@ async def test_art29_leave_conflict_swap_reasons_and_a_granted_name_are_stored_w
         ).scalars()
     assert leave.reason == whole and swap.reason == whole
     assert name in list(names)
+
+
+async def test_art22_a_tasks_name_and_departments_are_refused_past_their_limit_never_cut(
+    h: Harness,
+) -> None:
+    await draw_chat_setup(h)  # the draw chat's task already made
+    async with h.db.transaction() as s:
+        before = set((await s.execute(select(Task.code))).scalars())
+    (refused,) = await h.say(ADMIN, f"{NEW_TASK} 抽取科室={'科' * 21}")
+    _refused_with(refused, 20, 21)
+    (refused,) = await h.say(ADMIN, NEW_TASK.replace("四季度双随机", "名" * 201))
+    _refused_with(refused, 200, 201)
+    async with h.db.transaction() as s:
+        assert set((await s.execute(select(Task.code))).scalars()) == before
+    dept = "执法一科（综合）" + "科" * 12  # 20 characters
+    (made,) = await h.say(ADMIN, f"{NEW_TASK} 抽取科室={dept}")
+    async with h.db.transaction() as s:
+        (task,) = (await s.execute(select(Task).where(Task.code.not_in(before)))).scalars()
+    assert task.code in made and task.drawing_dept == dept
