@@ -17,7 +17,7 @@ from fractions import Fraction
 from types import MappingProxyType
 
 from inspection.quotas import Tier
-from inspection.results import PHRASES, check_extra
+from inspection.results import MAX_CODE, MAX_PHRASE, PHRASES, check_extra
 
 RULES_ISSUED = date(2024, 7, 18)
 
@@ -201,8 +201,16 @@ def parse_value(key: str, text: str) -> str:
                 "第38条的七种检查结果表述不可更改", f"{key} is one of the seven fixed phrases"
             )
         phrase = text.strip()
+        code = key[len(RESULT_PREFIX) :]
+        if len(code) > MAX_CODE or len(phrase) > MAX_PHRASE:
+            raise BadParam(
+                f"自定义检查结果的代码最长{MAX_CODE}个字、表述最长{MAX_PHRASE}个字"
+                f"（实为{len(code)}、{len(phrase)}个字）",
+                f"{key}: the code may have {MAX_CODE} characters and the phrase {MAX_PHRASE} "
+                f"({len(code)} and {len(phrase)} given)",
+            )
         try:
-            check_extra({key[len(RESULT_PREFIX) :]: phrase})
+            check_extra({code: phrase})
         except ValueError as exc:
             raise BadParam(str(exc), f"{key}: {phrase!r} clashes with the seven phrases") from None
         return phrase

@@ -5,6 +5,7 @@ deadline as in force on its date."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -186,6 +187,8 @@ def test_art45_params_from_the_command_line(
         (["ratio_key", "30%", "--from", "2025-01-01", *reason, "--by", "boss"], "--force"),
         (["result.refused", "拒检", *future, *reason, "--by", "boss"], "seven fixed phrases"),
         (["colour", "red", *future, *reason, "--by", "boss"], "unknown parameter"),
+        # The result's columns hold 100 characters of phrase: a longer one is refused, not cut.
+        (["result.suspended", "停" * 101, *future, *reason, "--by", "boss"], "101"),
         (["team_size", "3", "--from", "2099-13-01", *reason, "--by", "boss"], "not a date"),
     ]
     for args, says in cases:
@@ -236,3 +239,23 @@ def test_art45_a_task_starting_before_any_configured_rules_is_refused_on_the_cli
     err = capsys.readouterr().err
     assert "no rule parameters are in force on 2024-06-01" in err and "2024-07-18" in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+async def test_art25_art45_the_sendable_example_names_the_minimums_in_force_in_its_period(
+    h: Harness,
+) -> None:
+    """The example 新建任务 line a usage error offers starts tomorrow: from then the region's
+    new special minimum (30 %) is in force, so that is the ratio it names, and it is sent as
+    it stands."""
+    await setup(h)
+    await _grant_region_admin(h.db)
+    await _set(h.db, "ratio_special", "30%", TODAY + dt.timedelta(days=1))
+    (usage,) = await h.say(ADMIN, "新建任务 两个 名称")
+    line = next(x for x in usage.splitlines() if x.startswith("例如：")).removeprefix("例如：")
+    assert "特殊=30%" in line and "重点=20%" in line and "一般=10%" in line, line
+    (made,) = await h.say(ADMIN, line)
+    code = re.search(r"T2026-\d{6}-\d{3}", made)
+    assert code, made
+    async with h.db.transaction() as s:
+        task = await s.scalar(select(Task).where(Task.code == code.group(0)))
+    assert task is not None and task.quotas["special"]["ratio"] == "3/10", task.quotas
