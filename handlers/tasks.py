@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
-from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import select
@@ -25,9 +24,11 @@ from inspection.taskspec import (
     SpecError,
     TaskSpec,
     example_line,
+    example_period,
     parse_edit_line,
     parse_period,
     parse_task_line,
+    percent,
     read_fields,
     spec_from_fields,
 )
@@ -110,7 +111,12 @@ async def _example(ctx: Context, org: str = "") -> str:
     with 单位= when they administer several."""
     orgs = _admin_orgs(ctx) or ["150100"]
     org = org or orgs[0]
-    line = example_line(org, ctx.now().astimezone(ctx.settings.tz).date())
+    today = ctx.now().astimezone(ctx.settings.tz).date()
+    try:  # Art. 25, 45: the minimums in force when its check period starts
+        minimums = task_store.rule_params(example_period(today)[0]).ratios()
+    except NoParamsInEffect:
+        minimums = None  # no rules then: the line names no ratios
+    line = example_line(org, today, minimums)
     return f"{line} 单位={org}" if len(orgs) > 1 else line
 
 
@@ -187,12 +193,7 @@ def _rule_ratios(period: str) -> str:
         ratios = task_store.rule_params(start).ratios()
     except NoParamsInEffect as exc:
         raise UserError(str(exc)) from None
-    return "、".join(f"{TIER_LABELS[t]}{_percent(r)}" for t, r in ratios.items())
-
-
-def _percent(ratio: Fraction) -> str:
-    value = ratio * 100
-    return f"{value.numerator}%" if value.denominator == 1 else f"{float(value):g}%"
+    return "、".join(f"{TIER_LABELS[t]}{percent(r)}" for t, r in ratios.items())
 
 
 @router.conversation(WIZARD_STATE)
