@@ -27,6 +27,7 @@ from handlers.common import (
     target_of,
     task_managers,
     task_of,
+    within,
 )
 from handlers.results import (
     DESCRIBED,
@@ -55,6 +56,7 @@ from storage.results import CHANNEL_LABELS, HELD, ORIGIN_LABELS, Submission
 from storage.swaps import SWAP_STATUS_LABELS
 
 router = Router("records")
+RECORD_NO_MAX = 64  # RecordNumber.record_no: a longer one is refused, never cut (Art. 35)
 
 
 def not_allowed_text(exc: store.NotAllowed, verb: str, tz: dt.tzinfo | None = None) -> str:
@@ -174,7 +176,7 @@ async def attach_record(msg: TextCommand, ctx: Context) -> None:
         if await manager_role(ctx, task) is None:  # word it for the inspector who typed it
             await require_member(ctx, inspection, "为该检查附记录号")
         await require_manager(ctx, task)
-    record_no = msg.typed_after_words(1)[:64]
+    record_no = within(msg.typed_after_words(1), RECORD_NO_MAX, "记录号")
     if not await store.attach_record_no(
         ctx.session, inspection, record_no, by=ctx.actor.userid, now=ctx.now()
     ):
@@ -250,7 +252,7 @@ async def amend_record(msg: TextCommand, ctx: Context) -> None:
         raise UserError("用法：修改记录 <编号> <新记录号>，如「修改记录 1001 XCJL-2026-0816」。")
     inspection = await load_inspection(ctx, words[0], "修改记录")
     await require_member(ctx, inspection, "修改该检查的记录号")
-    record_no = msg.typed_after_words(1)[:64]
+    record_no = within(msg.typed_after_words(1), RECORD_NO_MAX, "记录号")
     try:
         old = await store.amend_record_no(
             ctx.session, inspection, record_no, by=ctx.actor.userid, now=ctx.now()
@@ -319,7 +321,8 @@ async def correct(msg: TextCommand, ctx: Context) -> None:
     task = await task_of(ctx, inspection)
     await require_manager(ctx, task, {Role.CHIEF})
     code = parse_code(inspection, words[1])
-    reason = msg.typed_after_words(2)[:MAX_DESCRIPTION]
+    # Stored whole, as typed (it becomes the description where the new phrase needs one).
+    reason = within(msg.typed_after_words(2), MAX_DESCRIPTION, "更正原因")
     old = await store.current(ctx.session, inspection.id)
     keep = old is not None and old.code in DESCRIBED and bool(old.description)
     description = "" if code not in DESCRIBED else (old.description if keep and old else reason)
@@ -387,6 +390,7 @@ async def mark_secret(msg: TextCommand, ctx: Context) -> None:
     reason = msg.typed_after_words(1) if reason.strip() else ""
     if not reason:
         raise UserError("用法：保密 <编号> <原因>，如「保密 1001 涉及国家秘密」。")
+    within(reason, MAX_DESCRIPTION, "保密原因")
     inspection = await load_inspection(ctx, number, "保密")
     task = await task_of(ctx, inspection)
     await require_manager(ctx, task)
@@ -394,7 +398,7 @@ async def mark_secret(msg: TextCommand, ctx: Context) -> None:
         await store.mark_secret(
             ctx.session,
             inspection,
-            reason=reason[:MAX_DESCRIPTION],
+            reason=reason,
             by=ctx.actor.userid,
             now=ctx.now(),
         )

@@ -16,7 +16,7 @@ from sqlalchemy import or_, select
 from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import CardEvent, TextCommand
 from bot.chat.router import Router
-from handlers.common import CardRef, actor_name, local, people, person
+from handlers.common import CardRef, actor_name, local, people, person, within
 from inspection.uscc import EXAMPLE_USCC, normalise_uscc
 from storage import register as store
 from storage import swaps as swap_store
@@ -26,6 +26,7 @@ from storage.models import Inspector, RegisterEntry, Target
 router = Router("register")
 
 MAX_REASON = 500
+MAX_COMPANY = 200  # RegisterEntry.company
 
 
 def _subject(entry: RegisterEntry) -> str:
@@ -82,7 +83,7 @@ async def enter_leave(msg: TextCommand, ctx: Context) -> None:
         now=ctx.now(),
         date_from=start,
         date_until=end,
-        reason=msg.typed_after_words(2)[:MAX_REASON],
+        reason=within(msg.typed_after_words(2), MAX_REASON, "请假事由"),
         heads=heads,
     )
     await _submitted(ctx, entry, heads, f"{start} 至 {end}")
@@ -103,6 +104,9 @@ async def declare_conflict(msg: TextCommand, ctx: Context) -> None:
             "用法：回避 <检查对象名称/信用代码/许可证编号> <理由>，"
             f"如「回避 {EXAMPLE_USCC} 配偶在该公司任职」。"
         )
+    # Stored as typed; longer than their fields hold: refused, never cut.
+    company = within(msg.typed_after_words(0).partition(" ")[0], MAX_COMPANY, "检查对象")
+    reason = within(msg.typed_after_words(1), MAX_REASON, "回避理由")
     keys = await _targets(ctx, word)
     if not keys:
         raise UserError(f"检查对象名录库中没有「{word}」，请填写信用代码、许可证编号或单位全称。")
@@ -115,8 +119,8 @@ async def declare_conflict(msg: TextCommand, ctx: Context) -> None:
         entered_by=ctx.actor.userid,
         now=ctx.now(),
         targets=keys,
-        company=msg.typed_after_words(0).partition(" ")[0][:200],
-        reason=msg.typed_after_words(1)[:MAX_REASON],
+        company=company,
+        reason=reason,
         heads=heads,
     )
     await _submitted(ctx, entry, heads, f"{entry.company}（检查对象 {len(keys)} 个）")
@@ -229,7 +233,7 @@ async def reject_text(msg: TextCommand, ctx: Context) -> None:
         ctx,
         record_number(word, "驳回请假"),
         confirm=False,
-        note=msg.typed_after_words(1)[:MAX_REASON] if note.strip() else "",
+        note=within(msg.typed_after_words(1), MAX_REASON, "驳回理由") if note.strip() else "",
         card=None,
     )
 

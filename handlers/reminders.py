@@ -38,6 +38,7 @@ from storage import reminders as store
 from storage.gcpause import gc_paused
 from storage.models import Task
 from storage.outbox import split_text
+from storage.params import in_force
 from storage.repos import OrgNode
 from storage.results import work_calendar
 from storage.tasks import rule_params
@@ -58,6 +59,7 @@ def calendar(ctx: Context) -> WorkCalendar:
 class TaskDeadline:
     due: dt.date
     missing_years: tuple[int, ...]  # not loaded: the deadline is provisional
+    working_days: int  # Art. 37's count in force for the task
 
     @property
     def provisional(self) -> bool:
@@ -71,12 +73,13 @@ class TaskDeadline:
 
 
 def publication_deadline_of(ctx: Context, task: Task, cal: WorkCalendar) -> TaskDeadline:
-    """Art. 37: the 20th working day after the task's completion."""
+    """Art. 37: the n-th working day after the task's completion, n in force for the task
+    (20 under the rules of 2024-07-18)."""
     assert task.completed_at is not None
     completed_on = task.completed_at.astimezone(ctx.settings.tz).date()
     days = rule_params(task.check_start).publication_working_days
     due = publication_deadline(completed_on, cal, days)
-    return TaskDeadline(due, tuple(cal.uncovered_years(completed_on, due)))
+    return TaskDeadline(due, tuple(cal.uncovered_years(completed_on, due)), days)
 
 
 class People:
@@ -232,7 +235,7 @@ def publication_text(task: Task, unit: str, results: int, d: TaskDeadline, occ: 
         )
     return (
         f"【公开提醒】任务 {task.code}「{task.name}」{unit}的 {results} 条检查结果须于 "
-        f"{d.due}{d.note()} 前公开（第37条，完成后20个工作日），还剩 {occ.days} 个工作日。{how}"
+        f"{d.due}{d.note()} 前公开（第37条，完成后{d.working_days}个工作日），还剩 {occ.days} 个工作日。{how}"
     )
 
 
@@ -333,11 +336,12 @@ async def results_reminders(
 
 
 def report_reminders(today: dt.date, cal: WorkCalendar, people: People) -> list[Reminder]:
-    """Admins and chiefs of each league/city bureau, 5 and 1 working days before the 5th of a
-    quarter's first month (统计表) and before November 5 (自查报告). A due date on a holiday
-    does not move: the reminders fall on the last working days before it."""
+    """Admins and chiefs of each league/city bureau, 5 and 1 working days before the filing
+    days the rules in force set (统计表: the 5th of a quarter's first month, 自查报告:
+    November 5, under the rules of 2024-07-18). A due date on a holiday does not move: the
+    reminders fall on the last working days before it."""
     out: list[Reminder] = []
-    for d in report_deadlines(today):
+    for d in report_deadlines(today, in_force()):
         occ = current_occasion(d.due, today, cal, REPORT_BEFORE, overdue_daily=False)
         if occ is None:
             continue

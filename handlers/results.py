@@ -32,6 +32,7 @@ from handlers.common import (
     target_of,
     task_managers,
     task_of,
+    within,
 )
 from handlers.publication import page_url, publish_late
 from inspection.results import ResultCode, needs_description, parse_result
@@ -58,6 +59,7 @@ CONFIRM_WORDS = frozenset({"确认", "确定", "是", "对"})
 EDIT_WORDS = frozenset({"修改", "重写", "改"})
 HOLD_DUE = "result.hold"
 MAX_DESCRIPTION = 500
+MAX_DEPARTMENT = 100  # InspectionResult.department: a longer name is refused, never cut
 DESCRIBED = frozenset(c.value for c in ResultCode if needs_description(c))
 
 
@@ -69,7 +71,10 @@ def split_description(code: str, text: str, number: int) -> tuple[str, str]:
     as people write it («移交给鄂尔多斯市水务局，取水口未登记», «市水务局 废水直排入河»)."""
     text = text.strip()
     if len(text) > MAX_DESCRIPTION:
-        raise UserError(f"说明请简短（{MAX_DESCRIPTION}字以内），详细情况请附现场检查记录号。")
+        raise UserError(
+            f"说明最长{MAX_DESCRIPTION}个字，您输入了{len(text)}个字，请精简后重新发送；"
+            "详细情况请附现场检查记录号。"
+        )
     if code != ResultCode.transferred.value:
         return text, ""
     department, description = parse_transfer(text)
@@ -83,7 +88,7 @@ def split_description(code: str, text: str, number: int) -> tuple[str, str]:
             f"编号 {number}：已知移交给{department}，请再写明移交的问题，"
             f"如「{department} 废水直排入河」。"
         )
-    return description, department[:100]
+    return description, within(department, MAX_DEPARTMENT, "移交部门")
 
 
 TRANSFER_LEAD = re.compile(r"^(?:已经?)?(?:(?:移交|移送|转交)(?:给|至|到)?|交给|交由)?\s*")
@@ -525,7 +530,7 @@ async def hand_to_judiciary(
         on=on,
         by=ctx.actor.userid,
         now=ctx.now(),
-        body=department[:100],
+        body=department,
     )
     if held:
         await store.drop_hold(ctx.session, inspection.id, ctx.actor.userid)

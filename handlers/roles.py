@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.chat.context import GRANTABLE, ROLE_LABELS, Context, Role, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
+from handlers.common import within
 from storage.directory.values import wecom_userid
 
 router = Router("roles")
@@ -30,8 +31,9 @@ def _name_of(msg: TextCommand) -> tuple[list[str], str]:
     if len(named) > 1:
         raise UserError("只能写一个「姓名=」。")
     name = named[0][2] if named else ""
-    if named and not 0 < len(name) <= 40:
+    if named and not name:
         raise UserError("「姓名=」后写此人的姓名（1至40个字）。")
+    within(name, 40, "姓名")  # RoleBinding.name: as typed, a longer one refused
     rest = [w.folded for w in words if not ((o := w.option()) and o[0] == "姓名")]
     return rest, name
 

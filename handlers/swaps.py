@@ -26,6 +26,7 @@ from handlers.common import (
     subject,
     target_of,
     task_of,
+    within,
 )
 from handlers.reminders import calendar
 from handlers.results import open_card, refresh_cards
@@ -47,6 +48,7 @@ from storage.models import (
 from storage.swaps import PENDING, SWAP_STATUS_LABELS
 
 router = Router("swaps")
+MAX_REASON = 500  # a reason or note: stored as typed, a longer one refused (never cut)
 
 REMIND, LAPSE = "swap.remind", "swap.lapse"
 OUTSIDE_DRAW = ("targeted", "joint")
@@ -64,7 +66,7 @@ OUTSIDE_DRAW = ("targeted", "joint")
 async def request_swap(msg: TextCommand, ctx: Context) -> None:
     """Art. 29: a member asks; the head decides; nobody is swapped at will."""
     number, _, reason = msg.text.partition(" ")
-    reason = msg.typed_after_words(1)[:500] if reason.strip() else ""
+    reason = within(msg.typed_after_words(1), MAX_REASON, "替换原因") if reason.strip() else ""
     if not number or not reason:
         raise UserError(
             "用法：申请替换 <编号> <原因>，如「申请替换 1001 与检查对象存在利害关系」。"
@@ -185,7 +187,7 @@ async def reject_text(msg: TextCommand, ctx: Context) -> None:
         ctx,
         request_id(word, "驳回替换"),
         approve=False,
-        note=msg.typed_after_words(1)[:500] if note.strip() else "",
+        note=within(msg.typed_after_words(1), MAX_REASON, "驳回理由") if note.strip() else "",
         card=None,
     )
 

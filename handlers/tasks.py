@@ -13,6 +13,7 @@ from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
 from handlers.common import DRAW_STATUS_LABELS, actor_name, load_task, refusal_text, send
+from inspection.params import NoParamsInEffect
 from inspection.pool import quotas_from_json
 from inspection.quotas import TIER_LABELS
 from inspection.taskdates import calendar_warning, covered_years, uncovered_years
@@ -23,9 +24,11 @@ from inspection.taskspec import (
     SpecError,
     TaskSpec,
     example_line,
+    example_period,
     parse_edit_line,
     parse_period,
     parse_task_line,
+    percent,
     read_fields,
     spec_from_fields,
 )
@@ -108,7 +111,12 @@ async def _example(ctx: Context, org: str = "") -> str:
     with 单位= when they administer several."""
     orgs = _admin_orgs(ctx) or ["150100"]
     org = org or orgs[0]
-    line = example_line(org, ctx.now().astimezone(ctx.settings.tz).date())
+    today = ctx.now().astimezone(ctx.settings.tz).date()
+    try:  # Art. 25, 45: the minimums in force when its check period starts
+        minimums = task_store.rule_params(example_period(today)[0]).ratios()
+    except NoParamsInEffect:
+        minimums = None  # no rules then: the line names no ratios
+    line = example_line(org, today, minimums)
     return f"{line} 单位={org}" if len(orgs) > 1 else line
 
 
@@ -178,6 +186,16 @@ async def _wizard_save(ctx: Context, data: dict[str, Any]) -> None:
     await ctx.repos.conversations.set(ctx.actor.userid, WIZARD_STATE, data, until)
 
 
+def _rule_ratios(period: str) -> str:
+    """The Art. 25 minimums in force on the check period's first day, as the wizard says them."""
+    start = dt.date.fromisoformat(period.split("~", 1)[0])
+    try:
+        ratios = task_store.rule_params(start).ratios()
+    except NoParamsInEffect as exc:
+        raise UserError(str(exc)) from None
+    return "、".join(f"{TIER_LABELS[t]}{percent(r)}" for t, r in ratios.items())
+
+
 @router.conversation(WIZARD_STATE)
 async def wizard_answer(msg: TextCommand, ctx: Context) -> None:
     """The admin's answer to the current step of a guided 新建任务."""
@@ -212,8 +230,8 @@ async def wizard_answer(msg: TextCommand, ctx: Context) -> None:
             fields["范围"] = org if folded in DEFAULT else folded.replace(" ", ",")
             await _check_scope(ctx, org, fields["范围"])
             question = (
-                "第4步：各类对象的抽取比例或数量？回复「默认」按现行规则"
-                "（特殊25%、重点20%、一般10%，第25条），或写成「特殊=30% 重点=20% 一般=15」。"
+                "第4步：各类对象的抽取比例或数量？回复「默认」按检查期开始时施行的规则"
+                f"（{_rule_ratios(fields['检查期'])}，第25条），或写成「特殊=30% 重点=20% 一般=15」。"
             )
         elif step == "quotas":
             if folded not in DEFAULT:

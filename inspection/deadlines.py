@@ -5,6 +5,12 @@ Convention: every ``*_due`` function returns the **last allowed day** (inclusive
 day is the 5th itself. The ``*_before`` functions return the date as the article words it, for
 messages such as "须于1月5日前报送". Art. 43 deadlines are calendar dates and do not move for
 holidays: reminders fall on the last working days before them.
+
+The days themselves are rule parameters (Art. 45, ``inspection.params.RuleParams``): the 5th of
+the quarter's first month and 5 November under the rules of 2024-07-18. A period's deadline
+follows the parameters that govern the period (``ParamHistory.for_period``: those in force on
+its first day), so a change moves the deadlines of the periods that begin after it, never of
+one already under way.
 """
 
 from __future__ import annotations
@@ -13,15 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from inspection.params import ParamHistory, RuleParams
 from inspection.workdays import WorkCalendar
 
-PUBLICATION_WORKING_DAYS = 20
 
-
-def publication_deadline(
-    completed_on: date, cal: WorkCalendar, working_days: int = PUBLICATION_WORKING_DAYS
-) -> date:
-    """Last day to publish results: the 20th working day after completion (Art. 37).
+def publication_deadline(completed_on: date, cal: WorkCalendar, working_days: int) -> date:
+    """Last day to publish results: the ``working_days``-th working day after completion
+    (Art. 37: 20 under the rules of 2024-07-18; the caller passes the value in force).
 
     The completion day itself is not counted.
     """
@@ -50,7 +54,7 @@ def publication_status(
     published_on: date | None,
     today: date,
     cal: WorkCalendar,
-    working_days: int = PUBLICATION_WORKING_DAYS,
+    working_days: int,
 ) -> PublicationStatus:
     """Where a task stands against Art. 37.
 
@@ -76,26 +80,40 @@ def quarter_bounds(year: int, quarter: int) -> tuple[date, date]:
     return first, date(next_year, 3 * next_quarter - 2, 1) - timedelta(days=1)
 
 
-def statistics_table_before(quarter_year: int, quarter: int) -> date:
-    """The 5th of the first month of the next quarter, as Art. 43 words it."""
+def statistics_table_params(history: ParamHistory, quarter_year: int, quarter: int) -> RuleParams:
+    """The parameters that govern a quarter's 统计表: those of the quarter itself."""
+    first, last = quarter_bounds(quarter_year, quarter)
+    return history.for_period(first, last)
+
+
+def statistics_table_before(quarter_year: int, quarter: int, params: RuleParams) -> date:
+    """The ``statistics_table_day`` of the first month of the next quarter, as Art. 43 words
+    it (the 5th under the rules of 2024-07-18)."""
     _check_quarter(quarter)
     year, q = _next_quarter(quarter_year, quarter)
-    return date(year, 3 * q - 2, 5)
+    return date(year, 3 * q - 2, params.statistics_table_day)
 
 
-def statistics_table_due(quarter_year: int, quarter: int) -> date:
+def statistics_table_due(quarter_year: int, quarter: int, params: RuleParams) -> date:
     """Last allowed day to file the quarter's 统计表 (Art. 43): Q4 2026 gives 2027-01-05."""
-    return statistics_table_before(quarter_year, quarter)
+    return statistics_table_before(quarter_year, quarter, params)
 
 
-def self_inspection_report_before(year: int) -> date:
-    """November 5th, as Art. 43 words it."""
-    return date(year, 11, 5)
+def self_inspection_report_params(history: ParamHistory, year: int) -> RuleParams:
+    """The parameters that govern a year's self-inspection report: those of its year."""
+    return history.for_period(date(year, 1, 1), date(year, 12, 31))
 
 
-def self_inspection_report_due(year: int) -> date:
+def self_inspection_report_before(year: int, params: RuleParams) -> date:
+    """The ``self_inspection_report_by`` date of the year, as Art. 43 words it (November 5th
+    under the rules of 2024-07-18)."""
+    month, day = params.self_inspection_report_by
+    return date(year, month, day)
+
+
+def self_inspection_report_due(year: int, params: RuleParams) -> date:
     """Last allowed day to send the annual 自查报告 (Art. 43): November 5th, inclusive."""
-    return self_inspection_report_before(year)
+    return self_inspection_report_before(year, params)
 
 
 def reminder_dates(

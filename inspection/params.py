@@ -1,12 +1,14 @@
 """Rule parameters with an effective date (Art. 45: later national or regional rules prevail).
 
-Ratios, team size, the publication deadline and extra result phrases are data, not constants:
-a rule change is a new ``RuleParams`` entry, and past tasks keep the values in force at the time.
+Ratios, team size, the publication deadline, the Art. 43 filing dates and extra result phrases
+are data, not constants: a rule change is a new ``RuleParams`` entry, and past tasks and periods
+keep the values in force at the time.
 """
 
 from __future__ import annotations
 
 import bisect
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ from fractions import Fraction
 from types import MappingProxyType
 
 from inspection.quotas import Tier
-from inspection.results import PHRASES, check_extra
+from inspection.results import MAX_CODE, MAX_PHRASE, PHRASES, check_extra
 
 RULES_ISSUED = date(2024, 7, 18)
 
@@ -28,6 +30,10 @@ class RuleParams:
     ratio_general: Fraction = Fraction(1, 10)  # Art. 25(3)
     team_size: int = 2  # Art. 28
     publication_working_days: int = 20  # Art. 37
+    # Art. 43: the quarterly 统计表 by this day of the following quarter's first month ...
+    statistics_table_day: int = 5
+    # ... and the annual self-inspection report by this (month, day) of its year.
+    self_inspection_report_by: tuple[int, int] = (11, 5)
     # Region-added result phrases {code: phrase} on top of the seven of Art. 38.
     extra_result_phrases: Mapping[str, str] = field(default_factory=dict, hash=False)
 
@@ -43,6 +49,11 @@ class RuleParams:
             raise ValueError(f"检查组人数至少为1：{self.team_size}")
         if self.publication_working_days < 0:
             raise ValueError(f"公开期限不能为负数：{self.publication_working_days}")
+        if not 1 <= self.statistics_table_day <= MAX_DAY:
+            raise ValueError(f"统计表报送日应在1至{MAX_DAY}日之间：{self.statistics_table_day}")
+        month, day = self.self_inspection_report_by
+        if not _month_day_exists(month, day):
+            raise ValueError(f"自查报告报送日期不存在：{month}月{day}日")
         check_extra(self.extra_result_phrases)
         # Read-only, so that a shared default history cannot be altered by accident.
         object.__setattr__(
@@ -58,6 +69,18 @@ class RuleParams:
             Tier.key: self.ratio_key,
             Tier.general: self.ratio_general,
         }
+
+
+# The 统计表's day must exist in every month; the report's date in every year (no 29 February).
+MAX_DAY = 28
+
+
+def _month_day_exists(month: int, day: int) -> bool:
+    try:
+        date(2001, month, day)  # not a leap year
+    except ValueError:
+        return False
+    return True
 
 
 class NoParamsInEffect(LookupError):
@@ -88,6 +111,15 @@ class ParamHistory:
             raise NoParamsInEffect(d, self._dates[0] if self._dates else None)
         return self.entries[i - 1]
 
+    def for_period(self, first: date, last: date) -> RuleParams:
+        """The parameters that govern a reporting period (Art. 43): those in force on its
+        first day, so that a change made during a period applies from the next one. A period
+        already under way when the first rules took effect (2024: the rules were issued on
+        18 July) is governed by those first rules; one that ended before them by none."""
+        if self._dates and first < self._dates[0] <= last:
+            return self.entries[0]
+        return self.at(first)
+
     def with_entry(self, params: RuleParams) -> ParamHistory:
         """A new history with ``params`` added (replacing an entry of the same date)."""
         kept = [p for p in self.entries if p.effective_from != params.effective_from]
@@ -110,6 +142,10 @@ DEFAULT_HISTORY = ParamHistory([DEFAULT_PARAMS])
 
 RATIO_KEYS = ("ratio_special", "ratio_key", "ratio_general")  # Art. 25 quarterly minimums
 COUNT_KEYS = ("team_size", "publication_working_days")  # Art. 28, Art. 37
+DAY_KEY = "statistics_table_day"  # Art. 43: 1..28
+MONTH_DAY_KEY = "self_inspection_report_by"  # Art. 43: "MM-DD"
+REQUIRED_KEYS = (*RATIO_KEYS, *COUNT_KEYS, DAY_KEY, MONTH_DAY_KEY)
+_MONTH_DAY = re.compile(r"(\d{1,2})\s*(?:-|/|\.|月)\s*(\d{1,2})\s*日?")
 RESULT_PREFIX = "result."  # result.<code> = phrase (Art. 38)
 FIXED_RESULT_KEYS = frozenset(RESULT_PREFIX + code.value for code in PHRASES)
 
@@ -126,7 +162,9 @@ def parse_value(key: str, text: str) -> str:
     """The canonical stored text of a parameter value, or ``BadParam``.
 
     Ratios accept ``25%``, ``0.25`` or ``1/4`` and are stored as exact fractions ("1/4");
-    counts are whole numbers; a result phrase is stored exactly as typed (stripped).
+    counts are whole numbers; the 统计表's day a day of the month (``5`` or ``5日``); the
+    self-inspection report's date a month and day (``11-05`` or ``11月5日``, stored ``11-05``);
+    a result phrase is stored exactly as typed (stripped).
     """
     word = unicodedata.normalize("NFKC", text).strip()
     if key in RATIO_KEYS:
@@ -141,18 +179,42 @@ def parse_value(key: str, text: str) -> str:
         if not word.isdigit() or (key == "team_size" and int(word) < 1):
             raise BadParam(f"{key}应为正整数：{text}", f"{key}: {text!r} is not a positive number")
         return str(int(word))
+    if key == DAY_KEY:
+        day = word.removesuffix("日").strip()
+        if not day.isdigit() or not 1 <= int(day) <= MAX_DAY:
+            raise BadParam(
+                f"统计表报送日应为1至{MAX_DAY}日：{text}",
+                f"{key}: {text!r} is not a day of the month from 1 to {MAX_DAY}",
+            )
+        return str(int(day))
+    if key == MONTH_DAY_KEY:
+        m = _MONTH_DAY.fullmatch(word)
+        if m is None or not _month_day_exists(int(m[1]), int(m[2])):
+            raise BadParam(
+                f"自查报告报送日期应写成月-日，如11-05：{text}",
+                f"{key}: {text!r} is not a month and day (MM-DD; no 29 February)",
+            )
+        return f"{int(m[1]):02d}-{int(m[2]):02d}"
     if key.startswith(RESULT_PREFIX) and len(key) > len(RESULT_PREFIX):
         if key in FIXED_RESULT_KEYS:
             raise BadParam(
                 "第38条的七种检查结果表述不可更改", f"{key} is one of the seven fixed phrases"
             )
         phrase = text.strip()
+        code = key[len(RESULT_PREFIX) :]
+        if len(code) > MAX_CODE or len(phrase) > MAX_PHRASE:
+            raise BadParam(
+                f"自定义检查结果的代码最长{MAX_CODE}个字、表述最长{MAX_PHRASE}个字"
+                f"（实为{len(code)}、{len(phrase)}个字）",
+                f"{key}: the code may have {MAX_CODE} characters and the phrase {MAX_PHRASE} "
+                f"({len(code)} and {len(phrase)} given)",
+            )
         try:
-            check_extra({key[len(RESULT_PREFIX) :]: phrase})
+            check_extra({code: phrase})
         except ValueError as exc:
             raise BadParam(str(exc), f"{key}: {phrase!r} clashes with the seven phrases") from None
         return phrase
-    known = ", ".join((*RATIO_KEYS, *COUNT_KEYS, RESULT_PREFIX + "<code>"))
+    known = ", ".join((*REQUIRED_KEYS, RESULT_PREFIX + "<code>"))
     raise BadParam(f"没有名为「{key}」的参数", f"unknown parameter {key!r}; known: {known}")
 
 
@@ -166,7 +228,7 @@ def history_from_rows(rows: Iterable[tuple[str, str, date]]) -> ParamHistory:
     state: dict[str, str] = {}
     for since in sorted(by_date):
         state = {**state, **by_date[since]}
-        if not all(k in state for k in (*RATIO_KEYS, *COUNT_KEYS)):
+        if not all(k in state for k in REQUIRED_KEYS):
             continue  # not a complete set of rules yet: nothing is in force
         extra = {
             k[len(RESULT_PREFIX) :]: v
@@ -181,14 +243,29 @@ def history_from_rows(rows: Iterable[tuple[str, str, date]]) -> ParamHistory:
                 ratio_general=Fraction(state["ratio_general"]),
                 team_size=int(state["team_size"]),
                 publication_working_days=int(state["publication_working_days"]),
+                statistics_table_day=int(state[DAY_KEY]),
+                self_inspection_report_by=_month_day(state[MONTH_DAY_KEY]),
                 extra_result_phrases=extra,
             )
         )
     return ParamHistory(entries)
 
 
+def _month_day(stored: str) -> tuple[int, int]:
+    month, _, day = stored.partition("-")
+    return int(month), int(day)
+
+
+def stored_value(params: RuleParams, key: str) -> str:
+    """A required parameter's value as the table stores it."""
+    if key == MONTH_DAY_KEY:
+        month, day = params.self_inspection_report_by
+        return f"{month:02d}-{day:02d}"
+    return str(getattr(params, key))
+
+
 def seed_rows() -> list[tuple[str, str]]:
-    """The values of the 2024-07-18 rules, as (key, value) rows: what the migration seeds."""
-    rows = [(k, str(getattr(DEFAULT_PARAMS, k))) for k in (*RATIO_KEYS, *COUNT_KEYS)]
+    """The values of the 2024-07-18 rules, as (key, value) rows: what the migrations seed."""
+    rows = [(k, stored_value(DEFAULT_PARAMS, k)) for k in REQUIRED_KEYS]
     rows += [(RESULT_PREFIX + code.value, text) for code, text in PHRASES.items()]
     return rows

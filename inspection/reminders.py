@@ -14,13 +14,16 @@ from datetime import date, time
 
 from inspection.deadlines import (
     self_inspection_report_due,
+    self_inspection_report_params,
     statistics_table_due,
+    statistics_table_params,
 )
+from inspection.params import NoParamsInEffect, ParamHistory
 from inspection.workdays import WorkCalendar
 
 PUBLICATION_BEFORE = (5, 1)  # Art. 37: working days before the deadline
 RESULTS_BEFORE = (3,)  # Art. 40: working days before the check period ends
-REPORT_BEFORE = (5, 1)  # Art. 43: working days before the 5th
+REPORT_BEFORE = (5, 1)  # Art. 43: working days before the filing day
 
 
 @dataclass(frozen=True)
@@ -91,23 +94,37 @@ class ReportDeadline:
     label: str
 
 
-def report_deadlines(today: date, horizon_days: int = 40) -> list[ReportDeadline]:
+def report_deadlines(
+    today: date, history: ParamHistory, horizon_days: int = 40
+) -> list[ReportDeadline]:
     """The Art. 43 deadlines from ``today`` to ``horizon_days`` ahead (a reminder is at most
-    5 working days before, so 40 calendar days covers the longest holiday)."""
+    5 working days before, so 40 calendar days covers the longest holiday), each on the day
+    the parameters governing its period set (``inspection.deadlines``). A period no rules
+    govern (it ended before the first took effect) has no deadline."""
     out: list[ReportDeadline] = []
     for year in (today.year - 1, today.year):
         for quarter in (1, 2, 3, 4):
-            due = statistics_table_due(year, quarter)
+            try:
+                params = statistics_table_params(history, year, quarter)
+            except NoParamsInEffect:
+                continue
             out.append(
                 ReportDeadline(
-                    "statistics_table", f"{year}Q{quarter}", due, f"{year}年第{quarter}季度统计表"
+                    "statistics_table",
+                    f"{year}Q{quarter}",
+                    statistics_table_due(year, quarter, params),
+                    f"{year}年第{quarter}季度统计表",
                 )
             )
+        try:
+            params = self_inspection_report_params(history, year + 1)
+        except NoParamsInEffect:
+            continue
         out.append(
             ReportDeadline(
                 "self_inspection_report",
                 str(year + 1),
-                self_inspection_report_due(year + 1),
+                self_inspection_report_due(year + 1, params),
                 f"{year + 1}年度自查报告",
             )
         )

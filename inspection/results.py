@@ -61,6 +61,9 @@ def needs_description(code: ResultCode) -> bool:
     return code in _NEEDS_DESCRIPTION
 
 
+MAX_CODE, MAX_PHRASE = 40, 100  # InspectionResult.code and .phrase
+
+
 def check_extra(extra: Mapping[str, str]) -> None:
     """Reject region-added phrases that would redefine or shadow one of the seven (Art. 38)."""
     fixed_words = {c.value for c in ResultCode} | set(PHRASES.values())
@@ -71,6 +74,9 @@ def check_extra(extra: Mapping[str, str]) -> None:
         text_n = _normalise(text)
         if not code_n or not text_n:
             raise ValueError("自定义检查结果的代码和表述都不能为空")
+        for what, word, limit in (("代码", code, MAX_CODE), ("表述", text, MAX_PHRASE)):
+            if len(word) > limit:  # the result's columns: refused, never cut
+                raise ValueError(f"自定义检查结果的{what}最长{limit}个字，实为{len(word)}个字")
         for word in (code_n, text_n):
             if word in fixed_words:
                 raise ValueError(f"自定义检查结果「{word}」与法定的七种表述冲突")

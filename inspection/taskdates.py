@@ -70,7 +70,7 @@ def calendar_warning(years: list[int]) -> tuple[str, str] | None:
     listed = "、".join(f"{y}年" for y in years)
     return (
         f"提示：检查期涉及{listed}，但{listed}的节假日安排尚未载入，公开期限（第37条，"
-        "20个工作日）暂无法计算。请在配置文件 [calendar] 中补充该年的节假日和调休工作日。",
+        "按工作日计算）暂无法计算。请在配置文件 [calendar] 中补充该年的节假日和调休工作日。",
         f"warning: the holiday calendar lacks {', '.join(map(str, years))} "
         "(add it under [calendar] in the settings)",
     )

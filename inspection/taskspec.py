@@ -28,6 +28,9 @@ class SpecError(ValueError):
         self.en = en
 
 
+MAX_NAME, MAX_DEPT = 200, 20  # Task.name, Task.drawing_dept and Task.initiating_dept
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     name: str
@@ -59,8 +62,20 @@ class TaskSpec:
     replaces: str = ""  # a task of the same unit whose draw was cancelled (its code)
 
     def __post_init__(self) -> None:
-        if not self.name or len(self.name) > 200:
-            raise SpecError("任务名称不能为空，且不超过200字。", "task name is empty or too long")
+        if not self.name or len(self.name) > MAX_NAME:
+            raise SpecError(
+                f"任务名称不能为空，最长{MAX_NAME}个字（您输入了{len(self.name)}个字）。",
+                f"task name is empty or longer than {MAX_NAME} characters ({len(self.name)})",
+            )
+        for label, english, dept in (
+            ("抽取科室", "drawing department", self.drawing_dept),
+            ("发起科室", "initiating department", self.initiating_dept),
+        ):
+            if len(dept) > MAX_DEPT:  # kept as typed: refused, never cut
+                raise SpecError(
+                    f"{label}最长{MAX_DEPT}个字，您输入了{len(dept)}个字。",
+                    f"{english} is longer than {MAX_DEPT} characters ({len(dept)})",
+                )
         if self.check_start > self.check_end:
             raise SpecError(
                 f"检查期的开始日期{self.check_start}晚于结束日期{self.check_end}。",
@@ -411,16 +426,32 @@ def parse_edit_line(text: str) -> dict[str, object]:
     return changes
 
 
-def example_line(scope: str, today: dt.date) -> str:
-    """A ``新建任务`` line an admin can send as it is: their own scope, the rest of this month
-    (or the next month, near its end) as the check period."""
+def example_period(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The check period of ``example_line``: the rest of this month (or the next month, near
+    its end)."""
     start = today + dt.timedelta(days=1)
     following = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     end = following - dt.timedelta(days=1)
     if (end - start).days < 10:
         end = (following.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(1)
+    return start, end
+
+
+def percent(ratio: Fraction) -> str:
+    """A ratio as people write it: 1/4 -> "25%", 1/8 -> "12.5%"."""
+    value = ratio * 100
+    return f"{value.numerator}%" if value.denominator == 1 else f"{float(value):g}%"
+
+
+def example_line(
+    scope: str, today: dt.date, minimums: Mapping[Tier, Fraction] | None = None
+) -> str:
+    """A ``新建任务`` line an admin can send as it is: their own scope, ``example_period`` as
+    the check period and, given, the Art. 25 minimums in force then (Art. 45) as its ratios."""
+    start, end = example_period(today)
     quarter = (start.month - 1) // 3 + 1
+    ratios = "".join(f" {TIER_LABELS[t]}={percent(r)}" for t, r in (minimums or {}).items())
     return (
-        f"新建任务 {start.year}年第{quarter}季度双随机抽查 范围={scope} 特殊=25% 重点=20% "
-        f"一般=10% 检查期={start.isoformat()}~{end.isoformat()}"
+        f"新建任务 {start.year}年第{quarter}季度双随机抽查 范围={scope}{ratios} "
+        f"检查期={start.isoformat()}~{end.isoformat()}"
     )

@@ -119,26 +119,59 @@ async def no_problem_above(
     task: Task,
     evidence: dict[str, Evidence] | None = None,
 ) -> set[str]:
-    """Art. 30: targets the level above randomly checked this year and found no problem (a
-    targeted check by the level above is no reason to leave a target out). ``evidence`` gets
-    the first such check of each (it overrides an Art. 25 one: this is the reason shown)."""
+    """Art. 30: the targets of the market entities the level above randomly checked this year
+    and found no problem at ("已由上级抽查且未被发现生态环境问题"), which the level below may
+    leave out. Counted per market entity, as Art. 25's once a year and Art. 19's one visit:
+
+    - the level above's random checks of any of the entity's targets (permits, sites) are
+      its checks; a targeted check by the level above is no reason to leave a target out;
+    - "no problem found" is every one of those checks recorded 未发现问题: a problem found at
+      one permit is a problem of the company, and a check without its result yet has found
+      nothing either way; such an entity is not left out, none of its targets;
+    - an entity left out is left out whole: its permits the level above did not visit too,
+      since the check of the company is what Art. 30 relies on (Art. 19 makes it one visit).
+
+    A target with no credit code is its own entity. ``evidence`` gets, per target left out,
+    the first such check by number (its own if the level above checked it, else the
+    entity's); it overrides an Art. 25 one: this is the reason shown."""
     above = (await repos.orgs.ancestors(task.org_code))[1:]
     if not above:
         return set()
     rows = await session.execute(
-        select(Inspection.target_key, Task.code, Inspection.number)
+        select(
+            Inspection.target_key,
+            Target.uscc,
+            Inspection.result_code,
+            Task.code,
+            Inspection.number,
+        )
         .join(Task, Task.id == Inspection.task_id)
+        .outerjoin(Target, Target.key == Inspection.target_key)
         .where(
             Task.year == task.year,
             Task.org_code.in_(above),
             Inspection.origin.in_(RANDOM_CHECK_ORIGINS),
-            Inspection.result_code == "no_problem",
+            Inspection.status.in_(LIVE),
         )
         .order_by(Inspection.number)
     )
-    keys: set[str] = set()
-    for key, code, number in rows.all():
-        if key not in keys and evidence is not None:
-            evidence[f"above:{key}"] = {"task": code, "inspection": number}
-        keys.add(key)
-    return keys
+    clean: dict[str, bool] = {}  # entity -> every check found no problem
+    first: dict[str, Evidence] = {}  # target key or "uscc:<code>" -> the first clean check
+    checked_keys: dict[str, str] = {}  # target key -> its entity
+    for key, uscc, result, code, number in rows.all():
+        entity = f"uscc:{uscc}" if uscc else f"key:{key}"
+        checked_keys[key] = entity
+        ok = result == "no_problem"
+        clean[entity] = clean.get(entity, True) and ok
+        if ok:
+            check = {"task": code, "inspection": number}
+            first.setdefault(key, check)
+            first.setdefault(entity, check)
+    entity_of = {key: entity for key, entity in checked_keys.items() if clean[entity]}
+    usccs = {e.removeprefix("uscc:") for e, ok in clean.items() if ok and e.startswith("uscc:")}
+    for key, uscc in await _targets_of(session, usccs):
+        entity_of[key] = f"uscc:{uscc}"
+    if evidence is not None:
+        for key, entity in entity_of.items():
+            evidence[f"above:{key}"] = first.get(key) or first[entity]
+    return set(entity_of)

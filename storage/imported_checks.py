@@ -156,6 +156,9 @@ def parse_row(cells: dict[str, Cell], today: dt.date) -> CheckRow:
     )
 
 
+MAX_SOURCE_FILE = 200  # ImportedCheck.source_file: the file name, kept whole
+
+
 class _RowError(ValueError):
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(reason)
@@ -219,7 +222,7 @@ async def import_checks(
                     kind=row.kind,
                     note=row.note,
                     published_elsewhere=row.published,
-                    source_file=path.name[:200],
+                    source_file=path.name,  # at most MAX_SOURCE_FILE (the CLI says)
                     source_row=number,
                     imported_by=actor,
                     imported_at=now,
@@ -349,8 +352,8 @@ async def _record(
             task_id=task.id,
             state="recorded",
             code=row.result,
-            phrase=_phrase(row.result, row.checked_on)[:100],
-            userid=actor[:64],
+            phrase=_phrase(row.result, row.checked_on),  # at most 100 (check_extra)
+            userid=actor,
             name="导入",
             channel="import",
             at=dt.datetime.combine(row.checked_on, dt.time(12), tz),

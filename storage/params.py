@@ -1,6 +1,6 @@
 """The rule parameters table (Art. 24, 25, 45): read once per transaction, changed by the region.
 
-Every ORM transaction loads the table (a dozen rows) as it begins, into a context variable, so
+Every ORM transaction loads the table (a dozen rows or so) as it begins, into a context variable, so
 that ``rule_params(on)`` stays a cheap synchronous call for its many callers and always sees
 the values committed when the transaction began, on every instance. The runtime's own
 bookkeeping transactions that never read the rules (claims, heartbeats, the sender's) opt out

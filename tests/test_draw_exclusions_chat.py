@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
-from storage.models import Inspection, Task
+from storage.models import Inspection, Target, Task
 from tests.conftest import Harness
 from tests.factories import COUNTY, uscc
 from tests.results_support import ADMIN, CHIEF, Visit, click, drawn, special_visit
-from tests.support.draw_chat import OUTSIDER
+from tests.support.draw_chat import OUTSIDER, TASK
 
 
 def left_out(preview: str, article: str) -> int:
@@ -132,3 +133,74 @@ async def test_art25_each_exclusion_sealed_with_a_draw_carries_its_evidence(
         "until": "2027-01-20",
     }
     assert verify_export(doc) is None and reference_verifier.verify(doc) is None
+
+
+async def test_art30_the_level_above_checking_a_company_with_no_problem_leaves_out_all_its_permits(
+    h: Harness,
+) -> None:
+    """Art. 30 per market entity (as Art. 19 and 25): the city checked one permit of a company
+    and found no problem; a county task that leaves out what the level above so checked
+    (上级已查=排除) leaves out the company's other permit too. The special tier may be checked
+    more often (Art. 25), so without that option both stay in the county's pool; and once the
+    city's result says a problem was found (a correction), the company is not left out."""
+    v = await special_visit(h, await drawn(h))
+    async with h.db.transaction() as s:
+        checked = await s.scalar(select(Target).where(Target.key == select_key(v)))
+        assert checked is not None and checked.uscc
+        other = f"{checked.uscc}002P"  # the same company's second permit, never checked
+        await s.execute(
+            insert(Target).values(
+                key=other,
+                name=f"{checked.name}二号厂区",
+                uscc=checked.uscc,
+                permit_no=other,
+                address="",
+                org_code=COUNTY,
+                tier="special",
+                updated_at=h.clock.now(),
+            )
+        )
+    await click(h, v.members[0], v, "no_problem")
+    leaving = await new_task(h, OUTSIDER, f"单位={COUNTY} 特殊=100% 上级已查=排除")
+    (preview,) = await h.say(OUTSIDER, f"抽查预览 {leaving}")
+    assert left_out(preview, "第30条") == 2, preview
+    listed, drawable = _special_counts(preview)
+    assert drawable == listed - 2, preview
+    # The evidence a draw would seal: the city's check, for both permits.
+    evidence = await _evidence(h, leaving)
+    city_check = {"task": TASK, "inspection": v.number}
+    assert evidence[f"above:{checked.key}"] == evidence[f"above:{other}"] == city_check
+    # Without the option the special tier is checked more often: neither is left out.
+    keeping = await new_task(h, OUTSIDER, f"单位={COUNTY} 特殊=100%")
+    (preview,) = await h.say(OUTSIDER, f"抽查预览 {keeping}")
+    assert left_out(preview, "第30条") == 0, preview
+    listed, drawable = _special_counts(preview)
+    assert drawable == listed, preview  # both permits among them (Art. 25: more often)
+    # The city corrects its result: a problem was found, so the company is not left out.
+    await h.say(CHIEF, f"更正 {v.number} 2 复核发现废气超标排放")
+    again = await new_task(h, OUTSIDER, f"单位={COUNTY} 特殊=100% 上级已查=排除")
+    (preview,) = await h.say(OUTSIDER, f"抽查预览 {again}")
+    assert left_out(preview, "第30条") == 0, preview
+
+
+def _special_counts(preview: str) -> tuple[int, int]:
+    """(in the directory, drawable) for the special tier, as the preview says them."""
+    found = re.search(r"特殊：名录(\d+)个，可抽(\d+)个", preview)
+    assert found, preview
+    return int(found.group(1)), int(found.group(2))
+
+
+def select_key(v: Visit) -> Any:
+    return select(Inspection.target_key).where(Inspection.id == v.inspection_id).scalar_subquery()
+
+
+async def _evidence(h: Harness, code: str) -> dict[str, dict[str, Any]]:
+    """What the pool's facts name as the checks that leave the task's targets out."""
+    from storage.tasks import target_facts
+
+    evidence: dict[str, dict[str, Any]] = {}
+    async with h.db.transaction() as s:
+        task = await s.scalar(select(Task).where(Task.code == code))
+        assert task is not None
+        await target_facts(s, task, evidence=evidence)
+    return evidence

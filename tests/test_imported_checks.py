@@ -204,3 +204,25 @@ async def test_art25_art37_an_imported_check_counts_in_its_quarter_and_this_year
         ).scalars()
     assert (publication.org_code, publication.results, publication.on_time) == (CITY, 1, True)
     assert list(published) == [uscc(1)]
+
+
+def test_art14_a_file_name_longer_than_kept_is_refused_never_cut(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each imported check records its file's name whole: one too long is refused (one
+    English line, exit 2) before anything is read; nothing imported."""
+    long = tmp_path / ("e" * 197 + ".csv")  # 201 characters
+    long.write_text(_csv(tmp_path).read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["import", "inspections", str(long), "--database-url", db_url]) == 2
+    err = capsys.readouterr().err
+    assert "201" in err and "200" in err and err.count("\n") == 1 and "Traceback" not in err
+
+    async def imported() -> int:
+        db = Database(db_url)
+        try:
+            async with db.transaction() as s:
+                return int(await s.scalar(select(func.count()).select_from(ImportedCheck)) or 0)
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(imported()) == 0

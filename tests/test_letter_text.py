@@ -11,10 +11,23 @@ from sqlalchemy import select
 
 from inspection.taskspec import parse_task_line
 from storage import followups
-from storage.models import AuditEntry, CheckOutsideDraw, Inspection, JointCheck, Task
+from storage import results as results_store
+from storage.models import (
+    AuditEntry,
+    CheckOutsideDraw,
+    Inspection,
+    InspectionResult,
+    JointCheck,
+    RegisterEntry,
+    RoleBinding,
+    SwapRequest,
+    Task,
+)
 from tests.conftest import Harness
-from tests.factories import COUNTY, uscc
+from tests.factories import CITY, COUNTY, uscc
 from tests.results_support import ADMIN, CHIEF, drawn
+from tests.support.draw_chat import NEW_TASK
+from tests.support.draw_chat import setup as draw_chat_setup
 from tests.test_task_approval import CITY_ADMIN
 from tests.test_task_approval import setup as branch_setup
 
@@ -136,3 +149,104 @@ async def test_art6_art7_art34_too_long_text_is_refused_with_its_limit_never_cut
     async with h.db.transaction() as s:
         (row,) = await followups.of(s, v.inspection_id)
     assert row.body == "局" * 100
+
+
+def _refused_with(reply: str, limit: int, typed: int) -> None:
+    """The refusal names the field's limit and the length typed (Chinese wording aside)."""
+    assert str(limit) in reply and str(typed) in reply, reply
+
+
+async def test_art35_art37_art38_a_correction_record_number_and_reasons_are_stored_whole_or_refused(
+    h: Harness,
+) -> None:
+    """更正 used to cut its reason at 500 characters, 记录 its number at 64, 保密 its reason at
+    500 and a transfer's department at 100: now what is stored is what was typed, and what
+    its field cannot hold is refused with the limit and the length, nothing stored."""
+    v, w, *_ = await drawn(h)
+    a = v.members[0]
+    await h.say(a, f"结果 {v.number} 1")
+    head = "复核，现场照片（见附件）显示："  # full-width punctuation: stored as typed
+    too_long = head + "查" * (501 - len(head))
+    (refused,) = await h.say(CHIEF, f"更正 {v.number} 2 {too_long}")
+    _refused_with(refused, 500, 501)
+    whole = head + "查" * (500 - len(head))
+    await h.say(CHIEF, f"更正 {v.number} 2 {whole}")
+    (refused,) = await h.say(a, f"记录 {v.number} {'Ａ' * 65}")
+    _refused_with(refused, 64, 65)
+    record_no = "呼环〔２０２６〕" + "Ａ" * 56  # 64 characters
+    await h.say(a, f"记录 {v.number} {record_no}")
+    (refused,) = await h.say(CHIEF, f"保密 {v.number} {'密' * 501}")
+    _refused_with(refused, 500, 501)
+    (refused,) = await h.say(w.members[0], f"结果 {w.number} 5 {'局' * 101} 废水直排入河")
+    _refused_with(refused, 100, 101)
+    async with h.db.transaction() as s:
+        entries = await results_store.entries(s, v.inspection_id)
+        numbers = await results_store.record_numbers(s, v.inspection_id)
+        marked = await s.get(InspectionResult, v.inspection_id)
+        moved = await results_store.current(s, w.inspection_id)
+    assert [e.reason for e in entries] == ["", whole]  # the refused one left no entry
+    assert [n.record_no for n in numbers] == [record_no]
+    assert marked is not None and marked.secret_reason == ""
+    assert moved is None
+    department = "鄂尔多斯市水务局（执法支队）"
+    await h.say(w.members[0], f"结果 {w.number} 5 {department} 废水直排入河")
+    async with h.db.transaction() as s:
+        moved = await results_store.current(s, w.inspection_id)
+    assert moved is not None and moved.department == department
+
+
+async def test_art29_leave_conflict_swap_reasons_and_a_granted_name_are_stored_whole_or_refused(
+    h: Harness,
+) -> None:
+    """请假, 回避, 申请替换 cut their reasons at 500 characters; now a longer one is refused
+    with the limit and the length, and one at the limit is kept whole; 授权 … 姓名= says the
+    limit and the length too."""
+    v, *_ = await drawn(h)
+    person = v.members[0]
+    long_reason, whole = "病" * 501, "家中老人住院，需陪护（附诊断书）：" + "病" * 483
+    assert len(whole) == 500
+    (refused,) = await h.say(person, f"请假 2026-12-20 2026-12-22 {long_reason}")
+    _refused_with(refused, 500, 501)
+    (refused,) = await h.say(person, f"回避 {uscc(200)} {long_reason}")
+    _refused_with(refused, 500, 501)
+    (refused,) = await h.say(person, f"申请替换 {v.number} {long_reason}")
+    _refused_with(refused, 500, 501)
+    (refused,) = await h.say(ADMIN, f"授权 {CHIEF} 部门负责人 {CITY} 姓名={'李' * 41}")
+    _refused_with(refused, 40, 41)
+    async with h.db.transaction() as s:
+        assert not (await s.execute(select(RegisterEntry))).all()
+        assert not (await s.execute(select(SwapRequest))).all()
+        assert not (
+            await s.execute(select(RoleBinding).where(RoleBinding.name.startswith("李")))
+        ).all()
+    await h.say(person, f"请假 2026-12-20 2026-12-22 {whole}")
+    await h.say(person, f"申请替换 {v.number} {whole}")
+    name = "李主任（环境执法）"
+    await h.say(ADMIN, f"授权 {CHIEF} 部门负责人 {CITY} 姓名={name}")
+    async with h.db.transaction() as s:
+        (leave,) = (await s.execute(select(RegisterEntry))).scalars()
+        (swap,) = (await s.execute(select(SwapRequest))).scalars()
+        names = (
+            await s.execute(select(RoleBinding.name).where(RoleBinding.userid == CHIEF))
+        ).scalars()
+    assert leave.reason == whole and swap.reason == whole
+    assert name in list(names)
+
+
+async def test_art22_a_tasks_name_and_departments_are_refused_past_their_limit_never_cut(
+    h: Harness,
+) -> None:
+    await draw_chat_setup(h)  # the draw chat's task already made
+    async with h.db.transaction() as s:
+        before = set((await s.execute(select(Task.code))).scalars())
+    (refused,) = await h.say(ADMIN, f"{NEW_TASK} 抽取科室={'科' * 21}")
+    _refused_with(refused, 20, 21)
+    (refused,) = await h.say(ADMIN, NEW_TASK.replace("四季度双随机", "名" * 201))
+    _refused_with(refused, 200, 201)
+    async with h.db.transaction() as s:
+        assert set((await s.execute(select(Task.code))).scalars()) == before
+    dept = "执法一科（综合）" + "科" * 12  # 20 characters
+    (made,) = await h.say(ADMIN, f"{NEW_TASK} 抽取科室={dept}")
+    async with h.db.transaction() as s:
+        (task,) = (await s.execute(select(Task).where(Task.code.not_in(before)))).scalars()
+    assert task.code in made and task.drawing_dept == dept

@@ -88,6 +88,6 @@ async def test_art6_art45_migration_keeps_earlier_checks_and_seeds_the_parameter
             seeded = (await s.execute(select(RuleParam))).scalars().all()
         assert [(j.inspection_id, j.lead_authority) for j in joint] == [(1, "市水务局")]
         assert kinds == ["emergency", "higher_authority", "nuclear_safety"]
-        assert len(seeded) == 12
+        assert len(seeded) == 14  # 12 here, the two Art. 43 filing days in 0010_letterdeadlines
     finally:
         await db.dispose()

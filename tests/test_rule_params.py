@@ -5,6 +5,7 @@ deadline as in force on its date."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -59,6 +60,8 @@ async def test_art45_the_migration_seeds_the_rules_of_2024_07_18(db: Database) -
         "1/10",
     )
     assert (values["team_size"], values["publication_working_days"]) == ("2", "20")
+    # Art. 43: the 统计表 by the 5th of the quarter's first month, the report by 5 November.
+    assert (values["statistics_table_day"], values["self_inspection_report_by"]) == ("5", "11-05")
     assert sum(1 for k in values if k.startswith("result.")) == 7
     assert values["result.refused"] == "不配合检查"
     assert in_force == DEFAULT_PARAMS
@@ -174,6 +177,7 @@ def test_art45_params_from_the_command_line(
     base = ["--database-url", db_url]
     reason = ["--reason", "生态环境部新规"]
     future = ["--from", "2099-01-01"]
+    by = ["--by", "boss"]
     assert main(["role", "grant", "boss", "admin", "150000", *base]) == 0
     assert main(["role", "grant", "cityboss", "admin", "150100", *base]) == 0
     capsys.readouterr()
@@ -183,6 +187,8 @@ def test_art45_params_from_the_command_line(
         (["ratio_key", "30%", "--from", "2025-01-01", *reason, "--by", "boss"], "--force"),
         (["result.refused", "拒检", *future, *reason, "--by", "boss"], "seven fixed phrases"),
         (["colour", "red", *future, *reason, "--by", "boss"], "unknown parameter"),
+        # The result's columns hold 100 characters of phrase: a longer one is refused, not cut.
+        (["result.suspended", "停" * 101, *future, *reason, "--by", "boss"], "101"),
         (["team_size", "3", "--from", "2099-13-01", *reason, "--by", "boss"], "not a date"),
     ]
     for args, says in cases:
@@ -194,6 +200,23 @@ def test_art45_params_from_the_command_line(
     assert main(["params", "list", "--on", "2099-01-01", *base]) == 0
     out = capsys.readouterr().out
     assert "ratio_key\t3/10" in out and "ratio_general\t1/10" in out and "team_size\t2" in out
+    # Art. 43's filing days, set the same way: a day of the month, a month and day.
+    for key, value, stored in (
+        ("statistics_table_day", "１０日", "10"),
+        ("self_inspection_report_by", "10月31日", "10-31"),
+    ):
+        assert main(["params", "set", key, value, *future, *reason, "--by", "boss", *base]) == 0
+        assert f"{key} = {stored} from 2099-01-01" in capsys.readouterr().out
+    for key, value in (("statistics_table_day", "31"), ("self_inspection_report_by", "02-29")):
+        assert main(["params", "set", key, value, "--from", "2099-02-01", *reason, *by, *base]) == 2
+        err = capsys.readouterr().err
+        assert key in err and err.count("\n") == 1 and "Traceback" not in err
+    assert main(["params", "list", "--on", "2099-01-01", *base]) == 0
+    out = capsys.readouterr().out
+    assert "statistics_table_day\t10" in out and "self_inspection_report_by\t10-31" in out
+    assert main(["params", "list", "--on", "2098-12-31", *base]) == 0
+    out = capsys.readouterr().out
+    assert "statistics_table_day\t5" in out and "self_inspection_report_by\t11-05" in out
     assert main(["params", "list", *base]) == 0
     listing = capsys.readouterr().out
     assert "2024-07-18\tresult.no_problem\t未发现问题" in listing
@@ -216,3 +239,23 @@ def test_art45_a_task_starting_before_any_configured_rules_is_refused_on_the_cli
     err = capsys.readouterr().err
     assert "no rule parameters are in force on 2024-06-01" in err and "2024-07-18" in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+async def test_art25_art45_the_sendable_example_names_the_minimums_in_force_in_its_period(
+    h: Harness,
+) -> None:
+    """The example 新建任务 line a usage error offers starts tomorrow: from then the region's
+    new special minimum (30 %) is in force, so that is the ratio it names, and it is sent as
+    it stands."""
+    await setup(h)
+    await _grant_region_admin(h.db)
+    await _set(h.db, "ratio_special", "30%", TODAY + dt.timedelta(days=1))
+    (usage,) = await h.say(ADMIN, "新建任务 两个 名称")
+    line = next(x for x in usage.splitlines() if x.startswith("例如：")).removeprefix("例如：")
+    assert "特殊=30%" in line and "重点=20%" in line and "一般=10%" in line, line
+    (made,) = await h.say(ADMIN, line)
+    code = re.search(r"T2026-\d{6}-\d{3}", made)
+    assert code, made
+    async with h.db.transaction() as s:
+        task = await s.scalar(select(Task).where(Task.code == code.group(0)))
+    assert task is not None and task.quotas["special"]["ratio"] == "3/10", task.quotas

@@ -152,6 +152,8 @@ async def test_art22_guided_creation_asks_step_by_step_with_the_admins_own_organ
     assert "第3步" in step3 and "150602" in step3 and "东胜区" in step3
     (step4,) = await h.say(ORDOS_ADMIN, "默认")
     assert "第4步" in step4
+    # Art. 25, 45: the minimums in force on the check period's first day, read from the table.
+    assert all(p in step4 for p in ("特殊25%", "重点20%", "一般10%")), step4
     (confirm,) = await h.say(ORDOS_ADMIN, "一般=5")
     assert "确认" in confirm and f"范围={ORDOS}" in confirm and "一般=5" in confirm
     (done,) = await h.say(ORDOS_ADMIN, "确认")

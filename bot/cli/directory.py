@@ -66,6 +66,11 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.kind == CHECKS and (args.dry_run or args.overwrite):
         raise CliError("--dry-run and --overwrite apply to targets, inspectors and items")
+    if args.kind == CHECKS and len(path.name) > imported_checks.MAX_SOURCE_FILE:
+        raise CliError(  # each check records its file's name, whole
+            f"the file name has {len(path.name)} characters; at most "
+            f"{imported_checks.MAX_SOURCE_FILE} are kept: rename the file"
+        )
     async with database(settings) as db:
         try:
             async with db.transaction() as session:

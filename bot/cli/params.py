@@ -24,7 +24,9 @@ def register(verbs: Verbs) -> None:
     setting.add_argument(
         "key",
         help="ratio_special, ratio_key, ratio_general (e.g. 25%%, 1/4), team_size, "
-        "publication_working_days, or result.<code> to add a result phrase",
+        "publication_working_days, statistics_table_day (Art. 43: day of the quarter's first "
+        "month, 1-28), self_inspection_report_by (Art. 43: MM-DD), or result.<code> to add a "
+        "result phrase",
     )
     setting.add_argument("value")
     setting.add_argument("--from", dest="effective_from", required=True, help="YYYY-MM-DD")
@@ -45,6 +47,7 @@ def _date(word: str, option: str) -> dt.date:
 
 
 async def cmd_params(args: argparse.Namespace, settings: Settings) -> int:
+    from inspection.params import COUNT_KEYS, DAY_KEY, MONTH_DAY_KEY, stored_value
     from storage import params as store
 
     async with database(settings) as db, db.transaction() as session:
@@ -54,8 +57,8 @@ async def cmd_params(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"in force on {args.on} (since {p.effective_from.isoformat()}):")
                 for tier, ratio in p.ratios().items():
                     print(f"ratio_{tier.value}\t{ratio}")
-                print(f"team_size\t{p.team_size}")
-                print(f"publication_working_days\t{p.publication_working_days}")
+                for key in (*COUNT_KEYS, DAY_KEY, MONTH_DAY_KEY):
+                    print(f"{key}\t{stored_value(p, key)}")
                 for code, phrase in p.extra_result_phrases.items():
                     print(f"result.{code}\t{phrase}")
                 return 0

@@ -399,7 +399,9 @@ async def step_publish(tour: Tour) -> None:
             [("result", ["no_problem"])],
             quiet=True,
         )
-    _print(f"\n  其余 {len(teams)} 个检查组也提交了结果，任务完成，开始计算20个工作日的公开期限。")
+    _print(
+        f"\n  其余 {len(teams)} 个检查组也提交了结果，任务完成，开始按现行规则计算公开期限（第37条，按工作日）。"
+    )
     async with tour.runtime.db.transaction() as session:
         task = await task_store.get_task(session, tour.task_code)
         assert task is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, time
 
 from inspection.deadlines import publication_deadline, statistics_table_due
+from inspection.params import DEFAULT_HISTORY, DEFAULT_PARAMS, RuleParams
 from inspection.reminders import (
     PUBLICATION_BEFORE,
     REPORT_BEFORE,
@@ -16,17 +17,18 @@ from inspection.reminders import (
 from tests.support.calendar import packaged_through
 
 CAL = packaged_through(2026)
+DAYS = DEFAULT_PARAMS.publication_working_days
 
 
 def test_art37_deadline_across_the_2026_spring_festival_and_its_make_up_days() -> None:
     # Completed Tue 2026-02-10: 11, 12, 13, Sat 14 (make-up), holiday 15-23, 24-27, Sat 28
     # (make-up), then March: the 20th working day is Mon 2026-03-16.
-    assert publication_deadline(date(2026, 2, 10), CAL) == date(2026, 3, 16)
+    assert publication_deadline(date(2026, 2, 10), CAL, DAYS) == date(2026, 3, 16)
 
 
 def test_art37_deadline_across_the_2026_national_day_holiday() -> None:
     # Completed Mon 2026-09-28: 29, 30, holiday 10-01..07, 08, 09, Sat 10-10 (make-up), ...
-    assert publication_deadline(date(2026, 9, 28), CAL) == date(2026, 10, 30)
+    assert publication_deadline(date(2026, 9, 28), CAL, DAYS) == date(2026, 10, 30)
 
 
 def test_art37_publication_occasions_5_and_1_working_days_before_then_each_working_day() -> None:
@@ -45,7 +47,7 @@ def test_art37_publication_occasions_5_and_1_working_days_before_then_each_worki
 
 
 def test_art43_a_due_date_on_a_holiday_is_reminded_on_the_last_working_days_before_it() -> None:
-    due = statistics_table_due(2026, 3)
+    due = statistics_table_due(2026, 3, DEFAULT_PARAMS)
     assert due == date(2026, 10, 5)  # National Day: not moved
     days = {
         d: current_occasion(due, date(2026, 9, d), CAL, REPORT_BEFORE, overdue_daily=False)
@@ -59,11 +61,32 @@ def test_art43_a_due_date_on_a_holiday_is_reminded_on_the_last_working_days_befo
 
 
 def test_art43_deadlines_in_view() -> None:
-    kinds = [(d.kind, d.subject, d.due) for d in report_deadlines(date(2026, 10, 1))]
+    kinds = [
+        (d.kind, d.subject, d.due) for d in report_deadlines(date(2026, 10, 1), DEFAULT_HISTORY)
+    ]
     assert kinds == [
         ("statistics_table", "2026Q3", date(2026, 10, 5)),
         ("self_inspection_report", "2026", date(2026, 11, 5)),
     ]
+
+
+def test_art43_art45_deadlines_in_view_follow_the_rules_of_each_period() -> None:
+    # From 2026-10-01 the 统计表 is due by the 15th: Q3 (begun before) keeps the 5th.
+    history = DEFAULT_HISTORY.with_entry(
+        RuleParams(effective_from=date(2026, 10, 1), statistics_table_day=15)
+    )
+    kinds = [(d.subject, d.due) for d in report_deadlines(date(2026, 10, 1), history, 120)]
+    assert kinds == [
+        ("2026Q3", date(2026, 10, 5)),
+        ("2026", date(2026, 11, 5)),
+        ("2026Q4", date(2027, 1, 15)),
+    ]
+
+
+def test_art43_a_period_that_ended_before_the_first_rules_has_no_deadline() -> None:
+    # 2024Q2 would be due on 2024-07-05, but it ended before the rules of 2024-07-18.
+    subjects = [d.subject for d in report_deadlines(date(2024, 7, 1), DEFAULT_HISTORY, 120)]
+    assert subjects == ["2024Q3"]
 
 
 def test_working_hours_are_working_days_from_9_to_before_18() -> None:
@@ -77,7 +100,7 @@ def test_working_hours_are_working_days_from_9_to_before_18() -> None:
 def test_provisional_calendar_counts_an_unloaded_year_by_weekends() -> None:
     lenient = CAL.provisional()
     assert lenient.uncovered_years(date(2026, 12, 31), date(2027, 1, 28)) == [2027]
-    assert publication_deadline(date(2026, 12, 31), lenient) == date(2027, 1, 28)
+    assert publication_deadline(date(2026, 12, 31), lenient, DAYS) == date(2027, 1, 28)
     assert CAL.uncovered_years(date(2026, 1, 1), date(2026, 12, 31)) == []
 
 
