@@ -3,15 +3,28 @@ with their lead, task and draw, and counted as random checks (once a year, quota
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 
 from inspection.origins import RANDOM_CHECK_ORIGINS
-from storage.models import CheckOutsideDraw, Inspection, JointCheck, Target, Task
+from storage.models import (
+    CheckFact,
+    CheckOutsideDraw,
+    Inspection,
+    JointCheck,
+    PublicEntry,
+    Target,
+    Task,
+)
 from storage.tasks import get_task, target_facts
 from tests.conftest import Harness
-from tests.factories import uscc
-from tests.results_support import ADMIN, TASK, Visit, audit_actions, click
+from tests.factories import COUNTY, uscc
+from tests.results_support import ADMIN, CHIEF, TASK, Visit, audit_actions, click
 from tests.support.draw_chat import setup
+from tests.support.public import public_settings
+from tests.support.reminders import CST, PUBLISHER
+from tests.test_draw_exclusions_chat import left_out
 
 JOINT = "D2026-150100-001"
 
@@ -23,8 +36,8 @@ async def test_art6_art7_joint_check_led_by_another_authority_is_a_random_check(
     key = uscc(200)
     a, b = "cu1501020", "cu1501021"
     (no_draw,) = await h.say(ADMIN, f"登记检查 {key} 联合 市市场监督管理局 成员={a},{b}")
-    assert "任务=" in no_draw and "抽取=" in no_draw
-    lead = "任务=2026市场监管联合抽查第3批 抽取=SC-2026-0042"
+    assert "任务=" in no_draw and "抽取=" in no_draw and "日期=" in no_draw
+    lead = "任务=2026市场监管联合抽查第3批 抽取=SC-2026-0042 日期=2026-11-27"
     (one,) = await h.say(ADMIN, f"登记检查 {key} 联合 市市场监督管理局 {lead} 成员={a}")
     assert "至少需要2名" in one  # our participants: at least two where we inspect (Art. 28)
     (done,) = await h.say(ADMIN, f"登记检查 {key} 联合 市市场监督管理局 {lead} 成员={a},{b}")
@@ -65,3 +78,80 @@ async def test_art6_art7_joint_check_led_by_another_authority_is_a_random_check(
     checked = {f.key for f in facts if f.checked_this_year}
     assert checked == {entity.key}
     assert await audit_actions(h, "check.") == ["check.register"]
+
+
+async def test_art7_art25_art37_joint_check_is_dated_on_the_lead_authoritys_check_day(
+    h: Harness,
+) -> None:
+    """A joint check made on the last day of Q3 and registered in Q4 (2026-11-30) counts in Q3
+    (Art. 25, 43); its year is the check's, so our own draw leaves the entity out (Art. 25,
+    once a year) while one checked jointly last December is not; its publication clock starts
+    on the check day (Art. 37) and the public page shows that day. What was typed stays."""
+    await setup(h)
+    await h.grant(PUBLISHER, "publisher", COUNTY)
+    key, old = uscc(201), uscc(202)
+    a, b = "cu1501020", "cu1501021"
+    lead = "任务=第三季度联合抽查（市场监管） 抽取=ＳＣ-2026-0042"
+    command = f"登记检查 {key} 联合 市市场监督管理局 {lead} 成员={a},{b}"
+    # The date is the lead authority's: typed, a day that has come, this year or the last.
+    for wrong, says in [
+        ("日期=2026-12-01", "晚于今天"),
+        ("日期=2024-09-30", "早于2025年"),
+        ("日期=2026-02-30", "不存在"),
+        ("日期=2026-09-30 截止=2026-12-31", "不设截止日期"),
+    ]:
+        (refused,) = await h.say(ADMIN, f"{command} {wrong}")
+        assert says in refused, refused
+    (done,) = await h.say(ADMIN, f"{command} 日期=2026-09-30")
+    assert "2026-09-30" in done and "ＳＣ-2026-0042" in done
+    (last_year,) = await h.say(
+        ADMIN, f"登记检查 {old} 联合 市生态环境执法支队 {lead} 日期=2025-12-31 成员={a},{b}"
+    )
+    assert "D2025-150100-001" in last_year
+    async with h.db.transaction() as s:
+        joint, inspection, task = (
+            await s.execute(
+                select(JointCheck, Inspection, Task)
+                .join(Inspection, Inspection.id == JointCheck.inspection_id)
+                .join(Task, Task.id == Inspection.task_id)
+                .where(Inspection.target_key == key)
+            )
+        ).one()
+    assert joint.checked_at.astimezone(CST).date() == dt.date(2026, 9, 30)
+    assert (joint.lead_task, joint.lead_draw_ref) == (
+        "第三季度联合抽查（市场监管）",
+        "ＳＣ-2026-0042",
+    )
+    assert (task.code, task.year, task.check_start, task.check_end) == (
+        JOINT,
+        2026,
+        dt.date(2026, 9, 30),
+        dt.date(2026, 9, 30),
+    )
+    assert inspection.check_start == inspection.check_end == dt.date(2026, 9, 30)
+    # Once a year (Art. 25): this year's joint check leaves the entity out of our draw; last
+    # December's does not.
+    (preview,) = await h.say(CHIEF, f"抽查预览 {TASK}")
+    assert left_out(preview, "第25条") == 1 and "一般1" in preview
+    # The result, recorded today, counts in Q3, the quarter of the check (Art. 25, 43).
+    visit = Visit(inspection.id, inspection.number, f"insp-{inspection.number}-1", [a, b])
+    await click(h, a, visit, "no_problem")
+    (q3, *_) = await h.say(ADMIN, "统计 2026Q3")
+    (q4, *_) = await h.say(ADMIN, "统计 2026Q4")
+    assert "一般：抽查1/" in q3 and "一般：抽查0/" in q4
+    async with h.db.transaction() as s:
+        completed_at = (await s.get(Task, task.id)).completed_at  # type: ignore[union-attr]
+        fact_at = (await s.get(CheckFact, inspection.id)).at  # type: ignore[union-attr]
+    assert fact_at.astimezone(CST).date() == dt.date(2026, 9, 30)
+    # The publication clock starts on the check day (Art. 37): the result came in after it.
+    assert completed_at is not None and completed_at.astimezone(CST).date() == dt.date(2026, 9, 30)
+    (progress,) = await h.say(ADMIN, f"任务进度 {JOINT}")
+    assert "2026-09-30" in progress
+    # The public page dates the line on the check day.
+    h.runtime.worker.settings = public_settings(h)
+    (published,) = await h.say(PUBLISHER, f"公示 {JOINT}")
+    async with h.db.transaction() as s:
+        line = (
+            await s.execute(select(PublicEntry).where(PublicEntry.inspection_id == inspection.id))
+        ).scalar_one()
+    assert (line.check_date, line.year) == (dt.date(2026, 9, 30), 2026), published
