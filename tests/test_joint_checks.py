@@ -5,25 +5,29 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from inspection.origins import RANDOM_CHECK_ORIGINS
+from storage.draws import verify_task
 from storage.models import (
     CheckFact,
     CheckOutsideDraw,
     Inspection,
+    Inspector,
     JointCheck,
     PublicEntry,
     Target,
     Task,
+    TeamMember,
 )
 from storage.tasks import get_task, target_facts
 from tests.conftest import Harness
-from tests.factories import COUNTY, uscc
-from tests.results_support import ADMIN, CHIEF, TASK, Visit, audit_actions, click
-from tests.support.draw_chat import setup
+from tests.factories import CITY, COUNTY, FixedEntropy, add_inspectors, add_item, add_targets, uscc
+from tests.results_support import ADMIN, CHIEF, TASK, Visit, audit_actions, click, visits
+from tests.support.draw_chat import cards, setup
 from tests.support.public import public_settings
 from tests.support.reminders import CST, PUBLISHER
+from tests.test_draw_entities_chat import COMPANY, PERMITS
 from tests.test_draw_exclusions_chat import left_out
 
 JOINT = "D2026-150100-001"
@@ -155,3 +159,100 @@ async def test_art7_art25_art37_joint_check_is_dated_on_the_lead_authoritys_chec
             await s.execute(select(PublicEntry).where(PublicEntry.inspection_id == inspection.id))
         ).scalar_one()
     assert (line.check_date, line.year) == (dt.date(2026, 9, 30), 2026), published
+
+
+# --- internal joint tasks (Art. 19, 21, 23): several departments of one bureau, drawn by us --
+
+DEPTS = {"ZF": "执法支队", "HP": "环评科", "JC": "监测科", "QT": "办公室"}
+INTERNAL = "新建任务 四季度内部联合抽查 范围=150100 一般=100% 检查期=2026-12-01~2026-12-31"
+
+
+async def internal_joint_task(h: Harness) -> None:
+    """A company with two permits and two others (all general), two inspectors in each of four
+    departments, and a joint task of the enforcement unit (ZF) with HP and JC, created in chat."""
+    h.runtime.worker.entropy = FixedEntropy()
+    await h.grant(ADMIN, "admin", CITY)
+    await h.grant(CHIEF, "chief", CITY)
+    await h.grant(PUBLISHER, "publisher", COUNTY)
+    async with h.db.transaction() as s:
+        await s.execute(
+            insert(Target),
+            [
+                {
+                    "key": key,
+                    "name": f"甲化工有限公司{n + 1}号厂区",
+                    "uscc": COMPANY,
+                    "permit_no": key,
+                    "org_code": COUNTY,
+                    "tier": "general",
+                    "updated_at": h.clock.now(),
+                }
+                for n, key in enumerate(PERMITS)
+            ],
+        )
+        await add_targets(s, 2, start=300)
+        for n, dept in enumerate(DEPTS):
+            await add_inspectors(s, 2, start=10 * n, dept_code=dept)
+        await add_item(s, "DQ01", "大气污染防治")
+        await add_item(s, "HP01", "环评执行情况")
+    (created,) = await h.say(ADMIN, f"{INTERNAL} 事项=DQ01,HP01 发起科室=ZF 参与科室=HP,JC")
+    assert TASK in created, created
+
+
+async def test_art19_art21_art23_an_internal_joint_task_is_drawn_visited_once_and_counted(
+    h: Harness,
+) -> None:
+    await internal_joint_task(h)
+    # Drawn at random like any task, witnessed (Art. 21, 27).
+    (sealed,) = await h.say(ADMIN, f"抽查 {TASK} 见证人={CHIEF}")
+    assert "封存" in sealed
+    replies = await h.say(CHIEF, f"见证 {TASK} 7391")
+    assert any("抽取结果" in r for r in replies), replies
+    async with h.db.transaction() as s:
+        task = await get_task(s, TASK)
+        assert task is not None and await verify_task(s, task) is None
+        rows = (
+            await s.execute(
+                select(Inspection.number, Inspection.target_key, Inspection.status, Inspector)
+                .join(TeamMember, TeamMember.inspection_id == Inspection.id)
+                .join(Inspector, Inspector.id == TeamMember.inspector_id)
+                .where(Inspection.task_id == task.id, TeamMember.active.is_(True))
+            )
+        ).all()
+        origins = set((await s.scalars(select(Inspection.origin))).all())
+    # One visit per market entity (Art. 19): three companies, three teams; the company's
+    # second permit rides with the first.
+    teams: dict[int, set[str]] = {}
+    for number, _key, status, person in rows:
+        assert status == "open"
+        teams.setdefault(number, set()).add(person.dept_code)
+    assert len(teams) == 3 and origins == {"random"}
+    # The team comes from the departments taking part (Art. 21, 23), never from another one.
+    assert set().union(*teams.values()) <= {"ZF", "HP", "JC"}, teams
+    # One card per visit: both departments' items, both sites of the company.
+    sent = [c["main_title"]["desc"] for c in cards(h)]
+    assert len(sent) == 3 and all("DQ01" in d and "HP01" in d for d in sent)
+    assert all("发起科室 ZF" in d and "参与科室 HP、JC" in d for d in sent)
+    (company,) = [d for d in sent if PERMITS[0] in d]
+    assert PERMITS[1] in company
+    # A result recorded is a random check like any (Art. 6, 25).
+    h.clock.advance(days=1)  # 2026-12-01: the check period has begun
+    company_visit = next(number for number, key, *_ in rows if key in PERMITS)
+    (v,) = [v for v in await visits(h) if v.number == company_visit]
+    await click(h, v.members[0], v, "no_problem")
+    (figures,) = await h.say(ADMIN, "检查统计 2026")
+    assert "双随机抽查：3项，已有结果1项" in figures, figures
+    (card,) = await h.say(ADMIN, f"查询 {PERMITS[1]}")  # the permit that rode along
+    assert "随机抽查 1 次" in card, card
+    (q4, *_) = await h.say(ADMIN, "统计 2026Q4")
+    assert "一般：抽查2/" in q4, q4  # both permits of the company: its sites were checked
+    # Every visit reported, the unit publishes: one line per visit, the company's once (Art. 19,
+    # 37).
+    for other in [v for v in await visits(h) if v.number != company_visit]:
+        await click(h, other.members[0], other, "no_problem")
+    h.runtime.worker.settings = public_settings(h)
+    (published,) = await h.say(PUBLISHER, f"公示 {TASK}")
+    async with h.db.transaction() as s:
+        lines = list(await s.scalars(select(PublicEntry)))
+    assert {e.task_code for e in lines} == {TASK} and len(lines) == 3, published
+    assert [e.uscc for e in lines].count(COMPANY) == 1
