@@ -148,7 +148,7 @@ async def _write_line(
 ) -> Counter[tuple[str, int]]:
     """Write the line and its bigrams; returns the change of the bigram counts. The check date
     is the result's, or an inter-agency joint check's own date (the lead authority's, Art. 7)."""
-    joint = await session.get(JointCheck, inspection.id)
+    joint = await session.get(JointCheck, inspection.id) if inspection.origin == "joint" else None
     check_date = (joint.checked_at if joint is not None else result.at).astimezone(tz).date()
     entry = await session.scalar(
         select(PublicEntry).where(PublicEntry.inspection_id == inspection.id)
