@@ -147,8 +147,11 @@ async def test_art7_art25_art37_joint_check_is_dated_on_the_lead_authoritys_chec
         completed_at = (await s.get(Task, task.id)).completed_at  # type: ignore[union-attr]
         fact_at = (await s.get(CheckFact, inspection.id)).at  # type: ignore[union-attr]
     assert fact_at.astimezone(CST).date() == dt.date(2026, 9, 30)
-    # The publication clock starts on the check day (Art. 37): the result came in after it.
+    # The publication clock starts on the check day (Art. 37): the result came in after it,
+    # so it is published within 20 working days of its recording, and the team hears so.
     assert completed_at is not None and completed_at.astimezone(CST).date() == dt.date(2026, 9, 30)
+    late = [t for t in h.wecom.texts_to(a) if "补录结果" in t]
+    assert len(late) == 1 and "2026-09-30" in late[0] and "录入后20个工作日" in late[0], late
     (progress,) = await h.say(ADMIN, f"任务进度 {JOINT}")
     assert "2026-09-30" in progress
     # The public page dates the line on the check day.
