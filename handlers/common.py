@@ -234,6 +234,15 @@ def inspection_card(
                 for key, name, address in a.sites
             ),
             f"事项：{'；'.join(items) if items else '按任务要求'}",
+            # Art. 19, 21, 23: the departments of a joint task check the entity in this visit.
+            *(
+                [
+                    f"联合抽查：发起科室 {task.initiating_dept}，"
+                    f"参与科室 {'、'.join(task.participating_depts)}"
+                ]
+                if task.initiating_dept
+                else []
+            ),
             f"方式：{METHOD_LABELS.get(a.method, a.method)}"
             + ("；建设项目全覆盖" if a.origin == "construction" else ""),
             f"检查期：{task.check_start} 至 {task.check_end}",

@@ -129,6 +129,7 @@ async def own_data(ctx: Context) -> dict[str, str]:
     today = ctx.now().astimezone(ctx.settings.tz).date()
     found["起始日期"] = (today + dt.timedelta(days=7)).isoformat()
     found["结束日期"] = (today + dt.timedelta(days=11)).isoformat()
+    found["检查日期"] = (today - dt.timedelta(days=3)).isoformat()  # a joint check made (Art. 7)
     found["单位代码"] = own_org(ctx, EXAMPLE_ORG)
     return found
 

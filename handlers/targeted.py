@@ -9,6 +9,9 @@ same result card and phrases, the same record, and every count keeps them apart.
 A joint check led by another authority (market regulation etc.) is a random check all the same
 (Art. 6): drawn by that authority, recorded here with its lead, task and draw reference, our
 participants and the result (origin "joint", ``JointCheck``), and it counts as a random check.
+It is dated on the lead authority's check day (``日期=``), whenever it is registered here: its
+task's year and check period are that day, which is what once a year, the quarterly counts,
+the publication clock and the public page go by.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
 from handlers.common import inspection_card, within
 from inspection.origins import JOINT_WORDS, OUTSIDE_KIND_WORDS, OUTSIDE_KINDS
+from storage.directory.values import parse_date
 from storage.models import (
     CheckOutsideDraw,
     Inspection,
@@ -46,7 +50,7 @@ KIND_CHOICES = "投诉、转办、移送、突发事件、核安全、数据线�
 USAGE = (
     "登记检查 <信用代码> <投诉|转办|移送|突发事件|核安全|数据线索> <原因> [成员=账号,…] "
     "[截止=日期]；部门联合抽查：登记检查 <信用代码> 联合 <牵头部门> 任务=<牵头部门的任务> "
-    "抽取=<抽取编号> 成员=账号,…"
+    "抽取=<抽取编号> 日期=<检查日期> 成员=账号,…"
 )
 
 
@@ -80,17 +84,24 @@ async def register(msg: TextCommand, ctx: Context) -> None:
     reason = within(msg.typed_span(rest[2:]), LEAD_MAX if joint else REASON_MAX, REASON[joint])
     lead_task = within(options.get("任务", ("", ""))[1].strip(), REF_MAX, "牵头部门的任务")
     lead_draw = within(options.get("抽取", ("", ""))[1].strip(), REF_MAX, "抽取编号")
-    if joint and not (lead_task and lead_draw):
+    if joint and not (lead_task and lead_draw and "日期" in options):
         raise UserError(
-            "部门联合抽查由牵头部门抽取（第7条），请写明牵头部门的任务和抽取编号："
-            "「任务=…」「抽取=…」。"
+            "部门联合抽查由牵头部门抽取（第7条），请写明牵头部门的任务、抽取编号和检查日期："
+            "「任务=…」「抽取=…」「日期=2026-09-30」。"
         )
+    today = ctx.now().astimezone(ctx.settings.tz).date()
+    if joint and "截止" in options:
+        raise UserError(
+            "部门联合抽查按牵头部门的检查日期登记（「日期=」），检查已经完成，不设截止日期。"
+        )
+    # A joint check's period is the lead authority's check day; a targeted check's is from
+    # today to its deadline.
+    start = check_date(options["日期"][0], today) if joint else today
+    deadline = start if joint else parse_deadline(options.get("截止", (None, ""))[0], today)
     target = await find_target(ctx, key)
     org = await registering_org(ctx, target)
-    today = ctx.now().astimezone(ctx.settings.tz).date()
-    deadline = parse_deadline(options.get("截止", (None, ""))[0], today)
     people = await team_for(ctx, options.get("成员", ("", ""))[0])
-    need = rule_params(today).team_size
+    need = rule_params(start).team_size
     if sum(1 for p in people if not p.auxiliary) < need:
         raise UserError(
             f"该检查本部门参加检查的人员至少需要{need}名（第28条；含您本人，如您在检查人员"
@@ -98,7 +109,7 @@ async def register(msg: TextCommand, ctx: Context) -> None:
         )
     label = JOINT_LABEL if joint else OUTSIDE_KINDS[kind or ""]
     task, inspection = await _record(
-        ctx, target, org, today, deadline, people, label, reason, joint
+        ctx, target, org, start, deadline, people, label, reason, joint
     )
     if joint:
         ctx.session.add(
@@ -107,6 +118,7 @@ async def register(msg: TextCommand, ctx: Context) -> None:
                 lead_authority=reason,
                 lead_task=lead_task,
                 lead_draw_ref=lead_draw,
+                checked_at=dt.datetime.combine(start, dt.time(12), ctx.settings.tz),
                 registered_by=ctx.actor.userid,
                 registered_at=ctx.now(),
             )
@@ -133,7 +145,11 @@ async def register(msg: TextCommand, ctx: Context) -> None:
             "kind": "joint" if joint else kind,
             "origin": inspection.origin,
             "reason": reason,
-            **({"lead_task": lead_task, "lead_draw": lead_draw} if joint else {}),
+            **(
+                {"lead_task": lead_task, "lead_draw": lead_draw, "checked_on": start.isoformat()}
+                if joint
+                else {}
+            ),
             "members": [p.certificate_no for p in people],
             "check_end": deadline.isoformat(),
             "notified": a.userids,
@@ -144,7 +160,7 @@ async def register(msg: TextCommand, ctx: Context) -> None:
             f"已登记{JOINT_LABEL}（牵头部门抽取，计入随机抽查，第6、7条）："
             f"任务 {task.code}，编号 {inspection.number}\n"
             f"对象：{target.name}（{target.key}）；牵头部门：{reason}；"
-            f"牵头部门任务：{lead_task}；抽取编号：{lead_draw}"
+            f"牵头部门任务：{lead_task}；抽取编号：{lead_draw}；检查日期：{start.isoformat()}"
         )
         counted = "本检查计入随机抽查（每年一次、抽查比例）。"
     else:
@@ -153,9 +169,10 @@ async def register(msg: TextCommand, ctx: Context) -> None:
             f"对象：{target.name}（{target.key}）；原因：{reason}"
         )
         counted = "本检查单独统计，不计入双随机抽查比例。"
+    period = f"检查日期 {start.isoformat()}" if joint else f"期限 {deadline.isoformat()}"
     ctx.reply(
         f"{what}\n"
-        f"检查组：{'、'.join(p.name for p in people)}；期限 {deadline.isoformat()}\n"
+        f"检查组：{'、'.join(p.name for p in people)}；{period}\n"
         "检查组已收到任务卡片，结果同样在卡片上或以「结果 <编号> <序号>」提交；" + counted
     )
 
@@ -164,18 +181,19 @@ async def _record(
     ctx: Context,
     target: Target,
     org: str,
-    today: dt.date,
+    start: dt.date,
     deadline: dt.date,
     people: list[Inspector],
     label: str,
     reason: str,
     joint: bool,
 ) -> tuple[Task, Inspection]:
-    """The task, inspection and team of a check we did not draw ourselves."""
-    n = await ctx.repos.sequences.next(f"outside:{today.year}:{org}")
+    """The task, inspection and team of a check we did not draw ourselves, in the year of its
+    check period (``start``: today, or a joint check's own date)."""
+    n = await ctx.repos.sequences.next(f"outside:{start.year}:{org}")
     task = Task(
-        code=f"D{today.year}-{org}-{n:03d}",
-        year=today.year,
+        code=f"D{start.year}-{org}-{n:03d}",
+        year=start.year,
         name=f"{label}：{target.name}"[:200],
         org_code=org,
         # A joint check's lead authority is kept whole on its JointCheck (and in ``focus``);
@@ -184,7 +202,7 @@ async def _record(
         quotas={},
         item_codes=[],
         focus=reason,
-        check_start=today,
+        check_start=start,
         check_end=deadline,
         team_size=len(people),
         status="joint" if joint else "targeted",
@@ -205,7 +223,7 @@ async def _record(
         origin="joint" if joint else "targeted",
         item_codes=[],
         joined_tasks=[],
-        check_start=today,
+        check_start=start,
         check_end=deadline,
         status="open",
         card_task_id=card_task_id,
@@ -254,6 +272,23 @@ async def registering_org(ctx: Context, target: Target) -> str:
         name = await ctx.repos.orgs.name(target.org_code)
         raise UserError(f"检查对象属于{name}（{target.org_code}），不在您的管辖范围内。")
     return best[1]
+
+
+def check_date(word: str, today: dt.date) -> dt.date:
+    """The lead authority's check date of a joint check (Art. 7): a day that has come, of this
+    year or the last (older checks come in by ``shuangsuiji import inspections``)."""
+    try:
+        day = parse_date(word, today=today)
+    except ValueError as exc:
+        raise UserError(f"检查日期：{exc}。请写成 2026-09-30。") from None
+    if day is None:
+        raise UserError("请在「日期=」后写明牵头部门的检查日期，如「日期=2026-09-30」。")
+    if day.year < today.year - 1:
+        raise UserError(
+            f"检查日期 {day.isoformat()} 早于{today.year - 1}年。"
+            "更早的检查请由管理员在服务器上用 shuangsuiji import inspections 导入。"
+        )
+    return day
 
 
 def parse_deadline(word: str | None, today: dt.date) -> dt.date:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -101,6 +101,14 @@ class TaskSpec:
                 "联合抽查需同时指定参与科室（参与科室=…）。",
                 "a joint task needs participating departments",
             )
+        joint = joint_departments(self.initiating_dept, self.participating_depts)
+        outside = [d for d in self.checking_depts if joint and d not in joint]
+        if outside:
+            raise SpecError(
+                f"检查科室{'、'.join(outside)}不是本联合抽查的发起科室或参与科室"
+                f"（{'、'.join(joint)}，第21、23条）。",
+                f"checking departments {', '.join(outside)} take no part in the joint task",
+            )
 
     @property
     def year(self) -> int:
@@ -109,6 +117,23 @@ class TaskSpec:
     @property
     def joint(self) -> bool:
         return bool(self.initiating_dept)
+
+
+def joint_departments(initiating: str, participating: Sequence[str]) -> tuple[str, ...]:
+    """The departments of an internal joint task (Art. 21, 23): the initiating one, then the
+    participating ones; empty for a task that is not joint."""
+    if not initiating:
+        return ()
+    return tuple(dict.fromkeys((initiating, *participating)))
+
+
+def checking_departments(
+    checking: Sequence[str], initiating: str, participating: Sequence[str]
+) -> tuple[str, ...]:
+    """Whose inspectors a task's teams are drawn from: the departments named to check, else for
+    a joint task its own departments (Art. 19, 21, 23: the departments that check the market
+    entity together), else every department (empty)."""
+    return tuple(checking) or joint_departments(initiating, participating)
 
 
 # --- values ------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ rebuild (``tests/support/facts.py``), so a new write path that forgets them fail
 
 ``refresh`` computes the rows from the raw record with the same conditions as the report used
 to apply to every row at read time (recorded, an origin that counts, not cancelled, not outside
-the draw), so a rebuild from nothing (``refresh(session)``, the migration's backfill and the
+the draw), dated by ``check_time`` (an inter-agency joint check by the lead authority's check
+date), so a rebuild from nothing (``refresh(session)``, the migration's backfill and the
 generated record of the benches) and the rows kept up to date give the same table."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, select
+from sqlalchemy import ColumnElement, Select, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.origins import QUOTA_ORIGINS
@@ -31,6 +32,7 @@ from storage.models import (
     CheckOutsideDraw,
     Inspection,
     InspectionResult,
+    JointCheck,
     Target,
     TeamMember,
 )
@@ -39,12 +41,21 @@ COUNTED = ("open", "done", "merged")  # a cancelled inspection's result does not
 CHUNK = 500  # inspection ids per statement (bound parameters stay well under every limit)
 
 
+def check_time() -> ColumnElement[Any]:
+    """When a random check was made, as every count dates it: an inter-agency joint check's
+    check date (the lead authority's, Art. 6, 7), else its result's recording time. Needs
+    ``JointCheck`` outer-joined on the inspection. Never on a later day than the recording (a
+    joint check is registered on or after its date, its result after that), so the checks of a
+    period of whole days are among the results recorded from the period's first day on."""
+    return func.coalesce(JointCheck.checked_at, InspectionResult.at)
+
+
 def checks(ids: list[int] | None = None) -> Select[*tuple[Any, ...]]:
     """The facts of these inspections (all when None), from the raw rows."""
     stmt = (
         select(
             InspectionResult.inspection_id,
-            InspectionResult.at,
+            check_time(),
             Target.org_code,
             Inspection.target_id,
             Inspection.tier,
@@ -54,6 +65,7 @@ def checks(ids: list[int] | None = None) -> Select[*tuple[Any, ...]]:
         .select_from(InspectionResult)
         .join(Inspection, Inspection.id == InspectionResult.inspection_id)
         .join(Target, Target.id == Inspection.target_id)
+        .outerjoin(JointCheck, JointCheck.inspection_id == Inspection.id)
         .where(
             InspectionResult.state == "recorded",
             Inspection.origin.in_(QUOTA_ORIGINS),

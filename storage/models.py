@@ -744,7 +744,7 @@ class CheckFact(Base):
         Index("ix_check_fact_target", "target_id"),
     )
     inspection_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspection.id"), primary_key=True)
-    at: Mapped[dt.datetime]  # the result's time
+    at: Mapped[dt.datetime]  # when the check was made (storage.facts.check_time)
     org_code: Mapped[str] = mapped_column(String(12))  # where the target is
     target_id: Mapped[int] = mapped_column(Integer)
     tier: Mapped[str] = mapped_column(String(10))
@@ -973,13 +973,18 @@ class CheckOutsideDraw(Base):
 class JointCheck(Base):
     """An inter-agency joint random check (部门联合抽查, Art. 6, 7, 36), led and drawn by another
     authority: its inspection has origin "joint" and counts as a random check (once a year,
-    quotas); our participants are its team members, its result the inspection's result."""
+    quotas); our participants are its team members, its result the inspection's result.
+
+    ``checked_at`` is the lead authority's check date (typed with the registration, local noon
+    of that day, as imported checks' results are): the date once a year, the quarterly counts,
+    the publication clock and the public page go by, not the day it was registered here."""
 
     __tablename__ = "joint_check"
     inspection_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspection.id"), primary_key=True)
     lead_authority: Mapped[str] = mapped_column(String(100))
     lead_task: Mapped[str] = mapped_column(String(200))
     lead_draw_ref: Mapped[str] = mapped_column(String(200))
+    checked_at: Mapped[dt.datetime]
     registered_by: Mapped[str] = mapped_column(String(64))
     registered_at: Mapped[dt.datetime]
 

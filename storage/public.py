@@ -32,6 +32,7 @@ from storage.db import insert_for
 from storage.models import (
     Inspection,
     InspectionResult,
+    JointCheck,
     Organisation,
     Publication,
     PublicBigram,
@@ -145,8 +146,10 @@ async def _write_line(
     tz: dt.tzinfo,
     corrected_at: dt.datetime | None = None,
 ) -> Counter[tuple[str, int]]:
-    """Write the line and its bigrams; returns the change of the bigram counts."""
-    check_date = result.at.astimezone(tz).date()
+    """Write the line and its bigrams; returns the change of the bigram counts. The check date
+    is the result's, or an inter-agency joint check's own date (the lead authority's, Art. 7)."""
+    joint = await session.get(JointCheck, inspection.id) if inspection.origin == "joint" else None
+    check_date = (joint.checked_at if joint is not None else result.at).astimezone(tz).date()
     entry = await session.scalar(
         select(PublicEntry).where(PublicEntry.inspection_id == inspection.id)
     )

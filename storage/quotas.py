@@ -33,10 +33,12 @@ from inspection.quotas import (
 )
 from storage import checks_this_year
 from storage.db import insert_for
+from storage.facts import check_time
 from storage.models import (
     DirectoryHistory,
     Inspection,
     InspectionResult,
+    JointCheck,
     PaceWarning,
     Publication,
     Target,
@@ -48,8 +50,8 @@ from storage.results import LIVE, RECORDED
 from storage.tasks import chunks, rule_params
 
 # Inspections that are random checks (Art. 6, 25): our draws at every level (Art. 30 re-checks
-# and internal joint tasks included) and the construction part of a draw (Art. 25(4)). An
-# inter-agency joint check becomes one more origin here once it is recorded as a random check.
+# and internal joint tasks included), inter-agency joint checks (Art. 6, 7) and the
+# construction part of a draw (Art. 25(4)).
 RANDOM_ORIGINS = QUOTA_ORIGINS  # inspection.origins: one definition
 
 
@@ -80,17 +82,21 @@ class Quarter:
 
 
 def random_checks(quarter: Quarter) -> Select[Any]:
-    """Keys of targets with a random check whose result was recorded in the quarter (the result's
-    recorded time is the check date); drawn but not reported does not count."""
+    """Keys of targets with a random check made in the quarter and its result recorded (the
+    check's time is ``facts.check_time``: the result's recording, or an inter-agency joint
+    check's own date, Art. 6, 7); drawn but not reported does not count."""
+    made = check_time()
     return (
         select(Inspection.target_key)
         .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+        .outerjoin(JointCheck, JointCheck.inspection_id == Inspection.id)
         .where(
             Inspection.origin.in_(RANDOM_ORIGINS),
             Inspection.status.in_(LIVE),
             InspectionResult.state == RECORDED,
-            InspectionResult.at >= quarter.start,
-            InspectionResult.at < quarter.end,
+            InspectionResult.at >= quarter.start,  # the index's range: no check is recorded early
+            made >= quarter.start,
+            made < quarter.end,
         )
         .distinct()
     )

@@ -3,7 +3,8 @@
 shows: a league/city's own row and one per banner/county; for the region, one per league/city.
 
 Attribution: checks by where the target is (its organisation), draws and publications by the
-organisation whose task it is. A random check counts in the period of its recorded result;
+organisation whose task it is. A random check counts in the period of its recorded result (an
+inter-agency joint check in that of its own check date, ``facts.check_time``);
 drawn but not reported does not count. Checks outside the draw (Art. 6) are counted apart.
 Targets per tier are those of the directory that are not deregistered when the table is made
 (the directory keeps no dated snapshot of tiers; see the closing note).
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inspection.origins import QUOTA_ORIGINS
 from inspection.quotas import Tier
 from inspection.report import Figures, rolled_up
+from storage.facts import check_time
 from storage.models import (
     CheckFact,
     CheckFactMember,
@@ -34,6 +36,7 @@ from storage.models import (
     Inspection,
     InspectionResult,
     Inspector,
+    JointCheck,
     Organisation,
     Publication,
     Target,
@@ -206,10 +209,12 @@ async def annual_counts(
     in the year; per inspector (Art. 17): the inspections they stayed on (a member swapped out
     does not count, Art. 29). Only the organisations in ``orgs``."""
     since, until = _utc(dt.date(year, 1, 1), tz), _utc(dt.date(year + 1, 1, 1), tz)
+    made = check_time()  # an inter-agency joint check by its own date (Art. 6, 7)
     in_year = and_(
         InspectionResult.state == "recorded",
-        InspectionResult.at >= since,
-        InspectionResult.at < until,
+        InspectionResult.at >= since,  # the index's range: no check is recorded early
+        made >= since,
+        made < until,
         Inspection.status.in_(COUNTED),
     )
     is_outside = Inspection.id.in_(select(CheckOutsideDraw.inspection_id))
@@ -226,6 +231,7 @@ async def annual_counts(
             )
             .join(Inspection, Inspection.target_id == Target.id)
             .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+            .outerjoin(JointCheck, JointCheck.inspection_id == Inspection.id)
             .where(in_year, Target.org_code.in_(orgs))
             .group_by(Target.id, Target.name, Target.uscc, Target.org_code)
             .order_by(Target.org_code, Target.name)
@@ -238,6 +244,7 @@ async def annual_counts(
             .join(TeamMember, TeamMember.inspector_id == Inspector.id)
             .join(Inspection, Inspection.id == TeamMember.inspection_id)
             .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+            .outerjoin(JointCheck, JointCheck.inspection_id == Inspection.id)
             .where(in_year, TeamMember.active.is_(True), Inspector.org_code.in_(orgs))
             .group_by(Inspector.id, Inspector.name, Inspector.certificate_no, Inspector.org_code)
             .order_by(Inspector.org_code, Inspector.name)

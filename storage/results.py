@@ -819,7 +819,10 @@ async def complete_if_done(
     calendar: WorkCalendar | None = None,
 ) -> list[Completion]:
     """Tasks whose every inspection now has a result get their completion date, which starts
-    the 20-working-day publication clock of Art. 37."""
+    the 20-working-day publication clock of Art. 37: now, or the end of the check period when
+    that came first (the clock starts at whichever is earlier; a task not drawn here, such as
+    an inter-agency joint check dated on the lead authority's check day, has no period-end
+    action to complete it), its results then count as recorded after completion."""
     done: list[Completion] = []
     for task_id in dict.fromkeys(task_ids):
         task = await session.get(Task, task_id)
@@ -835,8 +838,8 @@ async def complete_if_done(
         ).one()
         if not total or missing:
             continue
-        task.completed_at, task.status = now, "complete"
-        on = now.astimezone(tz).date()
+        task.completed_at, task.status = min(now, period_end(task, tz)), "complete"
+        on = task.completed_at.astimezone(tz).date()
         due, missing_year = publication_due(task, on, calendar)
         done.append(Completion(task, on, due, missing_year))
     return done

@@ -28,7 +28,7 @@ from inspection.pool import (
 )
 from inspection.quotas import Tier
 from inspection.taskdates import check_plan_year, check_task_dates
-from inspection.taskspec import SpecError, TaskSpec
+from inspection.taskspec import SpecError, TaskSpec, checking_departments
 from storage import audit, checks_this_year
 from storage.models import (
     CheckItem,
@@ -352,7 +352,11 @@ def rules_for(task: Task) -> PoolRules:
         recheck_below=task.recheck_below,
         skip_checked_above=task.skip_checked_above,
         construction_projects=task.construction_projects,
-        checking_depts=frozenset(task.checking_depts),
+        checking_depts=frozenset(
+            checking_departments(
+                task.checking_depts, task.initiating_dept, task.participating_depts
+            )
+        ),
     )
 
 

@@ -49,10 +49,10 @@ async def test_art6_art7_a_registered_checks_reason_and_lead_references_are_kept
         "２０２６联合抽查：第３批",
         "ＳＣ－0042",
     )
-    (joint,) = await h.say(
-        ADMIN, f"登记检查 {uscc(201)} 联合 {lead} 任务＝{task_ref} 抽取={draw_ref} 成员={a},{b}"
-    )
-    assert "D2026-150100-002" in joint and task_ref in joint, joint
+    # The check date is parsed: typed in full-width digits, it folds.
+    refs = f"任务＝{task_ref} 抽取={draw_ref} 日期＝２０２６－１１－２７"
+    (joint,) = await h.say(ADMIN, f"登记检查 {uscc(201)} 联合 {lead} {refs} 成员={a},{b}")
+    assert "D2026-150100-002" in joint and task_ref in joint and "2026-11-27" in joint, joint
     async with h.db.transaction() as s:
         outside = (await s.execute(select(CheckOutsideDraw))).scalar_one()
         led = (await s.execute(select(JointCheck))).scalar_one()
@@ -124,7 +124,7 @@ async def test_art6_art7_art34_too_long_text_is_refused_with_its_limit_never_cut
     (refused,) = await h.say(CHIEF, f"登记检查 {uscc(200)} 投诉 {'夜' * 501} {members}")
     assert "500" in refused and "501" in refused, refused
     lead = "内蒙古自治区呼和浩特市市场监督管理局稽查局"  # 21 characters
-    joint = f"登记检查 {uscc(201)} 联合 {{lead}} 任务={{task}} 抽取=SC-1 {members}"
+    joint = f"登记检查 {uscc(201)} 联合 {{lead}} 任务={{task}} 抽取=SC-1 日期=2026-11-27 {members}"
     (refused,) = await h.say(ADMIN, joint.format(lead="局" * 101, task="第3批"))
     assert "100" in refused and "101" in refused, refused
     (refused,) = await h.say(ADMIN, joint.format(lead=lead, task="批" * 201))
