@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_joint_check_date"
-down_revision: str | None = "0009_names"
+down_revision: str | None = "0010_letterdeadlines"
 branch_labels = None
 depends_on = None
 
