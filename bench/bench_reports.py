@@ -3,6 +3,7 @@ region from a record of 1,000,000 inspections, and a search of the public page a
 
     .venv/bin/python bench/bench_reports.py [--inspections 1000000] [--targets 200000]
     .venv/bin/python bench/bench_reports.py --postgresql postgresql://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/bench_reports.py --postgresql postgresql://…/bench --keep-postgresql
 
 The record is generated once (``storage.synthetic_checks``: tasks, draws, inspections, teams,
 results, checks outside the draw, publications, spread over the region's league/cities and the
@@ -137,10 +138,12 @@ async def publish_all(db: Any) -> int:
     """Every published-ready result gets its public line and bigrams (as publication does)."""
     from sqlalchemy import select, text
 
+    from storage.db import is_postgresql
     from storage.models import Inspection, InspectionResult, Publication, Target, Task
-    from storage.public import bigrams
+    from storage.public import bigrams, tokens
 
     async with db.transaction() as s:
+        pg = is_postgresql(s)
         pubs = {
             t: p for t, p in (await s.execute(select(Publication.task_id, Publication.id))).all()
         }
@@ -181,6 +184,7 @@ async def publish_all(db: Any) -> int:
                     "phrase": phrase,
                     "penalty": "",
                     "published_at": NOW,
+                    **({"grams": tokens(day.year, org, name)} if pg else {}),
                 }
             )
             grams += [
@@ -207,7 +211,13 @@ async def flush(s: Any, entries: list[dict[str, Any]], grams: list[dict[str, Any
     for table, rows in (("public_entry", entries), ("public_bigram", grams)):
         if rows:
             columns = list(rows[0])
-            await insert_rows(s, table, columns, [tuple(bind(r[c]) for c in columns) for r in rows])
+            await insert_rows(
+                s,
+                table,
+                columns,
+                # grams: a text[] the driver takes as a list (bind would make it JSON text)
+                [tuple(r[c] if c == "grams" else bind(r[c]) for c in columns) for r in rows],
+            )
 
 
 def timed(samples: list[float]) -> str:
@@ -347,6 +357,13 @@ async def measure_search(db: Any, queries: int) -> None:
     print(f"  baseline, LIKE scan ({len(like)} name queries): p50 {pct(like, 0.5):.1f} ms")
 
 
+async def has_record(db: Any, table: str) -> bool:
+    from sqlalchemy import text
+
+    async with db.transaction() as s:
+        return await s.scalar(text(f"SELECT 1 FROM {table} LIMIT 1")) is not None
+
+
 async def main() -> None:
     from storage import migrate
     from storage.db import Database
@@ -363,9 +380,20 @@ async def main() -> None:
     parser.add_argument(
         "--keep", help="SQLite: keep the generated database at this path and reuse it"
     )
+    parser.add_argument(
+        "--keep-postgresql",
+        action="store_true",
+        help="PostgreSQL: use the database named in --postgresql as it is (create it first): "
+        "generate the record into it when it has none, reuse it otherwise, never drop it",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        if args.postgresql:
+        kept_pg = bool(args.postgresql and args.keep_postgresql)
+        if kept_pg:
+            url = args.postgresql
+            if url.startswith("postgresql://"):  # the driver the project uses
+                url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+        elif args.postgresql:
             import asyncpg
 
             name = f"bench_reports_{os.getpid()}"
@@ -378,12 +406,16 @@ async def main() -> None:
                 url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
         else:
             url = f"sqlite+aiosqlite:///{args.keep or f'{tmp}/bench.db'}"
-        reuse = bool(args.keep and Path(args.keep).exists())
+        reuse = bool(args.keep and not args.postgresql and Path(args.keep).exists())
         db = None
         try:
             db = Database(url)
             t = time.perf_counter()
             await migrate.upgrade(db)
+            if kept_pg:
+                reuse = await has_record(db, "inspection")
+                if reuse and not await has_record(db, "public_entry"):
+                    print(f"published {await publish_all(db):,} lines into the kept record")
             if reuse:
                 print(f"migrations on the kept record: {time.perf_counter() - t:.1f} s")
             if not reuse:
@@ -397,7 +429,7 @@ async def main() -> None:
         finally:
             if db is not None:
                 await db.dispose()
-            if args.postgresql:
+            if args.postgresql and not kept_pg:
                 await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
                 await admin.close()
 

@@ -26,11 +26,16 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # One integer type that is BIGINT on PostgreSQL but INTEGER (the rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# A list of search tokens: text[] on PostgreSQL (GIN-indexed); SQLite has no arrays and keeps
+# none (NULL), its search walks ``public_bigram`` alone.
+Tokens = ARRAY(Text()).with_variant(Text(), "sqlite")
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -795,6 +800,15 @@ class PublicEntry(Base):
         Index("ix_public_entry_page", "org_code", "year", "id"),
         Index("ix_public_entry_year", "year", "id"),
         Index("ix_public_entry_uscc", "uscc"),
+        # PostgreSQL: one GIN index over each line's tokens (migration 0010_pgsearch), so a
+        # search intersects the posting lists of all its bigrams and its units at once. Empty
+        # on SQLite (no line has tokens there).
+        Index(
+            "ix_public_entry_grams",
+            "grams",
+            postgresql_using="gin",
+            sqlite_where=sql_text("grams IS NOT NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     inspection_id: Mapped[int] = mapped_column(ForeignKey("inspection.id"), unique=True)
@@ -811,6 +825,9 @@ class PublicEntry(Base):
     penalty: Mapped[str] = mapped_column(Text, default="")  # Art. 38, once linked
     published_at: Mapped[dt.datetime]
     corrected_at: Mapped[dt.datetime | None]
+    # PostgreSQL only: "<year>:<bigram>" for each bigram of the name and "o:<org code>"
+    # (storage.public.tokens), rewritten with the line; NULL on SQLite.
+    grams: Mapped[list[str] | None] = mapped_column(Tokens, nullable=True)
 
 
 class PublicBigram(Base):

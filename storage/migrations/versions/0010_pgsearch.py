@@ -1,0 +1,50 @@
+"""The public search on PostgreSQL (issue 14, 一公开): each public line's search tokens in one
+array with a GIN index, so that a search intersects the posting lists of all its bigrams and
+its units in the index, whatever their sizes.
+
+``public_entry.grams``: "<year>:<bigram>" for each bigram of the target's name, and
+"o:<org code>" for the checking unit (storage.public.tokens). Backfilled on PostgreSQL from the
+kept bigrams (``public_bigram``); SQLite keeps none (its search walks ``public_bigram``), and
+its index is partial on lines that have tokens, so it stays empty.
+
+Revision ID: 0010_pgsearch
+Revises: 0009_names
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import ARRAY
+
+revision: str = "0010_pgsearch"
+down_revision: str | None = "0009_names"
+branch_labels = None
+depends_on = None
+
+TOKENS = ARRAY(sa.Text()).with_variant(sa.Text(), "sqlite")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("public_entry") as batch_op:
+        batch_op.add_column(sa.Column("grams", TOKENS, nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "UPDATE public_entry e SET grams = ARRAY['o:' || e.org_code] || "
+            "COALESCE(g.tokens, '{}'::text[]) FROM public_entry e2 LEFT JOIN ("
+            "SELECT entry_id, array_agg(year || ':' || bigram ORDER BY bigram) AS tokens "
+            "FROM public_bigram GROUP BY entry_id) g ON g.entry_id = e2.id WHERE e2.id = e.id"
+        )
+    op.create_index(
+        "ix_public_entry_grams",
+        "public_entry",
+        ["grams"],
+        postgresql_using="gin",
+        sqlite_where=sa.text("grams IS NOT NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_public_entry_grams", table_name="public_entry")
+    with op.batch_alter_table("public_entry") as batch_op:
+        batch_op.drop_column("grams")
