@@ -827,7 +827,7 @@ class PublicEntry(Base):
     corrected_at: Mapped[dt.datetime | None]
     # PostgreSQL only: "<year>:<bigram>" for each bigram of the name and "o:<org code>"
     # (storage.public.tokens), rewritten with the line; NULL on SQLite.
-    grams: Mapped[list[str] | None] = mapped_column(Tokens, nullable=True)
+    grams: Mapped[list[str] | None] = mapped_column(Tokens, nullable=True, deferred=True)
 
 
 class PublicBigram(Base):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import ColumnElement, delete, func, select, true
+from sqlalchemy import ColumnElement, Select, delete, func, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -332,6 +332,9 @@ async def page(
     enough to be one (``USCC_START``: its type and region code); shorter, as part of a name
     ("91" is the beginning of nearly every code: walking them all cost seconds)."""
     query = query.strip()[:MAX_QUERY]
+    if is_postgresql(session):
+        # A page's queries read a few hundred rows: a parallel worker's start costs more.
+        await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     if orgs is None:  # every unit (the region's page): no unit filter at all
         stmt = select(PublicEntry).where(PublicEntry.year == year)
     elif len(orgs) == 1:  # one unit: its own index gives its lines newest first
@@ -339,6 +342,7 @@ async def page(
     else:
         stmt = select(PublicEntry).where(PublicEntry.year == year, _in_units(orgs))
     order: tuple[ColumnElement[Any], ...] = (PublicEntry.id.desc(),)
+    counting: Select[Any] | None = None  # what is counted, when not the lines shown
     # A credit code: through its index. ``year + 0``: the year's index would give the order
     # shown without sorting, and the planner would walk the whole year for it (1.3 s at 1M).
     if query and is_uscc(query):
@@ -357,7 +361,7 @@ async def page(
         order = (PublicEntry.uscc.asc(), PublicEntry.id.desc())
     elif query:
         grams = sorted(bigrams(query))
-        if grams and is_postgresql(session):
+        if len(grams) > 1 and is_postgresql(session):
             return await _search_tokens(session, orgs, year, query, grams, offset, limit)
         if grams:
             ranked = await _by_rarity(session, grams, year)
@@ -384,11 +388,17 @@ async def page(
             if orgs is not None:  # in the bigram's index, before a line is read
                 stmt = stmt.where(PublicBigram.org_code.in_(list(orgs)))
             order = (PublicBigram.entry_id.desc(),)
+            if len(grams) == 1 and _whole_bigram(query):  # counted in its index alone
+                counting = select(PublicBigram.entry_id).where(
+                    PublicBigram.bigram == ranked[0],
+                    PublicBigram.year == year,
+                    true() if orgs is None else PublicBigram.org_code.in_(list(orgs)),
+                )
         stmt = stmt.where(_name_filter(query))
+    if counting is None:
+        counting = stmt.with_only_columns(PublicEntry.id)
     counted = await session.scalar(
-        select(func.count()).select_from(
-            stmt.with_only_columns(PublicEntry.id).limit(COUNT_CAP + 1).subquery()
-        )
+        select(func.count()).select_from(counting.limit(COUNT_CAP + 1).subquery())
     )
     total = int(counted or 0)
     entries = list(await session.scalars(stmt.order_by(*order).offset(offset).limit(limit)))
@@ -397,12 +407,20 @@ async def page(
     )
 
 
+def _whole_bigram(query: str) -> bool:
+    """The query is one bigram: a line with it matches, nothing more to compare."""
+    return len("".join(fold(query).split())) == 2
+
+
 def _name_filter(query: str) -> ColumnElement[bool]:
     """The name contains the query as typed, letters in any case, on both databases (the
     bigrams found the line; this keeps their order)."""
-    if len("".join(fold(query).split())) == 2:  # the bigram alone is the whole query
+    if _whole_bigram(query):
         return true()
     return PublicEntry.target_name.icontains(query, autoescape=True)
+
+
+SIEVE = 3  # the rarest bigrams a PostgreSQL search intersects; the name filter does the rest
 
 
 async def _search_tokens(
@@ -414,13 +432,17 @@ async def _search_tokens(
     offset: int,
     limit: int,
 ) -> Page:
-    """PostgreSQL: a name search through the GIN index of the lines' tokens. One index scan
-    intersects the posting lists of all the query's bigrams (and the units'), whatever their
-    sizes; up to ``COUNT_CAP`` + 1 matching lines are read, unordered. That many or fewer: they
-    are all, and the page is cut from them newest first. More ("1000+", a common fragment):
-    the matches are dense, and the rarest bigram's lines walked newest first in its B-tree
-    index (``public_bigram``) find the page's within a few thousand lines."""
-    want = [gram_token(year, g) for g in grams]
+    """PostgreSQL, two bigrams or more: a name search through the GIN index of the lines'
+    tokens. One index scan intersects the posting lists of the query's ``SIEVE`` rarest bigrams
+    (and the units'), whatever their sizes, and the name filter compares the lines it gives;
+    up to ``COUNT_CAP`` + 1 matching lines are read, unordered. That many or fewer: they are
+    all, and the page is cut from them newest first. More ("1000+", a common fragment): the
+    matches are dense, and the rarest bigram's lines walked newest first in its B-tree index
+    (``public_bigram``) find the page's within a few thousand lines."""
+    ranked = await _by_rarity(session, grams, year)
+    if ranked is None:
+        return Page([], 0, False, 0)
+    want = [gram_token(year, g) for g in ranked[:SIEVE]]
     found = PublicEntry.grams.contains(want)
     if orgs is not None and len(orgs) == 1:
         found = PublicEntry.grams.contains([*want, unit_token(orgs[0])])
@@ -430,7 +452,7 @@ async def _search_tokens(
     ids = list(
         await session.scalars(
             select(PublicEntry.id)
-            .where(found, PublicEntry.year == year, named)
+            .where(found, named)  # the tokens are the year's: no year filter to plan around
             .limit(COUNT_CAP + 1)
         )
     )
@@ -443,20 +465,28 @@ async def _search_tokens(
             )
         )
         return Page(entries, len(ids), False, withheld)
-    ranked = await _by_rarity(session, grams, year)
-    assert ranked is not None  # there are matches
-    walk = (
+    # Each line walked is read and compared on its own (a LATERAL the planner cannot flatten,
+    # ``OFFSET 0``): joined, it would misjudge how few lines match and sort them all instead.
+    line = (
         select(PublicEntry)
-        .join(PublicBigram, PublicBigram.entry_id == PublicEntry.id)
-        .where(PublicBigram.bigram == ranked[0], PublicBigram.year == year, found, named)
+        .where(PublicEntry.id == PublicBigram.entry_id, found, named)
+        .offset(0)
+        .lateral("line")
     )
-    if orgs is not None:
-        walk = walk.where(PublicBigram.org_code.in_(list(orgs)))
-    entries = list(
-        await session.scalars(
-            walk.order_by(PublicBigram.entry_id.desc()).offset(offset).limit(limit)
+    walk = (
+        select(aliased(PublicEntry, line))
+        .select_from(PublicBigram)
+        .join(line, true())
+        .where(
+            PublicBigram.bigram == ranked[0],
+            PublicBigram.year == year,
+            true() if orgs is None else PublicBigram.org_code.in_(list(orgs)),
         )
+        .order_by(PublicBigram.entry_id.desc())
+        .offset(offset)
+        .limit(limit)
     )
+    entries = list(await session.scalars(walk))
     return Page(entries, COUNT_CAP, True, withheld)
 
 
