@@ -9,54 +9,20 @@ unit's 公示 takes (``storage.public.publish_lines``)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import random
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, update
 
 from storage import public
 from storage.db import Database
-from storage.models import Publication, PublicEntry, Target
-from storage.synthetic_checks import generate
-from tests.conftest import START
-from tests.factories import add_inspectors, add_targets
-
-TZ = dt.timezone(dt.timedelta(hours=8))
-UNITS = {"150100": ["150102", "150103"], "150600": ["150602"]}
-ALPHABET = "鑫源化工煤业Ab1"  # few characters: bigrams repeat, fragments match many lines
-
-
-def names(n: int) -> list[str]:
-    rng = random.Random(5)
-    return ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(2, 9))) for _ in range(n)]
+from tests.support.public import ALPHABET, publish_names
 
 
 @pytest.fixture
 async def lines(db: Database) -> list[tuple[int, str, str]]:
-    """The published lines (id, unit, name), after publishing every generated publication."""
-    async with db.transaction() as s:
-        for n, (city, counties) in enumerate(UNITS.items()):
-            for m, org in enumerate([city, *counties]):
-                await add_targets(s, 40, org=org, start=1000 * (10 * n + m))
-                await add_inspectors(s, 4, org=org, prefix=f"P{n}{m}")
-        ids = list(await s.scalars(select(Target.id).order_by(Target.id)))
-        for target_id, name in zip(ids, names(len(ids)), strict=True):
-            await s.execute(update(Target).where(Target.id == target_id).values(name=name))
-        await generate(s, seed=3, inspections=1500, year=2026, per_task=40, now=START)
-        for publication in list(await s.scalars(select(Publication).order_by(Publication.id))):
-            await public.publish_lines(s, publication, START, TZ)
-        rows = await s.execute(
-            select(PublicEntry.id, PublicEntry.org_code, PublicEntry.target_name).where(
-                PublicEntry.year == 2026
-            )
-        )
-        found = [(i, o, t) for i, o, t in rows.all()]
-    assert len(found) > 100
-    return found
+    return await publish_names(db)
 
 
 def fuzz(examples: int) -> Any:

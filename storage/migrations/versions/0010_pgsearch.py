@@ -26,8 +26,7 @@ TOKENS = ARRAY(sa.Text()).with_variant(sa.Text(), "sqlite")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("public_entry") as batch_op:
-        batch_op.add_column(sa.Column("grams", TOKENS, nullable=True))
+    op.add_column("public_entry", sa.Column("grams", TOKENS, nullable=True))  # in place
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "UPDATE public_entry e SET grams = ARRAY['o:' || e.org_code] || "
@@ -46,5 +45,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_public_entry_grams", table_name="public_entry")
-    with op.batch_alter_table("public_entry") as batch_op:
-        batch_op.drop_column("grams")
+    # In place (SQLite 3.35+ drops a column): a batch copy of the table would drop the old one,
+    # and its foreign keys' ON DELETE CASCADE would empty public_bigram with it.
+    op.drop_column("public_entry", "grams")
