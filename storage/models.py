@@ -694,7 +694,17 @@ class InspectionResult(Base):
     first submission (a conditional upsert on this key); the history is in ``ResultEntry``."""
 
     __tablename__ = "inspection_result"
-    __table_args__ = (Index("ix_inspection_result_at", "at"),)  # a period's results (reports)
+    __table_args__ = (
+        Index("ix_inspection_result_at", "at"),  # a period's results (reports)
+        # Results not yet published, by task (migration 0010_pgsearch): the few recorded after
+        # their unit published, found each reminder tick without reading every result (Art. 37).
+        Index(
+            "ix_inspection_result_unpublished",
+            "task_id",
+            sqlite_where=sql_text("published_at IS NULL"),
+            postgresql_where=sql_text("published_at IS NULL"),
+        ),
+    )
     inspection_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspection.id"), primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("task.id"), index=True)
     state: Mapped[str] = mapped_column(String(10))  # held / recorded

@@ -7,6 +7,10 @@ its units in the index, whatever their sizes.
 kept bigrams (``public_bigram``); SQLite keeps none (its search walks ``public_bigram``), and
 its index is partial on lines that have tokens, so it stays empty.
 
+And ``ix_inspection_result_unpublished``: results not yet published, by task, partial, so the
+Art. 37 reminder of results recorded after their unit's publication finds them each tick
+without reading every result.
+
 Revision ID: 0010_pgsearch
 Revises: 0009_names
 """
@@ -41,9 +45,17 @@ def upgrade() -> None:
         postgresql_using="gin",
         sqlite_where=sa.text("grams IS NOT NULL"),
     )
+    op.create_index(
+        "ix_inspection_result_unpublished",
+        "inspection_result",
+        ["task_id"],
+        sqlite_where=sa.text("published_at IS NULL"),
+        postgresql_where=sa.text("published_at IS NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_inspection_result_unpublished", table_name="inspection_result")
     op.drop_index("ix_public_entry_grams", table_name="public_entry")
     # In place (SQLite 3.35+ drops a column): a batch copy of the table would drop the old one,
     # and its foreign keys' ON DELETE CASCADE would empty public_bigram with it.
