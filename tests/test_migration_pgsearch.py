@@ -5,27 +5,15 @@ the kept bigrams; SQLite keeps none. The search then finds what it found before.
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
-from alembic import command
 from sqlalchemy import select
 
-from storage import migrate, public
+from storage import public
 from storage.db import Database
 from storage.models import PublicEntry
 from tests.support.facts import assert_search_index_kept
+from tests.support.migrations import to_revision
 from tests.support.public import publish_names
-
-
-async def _to(db: Database, revision: str, down: bool = False) -> None:
-    cfg = migrate.alembic_config()
-
-    def run(connection: Any) -> None:
-        cfg.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(cfg, revision)
-
-    async with db.engine.begin() as conn:
-        await conn.run_sync(run)
 
 
 async def _tokens(db: Database) -> dict[int, set[str] | None]:
@@ -45,8 +33,8 @@ async def test_art37_migration_gives_earlier_public_lines_their_search_tokens(
     async with db.transaction() as s:
         found = await public.page(s, None, 2026, query="化工", limit=1000)
     module = importlib.import_module("storage.migrations.versions.0010_pgsearch")
-    await _to(db, module.down_revision, down=True)
-    await _to(db, "head")
+    await to_revision(db, module.down_revision, down=True)
+    await to_revision(db, "head")
     assert await _tokens(db) == kept
     await assert_search_index_kept(db)  # the bigrams and their counts, untouched
     async with db.transaction() as s:
