@@ -76,10 +76,18 @@ def publication_deadline_of(ctx: Context, task: Task, cal: WorkCalendar) -> Task
     """Art. 37: the n-th working day after the task's completion, n in force for the task
     (20 under the rules of 2024-07-18)."""
     assert task.completed_at is not None
-    completed_on = task.completed_at.astimezone(ctx.settings.tz).date()
+    return deadline_after(ctx, task, task.completed_at, cal)
+
+
+def deadline_after(
+    ctx: Context, task: Task, moment: dt.datetime, cal: WorkCalendar
+) -> TaskDeadline:
+    """Art. 37: the n-th working day (n in force for the task) after the day of ``moment``: the
+    task's completion, or the recording of a result that came in after its publication."""
+    day = moment.astimezone(ctx.settings.tz).date()
     days = rule_params(task.check_start).publication_working_days
-    due = publication_deadline(completed_on, cal, days)
-    return TaskDeadline(due, tuple(cal.uncovered_years(completed_on, due)), days)
+    due = publication_deadline(day, cal, days)
+    return TaskDeadline(due, tuple(cal.uncovered_years(day, due)), days)
 
 
 class People:
@@ -147,6 +155,7 @@ async def run_reminders(ctx: Context) -> int:
     announce = not quiet or "deadline_moved" in settings.urgent
     due = [
         *await publication_reminders(ctx, today, cal, people, announce=announce),
+        *await late_result_reminders(ctx, today, cal, people),
         *await results_reminders(ctx, today, cal, people),
         *report_reminders(today, cal, people),
         *await construction_reminders(ctx, today, people),
@@ -224,6 +233,48 @@ async def publication_reminders(
         )
         out.append(Reminder("publication_overdue_list", parent, week, who, text))
     return out
+
+
+async def late_result_reminders(
+    ctx: Context, today: dt.date, cal: WorkCalendar, people: People
+) -> list[Reminder]:
+    """Art. 37: results recorded after their unit published the task are published within 20
+    working days of their recording. The unit's publishers and chiefs, 5 and 1 working days
+    before the earliest one's deadline, then every working morning, until a supplement 公示
+    publishes them; a later batch (after a supplement) has its own deadline and reminders."""
+    late = await pub_store.late_results(ctx.session)
+    if not late:
+        return []
+    tasks = await store.tasks_by_id(ctx.session, sorted({u.task_id for u in late}))
+    out: list[Reminder] = []
+    for u in late:
+        task = tasks[u.task_id]
+        d = deadline_after(ctx, task, u.first_recorded_at, cal)
+        occ = current_occasion(d.due, today, cal, PUBLICATION_BEFORE)
+        if occ is None:
+            continue
+        who = people.holders((Role.PUBLISHER, Role.CHIEF), u.org_code) or people.holders(
+            (Role.ADMIN,), u.org_code
+        )
+        recorded = u.first_recorded_at.astimezone(ctx.settings.tz).date()
+        text = late_result_text(task, people.name(u.org_code), u.results, d, occ)
+        subject = f"{task.code}:{u.org_code}:{recorded.isoformat()}"
+        out.append(Reminder("publication_late", subject, occ.key, who, text))
+    return out
+
+
+def late_result_text(task: Task, unit: str, results: int, d: TaskDeadline, occ: Occasion) -> str:
+    what = f"任务 {task.code}「{task.name}」{unit}在公开后录入的 {results} 条检查结果尚未补充公开"
+    how = f"在门户网站补充公开后发送「公示 {task.code} <网址>」登记。"
+    if occ.overdue:
+        return (
+            f"【补充公开逾期】{what}，期限 {d.due}{d.note()} 已过，逾期 {-occ.days} 个工作日"
+            f"（第37条，录入后20个工作日内公开）。{how}"
+        )
+    return (
+        f"【补充公开提醒】{what}，须于 {d.due}{d.note()} 前公开（第37条，录入后20个工作日内），"
+        f"还剩 {occ.days} 个工作日。{how}"
+    )
 
 
 def publication_text(task: Task, unit: str, results: int, d: TaskDeadline, occ: Occasion) -> str:

@@ -30,10 +30,14 @@ from sqlalchemy.pool import StaticPool
 from storage import sqlite_inline
 
 
+def is_postgresql(db: AsyncSession | Connection) -> bool:
+    dialect = db.dialect if isinstance(db, Connection) else db.get_bind().dialect
+    return dialect.name == "postgresql"
+
+
 def insert_for(db: AsyncSession | Connection) -> Any:
     """The dialect's INSERT, which has ON CONFLICT (both SQLite and PostgreSQL have it)."""
-    dialect = db.dialect if isinstance(db, Connection) else db.get_bind().dialect
-    return pg_insert if dialect.name == "postgresql" else sqlite_insert
+    return pg_insert if is_postgresql(db) else sqlite_insert
 
 
 # session.info key of a transaction that never reads the rule parameters (storage.params)

@@ -26,11 +26,16 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # One integer type that is BIGINT on PostgreSQL but INTEGER (the rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# A list of search tokens: text[] on PostgreSQL (GIN-indexed); SQLite has no arrays and keeps
+# none (NULL), its search walks ``public_bigram`` alone.
+Tokens = ARRAY(Text()).with_variant(Text(), "sqlite")
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -689,7 +694,17 @@ class InspectionResult(Base):
     first submission (a conditional upsert on this key); the history is in ``ResultEntry``."""
 
     __tablename__ = "inspection_result"
-    __table_args__ = (Index("ix_inspection_result_at", "at"),)  # a period's results (reports)
+    __table_args__ = (
+        Index("ix_inspection_result_at", "at"),  # a period's results (reports)
+        # Results not yet published, by task (migration 0010_pgsearch): the few recorded after
+        # their unit published, found each reminder tick without reading every result (Art. 37).
+        Index(
+            "ix_inspection_result_unpublished",
+            "task_id",
+            sqlite_where=sql_text("published_at IS NULL"),
+            postgresql_where=sql_text("published_at IS NULL"),
+        ),
+    )
     inspection_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspection.id"), primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("task.id"), index=True)
     state: Mapped[str] = mapped_column(String(10))  # held / recorded
@@ -795,6 +810,15 @@ class PublicEntry(Base):
         Index("ix_public_entry_page", "org_code", "year", "id"),
         Index("ix_public_entry_year", "year", "id"),
         Index("ix_public_entry_uscc", "uscc"),
+        # PostgreSQL: one GIN index over each line's tokens (migration 0010_pgsearch), so a
+        # search intersects the posting lists of all its bigrams and its units at once. Empty
+        # on SQLite (no line has tokens there).
+        Index(
+            "ix_public_entry_grams",
+            "grams",
+            postgresql_using="gin",
+            sqlite_where=sql_text("grams IS NOT NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     inspection_id: Mapped[int] = mapped_column(ForeignKey("inspection.id"), unique=True)
@@ -811,6 +835,9 @@ class PublicEntry(Base):
     penalty: Mapped[str] = mapped_column(Text, default="")  # Art. 38, once linked
     published_at: Mapped[dt.datetime]
     corrected_at: Mapped[dt.datetime | None]
+    # PostgreSQL only: "<year>:<bigram>" for each bigram of the name and "o:<org code>"
+    # (storage.public.tokens), rewritten with the line; NULL on SQLite.
+    grams: Mapped[list[str] | None] = mapped_column(Tokens, nullable=True, deferred=True)
 
 
 class PublicBigram(Base):

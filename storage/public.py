@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import ColumnElement, delete, func, select, true
+from sqlalchemy import ColumnElement, Select, delete, func, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage import followups
-from storage.db import insert_for
+from storage.db import insert_for, is_postgresql
 from storage.models import (
     Inspection,
     InspectionResult,
@@ -69,6 +69,20 @@ def fold(text: str) -> str:
 def bigrams(name: str) -> set[str]:
     chars = [c for c in fold(name) if not c.isspace()]
     return {a + b for a, b in zip(chars, chars[1:], strict=False)}
+
+
+def gram_token(year: int, gram: str) -> str:
+    return f"{year}:{gram}"
+
+
+def unit_token(org_code: str) -> str:
+    return f"o:{org_code}"
+
+
+def tokens(year: int, org_code: str, name: str) -> list[str]:
+    """A line's search tokens on PostgreSQL (``public_entry.grams``, GIN-indexed): its unit
+    and the bigrams of its name, scoped by year (a year's search reads that year's lists)."""
+    return [unit_token(org_code), *sorted(gram_token(year, g) for g in bigrams(name))]
 
 
 def is_uscc(text: str) -> bool:
@@ -165,6 +179,8 @@ async def _write_line(
     entry.check_date, entry.phrase = check_date, result.phrase
     entry.penalty = await penalty_text(session, inspection.id)
     entry.corrected_at = corrected_at or entry.corrected_at
+    if is_postgresql(session):
+        entry.grams = tokens(entry.year, entry.org_code, entry.target_name)
     await session.flush()
     counts = await _drop_grams(session, entry.id)
     grams = bigrams(entry.target_name)
@@ -319,6 +335,9 @@ async def page(
     enough to be one (``USCC_START``: its type and region code); shorter, as part of a name
     ("91" is the beginning of nearly every code: walking them all cost seconds)."""
     query = query.strip()[:MAX_QUERY]
+    if is_postgresql(session):
+        # A page's queries read a few hundred rows: a parallel worker's start costs more.
+        await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     if orgs is None:  # every unit (the region's page): no unit filter at all
         stmt = select(PublicEntry).where(PublicEntry.year == year)
     elif len(orgs) == 1:  # one unit: its own index gives its lines newest first
@@ -326,6 +345,7 @@ async def page(
     else:
         stmt = select(PublicEntry).where(PublicEntry.year == year, _in_units(orgs))
     order: tuple[ColumnElement[Any], ...] = (PublicEntry.id.desc(),)
+    counting: Select[Any] | None = None  # what is counted, when not the lines shown
     # A credit code: through its index. ``year + 0``: the year's index would give the order
     # shown without sorting, and the planner would walk the whole year for it (1.3 s at 1M).
     if query and is_uscc(query):
@@ -344,6 +364,8 @@ async def page(
         order = (PublicEntry.uscc.asc(), PublicEntry.id.desc())
     elif query:
         grams = sorted(bigrams(query))
+        if len(grams) > 1 and is_postgresql(session):
+            return await _search_tokens(session, orgs, year, query, grams, offset, limit)
         if grams:
             ranked = await _by_rarity(session, grams, year)
             if ranked is None:
@@ -369,18 +391,106 @@ async def page(
             if orgs is not None:  # in the bigram's index, before a line is read
                 stmt = stmt.where(PublicBigram.org_code.in_(list(orgs)))
             order = (PublicBigram.entry_id.desc(),)
-        if len("".join(fold(query).split())) != 2:  # the bigram alone is not the whole query
-            stmt = stmt.where(PublicEntry.target_name.contains(query, autoescape=True))
+            if len(grams) == 1 and _whole_bigram(query):  # counted in its index alone
+                counting = select(PublicBigram.entry_id).where(
+                    PublicBigram.bigram == ranked[0],
+                    PublicBigram.year == year,
+                    true() if orgs is None else PublicBigram.org_code.in_(list(orgs)),
+                )
+        stmt = stmt.where(_name_filter(query))
+    if counting is None:
+        counting = stmt.with_only_columns(PublicEntry.id)
     counted = await session.scalar(
-        select(func.count()).select_from(
-            stmt.with_only_columns(PublicEntry.id).limit(COUNT_CAP + 1).subquery()
-        )
+        select(func.count()).select_from(counting.limit(COUNT_CAP + 1).subquery())
     )
     total = int(counted or 0)
     entries = list(await session.scalars(stmt.order_by(*order).offset(offset).limit(limit)))
     return Page(
         entries, min(total, COUNT_CAP), total > COUNT_CAP, await _withheld(session, orgs, year)
     )
+
+
+def _whole_bigram(query: str) -> bool:
+    """The query is one bigram: a line with it matches, nothing more to compare."""
+    return len("".join(fold(query).split())) == 2
+
+
+def _name_filter(query: str) -> ColumnElement[bool]:
+    """The name contains the query as typed, letters in any case, on both databases (the
+    bigrams found the line; this keeps their order)."""
+    if _whole_bigram(query):
+        return true()
+    return PublicEntry.target_name.icontains(query, autoescape=True)
+
+
+SIEVE = 3  # the rarest bigrams a PostgreSQL search intersects; the name filter does the rest
+
+
+async def _search_tokens(
+    session: AsyncSession,
+    orgs: Sequence[str] | None,
+    year: int,
+    query: str,
+    grams: Sequence[str],
+    offset: int,
+    limit: int,
+) -> Page:
+    """PostgreSQL, two bigrams or more: a name search through the GIN index of the lines'
+    tokens. One index scan intersects the posting lists of the query's ``SIEVE`` rarest bigrams
+    (and the units'), whatever their sizes, and the name filter compares the lines it gives;
+    up to ``COUNT_CAP`` + 1 matching lines are read, unordered. That many or fewer: they are
+    all, and the page is cut from them newest first. More ("1000+", a common fragment): the
+    matches are dense, and the rarest bigram's lines walked newest first in its B-tree index
+    (``public_bigram``) find the page's within a few thousand lines."""
+    ranked = await _by_rarity(session, grams, year)
+    if ranked is None:
+        return Page([], 0, False, 0)
+    want = [gram_token(year, g) for g in ranked[:SIEVE]]
+    found = PublicEntry.grams.contains(want)
+    if orgs is not None and len(orgs) == 1:
+        found = PublicEntry.grams.contains([*want, unit_token(orgs[0])])
+    elif orgs is not None:
+        found = found & PublicEntry.grams.overlap([unit_token(o) for o in orgs])
+    named = _name_filter(query)
+    ids = list(
+        await session.scalars(
+            select(PublicEntry.id)
+            .where(found, named)  # the tokens are the year's: no year filter to plan around
+            .limit(COUNT_CAP + 1)
+        )
+    )
+    withheld = await _withheld(session, orgs, year)
+    if len(ids) <= COUNT_CAP:
+        shown = sorted(ids, reverse=True)[offset : offset + limit]
+        entries = list(
+            await session.scalars(
+                select(PublicEntry).where(PublicEntry.id.in_(shown)).order_by(PublicEntry.id.desc())
+            )
+        )
+        return Page(entries, len(ids), False, withheld)
+    # Each line walked is read and compared on its own (a LATERAL the planner cannot flatten,
+    # ``OFFSET 0``): joined, it would misjudge how few lines match and sort them all instead.
+    line = (
+        select(PublicEntry)
+        .where(PublicEntry.id == PublicBigram.entry_id, found, named)
+        .offset(0)
+        .lateral("line")
+    )
+    walk = (
+        select(aliased(PublicEntry, line))
+        .select_from(PublicBigram)
+        .join(line, true())
+        .where(
+            PublicBigram.bigram == ranked[0],
+            PublicBigram.year == year,
+            true() if orgs is None else PublicBigram.org_code.in_(list(orgs)),
+        )
+        .order_by(PublicBigram.entry_id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    entries = list(await session.scalars(walk))
+    return Page(entries, COUNT_CAP, True, withheld)
 
 
 async def _withheld(session: AsyncSession, orgs: Sequence[str] | None, year: int) -> int:

@@ -214,3 +214,45 @@ async def unpublished(session: AsyncSession, publication: Publication) -> int:
         )
         or 0
     )
+
+
+@dataclass(frozen=True)
+class LateResults:
+    """A unit's results of a task recorded after it published the task, not yet published
+    (Art. 37: within 20 working days of their recording; a supplement 公示 publishes them)."""
+
+    task_id: int
+    org_code: str
+    results: int
+    first_recorded_at: dt.datetime  # the earliest: its deadline comes first
+
+
+async def late_results(session: AsyncSession) -> list[LateResults]:
+    """Per published (task, unit): its recorded, non-secret results still unpublished. Read
+    from the few unpublished results of published tasks, not from the publications' tasks."""
+    conn = await session.connection()
+    rows = (
+        await conn.execute(
+            select(
+                InspectionResult.task_id, InspectionResult.inspection_id, InspectionResult.at
+            ).where(
+                InspectionResult.state == "recorded",
+                InspectionResult.secret.is_(False),
+                InspectionResult.published_at.is_(None),
+                InspectionResult.task_id.in_(select(Publication.task_id)),
+            )
+        )
+    ).all()
+    if not rows:
+        return []
+    task_ids = sorted({t for t, _, _ in rows})
+    units = await unit_of_inspections(session, task_ids)
+    done = await published(session, task_ids)
+    found: dict[tuple[int, str], tuple[int, dt.datetime]] = {}
+    for task_id, inspection_id, at in rows:
+        unit = units.get(inspection_id)
+        if unit is None or (task_id, unit) not in done:
+            continue
+        n, first = found.get((task_id, unit), (0, at))
+        found[(task_id, unit)] = (n + 1, min(first, at))
+    return [LateResults(t, u, n, first) for (t, u), (n, first) in sorted(found.items())]

@@ -30,7 +30,7 @@ from bot.wecom.standin import WeComStandIn
 from storage import migrate
 from storage.db import Database
 from storage.models import OutboxMessage
-from tests.support.facts import assert_bigram_counts_kept, assert_facts_kept
+from tests.support.facts import assert_facts_kept, assert_search_index_kept
 
 PG_ENV = "SHUANGSUIJI_TEST_PG_URL"
 START = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -336,7 +336,7 @@ async def h(db_url: str, clock: FixedClock) -> AsyncIterator[Harness]:
     try:
         yield h
         await assert_facts_kept(h.db)  # the statistics table's rows kept by every write
-        await assert_bigram_counts_kept(h.db)  # and the public search's counts
+        await assert_search_index_kept(h.db)  # and the public search's index
     finally:
         await runtime.stop()
         await wecom.stop()

@@ -5,28 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-from typing import Any
-
-from alembic import command
 
 from inspection.origins import QUOTA_ORIGINS
-from storage import migrate
 from storage.db import Database
 from tests.factories import add_inspectors, add_targets
 from tests.support.facts import snapshot
+from tests.support.migrations import to_revision
 
 NOW = dt.datetime(2026, 11, 30, 1, 0, tzinfo=dt.UTC)
-
-
-async def _to(db: Database, revision: str, down: bool = False) -> None:
-    cfg = migrate.alembic_config()
-
-    def run(connection: Any) -> None:
-        cfg.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(cfg, revision)
-
-    async with db.engine.begin() as conn:
-        await conn.run_sync(run)
 
 
 async def test_art43_migration_fills_the_facts_of_an_earlier_record(db: Database) -> None:
@@ -41,8 +27,8 @@ async def test_art43_migration_fills_the_facts_of_an_earlier_record(db: Database
         kept = await snapshot(s)
     assert len(kept[0]) > 50 and len(kept[1]) > len(kept[0])
     before = importlib.import_module("storage.migrations.versions.0008_facts").down_revision
-    await _to(db, before, down=True)
-    await _to(db, "head")
+    await to_revision(db, before, down=True)
+    await to_revision(db, "head")
     async with db.transaction() as s:
         assert await snapshot(s) == kept
 

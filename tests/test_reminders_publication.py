@@ -4,13 +4,18 @@ level above; once per occasion, in working hours, with one catch-up after downti
 
 from __future__ import annotations
 
+import datetime as dt
+
 from tests.conftest import Harness
+from tests.results_support import drawn
 from tests.support.draw_chat import ADMIN, CHIEF, TASK
 from tests.support.reminders import (
+    CST,
     PUBLISHER,
     UNIT_CHIEF,
     at,
     completed,
+    grant_unit,
     reminder_keys,
     reminders_to,
     tick_at,
@@ -88,3 +93,51 @@ async def test_art37_kinds_configured_urgent_go_out_at_any_hour(h: Harness) -> N
     h.settings.reminders.urgent = ["publication"]
     assert await tick_at(h, at(2026, 12, 26, 22, 5)) == 1
     assert await reminder_keys(h, "publication") == [(f"{TASK}:150102", "before5")]
+
+
+async def test_art37_a_result_recorded_after_publication_on_the_portal_is_reminded_until_published(
+    h: Harness,
+) -> None:
+    """Art. 37: a result recorded after its unit published the task on the portal is published
+    within 20 working days of its recording: the unit's publishers and chiefs are reminded,
+    naming the task, how many results await a supplement 公示 and the due date, each occasion
+    once across instances, until the supplement 公示 records it."""
+    await grant_unit(h)
+    *done, last = await drawn(h)
+    for v in done:
+        await h.say(v.members[0], f"结果 {v.number} 1")
+    h.clock.set(dt.datetime(2027, 1, 1, 0, 0, 1, tzinfo=CST))  # the check period is over
+    assert await h.runtime.due.tick() == 1  # the task completes without the last result
+    await h.settle()
+    h.clock.set(at(2027, 1, 4, 9))
+    (published,) = await h.say(PUBLISHER, f"公示 {TASK} https://portal.example/a")
+    assert f"公开 {len(done)} 条" in published, published
+    h.clock.set(at(2027, 1, 5, 10))  # Tuesday: the late result (Art. 37: 20 working days)
+    replies = await h.say(last.members[0], f"结果 {last.number} 6")
+    (told,) = [r for r in replies if "补录结果" in r]
+    # 2027's schedule is not loaded: weekends alone, 20 working days after 01-05 is 02-02;
+    # 5 working days before is 01-26, 1 working day before is 02-01.
+    assert "2027-02-02" in told, told
+    await tick_at(h, at(2027, 1, 25, 10))
+    assert await reminder_keys(h, "publication_late") == []  # before its first occasion
+    await tick_at(h, at(2027, 1, 26, 9))
+    await tick_at(h, at(2027, 1, 26, 15))  # the same occasion: never twice
+    await tick_on_two_instances(h, at(2027, 2, 1, 9))  # each message once (counted below)
+    await h.settle()
+    await tick_at(h, at(2027, 2, 3, 9))  # 1 working day overdue
+    subject = f"{TASK}:150102:2027-01-05"
+    assert await reminder_keys(h, "publication_late") == [
+        (subject, "before5"),
+        (subject, "before1"),
+        (subject, "overdue:2027-02-03"),
+    ]
+    for user in (PUBLISHER, UNIT_CHIEF):
+        texts = [t for t in h.wecom.texts_to(user) if "补充公开" in t and "2027-02-02" in t]
+        assert len(texts) == 3, h.wecom.texts_to(user)
+        assert all(TASK in t and "1 条" in t for t in texts), texts
+        assert "5 个工作日" in texts[0] and "1 个工作日" in texts[1]
+        assert "逾期 1 个工作日" in texts[2]
+    (supplement,) = await h.say(PUBLISHER, f"公示 {TASK} https://portal.example/b")
+    assert "补充公开" in supplement and "1 条" in supplement, supplement
+    await tick_at(h, at(2027, 2, 4, 9))
+    assert len(await reminder_keys(h, "publication_late")) == 3  # published: no more

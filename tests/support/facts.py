@@ -1,6 +1,7 @@
 """Rows derived from the record and kept by its writes, against a rebuild from the raw rows:
-the statistics table's facts (``storage.facts``) and the public search's bigram counts
-(``public_bigram_count``). The harness checks them at the end of every end-to-end test, so a
+the statistics table's facts (``storage.facts``), the public search's bigram counts
+(``public_bigram_count``) and, on PostgreSQL, each public line's search tokens
+(``public_entry.grams``). The harness checks them at the end of every end-to-end test, so a
 write path that moves a figure without keeping its derived rows fails the test that drives it."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from storage import facts
+from storage import facts, public
 from storage.db import Database
 from storage.models import CheckFact, CheckFactMember, PublicBigram, PublicBigramCount, PublicEntry
 
@@ -37,7 +38,7 @@ async def assert_facts_kept(db: Database) -> None:
     assert kept[1] == rebuilt[1], "check_fact_member differs from a rebuild from the raw rows"
 
 
-async def assert_bigram_counts_kept(db: Database) -> None:
+async def assert_search_index_kept(db: Database) -> None:
     async with db.transaction() as s:
         kept = {
             (g, y): n
@@ -64,5 +65,31 @@ async def assert_bigram_counts_kept(db: Database) -> None:
             .join(PublicEntry, PublicEntry.id == PublicBigram.entry_id)
             .where(PublicBigram.org_code != PublicEntry.org_code)
         )
+        lines = (
+            await s.execute(
+                select(
+                    PublicEntry.id,
+                    PublicEntry.year,
+                    PublicEntry.org_code,
+                    PublicEntry.target_name,
+                    PublicEntry.grams,
+                )
+            )
+        ).all()
+        postgresql = s.get_bind().dialect.name == "postgresql"
+        kept_grams = (
+            await s.execute(select(PublicBigram.entry_id, PublicBigram.bigram, PublicBigram.year))
+        ).all()
+    by_line: dict[int, set[tuple[str, int]]] = {}
+    for entry_id, gram, year in kept_grams:
+        by_line.setdefault(entry_id, set()).add((gram, year))
     assert kept == rebuilt, "public_bigram_count differs from the bigrams it counts"
     assert astray == 0, "a bigram's unit differs from its line's"
+    for entry_id, year, org, name, grams in lines:
+        expected_grams = {(g, year) for g in public.bigrams(name)}
+        assert by_line.get(entry_id, set()) == expected_grams, f"line {entry_id}: bigrams differ"
+        if postgresql:
+            expected = set(public.tokens(year, org, name))
+            assert set(grams or []) == expected, f"line {entry_id}: tokens differ from its name's"
+        else:
+            assert grams is None, f"line {entry_id}: SQLite keeps no tokens"

@@ -3,17 +3,22 @@ and a task whose results were reported, one made secret, and published."""
 
 from __future__ import annotations
 
+import datetime as dt
+import random
+
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.config import Settings
 from bot.runtime.public import public_app
 from inspection.results import ResultCode
 from storage import public
-from storage.models import Inspector, Publication, Task
-from tests.conftest import Harness
-from tests.factories import CITY, COUNTY
+from storage.db import Database
+from storage.models import Inspector, Publication, PublicEntry, Target, Task
+from storage.synthetic_checks import generate
+from tests.conftest import START, Harness
+from tests.factories import CITY, COUNTY, add_inspectors, add_targets
 from tests.results_support import ADMIN, CHIEF, TASK, Visit, click, describe, drawn
 
 PREFIX = "/public"
@@ -77,3 +82,40 @@ async def internal_strings(h: Harness) -> list[str]:
     return [DESCRIPTION, RECORD_NO, SECRET_REASON, ADMIN, CHIEF] + [
         str(v) for row in people for v in row if v
     ]
+
+
+# --- a generated record of many published lines with names that share their bigrams ----------
+
+UNITS = {"150100": ["150102", "150103"], "150600": ["150602"]}
+CST = dt.timezone(dt.timedelta(hours=8))
+ALPHABET = "鑫源化工煤业Ab1"  # few characters: bigrams repeat, fragments match many lines
+
+
+def names(n: int) -> list[str]:
+    rng = random.Random(5)
+    return ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(2, 9))) for _ in range(n)]
+
+
+async def publish_names(db: Database) -> list[tuple[int, str, str]]:
+    """A generated record (``storage.synthetic_checks``) over targets named from ``ALPHABET``,
+    every publication published as 公示 does (``public.publish_lines``): the lines (id, unit,
+    name)."""
+    async with db.transaction() as s:
+        for n, (city, counties) in enumerate(UNITS.items()):
+            for m, org in enumerate([city, *counties]):
+                await add_targets(s, 40, org=org, start=1000 * (10 * n + m))
+                await add_inspectors(s, 4, org=org, prefix=f"P{n}{m}")
+        ids = list(await s.scalars(select(Target.id).order_by(Target.id)))
+        for target_id, name in zip(ids, names(len(ids)), strict=True):
+            await s.execute(update(Target).where(Target.id == target_id).values(name=name))
+        await generate(s, seed=3, inspections=1500, year=2026, per_task=40, now=START)
+        for publication in list(await s.scalars(select(Publication).order_by(Publication.id))):
+            await public.publish_lines(s, publication, START, CST)
+        rows = await s.execute(
+            select(PublicEntry.id, PublicEntry.org_code, PublicEntry.target_name).where(
+                PublicEntry.year == 2026
+            )
+        )
+        found = [(i, o, t) for i, o, t in rows.all()]
+    assert len(found) > 100
+    return found

@@ -22,11 +22,16 @@ def at(y: int, m: int, d: int, hour: int = 9, minute: int = 30) -> dt.datetime:
     return dt.datetime(y, m, d, hour, minute, tzinfo=CST).astimezone(dt.UTC)
 
 
+async def grant_unit(h: Harness) -> None:
+    """The teams' unit (150102) gets a publisher and a chief."""
+    await h.grant(PUBLISHER, "publisher", COUNTY)
+    await h.grant(UNIT_CHIEF, "chief", COUNTY)
+
+
 async def completed(h: Harness, on: dt.datetime | None = None) -> list[Visit]:
     """The draw chat's task, drawn, every inspection given a result (at ``on``): the task is
     complete and its Art. 37 clock runs. The teams' unit (150102) has a publisher and a chief."""
-    await h.grant(PUBLISHER, "publisher", COUNTY)
-    await h.grant(UNIT_CHIEF, "chief", COUNTY)
+    await grant_unit(h)
     visits = await drawn(h)
     if on is not None:
         h.clock.set(on)

@@ -5,7 +5,7 @@ facts (``check_fact``, ``check_fact_member``) move to that date, as ``storage.fa
 dates a joint check's facts by its check date.
 
 Revision ID: 0010_joint_check_date
-Revises: 0009_names
+Revises: 0010_letterdeadlines
 """
 
 from __future__ import annotations
