@@ -283,6 +283,7 @@ class ServeLock:
         self.part = part
         self.db_path = db_path
         self._file: IO[str] | None = None
+        self._adopted = False
 
     @property
     def path(self) -> Path:
@@ -307,8 +308,35 @@ class ServeLock:
         self._file = file
         return True
 
+    @property
+    def fd(self) -> int:
+        """The held lock's descriptor, to hand to a child process (`adopt`)."""
+        assert self._file is not None, "not held"
+        return self._file.fileno()
+
+    def adopt(self, fd: int) -> bool:
+        """In a child started with the descriptor of this lock held by its parent: share the
+        parent's hold (flock belongs to the open file, which the two processes share). False
+        if `fd` is not this lock's file. Releasing an adopted lock only closes the child's
+        descriptor: the parent still holds it, so nobody else takes it while the child restarts."""
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            return False
+        lock = os.stat(self.path)
+        if (st.st_dev, st.st_ino) != (lock.st_dev, lock.st_ino):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours already: succeeds at once
+        except BlockingIOError:
+            return False
+        self._file = open(fd, "a+", closefd=True)  # noqa: SIM115 - held for the process's lifetime
+        self._adopted = True
+        return True
+
     def release(self) -> None:
         if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            if not self._adopted:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None

@@ -90,6 +90,9 @@ class Runtime:
     reminders: ReminderRunner = field(init=False)
     gate: IngressGate = field(init=False)
     http: aiohttp.ClientSession | None = field(init=False, default=None)
+    # Called when the endpoint has recorded events; by default wakes this process's worker
+    # (the all-in-one `serve` wakes its worker child instead: bot.runtime.supervisor.WakePipe).
+    on_recorded: Callable[[], None] | None = field(init=False, default=None)
     _stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     _runner: web.AppRunner | None = field(init=False, default=None)
@@ -135,7 +138,11 @@ class Runtime:
 
     def web_app(self) -> web.Application:
         return make_app(
-            self.settings, self.db, self.clock, on_recorded=self.worker.wake.set, gate=self.gate
+            self.settings,
+            self.db,
+            self.clock,
+            on_recorded=self.on_recorded or self.worker.wake.set,
+            gate=self.gate,
         )
 
     async def start(
