@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.wecom.standin import WeComStandIn
+from storage.inbox import inbox_path
 from tests.support.waiting import wait_until, within
 
 SERVING = re.compile(r"serving \(all\): (\S+) on 127\.0\.0\.1:(\d+); worker process (\d+)")
@@ -62,7 +63,7 @@ class Serve:
             )
         line = await cls._line(proc, "the serving line", deadline=60)
         found = SERVING.search(line)
-        assert found, (line, stderr.read_text(encoding="utf-8"))
+        assert found, (line, _text(stderr))
         path, port, worker = found.groups()
         return cls(proc, f"http://127.0.0.1:{port}{path}", int(worker))
 
@@ -97,6 +98,10 @@ async def wecom() -> AsyncIterator[tuple[WeComStandIn, str]]:
     await standin.stop()
 
 
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
 def _rows(db: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         return list(conn.execute(sql, params))
@@ -128,34 +133,35 @@ async def test_a_killed_worker_child_is_restarted_and_handles_what_was_acknowled
     )
     try:
         assert await _say(standin, serve.url, "before", 1) == 200
-        await wait_until(lambda: standin.texts_to("before"), "the child to handle and reply")
+        await wait_until(lambda: bool(standin.texts_to("before")), "the child to handle and reply")
 
         os.kill(serve.worker, signal.SIGKILL)
         ended = await serve.line("the supervisor to see its child end")
         assert f"worker process {serve.worker} ended (killed by SIGKILL)" in ended
 
-        # Acknowledged while no worker runs: recorded, not yet handled.
+        # Acknowledged while no worker runs: recorded in the ingress's inbox, not yet handled.
         assert await _say(standin, serve.url, "during", 2) == 200
-        assert _rows(db, "SELECT status FROM inbound_event WHERE userid = 'during'") == [
-            ("pending",)
-        ]
+        assert _rows(inbox_path(db), "SELECT userid FROM inbox_event") == [("during",)]
+        assert _rows(db, "SELECT id FROM inbound_event WHERE userid = 'during'") == []
         assert standin.texts_to("during") == []
 
         started = await serve.line("the supervisor to restart its child")
         restarted = re.search(r"worker process (\d+) started", started)
         assert restarted and int(restarted.group(1)) != serve.worker
         assert _gone(serve.worker)
-        await wait_until(lambda: standin.texts_to("during"), "the new child to handle it")
+        await wait_until(lambda: bool(standin.texts_to("during")), "the new child to handle it")
         assert await _say(standin, serve.url, "during", 2) == 200  # WeCom resends: a no-op
         await wait_until(
-            lambda: _rows(db, "SELECT count(*) FROM inbound_event WHERE status != 'done'")
-            == [(0,)],
-            "every event done",
+            lambda: (
+                _rows(db, "SELECT count(*) FROM inbound_event WHERE status != 'done'") == [(0,)]
+                and _rows(inbox_path(db), "SELECT count(*) FROM inbox_event") == [(0,)]
+            ),
+            "every event moved and done",
         )
         new_worker = int(restarted.group(1))
     finally:
         code = await serve.stop()
-    assert code == 0
+    assert code == 0, _text(tmp_path / "err.log")
     assert len(standin.texts_to("during")) == 1 and len(standin.texts_to("before")) == 1
     assert _rows(
         db,
@@ -178,6 +184,6 @@ async def test_a_killed_serve_takes_its_worker_child_with_it_and_the_next_serve_
     second = await Serve.start(env, stderr=tmp_path / "err.log")
     try:
         assert await _say(standin, second.url, "after", 3) == 200
-        await wait_until(lambda: standin.texts_to("after"), "the new serve to reply")
+        await wait_until(lambda: bool(standin.texts_to("after")), "the new serve to reply")
     finally:
         assert await second.stop() == 0

@@ -72,6 +72,9 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     split = args.role == "all" and not args.one_process
     if args.supervisor is not None:  # a supervised worker: die with the `serve` that started it
         die_with_parent(args.supervisor)
+        # Acknowledging comes first: where the two processes want the same core, the kernel
+        # runs the ingress's (WeCom gives up after 5 s; a reply can wait a few milliseconds).
+        os.nice(WORKER_NICENESS)
     locks = _locks(args, settings)
     try:
         async with database(
@@ -87,6 +90,8 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     wake = WakePipe() if split else None
     if wake is not None:
         runtime.on_recorded = wake.notify
+    if split or args.role == "ingress":
+        runtime.use_inbox()
     try:
         await runtime.migrate()
         port = await runtime.start(
@@ -126,6 +131,8 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             lock.release()
     return 0
 
+
+WORKER_NICENESS = 5  # the supervised worker's scheduling priority, below its ingress's
 
 # How long the all-in-one `serve` waits for the worker lock when the ingress lock was free: a
 # `serve` killed just before leaves its worker child dying (it is killed with its parent).

@@ -44,7 +44,8 @@ from handlers import task_approval as task_approval_handlers
 from handlers import tasks as task_handlers
 from handlers import todo as todo_handlers
 from storage import migrate
-from storage.db import Database
+from storage.db import Database, sqlite_path
+from storage.inbox import InboxDrain, InboxWriter, inbox_path
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,10 @@ class Runtime:
     # Called when the endpoint has recorded events; by default wakes this process's worker
     # (the all-in-one `serve` wakes its worker child instead: bot.runtime.supervisor.WakePipe).
     on_recorded: Callable[[], None] | None = field(init=False, default=None)
+    # SQLite, ingress and worker in two processes: the endpoint records into the inbox
+    # (storage.inbox), and the worker moves what is there into the queue before it claims.
+    inbox: InboxWriter | None = field(init=False, default=None)
+    drain: InboxDrain | None = field(init=False, default=None)
     _stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     _runner: web.AppRunner | None = field(init=False, default=None)
@@ -118,6 +123,10 @@ class Runtime:
         self.due = DueRunner(self.db, routes, self.settings, self.clock, self.worker.owner)
         self.pace = PaceWatch(self.db, self.settings, self.clock)
         self.reminders = ReminderRunner(self.db, self.settings, self.clock)
+        path = sqlite_path(self.settings.database.url)
+        # Whatever an ingress of this file left in its inbox is handled (there is none unless
+        # ingress and worker ran apart).
+        self.drain = InboxDrain(inbox_path(path)) if path is not None else None
 
     async def migrate(self) -> None:
         await migrate.upgrade(self.db)
@@ -143,7 +152,21 @@ class Runtime:
             self.clock,
             on_recorded=self.on_recorded or self.worker.wake.set,
             gate=self.gate,
+            inbox=self.inbox,
         )
+
+    def use_inbox(self) -> None:
+        """SQLite file: record callbacks into the inbox instead of the database (this process
+        acknowledges, another handles). Before `start`."""
+        path = sqlite_path(self.settings.database.url)
+        if path is not None:
+            self.inbox = InboxWriter(inbox_path(path))
+
+    async def handle_once(self) -> int:
+        """The event worker's round: what the inbox holds into the queue, then handle it."""
+        if self.drain is not None:
+            await self.drain.move(self.db)
+        return await self.worker.run_once()
 
     async def start(
         self,
@@ -176,7 +199,7 @@ class Runtime:
             return bound
         self._tasks += [
             asyncio.create_task(self._beat()),
-            asyncio.create_task(self._poll("event worker", self.worker.run_once, self.worker.wake)),
+            asyncio.create_task(self._poll("event worker", self.handle_once, self.worker.wake)),
             asyncio.create_task(
                 self._poll("outbox sender", self.sender.run_once, self.sender.wake)
             ),
@@ -198,6 +221,7 @@ class Runtime:
         poll = self.settings.worker.poll_seconds
         failing = False  # an outage is logged when it begins and when it ends, not every tick
         while not self._stop.is_set():
+            wake.clear()  # before the round: a wake during it means "go again" at once
             try:
                 await run_once()
                 if failing:
@@ -207,7 +231,6 @@ class Runtime:
                 if not failing:
                     log.exception("%s tick failed", name)
                 failing = True
-            wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=poll)
 
@@ -239,4 +262,7 @@ class Runtime:
             await self._runner.cleanup()
         if self.http is not None:
             await self.http.close()
+        for side in (self.inbox, self.drain):
+            if side is not None:
+                side.close()
         await self.db.dispose()

@@ -69,12 +69,12 @@ class ChildSupervisor:
         self._task: asyncio.Task[None] | None = None
         self._first = asyncio.get_running_loop().create_future()
 
-    async def start(self, timeout: float = 60.0) -> int:
+    async def start(self, within: float = 60.0) -> int:
         """Start the child and wait until it says it is serving; returns its pid. Raises
         RuntimeError if it exits first (a bad configuration: the same as the parent's, so
         this is rare)."""
         self._task = asyncio.create_task(self._run())
-        return await asyncio.wait_for(asyncio.shield(self._first), timeout)
+        return await asyncio.wait_for(asyncio.shield(self._first), within)
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         proc = await asyncio.create_subprocess_exec(
@@ -132,15 +132,16 @@ class ChildSupervisor:
         while await proc.stdout.readline():
             pass
 
-    async def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM the child (it finishes its transaction and stops), SIGKILL after `timeout`."""
+    async def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM the child (it finishes its transaction and stops), SIGKILL after `grace`
+        seconds."""
         self._stop.set()
         proc = self.proc
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(proc.wait(), timeout)
+                await asyncio.wait_for(proc.wait(), grace)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
