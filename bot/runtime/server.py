@@ -63,9 +63,12 @@ class IngressGate:
     Without that, a flood of callbacks kept something in flight all the time and each worker
     transaction handled one event after a 50 ms wait: 20 events/s while WeCom kept resending."""
 
-    def __init__(self, max_wait: float = 0.05) -> None:
+    def __init__(
+        self, max_wait: float = 0.05, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.inflight = 0
         self.max_wait = max_wait
+        self.monotonic = monotonic
         self._idle = asyncio.Event()
         self._idle.set()
         self._pass_until = 0.0  # monotonic time until which the loops do not wait
@@ -83,7 +86,7 @@ class IngressGate:
 
     def waiting(self) -> bool:
         """Whether callbacks are in flight now and the loops should let them go first."""
-        return self.inflight > 0 and time.monotonic() >= self._pass_until
+        return self.inflight > 0 and self.monotonic() >= self._pass_until
 
     async def wait_idle(self) -> None:
         if not self.waiting():
@@ -91,7 +94,7 @@ class IngressGate:
         try:
             await asyncio.wait_for(self._idle.wait(), self.max_wait)
         except TimeoutError:
-            self._pass_until = time.monotonic() + self.max_wait
+            self._pass_until = self.monotonic() + self.max_wait
 
 
 class Outage:
