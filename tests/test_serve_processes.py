@@ -22,7 +22,8 @@ from bot.wecom.standin import WeComStandIn
 from storage.inbox import inbox_path
 from tests.support.waiting import wait_until, within
 
-SERVING = re.compile(r"serving \(all\): (\S+) on 127\.0\.0\.1:(\d+); worker process (\d+)")
+SERVING = re.compile(r"serving \(all\): (\S+) on 127\.0\.0\.1:(\d+)")
+STARTED = re.compile(r"worker process (\d+) started")
 
 
 def _env(tmp_path: Path, wecom: WeComStandIn, api: str) -> dict[str, str]:
@@ -64,8 +65,11 @@ class Serve:
         line = await cls._line(proc, "the serving line", deadline=60)
         found = SERVING.search(line)
         assert found, (line, _text(stderr))
-        path, port, worker = found.groups()
-        return cls(proc, f"http://127.0.0.1:{port}{path}", int(worker))
+        path, port = found.groups()
+        line = await cls._line(proc, "the worker child to start", deadline=60)
+        worker = STARTED.search(line)
+        assert worker, (line, _text(stderr))
+        return cls(proc, f"http://127.0.0.1:{port}{path}", int(worker.group(1)))
 
     @staticmethod
     async def _line(proc: asyncio.subprocess.Process, what: str, deadline: float = 10) -> str:
@@ -146,7 +150,7 @@ async def test_a_killed_worker_child_is_restarted_and_handles_what_was_acknowled
         assert standin.texts_to("during") == []
 
         started = await serve.line("the supervisor to restart its child")
-        restarted = re.search(r"worker process (\d+) started", started)
+        restarted = STARTED.search(started)
         assert restarted and int(restarted.group(1)) != serve.worker
         assert _gone(serve.worker)
         await wait_until(lambda: bool(standin.texts_to("during")), "the new child to handle it")

@@ -41,6 +41,15 @@ def register(verbs: Verbs) -> None:
         help="seconds before restarting a dead worker child (doubling up to 30 s while it "
         "keeps dying)",
     )
+    serve.add_argument(
+        "--niceness",
+        type=int,
+        default=5,
+        choices=range(20),
+        metavar="0-19",
+        help="how much lower the worker child's CPU priority is than the acknowledging "
+        "process's (nice(1); default 5, 0 for the same)",
+    )
     # Set by the all-in-one `serve` on the worker child it starts.
     serve.add_argument("--supervisor", type=int, help=argparse.SUPPRESS)
     serve.add_argument("--lock-fd", type=int, help=argparse.SUPPRESS)
@@ -72,9 +81,6 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     split = args.role == "all" and not args.one_process
     if args.supervisor is not None:  # a supervised worker: die with the `serve` that started it
         die_with_parent(args.supervisor)
-        # Acknowledging comes first: where the two processes want the same core, the kernel
-        # runs the ingress's (WeCom gives up after 5 s; a reply can wait a few milliseconds).
-        os.nice(WORKER_NICENESS)
     locks = _locks(args, settings)
     try:
         async with database(
@@ -102,6 +108,12 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
         s = settings.server
         where = f"{s.callback_path} on {args.host or s.host}:{port}" if port else "no HTTP"
+        print(f"serving ({args.role}): {where}", flush=True)
+        if args.supervisor is not None:
+            # Acknowledging comes first: where the two processes want the same core, the
+            # kernel runs the ingress's (WeCom gives up after 5 s; a reply can wait a little).
+            # Once serving: starting up is not slowed down.
+            os.nice(args.niceness)
         if wake is not None:
             worker_lock = [lock.fd for lock in locks if lock.part == "worker"]
             child = ChildSupervisor(
@@ -111,10 +123,9 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 announce=lambda line: print(line, flush=True),
             )
             try:
-                where += f"; worker process {await child.start()}"
+                await child.start()
             except (RuntimeError, TimeoutError) as exc:
                 raise CliError(f"cannot serve: {exc}") from None
-        print(f"serving ({args.role}): {where}", flush=True)
         if args.wake_fd is not None:  # until the supervisor is gone, or SIGTERM
             await listen(args.wake_fd, runtime.worker.wake.set)
         else:
@@ -131,8 +142,6 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             lock.release()
     return 0
 
-
-WORKER_NICENESS = 5  # the supervised worker's scheduling priority, below its ingress's
 
 # How long the all-in-one `serve` waits for the worker lock when the ingress lock was free: a
 # `serve` killed just before leaves its worker child dying (it is killed with its parent).
@@ -180,6 +189,7 @@ def _worker_argv(args: argparse.Namespace, wake_fd: int, lock_fds: list[int]) ->
     if getattr(args, "database_url", None):
         argv += ["--database-url", args.database_url]
     argv += ["--supervisor", str(os.getpid()), "--wake-fd", str(wake_fd)]
+    argv += ["--niceness", str(args.niceness)]
     if lock_fds:
         argv += ["--lock-fd", str(lock_fds[0])]
     return argv

@@ -84,6 +84,7 @@ class ChildSupervisor:
             stderr=None,  # the child's log lines go where ours go
             pass_fds=self.pass_fds,
         )
+        self.proc = proc  # from now on, stop() ends it
         assert proc.stdout is not None
         while True:  # until the child's "serving" line, or its end
             line = await proc.stdout.readline()
@@ -95,12 +96,11 @@ class ChildSupervisor:
         delay = self.delay
         while not self._stop.is_set():
             started = time.monotonic()
-            proc = self.proc = await self._spawn()
+            proc = await self._spawn()
             if proc.returncode is None and proc.stdout is not None and not proc.stdout.at_eof():
                 self.starts += 1
-                if self._first.done():  # the first start is the caller's to announce
-                    self.announce(f"worker process {proc.pid} started")
-                else:
+                self.announce(f"worker process {proc.pid} started")
+                if not self._first.done():
                     self._first.set_result(proc.pid)
             drain = asyncio.create_task(self._drain(proc))
             code = await proc.wait()
@@ -147,6 +147,7 @@ class ChildSupervisor:
                     proc.kill()
                 await proc.wait()
         if self._task is not None:
+            self._task.cancel()  # if it was still waiting for a child to start, or to restart
             with contextlib.suppress(asyncio.CancelledError, RuntimeError):
                 await self._task
 
