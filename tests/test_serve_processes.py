@@ -28,13 +28,7 @@ STARTED = re.compile(r"worker process (\d+) started")
 
 def _env(tmp_path: Path, wecom: WeComStandIn, api: str) -> dict[str, str]:
     return {
-        **os.environ,
-        "SHUANGSUIJI_WECOM__CORP_ID": wecom.corp_id,
-        "SHUANGSUIJI_WECOM__AGENT_ID": str(wecom.agent_id),
-        "SHUANGSUIJI_WECOM__SECRET": wecom.secret,
-        "SHUANGSUIJI_WECOM__TOKEN": wecom.token,
-        "SHUANGSUIJI_WECOM__ENCODING_AES_KEY": wecom.encoding_aes_key,
-        "SHUANGSUIJI_WECOM__API_BASE": api,
+        **wecom.serve_env(api),
         "SHUANGSUIJI_DATABASE__URL": f"sqlite:///{tmp_path}/serve.db",
         "SHUANGSUIJI_SERVER__HOST": "127.0.0.1",
         "SHUANGSUIJI_SERVER__PORT": "0",
