@@ -151,7 +151,7 @@ class Server:
         return _cpu_seconds(self.pid)
 
 
-def _start(kind: str, db_dir: str) -> Server:
+def _start(kind: str, db_dir: str, niceness: int = 5) -> Server:
     if kind == "bare":
         proc, port, _ = _helper("bare")
 
@@ -161,23 +161,17 @@ def _start(kind: str, db_dir: str) -> Server:
 
         return Server(kind, f"http://127.0.0.1:{port}{PATH}", int(proc.pid or 0), stop_bare)
     standin, api, stats = _helper("standin")
-    wecom = WeComStandIn()  # the same default credentials as the stand-in's
     db = Path(db_dir) / f"{kind}-{time.monotonic_ns()}.db"
     env = {
-        **os.environ,
+        **WeComStandIn().serve_env(api),  # the same default credentials as the stand-in's
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        "SHUANGSUIJI_WECOM__CORP_ID": wecom.corp_id,
-        "SHUANGSUIJI_WECOM__AGENT_ID": str(wecom.agent_id),
-        "SHUANGSUIJI_WECOM__SECRET": wecom.secret,
-        "SHUANGSUIJI_WECOM__TOKEN": wecom.token,
-        "SHUANGSUIJI_WECOM__ENCODING_AES_KEY": wecom.encoding_aes_key,
-        "SHUANGSUIJI_WECOM__API_BASE": api,
         "SHUANGSUIJI_DATABASE__URL": f"sqlite:///{db}",
         "SHUANGSUIJI_LOG__LEVEL": "error",
     }
     serve = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", "0"]
-        + SERVE_ARGS[kind],
+        + SERVE_ARGS[kind]
+        + (["--niceness", str(niceness)] if kind == "all" else []),
         env=env,
         stdout=subprocess.PIPE,
         text=True,
@@ -330,7 +324,7 @@ def _load_phase(
     kind: str, tmp: str, rate: float, args: argparse.Namespace, offset: int
 ) -> dict[str, float]:
     reqs, events, distinct = _load_requests(int(rate * args.seconds), offset, args.users, 0.2)
-    server = _start(kind, tmp)
+    server = _start(kind, tmp, args.niceness)
     try:
         cpu0 = server.cpu()
         start = time.perf_counter()
@@ -364,7 +358,8 @@ def _load(args: argparse.Namespace, tmp: str) -> None:
     print(
         f"load: {args.users} users, 20 % resends, {args.seconds:.0f} s per rate, "
         f"non-200 posted again after {args.retry_seconds:g} s (3 times at most), "
-        f"drain at most {args.drain_seconds:.0f} s; load average {_loadavg()}"
+        f"drain at most {args.drain_seconds:.0f} s; all: --niceness {args.niceness}; "
+        f"load average {_loadavg()}"
     )
     print(
         f"{'server':8} {'rate/s':>7} {'reqs':>6} {'events':>6} {'p50 ms':>7} {'p99 ms':>8} "
@@ -404,6 +399,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--kinds", nargs="+", default=["bare", "all", "one"], choices=["bare", "all", "one"]
+    )
+    parser.add_argument(
+        "--niceness", type=int, default=5, help="serve --niceness of the all-in-one server"
     )
     parser.add_argument("--load-only", action="store_true")
     args = parser.parse_args()
