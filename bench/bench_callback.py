@@ -181,6 +181,10 @@ def _start(kind: str, db_dir: str, niceness: int = 5) -> Server:
     found = re.search(r" on 127\.0\.0\.1:(\d+)", line)
     if not found:
         raise RuntimeError(f"serve did not start: {line!r}")
+    if kind == "all":  # and its worker child (its start-up is not part of the run)
+        line = serve.stdout.readline()
+        if "worker process" not in line:
+            raise RuntimeError(f"serve's worker did not start: {line!r}")
 
     def stop_serve() -> None:
         serve.terminate()
