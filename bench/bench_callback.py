@@ -24,7 +24,8 @@ CPU time (user + system, every process of it) per distinct event, less sensitive
 machine than wall time.
 
     .venv/bin/python bench/bench_callback.py [--rate 200] [--seconds 10] [--concurrency 32]
-        [--users 1500] [--drain-seconds 120] [--retry-seconds 1] [--load-only]
+        [--users 1500] [--drain-seconds 120] [--retry-seconds 1] [--multiples 1 4]
+        [--kinds bare all one ingress] [--niceness 5] [--load-only]
 """
 
 from __future__ import annotations
