@@ -264,16 +264,7 @@ async def kills(rate: float, n_kills: int, seed: int) -> None:
     api = await wecom.start()
     with tempfile.TemporaryDirectory() as tmp:
         db_path = Path(tmp) / "chaos.db"
-        env = {
-            **os.environ,
-            "SHUANGSUIJI_DATABASE__URL": f"sqlite:///{db_path}",
-            "SHUANGSUIJI_WECOM__CORP_ID": wecom.corp_id,
-            "SHUANGSUIJI_WECOM__AGENT_ID": str(wecom.agent_id),
-            "SHUANGSUIJI_WECOM__SECRET": wecom.secret,
-            "SHUANGSUIJI_WECOM__TOKEN": wecom.token,
-            "SHUANGSUIJI_WECOM__ENCODING_AES_KEY": wecom.encoding_aes_key,
-            "SHUANGSUIJI_WECOM__API_BASE": api,
-        }
+        env = {**wecom.serve_env(api), "SHUANGSUIJI_DATABASE__URL": f"sqlite:///{db_path}"}
         port = _free_port()
         stream = Stream(wecom, f"http://127.0.0.1:{port}{PATH}", rate, "kill-", 90_000_000)
         stop = asyncio.Event()

@@ -296,6 +296,7 @@ class ServeLock:
         self.part = part
         self.db_path = db_path
         self._fd: int | None = None
+        self._adopted = False
 
     def _lock(self, fd: int, kind: int) -> None:
         start = _SERVE_LOCK_BYTE + _SERVE_LOCK_PARTS.index(self.part)
@@ -317,8 +318,36 @@ class ServeLock:
         self._fd = fd
         return True
 
+    @property
+    def fd(self) -> int:
+        """The held lock's descriptor, to hand to a child process (`adopt`)."""
+        assert self._fd is not None, "not held"
+        return self._fd
+
+    def adopt(self, fd: int) -> bool:
+        """In a child started with the descriptor of this lock held by its parent: share the
+        parent's hold (an open file description lock belongs to the open file, which the two
+        processes share). False if `fd` is not this database file or does not hold this role's
+        byte. Releasing an adopted lock only closes the child's descriptor: the parent still
+        holds it, so nobody else takes it while the child restarts."""
+        try:
+            st = os.fstat(fd)
+            db = os.stat(os.path.realpath(self.db_path))
+        except OSError:
+            return False
+        if (st.st_dev, st.st_ino) != (db.st_dev, db.st_ino):
+            return False
+        try:
+            self._lock(fd, fcntl.F_WRLCK)  # ours already: succeeds at once
+        except OSError:
+            return False
+        self._fd = fd
+        self._adopted = True
+        return True
+
     def release(self) -> None:
         if self._fd is not None:
-            self._lock(self._fd, fcntl.F_UNLCK)
+            if not self._adopted:  # the parent's hold stays while a child lets go
+                self._lock(self._fd, fcntl.F_UNLCK)
             os.close(self._fd)
             self._fd = None

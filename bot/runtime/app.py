@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -44,9 +45,16 @@ from handlers import task_approval as task_approval_handlers
 from handlers import tasks as task_handlers
 from handlers import todo as todo_handlers
 from storage import migrate
-from storage.db import Database
+from storage.db import Database, sqlite_path
+from storage.inbox import InboxDrain, InboxWriter, inbox_path
 
 log = logging.getLogger(__name__)
+
+# The event worker's rounds begin at least this far apart (seconds). Woken at every group
+# commit of the endpoint, a round (move the inbox, beat, claim, handle) would otherwise often
+# carry one or two events, and its fixed cost per event would dominate; after a quiet spell the
+# first event is still handled at once.
+ROUND_SPACING = 0.02
 
 
 def dispatcher() -> Dispatcher:
@@ -90,6 +98,13 @@ class Runtime:
     reminders: ReminderRunner = field(init=False)
     gate: IngressGate = field(init=False)
     http: aiohttp.ClientSession | None = field(init=False, default=None)
+    # Called when the endpoint has recorded events; by default wakes this process's worker
+    # (the all-in-one `serve` wakes its worker child instead: bot.runtime.supervisor.WakePipe).
+    on_recorded: Callable[[], None] | None = field(init=False, default=None)
+    # SQLite, ingress and worker in two processes: the endpoint records into the inbox
+    # (storage.inbox), and the worker moves what is there into the queue before it claims.
+    inbox: InboxWriter | None = field(init=False, default=None)
+    drain: InboxDrain | None = field(init=False, default=None)
     _stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     _runner: web.AppRunner | None = field(init=False, default=None)
@@ -115,6 +130,10 @@ class Runtime:
         self.due = DueRunner(self.db, routes, self.settings, self.clock, self.worker.owner)
         self.pace = PaceWatch(self.db, self.settings, self.clock)
         self.reminders = ReminderRunner(self.db, self.settings, self.clock)
+        path = sqlite_path(self.settings.database.url)
+        # Whatever an ingress of this file left in its inbox is handled (there is none unless
+        # ingress and worker ran apart).
+        self.drain = InboxDrain(inbox_path(path)) if path is not None else None
 
     async def migrate(self) -> None:
         await migrate.upgrade(self.db)
@@ -135,8 +154,26 @@ class Runtime:
 
     def web_app(self) -> web.Application:
         return make_app(
-            self.settings, self.db, self.clock, on_recorded=self.worker.wake.set, gate=self.gate
+            self.settings,
+            self.db,
+            self.clock,
+            on_recorded=self.on_recorded or self.worker.wake.set,
+            gate=self.gate,
+            inbox=self.inbox,
         )
+
+    def use_inbox(self) -> None:
+        """SQLite file: record callbacks into the inbox instead of the database (this process
+        acknowledges, another handles). Before `start`."""
+        path = sqlite_path(self.settings.database.url)
+        if path is not None:
+            self.inbox = InboxWriter(inbox_path(path))
+
+    async def handle_once(self) -> int:
+        """The event worker's round: what the inbox holds into the queue, then handle it."""
+        if self.drain is not None:
+            await self.drain.move(self.db)
+        return await self.worker.run_once()
 
     async def start(
         self,
@@ -169,7 +206,11 @@ class Runtime:
             return bound
         self._tasks += [
             asyncio.create_task(self._beat()),
-            asyncio.create_task(self._poll("event worker", self.worker.run_once, self.worker.wake)),
+            asyncio.create_task(
+                self._poll(
+                    "event worker", self.handle_once, self.worker.wake, spacing=ROUND_SPACING
+                )
+            ),
             asyncio.create_task(
                 self._poll("outbox sender", self.sender.run_once, self.sender.wake)
             ),
@@ -185,12 +226,25 @@ class Runtime:
         return bound
 
     async def _poll(
-        self, name: str, run_once: Callable[[], Awaitable[int]], wake: asyncio.Event
+        self,
+        name: str,
+        run_once: Callable[[], Awaitable[int]],
+        wake: asyncio.Event,
+        *,
+        spacing: float = 0.0,
     ) -> None:
-        """Run `run_once` until stopped: again when woken, or after the poll interval."""
+        """Run `run_once` until stopped: again when woken, or after the poll interval; rounds
+        begin at least `spacing` seconds apart."""
         poll = self.settings.worker.poll_seconds
         failing = False  # an outage is logged when it begins and when it ends, not every tick
+        began = -spacing
         while not self._stop.is_set():
+            rest = began + spacing - time.monotonic()
+            if rest > 0:  # woken again at once: let a few more events gather for this round
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), rest)
+            began = time.monotonic()
+            wake.clear()  # before the round: a wake during it means "go again" at once
             try:
                 await run_once()
                 if failing:
@@ -200,7 +254,6 @@ class Runtime:
                 if not failing:
                     log.exception("%s tick failed", name)
                 failing = True
-            wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=poll)
 
@@ -232,4 +285,7 @@ class Runtime:
             await self._runner.cleanup()
         if self.http is not None:
             await self.http.close()
+        for side in (self.inbox, self.drain):
+            if side is not None:
+                side.close()
         await self.db.dispose()

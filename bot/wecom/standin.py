@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import secrets
 import time
@@ -336,6 +337,19 @@ class WeComStandIn:
         """Expire every token issued so far, as WeCom may do early: the next call gets 42001."""
         for token in self._tokens:
             self._tokens[token] = float("-inf")
+
+    def serve_env(self, api_base: str) -> dict[str, str]:
+        """The environment that points a `shuangsuiji serve` process at this stand-in (its
+        credentials and `api_base`, its address), over this process's own."""
+        return {
+            **os.environ,
+            "SHUANGSUIJI_WECOM__CORP_ID": self.corp_id,
+            "SHUANGSUIJI_WECOM__AGENT_ID": str(self.agent_id),
+            "SHUANGSUIJI_WECOM__SECRET": self.secret,
+            "SHUANGSUIJI_WECOM__TOKEN": self.token,
+            "SHUANGSUIJI_WECOM__ENCODING_AES_KEY": self.encoding_aes_key,
+            "SHUANGSUIJI_WECOM__API_BASE": api_base,
+        }
 
     def new_response_code(self) -> str:
         """A fresh response_code, as WeCom hands out with each card send and each card click."""
