@@ -12,7 +12,13 @@ the callback endpoint would), then times, on the same SQLite file:
 Each line shows wall and CPU (process user + system) ms per event. ``--profile`` prints the
 top of a cProfile of the worker and sender phases.
 
+``--baseline DIR`` first runs this same bench from another checkout (e.g. the main branch's, to
+compare a change against the code before it on an equally loaded machine), in a process of its
+own with DIR first on the import path, and prints its lines marked ``base``; ``--rounds N``
+alternates the two N times.
+
     .venv/bin/python bench/bench_worker.py [--events 2000] [--users 1000] [--profile]
+        [--baseline DIR] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import datetime as dt
 import io
 import os
 import pstats
+import subprocess
 import sys
 import tempfile
 import time
@@ -142,9 +149,39 @@ async def main(args: argparse.Namespace) -> None:
     await wecom.stop()
 
 
+def baseline(args: argparse.Namespace) -> None:
+    """This bench as another checkout has it, in a process of its own; its lines marked."""
+    root = Path(args.baseline).resolve()
+    script = root / "bench" / "bench_worker.py"
+    if not script.is_file():
+        print(f"no bench/bench_worker.py under {root}", file=sys.stderr)
+        raise SystemExit(2)
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    command = [
+        sys.executable,
+        str(script),
+        "--events",
+        str(args.events),
+        "--users",
+        str(args.users),
+    ]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        print(f"the baseline failed: {out.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        raise SystemExit(1)
+    for line in out.stdout.splitlines():
+        print(f"base {line}", flush=True)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--profile", action="store_true")
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--baseline", metavar="DIR", help="another checkout to compare with")
+    parser.add_argument("--rounds", type=int, default=1)
+    parsed = parser.parse_args()
+    for _ in range(parsed.rounds):
+        if parsed.baseline:
+            baseline(parsed)
+        asyncio.run(main(parsed))

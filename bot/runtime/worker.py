@@ -33,7 +33,6 @@ from bot.runtime.contexts import build_context
 from bot.runtime.heartbeat import Heartbeat
 from storage import inbound, params
 from storage.db import Database
-from storage.models import InboundEvent
 from storage.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -117,7 +116,7 @@ class EventWorker:
         started = time.thread_time()
         taken = 0
         async with self.db.transaction() as session:
-            owned = {e.id: e for e in await inbound.load_owned_many(session, ids, self.owner)}
+            owned = {e.id: e for e in await inbound.owned_many(session, ids, self.owner)}
             for event_id in ids:
                 taken += 1
                 event = owned.get(event_id)
@@ -131,17 +130,14 @@ class EventWorker:
                     break
         return taken
 
-    async def _one(self, session: AsyncSession, event: InboundEvent) -> None:
+    async def _one(self, session: AsyncSession, event: inbound.Owned) -> None:
         """One event: the handler in a savepoint, then the done mark. A UserError rolls the
         savepoint back and is the reply; any other failure rolls it back and is recorded."""
         now = self.clock.now()
-        # Read now: a rolled-back savepoint may expire the row (no lazy loads in async code).
-        event_id, attempts, userid = event.id, event.attempts, event.userid
-        channel = CONTEXT_CHANNEL.get(event.channel, event.channel)
         try:
             message = parse(event.payload)
         except PayloadError as exc:
-            event.status, event.processed_at, event.error = "done", now, str(exc)
+            await inbound.mark_done(session, event.id, now, str(exc))
             return
         rules = params.snapshot()
         try:
@@ -152,36 +148,30 @@ class EventWorker:
                     self.clock,
                     userid=message.user,
                     entropy=self.entropy,
-                    event_id=event_id,
-                    channel=channel,
+                    event_id=event.id,
+                    channel=CONTEXT_CHANNEL.get(event.channel, event.channel),
                 )
                 await self.dispatcher.dispatch(message, ctx)
         except UserError as exc:
             params.restore(rules)  # a rolled-back change of the rules is no longer in force
-            Outbox(session, now, cause_event_id=event_id).reply(message.user, exc.message)
+            Outbox(session, now, cause_event_id=event.id).reply(message.user, exc.message)
         except Exception as exc:
             params.restore(rules)
-            log.exception("event %s failed", event_id)
-            self._record_failure(session, event, event_id, attempts, userid, exc)
+            log.exception("event %s failed", event.id)
+            await self._record_failure(session, event, exc)
             return
-        event.status, event.processed_at, event.lease_owner = "done", now, None
+        await inbound.mark_done(session, event.id, now)
 
-    def _record_failure(
-        self,
-        session: AsyncSession,
-        event: InboundEvent,
-        event_id: int,
-        attempts: int,
-        userid: str,
-        exc: Exception,
+    async def _record_failure(
+        self, session: AsyncSession, event: inbound.Owned, exc: Exception
     ) -> None:
         now = self.clock.now()
-        event.error = f"{type(exc).__name__}: {exc}"[:2000]
-        if attempts >= self.settings.worker.max_attempts:
-            event.status, event.processed_at = "failed", now
-            Outbox(session, now, cause_event_id=event_id).reply(
-                userid, FAILED_REPLY.format(id=event_id)
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if event.attempts >= self.settings.worker.max_attempts:
+            await inbound.mark_failed(session, event.id, now, error, retry_at=None)
+            Outbox(session, now, cause_event_id=event.id).reply(
+                event.userid, FAILED_REPLY.format(id=event.id)
             )
         else:
-            backoff = min(2**attempts, 60)
-            event.lease_owner, event.lease_until = None, now + dt.timedelta(seconds=backoff)
+            backoff = dt.timedelta(seconds=min(2**event.attempts, 60))
+            await inbound.mark_failed(session, event.id, now, error, retry_at=now + backoff)
