@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, bindparam, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.db import insert_for
@@ -191,25 +191,23 @@ _SETTLE = (
 )
 
 
-async def owned_many(session: AsyncSession, event_ids: list[int], owner: str) -> list[Owned]:
-    """Inside the handler's transaction: those of these events this owner still holds, locked,
-    in id order."""
-    conn = await session.connection()
+async def owned_many(conn: AsyncConnection, event_ids: list[int], owner: str) -> list[Owned]:
+    """Inside the handler's transaction (its session's connection): those of these events this
+    owner still holds, locked, in id order."""
     rows = await conn.execute(_OWNED, {"ids": event_ids, "owner": owner})
     return [Owned(*row) for row in rows]
 
 
 async def mark_done(
-    session: AsyncSession, event_id: int, at: dt.datetime, error: str | None = None
+    conn: AsyncConnection, event_id: int, at: dt.datetime, error: str | None = None
 ) -> None:
     """The event is handled (``error``: why it was dropped unhandled, e.g. an unreadable
     payload): one statement, seen at once by what the transaction does next."""
-    conn = await session.connection()
     await conn.execute(_DONE, {"event_id": event_id, "at": at, "why": error})
 
 
 async def mark_failed(
-    session: AsyncSession,
+    conn: AsyncConnection,
     event_id: int,
     at: dt.datetime,
     error: str,
@@ -218,7 +216,6 @@ async def mark_failed(
 ) -> None:
     """The handler failed: pending again from ``retry_at`` (its lease let go), or, with no
     ``retry_at``, failed for good."""
-    conn = await session.connection()
     status, processed = ("pending", None) if retry_at is not None else ("failed", at)
     await conn.execute(
         _SETTLE,

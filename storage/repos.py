@@ -8,7 +8,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, literal, or_, select, union_all, update
+from sqlalchemy import (
+    BindParameter,
+    Table,
+    bindparam,
+    delete,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_for
@@ -98,7 +108,7 @@ def _identity() -> Any:
     """RoleRepo.identity's query, built once (it runs for every event the worker handles)."""
     roles: Table = RoleBinding.__table__  # type: ignore[assignment]
     people: Table = Inspector.__table__  # type: ignore[assignment]
-    userid = bindparam("userid")
+    userid: BindParameter[str] = bindparam("userid")
     bindings = select(
         literal(0).label("kind"), roles.c.id, roles.c.role, roles.c.org_code, roles.c.dept_code
     ).where(roles.c.userid == userid)

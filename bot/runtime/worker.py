@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.chat.context import Clock, Entropy, SystemEntropy, UserError
 from bot.chat.inbound import PayloadError, parse
@@ -116,12 +116,13 @@ class EventWorker:
         started = time.thread_time()
         taken = 0
         async with self.db.transaction() as session:
-            owned = {e.id: e for e in await inbound.owned_many(session, ids, self.owner)}
+            conn = await session.connection()  # the marks go on it as Core statements
+            owned = {e.id: e for e in await inbound.owned_many(conn, ids, self.owner)}
             for event_id in ids:
                 taken += 1
                 event = owned.get(event_id)
                 if event is not None:  # else: lease lost to another instance, or already done
-                    await self._one(session, event)
+                    await self._one(session, conn, event)
                 if (
                     taken >= BATCH_EVENTS
                     or time.thread_time() - started >= BATCH_SECONDS
@@ -130,14 +131,16 @@ class EventWorker:
                     break
         return taken
 
-    async def _one(self, session: AsyncSession, event: inbound.Owned) -> None:
+    async def _one(
+        self, session: AsyncSession, conn: AsyncConnection, event: inbound.Owned
+    ) -> None:
         """One event: the handler in a savepoint, then the done mark. A UserError rolls the
         savepoint back and is the reply; any other failure rolls it back and is recorded."""
         now = self.clock.now()
         try:
             message = parse(event.payload)
         except PayloadError as exc:
-            await inbound.mark_done(session, event.id, now, str(exc))
+            await inbound.mark_done(conn, event.id, now, str(exc))
             return
         rules = params.snapshot()
         try:
@@ -150,28 +153,34 @@ class EventWorker:
                     entropy=self.entropy,
                     event_id=event.id,
                     channel=CONTEXT_CHANNEL.get(event.channel, event.channel),
+                    deferred_outbox=True,
                 )
                 await self.dispatcher.dispatch(message, ctx)
+                await ctx.outbox.write()  # inside the savepoint: undone with it
         except UserError as exc:
             params.restore(rules)  # a rolled-back change of the rules is no longer in force
-            Outbox(session, now, cause_event_id=event.id).reply(message.user, exc.message)
+            await self._reply(session, event.id, message.user, exc.message)
         except Exception as exc:
             params.restore(rules)
             log.exception("event %s failed", event.id)
-            await self._record_failure(session, event, exc)
+            await self._record_failure(session, conn, event, exc)
             return
-        await inbound.mark_done(session, event.id, now)
+        await inbound.mark_done(conn, event.id, now)
+
+    async def _reply(self, session: AsyncSession, event_id: int, user: str, text: str) -> None:
+        """The worker's own reply about an event (a refusal, a failure), outside its savepoint."""
+        outbox = Outbox(session, self.clock.now(), cause_event_id=event_id, deferred=True)
+        outbox.reply(user, text)
+        await outbox.write()
 
     async def _record_failure(
-        self, session: AsyncSession, event: inbound.Owned, exc: Exception
+        self, session: AsyncSession, conn: AsyncConnection, event: inbound.Owned, exc: Exception
     ) -> None:
         now = self.clock.now()
         error = f"{type(exc).__name__}: {exc}"[:2000]
         if event.attempts >= self.settings.worker.max_attempts:
-            await inbound.mark_failed(session, event.id, now, error, retry_at=None)
-            Outbox(session, now, cause_event_id=event.id).reply(
-                event.userid, FAILED_REPLY.format(id=event.id)
-            )
+            await inbound.mark_failed(conn, event.id, now, error, retry_at=None)
+            await self._reply(session, event.id, event.userid, FAILED_REPLY.format(id=event.id))
         else:
             backoff = dt.timedelta(seconds=min(2**event.attempts, 60))
-            await inbound.mark_failed(session, event.id, now, error, retry_at=now + backoff)
+            await inbound.mark_failed(conn, event.id, now, error, retry_at=now + backoff)
