@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -272,6 +272,36 @@ UNDELIVERED = "undelivered:"  # ref prefix of the notices about a message given 
 
 # --- the delivering side (used by bot.runtime.sender) ------------------------------------------------
 
+# Built once, as Core statements on the tables: the sender runs them for every message (an ORM
+# bulk UPDATE by primary key costs several times as much per row).
+_SLOTS: Table = OutboxDelivery.__table__  # type: ignore[assignment]
+_STAMP_SLOTS = (
+    update(_SLOTS)
+    .where(_SLOTS.c.message_id == bindparam("m"), _SLOTS.c.attempt == bindparam("a"))
+    .values(sent_at=bindparam("at"))
+)
+_SENT = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("m"))
+    .values(
+        status="sent",
+        sent_at=bindparam("at"),
+        response=bindparam("answer", type_=_MESSAGES.c.response.type),
+        lease_owner=None,
+        lease_until=None,
+        error=None,
+    )
+)
+_FIRST_SEND = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("m"))
+    .values(
+        content_key=bindparam("key"),
+        first_sent_at=bindparam("at"),
+        duplicate_check=bindparam("check"),
+    )
+)
+
 
 def _claimable(now: dt.datetime) -> Any:
     return and_(
@@ -292,23 +322,16 @@ async def claim(
         .limit(limit)
         .with_for_update(skip_locked=True)  # PostgreSQL: instances take disjoint rows
     )
+    # One statement: the re-check in WHERE makes a row another instance took meanwhile lose;
+    # the rows won come back whole (RETURNING), in no set order.
     result = await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(due.scalar_subquery()), _claimable(now))
         .values(lease_owner=owner, lease_until=now + lease, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage.id)
-        .execution_options(synchronize_session=False)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    won = list(result.scalars())
-    if not won:
-        return []
-    rows = await session.execute(
-        select(OutboxMessage)
-        .where(OutboxMessage.id.in_(won))
-        .order_by(OutboxMessage.priority, OutboxMessage.id)
-        .execution_options(populate_existing=True)
-    )
-    return list(rows.scalars())
+    return sorted(result.scalars(), key=lambda m: (m.priority, m.id))
 
 
 @dataclass(frozen=True)
@@ -395,27 +418,9 @@ async def mark_sent(
     are stamped with the answer's time (never before WeCom counted it)."""
     if not sent:
         return
-    slots = cast(Table, OutboxDelivery.__table__)
+    await session.execute(_STAMP_SLOTS, [{"m": m, "a": a, "at": at} for m, a, at, _ in sent])
     await session.execute(
-        update(slots)
-        .where(slots.c.message_id == bindparam("m"), slots.c.attempt == bindparam("a"))
-        .values(sent_at=bindparam("at")),
-        [{"m": m, "a": a, "at": at} for m, a, at, _ in sent],
-    )
-    await session.execute(
-        update(OutboxMessage),
-        [
-            {
-                "id": m,
-                "status": "sent",
-                "sent_at": at,
-                "response": response,
-                "lease_owner": None,
-                "lease_until": None,
-                "error": None,
-            }
-            for m, _, at, response in sent
-        ],
+        _SENT, [{"m": m, "at": at, "answer": response} for m, _, at, response in sent]
     )
 
 
@@ -472,11 +477,8 @@ async def first_sends(
     """``first_send`` for several messages: (id, content key, duplicate check) each."""
     if firsts:
         await session.execute(
-            update(OutboxMessage),
-            [
-                {"id": m, "content_key": key, "first_sent_at": at, "duplicate_check": check}
-                for m, key, check in firsts
-            ],
+            _FIRST_SEND,
+            [{"m": m, "key": key, "at": at, "check": check} for m, key, check in firsts],
         )
 
 

@@ -187,22 +187,20 @@ class OutboxSender:
                     answers.append(await self._attempt(message))
                     arrived.set()
 
-        sending = asyncio.ensure_future(asyncio.gather(*(lane(g) for g in lanes(messages))))
+        sending = asyncio.gather(*(lane(g) for g in lanes(messages)))
+        sending.add_done_callback(lambda _: arrived.set())
         finished = 0
         try:
             while True:
-                if not answers:
-                    if sending.done():
-                        break
-                    waiting: asyncio.Future[Any] = asyncio.ensure_future(arrived.wait())
-                    either: list[asyncio.Future[Any]] = [sending, waiting]
-                    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-                    waiting.cancel()
+                if answers:
+                    batch = list(answers)
+                    answers.clear()
+                    finished += await self._mark(batch)
+                elif sending.done():
+                    break
+                else:
+                    await arrived.wait()
                     arrived.clear()
-                    continue
-                batch = list(answers)
-                answers.clear()
-                finished += await self._mark(batch)
             sending.result()
         finally:
             if not sending.done():
