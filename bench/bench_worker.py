@@ -17,11 +17,14 @@ branch's, to compare a change with the code before it on an equally loaded machi
 process of its own importing the bot from DIR (``--code DIR``), and prints its lines marked
 ``base``; ``--rounds N`` alternates the two N times.
 
+``--history N`` first fills the outbox and its delivery ledger with N messages sent two hours
+before (as on a server that has run for a while: neither table is pruned).
+
 ``--postgres ADMIN_URL`` runs on PostgreSQL instead: a scratch database is created through
 ADMIN_URL (e.g. postgresql://postgres@127.0.0.1:5432/postgres) for each run and dropped after.
 
     .venv/bin/python bench/bench_worker.py [--events 2000] [--users 1000] [--profile]
-        [--baseline DIR] [--rounds 1] [--postgres ADMIN_URL]
+        [--baseline DIR] [--rounds 1] [--history 0] [--postgres ADMIN_URL]
 """
 
 from __future__ import annotations
@@ -75,6 +78,40 @@ async def _record(db: Database, wecom: WeComStandIn, n: int, users: int, offset:
         env = envelope(xml)
         events.append(NewEvent(env.dedup_key, env.user, env.kind, xml, now))
     await db.run_write(lambda conn: inbound.record_many(conn, events))
+
+
+async def _history(db: Database, n: int, users: int) -> None:
+    """``n`` messages sent two hours ago, each with its slot in the delivery ledger: what a
+    server that has run for a while has (neither table is ever pruned)."""
+    from sqlalchemy import insert
+
+    from storage.models import OutboxDelivery, OutboxMessage
+
+    then = SystemClock().now() - dt.timedelta(hours=2)
+    messages = [
+        {
+            "id": 10_000_000 + i,
+            "created_at": then,
+            "priority": 0,
+            "api": "message/send",
+            "recipients": [f"u{i % users}"],
+            "body": {"msgtype": "text", "text": {"content": "history"}},
+            "status": "sent",
+            "attempts": 1,
+            "not_before": then,
+            "sent_at": then,
+            "invalid_users": [],
+        }
+        for i in range(n)
+    ]
+    slots = [
+        {"message_id": 10_000_000 + i, "attempt": 1, "recipient": f"u{i % users}", "sent_at": then}
+        for i in range(n)
+    ]
+    async with db.transaction(rules=False) as session:
+        for at in range(0, n, 5000):
+            await session.execute(insert(OutboxMessage), messages[at : at + 5000])
+            await session.execute(insert(OutboxDelivery), slots[at : at + 5000])
 
 
 args_sort = "cumulative"
@@ -136,7 +173,10 @@ async def main(args: argparse.Namespace) -> None:
         owner = "floor"
         lease = dt.timedelta(seconds=60)
         n = args.events
-        print(f"events {n} from {args.users} users; {kind}; load {os.getloadavg()[0]:.2f}")
+        print(
+            f"events {n} from {args.users} users; {kind}; {args.history} sent before; "
+            f"load {os.getloadavg()[0]:.2f}"
+        )
         print(f"{'phase':8} {'events':>6} {'wall ms':>9} {'cpu ms':>9}")
 
         # The floor: claim, then per event one transaction loading it and marking it done.
@@ -159,6 +199,8 @@ async def main(args: argparse.Namespace) -> None:
         await _timed("floor", n, floor, False)
 
         await _record(db, wecom, n, args.users, 1_000_000)
+        if args.history:
+            await _history(db, args.history, args.users)
         worker = EventWorker(db, dispatcher(), settings, clock)
         await _timed("worker", n, worker.run_once, args.profile)
 
@@ -189,6 +231,8 @@ def baseline(args: argparse.Namespace) -> None:
     command += ["--events", str(args.events), "--users", str(args.users)]
     if args.postgres:
         command += ["--postgres", args.postgres]
+    if args.history:
+        command += ["--history", str(args.history)]
     env = {**os.environ, "PYTHONPATH": str(root)}
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
@@ -206,6 +250,9 @@ if __name__ == "__main__":
     parser.add_argument("--baseline", metavar="DIR", help="another checkout to compare with")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--postgres", metavar="ADMIN_URL", help="run on PostgreSQL")
+    parser.add_argument(
+        "--history", type=int, default=0, help="messages already sent (2 h ago) before the run"
+    )
     parser.add_argument("--code", metavar="DIR", help=argparse.SUPPRESS)  # read at import
     parsed = parser.parse_args()
     for _ in range(parsed.rounds):
