@@ -292,6 +292,12 @@ _SENT = (
         error=None,
     )
 )
+_RESERVE = insert(_SLOTS)
+_WAIT = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("m"))
+    .values(not_before=bindparam("until"), lease_owner=None, lease_until=None)
+)
 _FIRST_SEND = (
     update(_MESSAGES)
     .where(_MESSAGES.c.id == bindparam("m"))
@@ -379,7 +385,7 @@ async def reserve_many(
     """``reserve`` for several attempts at once: (message id, attempt, recipient) each."""
     if slots:
         await session.execute(
-            insert(OutboxDelivery),
+            _RESERVE,
             [
                 {"message_id": m, "attempt": a, "recipient": r, "sent_at": until}
                 for m, a, r in slots
@@ -392,16 +398,7 @@ async def wait_for_budget(session: AsyncSession, waits: dict[int, dt.datetime]) 
     is not an attempt."""
     if waits:
         await session.execute(
-            update(OutboxMessage),
-            [
-                {
-                    "id": message_id,
-                    "not_before": until,
-                    "lease_owner": None,
-                    "lease_until": None,
-                }
-                for message_id, until in waits.items()
-            ],
+            _WAIT, [{"m": message_id, "until": until} for message_id, until in waits.items()]
         )
         await session.execute(
             update(OutboxMessage)
