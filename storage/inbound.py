@@ -117,7 +117,8 @@ async def claim(
 
 
 async def load_owned(session: AsyncSession, event_id: int, owner: str) -> InboundEvent | None:
-    """Inside the handler's transaction: the event, locked, if this owner still holds it."""
+    """Inside a transaction: the event, locked, if this owner still holds it (as an ORM object;
+    the worker reads its claims with ``owned_many``)."""
     stmt = (
         select(InboundEvent)
         .where(
@@ -129,24 +130,6 @@ async def load_owned(session: AsyncSession, event_id: int, owner: str) -> Inboun
         .execution_options(populate_existing=True)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def load_owned_many(
-    session: AsyncSession, event_ids: list[int], owner: str
-) -> list[InboundEvent]:
-    """``load_owned`` for several events in one query: those this owner still holds, locked."""
-    stmt = (
-        select(InboundEvent)
-        .where(
-            InboundEvent.id.in_(event_ids),
-            InboundEvent.lease_owner == owner,
-            InboundEvent.status == "pending",
-        )
-        .order_by(InboundEvent.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return list((await session.execute(stmt)).scalars())
 
 
 @dataclass(frozen=True)
