@@ -12,6 +12,12 @@ messages), and its failure is recorded in the same transaction. The transaction 
 callbacks are waiting to be acknowledged (``yield_to``: on SQLite the acknowledgement needs the
 one write lock); the rest of the claim goes on in the next one. A commit then costs one fsync-free
 WAL write for several events instead of one each, and the rule parameters load once.
+
+The hot path is Core, not ORM: the claimed events are read as plain columns, each done (or
+failure) mark is one prebuilt UPDATE, seen at once by the next event's handler, and what a
+handler queued is inserted by one prebuilt INSERT inside its savepoint (``Outbox(deferred=True)``)
+instead of as ORM objects flushed one by one (bench/bench_worker.py: 1.5 -> 0.7 ms CPU a 帮助).
+An actor cache per batch would buy nothing: a claim holds at most one event per user.
 """
 
 from __future__ import annotations
