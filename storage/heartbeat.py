@@ -4,7 +4,7 @@ A lease (60 s by default) bounds how long a crashed process keeps what it claime
 instance also beats here every few seconds; an owner whose beat is older than `dead_after` is
 dead, and its pending events and outbox messages become claimable at once. Freeing a lease
 changes nothing else: a stalled owner that comes back still finds its event unless another
-instance has claimed it meanwhile (storage.inbound.load_owned checks the owner), and a row an
+instance has claimed it meanwhile (storage.inbound.owned_many checks the owner), and a row an
 owner holds locked in its handler's transaction is skipped, so a live owner never loses an
 event it is working on. A reap never waits for a lock, so instances reaping each other at once
 cannot deadlock (see `reap`).

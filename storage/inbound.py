@@ -10,8 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.db import insert_for
@@ -117,7 +117,8 @@ async def claim(
 
 
 async def load_owned(session: AsyncSession, event_id: int, owner: str) -> InboundEvent | None:
-    """Inside the handler's transaction: the event, locked, if this owner still holds it."""
+    """Inside a transaction: the event, locked, if this owner still holds it (as an ORM object;
+    the worker reads its claims with ``owned_many``)."""
     stmt = (
         select(InboundEvent)
         .where(
@@ -131,22 +132,78 @@ async def load_owned(session: AsyncSession, event_id: int, owner: str) -> Inboun
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def load_owned_many(
-    session: AsyncSession, event_ids: list[int], owner: str
-) -> list[InboundEvent]:
-    """``load_owned`` for several events in one query: those this owner still holds, locked."""
-    stmt = (
-        select(InboundEvent)
-        .where(
-            InboundEvent.id.in_(event_ids),
-            InboundEvent.lease_owner == owner,
-            InboundEvent.status == "pending",
-        )
-        .order_by(InboundEvent.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+@dataclass(frozen=True)
+class Owned:
+    """What the worker needs of a claimed event (read as plain columns, not as an ORM object)."""
+
+    id: int
+    userid: str
+    channel: str
+    payload: str
+    attempts: int
+
+
+_EVENTS: Table = InboundEvent.__table__  # type: ignore[assignment]
+
+# Built once: the worker runs these for every event (no statement construction on the hot path).
+_OWNED = (
+    select(_EVENTS.c.id, _EVENTS.c.userid, _EVENTS.c.channel, _EVENTS.c.payload, _EVENTS.c.attempts)
+    .where(
+        _EVENTS.c.id.in_(bindparam("ids", expanding=True)),
+        _EVENTS.c.lease_owner == bindparam("owner"),
+        _EVENTS.c.status == "pending",
     )
-    return list((await session.execute(stmt)).scalars())
+    .order_by(_EVENTS.c.id)
+    .with_for_update()
+)
+_DONE = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"))
+    .values(status="done", processed_at=bindparam("at"), lease_owner=None, error=bindparam("why"))
+)
+_SETTLE = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"))
+    .values(
+        status=bindparam("to"),
+        processed_at=bindparam("at"),
+        lease_owner=None,
+        lease_until=bindparam("until"),
+        error=bindparam("why"),
+    )
+)
+
+
+async def owned_many(conn: AsyncConnection, event_ids: list[int], owner: str) -> list[Owned]:
+    """Inside the handler's transaction (its session's connection): those of these events this
+    owner still holds, locked, in id order."""
+    rows = await conn.execute(_OWNED, {"ids": event_ids, "owner": owner})
+    return [Owned(*row) for row in rows]
+
+
+async def mark_done(
+    conn: AsyncConnection, event_id: int, at: dt.datetime, error: str | None = None
+) -> None:
+    """The event is handled (``error``: why it was dropped unhandled, e.g. an unreadable
+    payload): one statement, seen at once by what the transaction does next."""
+    await conn.execute(_DONE, {"event_id": event_id, "at": at, "why": error})
+
+
+async def mark_failed(
+    conn: AsyncConnection,
+    event_id: int,
+    at: dt.datetime,
+    error: str,
+    *,
+    retry_at: dt.datetime | None,
+) -> None:
+    """The handler failed: pending again from ``retry_at`` (its lease let go), or, with no
+    ``retry_at``, failed for good."""
+    status, processed = ("pending", None) if retry_at is not None else ("failed", at)
+    await conn.execute(
+        _SETTLE,
+        {"event_id": event_id, "to": status, "at": processed, "until": retry_at, "why": error},
+    )
 
 
 async def pending_count(session: AsyncSession) -> int:

@@ -342,7 +342,11 @@ class OutboxDelivery(Base):
     """One row per recipient per delivered message: the per-recipient rate budget's ledger."""
 
     __tablename__ = "outbox_delivery"
-    __table_args__ = (Index("ix_outbox_delivery_recipient_at", "recipient", "sent_at"),)
+    __table_args__ = (
+        Index("ix_outbox_delivery_recipient_at", "recipient", "sent_at"),
+        # The sender stamps and frees an attempt's slots by these (storage.outbox).
+        Index("ix_outbox_delivery_message_attempt", "message_id", "attempt"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("outbox_message.id"))
     recipient: Mapped[str] = mapped_column(String(64))

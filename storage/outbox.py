@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,15 +53,34 @@ def split_text(text: str, limit: int = TEXT_BYTES) -> list[str]:
 BULK_COLUMNS = ("recipients", "body", "ref")  # what differs between bulk rows (template_cards)
 
 
-class Outbox:
-    """Queues messages in the caller's transaction. Nothing leaves before that commits."""
+_MESSAGES: Table = OutboxMessage.__table__  # type: ignore[assignment]
+_INSERT_MESSAGES = insert(_MESSAGES)  # built once: the worker's every reply goes through it
 
-    def __init__(self, session: AsyncSession, now: dt.datetime, cause_event_id: int | None = None):
+
+class Outbox:
+    """Queues messages in the caller's transaction. Nothing leaves before that commits.
+
+    ``deferred=True`` (the event worker's way): the one-by-one methods keep their rows here and
+    ``write`` inserts them, in queuing order, with one Core statement, instead of as ORM objects
+    flushed one by one (what a simple reply costs most of the worker's time for otherwise);
+    whoever defers must ``write`` before the transaction (or savepoint) ends, and the returned
+    objects carry no id. Otherwise each is added to the session and flushed with it."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        now: dt.datetime,
+        cause_event_id: int | None = None,
+        *,
+        deferred: bool = False,
+    ):
         self.session = session
         self.now = now
         self.cause_event_id = cause_event_id
-        self.queued: list[OutboxMessage] = []  # what the one-by-one methods queued
+        self.deferred = deferred
+        self.queued = 0  # messages the one-by-one methods queued
         self.bulk_queued = 0  # rows written by the bulk methods (template_cards)
+        self._unwritten: list[dict[str, Any]] = []  # deferred: rows ``write`` has yet to insert
 
     def _add(
         self,
@@ -70,42 +89,46 @@ class Outbox:
         body: dict[str, Any],
         priority: int,
         ref: str | None = None,
-    ) -> OutboxMessage:
-        message = OutboxMessage(
-            created_at=self.now,
-            priority=priority,
-            api=api,
-            recipients=sorted(set(recipients)),
-            body=body,
-            status="pending",
-            attempts=0,
-            not_before=self.now,
-            cause_event_id=self.cause_event_id,
-            ref=ref,
-        )
-        self.session.add(message)
-        self.queued.append(message)
-        return message
+    ) -> None:
+        row = {
+            "created_at": self.now,
+            "priority": priority,
+            "api": api,
+            "recipients": sorted(set(recipients)),
+            "body": body,
+            "status": "pending",
+            "attempts": 0,
+            "not_before": self.now,
+            "cause_event_id": self.cause_event_id,
+            "ref": ref,
+        }
+        if self.deferred:
+            self._unwritten.append({**row, "invalid_users": []})
+        else:
+            self.session.add(OutboxMessage(**row))
+        self.queued += 1
 
-    def text(self, users: Iterable[str], content: str, *, priority: int = NOTIFY) -> OutboxMessage:
-        """A text; a long one goes as several messages, cut at line ends. Returns the first."""
+    async def write(self) -> None:
+        """Deferred: insert what was queued since the last ``write``, in queuing order."""
+        rows, self._unwritten = self._unwritten, []
+        if rows:
+            conn = await self.session.connection()
+            await conn.execute(_INSERT_MESSAGES, rows[0] if len(rows) == 1 else rows)
+
+    def text(self, users: Iterable[str], content: str, *, priority: int = NOTIFY) -> None:
+        """A text; a long one goes as several messages, cut at line ends."""
         users = list(users)
-        messages = [
+        for part in split_text(content):
             self._add(SEND, users, {"msgtype": "text", "text": {"content": part}}, priority)
-            for part in split_text(content)
-        ]
-        return messages[0]
 
-    def reply(self, user: str, content: str) -> OutboxMessage:
+    def reply(self, user: str, content: str) -> None:
         """The answer to a user's own command: goes before notifications."""
-        return self.text([user], content, priority=REPLY)
+        self.text([user], content, priority=REPLY)
 
-    def markdown(
-        self, users: Iterable[str], content: str, *, priority: int = NOTIFY
-    ) -> OutboxMessage:
+    def markdown(self, users: Iterable[str], content: str, *, priority: int = NOTIFY) -> None:
         users = list(users)
         body = {"msgtype": "markdown", "markdown": {"content": content}}
-        return self._add(SEND, users, body, priority)
+        self._add(SEND, users, body, priority)
 
     def textcard(
         self,
@@ -115,20 +138,20 @@ class Outbox:
         url: str,
         *,
         priority: int = NOTIFY,
-    ) -> OutboxMessage:
+    ) -> None:
         users = list(users)
         body = {
             "msgtype": "textcard",
             "textcard": {"title": title, "description": description, "url": url, "btntxt": "详情"},
         }
-        return self._add(SEND, users, body, priority)
+        self._add(SEND, users, body, priority)
 
     def template_card(
         self, users: Iterable[str], card: dict[str, Any], *, priority: int = NOTIFY
-    ) -> OutboxMessage:
+    ) -> None:
         users = list(users)
         body = {"msgtype": "template_card", "template_card": card}
-        return self._add(SEND, users, body, priority, ref=card.get("task_id"))
+        self._add(SEND, users, body, priority, ref=card.get("task_id"))
 
     async def template_cards(
         self,
@@ -140,10 +163,12 @@ class Outbox:
         ``template_card`` would queue one by one, written by one executemany instead of as
         ORM objects flushed one by one (on SQLite through the driver: see ``storage.bulk``).
         What was queued before is flushed first, so message ids keep the order of queuing.
-        The rows are not ORM objects and are not in ``queued``; ``bulk_queued`` counts them.
+        The rows are not ORM objects and are not counted in ``queued``; ``bulk_queued`` counts
+        them.
         Returns how many were queued."""
         if not batch:
             return 0
+        await self.write()
         await self.session.flush()
         value = binder(self.session)
         now = value(self.now)
@@ -169,20 +194,18 @@ class Outbox:
         self.bulk_queued += len(rows)
         return len(rows)
 
-    def update_card(
-        self, users: Iterable[str], response_code: str, card: dict[str, Any]
-    ) -> OutboxMessage:
+    def update_card(self, users: Iterable[str], response_code: str, card: dict[str, Any]) -> None:
         users = list(users)
         body = {
             "userids": sorted(set(users)),
             "response_code": response_code,
             "template_card": card,
         }
-        return self._add(UPDATE_CARD, users, body, REPLY, ref=card.get("task_id"))
+        self._add(UPDATE_CARD, users, body, REPLY, ref=card.get("task_id"))
 
     def update_button(
         self, users: Iterable[str], response_code: str, label: str, *, task_id: str
-    ) -> OutboxMessage:
+    ) -> None:
         """A button card's buttons replaced by one disabled label (e.g. 已确认)."""
         users = list(users)
         body = {
@@ -190,37 +213,35 @@ class Outbox:
             "response_code": response_code,
             "button": {"replace_name": label},
         }
-        return self._add(UPDATE_CARD, users, body, REPLY, ref=task_id)
+        self._add(UPDATE_CARD, users, body, REPLY, ref=task_id)
 
     def file(
         self, users: Iterable[str], filename: str, content_b64: str, *, priority: int = REPLY
-    ) -> OutboxMessage:
+    ) -> None:
         users = list(users)
         body = {"filename": filename, "content_b64": content_b64}
-        return self._add(UPLOAD_AND_SEND_FILE, users, body, priority)
+        self._add(UPLOAD_AND_SEND_FILE, users, body, priority)
 
-    def appchat_text(self, chatid: str, content: str) -> OutboxMessage:
+    def appchat_text(self, chatid: str, content: str) -> None:
         body = {"chatid": chatid, "msgtype": "text", "text": {"content": content}}
-        return self._add(APPCHAT_SEND, [], body, NOTIFY, ref=chatid)
+        self._add(APPCHAT_SEND, [], body, NOTIFY, ref=chatid)
 
-    def appchat_textcard(
-        self, chatid: str, title: str, description: str, url: str
-    ) -> OutboxMessage:
+    def appchat_textcard(self, chatid: str, title: str, description: str, url: str) -> None:
         body = {
             "chatid": chatid,
             "msgtype": "textcard",
             "textcard": {"title": title, "description": description, "url": url, "btntxt": "详情"},
         }
-        return self._add(APPCHAT_SEND, [], body, NOTIFY, ref=chatid)
+        self._add(APPCHAT_SEND, [], body, NOTIFY, ref=chatid)
 
-    def appchat_create(self, chatid: str, name: str, owner: str, users: list[str]) -> OutboxMessage:
+    def appchat_create(self, chatid: str, name: str, owner: str, users: list[str]) -> None:
         body = {"chatid": chatid, "name": name, "owner": owner, "userlist": sorted(set(users))}
         self.session.add(
             GroupChat(
                 chatid=chatid, name=name, owner=owner, created_at=self.now, updated_at=self.now
             )
         )
-        return self._add(APPCHAT_CREATE, [], body, NOTIFY, ref=chatid)
+        self._add(APPCHAT_CREATE, [], body, NOTIFY, ref=chatid)
 
     def appchat_update(
         self,
@@ -228,7 +249,7 @@ class Outbox:
         add: list[str] | None = None,
         remove: list[str] | None = None,
         owner: str | None = None,
-    ) -> OutboxMessage:
+    ) -> None:
         """Members in and out; ``owner`` hands the chat to another member (it must be one
         after the change: WeCom refuses to remove the owner without naming a new one)."""
         body: dict[str, Any] = {
@@ -238,18 +259,54 @@ class Outbox:
         }
         if owner is not None:
             body["owner"] = owner
-        return self._add(APPCHAT_UPDATE, [], body, NOTIFY, ref=chatid)
+        self._add(APPCHAT_UPDATE, [], body, NOTIFY, ref=chatid)
 
-    def undelivered(self, users: Iterable[str], content: str, about: int) -> OutboxMessage:
+    def undelivered(self, users: Iterable[str], content: str, about: int) -> None:
         """A notice that message ``about`` was given up; never itself the subject of one."""
         body = {"msgtype": "text", "text": {"content": content}}
-        return self._add(SEND, list(users), body, REPLY, ref=f"{UNDELIVERED}{about}")
+        self._add(SEND, list(users), body, REPLY, ref=f"{UNDELIVERED}{about}")
 
 
 UNDELIVERED = "undelivered:"  # ref prefix of the notices about a message given up
 
 
 # --- the delivering side (used by bot.runtime.sender) ------------------------------------------------
+
+# Built once, as Core statements on the tables: the sender runs them for every message (an ORM
+# bulk UPDATE by primary key costs several times as much per row).
+_SLOTS: Table = OutboxDelivery.__table__  # type: ignore[assignment]
+_STAMP_SLOTS = (
+    update(_SLOTS)
+    .where(_SLOTS.c.message_id == bindparam("m"), _SLOTS.c.attempt == bindparam("a"))
+    .values(sent_at=bindparam("at"))
+)
+_SENT = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("m"))
+    .values(
+        status="sent",
+        sent_at=bindparam("at"),
+        response=bindparam("answer", type_=_MESSAGES.c.response.type),
+        lease_owner=None,
+        lease_until=None,
+        error=None,
+    )
+)
+_RESERVE = insert(_SLOTS)
+_WAIT = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("m"))
+    .values(not_before=bindparam("until"), lease_owner=None, lease_until=None)
+)
+_FIRST_SEND = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("m"))
+    .values(
+        content_key=bindparam("key"),
+        first_sent_at=bindparam("at"),
+        duplicate_check=bindparam("check"),
+    )
+)
 
 
 def _claimable(now: dt.datetime) -> Any:
@@ -271,23 +328,16 @@ async def claim(
         .limit(limit)
         .with_for_update(skip_locked=True)  # PostgreSQL: instances take disjoint rows
     )
+    # One statement: the re-check in WHERE makes a row another instance took meanwhile lose;
+    # the rows won come back whole (RETURNING), in no set order.
     result = await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(due.scalar_subquery()), _claimable(now))
         .values(lease_owner=owner, lease_until=now + lease, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage.id)
-        .execution_options(synchronize_session=False)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    won = list(result.scalars())
-    if not won:
-        return []
-    rows = await session.execute(
-        select(OutboxMessage)
-        .where(OutboxMessage.id.in_(won))
-        .order_by(OutboxMessage.priority, OutboxMessage.id)
-        .execution_options(populate_existing=True)
-    )
-    return list(rows.scalars())
+    return sorted(result.scalars(), key=lambda m: (m.priority, m.id))
 
 
 @dataclass(frozen=True)
@@ -335,7 +385,7 @@ async def reserve_many(
     """``reserve`` for several attempts at once: (message id, attempt, recipient) each."""
     if slots:
         await session.execute(
-            insert(OutboxDelivery),
+            _RESERVE,
             [
                 {"message_id": m, "attempt": a, "recipient": r, "sent_at": until}
                 for m, a, r in slots
@@ -348,16 +398,7 @@ async def wait_for_budget(session: AsyncSession, waits: dict[int, dt.datetime]) 
     is not an attempt."""
     if waits:
         await session.execute(
-            update(OutboxMessage),
-            [
-                {
-                    "id": message_id,
-                    "not_before": until,
-                    "lease_owner": None,
-                    "lease_until": None,
-                }
-                for message_id, until in waits.items()
-            ],
+            _WAIT, [{"m": message_id, "until": until} for message_id, until in waits.items()]
         )
         await session.execute(
             update(OutboxMessage)
@@ -374,27 +415,9 @@ async def mark_sent(
     are stamped with the answer's time (never before WeCom counted it)."""
     if not sent:
         return
-    slots = cast(Table, OutboxDelivery.__table__)
+    await session.execute(_STAMP_SLOTS, [{"m": m, "a": a, "at": at} for m, a, at, _ in sent])
     await session.execute(
-        update(slots)
-        .where(slots.c.message_id == bindparam("m"), slots.c.attempt == bindparam("a"))
-        .values(sent_at=bindparam("at")),
-        [{"m": m, "a": a, "at": at} for m, a, at, _ in sent],
-    )
-    await session.execute(
-        update(OutboxMessage),
-        [
-            {
-                "id": m,
-                "status": "sent",
-                "sent_at": at,
-                "response": response,
-                "lease_owner": None,
-                "lease_until": None,
-                "error": None,
-            }
-            for m, _, at, response in sent
-        ],
+        _SENT, [{"m": m, "at": at, "answer": response} for m, _, at, response in sent]
     )
 
 
@@ -451,11 +474,8 @@ async def first_sends(
     """``first_send`` for several messages: (id, content key, duplicate check) each."""
     if firsts:
         await session.execute(
-            update(OutboxMessage),
-            [
-                {"id": m, "content_key": key, "first_sent_at": at, "duplicate_check": check}
-                for m, key, check in firsts
-            ],
+            _FIRST_SEND,
+            [{"m": m, "key": key, "at": at, "check": check} for m, key, check in firsts],
         )
 
 

@@ -8,7 +8,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, literal, or_, select, union_all, update
+from sqlalchemy import (
+    BindParameter,
+    Table,
+    bindparam,
+    delete,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_for
@@ -94,6 +104,23 @@ class OrgRepo:
         return found, sorted(str(c) for c, _ in rows)
 
 
+def _identity() -> Any:
+    """RoleRepo.identity's query, built once (it runs for every event the worker handles)."""
+    roles: Table = RoleBinding.__table__  # type: ignore[assignment]
+    people: Table = Inspector.__table__  # type: ignore[assignment]
+    userid: BindParameter[str] = bindparam("userid")
+    bindings = select(
+        literal(0).label("kind"), roles.c.id, roles.c.role, roles.c.org_code, roles.c.dept_code
+    ).where(roles.c.userid == userid)
+    inspectors = select(
+        literal(1), people.c.id, literal(""), people.c.org_code, people.c.name
+    ).where(people.c.userid == userid, people.c.active.is_(True))
+    return union_all(bindings, inspectors).order_by("kind", "id")
+
+
+_IDENTITY = _identity()
+
+
 class RoleRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -110,19 +137,7 @@ class RoleRepo:
         """In one query: the user's bindings (role, org, dept) in grant order, and their active
         inspector record's (org, name), the first if several (what ``bindings_for`` and
         ``InspectorRepo.active_by_userid`` give, for the worker's every event)."""
-        bindings = select(
-            literal(0).label("kind"),
-            RoleBinding.id,
-            RoleBinding.role,
-            RoleBinding.org_code,
-            RoleBinding.dept_code,
-        ).where(RoleBinding.userid == userid)
-        inspectors = select(
-            literal(1), Inspector.id, literal(""), Inspector.org_code, Inspector.name
-        ).where(Inspector.userid == userid, Inspector.active.is_(True))
-        rows = (
-            await self.session.execute(union_all(bindings, inspectors).order_by("kind", "id"))
-        ).all()
+        rows = (await self.session.execute(_IDENTITY, {"userid": userid})).all()
         found = [(r[2], r[3], r[4]) for r in rows if r[0] == 0]
         inspector = next(((r[3], r[4]) for r in rows if r[0] == 1), None)
         return found, inspector

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.runtime.sender import OutboxSender
 from storage import outbox as ob
@@ -107,8 +107,11 @@ async def test_nothing_leaves_when_the_causing_transaction_rolls_back(h: Harness
 
 async def test_not_before_is_respected(h: Harness) -> None:
     async with h.db.transaction() as session:
-        message = Outbox(session, h.clock.now()).text(["later"], "明天")
-        message.not_before = h.clock.now() + dt.timedelta(hours=1)
+        Outbox(session, h.clock.now()).text(["later"], "明天")
+        await session.flush()
+        await session.execute(
+            update(OutboxMessage).values(not_before=h.clock.now() + dt.timedelta(hours=1))
+        )
     await h.settle()
     assert h.wecom.texts_to("later") == []
     h.clock.advance(hours=1)

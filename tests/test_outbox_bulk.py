@@ -31,7 +31,7 @@ async def test_bulk_cards_are_the_rows_template_card_writes(db: Database) -> Non
             await outbox.template_cards([(["u2", "u1", "u2"], card("bulk")), (["u3"], card("x"))])
             == 2
         )
-        assert (len(outbox.queued), outbox.bulk_queued) == (2, 2)
+        assert (outbox.queued, outbox.bulk_queued) == (2, 2)
         outbox.text(["last"], "queued after the cards")
     async with db.transaction() as session:
         # The stored values themselves (not through the ORM's types): byte for byte the same.

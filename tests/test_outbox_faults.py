@@ -164,3 +164,30 @@ async def test_one_recipients_hung_call_does_not_delay_another_recipient(h: Harn
         hold.set()
     await within(sending, "the sender's round")
     assert h.wecom.texts_to("slow") == ["慢"]
+
+
+async def test_a_hung_lane_does_not_hold_up_the_next_batch(h: Harness) -> None:
+    """Lanes refill independently: while one recipient's call hangs, the next batch is claimed
+    and sent; that recipient's next message waits for the hung one and arrives after it."""
+    hold = asyncio.Event()
+    h.wecom.inject(SEND, hold=hold, to="slow")
+    async with h.db.transaction() as session:
+        outbox = Outbox(session, h.clock.now())
+        outbox.text(["slow"], "慢 1", priority=REPLY)
+        outbox.text(["fast1"], "快", priority=REPLY)
+        outbox.text(["fast2"], "快", priority=REPLY)
+        outbox.text(["slow"], "慢 2", priority=REPLY)  # the first batch (4) ends here
+        outbox.text(["fast3"], "快", priority=REPLY)
+        outbox.text(["fast4"], "快", priority=REPLY)
+    sender = OutboxSender(h.db, h.runtime.sender.client, h.settings, h.clock, batch=4)
+    sending = asyncio.create_task(sender.run_once())
+    try:
+        await wait_until(
+            lambda: all(h.wecom.texts_to(f"fast{i}") == ["快"] for i in (1, 2, 3, 4)),
+            "the second batch's messages while the first batch's slow lane hangs",
+        )
+        assert h.wecom.texts_to("slow") == []
+    finally:
+        hold.set()
+    assert await within(sending, "the sender's round") == 6
+    assert h.wecom.texts_to("slow") == ["慢 1", "慢 2"]

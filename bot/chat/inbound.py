@@ -205,6 +205,27 @@ def envelope(xml: str) -> Envelope:
     return Envelope(user, msg_type, f"msg:{msg_id}")
 
 
+def _number(root: Element, tag: str) -> int:
+    try:
+        return int(_text(root, tag) or 0)
+    except ValueError as exc:
+        raise PayloadError(f"{tag} is not a number") from exc
+
+
+def _text_command(root: Element) -> TextCommand:
+    """A text message, read from the tree already parsed: what wechatpy's parser gives for it
+    (whitespace-trimmed values, MsgId and CreateTime as integers), without parsing the XML a
+    second time (the worker's most common event)."""
+    content = _text(root, "Content") or ""
+    return TextCommand(
+        user=_text(root, "FromUserName") or "",
+        text=normalise(content),
+        msg_id=str(_number(root, "MsgId")),
+        create_time=_number(root, "CreateTime"),
+        raw=content,
+    )
+
+
 def parse(xml: str) -> Inbound:
     """Typed message from a decrypted payload (already checked by `envelope`)."""
     root = safe_xml(xml)
@@ -224,17 +245,11 @@ def parse(xml: str) -> Inbound:
             response_code=model.response_code,
             selected=tuple(model.selected_items),
         )
+    if msg_type == "text":
+        return _text_command(root)
     message = parse_standard_message(xml)
     user = str(message.source or "")
     create_time = int(message.time or 0)
-    if msg_type == "text":
-        return TextCommand(
-            user=user,
-            text=normalise(str(message.content or "")),
-            msg_id=str(message.id),
-            create_time=create_time,
-            raw=str(message.content or "").strip(),
-        )
     raw = {child.tag: (child.text or "") for child in root if len(child) == 0}
     kind = f"event:{event}" if msg_type == "event" else msg_type
     return OtherEvent(user=user, create_time=create_time, kind=kind, raw=raw)

@@ -42,14 +42,16 @@ async def build_context(
     entropy: Entropy | None = None,
     event_id: int | None = None,
     channel: str = "text",
+    deferred_outbox: bool = False,
 ) -> Context:
     """A Context in ``session``'s transaction: as ``userid``, or as the system for due actions.
-    Messages it queues name ``event_id`` as their cause."""
+    Messages it queues name ``event_id`` as their cause. ``deferred_outbox``: they are inserted
+    only by ``ctx.outbox.write()`` (storage.outbox.Outbox), which the caller then owes."""
     repos = Repositories(session)
     actor = Actor(SYSTEM) if userid is None else await load_actor(repos, userid)
     return Context(
         session=session,
-        outbox=Outbox(session, clock.now(), cause_event_id=event_id),
+        outbox=Outbox(session, clock.now(), cause_event_id=event_id, deferred=deferred_outbox),
         clock=clock,
         settings=settings,
         actor=actor,

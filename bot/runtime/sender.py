@@ -11,9 +11,10 @@ its stamp, which covers the difference between our clock and WeCom's.
 
 Concurrency. A claimed batch is split into lanes of messages that share no recipient (or group
 chat); lanes run concurrently (``send_concurrency`` at most), each lane in id order, so one
-recipient's hung call holds up that recipient only and each recipient's order is kept. The
-next batch is claimed when every lane of this one is through, so messages that become due
-meanwhile wait for the slowest lane (at most the client's attempts times its timeout).
+recipient's hung call holds up that recipient only and each recipient's order is kept. Lanes
+refill independently: the next batch is claimed once no more than half a batch is unanswered,
+not when the slowest lane is through; a lane of the new batch that shares a recipient with a
+lane still running starts after it.
 
 Transactions. A claimed batch costs three transactions, not two per message: the claim; one
 that reserves the budget of every message in it (one query for the recipients' usage, one for
@@ -108,6 +109,13 @@ class _Ledger:
         self.oldest_in_hour = min(self.oldest_in_hour or at, at)
 
 
+def _keys(m: OutboxMessage) -> list[str]:
+    """What a message's order is kept within: each recipient, or its group chat."""
+    if m.recipients:
+        return [f"u:{r.lower()}" for r in m.recipients]
+    return [f"c:{m.body.get('chatid', '')}"]
+
+
 def lanes(messages: list[OutboxMessage]) -> list[list[OutboxMessage]]:
     """Messages split into groups that share no recipient or chat, each in the claimed order."""
     parent: dict[str, str] = {}
@@ -117,18 +125,13 @@ def lanes(messages: list[OutboxMessage]) -> list[list[OutboxMessage]]:
             x = parent[x]
         return x
 
-    def keys(m: OutboxMessage) -> list[str]:
-        if m.recipients:
-            return [f"u:{r.lower()}" for r in m.recipients]
-        return [f"c:{m.body.get('chatid', '')}"]
-
     for m in messages:
-        first, *rest = keys(m)
+        first, *rest = _keys(m)
         for k in rest:
             parent[root(k)] = root(first)
     grouped: dict[str, list[OutboxMessage]] = {}
     for m in messages:
-        grouped.setdefault(root(keys(m)[0]), []).append(m)
+        grouped.setdefault(root(_keys(m)[0]), []).append(m)
     return list(grouped.values())
 
 
@@ -158,57 +161,75 @@ class OutboxSender:
         self.before_each: Callable[[], Awaitable[None]] = _nothing
 
     async def run_once(self) -> int:
-        """Deliver what is due now; returns how many messages left (sent or failed for good)."""
-        done = 0
-        while True:
-            async with self.db.transaction(rules=False) as session:
-                claimed = await ob.claim(
-                    session, self.owner, self.clock.now(), self.lease, self.batch
-                )
-            if not claimed:
-                return done
-            ready, _ = await self._reserve_all(claimed)
-            finished = await self._send_all(ready)
-            done += finished
-            if not finished:
-                return done
+        """Deliver what is due now; returns how many messages left (sent or failed for good).
 
-    async def _send_all(self, messages: list[OutboxMessage]) -> int:
-        """Send in lanes; mark the answers as they come, several per transaction."""
-        if not messages:
-            return 0
+        Lanes refill independently: once no more than half a batch is unanswered, the next
+        batch is claimed (and its budget reserved) and its lanes start at once, so a slow lane
+        holds up its own recipients only. A new lane that shares a recipient (or chat) with a
+        lane still running starts when that lane is through: each recipient's order holds."""
         answers: list[_Answer] = []
         arrived = asyncio.Event()
+        running: set[asyncio.Task[None]] = set()
+        tails: dict[str, asyncio.Task[None]] = {}  # recipient or chat key -> its latest lane
+        started: list[asyncio.Task[None]] = []
+        unanswered, done, exhausted = 0, 0, False
 
-        async def lane(group: list[OutboxMessage]) -> None:
+        async def lane(group: list[OutboxMessage], after: list[asyncio.Task[None]]) -> None:
+            nonlocal unanswered
+            if after:
+                await asyncio.wait(after)  # the earlier lanes of these recipients
             async with self._lanes:
                 for message in group:
                     await self.before_each()
                     answers.append(await self._attempt(message))
+                    unanswered -= 1
                     arrived.set()
 
-        sending = asyncio.ensure_future(asyncio.gather(*(lane(g) for g in lanes(messages))))
-        finished = 0
+        def start(group: list[OutboxMessage]) -> None:
+            keys = {k for m in group for k in _keys(m)}
+            after = [t for k in keys if (t := tails.get(k)) is not None and not t.done()]
+            task = asyncio.create_task(lane(group, list(dict.fromkeys(after))))
+            for k in keys:
+                tails[k] = task
+            started.append(task)
+            running.add(task)
+            task.add_done_callback(running.discard)
+            task.add_done_callback(lambda _: arrived.set())
+
         try:
             while True:
-                if not answers:
-                    if sending.done():
-                        break
-                    waiting: asyncio.Future[Any] = asyncio.ensure_future(arrived.wait())
-                    either: list[asyncio.Future[Any]] = [sending, waiting]
-                    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-                    waiting.cancel()
-                    arrived.clear()
+                if answers:
+                    if running and len(answers) < self.batch // 2:
+                        await asyncio.sleep(0)  # answers already in let in: fewer, bigger marks
+                    batch = list(answers)
+                    answers.clear()
+                    done += await self._mark(batch)
                     continue
-                batch = list(answers)
-                answers.clear()
-                finished += await self._mark(batch)
-            sending.result()
+                if not exhausted and unanswered <= self.batch // 2:
+                    async with self.db.transaction(rules=False) as session:
+                        claimed = await ob.claim(
+                            session, self.owner, self.clock.now(), self.lease, self.batch
+                        )
+                    exhausted = not claimed
+                    if claimed:
+                        ready, _ = await self._reserve_all(claimed)
+                        for group in lanes(ready):
+                            unanswered += len(group)
+                            start(group)
+                    continue  # answers may have come in meanwhile (PostgreSQL awaits I/O)
+                if not running:
+                    break  # nothing claimable, nothing in flight, every answer marked
+                await arrived.wait()
+                arrived.clear()
+            for task in started:
+                task.result()  # a lane's own failure (not a WeCom error: those are answers)
         finally:
-            if not sending.done():
-                sending.cancel()
-                await asyncio.gather(sending, return_exceptions=True)
-        return finished
+            lanes_left = [t for t in started if not t.done()]
+            for task in lanes_left:
+                task.cancel()
+            if lanes_left:
+                await asyncio.gather(*lanes_left, return_exceptions=True)
+        return done
 
     async def _attempt(self, message: OutboxMessage) -> _Answer:
         try:
