@@ -3,7 +3,7 @@ frees an attempt's slots by (message_id, attempt) for every message it sends, wh
 index scanned the whole ledger, a table that only grows.
 
 Revision ID: 0010_capcpu
-Revises: 0009_names
+Revises: 0010_pgsearch
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import op
 
 revision: str = "0010_capcpu"
-down_revision: str | None = "0009_names"
+down_revision: str | None = "0010_pgsearch"
 branch_labels = None
 depends_on = None
 
