@@ -13,6 +13,7 @@ from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
 from handlers.common import MANAGERS, load_task, manager_role, send
 from inspection.quotas import TIER_LABELS, QuarterCoverage, Tier
+from storage import publication as publication_store
 from storage import quotas
 from storage import results as result_store
 from storage import swaps as swap_store
@@ -80,13 +81,25 @@ async def task_lines(ctx: Context, orgs: list[str]) -> list[str]:
             tuple(ctx.settings.calendar.holidays), tuple(ctx.settings.calendar.makeup_workdays)
         )
         lines.append(f"待公开结果的任务（{len(waiting)}个，第37条）：")
+        firsts = await first_unpublished(ctx, [t.id for t in waiting])
         for task in waiting:
             assert task.completed_at is not None
             on = task.completed_at.astimezone(ctx.settings.tz).date()
-            due, unknown_year = result_store.publication_due(task, on, calendar)
+            due, unknown_year = result_store.publication_due(task, on, calendar, firsts[task.id])
             when = f"最迟{due.isoformat()}公开" if due else f"{unknown_year}年节假日未载入"
             lines.append(f"  {task.code}「{task.name}」完成于{on.isoformat()}，{when}")
     return lines or ["没有待录入结果或待公开的任务。"]
+
+
+async def first_unpublished(ctx: Context, task_ids: list[int]) -> dict[int, list[dt.date]]:
+    """Per task: the day its earliest unpublished result was recorded, in a list (empty when
+    none): with the task's clock start it gives the first publication due (Art. 37)."""
+    out: dict[int, list[dt.date]] = {t: [] for t in task_ids}
+    for r in await publication_store.unit_results(ctx.session, task_ids):
+        if r.first_unpublished_at is not None:
+            day = r.first_unpublished_at.astimezone(ctx.settings.tz).date()
+            out[r.task_id] = [min([day, *out[r.task_id]])]
+    return out
 
 
 @router.command(
@@ -145,7 +158,8 @@ async def task_progress(msg: TextCommand, ctx: Context) -> None:
         calendar = result_store.work_calendar(
             tuple(ctx.settings.calendar.holidays), tuple(ctx.settings.calendar.makeup_workdays)
         )
-        due, unknown_year = result_store.publication_due(task, on, calendar)
+        firsts = await first_unpublished(ctx, [task.id])
+        due, unknown_year = result_store.publication_due(task, on, calendar, firsts[task.id])
         when = f"最迟 {due.isoformat()} 公开" if due else f"{unknown_year}年节假日未载入"
         lines.append(f"任务完成日期 {on.isoformat()}，{when}（第37条）")
     missing = await result_store.outstanding(ctx.session, [task.id])

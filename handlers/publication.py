@@ -114,7 +114,17 @@ async def my_units(ctx: Context, task: Task) -> list[str]:
 
 
 async def record_one(ctx: Context, task: Task, unit: str, url: str) -> None:
-    deadline = publication_deadline_of(ctx, task, calendar(ctx))
+    # Art. 37: the unit is due by its earliest unpublished result (one recorded after the
+    # task's clock started is due from its recording).
+    first = next(
+        (
+            r.first_unpublished_at
+            for r in await store.unit_results(ctx.session, [task.id])
+            if r.org_code == unit
+        ),
+        None,
+    )
+    deadline = publication_deadline_of(ctx, task, calendar(ctx), first)
     today = ctx.now().astimezone(ctx.settings.tz).date()
     row, _ = await store.record_publication(
         ctx.session,

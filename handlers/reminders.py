@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bot.chat.context import Context, Role
 from bot.chat.router import Router
-from inspection.deadlines import publication_deadline
+from inspection.deadlines import results_publication_due
 from inspection.pool import CONSTRUCTION_APPROVALS
 from inspection.reminders import (
     CONSTRUCTION_WINDOW_DAYS,
@@ -60,6 +60,8 @@ class TaskDeadline:
     due: dt.date
     missing_years: tuple[int, ...]  # not loaded: the deadline is provisional
     working_days: int  # Art. 37's count in force for the task
+    # Due from the recording of a result that came in after the task's clock started.
+    recorded_later: bool = False
 
     @property
     def provisional(self) -> bool:
@@ -71,23 +73,30 @@ class TaskDeadline:
         years = "、".join(str(y) for y in self.missing_years)
         return f"（暂定：{years}年节假日安排尚未载入，按周末计算，载入后重新计算）"
 
+    def counted_from(self) -> str:
+        return (
+            f"录入后{self.working_days}个工作日"
+            if self.recorded_later
+            else (f"完成后{self.working_days}个工作日")
+        )
 
-def publication_deadline_of(ctx: Context, task: Task, cal: WorkCalendar) -> TaskDeadline:
-    """Art. 37: the n-th working day after the task's completion, n in force for the task
-    (20 under the rules of 2024-07-18)."""
-    assert task.completed_at is not None
-    return deadline_after(ctx, task, task.completed_at, cal)
 
-
-def deadline_after(
-    ctx: Context, task: Task, moment: dt.datetime, cal: WorkCalendar
+def publication_deadline_of(
+    ctx: Context, task: Task, cal: WorkCalendar, first_unpublished_at: dt.datetime | None = None
 ) -> TaskDeadline:
-    """Art. 37: the n-th working day (n in force for the task) after the day of ``moment``: the
-    task's completion, or the recording of a result that came in after its publication."""
-    day = moment.astimezone(ctx.settings.tz).date()
+    """Art. 37 (``inspection.deadlines.results_publication_due``): results of the task due n
+    working days (n in force for the task, 20 under the rules of 2024-07-18) after its clock
+    start when recorded by then, else n working days after their recording; given the
+    earliest unpublished result's recording, the date its unit is due by; without, the task
+    clock's."""
+    assert task.completed_at is not None
+    tz = ctx.settings.tz
+    clock = task.completed_at.astimezone(tz).date()
+    recorded = [] if first_unpublished_at is None else [first_unpublished_at.astimezone(tz).date()]
     days = rule_params(task.check_start).publication_working_days
-    due = publication_deadline(day, cal, days)
-    return TaskDeadline(due, tuple(cal.uncovered_years(day, due)), days)
+    due = results_publication_due(clock, recorded, cal, days)
+    start = max([clock, *recorded])
+    return TaskDeadline(due, tuple(cal.uncovered_years(start, due)), days, start > clock)
 
 
 class People:
@@ -155,7 +164,6 @@ async def run_reminders(ctx: Context) -> int:
     announce = not quiet or "deadline_moved" in settings.urgent
     due = [
         *await publication_reminders(ctx, today, cal, people, announce=announce),
-        *await late_result_reminders(ctx, today, cal, people),
         *await results_reminders(ctx, today, cal, people),
         *report_reminders(today, cal, people),
         *await construction_reminders(ctx, today, people),
@@ -198,33 +206,31 @@ async def publication_reminders(
     ctx: Context, today: dt.date, cal: WorkCalendar, people: People, *, announce: bool = True
 ) -> list[Reminder]:
     """Publishers and chiefs of each checking unit, 5 and 1 working days before its deadline,
-    then every working morning until published; the level above, a weekly list. Units whose
-    results are all secret are exempt."""
-    tasks = {t.id: t for t in await store.completed_tasks(ctx.session)}
-    if not tasks:
-        return []
-    deadlines = {i: publication_deadline_of(ctx, t, cal) for i, t in tasks.items()}
-    out = await recomputed_deadlines(ctx, tasks, deadlines, people) if announce else []
-    done = await pub_store.published(ctx.session, list(tasks))
+    then every working morning until published; the level above, a weekly list of what is
+    overdue, results recorded after their unit published included. A unit is due by its
+    earliest unpublished result's date (Art. 37: a result recorded after the task's clock
+    started is due from its recording). Units whose results are all secret are exempt."""
     overdue: dict[str, list[str]] = defaultdict(list)
-    for u in await pub_store.unit_results(ctx.session, list(tasks)):
-        if (u.task_id, u.org_code) in done or not u.results:
-            continue
-        task, d = tasks[u.task_id], deadlines[u.task_id]
-        occ = current_occasion(d.due, today, cal, PUBLICATION_BEFORE)
-        if occ is None:
-            continue
-        who = people.holders((Role.PUBLISHER, Role.CHIEF), u.org_code) or people.holders(
-            (Role.ADMIN,), u.org_code
-        )
-        text = publication_text(task, people.name(u.org_code), u.results, d, occ)
-        out.append(Reminder("publication", f"{task.code}:{u.org_code}", occ.key, who, text))
-        parent = people.parent(u.org_code)
-        if occ.overdue and parent:
-            overdue[parent].append(
-                f"· {people.name(u.org_code)} 任务 {task.code}「{task.name}」"
-                f"期限 {d.due}，逾期 {-occ.days} 个工作日，{u.results} 条未公开"
-            )
+    tasks = {t.id: t for t in await store.completed_tasks(ctx.session)}
+    out: list[Reminder] = []
+    if tasks:
+        clocks = {i: publication_deadline_of(ctx, t, cal) for i, t in tasks.items()}
+        out += await recomputed_deadlines(ctx, tasks, clocks, people) if announce else []
+        done = await pub_store.published(ctx.session, list(tasks))
+        for u in await pub_store.unit_results(ctx.session, list(tasks)):
+            if (u.task_id, u.org_code) in done or not u.results:
+                continue
+            task = tasks[u.task_id]
+            d = publication_deadline_of(ctx, task, cal, u.first_unpublished_at)
+            occ = current_occasion(d.due, today, cal, PUBLICATION_BEFORE)
+            if occ is None:
+                continue
+            text = publication_text(task, people.name(u.org_code), u.results, d, occ)
+            who = publishers(people, u.org_code)
+            out.append(Reminder("publication", f"{task.code}:{u.org_code}", occ.key, who, text))
+            if occ.overdue:
+                note_overdue(overdue, people, task, u.org_code, u.results, d, occ)
+    out += await late_result_reminders(ctx, today, cal, people, overdue)
     week = week_occasion(today)
     for parent, items in sorted(overdue.items()):
         who = people.holders((Role.ADMIN, Role.CHIEF), parent)
@@ -235,13 +241,41 @@ async def publication_reminders(
     return out
 
 
+def publishers(people: People, org: str) -> tuple[str, ...]:
+    return people.holders((Role.PUBLISHER, Role.CHIEF), org) or people.holders((Role.ADMIN,), org)
+
+
+def note_overdue(
+    overdue: dict[str, list[str]],
+    people: People,
+    task: Task,
+    org: str,
+    results: int,
+    d: TaskDeadline,
+    occ: Occasion,
+    what: str = "未公开",
+) -> None:
+    """One line of the weekly list to the level above (Art. 37)."""
+    parent = people.parent(org)
+    if parent:
+        overdue[parent].append(
+            f"· {people.name(org)} 任务 {task.code}「{task.name}」"
+            f"期限 {d.due}，逾期 {-occ.days} 个工作日，{results} 条{what}"
+        )
+
+
 async def late_result_reminders(
-    ctx: Context, today: dt.date, cal: WorkCalendar, people: People
+    ctx: Context,
+    today: dt.date,
+    cal: WorkCalendar,
+    people: People,
+    overdue: dict[str, list[str]] | None = None,
 ) -> list[Reminder]:
     """Art. 37: results recorded after their unit published the task are published within 20
     working days of their recording. The unit's publishers and chiefs, 5 and 1 working days
     before the earliest one's deadline, then every working morning, until a supplement 公示
-    publishes them; a later batch (after a supplement) has its own deadline and reminders."""
+    publishes them; a later batch (after a supplement) has its own deadline and reminders.
+    Overdue ones go on the level above's weekly list (``overdue``)."""
     late = await pub_store.late_results(ctx.session)
     if not late:
         return []
@@ -249,17 +283,19 @@ async def late_result_reminders(
     out: list[Reminder] = []
     for u in late:
         task = tasks[u.task_id]
-        d = deadline_after(ctx, task, u.first_recorded_at, cal)
+        d = publication_deadline_of(ctx, task, cal, u.first_recorded_at)
         occ = current_occasion(d.due, today, cal, PUBLICATION_BEFORE)
         if occ is None:
             continue
-        who = people.holders((Role.PUBLISHER, Role.CHIEF), u.org_code) or people.holders(
-            (Role.ADMIN,), u.org_code
-        )
         recorded = u.first_recorded_at.astimezone(ctx.settings.tz).date()
         text = late_result_text(task, people.name(u.org_code), u.results, d, occ)
         subject = f"{task.code}:{u.org_code}:{recorded.isoformat()}"
+        who = publishers(people, u.org_code)
         out.append(Reminder("publication_late", subject, occ.key, who, text))
+        if occ.overdue and overdue is not None:
+            note_overdue(
+                overdue, people, task, u.org_code, u.results, d, occ, "公开后录入未补充公开"
+            )
     return out
 
 
@@ -269,10 +305,10 @@ def late_result_text(task: Task, unit: str, results: int, d: TaskDeadline, occ: 
     if occ.overdue:
         return (
             f"【补充公开逾期】{what}，期限 {d.due}{d.note()} 已过，逾期 {-occ.days} 个工作日"
-            f"（第37条，录入后20个工作日内公开）。{how}"
+            f"（第37条，录入后{d.working_days}个工作日内公开）。{how}"
         )
     return (
-        f"【补充公开提醒】{what}，须于 {d.due}{d.note()} 前公开（第37条，录入后20个工作日内），"
+        f"【补充公开提醒】{what}，须于 {d.due}{d.note()} 前公开（第37条，录入后{d.working_days}个工作日内），"
         f"还剩 {occ.days} 个工作日。{how}"
     )
 
@@ -286,7 +322,7 @@ def publication_text(task: Task, unit: str, results: int, d: TaskDeadline, occ: 
         )
     return (
         f"【公开提醒】任务 {task.code}「{task.name}」{unit}的 {results} 条检查结果须于 "
-        f"{d.due}{d.note()} 前公开（第37条，完成后{d.working_days}个工作日），还剩 {occ.days} 个工作日。{how}"
+        f"{d.due}{d.note()} 前公开（第37条，{d.counted_from()}），还剩 {occ.days} 个工作日。{how}"
     )
 
 

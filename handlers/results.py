@@ -881,6 +881,11 @@ def completion_text(c: store.Completion) -> str:
             f"【任务完成】任务 {task.code}「{task.name}」的全部检查已有结果，"
             f"完成日期 {c.completed_on.isoformat()}。"
         )
+    if c.publication_due is not None and c.recorded_later:
+        return head + (
+            f"检查结果在完成日期后录入，按第37条须在录入后{days}个工作日内公开，"
+            f"即最迟 {c.publication_due.isoformat()}{provisional_note(c)}（保密结果不公开）。"
+        )
     if c.publication_due is not None:
         return head + (
             f"按第37条，须在完成后{days}个工作日内公开检查结果，"

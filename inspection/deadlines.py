@@ -15,7 +15,7 @@ one already under way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -32,6 +32,26 @@ def publication_deadline(completed_on: date, cal: WorkCalendar, working_days: in
     if working_days < 0:
         raise ValueError("公开期限的工作日数不能为负数")
     return cal.add_working_days(completed_on, working_days)
+
+
+def results_publication_due(
+    clock_started_on: date,
+    recorded_on: Iterable[date],
+    cal: WorkCalendar,
+    working_days: int,
+) -> date:
+    """Art. 37: the day a checking unit's unpublished results of a task are due.
+
+    The task's clock starts at its last result or at the end of its check period, whichever
+    comes first (``clock_started_on``). A result recorded by then is due with the task:
+    ``working_days`` working days after the clock start. One recorded after it is published
+    within ``working_days`` working days of its own recording. The unit is due by its earliest
+    unpublished result's date; with no result given, by the task clock's. Days, not instants:
+    a result recorded on the clock's day after its start has the same date either way.
+    """
+    days = list(recorded_on)
+    start = clock_started_on if not days else max(clock_started_on, min(days))
+    return publication_deadline(start, cal, working_days)
 
 
 @dataclass(frozen=True)

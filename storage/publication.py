@@ -66,12 +66,15 @@ async def unit_of_inspections(session: AsyncSession, task_ids: Sequence[int]) ->
 
 @dataclass(frozen=True)
 class UnitResults:
-    """A checking unit's recorded results of a task: publishable and withheld (secret)."""
+    """A checking unit's recorded results of a task: publishable and withheld (secret), and
+    when the earliest publishable one not yet published was recorded (its Art. 37 due date
+    comes first; None when every publishable one is published)."""
 
     task_id: int
     org_code: str
     results: int
     withheld: int
+    first_unpublished_at: dt.datetime | None = None
 
 
 async def unit_results(session: AsyncSession, task_ids: Sequence[int]) -> list[UnitResults]:
@@ -80,17 +83,27 @@ async def unit_results(session: AsyncSession, task_ids: Sequence[int]) -> list[U
     conn = await session.connection()
     rows = await conn.execute(
         select(
-            InspectionResult.task_id, InspectionResult.inspection_id, InspectionResult.secret
+            InspectionResult.task_id,
+            InspectionResult.inspection_id,
+            InspectionResult.secret,
+            InspectionResult.at,
+            InspectionResult.published_at,
         ).where(InspectionResult.task_id.in_(list(task_ids)), InspectionResult.state == "recorded")
     )
     counts: dict[tuple[int, str], list[int]] = {}
-    for task_id, inspection_id, secret in rows.all():
+    first: dict[tuple[int, str], dt.datetime] = {}
+    for task_id, inspection_id, secret, at, published_at in rows.all():
         unit = units.get(inspection_id)
         if unit is None:
             continue
         c = counts.setdefault((task_id, unit), [0, 0])
         c[1 if secret else 0] += 1
-    return [UnitResults(t, u, c[0], c[1]) for (t, u), c in sorted(counts.items())]
+        if not secret and published_at is None:
+            key = (task_id, unit)
+            first[key] = min(first.get(key, at), at)
+    return [
+        UnitResults(t, u, c[0], c[1], first.get((t, u))) for (t, u), c in sorted(counts.items())
+    ]
 
 
 async def published(session: AsyncSession, task_ids: Sequence[int]) -> set[tuple[int, str]]:

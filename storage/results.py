@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import String, and_, cast, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inspection.deadlines import publication_deadline
+from inspection.deadlines import results_publication_due
 from inspection.results import PHRASES, ResultCode
 from inspection.workdays import CalendarNotCovered, WorkCalendar
 from storage import due as due_store
@@ -700,6 +700,8 @@ class Completion:
     publication_due: dt.date | None
     calendar_missing: int | None  # the year whose holiday schedule is not loaded
     missing: tuple[int, ...] = ()  # inspection numbers still without a result
+    # Every publishable result was recorded after the clock start: due from its recording.
+    recorded_later: bool = False
 
 
 PERIOD_END_DUE = "task.period_end"
@@ -793,22 +795,32 @@ async def complete_at_period_end(
 def late_result_due(
     task: Task, recorded_at: dt.datetime, tz: dt.tzinfo, calendar: WorkCalendar | None = None
 ) -> tuple[dt.date | None, int | None] | None:
-    """A result recorded after its task completed is published within 20 working days of its
-    recording (Art. 37); None for a result that was in at completion."""
+    """A result recorded after its task's Art. 37 clock started is published within the
+    working days in force (20 under the rules of 2024-07-18) of its recording; None for a
+    result that was in at completion."""
     if task.completed_at is None or recorded_at <= task.completed_at:
         return None
-    return publication_due(task, recorded_at.astimezone(tz).date(), calendar)
+    clock = task.completed_at.astimezone(tz).date()
+    return publication_due(task, clock, calendar, [recorded_at.astimezone(tz).date()])
 
 
 def publication_due(
-    task: Task, completed_on: dt.date, calendar: WorkCalendar | None = None
+    task: Task,
+    completed_on: dt.date,
+    calendar: WorkCalendar | None = None,
+    recorded_on: Sequence[dt.date] = (),
 ) -> tuple[dt.date | None, int | None]:
+    """Art. 37 (``inspection.deadlines.results_publication_due``): the due day of results
+    recorded on ``recorded_on`` of a task whose clock started on ``completed_on`` (the
+    earliest one's; with none given, the task clock's), and the year whose holiday schedule
+    is missing when the date is provisional."""
     days = rule_params(task.check_start).publication_working_days
     cal = calendar or work_calendar()
     try:
-        return publication_deadline(completed_on, cal, days), None
+        return results_publication_due(completed_on, recorded_on, cal, days), None
     except CalendarNotCovered as exc:  # weekends alone: provisional until the year is added
-        return publication_deadline(completed_on, cal.provisional(), days), exc.year
+        due = results_publication_due(completed_on, recorded_on, cal.provisional(), days)
+        return due, exc.year
 
 
 async def complete_if_done(
@@ -840,9 +852,25 @@ async def complete_if_done(
             continue
         task.completed_at, task.status = min(now, period_end(task, tz)), "complete"
         on = task.completed_at.astimezone(tz).date()
-        due, missing_year = publication_due(task, on, calendar)
-        done.append(Completion(task, on, due, missing_year))
+        # Completed after its period (a joint check dated on the lead's check day): results
+        # recorded after the clock start are due from their recording (Art. 37).
+        recorded = await recorded_days(session, task, tz)
+        due, missing_year = publication_due(task, on, calendar, recorded)
+        later = bool(recorded) and min(recorded) > on
+        done.append(Completion(task, on, due, missing_year, recorded_later=later))
     return done
+
+
+async def recorded_days(session: AsyncSession, task: Task, tz: dt.tzinfo) -> list[dt.date]:
+    """The local days on which the task's publishable results were recorded."""
+    rows = await session.scalars(
+        select(InspectionResult.at).where(
+            InspectionResult.task_id == task.id,
+            InspectionResult.state == "recorded",
+            InspectionResult.secret.is_(False),
+        )
+    )
+    return [at.astimezone(tz).date() for at in rows]
 
 
 @dataclass(frozen=True)

@@ -183,6 +183,28 @@ async def test_art30_the_level_above_checking_a_company_with_no_problem_leaves_o
     assert left_out(preview, "第30条") == 0, preview
 
 
+async def test_art30_a_level_above_check_still_without_a_result_leaves_the_entity_in(
+    h: Harness,
+) -> None:
+    """Art. 30 leaves out what the level above checked this year "with no problem found": a
+    check of the city still without a result has found nothing yet, so a county task that
+    leaves out what the level above so checked (上级已查=排除) keeps the entity in its pool;
+    once the city records no problem, the entity is left out."""
+    v = await special_visit(h, await drawn(h))  # special: may be checked more often (Art. 25)
+    waiting = await new_task(h, OUTSIDER, f"单位={COUNTY} 特殊=100% 上级已查=排除")
+    (preview,) = await h.say(OUTSIDER, f"抽查预览 {waiting}")
+    assert left_out(preview, "第30条") == 0, preview
+    listed, drawable = _special_counts(preview)
+    assert drawable == listed, preview
+    assert f"above:{select_key(v)}" not in await _evidence(h, waiting)
+    await click(h, v.members[0], v, "no_problem")
+    after = await new_task(h, OUTSIDER, f"单位={COUNTY} 特殊=100% 上级已查=排除")
+    (preview,) = await h.say(OUTSIDER, f"抽查预览 {after}")
+    assert left_out(preview, "第30条") == 1, preview
+    listed, drawable = _special_counts(preview)
+    assert drawable == listed - 1, preview
+
+
 def _special_counts(preview: str) -> tuple[int, int]:
     """(in the directory, drawable) for the special tier, as the preview says them."""
     found = re.search(r"特殊：名录(\d+)个，可抽(\d+)个", preview)

@@ -26,7 +26,7 @@ from tests.factories import CITY, COUNTY, FixedEntropy, add_inspectors, add_item
 from tests.results_support import ADMIN, CHIEF, TASK, Visit, audit_actions, click, visits
 from tests.support.draw_chat import cards, setup
 from tests.support.public import public_settings
-from tests.support.reminders import CST, PUBLISHER
+from tests.support.reminders import CST, PUBLISHER, at, reminder_keys, tick_at
 from tests.test_draw_entities_chat import COMPANY, PERMITS
 from tests.test_draw_exclusions_chat import left_out
 
@@ -152,8 +152,21 @@ async def test_art7_art25_art37_joint_check_is_dated_on_the_lead_authoritys_chec
     assert completed_at is not None and completed_at.astimezone(CST).date() == dt.date(2026, 9, 30)
     late = [t for t in h.wecom.texts_to(a) if "补录结果" in t]
     assert len(late) == 1 and "2026-09-30" in late[0] and "录入后20个工作日" in late[0], late
+    # One deadline everywhere: the result's own, 20 working days after 2026-11-30 (Art. 37),
+    # never the check day's clock (2026-11-03, already past when the result came in).
+    assert "2026-12-28" in late[0], late
+    (complete,) = [t for t in h.wecom.texts_to(PUBLISHER) if t.startswith("【任务完成】")]
+    assert "2026-12-28" in complete and "2026-11-03" not in complete, complete
+    await tick_at(h, at(2026, 12, 1, 10))
+    assert await reminder_keys(h, "publication") == []
+    assert await reminder_keys(h, "publication_overdue_list") == []
+    assert not [t for t in h.wecom.texts_to(PUBLISHER) if "逾期" in t]
+    # Five working days before its own deadline, the checking unit is reminded of that date.
+    await tick_at(h, at(2026, 12, 21, 10))
+    (reminded,) = [t for t in h.wecom.texts_to(PUBLISHER) if t.startswith("【公开提醒】")]
+    assert "2026-12-28" in reminded and "还剩 5 个工作日" in reminded, reminded
     (progress,) = await h.say(ADMIN, f"任务进度 {JOINT}")
-    assert "2026-09-30" in progress
+    assert "2026-09-30" in progress and "最迟 2026-12-28" in progress, progress
     # The public page dates the line on the check day.
     h.runtime.worker.settings = public_settings(h)
     (published,) = await h.say(PUBLISHER, f"公示 {JOINT}")
@@ -162,6 +175,8 @@ async def test_art7_art25_art37_joint_check_is_dated_on_the_lead_authoritys_chec
             await s.execute(select(PublicEntry).where(PublicEntry.inspection_id == inspection.id))
         ).scalar_one()
     assert (line.check_date, line.year) == (dt.date(2026, 9, 30), 2026), published
+    # Published on 2026-12-21, before the result's own deadline: on time (Art. 37, 43).
+    assert "按期" in published and "2026-12-28" in published, published
 
 
 # --- internal joint tasks (Art. 19, 21, 23): several departments of one bureau, drawn by us --

@@ -137,7 +137,43 @@ async def test_art37_a_result_recorded_after_publication_on_the_portal_is_remind
         assert all(TASK in t and "1 条" in t for t in texts), texts
         assert "5 个工作日" in texts[0] and "1 个工作日" in texts[1]
         assert "逾期 1 个工作日" in texts[2]
+    # Overdue, the late results go on the level above's weekly list too.
+    for user in (ADMIN, CHIEF):  # the city bureau above 新城区
+        (weekly,) = [t for t in h.wecom.texts_to(user) if "公开逾期周报" in t]
+        assert TASK in weekly and "2027-02-02" in weekly and "公开后录入" in weekly, weekly
     (supplement,) = await h.say(PUBLISHER, f"公示 {TASK} https://portal.example/b")
     assert "补充公开" in supplement and "1 条" in supplement, supplement
     await tick_at(h, at(2027, 2, 4, 9))
     assert len(await reminder_keys(h, "publication_late")) == 3  # published: no more
+
+
+async def test_art37_results_in_by_the_clock_start_are_due_by_the_task_clock_a_late_one_by_its_own(
+    h: Harness,
+) -> None:
+    """Art. 37: the check period ends (2026-12-31) with one result missing, which starts the
+    task's clock. The results in by then are due 20 working days after it (2027-01-28: 2027's
+    schedule is not loaded, weekends alone); the one recorded on 2027-01-05 is due 20 working
+    days after its recording (2027-02-02). The unit is due by its earliest unpublished result:
+    reminded of 01-28, overdue on 01-29, and its 公示 that day is late."""
+    await grant_unit(h)
+    *done, last = await drawn(h)
+    for v in done:
+        await h.say(v.members[0], f"结果 {v.number} 1")
+    h.clock.set(dt.datetime(2027, 1, 1, 0, 0, 1, tzinfo=CST))  # the check period is over
+    assert await h.runtime.due.tick() == 1
+    await h.settle()
+    h.clock.set(at(2027, 1, 5, 10))
+    replies = await h.say(last.members[0], f"结果 {last.number} 6")
+    (told,) = [r for r in replies if "补录结果" in r]
+    assert "2027-02-02" in told, told
+    (progress,) = await h.say(ADMIN, f"任务进度 {TASK}")
+    assert "最迟 2027-01-28" in progress, progress
+    await tick_at(h, at(2027, 1, 21, 10))
+    (reminded,) = [t for t in reminders_to(h, PUBLISHER) if t.startswith("【公开提醒】")]
+    assert "2027-01-28" in reminded and "完成后20个工作日" in reminded, reminded
+    await tick_at(h, at(2027, 1, 29, 10))
+    (overdue,) = [t for t in reminders_to(h, PUBLISHER) if t.startswith("【公开逾期】")]
+    assert "2027-01-28" in overdue and "逾期 1 个工作日" in overdue, overdue
+    assert f"{len(done) + 1} 条" in overdue, overdue
+    (published,) = await h.say(PUBLISHER, f"公示 {TASK} https://portal.example/a")
+    assert "逾期 1 个工作日" in published and "2027-01-28" in published, published
