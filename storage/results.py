@@ -793,8 +793,9 @@ async def complete_at_period_end(
 def late_result_due(
     task: Task, recorded_at: dt.datetime, tz: dt.tzinfo, calendar: WorkCalendar | None = None
 ) -> tuple[dt.date | None, int | None] | None:
-    """A result recorded after its task completed is published within 20 working days of its
-    recording (Art. 37); None for a result that was in at completion."""
+    """A result recorded after its task completed is published within the Art. 37 working days
+    in force at the task's check start (``publication_due``) of its recording; None for a
+    result that was in at completion."""
     if task.completed_at is None or recorded_at <= task.completed_at:
         return None
     return publication_due(task, recorded_at.astimezone(tz).date(), calendar)
