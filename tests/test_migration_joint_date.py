@@ -33,7 +33,9 @@ async def test_art7_migration_dates_earlier_joint_checks_on_their_registration(
     recorded = NOW  # 2026-11-30: the result came in the next quarter
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/m.db")
     try:
-        await migrate.upgrade(db, "0010_letterdeadlines")  # the revision before 0010_joint_check_date
+        await migrate.upgrade(
+            db, "0010_letterdeadlines"
+        )  # the revision before 0010_joint_check_date
         async with db.core_transaction() as conn:  # Core: the ORM knows checked_at, not there yet
             target_id = (
                 await conn.execute(
