@@ -12,7 +12,11 @@ from bot.chat.context import ROLE_LABELS, CommandInfo, Context, Role
 from bot.chat.inbound import OtherEvent, TextCommand
 from bot.chat.router import Router
 from handlers.common import MANAGERS
+from inspection.params import NoParamsInEffect, RuleParams
+from inspection.quotas import TIER_LABELS
+from inspection.taskspec import percent
 from inspection.uscc import EXAMPLE_USCC
+from storage import params as param_store
 from storage import results as result_store
 from storage import swaps as swap_store
 from storage.models import Inspection, Target, Task
@@ -131,7 +135,31 @@ async def own_data(ctx: Context) -> dict[str, str]:
     found["结束日期"] = (today + dt.timedelta(days=11)).isoformat()
     found["检查日期"] = (today - dt.timedelta(days=3)).isoformat()  # a joint check made (Art. 7)
     found["单位代码"] = own_org(ctx, EXAMPLE_ORG)
+    if (rules := _rules_today(ctx)) is not None:  # Art. 25, 28: what is in force today
+        for tier, ratio in rules.ratios().items():
+            found[f"{TIER_LABELS[tier]}比例"] = percent(ratio)
+        found["人数"] = str(rules.team_size)
     return found
+
+
+def _rules_today(ctx: Context) -> RuleParams | None:
+    try:
+        return param_store.rule_params(ctx.now().astimezone(ctx.settings.tz).date())
+    except NoParamsInEffect:
+        return None
+
+
+def rules_line(ctx: Context) -> str:
+    """The quarterly minimums and the team size in force today (Art. 25, 28, 45), for a usage
+    line whose ratios are placeholders: the task's ratios may be higher, never lower."""
+    rules = _rules_today(ctx)
+    if rules is None:
+        return "今日没有施行中的抽查规则参数（第45条），请联系自治区管理员。"
+    ratios = "、".join(f"{TIER_LABELS[t]}{percent(r)}" for t, r in rules.ratios().items())
+    return (
+        f"现行规则（自{rules.effective_from.isoformat()}起施行）：季度最低抽查比例{ratios}"
+        f"（第25条，任务可定得更高）；每组{rules.team_size}人（第28条）。示例中的数值即现行值。"
+    )
 
 
 def example(usage: str, data: dict[str, str]) -> str:
@@ -166,6 +194,8 @@ async def show_help(msg: TextCommand, ctx: Context) -> None:
     if filled != usage and "<" not in filled:
         source = "（按您的数据）" if {"编号", "任务", "申请号"} & data.keys() else ""
         lines.append(f"示例{source}：{filled}")
+    if "<特殊比例>" in usage:
+        lines.append(rules_line(ctx))
     if command.aliases:
         lines.append(f"也可用：{'、'.join(command.aliases)}")
     ctx.reply("\n".join(lines))

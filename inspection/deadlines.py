@@ -8,9 +8,11 @@ holidays: reminders fall on the last working days before them.
 
 The days themselves are rule parameters (Art. 45, ``inspection.params.RuleParams``): the 5th of
 the quarter's first month and 5 November under the rules of 2024-07-18. A period's deadline
-follows the parameters that govern the period (``ParamHistory.for_period``: those in force on
-its first day), so a change moves the deadlines of the periods that begin after it, never of
-one already under way.
+is set by the newest parameters in force on the deadline they set (``ParamHistory.for_deadline``,
+Art. 45: later rules prevail), so a change in force by a deadline moves it, even for a period
+that began before the change: a change effective 2027-01-01 to the 15th moves Q4 2026's 统计表
+to 2027-01-15. A deadline no rules are in force on (Q2 2024's, 5 July 2024, before the rules of
+18 July) does not exist.
 """
 
 from __future__ import annotations
@@ -101,9 +103,9 @@ def quarter_bounds(year: int, quarter: int) -> tuple[date, date]:
 
 
 def statistics_table_params(history: ParamHistory, quarter_year: int, quarter: int) -> RuleParams:
-    """The parameters that govern a quarter's 统计表: those of the quarter itself."""
-    first, last = quarter_bounds(quarter_year, quarter)
-    return history.for_period(first, last)
+    """The parameters that set a quarter's 统计表 deadline: the newest in force on the day they
+    set (``NoParamsInEffect`` if none are)."""
+    return history.for_deadline(lambda p: statistics_table_due(quarter_year, quarter, p))
 
 
 def statistics_table_before(quarter_year: int, quarter: int, params: RuleParams) -> date:
@@ -120,8 +122,9 @@ def statistics_table_due(quarter_year: int, quarter: int, params: RuleParams) ->
 
 
 def self_inspection_report_params(history: ParamHistory, year: int) -> RuleParams:
-    """The parameters that govern a year's self-inspection report: those of its year."""
-    return history.for_period(date(year, 1, 1), date(year, 12, 31))
+    """The parameters that set a year's self-inspection report deadline: the newest in force
+    on the day they set (``NoParamsInEffect`` if none are)."""
+    return history.for_deadline(lambda p: self_inspection_report_due(year, p))
 
 
 def self_inspection_report_before(year: int, params: RuleParams) -> date:

@@ -2,18 +2,24 @@
 
 Every planned check is a random check, joint checks with other authorities included (Art. 6):
 an inter-agency joint check (origin "joint") is drawn by the authority that leads it and counts
-toward once a year and the quotas like our own draws. Only checks aimed at a specific target
-(origin "targeted", with one of the kinds below) are outside the draw and counted apart.
+toward once a year and the quotas like our own draws. A key construction project's check made
+in the construction part of our draw (origin "construction", Art. 25(4)) is drawn in that draw
+and is a random check too: it is the market entity's random check of the year (Art. 25, 30)
+and counts toward the quotas. Only checks aimed at a specific target (origin "targeted", with
+one of the kinds below) are outside the draw and counted apart.
+
+The once-a-year rule never leaves a project due for its Art. 25(4) check out of the
+construction part (``inspection.pool``): that check is mandatory.
 """
 
 from __future__ import annotations
 
-# Origins of random checks: our draw (random), and another authority's joint draw (joint).
-# Construction-project coverage (Art. 25(4)) is drawn with them but counted on its own.
-RANDOM_CHECK_ORIGINS = ("random", "joint")
+# Origins of random checks: our draw (random), its construction part (construction, Art.
+# 25(4)), and another authority's joint draw (joint).
+RANDOM_CHECK_ORIGINS = ("random", "joint", "construction")
 # What counts toward the quarterly coverage and the statistics table (Art. 25): every random
-# check, the construction part of our draws included.
-QUOTA_ORIGINS = (*RANDOM_CHECK_ORIGINS, "construction")
+# check (one definition: the same set).
+QUOTA_ORIGINS = RANDOM_CHECK_ORIGINS
 OUTSIDE_DRAW_ORIGINS = ("targeted",)
 
 # Art. 6, exactly: the checks aimed at a specific target, in the article's order.

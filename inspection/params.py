@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
@@ -84,13 +84,19 @@ def _month_day_exists(month: int, day: int) -> bool:
 
 
 class NoParamsInEffect(LookupError):
-    def __init__(self, d: date, first: date | None) -> None:
-        since = f"，最早的规则自{first.isoformat()}起施行" if first else ""
-        super().__init__(f"{d.isoformat()}没有施行中的抽查规则参数{since}（第45条）")
+    """No rules are in force on ``date`` (``None``: no rules are configured at all)."""
+
+    def __init__(self, d: date | None, first: date | None) -> None:
+        if d is None:
+            super().__init__("没有配置抽查规则参数（第45条）")
+            self.english = "no rule parameters are configured"
+        else:
+            since = f"，最早的规则自{first.isoformat()}起施行" if first else ""
+            super().__init__(f"{d.isoformat()}没有施行中的抽查规则参数{since}（第45条）")
+            self.english = f"no rule parameters are in force on {d.isoformat()}" + (
+                f" (the earliest take effect on {first.isoformat()})" if first else ""
+            )
         self.date = d
-        self.english = f"no rule parameters are in force on {d.isoformat()}" + (
-            f" (the earliest take effect on {first.isoformat()})" if first else ""
-        )
 
 
 class ParamHistory:
@@ -111,14 +117,20 @@ class ParamHistory:
             raise NoParamsInEffect(d, self._dates[0] if self._dates else None)
         return self.entries[i - 1]
 
-    def for_period(self, first: date, last: date) -> RuleParams:
-        """The parameters that govern a reporting period (Art. 43): those in force on its
-        first day, so that a change made during a period applies from the next one. A period
-        already under way when the first rules took effect (2024: the rules were issued on
-        18 July) is governed by those first rules; one that ended before them by none."""
-        if self._dates and first < self._dates[0] <= last:
-            return self.entries[0]
-        return self.at(first)
+    def for_deadline(self, due_under: Callable[[RuleParams], date]) -> RuleParams:
+        """The parameters that set a deadline (Art. 43, 45): the newest rules in force on the
+        deadline they set. Each entry is tried newest first with ``due_under`` (the deadline
+        those rules would set); the first whose ``effective_from`` is on or before that day
+        wins, so a change in force by the deadline moves it, whenever the period began. A
+        deadline no rules are in force on (Q2 2024 under the rules of 2024-07-18: the 5th of
+        July) does not exist: ``NoParamsInEffect``."""
+        for params in reversed(self.entries):
+            if params.effective_from <= due_under(params):
+                return params
+        if not self.entries:
+            raise NoParamsInEffect(None, None)
+        first = self.entries[0]
+        raise NoParamsInEffect(due_under(first), first.effective_from)
 
     def with_entry(self, params: RuleParams) -> ParamHistory:
         """A new history with ``params`` added (replacing an entry of the same date)."""

@@ -99,8 +99,8 @@ def report_deadlines(
 ) -> list[ReportDeadline]:
     """The Art. 43 deadlines from ``today`` to ``horizon_days`` ahead (a reminder is at most
     5 working days before, so 40 calendar days covers the longest holiday), each on the day
-    the parameters governing its period set (``inspection.deadlines``). A period no rules
-    govern (it ended before the first took effect) has no deadline."""
+    set by the newest parameters in force on it (``inspection.deadlines``). A deadline no
+    rules are in force on (one before the first rules took effect) does not exist."""
     out: list[ReportDeadline] = []
     for year in (today.year - 1, today.year):
         for quarter in (1, 2, 3, 4):

@@ -3,9 +3,12 @@
 Art. 25 counts per market entity (GLOSSARY: one company, one USCC, however many permits or
 sites): a random check of any of its targets, whatever the tier and whichever level drew it,
 is its check of the year. An inter-agency joint check (origin "joint", drawn by the authority
-that leads it, Art. 6, 7) is a random check all the same; a check aimed at a specific target
-(origin "targeted", Art. 6) and Art. 25(4)'s construction checks are not, and count for neither
-rule.
+that leads it, Art. 6, 7) and a key construction project's check in the construction part of a
+draw (origin "construction", Art. 25(4)) are random checks all the same
+(``inspection.origins.RANDOM_CHECK_ORIGINS``, what the quotas count too); a check aimed at a
+specific target (origin "targeted", Art. 6) is not, and counts for neither rule. A project due
+for its Art. 25(4) check is never left out of the construction part by these
+(``inspection.pool.build_pool``).
 """
 
 from __future__ import annotations

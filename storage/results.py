@@ -796,7 +796,7 @@ def late_result_due(
     task: Task, recorded_at: dt.datetime, tz: dt.tzinfo, calendar: WorkCalendar | None = None
 ) -> tuple[dt.date | None, int | None] | None:
     """A result recorded after its task's Art. 37 clock started is published within the
-    working days in force (20 under the rules of 2024-07-18) of its recording; None for a
+    working days in force at the task's check start (``publication_due``) of its recording; None for a
     result that was in at completion."""
     if task.completed_at is None or recorded_at <= task.completed_at:
         return None

@@ -28,7 +28,7 @@ from inspection.pool import (
 )
 from inspection.quotas import Tier
 from inspection.taskdates import check_plan_year, check_task_dates
-from inspection.taskspec import SpecError, TaskSpec, checking_departments
+from inspection.taskspec import SpecError, TaskSpec, checking_departments, joint_departments
 from storage import audit, checks_this_year
 from storage.models import (
     CheckItem,
@@ -160,6 +160,7 @@ async def validate_spec(
                 f"范围「{code}」不在{org.name}（{org_code}）的管辖范围内（第5条）。",
                 f"scope {code} is outside {org_code}'s subtree",
             )
+    await _check_departments(session, repos, org_code, scope, spec)
     try:
         params = rule_params(spec.check_start)
     except NoParamsInEffect as exc:
@@ -184,6 +185,44 @@ async def validate_spec(
                 f"plan {plan.id} is for {plan.year}, the task for {spec.year}",
             )
     return org, scope, team_size, quotas
+
+
+async def _check_departments(
+    session: AsyncSession,
+    repos: Repositories,
+    org_code: str,
+    scope: Sequence[str],
+    spec: TaskSpec,
+) -> None:
+    """Art. 21, 23: the departments that choose a task's inspectors (检查科室, else an internal
+    joint task's 发起科室 and 参与科室) are matched against the inspectors' departments (the
+    drawing organisation's and its scope's, as ``inspector_facts`` reads them). A word no
+    inspector's department matches would leave every inspector of it out: refused, naming the
+    unknown ones and the known ones."""
+    joint = joint_departments(spec.initiating_dept, spec.participating_depts)
+    named = list(dict.fromkeys((*spec.checking_depts, *joint)))
+    if not named:
+        return
+    orgs: dict[str, None] = {org_code: None}
+    for root in scope:
+        orgs.update(dict.fromkeys(await repos.orgs.subtree(root)))
+    known: set[str] = set()
+    for part in chunks(list(orgs)):
+        known.update(
+            await session.scalars(
+                select(Inspector.dept_code)
+                .where(Inspector.org_code.in_(part), Inspector.dept_code != "")
+                .distinct()
+            )
+        )
+    unknown = [d for d in named if d not in known]
+    if unknown:
+        listed = "、".join(sorted(known)) or "无（执法人员名录中尚未填写科室）"
+        raise SpecError(
+            f"科室{'、'.join(unknown)}在本任务的执法人员名录中不存在，按此抽取将没有可选派的"
+            f"检查人员（第21、23条）。已有科室：{listed}。",
+            f"unknown departments {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}",
+        )
 
 
 async def create_task(

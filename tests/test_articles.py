@@ -20,7 +20,7 @@ from storage.db import Database
 from storage.models import AuditEntry, CheckItem, Inspection, InspectionResult, Inspector
 from storage.tasks import create_plan, list_plans
 from tests.conftest import Harness
-from tests.factories import CITY, COUNTY, COUNTY2, NOW, add_item, make_task
+from tests.factories import CITY, COUNTY, COUNTY2, NOW, add_inspectors, add_item, make_task
 from tests.inspection.factories import inspectors, make_input, targets
 from tests.results_support import ADMIN, TASK, click, drawn, special_visit
 from tests.support.directory import inspector, item, run_import, write
@@ -201,6 +201,8 @@ async def test_art21_art23_a_joint_task_names_its_initiating_and_participating_d
     async with db.transaction() as s:
         await add_item(s, "DQ01", "大气污染防治")
         await add_item(s, "FS01", "水污染防治")
+        for n, dept in enumerate(("ZF", "HP", "JC")):  # the departments must have inspectors
+            await add_inspectors(s, 1, start=n, dept_code=dept)
         task = await make_task(
             s,
             名称="内部联合抽查",

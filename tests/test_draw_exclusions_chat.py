@@ -9,7 +9,7 @@ from sqlalchemy import insert, select
 
 from storage.models import Inspection, Target, Task
 from tests.conftest import Harness
-from tests.factories import COUNTY, uscc
+from tests.factories import COUNTY, add_targets, uscc
 from tests.results_support import ADMIN, CHIEF, Visit, click, drawn, special_visit
 from tests.support.draw_chat import OUTSIDER, TASK
 
@@ -226,3 +226,87 @@ async def _evidence(h: Harness, code: str) -> dict[str, dict[str, Any]]:
         assert task is not None
         await target_facts(s, task, evidence=evidence)
     return evidence
+
+
+async def test_art25_art30_a_construction_check_is_the_entitys_random_check_of_the_year(
+    h: Harness,
+) -> None:
+    """Art. 25(4)'s check made in the construction part of a draw is a random check (Art. 25:
+    every random check at most once a year per enterprise): the company's other permits leave
+    later routine pools (Art. 25) and, with no problem found, the level below's (Art. 30). A
+    key construction project due for its one check is never left out by once a year, even
+    when its company was randomly checked this year."""
+    import datetime as dt
+
+    project = uscc(400)
+    async with h.db.transaction() as s:
+        await add_targets(
+            s,
+            1,
+            tier="key",
+            start=400,
+            approval_level="region",
+            construction_started_on=dt.date(2025, 3, 1),
+        )
+    visits = await drawn(h)
+    async with h.db.transaction() as s:
+        rows = (await s.execute(select(Inspection.target_key, Inspection.origin))).all()
+        origin = dict(rows)
+        assert origin[project] == "construction"
+        random_key = next(k for k, o in rows if o == "random")
+        checked = dict((await s.execute(select(Inspection.target_key, Inspection.number))).all())
+        # The project's company registers a second permit; a drawn company starts a project.
+        permit, second_project = f"{project}002P", f"{random_key}003C"
+        await s.execute(insert(Target).values(_target(h, permit, project, "special")))
+        await s.execute(
+            insert(Target).values(
+                **_target(h, second_project, random_key, "key"),
+                approval_level="ministry",
+                construction_started_on=dt.date(2026, 6, 1),
+            )
+        )
+    # The city again, special tier not checked more often: the project and its company's
+    # permit are left out as checked this year, by the construction check.
+    city = await new_task(h, ADMIN, "范围=150100 特殊=25% 重点=25% 一般=10% 特殊多查=否")
+    plan = await _plan(h, city)
+    seen = {e.key: e.evidence for e in plan.exclusions if e.reason == "inspected_this_year"}
+    construction_check = {"task": TASK, "inspection": checked[project]}
+    assert seen[project] == seen[permit] == construction_check
+    # The drawn company's new project is due for its Art. 25(4) check: not left out by once a
+    # year, it goes to the construction part.
+    due = {e.key for e in plan.exclusions if e.reason == "construction_due"}
+    assert second_project in due and second_project not in seen
+    (preview,) = await h.say(CHIEF, f"抽查预览 {city}")
+    assert left_out(preview, "原则上每年不超过一次") == len(checked) + 1, preview
+    assert left_out(preview, "第25条第4项") == 1, preview
+    # No problem found at the project: the county (the level below) may leave out the
+    # company's permit, which its special tier would otherwise check again (Art. 30).
+    (v,) = [v for v in visits if v.number == checked[project]]
+    await click(h, v.members[0], v, "no_problem")
+    county = await new_task(h, OUTSIDER, f"单位={COUNTY} 特殊=100% 上级已查=排除")
+    (preview,) = await h.say(OUTSIDER, f"抽查预览 {county}")
+    assert left_out(preview, "第30条") == 1, preview
+    above = {e.key: e.evidence for e in (await _plan(h, county)).exclusions}
+    assert above[permit] == construction_check
+
+
+def _target(h: Harness, key: str, company: str, tier: str) -> dict[str, Any]:
+    return {
+        "key": key,
+        "name": f"测试企业{key}",
+        "uscc": company,
+        "permit_no": key,
+        "address": "",
+        "org_code": COUNTY,
+        "tier": tier,
+        "updated_at": h.clock.now(),
+    }
+
+
+async def _plan(h: Harness, code: str) -> Any:
+    from storage import draws
+
+    async with h.db.transaction() as s:
+        task = await s.scalar(select(Task).where(Task.code == code))
+        assert task is not None
+        return await draws.preview(s, task)

@@ -217,6 +217,25 @@ async def internal_joint_task(h: Harness) -> None:
     assert TASK in created, created
 
 
+async def test_art21_art23_a_joint_task_naming_a_department_without_inspectors_is_refused(
+    h: Harness,
+) -> None:
+    """A 发起科室/参与科室 word no inspector's department matches would leave every inspector
+    out of the draw: the task is refused, naming the unknown codes and the known ones."""
+    await internal_joint_task(h)
+    async with h.db.transaction() as s:
+        before = len((await s.scalars(select(Task.code))).all())
+    (refused,) = await h.say(ADMIN, f"{INTERNAL} 发起科室=执法 参与科室=HP,XX")
+    assert "执法" in refused and "XX" in refused, refused
+    known = refused.split("已有科室", 1)[1]
+    assert all(code in known for code in DEPTS), refused
+    # The same for the departments an ordinary task's teams come from.
+    (refused,) = await h.say(ADMIN, f"{INTERNAL} 检查科室=ZF,XY")
+    assert "XY" in refused and "已有科室" in refused, refused
+    async with h.db.transaction() as s:
+        assert len((await s.scalars(select(Task.code))).all()) == before
+
+
 async def test_art19_art21_art23_an_internal_joint_task_is_drawn_visited_once_and_counted(
     h: Harness,
 ) -> None:

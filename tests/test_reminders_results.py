@@ -65,11 +65,11 @@ async def test_art43_reports_are_reminded_on_the_last_working_days_before_a_holi
     ]
 
 
-async def test_art43_art45_a_changed_filing_day_moves_the_reports_of_later_quarters_only(
+async def test_art43_art45_a_changed_filing_day_moves_every_report_due_after_it(
     h: Harness,
 ) -> None:
-    """The region sets the 统计表 day to the 15th from 2027-01-01: the quarter under way (Q4
-    2026, filed in January) keeps the 5th; the quarters that begin from then get the 15th."""
+    """The region sets the 统计表 day to the 15th from 2027-01-01: in force on 15 January, the
+    change moves the quarter already under way (Q4 2026) as well as the later ones."""
     await h.grant(ADMIN, "admin", CITY)
     await h.grant("radmin", "admin", "150000")
     async with h.db.transaction() as s:
@@ -83,12 +83,15 @@ async def test_art43_art45_a_changed_filing_day_moves_the_reports_of_later_quart
             now=h.clock.now(),
             today=START.date(),
         )
-    await tick_at(h, at(2027, 1, 4, 10))  # Q4 2026: one working day before 2027-01-05
+    # Under the old day Q4 2026 (due 01-05) would be reminded on 01-04; now it is not due yet.
+    await tick_at(h, at(2027, 1, 4, 10))
+    assert await reminder_keys(h, "statistics_table") == []
+    await tick_at(h, at(2027, 1, 14, 10))  # one working day before 2027-01-15
     # Under the old day Q1 2027 (due 04-05) would be reminded from 03-29; now it is not due.
     assert await tick_at(h, at(2027, 3, 31, 10)) == 0
     await tick_at(h, at(2027, 4, 14, 10))  # one working day before 2027-04-15
     keys = await reminder_keys(h, "statistics_table")
     assert keys == [(f"2026Q4:{CITY}", "before1"), (f"2027Q1:{CITY}", "before1")]
     q4, q1 = [t for t in h.wecom.texts_to(ADMIN) if "季度统计表" in t]
-    assert "2026年第4季度" in q4 and "2027-01-05" in q4
+    assert "2026年第4季度" in q4 and "2027-01-15" in q4
     assert "2027年第1季度" in q1 and "2027-04-15" in q1

@@ -259,3 +259,23 @@ async def test_art25_art45_the_sendable_example_names_the_minimums_in_force_in_i
     async with h.db.transaction() as s:
         task = await s.scalar(select(Task).where(Task.code == code.group(0)))
     assert task is not None and task.quotas["special"]["ratio"] == "3/10", task.quotas
+
+
+async def test_art25_art28_art45_the_task_help_names_the_rules_in_force_not_fixed_numbers(
+    h: Harness,
+) -> None:
+    """帮助 新建任务: the usage line names no ratios or team size as if they were the rules;
+    the example and the line under it give the values in force today (here the region's new
+    special minimum of 30 % and teams of 3, both from today)."""
+    await setup(h)
+    await _grant_region_admin(h.db)
+    await _set(h.db, "ratio_special", "30%", TODAY)
+    await _set(h.db, "team_size", "3", TODAY)
+    (reply,) = await h.say(ADMIN, "帮助 新建任务")
+    usage = next(x for x in reply.splitlines() if x.startswith("用法："))
+    assert "%" not in usage and "组员=2" not in usage, usage
+    example = next(x for x in reply.splitlines() if x.startswith("示例"))
+    assert "特殊=30%" in example and "重点=20%" in example and "一般=10%" in example, example
+    rules = next(x for x in reply.splitlines() if x.startswith("现行规则"))
+    assert "特殊30%" in rules and "重点20%" in rules and "每组3人" in rules, rules
+    assert TODAY.isoformat() in rules

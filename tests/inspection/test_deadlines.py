@@ -15,7 +15,13 @@ from inspection.deadlines import (
     statistics_table_due,
     statistics_table_params,
 )
-from inspection.params import DEFAULT_HISTORY, DEFAULT_PARAMS, NoParamsInEffect, RuleParams
+from inspection.params import (
+    DEFAULT_HISTORY,
+    DEFAULT_PARAMS,
+    NoParamsInEffect,
+    ParamHistory,
+    RuleParams,
+)
 from inspection.workdays import WorkCalendar
 
 CAL = WorkCalendar.from_chinese_calendar()
@@ -72,33 +78,75 @@ def test_art43_self_inspection_report_before_november_5() -> None:
     assert self_inspection_report_before(2026, P) == date(2026, 11, 5)
 
 
-def test_art43_art45_a_changed_filing_day_moves_the_periods_that_begin_after_it_only() -> None:
+def test_art43_art45_a_changed_filing_day_moves_every_deadline_it_is_in_force_on() -> None:
     # From 2027-04-01 the 统计表 is due by the 10th and the report by 31 October.
     later = RuleParams(
         effective_from=date(2027, 4, 1), statistics_table_day=10, self_inspection_report_by=(10, 31)
     )
     history = DEFAULT_HISTORY.with_entry(later)
-    q1 = statistics_table_params(history, 2027, 1)  # filed in April, after the change: old day
+    # Q1 2027's table would be due on 10 April under the new rules, in force by then.
+    q1 = statistics_table_params(history, 2027, 1)
     q2 = statistics_table_params(history, 2027, 2)
-    assert statistics_table_due(2027, 1, q1) == date(2027, 4, 5)
+    assert statistics_table_due(2027, 1, q1) == date(2027, 4, 10)
     assert statistics_table_due(2027, 2, q2) == date(2027, 7, 10)
-    # The year 2027 was under way when the change came: its report keeps 5 November.
+    # Q4 2026's: the new rules would set 10 January 2027, before they take effect: the old 5th.
+    q4 = statistics_table_params(history, 2026, 4)
+    assert statistics_table_due(2026, 4, q4) == date(2027, 1, 5)
+    # The 2027 report: 31 October 2027, the new rules are in force on it.
     assert self_inspection_report_due(2027, self_inspection_report_params(history, 2027)) == (
-        date(2027, 11, 5)
+        date(2027, 10, 31)
     )
     assert self_inspection_report_due(2028, self_inspection_report_params(history, 2028)) == (
         date(2028, 10, 31)
     )
 
 
-def test_art43_art45_the_first_rules_govern_the_periods_under_way_when_they_took_effect() -> None:
-    # Issued 2024-07-18: Q3 2024 and the 2024 report were under way, Q2 2024 had ended.
+def test_art43_art45_a_change_in_force_by_the_deadline_moves_a_period_already_under_way() -> None:
+    # A change effective 2027-01-01 to the 15th moves Q4 2026's table to 2027-01-15.
+    history = DEFAULT_HISTORY.with_entry(
+        RuleParams(effective_from=date(2027, 1, 1), statistics_table_day=15)
+    )
+    q4 = statistics_table_params(history, 2026, 4)
+    assert q4.effective_from == date(2027, 1, 1)
+    assert statistics_table_due(2026, 4, q4) == date(2027, 1, 15)
+    assert statistics_table_due(2026, 3, statistics_table_params(history, 2026, 3)) == (
+        date(2026, 10, 5)
+    )
+    # A change effective 2027-03-01 of the annual report to 31 October moves the 2027 report;
+    # the 2026 report stays on 5 November.
+    history = DEFAULT_HISTORY.with_entry(
+        RuleParams(effective_from=date(2027, 3, 1), self_inspection_report_by=(10, 31))
+    )
+    assert self_inspection_report_due(2027, self_inspection_report_params(history, 2027)) == (
+        date(2027, 10, 31)
+    )
+    assert self_inspection_report_due(2026, self_inspection_report_params(history, 2026)) == (
+        date(2026, 11, 5)
+    )
+
+
+def test_art43_art45_a_change_not_yet_in_force_on_its_own_deadline_leaves_the_old_one() -> None:
+    # Effective 2027-01-10 with the 5th: the day it would set (2027-01-05) is before it.
+    history = DEFAULT_HISTORY.with_entry(
+        RuleParams(effective_from=date(2027, 1, 10), statistics_table_day=5)
+    )
+    assert statistics_table_params(history, 2026, 4) == DEFAULT_PARAMS
+    assert statistics_table_params(history, 2027, 1).effective_from == date(2027, 1, 10)
+
+
+def test_art43_art45_a_deadline_before_the_first_rules_does_not_exist() -> None:
+    # Issued 2024-07-18: Q3 2024's table (5 October) and the 2024 report (5 November) fall
+    # under them; Q2 2024's (5 July) came before them and has no deadline.
     assert statistics_table_due(2024, 3, statistics_table_params(DEFAULT_HISTORY, 2024, 3)) == (
         date(2024, 10, 5)
     )
     assert self_inspection_report_params(DEFAULT_HISTORY, 2024) == DEFAULT_PARAMS
     with pytest.raises(NoParamsInEffect):
         statistics_table_params(DEFAULT_HISTORY, 2024, 2)
+    with pytest.raises(NoParamsInEffect):
+        self_inspection_report_params(DEFAULT_HISTORY, 2023)
+    with pytest.raises(NoParamsInEffect):
+        statistics_table_params(ParamHistory([]), 2026, 4)
 
 
 def test_art43_filing_days_that_do_not_exist_every_year_are_refused() -> None:

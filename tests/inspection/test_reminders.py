@@ -70,10 +70,20 @@ def test_art43_deadlines_in_view() -> None:
     ]
 
 
-def test_art43_art45_deadlines_in_view_follow_the_rules_of_each_period() -> None:
-    # From 2026-10-01 the 统计表 is due by the 15th: Q3 (begun before) keeps the 5th.
+def test_art43_art45_deadlines_in_view_follow_the_rules_in_force_on_each_deadline() -> None:
+    # From 2026-10-01 the 统计表 is due by the 15th: in force on 15 October, it moves Q3 too.
     history = DEFAULT_HISTORY.with_entry(
         RuleParams(effective_from=date(2026, 10, 1), statistics_table_day=15)
+    )
+    kinds = [(d.subject, d.due) for d in report_deadlines(date(2026, 10, 1), history, 120)]
+    assert kinds == [
+        ("2026Q3", date(2026, 10, 15)),
+        ("2026", date(2026, 11, 5)),
+        ("2026Q4", date(2027, 1, 15)),
+    ]
+    # From 2026-10-20 the 15th again: not in force on 15 October, Q3 keeps the 5th.
+    history = DEFAULT_HISTORY.with_entry(
+        RuleParams(effective_from=date(2026, 10, 20), statistics_table_day=15)
     )
     kinds = [(d.subject, d.due) for d in report_deadlines(date(2026, 10, 1), history, 120)]
     assert kinds == [
@@ -84,7 +94,7 @@ def test_art43_art45_deadlines_in_view_follow_the_rules_of_each_period() -> None
 
 
 def test_art43_a_period_that_ended_before_the_first_rules_has_no_deadline() -> None:
-    # 2024Q2 would be due on 2024-07-05, but it ended before the rules of 2024-07-18.
+    # 2024Q2 would be due on 2024-07-05, before the rules of 2024-07-18 took effect.
     subjects = [d.subject for d in report_deadlines(date(2024, 7, 1), DEFAULT_HISTORY, 120)]
     assert subjects == ["2024Q3"]
 
