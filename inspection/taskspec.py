@@ -351,7 +351,9 @@ def split_option(token: str) -> tuple[str | None, str]:
 
 
 # Fields a person writes in their own words: stored exactly as typed (trimmed), never folded.
-AS_TYPED = frozenset({"名称", "检查重点", "抽取科室", "检查科室", "发起科室", "参与科室"})
+# The checking, initiating and participating departments are codes matched against the
+# inspectors' department codes (Art. 21, 23), so they are folded like every parsed code.
+AS_TYPED = frozenset({"名称", "检查重点", "抽取科室"})
 
 
 def spec_from_fields(fields: Mapping[str, str]) -> TaskSpec:

@@ -69,16 +69,17 @@ async def test_art6_art7_a_registered_checks_reason_and_lead_references_are_kept
     assert [e.payload["reason"] for e in audited] == [reason, lead]
 
 
-def test_art22_a_tasks_name_focus_and_departments_are_kept_as_typed() -> None:
+def test_art22_a_tasks_name_focus_and_drawing_department_are_kept_as_typed() -> None:
     spec = parse_task_line(
         "四季度（火电）抽查 检查期＝２０２６-１２-０１～2026-12-31 一般＝１０％ "
         "检查重点＝ＶＯＣｓ：无组织排放 抽取科室＝执法一科（综合） "
-        "发起科室＝执法一科 参与科室＝监测站，环评科"
+        "发起科室＝ＺＦ 参与科室＝ＨＰ，ＪＣ"
     )
     assert spec.name == "四季度（火电）抽查"
     assert spec.focus == "ＶＯＣｓ：无组织排放" and spec.drawing_dept == "执法一科（综合）"
-    assert spec.participating_depts == ("监测站", "环评科")
-    # What is parsed is folded: the dates and the ratio.
+    # What is parsed is folded: the department codes matched against the inspectors' (Art. 21,
+    # 23), the dates and the ratio.
+    assert (spec.initiating_dept, spec.participating_depts) == ("ZF", ("HP", "JC"))
     assert (spec.check_start, spec.check_end) == (dt.date(2026, 12, 1), dt.date(2026, 12, 31))
     assert [q.label() for q in spec.quotas.values()] == ["10%"]
 
