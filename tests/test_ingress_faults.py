@@ -160,8 +160,9 @@ async def test_sqlite_locked_by_another_connection_means_503_in_time_then_recove
 
 
 async def test_callbacks_beyond_the_inflight_cap_are_refused_at_once(
-    templates: Templates, clock: FixedClock
+    templates: Templates, clock: FixedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="bot.runtime.server")
     # A long acknowledgement timeout: the two callbacks inside the cap wait for the database.
     h, _ = await _runtime(await templates.sqlite(), clock, ack_timeout_s=4.0, max_inflight=2)
     holder = _lock_sqlite(h.settings.database.url)
@@ -171,6 +172,12 @@ async def test_callbacks_beyond_the_inflight_cap_are_refused_at_once(
         extra = await asyncio.gather(*(_ack(h, f"x{n}", 20 + n) for n in range(3)))
         assert extra == [503] * 3
         assert not any(t.done() for t in waiting)
+        # Logged once, as an overload, not as the database being down.
+        texts = [r.getMessage() for r in caplog.records if r.name == "bot.runtime.server"]
+        assert (
+            sum("callback: overloaded (more than 2 callbacks in flight)" in t for t in texts) == 1
+        )
+        assert _outage_lines(caplog)[0] == 0
     finally:
         holder.rollback()
         holder.close()

@@ -98,24 +98,29 @@ class IngressGate:
 
 
 class Outage:
-    """Logs a database outage once when it begins and once when it ends, not per request."""
+    """Logs a database outage (or an overload: too many callbacks in flight) once when it
+    begins and once when it ends, not per request."""
 
     def __init__(self, what: str) -> None:
         self.what = what
         self.since: float | None = None
         self.refused = 0
+        self.state = ""
 
-    def failed(self, reason: str) -> None:
+    def failed(self, reason: str, *, state: str = "database unavailable") -> None:
         self.refused += 1
         if self.since is None:
-            self.since = time.monotonic()
-            log.error("%s: database unavailable (%s); answering 503", self.what, reason)
+            self.since, self.state = time.monotonic(), state
+            log.error("%s: %s (%s); answering 503", self.what, state, reason)
 
     def recovered(self) -> None:
         if self.since is not None:
             log.warning(
-                "%s: database available again after %.1f s (%d requests answered 503)",
+                "%s: %s after %.1f s (%d requests answered 503)",
                 self.what,
+                "no longer overloaded"
+                if self.state == "overloaded"
+                else "database available again",
                 time.monotonic() - self.since,
                 self.refused,
             )
@@ -266,7 +271,9 @@ class CallbackEndpoint:
 
     async def receive(self, request: web.Request) -> web.Response:
         if self.gate.inflight >= self.max_inflight:
-            self.recorder.outage.failed(f"more than {self.max_inflight} callbacks in flight")
+            self.recorder.outage.failed(
+                f"more than {self.max_inflight} callbacks in flight", state="overloaded"
+            )
             return _plain(503, "service unavailable")
         with self.gate.busy():
             return await self._receive(request)
