@@ -29,6 +29,7 @@ from sqlalchemy.orm import aliased
 from storage import followups, spreadsheet
 from storage.db import insert_for, is_postgresql
 from storage.models import (
+    FollowUp,
     Inspection,
     InspectionResult,
     JointCheck,
@@ -226,6 +227,10 @@ async def penalty_text(session: AsyncSession, inspection_id: int) -> str:
     """A penalty decision linked to the inspection (Art. 38: published with its result):
     its number and date, as recorded; nothing else of the follow-up."""
     decisions = [f for f in await followups.of(session, inspection_id) if f.kind == "penalty"]
+    return _penalties(decisions)
+
+
+def _penalties(decisions: Sequence[FollowUp]) -> str:
     return "；".join(f"{f.reference}（{f.on.isoformat()}）" for f in decisions)
 
 
@@ -684,27 +689,41 @@ async def _portal_lines(
     lines = []
     for publication, task in publications:
         mine = [i for i, u in units.items() if u == publication.org_code]
-        rows = await session.execute(
-            select(InspectionResult, Inspection, Target)
-            .join(Inspection, Inspection.id == InspectionResult.inspection_id)
-            .join(Target, Target.id == Inspection.target_id)
-            .outerjoin(PublicEntry, PublicEntry.inspection_id == Inspection.id)
-            .where(
-                Inspection.task_id == task.id,
-                InspectionResult.inspection_id.in_(mine),
-                InspectionResult.state == "recorded",
-                InspectionResult.secret.is_(False),
-                InspectionResult.published_at.is_not(None),
-                PublicEntry.id.is_(None),
+        rows = (
+            await session.execute(
+                select(InspectionResult, Target)
+                .join(Inspection, Inspection.id == InspectionResult.inspection_id)
+                .join(Target, Target.id == Inspection.target_id)
+                .outerjoin(PublicEntry, PublicEntry.inspection_id == Inspection.id)
+                .where(
+                    Inspection.task_id == task.id,
+                    InspectionResult.inspection_id.in_(mine),
+                    InspectionResult.state == "recorded",
+                    InspectionResult.secret.is_(False),
+                    InspectionResult.published_at.is_not(None),
+                    PublicEntry.id.is_(None),
+                )
             )
+        ).all()
+        ids = [result.inspection_id for result, _ in rows]
+        joint = dict(
+            (
+                await session.execute(
+                    select(JointCheck.inspection_id, JointCheck.checked_at).where(
+                        JointCheck.inspection_id.in_(ids)
+                    )
+                )
+            ).all()
         )
-        for result, inspection, target in rows.all():
-            joint = (
-                await session.get(JointCheck, inspection.id)
-                if inspection.origin == "joint"
-                else None
-            )
-            checked = (joint.checked_at if joint is not None else result.at).astimezone(tz).date()
+        decisions: dict[int, list[FollowUp]] = {}
+        for f in await session.scalars(
+            select(FollowUp)
+            .where(FollowUp.inspection_id.in_(ids), FollowUp.kind == "penalty")
+            .order_by(FollowUp.id)
+        ):
+            decisions.setdefault(f.inspection_id, []).append(f)
+        for result, target in rows:
+            checked = joint.get(result.inspection_id, result.at).astimezone(tz).date()
             if checked.year != year:
                 continue
             lines.append(
@@ -716,7 +735,7 @@ async def _portal_lines(
                     check_date=checked,
                     unit_name=names.get(publication.org_code, publication.org_code),
                     phrase=result.phrase,
-                    penalty=await penalty_text(session, inspection.id),
+                    penalty=_penalties(decisions.get(result.inspection_id, [])),
                     corrected_at=None,
                     published_on=ON_PORTAL,
                     published_url=publication.url,

@@ -394,6 +394,8 @@ async def test_art37_publish_export_includes_results_published_on_the_portal(
     h.clock.set(at(2026, 12, 22, 10))
     (done,) = await h.say(PUBLISHER, f"公示 {TASK} {portal}")
     assert portal in done
+    decision = "呼环罚〔2026〕31号"  # Art. 38: published beside its result, portal or not
+    await h.say(visits[1].members[0], f"处罚决定 {visits[1].number} {decision} 2026-12-20")
     async with h.db.transaction() as s:
         assert await s.scalar(select(PublicEntry)) is None  # nothing on the bot's page
         rows = (
@@ -415,6 +417,7 @@ async def test_art37_publish_export_includes_results_published_on_the_portal(
         (public.ON_PORTAL, portal)
     }
     assert doc["withheld"] == 1
+    assert [r["penalty"] for r in doc["results"] if r["penalty"]] == [f"{decision}（2026-12-20）"]
     lines = list(csv.DictReader(io.StringIO((tmp_path / "gk.csv").read_text("utf-8-sig"))))
     assert sorted((r["统一社会信用代码"], r["检查结果"]) for r in lines) == expected
     assert {r["公示网址"] for r in lines} == {portal}
