@@ -6,7 +6,11 @@ phrase), searchable by credit code or by any two or more characters of a name, w
 JSON downloads of the same search. ``<prefix>/<org>/<year>/draws`` lists the year's draws:
 commitment, witness form (how many witnesses, by when) as soon as a draw is sealed, witness
 values once the draw is made, cancellations with their reason and approval, and what replaced
-what.
+what. ``<prefix>/<org>/<year>/draws/<task>`` (and its ``.json``, the public record) answers on
+the page of any organisation of the task's chain; the results link to the drawing
+organisation's page of the task's year. ``<prefix>/verify/DRAW_ALGORITHM.md`` and
+``<prefix>/verify/reference_verifier.py`` serve the published algorithm and the stdlib verifier
+as shipped.
 
 It is a public endpoint: it reads only the public tables (``storage.public``) and the draw's
 public fields, escapes everything (Jinja2 autoescape), sends security headers, caps page sizes
