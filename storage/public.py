@@ -22,14 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import ColumnElement, Select, delete, func, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from storage import followups
+from storage import followups, spreadsheet
 from storage.db import insert_for, is_postgresql
 from storage.models import (
+    FollowUp,
     Inspection,
     InspectionResult,
     JointCheck,
@@ -227,6 +227,10 @@ async def penalty_text(session: AsyncSession, inspection_id: int) -> str:
     """A penalty decision linked to the inspection (Art. 38: published with its result):
     its number and date, as recorded; nothing else of the follow-up."""
     decisions = [f for f in await followups.of(session, inspection_id) if f.kind == "penalty"]
+    return _penalties(decisions)
+
+
+def _penalties(decisions: Sequence[FollowUp]) -> str:
     return "；".join(f"{f.reference}（{f.on.isoformat()}）" for f in decisions)
 
 
@@ -540,44 +544,215 @@ def cell(entry: PublicEntry, key: str) -> str:
     return str(value)
 
 
-def csv_bytes(entries: Sequence[PublicEntry]) -> bytes:
-    """UTF-8 with a BOM, so that Excel opens it as UTF-8; Chinese headers."""
+def csv_bytes(entries: Sequence[Any], columns: Sequence[tuple[str, str]] = COLUMNS) -> bytes:
+    """UTF-8 with a BOM, so that Excel opens it as UTF-8; Chinese headers. A cell starting with
+    ``= + - @`` (or a tab or carriage return) gets a leading ``'`` (``spreadsheet.csv_cell``):
+    a spreadsheet shows it as text instead of evaluating it; every other cell is as typed.
+    The count of withheld secret checks is not in the CSV (a row of another shape would break
+    machines reading it): it is in the JSON (``withheld``) and the response's ``X-Withheld``."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([header for _, header in COLUMNS])
+    writer.writerow([header for _, header in columns])
     for e in entries:
-        writer.writerow([cell(e, key) for key, _ in COLUMNS])
+        writer.writerow([spreadsheet.csv_cell(cell(e, key)) for key, _ in columns])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def json_text(org_code: str, org_name: str, year: int, entries: Sequence[PublicEntry]) -> str:
-    rows = [{key: cell(e, key) for key, _ in COLUMNS} for e in entries]
-    doc = {"org": org_code, "org_name": org_name, "year": year, "results": rows}
+def json_text(
+    org_code: str,
+    org_name: str,
+    year: int,
+    entries: Sequence[Any],
+    withheld: int,
+    columns: Sequence[tuple[str, str]] = COLUMNS,
+) -> str:
+    """The lines as typed (JSON has no formulas), and ``withheld``: how many secret checks of
+    these units' publications of the year were withheld (Art. 37), as the page says."""
+    rows = [{key: cell(e, key) for key, _ in columns} for e in entries]
+    doc = {
+        "org": org_code,
+        "org_name": org_name,
+        "year": year,
+        "withheld": withheld,
+        "results": rows,
+    }
     return json.dumps(doc, ensure_ascii=False, indent=1)
 
 
-def xlsx_bytes(title: str, entries: Sequence[PublicEntry]) -> bytes:
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "抽查结果公示"
-    ws.append([title])
-    ws.append([header for _, header in COLUMNS])
-    ws.append([key for key, _ in COLUMNS])  # stable column names for machines
+def xlsx_bytes(
+    title: str,
+    entries: Sequence[Any],
+    withheld: int,
+    columns: Sequence[tuple[str, str]] = COLUMNS,
+) -> bytes:
+    """Title (with the withheld count), Chinese headers, the stable column names, the lines:
+    text stays text (``spreadsheet.XlsxWriter``: a name starting with ``=`` is not a formula)."""
+    if withheld:
+        title += f"（另有 {withheld} 项检查依法不予公开，第37条）"
+    writer = spreadsheet.XlsxWriter()
+    widths = (36, 22, 20, 24, 12, 24, 22, 24, 20, 20, 40)
+    writer.add_sheet(
+        "抽查结果公示", [header for _, header in columns], widths[: len(columns)], title=title
+    )
+    writer.append([key for key, _ in columns])  # stable column names for machines
     for e in entries:
-        ws.append([getattr(e, key) if key == "check_date" else cell(e, key) for key, _ in COLUMNS])
-    for column, width in zip("ABCDEFGHI", (36, 22, 20, 24, 12, 24, 22, 24, 20), strict=False):
-        ws.column_dimensions[column].width = width
+        writer.append(
+            [getattr(e, key) if key == "check_date" else cell(e, key) for key, _ in columns]
+        )
     out = io.BytesIO()
-    wb.save(out)
+    writer.save(out)
     return out.getvalue()
 
 
+# The export adds where each result was published: the bot's page or the portal / designated
+# platform (``公示 <任务> <网址>``), and that page's address.
+EXPORT_COLUMNS = (
+    *COLUMNS,
+    ("published_on", "公示位置"),
+    ("published_url", "公示网址"),
+)
+ON_PAGE, ON_PORTAL = "本平台公示页", "门户网站或指定平台"
+
+
+@dataclass(frozen=True)
+class ExportLine:
+    """A published result as exported: the page's line, or the same fields of a result
+    published on the portal (which has no line on the page)."""
+
+    target_name: str
+    uscc: str
+    task_code: str
+    task_name: str
+    check_date: dt.date
+    unit_name: str
+    phrase: str
+    penalty: str
+    corrected_at: dt.datetime | None
+    published_on: str
+    published_url: str
+
+
+@dataclass(frozen=True)
+class Export:
+    lines: list[ExportLine]
+    withheld: int  # secret checks in these publications (Art. 37): counted, never shown
+
+
 async def published_lines(
-    session: AsyncSession, orgs: Sequence[str], year: int, task_code: str | None = None
-) -> list[PublicEntry]:
-    stmt = select(PublicEntry).where(PublicEntry.year == year, PublicEntry.org_code.in_(list(orgs)))
+    session: AsyncSession,
+    orgs: Sequence[str],
+    year: int,
+    task_code: str | None = None,
+    tz: dt.tzinfo = dt.UTC,
+) -> Export:
+    """Every published result of these units in the year, on the bot's page or on the portal,
+    with nothing internal (the fields of a public line; secret checks only counted)."""
+    stmt = (
+        select(PublicEntry, Publication.url)
+        .join(Publication, Publication.id == PublicEntry.publication_id)
+        .where(PublicEntry.year == year, PublicEntry.org_code.in_(list(orgs)))
+    )
     if task_code:
         stmt = stmt.where(PublicEntry.task_code == task_code)
-    rows = await session.scalars(stmt.order_by(PublicEntry.check_date, PublicEntry.id))
-    return list(rows)
+    lines = [
+        ExportLine(
+            **{key: getattr(e, key) for key, _ in COLUMNS},
+            published_on=ON_PAGE,
+            published_url=url,
+        )
+        for e, url in (await session.execute(stmt)).all()
+    ]
+    lines += await _portal_lines(session, orgs, year, task_code, tz)
+    lines.sort(key=lambda line: (line.check_date, line.task_code, line.target_name))
+    return Export(lines, await _export_withheld(session, orgs, year, task_code))
+
+
+async def _portal_lines(
+    session: AsyncSession,
+    orgs: Sequence[str],
+    year: int,
+    task_code: str | None,
+    tz: dt.tzinfo,
+) -> list[ExportLine]:
+    """Results published on the portal: the publishing unit's recorded, published, non-secret
+    results of the task that have no line on the bot's page, dated as a line would be (the
+    result's date, or a joint check's own date)."""
+    pubs = select(Publication, Task).join(Task, Task.id == Publication.task_id)
+    pubs = pubs.where(Publication.org_code.in_(list(orgs)))
+    if task_code:
+        pubs = pubs.where(Task.code == task_code)
+    publications = (await session.execute(pubs)).all()
+    if not publications:
+        return []
+    units = await unit_of_inspections(session, [task.id for _, task in publications])
+    names = dict((await session.execute(select(Organisation.code, Organisation.name))).all())
+    lines = []
+    for publication, task in publications:
+        mine = [i for i, u in units.items() if u == publication.org_code]
+        rows = (
+            await session.execute(
+                select(InspectionResult, Target)
+                .join(Inspection, Inspection.id == InspectionResult.inspection_id)
+                .join(Target, Target.id == Inspection.target_id)
+                .outerjoin(PublicEntry, PublicEntry.inspection_id == Inspection.id)
+                .where(
+                    Inspection.task_id == task.id,
+                    InspectionResult.inspection_id.in_(mine),
+                    InspectionResult.state == "recorded",
+                    InspectionResult.secret.is_(False),
+                    InspectionResult.published_at.is_not(None),
+                    PublicEntry.id.is_(None),
+                )
+            )
+        ).all()
+        ids = [result.inspection_id for result, _ in rows]
+        joint = dict(
+            (
+                await session.execute(
+                    select(JointCheck.inspection_id, JointCheck.checked_at).where(
+                        JointCheck.inspection_id.in_(ids)
+                    )
+                )
+            ).all()
+        )
+        decisions: dict[int, list[FollowUp]] = {}
+        for f in await session.scalars(
+            select(FollowUp)
+            .where(FollowUp.inspection_id.in_(ids), FollowUp.kind == "penalty")
+            .order_by(FollowUp.id)
+        ):
+            decisions.setdefault(f.inspection_id, []).append(f)
+        for result, target in rows:
+            checked = joint.get(result.inspection_id, result.at).astimezone(tz).date()
+            if checked.year != year:
+                continue
+            lines.append(
+                ExportLine(
+                    target_name=target.name,
+                    uscc=target.uscc or "",
+                    task_code=task.code,
+                    task_name=task.name,
+                    check_date=checked,
+                    unit_name=names.get(publication.org_code, publication.org_code),
+                    phrase=result.phrase,
+                    penalty=_penalties(decisions.get(result.inspection_id, [])),
+                    corrected_at=None,
+                    published_on=ON_PORTAL,
+                    published_url=publication.url,
+                )
+            )
+    return lines
+
+
+async def _export_withheld(
+    session: AsyncSession, orgs: Sequence[str], year: int, task_code: str | None
+) -> int:
+    """Secret checks withheld by these units' publications of the year's tasks (or the task)."""
+    stmt = (
+        select(func.coalesce(func.sum(Publication.withheld), 0))
+        .join(Task, Task.id == Publication.task_id)
+        .where(Publication.org_code.in_(list(orgs)), Task.year == year)
+    )
+    if task_code:
+        stmt = stmt.where(Task.code == task_code)
+    return int(await session.scalar(stmt) or 0)

@@ -19,6 +19,7 @@ from openpyxl.utils import get_column_letter
 
 from inspection.quotas import Tier
 from inspection.report import COLUMNS, TIER_NAMES, TIERS, Figures
+from storage import spreadsheet
 from storage.report import Sheet
 
 CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "SimHei"]
@@ -110,24 +111,23 @@ def counts_xlsx(
     """Annual counts: per target (Art. 14: name, credit code, unit, random checks, checks
     outside the draw) and per inspector (Art. 17: name, certificate, unit, inspections stayed
     on)."""
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "检查对象（第14条）"
-    ws.append([title])
-    ws.append(["检查对象", "统一社会信用代码", "所在单位", "双随机抽查次数", "双随机以外检查次数"])
+    writer = spreadsheet.XlsxWriter()  # names are text, never formulas
+    widths = (36, 22, 24, 14, 16)
+    writer.add_sheet(
+        "检查对象（第14条）",
+        ["检查对象", "统一社会信用代码", "所在单位", "双随机抽查次数", "双随机以外检查次数"],
+        widths,
+        title=title,
+    )
     for row in targets:
-        ws.append(list(row))
-    people = wb.create_sheet("检查人员（第17条）")
-    people.append([title])
-    people.append(["姓名", "执法证号", "单位", "参加检查次数"])
+        writer.append(list(row))
+    writer.add_sheet(
+        "检查人员（第17条）", ["姓名", "执法证号", "单位", "参加检查次数"], widths, title=title
+    )
     for person in inspectors:
-        people.append(list(person))
-    for sheet in (ws, people):
-        for letter, width in zip("ABCDE", (36, 22, 24, 14, 16), strict=False):
-            sheet.column_dimensions[letter].width = width
+        writer.append(list(person))
     out = io.BytesIO()
-    wb.save(out)
+    writer.save(out)
     return out.getvalue()
 
 

@@ -338,16 +338,24 @@ class XlsxWriter:
         self.workbook = Workbook(write_only=True)
         self._sheet: Any = None
 
-    def add_sheet(self, title: str, headers: Sequence[str], widths: Sequence[int] = ()) -> None:
+    def add_sheet(
+        self, name: str, headers: Sequence[str], widths: Sequence[int] = (), *, title: str = ""
+    ) -> None:
+        """A sheet ``name`` with its header row, below a ``title`` row when given."""
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.styles import Font
         from openpyxl.utils import get_column_letter
 
-        sheet = self.workbook.create_sheet(title[:31])
+        sheet = self.workbook.create_sheet(name[:31])
         for position, width in enumerate(widths or [_header_width(h) for h in headers], 1):
             sheet.column_dimensions[get_column_letter(position)].width = width
-        sheet.freeze_panes = "A2"
+        sheet.freeze_panes = "A3" if title else "A2"
         bold = Font(bold=True)
+        if title:
+            heading = WriteOnlyCell(sheet, value=title)
+            heading.data_type = "s"  # text, whatever it starts with
+            heading.font = Font(bold=True, size=13)
+            sheet.append([heading])
         cells = []
         for header in headers:
             cell = WriteOnlyCell(sheet, value=header)
@@ -412,10 +420,13 @@ def write_csv(dest: Path | str, headers: Sequence[str], rows: Iterable[Sequence[
         writer = csv.writer(file)
         writer.writerow(headers)
         for row in rows:
-            writer.writerow([_csv_cell(v) for v in row])
+            writer.writerow([csv_cell(v) for v in row])
 
 
-def _csv_cell(value: Cell) -> str:
+def csv_cell(value: Cell) -> str:
+    """A CSV cell: as typed, but text starting with ``= + - @`` (or a tab or carriage return)
+    gets a leading ``'``, so that a spreadsheet opening the file shows it and never evaluates
+    it (formula injection). Every CSV of ours written for people goes through here."""
     text = cell_text(value)
     return "'" + text if looks_like_formula(text) else text
 

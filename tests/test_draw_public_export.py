@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 from collections.abc import Callable
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from inspection.verify import verify_bytes, verify_export
 from storage import draws
 from storage.models import Inspection, InspectionResult, PublicDrawExport, Task
 from tests.conftest import Harness
-from tests.factories import CITY
+from tests.factories import CITY, COUNTY
 from tests.results_support import CHIEF, TASK, Visit, click
 from tests.support.draw_exports import base
 from tests.support.public import PREFIX, internal_strings, publish_sample, serve
@@ -269,3 +271,55 @@ async def test_art37_the_public_export_is_built_once_per_draw_and_chain_head_for
         (row,) = (await s.scalars(select(PublicDrawExport))).all()
     assert row.built_at > built and row.first_served_at == built  # first served stays
     assert row.amendments_head != "0" * 64
+
+
+def hrefs(html: str, part: str) -> set[str]:
+    return {unescape(link) for link in re.findall(r'href="([^"]+)"', html) if part in link}
+
+
+async def test_art37_every_draw_link_answers_from_the_region_city_and_county_pages(
+    h: Harness,
+) -> None:
+    """The checking county's page (where 公示 points), the drawing city's and the region's all
+    show the task; each of their task links opens its draw record, whose public record, the
+    published algorithm and the stdlib verifier are linked and served as shipped."""
+    visits = await publish_sample(h)
+    await finish(h, visits[4])
+    client = await serve(h)
+    try:
+        links: set[str] = set()
+        for org in ("150000", CITY, COUNTY):
+            page = await (await client.get(f"{PREFIX}/{org}/2026")).text()
+            found = hrefs(page, "/draws/")
+            assert found, org
+            links |= found
+        opened = {link: await client.get(link) for link in links}
+        pages = {link: await r.text() for link, r in opened.items()}
+        # The record's own URL on the county's page answers too (any org of the task's chain).
+        county_json = await client.get(f"{PREFIX}/{COUNTY}/2026/draws/{TASK}.json")
+        county_record = await county_json.text()
+        (draw_page,) = set(pages.values())
+        (record,) = hrefs(draw_page, ".json")
+        served_record = await (await client.get(record)).text()
+        files = {}
+        for name in ("DRAW_ALGORITHM.md", "reference_verifier.py"):
+            (link,) = hrefs(draw_page, f"/verify/{name}")
+            got = await client.get(link)
+            files[name] = (got.status, got.headers, await got.read())
+        unknown = await client.get(f"{PREFIX}/verify/draw.py")
+    finally:
+        await client.close()
+    assert links == {f"{PREFIX}/{CITY}/2026/draws/{TASK}"}  # the drawing city, the task's year
+    assert {r.status for r in opened.values()} == {200}
+    assert TASK in draw_page and "承诺值" in draw_page
+    assert "python3 reference_verifier.py" in draw_page
+    assert county_json.status == 200 and county_record == served_record
+    assert both(json.loads(served_record)) == (None, None)
+    shipped = Path(reference_verifier.__file__).parent
+    for name, (status, headers, body) in files.items():
+        assert status == 200 and body == (shipped / name).read_bytes(), name
+        assert headers["Content-Type"].startswith(("text/markdown", "text/plain"))
+        assert "charset=utf-8" in headers["Content-Type"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert "default-src 'none'" in headers["Content-Security-Policy"]
+    assert unknown.status == 404

@@ -30,8 +30,21 @@ async def test_art37_migration_gives_earlier_public_lines_their_search_tokens(
     postgresql = db.dialect == "postgresql"
     for entry_id, _, _ in lines:
         assert (kept[entry_id] is not None) == postgresql
+    # Three characters (two bigrams or more): on PostgreSQL through the tokens' GIN index
+    # (``_search_tokens``); one bigram ("化工") through the bigram rows.
+    hanzi = "鑫源化工煤业"
+    query = next(
+        name[i : i + 3]
+        for _, _, name in lines
+        for i in range(len(name) - 2)
+        if all(c in hanzi for c in name[i : i + 3]) and len(set(name[i : i + 3])) == 3
+    )
+    assert len(public.bigrams(query)) > 1
+    matching = {entry_id for entry_id, _, name in lines if query in name}
     async with db.transaction() as s:
         found = await public.page(s, None, 2026, query="化工", limit=1000)
+        longer = await public.page(s, None, 2026, query=query, limit=1000)
+    assert {e.id for e in longer.entries} == matching and longer.total == len(matching)
     module = importlib.import_module("storage.migrations.versions.0010_pgsearch")
     await to_revision(db, module.down_revision, down=True)
     await to_revision(db, "head")
@@ -39,5 +52,7 @@ async def test_art37_migration_gives_earlier_public_lines_their_search_tokens(
     await assert_search_index_kept(db)  # the bigrams and their counts, untouched
     async with db.transaction() as s:
         again = await public.page(s, None, 2026, query="化工", limit=1000)
+        longer_again = await public.page(s, None, 2026, query=query, limit=1000)
     assert [e.id for e in again.entries] == [e.id for e in found.entries]
+    assert [e.id for e in longer_again.entries] == [e.id for e in longer.entries]
     assert found.total > 0

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from storage.models import PublicEntry
 from tests.conftest import Harness
-from tests.factories import CITY
+from tests.factories import CITY, COUNTY
 from tests.results_support import TASK, Visit
 from tests.support.public import PREFIX, publish_sample, serve
 from tests.support.waiting import wait_until
@@ -87,6 +87,10 @@ async def test_art37_the_public_page_in_a_browser(
         await asyncio.to_thread(browser.save_screenshot, str(tmp_path / "search.png"))
         await asyncio.to_thread(rows[0].find_element(By.LINK_TEXT, TASK).click)
         assert "抽取记录" in browser.title and "承诺值" in browser.page_source
+        # From the checking county's page (the address 公示 gives) the link opens it too.
+        await asyncio.to_thread(browser.get, f"{base}{PREFIX}/{COUNTY}/2026")
+        await asyncio.to_thread(browser.find_element(By.LINK_TEXT, TASK).click)
+        assert "抽取记录" in browser.title and TASK in browser.page_source
         await asyncio.to_thread(browser.get, f"{base}{PREFIX}/{CITY}/2026")
         await asyncio.to_thread(browser.find_element(By.LINK_TEXT, "CSV").click)
         download = tmp_path / f"{CITY}-2026.csv"

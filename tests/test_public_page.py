@@ -20,7 +20,7 @@ from sqlalchemy import select
 from bot.cli import main
 from bot.runtime.public import RateLimiter
 from inspection.results import PHRASES, ResultCode
-from storage import public
+from storage import public, report_files, spreadsheet
 from storage.models import (
     Inspection,
     InspectionResult,
@@ -50,21 +50,31 @@ async def published(h: Harness) -> list[Visit]:
 async def test_art37_the_page_shows_published_results_and_nothing_internal(
     h: Harness, published: list[Visit]
 ) -> None:
+    async with h.db.transaction() as s:
+        names = list(await s.scalars(select(PublicEntry.target_name).order_by(PublicEntry.id)))
+    query = names[0][1:5]  # four characters: the bigram search, PostgreSQL's tokens path
     client = await serve(h)
     try:
         page = await client.get(f"{PREFIX}/{CITY}/2026")
         html = await page.text()
-        region = await (await client.get(f"{PREFIX}/150000/2026.json")).json()
+        region_text = await (await client.get(f"{PREFIX}/150000/2026.json")).text()
         downloads = [
             await (await client.get(f"{PREFIX}/{CITY}/2026.{fmt}")).text()
             for fmt in ("csv", "json")
+        ]
+        searched = [
+            await (await client.get(f"{PREFIX}/{CITY}/2026{suffix}", params={"q": query})).text()
+            for suffix in ("", ".csv", ".json")
         ]
         draws = await (await client.get(f"{PREFIX}/{CITY}/2026/draws")).text()
     finally:
         await client.close()
     assert page.status == 200
+    region = json.loads(region_text)
     city_lines = json.loads(downloads[1])["results"]
     assert len(region["results"]) == len(city_lines) == 3  # the region's page: every unit
+    found = json.loads(searched[2])["results"]
+    assert found and all(query in r["target_name"] for r in found)
     async with h.db.transaction() as s:
         shown = (
             await s.execute(
@@ -83,7 +93,7 @@ async def test_art37_the_page_shows_published_results_and_nothing_internal(
     assert open_target and open_target not in html  # no result yet: not public (its code)
     assert PHRASES[ResultCode.ordered_to_rectify] in html and PHRASES[ResultCode.refused] in html
     assert "另有 1 项检查依法不予公开" in html
-    for text in (html, *downloads, draws):
+    for text in (html, region_text, *downloads, *searched, draws):
         for secret_text in await internal_strings(h):
             assert secret_text not in text, secret_text
     assert TASK in draws and "承诺值" in draws
@@ -94,10 +104,13 @@ async def test_art37_downloads_are_exactly_the_published_lines(
 ) -> None:
     client = await serve(h)
     try:
-        raw = await (await client.get(f"{PREFIX}/{CITY}/2026.csv")).read()
+        got = await client.get(f"{PREFIX}/{CITY}/2026.csv")
+        raw = await got.read()
         doc = json.loads(await (await client.get(f"{PREFIX}/{CITY}/2026.json")).text())
     finally:
         await client.close()
+    # The secret check the page counts as withheld: in the JSON, and the CSV's header.
+    assert doc["withheld"] == 1 and got.headers["X-Withheld"] == "1"
     assert raw.startswith("\ufeff".encode())  # opens in Excel as UTF-8
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     async with h.db.transaction() as s:
@@ -307,3 +320,118 @@ async def test_art37_gongshi_without_an_address_publishes_on_the_bots_page(h: Ha
     assert decision in lines[second.inspection_id].penalty
     assert lines[second.inspection_id].corrected_at is None  # a penalty is not a correction
     assert third.inspection_id not in lines
+
+
+FORMULAS = ('=HYPERLINK("http://x","y")', "+1", "@SUM(1)")
+
+
+async def test_art37_names_that_look_like_formulas_stay_text_in_downloads_and_exports(
+    h: Harness, published: list[Visit], tmp_path: Path
+) -> None:
+    """A target named like a formula is shown as typed: in the xlsx a string cell, never a
+    formula; in a CSV behind a ``'`` (so a spreadsheet does not evaluate it); in JSON as is."""
+    async with h.db.transaction() as s:
+        for visit, name in zip(published[:3], FORMULAS, strict=True):
+            inspection = await s.get(Inspection, visit.inspection_id)
+            assert inspection is not None
+            target = await s.get(Target, inspection.target_id)
+            assert target is not None
+            target.name = name
+        row = await s.scalar(select(Publication))
+        assert row is not None
+        await public.publish_lines(s, row, h.clock.now(), h.settings.tz)  # as 公示 again does
+    client = await serve(h)
+    try:
+        page_csv = (await (await client.get(f"{PREFIX}/{CITY}/2026.csv")).read()).decode(
+            "utf-8-sig"
+        )
+        page_json = await (await client.get(f"{PREFIX}/{CITY}/2026.json")).json()
+    finally:
+        await client.close()
+    base = ["publish", "export", "--org", CITY, "--year", "2026", "--database-url", h.db.url]
+    for suffix in ("xlsx", "csv"):
+        assert await asyncio.to_thread(main, [*base, str(tmp_path / f"gk.{suffix}")]) == 0
+    export_csv = (tmp_path / "gk.csv").read_text("utf-8-sig")
+    for text in (page_csv, export_csv):
+        names = {r["检查对象"] for r in csv.DictReader(io.StringIO(text))}
+        assert names == {"'" + n for n in FORMULAS}
+    assert {r["target_name"] for r in page_json["results"]} == set(FORMULAS)
+    assert spreadsheet.formula_cells(tmp_path / "gk.xlsx") == []
+    sheet = openpyxl.load_workbook(tmp_path / "gk.xlsx").active
+    assert sheet is not None
+    cells = [row[0] for row in sheet.iter_rows(min_row=4)]
+    assert {c.value for c in cells} == set(FORMULAS) and {c.data_type for c in cells} == {"s"}
+
+
+def test_art14_annual_counts_keep_formula_like_names_as_text(tmp_path: Path) -> None:
+    """The annual counts per target (a report file of names typed by people) write them as
+    text too: the same writer as every other spreadsheet of ours."""
+    names = ['=HYPERLINK("http://x","y")', "-2", "@SUM(1)", "\t+1", "普通企业"]
+    data = report_files.counts_xlsx(
+        "计数", [(n, "", "新城区", 1, 0) for n in names], [("-3", "", "新城区", 1)]
+    )
+    (tmp_path / "counts.xlsx").write_bytes(data)
+    assert spreadsheet.formula_cells(tmp_path / "counts.xlsx") == []
+    book = openpyxl.load_workbook(tmp_path / "counts.xlsx")
+    shown = [r[0] for r in book["检查对象（第14条）"].iter_rows(min_row=3, values_only=True)]
+    assert shown == names
+    assert [r[0] for r in book["检查人员（第17条）"].iter_rows(min_row=3, values_only=True)] == [
+        "-3"
+    ]
+    assert [spreadsheet.csv_cell(n) for n in names] == ["'" + n for n in names[:4]] + ["普通企业"]
+
+
+async def test_art37_publish_export_includes_results_published_on_the_portal(
+    h: Harness, tmp_path: Path
+) -> None:
+    """公示 <任务> <网址>: the results were published on the portal, not on the bot's page;
+    the export (which feeds the portal or the designated platform) still has every one, says
+    where it was published, and withholds the secret check (only counted)."""
+    visits = await completed(h)
+    (marked,) = await h.say(CHIEF, f"保密 {visits[0].number} 涉密工程")
+    assert "保密" in marked
+    portal = "https://www.example.gov.cn/gk/2026/12"
+    h.clock.set(at(2026, 12, 22, 10))
+    (done,) = await h.say(PUBLISHER, f"公示 {TASK} {portal}")
+    assert portal in done
+    decision = "呼环罚〔2026〕31号"  # Art. 38: published beside its result, portal or not
+    await h.say(visits[1].members[0], f"处罚决定 {visits[1].number} {decision} 2026-12-20")
+    async with h.db.transaction() as s:
+        assert await s.scalar(select(PublicEntry)) is None  # nothing on the bot's page
+        rows = (
+            await s.execute(
+                select(Target.uscc, Target.name, InspectionResult.phrase, InspectionResult.secret)
+                .join(Inspection, Inspection.target_id == Target.id)
+                .join(InspectionResult, InspectionResult.inspection_id == Inspection.id)
+            )
+        ).all()
+    expected = sorted((uscc, phrase) for uscc, _, phrase, secret in rows if not secret)
+    (secret_uscc,) = [uscc for uscc, _, _, secret in rows if secret]
+    assert len(expected) == len(visits) - 1
+    base = ["publish", "export", "--org", "150000", "--year", "2026", "--database-url", h.db.url]
+    for suffix in ("xlsx", "csv", "json"):
+        assert await asyncio.to_thread(main, [*base, str(tmp_path / f"gk.{suffix}")]) == 0
+    doc = json.loads((tmp_path / "gk.json").read_text("utf-8"))
+    assert sorted((r["uscc"], r["phrase"]) for r in doc["results"]) == expected
+    assert {(r["published_on"], r["published_url"]) for r in doc["results"]} == {
+        (public.ON_PORTAL, portal)
+    }
+    assert doc["withheld"] == 1
+    assert [r["penalty"] for r in doc["results"] if r["penalty"]] == [f"{decision}（2026-12-20）"]
+    lines = list(csv.DictReader(io.StringIO((tmp_path / "gk.csv").read_text("utf-8-sig"))))
+    assert sorted((r["统一社会信用代码"], r["检查结果"]) for r in lines) == expected
+    assert {r["公示网址"] for r in lines} == {portal}
+    sheet = openpyxl.load_workbook(tmp_path / "gk.xlsx").active
+    assert sheet is not None
+    table = list(sheet.iter_rows(values_only=True))
+    assert "另有 1 项检查依法不予公开" in str(table[0][0])
+    assert sorted((r[1], r[6]) for r in table[3:]) == expected
+    for path in (tmp_path / "gk.csv", tmp_path / "gk.json"):
+        raw = path.read_bytes()
+        assert secret_uscc.encode() not in raw and "涉密工程".encode() not in raw
+    # A task filter keeps to the task; another year has nothing.
+    assert await asyncio.to_thread(main, [*base, "--task", TASK, str(tmp_path / "t.json")]) == 0
+    assert len(json.loads((tmp_path / "t.json").read_text("utf-8"))["results"]) == len(expected)
+    base[5] = "2025"
+    assert await asyncio.to_thread(main, [*base, str(tmp_path / "y.json")]) == 0
+    assert json.loads((tmp_path / "y.json").read_text("utf-8"))["results"] == []

@@ -1,6 +1,8 @@
 """CLI verb `publish export`: the published results (一公开, Art. 37) as a file for the bureau's
 portal or the designated platform: .xlsx, .csv (UTF-8 with BOM, opens in Excel) or .json, chosen
-by the file's extension, with stable column names. Exactly what the public page shows."""
+by the file's extension, with stable column names: every published result of the units and
+year, on the bot's page or on the portal (column ``published_on``, ``published_url``), with
+nothing internal (secret checks only counted: ``withheld`` in the JSON, the xlsx title)."""
 
 from __future__ import annotations
 
@@ -39,17 +41,20 @@ async def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(f"no organisation {args.org}")
         units = await Repositories(session).orgs.subtree(org.code)
         task = args.task.strip().upper() if args.task else None
-        entries = await public.published_lines(session, units, args.year, task)
+        found = await public.published_lines(session, units, args.year, task, settings.tz)
+    lines, columns = found.lines, public.EXPORT_COLUMNS
     match out.suffix.lower():
         case ".json":
-            data = public.json_text(org.code, org.name, args.year, entries).encode("utf-8")
+            text = public.json_text(org.code, org.name, args.year, lines, found.withheld, columns)
+            data = text.encode("utf-8")
         case ".csv":
-            data = public.csv_bytes(entries)
+            data = public.csv_bytes(lines, columns)
         case _:
-            data = public.xlsx_bytes(f"{org.name} {args.year}年双随机抽查结果公示", entries)
+            title = f"{org.name} {args.year}年双随机抽查结果公示"
+            data = public.xlsx_bytes(title, lines, found.withheld, columns)
     try:
         out.write_bytes(data)  # noqa: ASYNC240 - one small file at the end of a CLI verb
     except OSError as exc:
         raise CliError(f"cannot write {out}: {exc.strerror}") from None
-    print(f"{len(entries)} published results of {org.code} in {args.year} written to {out}")
+    print(f"{len(lines)} published results of {org.code} in {args.year} written to {out}")
     return 0

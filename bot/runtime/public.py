@@ -6,7 +6,11 @@ phrase), searchable by credit code or by any two or more characters of a name, w
 JSON downloads of the same search. ``<prefix>/<org>/<year>/draws`` lists the year's draws:
 commitment, witness form (how many witnesses, by when) as soon as a draw is sealed, witness
 values once the draw is made, cancellations with their reason and approval, and what replaced
-what.
+what. ``<prefix>/<org>/<year>/draws/<task>`` (and its ``.json``, the public record) answers on
+the page of any organisation of the task's chain; the results link to the drawing
+organisation's page of the task's year. ``<prefix>/verify/DRAW_ALGORITHM.md`` and
+``<prefix>/verify/reference_verifier.py`` serve the published algorithm and the stdlib verifier
+as shipped.
 
 It is a public endpoint: it reads only the public tables (``storage.public``) and the draw's
 public fields, escapes everything (Jinja2 autoescape), sends security headers, caps page sizes
@@ -23,7 +27,9 @@ import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from aiohttp import web
@@ -55,6 +61,12 @@ DRAW_STATES = {
     "cancelled": "已作废（经批准）",
     "abandoned": "已放弃",  # draws before issue 13
     "superseded": "已被重新抽取取代",  # idem
+}
+# Served read-only for anyone to verify a draw (the algorithm and the stdlib verifier): fixed
+# routes, the files' bytes as shipped in the ``inspection`` package.
+VERIFIER_FILES = {
+    "DRAW_ALGORITHM.md": "text/markdown",
+    "reference_verifier.py": "text/plain",
 }
 APPROVALS = {"level_above": "上级批准", "region_two_person": "自治区部门负责人与另一管理员两人批准"}
 
@@ -169,6 +181,8 @@ class PublicPages:
             ipaddress.ip_network(p, strict=False) for p in settings.public.trusted_proxies
         ]
         self.headers = _headers(settings)
+        shipped = resources.files("inspection")
+        self.verifier = {name: shipped.joinpath(name).read_bytes() for name in VERIFIER_FILES}
 
     # --- plumbing ---
 
@@ -238,13 +252,14 @@ class PublicPages:
             units = None if org.parent_code is None else subtree  # the region: every unit
             if fmt:
                 found = await public.page(session, units, year, query=query, limit=public.MAX_ROWS)
-                return self.download(fmt, org, year, found.entries)
+                return self.download(fmt, org, year, found)
             size = self.settings.public.page_size
             number = self.page_number(request)
             found = await public.page(
                 session, units, year, query=query, offset=(number - 1) * size, limit=size
             )
             years = await public.years(session, subtree)
+            links = await self.draw_links(session, {e.task_code for e in found.entries})
         pages = max(1, -(-found.total // size))
         return self.render(
             "results.html",
@@ -257,25 +272,57 @@ class PublicPages:
             page=number,
             pages=pages,
             cell=public.cell,
+            links=links,
         )
 
-    def download(
-        self, fmt: str, org: Organisation, year: int, entries: list[PublicEntry]
-    ) -> web.Response:
+    async def draw_links(self, session: Any, codes: set[str]) -> dict[str, str]:
+        """Each task's draw record on its drawing organisation's page and the task's year: the
+        one URL that answers whichever page (region, city, checking county) shows the task."""
+        if not codes:
+            return {}
+        rows = await session.execute(
+            select(Task.code, Task.org_code, Task.year).where(Task.code.in_(sorted(codes)))
+        )
+        prefix = self.settings.public.path_prefix
+        return {
+            code: f"{prefix}/{org}/{year}/draws/{quote(code, safe='')}"
+            for code, org, year in rows.all()
+        }
+
+    def download(self, fmt: str, org: Organisation, year: int, found: public.Page) -> web.Response:
+        """Exactly the lines shown, and the count of withheld secret checks the page states:
+        in the JSON as ``withheld``; the CSV keeps one shape of row and has it in the response
+        header ``X-Withheld`` only (and in the JSON of the same search)."""
         name = f"{org.code}-{year}"
-        disposition = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
+        headers = {
+            "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
+            "X-Withheld": str(found.withheld),
+        }
         if fmt == "json":
             return web.Response(
-                text=public.json_text(org.code, org.name, year, entries),
+                text=public.json_text(org.code, org.name, year, found.entries, found.withheld),
                 content_type="application/json",
                 charset="utf-8",
-                headers=disposition,
+                headers=headers,
             )
         return web.Response(
-            body=public.csv_bytes(entries),
+            body=public.csv_bytes(found.entries),
             content_type="text/csv",
             charset="utf-8",
-            headers=disposition,
+            headers=headers,
+        )
+
+    async def in_chain(self, session: Any, org: Organisation, task_org: str) -> bool:
+        """The page's organisation is the task's drawing organisation, above it or below it:
+        every page that shows the task's results may link to its draw record."""
+        orgs = Repositories(session).orgs
+        return task_org in await orgs.subtree(org.code) or org.code in await orgs.subtree(task_org)
+
+    async def verifier_file(self, request: web.Request) -> web.Response:
+        """The published algorithm and the stdlib verifier, byte for byte as shipped."""
+        name = request.match_info["name"]
+        return web.Response(
+            body=self.verifier[name], content_type=VERIFIER_FILES[name], charset="utf-8"
         )
 
     async def draws(self, request: web.Request) -> web.Response:
@@ -286,12 +333,14 @@ class PublicPages:
             stmt = (
                 select(Task, Draw)
                 .join(Draw, Draw.task_id == Task.id)
-                .where(Task.org_code == org.code, Task.year == year)
+                .where(Task.year == year)
                 .order_by(Task.code, Draw.attempt)
             )
-            if only:
-                stmt = stmt.where(Task.code == only)
+            # One task: from any page of its chain (see ``in_chain``); else the org's own.
+            stmt = stmt.where(Task.code == only if only else Task.org_code == org.code)
             rows = (await session.execute(stmt)).all()
+            if only and rows and not await self.in_chain(session, org, rows[0][0].org_code):
+                rows = []
             # A draw is public as a whole: its witness value(s) once the draw is made.
             values = {row.id: witness_of(row) for _, row in rows}
             exported = set()
@@ -337,12 +386,10 @@ class PublicPages:
         async with self.db.transaction() as session:
             org = await self.org_or_404(session, code)
             task = await session.scalar(
-                select(Task).where(
-                    Task.org_code == org.code,
-                    Task.year == year,
-                    Task.code == request.match_info["task"],
-                )
+                select(Task).where(Task.year == year, Task.code == request.match_info["task"])
             )
+            if task is not None and not await self.in_chain(session, org, task.org_code):
+                task = None
             try:
                 body = (
                     None
@@ -365,6 +412,9 @@ def public_app(settings: Settings, db: Database, clock: Clock | None = None) -> 
     app = web.Application(middlewares=[pages.guard], client_max_size=4096)
     app.router.add_get("/", pages.index)
     app.router.add_get("/public.css", pages.css)
+    app.router.add_get(
+        "/verify/{name:DRAW_ALGORITHM\\.md|reference_verifier\\.py}", pages.verifier_file
+    )
     app.router.add_get("/{org:[0-9]{1,12}}/{year:[0-9]{4}}", pages.results)
     app.router.add_get("/{org:[0-9]{1,12}}/{year:[0-9]{4}}.{fmt:csv|json}", pages.results)
     app.router.add_get("/{org:[0-9]{1,12}}/{year:[0-9]{4}}/draws", pages.draws)

@@ -47,6 +47,9 @@ async def publish_sample(h: Harness) -> list[Visit]:
     """Five inspections: four reported (one with a problem and its record number), one of
     those made secret, one still open; the city publishes the task on the bot's page."""
     visits = await drawn(h)
+    async with h.db.transaction() as s:  # phone numbers: internal, never public
+        for inspector in await s.scalars(select(Inspector)):
+            inspector.phone = f"1390471{inspector.id:04d}"
     h.clock.set(h.clock.now().replace(month=12, day=7))
     await click(h, visits[0].members[0], visits[0], ResultCode.no_problem.value)
     await click(h, visits[1].members[0], visits[1], ResultCode.ordered_to_rectify.value)
@@ -74,13 +77,17 @@ async def publish_sample(h: Harness) -> list[Visit]:
 
 
 async def internal_strings(h: Harness) -> list[str]:
-    """What must never reach the public: people, certificates, descriptions, record numbers."""
+    """What must never reach the public: people (names, userids, certificates, phone numbers),
+    descriptions, record numbers. Each is in the database, so a scan for them can fail."""
     async with h.db.transaction() as s:
         people = (
-            await s.execute(select(Inspector.name, Inspector.userid, Inspector.certificate_no))
+            await s.execute(
+                select(Inspector.name, Inspector.userid, Inspector.certificate_no, Inspector.phone)
+            )
         ).all()
+    assert people and all(all(row) for row in people)  # every field set, phones included
     return [DESCRIPTION, RECORD_NO, SECRET_REASON, ADMIN, CHIEF] + [
-        str(v) for row in people for v in row if v
+        str(v) for row in people for v in row
     ]
 
 
