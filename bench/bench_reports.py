@@ -137,12 +137,13 @@ async def populate(db: Any, targets: int, inspections: int) -> None:
 
 
 async def publish_all(db: Any) -> int:
-    """Every published-ready result gets its public line and bigrams (as publication does)."""
+    """Every published-ready result gets its public line and bigrams (as publication does: on
+    its task's year's page, with its folded search name)."""
     from sqlalchemy import select, text
 
     from storage.db import is_postgresql
     from storage.models import Inspection, InspectionResult, Publication, Target, Task
-    from storage.public import bigrams, tokens
+    from storage.public import bigrams, searchable, tokens
 
     async with db.transaction() as s:
         pg = is_postgresql(s)
@@ -158,6 +159,7 @@ async def publish_all(db: Any) -> int:
                 Target.uscc,
                 Task.code,
                 Task.name,
+                Task.year,
                 InspectionResult.at,
                 InspectionResult.phrase,
             )
@@ -167,7 +169,7 @@ async def publish_all(db: Any) -> int:
             .where(InspectionResult.secret.is_(False), Inspection.task_id.in_(list(pubs)))
         )
         entries, grams, n = [], [], 0
-        for iid, tid, org, name, uscc, tcode, tname, at, phrase in rows.all():
+        for iid, tid, org, name, uscc, tcode, tname, year, at, phrase in rows.all():
             n += 1
             day = at.astimezone(TZ).date()
             entries.append(
@@ -177,21 +179,21 @@ async def publish_all(db: Any) -> int:
                     "publication_id": pubs[tid],
                     "org_code": org,
                     "unit_name": org,
-                    "year": day.year,
+                    "year": year,
                     "task_code": tcode,
                     "task_name": tname,
                     "target_name": name,
+                    "search_name": searchable(name),
                     "uscc": uscc or "",
                     "check_date": day,
                     "phrase": phrase,
                     "penalty": "",
                     "published_at": NOW,
-                    **({"grams": tokens(day.year, org, name)} if pg else {}),
+                    **({"grams": tokens(year, org, name)} if pg else {}),
                 }
             )
             grams += [
-                {"bigram": g, "year": day.year, "entry_id": n, "org_code": org}
-                for g in bigrams(name)
+                {"bigram": g, "year": year, "entry_id": n, "org_code": org} for g in bigrams(name)
             ]
             if len(entries) >= 20_000:
                 await flush(s, entries, grams)

@@ -829,10 +829,13 @@ class PublicEntry(Base):
     publication_id: Mapped[int] = mapped_column(ForeignKey("publication.id"), index=True)
     org_code: Mapped[str] = mapped_column(String(12))  # the checking unit
     unit_name: Mapped[str] = mapped_column(String(100))
-    year: Mapped[int] = mapped_column(Integer)  # of the check date
+    year: Mapped[int] = mapped_column(Integer)  # the task's: the page 公示 names
     task_code: Mapped[str] = mapped_column(String(30))
     task_name: Mapped[str] = mapped_column(String(200))
-    target_name: Mapped[str] = mapped_column(String(200))
+    target_name: Mapped[str] = mapped_column(String(200))  # as stored, as shown
+    # What a name search matches (storage.public.searchable): the name width- and case-folded
+    # (NFKC, casefold) without spaces, written with the line (migration 0011_searchfold).
+    search_name: Mapped[str] = mapped_column(Text, default="", server_default="", deferred=True)
     uscc: Mapped[str] = mapped_column(String(18), default="")
     check_date: Mapped[dt.date] = mapped_column(Date)
     phrase: Mapped[str] = mapped_column(String(100))

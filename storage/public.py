@@ -66,8 +66,15 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+def searchable(text: str) -> str:
+    """What a name search matches: the folded text without its spaces. A query matches a line
+    when its searchable form is part of the name's (kept in ``public_entry.search_name``), on
+    either database; the bigrams are this form's, so every match has all the query's bigrams."""
+    return "".join(fold(text).split())
+
+
 def bigrams(name: str) -> set[str]:
-    chars = [c for c in fold(name) if not c.isspace()]
+    chars = searchable(name)
     return {a + b for a, b in zip(chars, chars[1:], strict=False)}
 
 
@@ -161,7 +168,9 @@ async def _write_line(
     corrected_at: dt.datetime | None = None,
 ) -> Counter[tuple[str, int]]:
     """Write the line and its bigrams; returns the change of the bigram counts. The check date
-    is the result's, or an inter-agency joint check's own date (the lead authority's, Art. 7)."""
+    is the result's, or an inter-agency joint check's own date (the lead authority's, Art. 7).
+    The line is on the page of its task's year, the one 公示 names in its reply and records as
+    the publication's address (a task's check in January of the next year is still there)."""
     joint = await session.get(JointCheck, inspection.id) if inspection.origin == "joint" else None
     check_date = (joint.checked_at if joint is not None else result.at).astimezone(tz).date()
     entry = await session.scalar(
@@ -173,9 +182,10 @@ async def _write_line(
     entry.publication_id = publication.id
     entry.org_code = publication.org_code
     entry.unit_name = unit_name
-    entry.year = check_date.year
+    entry.year = task.year
     entry.task_code, entry.task_name = task.code, task.name
     entry.target_name, entry.uscc = target.name, target.uscc or ""
+    entry.search_name = searchable(target.name)
     entry.check_date, entry.phrase = check_date, result.phrase
     entry.penalty = await penalty_text(session, inspection.id)
     entry.corrected_at = corrected_at or entry.corrected_at
@@ -416,15 +426,17 @@ async def page(
 
 def _whole_bigram(query: str) -> bool:
     """The query is one bigram: a line with it matches, nothing more to compare."""
-    return len("".join(fold(query).split())) == 2
+    return len(searchable(query)) == 2
 
 
 def _name_filter(query: str) -> ColumnElement[bool]:
-    """The name contains the query as typed, letters in any case, on both databases (the
-    bigrams found the line; this keeps their order)."""
+    """The line's searchable name contains the query's (``searchable``: one folding on both
+    databases, the bigrams'), ``%`` and ``_`` as themselves. Both sides are folded, so the
+    database's own case rules (SQLite's LIKE ignores ASCII case, PostgreSQL's does not) never
+    decide a match."""
     if _whole_bigram(query):
         return true()
-    return PublicEntry.target_name.icontains(query, autoescape=True)
+    return PublicEntry.search_name.contains(searchable(query), autoescape=True)
 
 
 SIEVE = 3  # the rarest bigrams a PostgreSQL search intersects; the name filter does the rest

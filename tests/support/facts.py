@@ -1,6 +1,7 @@
 """Rows derived from the record and kept by its writes, against a rebuild from the raw rows:
 the statistics table's facts (``storage.facts``), the public search's bigram counts
-(``public_bigram_count``) and, on PostgreSQL, each public line's search tokens
+(``public_bigram_count``), each public line's folded name (``public_entry.search_name``)
+and, on PostgreSQL, each public line's search tokens
 (``public_entry.grams``). The harness checks them at the end of every end-to-end test, so a
 write path that moves a figure without keeping its derived rows fails the test that drives it."""
 
@@ -12,7 +13,15 @@ from sqlalchemy import func, select
 
 from storage import facts, public
 from storage.db import Database
-from storage.models import CheckFact, CheckFactMember, PublicBigram, PublicBigramCount, PublicEntry
+from storage.models import (
+    CheckFact,
+    CheckFactMember,
+    Publication,
+    PublicBigram,
+    PublicBigramCount,
+    PublicEntry,
+    Task,
+)
 
 
 async def snapshot(session: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -73,9 +82,17 @@ async def assert_search_index_kept(db: Database) -> None:
                     PublicEntry.org_code,
                     PublicEntry.target_name,
                     PublicEntry.grams,
+                    PublicEntry.search_name,
                 )
             )
         ).all()
+        astray_years = await s.scalar(
+            select(func.count())
+            .select_from(PublicEntry)
+            .join(Publication, Publication.id == PublicEntry.publication_id)
+            .join(Task, Task.id == Publication.task_id)
+            .where(PublicEntry.year != Task.year)
+        )
         postgresql = s.get_bind().dialect.name == "postgresql"
         kept_grams = (
             await s.execute(select(PublicBigram.entry_id, PublicBigram.bigram, PublicBigram.year))
@@ -85,7 +102,9 @@ async def assert_search_index_kept(db: Database) -> None:
         by_line.setdefault(entry_id, set()).add((gram, year))
     assert kept == rebuilt, "public_bigram_count differs from the bigrams it counts"
     assert astray == 0, "a bigram's unit differs from its line's"
-    for entry_id, year, org, name, grams in lines:
+    assert astray_years == 0, "a line is not on its task's year's page (the one 公示 names)"
+    for entry_id, year, org, name, grams, search_name in lines:
+        assert search_name == public.searchable(name), f"line {entry_id}: search name differs"
         expected_grams = {(g, year) for g in public.bigrams(name)}
         assert by_line.get(entry_id, set()) == expected_grams, f"line {entry_id}: bigrams differ"
         if postgresql:

@@ -95,7 +95,9 @@ async def internal_strings(h: Harness) -> list[str]:
 
 UNITS = {"150100": ["150102", "150103"], "150600": ["150602"]}
 CST = dt.timezone(dt.timedelta(hours=8))
-ALPHABET = "鑫源化工煤业Ab1"  # few characters: bigrams repeat, fragments match many lines
+# Few characters, so that bigrams repeat and fragments match many lines; with full-width letters
+# and brackets, accented Latin and a space, as names are written (a search folds them).
+ALPHABET = "鑫源化工煤业Ab1（)Äｃ "
 
 
 def names(n: int) -> list[str]:
