@@ -71,7 +71,9 @@ async def test_the_anchor_is_kept_a_later_start_moves_it_an_earlier_one_is_refus
         with pytest.raises(ClockRefused) as real:
             await use_real(s, later_wall)
         assert real.value.reason == "ran_drill"
-        rows = await s.execute(select(AuditEntry).where(AuditEntry.action == "clock.drill"))
+        rows = await s.execute(
+            select(AuditEntry).where(AuditEntry.action == "clock.drill").order_by(AuditEntry.id)
+        )
         marks = list(rows.scalars())
     assert [m.payload["start"] for m in marks] == [START.isoformat(), new_start.isoformat()]
 
