@@ -2,8 +2,8 @@
 39, 41, 43), read with one grouped query per kind of figure, then summed into the rows a table
 shows: a league/city's own row and one per banner/county; for the region, one per league/city.
 
-Attribution: checks by where the target is (its organisation), draws and publications by the
-organisation whose task it is. A random check counts in the period of its recorded result (an
+Attribution: checks by where the target is (its organisation), draws by the organisation whose
+task it is, publication figures by result and the checking unit that must publish it (Art. 37). A random check counts in the period of its recorded result (an
 inter-agency joint check in that of its own check date, ``facts.check_time``);
 drawn but not reported does not count. Checks outside the draw (Art. 6) are counted apart.
 Targets per tier are those of the directory that are not deregistered when the table is made
@@ -21,12 +21,13 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, and_, cast, distinct, func, select
+from sqlalchemy import Integer, and_, cast, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.origins import QUOTA_ORIGINS
 from inspection.quotas import Tier
 from inspection.report import Figures, rolled_up
+from inspection.workdays import WorkCalendar
 from storage.facts import check_time
 from storage.models import (
     CheckFact,
@@ -38,12 +39,14 @@ from storage.models import (
     Inspector,
     JointCheck,
     Organisation,
-    Publication,
+    PublicationEvent,
     Target,
     Task,
     TeamMember,
 )
+from storage.publication import lead_units
 from storage.repos import Repositories
+from storage.results import due_of
 
 RANDOM_ORIGINS = QUOTA_ORIGINS  # inspection.origins: one definition
 COUNTED = ("open", "done", "merged")  # a cancelled inspection's result does not count
@@ -71,9 +74,14 @@ def _utc(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
 
 
 async def figures_by_org(
-    session: AsyncSession, start: dt.date, end: dt.date, tz: dt.tzinfo
+    session: AsyncSession,
+    start: dt.date,
+    end: dt.date,
+    tz: dt.tzinfo,
+    calendar: WorkCalendar | None = None,
 ) -> dict[str, Figures]:
-    """Every organisation's own figures for [start, end) in local dates, keyed by org code."""
+    """Every organisation's own figures for [start, end) in local dates, keyed by org code.
+    ``calendar``: the working days of the Art. 37 due days (the packaged schedule if None)."""
     since, until = _utc(start, tz), _utc(end, tz)
     out: dict[str, Figures] = defaultdict(Figures)
 
@@ -111,15 +119,16 @@ async def figures_by_org(
     ):
         out[org].inspectors += n
 
-    await outside_publications_and_draws(session, out, since, until)
+    await outside_and_draws(session, out, since, until)
+    await publications(session, out, end, since, until, tz, calendar)
     return out
 
 
-async def outside_publications_and_draws(
+async def outside_and_draws(
     session: AsyncSession, out: dict[str, Figures], since: dt.datetime, until: dt.datetime
 ) -> None:
-    """The figures not read from the facts: checks outside the draw by kind, publications on
-    time, late and outstanding, draws witnessed, unwitnessed and cancelled."""
+    """The figures not read from the facts but publications: checks outside the draw by kind,
+    draws witnessed, unwitnessed and cancelled."""
     for org, kind, n in await session.execute(
         select(Target.org_code, CheckOutsideDraw.kind, func.count())
         .join(Inspection, Inspection.id == CheckOutsideDraw.inspection_id)
@@ -128,28 +137,6 @@ async def outside_publications_and_draws(
         .group_by(Target.org_code, CheckOutsideDraw.kind)
     ):
         out[org].outside[kind] = out[org].outside.get(kind, 0) + n
-
-    for org, on_time, n in await session.execute(
-        select(Publication.org_code, Publication.on_time, func.count())
-        .where(Publication.published_at >= since, Publication.published_at < until)
-        .group_by(Publication.org_code, Publication.on_time)
-    ):
-        if on_time is False:
-            out[org].published_late += n
-        else:
-            out[org].published_on_time += n
-    published = select(Publication.task_id).where(Publication.published_at < until)
-    for org, n in await session.execute(
-        select(Task.org_code, func.count())
-        .where(
-            Task.completed_at.is_not(None),
-            Task.completed_at < until,
-            Task.id.not_in(published),
-            Task.status != "targeted",
-        )
-        .group_by(Task.org_code)
-    ):
-        out[org].publication_outstanding += n
 
     for org, status, witnessed, n in await session.execute(
         select(Task.org_code, Draw.status, Draw.witnessed, func.count())
@@ -166,8 +153,74 @@ async def outside_publications_and_draws(
                 out[org].draws_unwitnessed += n
 
 
+async def publications(
+    session: AsyncSession,
+    out: dict[str, Figures],
+    end: dt.date,
+    since: dt.datetime,
+    until: dt.datetime,
+    tz: dt.tzinfo,
+    calendar: WorkCalendar | None = None,
+) -> None:
+    """Art. 37, 43: results, counted by the checking unit that must publish them ("who checks,
+    enters and publishes"; ``storage.publication.lead_units``). Published on time / late: the
+    results each publication event made public in the period (a supplement 公示 too), judged
+    against each result's own due day when published. Outstanding: the results recorded
+    before the period's end whose due day (``storage.results.result_due``) was before ``end``
+    and that were not published by then; secret results are never due, and a targeted task's
+    checks (outside the draw) are not counted."""
+    for org, on_time, late in await session.execute(
+        select(
+            PublicationEvent.org_code,
+            func.sum(PublicationEvent.on_time),
+            func.sum(PublicationEvent.late),
+        )
+        .where(PublicationEvent.published_at >= since, PublicationEvent.published_at < until)
+        .group_by(PublicationEvent.org_code)
+    ):
+        out[org].published_on_time += int(on_time or 0)
+        out[org].published_late += int(late or 0)
+
+    lead = lead_units()
+    rows = await session.execute(
+        select(
+            func.coalesce(lead.c.org_code, Task.org_code),
+            Task.check_start,
+            Task.completed_at,
+            InspectionResult.at,
+        )
+        .select_from(InspectionResult)
+        .join(Inspection, Inspection.id == InspectionResult.inspection_id)
+        .join(Task, Task.id == InspectionResult.task_id)
+        .outerjoin(lead, lead.c.inspection_id == InspectionResult.inspection_id)
+        .where(
+            InspectionResult.state == "recorded",
+            InspectionResult.secret.is_(False),
+            InspectionResult.at < until,
+            or_(InspectionResult.published_at.is_(None), InspectionResult.published_at >= until),
+            Inspection.status.in_(COUNTED),
+            Task.completed_at < until,
+            Task.status != "targeted",
+        )
+    )
+    dues: dict[tuple[dt.date, dt.date, dt.date], dt.date] = {}
+    for org, check_start, completed_at, at in rows:
+        clock, recorded = completed_at.astimezone(tz).date(), at.astimezone(tz).date()
+        key = (check_start, clock, recorded)
+        due = dues.get(key)
+        if due is None:
+            due = dues[key] = due_of(check_start, clock, calendar, [recorded])[0]
+        if due < end:
+            out[org].publication_outstanding += 1
+
+
 async def sheets(
-    session: AsyncSession, org_code: str, start: dt.date, end: dt.date, tz: dt.tzinfo
+    session: AsyncSession,
+    org_code: str,
+    start: dt.date,
+    end: dt.date,
+    tz: dt.tzinfo,
+    calendar: WorkCalendar | None = None,
 ) -> list[Sheet]:
     """The table for ``org_code``: for a league/city, one sheet (its own row, then one per
     banner/county); for the region, a summary sheet (one row per league/city) then one
@@ -176,7 +229,7 @@ async def sheets(
     if org is None:
         raise LookupError(org_code)
     repos = Repositories(session)
-    by_org = await figures_by_org(session, start, end, tz)
+    by_org = await figures_by_org(session, start, end, tz, calendar)
     orgs = {o.code: o for o in await session.scalars(select(Organisation))}
     children: dict[str, list[str]] = defaultdict(list)
     for o in orgs.values():
