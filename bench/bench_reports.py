@@ -255,7 +255,8 @@ async def measure_table(db: Any, repeat: int) -> None:
     print(f"record: {inspections:,} inspections, {facts:,} random checks with a result (facts)")
     start, end = quarter_bounds(2026, 2)
     rows: dict[str, list[float]] = {
-        k: [] for k in ("table", "new", "old", "count", "cpu_t", "pub", "pub_old", "cpu_p", "cpu_po")
+        k: []
+        for k in ("table", "new", "old", "count", "cpu_t", "pub", "pub_old", "cpu_p", "cpu_po")
     }
     cpu_old: list[float] = []
     since, until = report._utc(start, TZ), report._utc(end, TZ)

@@ -17,7 +17,6 @@ from inspection.origins import OUTSIDE_KINDS as KINDS
 from inspection.results import PHRASES, ResultCode
 from storage import facts
 from storage.bulk import binder, insert_rows
-from storage.results import due_of
 from storage.models import (
     CheckOutsideDraw,
     Draw,
@@ -30,6 +29,7 @@ from storage.models import (
     Task,
     TeamMember,
 )
+from storage.results import due_of
 
 OUTSIDE_KINDS = tuple(KINDS)  # Art. 6
 BATCH = 20_000

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from bot.cli import main
 from inspection.deadlines import results_publication_due
 from inspection.quotas import Tier
-from inspection.workdays import WorkCalendar
 from inspection.report import COLUMNS, Figures, quarter_bounds
+from inspection.workdays import WorkCalendar
 from storage import report, report_files
 from storage.db import Database
 from storage.models import Organisation, PublicationEvent

@@ -39,9 +39,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["publication_id"], ["publication.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        "ix_publication_event_publication_id", "publication_event", ["publication_id"]
-    )
+    op.create_index("ix_publication_event_publication_id", "publication_event", ["publication_id"])
     op.create_index("ix_publication_event_at", "publication_event", ["published_at"])
     op.execute(
         sa.text(
