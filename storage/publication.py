@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from inspection.workdays import WorkCalendar
 from storage.db import insert_for
@@ -39,6 +40,23 @@ def lead_units() -> Any:
         .where(TeamMember.position == 0, TeamMember.active.is_(True))
         .subquery()
     )
+
+
+def with_checking_unit(stmt: Select[Any], inspection_id: Any) -> tuple[Select[Any], Any]:
+    """``stmt`` outer-joined to its inspection's lead (active, position 0) and their person,
+    and the checking unit as a column: the lead's organisation, else the task's (``Task``
+    must be in ``stmt``). Joined per row through the team's index, for statements that read
+    a few rows of a large record (``lead_units`` materialises every team)."""
+    lead, person = aliased(TeamMember), aliased(Inspector)
+    stmt = stmt.outerjoin(
+        lead,
+        and_(
+            lead.inspection_id == inspection_id,
+            lead.position == 0,
+            lead.active.is_(True),
+        ),
+    ).outerjoin(person, person.id == lead.inspector_id)
+    return stmt, func.coalesce(person.org_code, Task.org_code)
 
 
 async def unit_of(session: AsyncSession, inspection: Inspection) -> str:

@@ -21,7 +21,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, and_, cast, distinct, func, or_, select
+from sqlalchemy import Integer, and_, case, cast, distinct, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.origins import QUOTA_ORIGINS
@@ -44,7 +44,7 @@ from storage.models import (
     Task,
     TeamMember,
 )
-from storage.publication import lead_units
+from storage.publication import with_checking_unit
 from storage.repos import Repositories
 from storage.results import due_of
 
@@ -181,37 +181,53 @@ async def publications(
         out[org].published_on_time += int(on_time or 0)
         out[org].published_late += int(late or 0)
 
-    lead = lead_units()
-    rows = await session.execute(
-        select(
-            func.coalesce(lead.c.org_code, Task.org_code),
-            Task.check_start,
-            Task.completed_at,
-            InspectionResult.at,
-        )
-        .select_from(InspectionResult)
+    # Unpublished at the period's end: not yet, or later. Each part read from its own index
+    # (the partial one of those not yet published, and the time of publication), and the
+    # statement driven from them: it reads those few results, not every result before the
+    # period's end.
+    unpublished = union_all(
+        select(InspectionResult.inspection_id.label("id")).where(
+            InspectionResult.published_at.is_(None)
+        ),
+        select(InspectionResult.inspection_id.label("id")).where(
+            InspectionResult.published_at >= until
+        ),
+    ).subquery()
+    due_unpublished, unit = with_checking_unit(
+        select()
+        .select_from(unpublished)
+        .join(InspectionResult, InspectionResult.inspection_id == unpublished.c.id)
         .join(Inspection, Inspection.id == InspectionResult.inspection_id)
-        .join(Task, Task.id == InspectionResult.task_id)
-        .outerjoin(lead, lead.c.inspection_id == InspectionResult.inspection_id)
-        .where(
-            InspectionResult.state == "recorded",
-            InspectionResult.secret.is_(False),
-            InspectionResult.at < until,
-            or_(InspectionResult.published_at.is_(None), InspectionResult.published_at >= until),
-            Inspection.status.in_(COUNTED),
-            Task.completed_at < until,
-            Task.status != "targeted",
-        )
+        .join(Task, Task.id == InspectionResult.task_id),
+        InspectionResult.inspection_id,
     )
-    dues: dict[tuple[dt.date, dt.date, dt.date], dt.date] = {}
-    for org, check_start, completed_at, at in rows:
-        clock, recorded = completed_at.astimezone(tz).date(), at.astimezone(tz).date()
-        key = (check_start, clock, recorded)
-        due = dues.get(key)
-        if due is None:
-            due = dues[key] = due_of(check_start, clock, calendar, [recorded])[0]
-        if due < end:
-            out[org].publication_outstanding += 1
+    due_unpublished = due_unpublished.where(
+        InspectionResult.state == "recorded",
+        InspectionResult.secret.is_(False),
+        InspectionResult.at < until,
+        Inspection.status.in_(COUNTED),
+        Task.completed_at < until,
+        Task.status != "targeted",
+    )
+    dues: dict[tuple[dt.date, dt.date, dt.date | None], dt.date] = {}
+
+    def due(check_start: dt.date, clock: dt.datetime, at: dt.datetime | None) -> dt.date:
+        key = (check_start, clock.astimezone(tz).date(), at and at.astimezone(tz).date())
+        if key not in dues:
+            recorded = [] if key[2] is None else [key[2]]
+            dues[key] = due_of(check_start, key[1], calendar, recorded)[0]
+        return dues[key]
+
+    # Results in by the task clock's start are due with their task: counted per unit and task
+    # in the database. The few recorded after it are each due from their own recording.
+    later = case((InspectionResult.at > Task.completed_at, InspectionResult.at), else_=None)
+    for org, check_start, completed_at, at, n in await session.execute(
+        due_unpublished.add_columns(
+            unit, Task.check_start, Task.completed_at, later, func.count()
+        ).group_by(unit, Task.id, Task.check_start, Task.completed_at, later)
+    ):
+        if due(check_start, completed_at, at) < end:
+            out[org].publication_outstanding += n
 
 
 async def sheets(

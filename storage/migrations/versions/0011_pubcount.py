@@ -41,6 +41,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_publication_event_publication_id", "publication_event", ["publication_id"])
     op.create_index("ix_publication_event_at", "publication_event", ["published_at"])
+    # The results unpublished at a quarter's end: those published after it, by this index.
+    op.create_index("ix_inspection_result_published_at", "inspection_result", ["published_at"])
     op.execute(
         sa.text(
             "INSERT INTO publication_event"
@@ -54,4 +56,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_inspection_result_published_at", table_name="inspection_result")
     op.drop_table("publication_event")
