@@ -39,6 +39,7 @@ from storage.models import (
     Inspector,
     JointCheck,
     Organisation,
+    Publication,
     PublicationEvent,
     Target,
     Task,
@@ -166,16 +167,22 @@ async def publications(
     enters and publishes"; ``storage.publication.lead_units``). Published on time / late: the
     results each publication event made public in the period (a supplement 公示 too), judged
     against each result's own due day when published. Outstanding: the results recorded
-    before the period's end whose due day (``storage.results.result_due``) was before ``end``
-    and that were not published by then; secret results are never due, and a targeted task's
-    checks (outside the draw) are not counted."""
+    before the period's end whose due day (``storage.results.due_of``) was before ``end`` and
+    that were not published by then. Secret results are never due; a targeted task's checks
+    (outside the draw, Art. 6) are counted in none of the three."""
     for org, on_time, late in await session.execute(
         select(
             PublicationEvent.org_code,
             func.sum(PublicationEvent.on_time),
             func.sum(PublicationEvent.late),
         )
-        .where(PublicationEvent.published_at >= since, PublicationEvent.published_at < until)
+        .join(Publication, Publication.id == PublicationEvent.publication_id)
+        .join(Task, Task.id == Publication.task_id)
+        .where(
+            PublicationEvent.published_at >= since,
+            PublicationEvent.published_at < until,
+            Task.status != "targeted",
+        )
         .group_by(PublicationEvent.org_code)
     ):
         out[org].published_on_time += int(on_time or 0)
