@@ -700,8 +700,9 @@ class InspectionResult(Base):
     __tablename__ = "inspection_result"
     __table_args__ = (
         Index("ix_inspection_result_at", "at"),  # a period's results (reports)
-        # Results published after a period's end: unpublished at its end (Art. 37, 43; 0011).
-        Index("ix_inspection_result_published_at", "published_at"),
+        # Results recorded before a period's end and unpublished at its end, not yet or later
+        # (Art. 37, 43; migration 0011): both ranges read from the index alone.
+        Index("ix_inspection_result_published_at", "published_at", "at"),
         # Results not yet published, by task (migration 0010_pgsearch): the few recorded after
         # their unit published, found each reminder tick without reading every result (Art. 37).
         Index(

@@ -41,8 +41,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_publication_event_publication_id", "publication_event", ["publication_id"])
     op.create_index("ix_publication_event_at", "publication_event", ["published_at"])
-    # The results unpublished at a quarter's end: those published after it, by this index.
-    op.create_index("ix_inspection_result_published_at", "inspection_result", ["published_at"])
+    # The results recorded before a quarter's end and unpublished at its end (not yet, or
+    # later): both ranges read from this index alone.
+    op.create_index(
+        "ix_inspection_result_published_at", "inspection_result", ["published_at", "at"]
+    )
     op.execute(
         sa.text(
             "INSERT INTO publication_event"
