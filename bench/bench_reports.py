@@ -33,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -244,7 +245,7 @@ async def clocked(work: Any) -> tuple[Any, float, float]:
 async def measure_table(db: Any, repeat: int) -> None:
     from sqlalchemy import func, select
 
-    from bench.old_report import old_figures_by_org
+    from bench.old_report import old_figures_by_org, old_publication_columns
     from inspection.report import Figures, quarter_bounds
     from storage import report
     from storage.models import CheckFact, Inspection, InspectionResult, Organisation
@@ -255,8 +256,12 @@ async def measure_table(db: Any, repeat: int) -> None:
         assert await s.get(Organisation, "150000") is not None
     print(f"record: {inspections:,} inspections, {facts:,} random checks with a result (facts)")
     start, end = quarter_bounds(2026, 2)
-    rows: dict[str, list[float]] = {k: [] for k in ("table", "new", "old", "count", "cpu_t")}
+    rows: dict[str, list[float]] = {
+        k: []
+        for k in ("table", "new", "old", "count", "cpu_t", "pub", "pub_old", "cpu_p", "cpu_po")
+    }
     cpu_old: list[float] = []
+    since, until = report._utc(start, TZ), report._utc(end, TZ)
     for _ in range(repeat):
         async with db.transaction() as s:
             _, wall, _ = await clocked(s.scalar(select(func.count()).select_from(InspectionResult)))
@@ -269,6 +274,13 @@ async def measure_table(db: Any, repeat: int) -> None:
             old, wall, cpu = await clocked(old_figures_by_org(s, start, end, TZ))
             rows["old"].append(wall)
             cpu_old.append(cpu)
+            pubs: dict[str, Figures] = defaultdict(Figures)
+            _, wall, cpu = await clocked(report.publications(s, pubs, end, since, until, TZ))
+            rows["pub"].append(wall)
+            rows["cpu_p"].append(cpu)
+            _, wall, cpu = await clocked(old_publication_columns(s, pubs, since, until))
+            rows["pub_old"].append(wall)
+            rows["cpu_po"].append(cpu)
         differ = [k for k in {*new, *old} if new.get(k, Figures()) != old.get(k, Figures())]
         assert not differ, f"the facts and the raw rows give different figures: {differ}"
     print(
@@ -281,6 +293,14 @@ async def measure_table(db: Any, repeat: int) -> None:
         f"{statistics.median(cpu_old):.3f} s CPU (same figures: checked)"
     )
     print(f"  count(*) of results, for scale:        {timed(rows['count'])}")
+    print(
+        f"  publication columns, by result (0011): {timed(rows['pub'])} wall, "
+        f"{statistics.median(rows['cpu_p']):.3f} s CPU"
+    )
+    print(
+        f"  baseline, by task (before 0011):       {timed(rows['pub_old'])} wall, "
+        f"{statistics.median(rows['cpu_po']):.3f} s CPU"
+    )
 
 
 def query_mix(names: list[str], codes: list[str], n: int) -> list[tuple[str, str]]:

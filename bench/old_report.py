@@ -17,10 +17,12 @@ from storage.models import (
     CheckOutsideDraw,
     Inspection,
     InspectionResult,
+    Publication,
     Target,
+    Task,
     TeamMember,
 )
-from storage.report import COUNTED, RANDOM_ORIGINS, _utc, outside_publications_and_draws
+from storage.report import COUNTED, RANDOM_ORIGINS, _utc, outside_and_draws, publications
 
 
 async def old_figures_by_org(
@@ -88,5 +90,34 @@ async def old_figures_by_org(
     for org, n in await session.execute(people):
         out[org].inspectors += n
 
-    await outside_publications_and_draws(session, out, since, until)
+    await outside_and_draws(session, out, since, until)
+    await publications(session, out, end, since, until, tz)
     return out
+
+
+async def old_publication_columns(
+    session: AsyncSession, out: dict[str, Figures], since: dt.datetime, until: dt.datetime
+) -> None:
+    """The publication columns as counted before migration 0011 (per task's organisation and
+    first publication; wrong, see ``storage.report.publications``): the timing baseline."""
+    for org, on_time, n in await session.execute(
+        select(Publication.org_code, Publication.on_time, func.count())
+        .where(Publication.published_at >= since, Publication.published_at < until)
+        .group_by(Publication.org_code, Publication.on_time)
+    ):
+        if on_time is False:
+            out[org].published_late += n
+        else:
+            out[org].published_on_time += n
+    published = select(Publication.task_id).where(Publication.published_at < until)
+    for org, n in await session.execute(
+        select(Task.org_code, func.count())
+        .where(
+            Task.completed_at.is_not(None),
+            Task.completed_at < until,
+            Task.id.not_in(published),
+            Task.status != "targeted",
+        )
+        .group_by(Task.org_code)
+    ):
+        out[org].publication_outstanding += n

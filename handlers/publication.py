@@ -76,12 +76,10 @@ async def publish_late(ctx: Context, task: Task, publication: Publication, url: 
             f"「公示 {task.code} <网址>」登记补充公开（第37条）。"
         )
     now = ctx.now()
-    if on_page:
-        before = publication.results
+    # Published now, each result judged against its own due day (the event counts them).
+    late = await store.publish_late(ctx.session, publication, now, ctx.settings.tz, calendar(ctx))
+    if on_page:  # and on the bot's own page: the unit's lines are written now
         await public.publish_lines(ctx.session, publication, now, ctx.settings.tz)
-        late = publication.results - before
-    else:
-        late = await store.publish_late(ctx.session, publication, now)
     name = await ctx.repos.orgs.name(publication.org_code)
     where = publication.url if on_page else url
     ctx.reply(
@@ -135,6 +133,8 @@ async def record_one(ctx: Context, task: Task, unit: str, url: str) -> None:
         ctx.now(),
         deadline=deadline.due,
         published_on=today,
+        tz=ctx.settings.tz,
+        calendar=calendar(ctx),
     )
     if ctx.settings.public.enabled and url == page_url(ctx, task, unit):
         # On the bot's own page: the unit's lines are written now (nothing internal).

@@ -14,6 +14,7 @@ import unicodedata
 from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import TextCommand
 from bot.chat.router import Router
+from handlers.reminders import calendar
 from inspection.report import TIER_NAMES, TIERS, quarter_bounds, quarter_of
 from storage import report, report_files
 from storage.tasks import rule_params
@@ -54,7 +55,7 @@ async def quarterly_table(msg: TextCommand, ctx: Context) -> None:
         )
     org = mine[0]
     start, end = quarter_bounds(year, quarter)
-    sheets = await report.sheets(ctx.session, org, start, end, ctx.settings.tz)
+    sheets = await report.sheets(ctx.session, org, start, end, ctx.settings.tz, calendar(ctx))
     minimums = rule_params(start).ratios()
     name = await ctx.repos.orgs.name(org)
     title = f"{name}{year}年第{quarter}季度生态环境“双随机、一公开”情况统计表"

@@ -51,6 +51,8 @@ class Figures:
     cases_filed: int = 0
     handovers: int = 0  # to other authorities (result 5) and to the judiciary
     outside: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTSIDE_KINDS, 0))
+    # Art. 37, by result and checking unit: published in the period by / after its due day, and
+    # due by the period's end yet unpublished at its end.
     published_on_time: int = 0
     published_late: int = 0
     publication_outstanding: int = 0
@@ -140,9 +142,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("立案调查数", "int", lambda f, m: f.cases_filed),
     Column("移交移送数", "int", lambda f, m: f.handovers),
     *(_outside_column(kind, label) for kind, label in OUTSIDE_KINDS.items()),
-    Column("按时公开", "int", lambda f, m: f.published_on_time),
-    Column("逾期公开", "int", lambda f, m: f.published_late),
-    Column("尚未公开", "int", lambda f, m: f.publication_outstanding),
+    # Art. 37, 43: counted by result (a secret one is never due), for the checking unit that
+    # must publish it: results made public in the quarter by their due day / after it (a
+    # supplement 公示 too); results recorded by the quarter's end, due by then and not public
+    # at its end.
+    Column("按时公开结果数", "int", lambda f, m: f.published_on_time),
+    Column("逾期公开结果数", "int", lambda f, m: f.published_late),
+    Column("到期未公开结果数（季末）", "int", lambda f, m: f.publication_outstanding),
     Column("参加检查人数", "int", lambda f, m: f.inspectors),
     Column("见证抽取次数", "int", lambda f, m: f.draws_witnessed),
     Column("未见证抽取次数", "int", lambda f, m: f.draws_unwitnessed),

@@ -700,6 +700,9 @@ class InspectionResult(Base):
     __tablename__ = "inspection_result"
     __table_args__ = (
         Index("ix_inspection_result_at", "at"),  # a period's results (reports)
+        # Results recorded before a period's end and unpublished at its end, not yet or later
+        # (Art. 37, 43; migration 0011): both ranges read from the index alone.
+        Index("ix_inspection_result_published_at", "published_at", "at"),
         # Results not yet published, by task (migration 0010_pgsearch): the few recorded after
         # their unit published, found each reminder tick without reading every result (Art. 37).
         Index(
@@ -802,6 +805,26 @@ class Publication(Base):
     on_time: Mapped[bool | None] = mapped_column(Boolean)
     results: Mapped[int] = mapped_column(Integer, default=0)  # published with it
     withheld: Mapped[int] = mapped_column(Integer, default=0)  # secret checks (Art. 37)
+
+
+class PublicationEvent(Base):
+    """One act of publication of a checking unit's results of a task (Art. 37): its first 公示,
+    or a supplement for results recorded after it. Each of the results it made public is
+    judged against its own due day (``inspection.deadlines.results_publication_due``): one in
+    by the task clock's start is due with the task, a later one n working days after its
+    recording. The statistics table (Art. 43) counts results published on time and late from
+    here, in the quarter of ``published_at``."""
+
+    __tablename__ = "publication_event"
+    __table_args__ = (Index("ix_publication_event_at", "published_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    publication_id: Mapped[int] = mapped_column(ForeignKey("publication.id"), index=True)
+    org_code: Mapped[str] = mapped_column(String(12))  # the checking unit
+    published_at: Mapped[dt.datetime]
+    supplement: Mapped[bool] = mapped_column(Boolean, default=False)
+    due: Mapped[dt.date | None] = mapped_column(Date)  # the earliest due day of its results
+    on_time: Mapped[int] = mapped_column(Integer, default=0)  # results published by their due day
+    late: Mapped[int] = mapped_column(Integer, default=0)  # results published after it
 
 
 class PublicEntry(Base):

@@ -12,18 +12,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from inspection.workdays import WorkCalendar
 from storage.db import insert_for
 from storage.models import (
     Inspection,
     InspectionResult,
     Inspector,
     Publication,
+    PublicationEvent,
     Task,
     TeamMember,
 )
+from storage.results import result_due
 
 LIVE = ("open", "done", "merged")
 
@@ -36,6 +40,23 @@ def lead_units() -> Any:
         .where(TeamMember.position == 0, TeamMember.active.is_(True))
         .subquery()
     )
+
+
+def with_checking_unit(stmt: Select[Any], inspection_id: Any) -> tuple[Select[Any], Any]:
+    """``stmt`` outer-joined to its inspection's lead (active, position 0) and their person,
+    and the checking unit as a column: the lead's organisation, else the task's (``Task``
+    must be in ``stmt``). Joined per row through the team's index, for statements that read
+    a few rows of a large record (``lead_units`` materialises every team)."""
+    lead, person = aliased(TeamMember), aliased(Inspector)
+    stmt = stmt.outerjoin(
+        lead,
+        and_(
+            lead.inspection_id == inspection_id,
+            lead.position == 0,
+            lead.active.is_(True),
+        ),
+    ).outerjoin(person, person.id == lead.inspector_id)
+    return stmt, func.coalesce(person.org_code, Task.org_code)
 
 
 async def unit_of(session: AsyncSession, inspection: Inspection) -> str:
@@ -135,10 +156,13 @@ async def record_publication(
     *,
     deadline: dt.date | None,
     published_on: dt.date,
+    tz: dt.tzinfo,
+    calendar: WorkCalendar | None = None,
 ) -> tuple[Publication, bool]:
     """Record that ``org_code`` published its results of ``task`` (Art. 37), once per (task,
-    unit): the row, and ``published_at`` on that unit's non-secret results. Returns the row
-    and whether this call made it (False: it was recorded before, and nothing changed)."""
+    unit): the row, ``published_at`` on that unit's non-secret results and the event that
+    judges each of them against its own due day. Returns the row and whether this call made
+    it (False: it was recorded before, and nothing changed)."""
     mine = [i for i, u in (await unit_of_inspections(session, [task.id])).items() if u == org_code]
     rows = await session.execute(
         select(InspectionResult.inspection_id, InspectionResult.secret).where(
@@ -169,10 +193,45 @@ async def record_publication(
         existing = await publication_of(session, task.id, org_code)
         assert existing is not None
         return existing, False
+    row = await session.get(Publication, inserted[0])
+    assert row is not None
+    await publish_now(session, task, row, mine, now, tz, calendar, supplement=False)
+    return row, True
+
+
+async def publish_now(
+    session: AsyncSession,
+    task: Task,
+    publication: Publication,
+    mine: Sequence[int],
+    now: dt.datetime,
+    tz: dt.tzinfo,
+    calendar: WorkCalendar | None,
+    *,
+    supplement: bool,
+) -> PublicationEvent:
+    """Art. 37: the unit's recorded, non-secret results of the task not yet published
+    (``mine``: its inspections) are published now, and the event says how many were on time
+    and late, each against its own due day (a result in by the task clock's start is due with
+    the task, a later one n working days after its recording)."""
+    conn = await session.connection()
+    recorded = (
+        await conn.execute(
+            select(InspectionResult.at).where(
+                InspectionResult.inspection_id.in_(list(mine)),
+                InspectionResult.state == "recorded",
+                InspectionResult.secret.is_(False),
+                InspectionResult.published_at.is_(None),
+            )
+        )
+    ).scalars()
+    today = now.astimezone(tz).date()
+    dues = [result_due(task, at, tz, calendar) for at in recorded]
+    on_time = sum(1 for d in dues if d is None or today <= d)  # None: no clock, nothing due
     await session.execute(
         update(InspectionResult)
         .where(
-            InspectionResult.inspection_id.in_(mine),
+            InspectionResult.inspection_id.in_(list(mine)),
             InspectionResult.state == "recorded",
             InspectionResult.secret.is_(False),
             InspectionResult.published_at.is_(None),
@@ -180,31 +239,39 @@ async def record_publication(
         .values(published_at=now)
         .execution_options(synchronize_session=False)
     )
-    row = await session.get(Publication, inserted[0])
-    assert row is not None
-    return row, True
+    event = PublicationEvent(
+        publication_id=publication.id,
+        org_code=publication.org_code,
+        published_at=now,
+        supplement=supplement,
+        due=min((d for d in dues if d is not None), default=None),
+        on_time=on_time,
+        late=len(dues) - on_time,
+    )
+    session.add(event)
+    await session.flush()
+    return event
 
 
-async def publish_late(session: AsyncSession, publication: Publication, now: dt.datetime) -> int:
+async def publish_late(
+    session: AsyncSession,
+    publication: Publication,
+    now: dt.datetime,
+    tz: dt.tzinfo,
+    calendar: WorkCalendar | None = None,
+) -> int:
     """Art. 37: results of the unit recorded after its publication of the task, published now
-    (on the portal: the publisher records it with 公示 again). Returns how many."""
+    (a supplement 公示), with their event (on time or late, each by its own due day). Returns
+    how many."""
+    task = await session.get(Task, publication.task_id)
+    assert task is not None
     mine = [
         i
         for i, u in (await unit_of_inspections(session, [publication.task_id])).items()
         if u == publication.org_code
     ]
-    changed = await session.execute(
-        update(InspectionResult)
-        .where(
-            InspectionResult.inspection_id.in_(mine),
-            InspectionResult.state == "recorded",
-            InspectionResult.secret.is_(False),
-            InspectionResult.published_at.is_(None),
-        )
-        .values(published_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    late = int(changed.rowcount or 0)  # type: ignore[attr-defined]
+    event = await publish_now(session, task, publication, mine, now, tz, calendar, supplement=True)
+    late = event.on_time + event.late
     publication.results += late
     return late
 

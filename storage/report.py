@@ -2,8 +2,8 @@
 39, 41, 43), read with one grouped query per kind of figure, then summed into the rows a table
 shows: a league/city's own row and one per banner/county; for the region, one per league/city.
 
-Attribution: checks by where the target is (its organisation), draws and publications by the
-organisation whose task it is. A random check counts in the period of its recorded result (an
+Attribution: checks by where the target is (its organisation), draws by the organisation whose
+task it is, publication figures by result and the checking unit that must publish it (Art. 37). A random check counts in the period of its recorded result (an
 inter-agency joint check in that of its own check date, ``facts.check_time``);
 drawn but not reported does not count. Checks outside the draw (Art. 6) are counted apart.
 Targets per tier are those of the directory that are not deregistered when the table is made
@@ -21,12 +21,13 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, and_, cast, distinct, func, select
+from sqlalchemy import Integer, and_, case, cast, distinct, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inspection.origins import QUOTA_ORIGINS
 from inspection.quotas import Tier
 from inspection.report import Figures, rolled_up
+from inspection.workdays import WorkCalendar
 from storage.facts import check_time
 from storage.models import (
     CheckFact,
@@ -39,11 +40,14 @@ from storage.models import (
     JointCheck,
     Organisation,
     Publication,
+    PublicationEvent,
     Target,
     Task,
     TeamMember,
 )
+from storage.publication import with_checking_unit
 from storage.repos import Repositories
+from storage.results import due_of
 
 RANDOM_ORIGINS = QUOTA_ORIGINS  # inspection.origins: one definition
 COUNTED = ("open", "done", "merged")  # a cancelled inspection's result does not count
@@ -71,9 +75,14 @@ def _utc(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
 
 
 async def figures_by_org(
-    session: AsyncSession, start: dt.date, end: dt.date, tz: dt.tzinfo
+    session: AsyncSession,
+    start: dt.date,
+    end: dt.date,
+    tz: dt.tzinfo,
+    calendar: WorkCalendar | None = None,
 ) -> dict[str, Figures]:
-    """Every organisation's own figures for [start, end) in local dates, keyed by org code."""
+    """Every organisation's own figures for [start, end) in local dates, keyed by org code.
+    ``calendar``: the working days of the Art. 37 due days (the packaged schedule if None)."""
     since, until = _utc(start, tz), _utc(end, tz)
     out: dict[str, Figures] = defaultdict(Figures)
 
@@ -111,15 +120,16 @@ async def figures_by_org(
     ):
         out[org].inspectors += n
 
-    await outside_publications_and_draws(session, out, since, until)
+    await outside_and_draws(session, out, since, until)
+    await publications(session, out, end, since, until, tz, calendar)
     return out
 
 
-async def outside_publications_and_draws(
+async def outside_and_draws(
     session: AsyncSession, out: dict[str, Figures], since: dt.datetime, until: dt.datetime
 ) -> None:
-    """The figures not read from the facts: checks outside the draw by kind, publications on
-    time, late and outstanding, draws witnessed, unwitnessed and cancelled."""
+    """The figures not read from the facts but publications: checks outside the draw by kind,
+    draws witnessed, unwitnessed and cancelled."""
     for org, kind, n in await session.execute(
         select(Target.org_code, CheckOutsideDraw.kind, func.count())
         .join(Inspection, Inspection.id == CheckOutsideDraw.inspection_id)
@@ -128,28 +138,6 @@ async def outside_publications_and_draws(
         .group_by(Target.org_code, CheckOutsideDraw.kind)
     ):
         out[org].outside[kind] = out[org].outside.get(kind, 0) + n
-
-    for org, on_time, n in await session.execute(
-        select(Publication.org_code, Publication.on_time, func.count())
-        .where(Publication.published_at >= since, Publication.published_at < until)
-        .group_by(Publication.org_code, Publication.on_time)
-    ):
-        if on_time is False:
-            out[org].published_late += n
-        else:
-            out[org].published_on_time += n
-    published = select(Publication.task_id).where(Publication.published_at < until)
-    for org, n in await session.execute(
-        select(Task.org_code, func.count())
-        .where(
-            Task.completed_at.is_not(None),
-            Task.completed_at < until,
-            Task.id.not_in(published),
-            Task.status != "targeted",
-        )
-        .group_by(Task.org_code)
-    ):
-        out[org].publication_outstanding += n
 
     for org, status, witnessed, n in await session.execute(
         select(Task.org_code, Draw.status, Draw.witnessed, func.count())
@@ -166,8 +154,97 @@ async def outside_publications_and_draws(
                 out[org].draws_unwitnessed += n
 
 
+async def publications(
+    session: AsyncSession,
+    out: dict[str, Figures],
+    end: dt.date,
+    since: dt.datetime,
+    until: dt.datetime,
+    tz: dt.tzinfo,
+    calendar: WorkCalendar | None = None,
+) -> None:
+    """Art. 37, 43: results, counted by the checking unit that must publish them ("who checks,
+    enters and publishes"; ``storage.publication.lead_units``). Published on time / late: the
+    results each publication event made public in the period (a supplement 公示 too), judged
+    against each result's own due day when published. Outstanding: the results recorded
+    before the period's end whose due day (``storage.results.due_of``) was before ``end`` and
+    that were not published by then. Secret results are never due; a targeted task's checks
+    (outside the draw, Art. 6) are counted in none of the three."""
+    for org, on_time, late in await session.execute(
+        select(
+            PublicationEvent.org_code,
+            func.sum(PublicationEvent.on_time),
+            func.sum(PublicationEvent.late),
+        )
+        .join(Publication, Publication.id == PublicationEvent.publication_id)
+        .join(Task, Task.id == Publication.task_id)
+        .where(
+            PublicationEvent.published_at >= since,
+            PublicationEvent.published_at < until,
+            Task.status != "targeted",
+        )
+        .group_by(PublicationEvent.org_code)
+    ):
+        out[org].published_on_time += int(on_time or 0)
+        out[org].published_late += int(late or 0)
+
+    # Recorded before the period's end and unpublished at its end: not yet, or later. Both
+    # read from the index on (published_at, at) alone, and the statement driven from them: it
+    # reads those few results, not every result before the period's end.
+    unpublished = union_all(
+        select(InspectionResult.inspection_id.label("id")).where(
+            InspectionResult.published_at.is_(None), InspectionResult.at < until
+        ),
+        select(InspectionResult.inspection_id.label("id")).where(
+            InspectionResult.published_at >= until, InspectionResult.at < until
+        ),
+    ).subquery()
+    due_unpublished, unit = with_checking_unit(
+        select()
+        .select_from(unpublished)
+        .join(InspectionResult, InspectionResult.inspection_id == unpublished.c.id)
+        .join(Inspection, Inspection.id == InspectionResult.inspection_id)
+        .join(Task, Task.id == InspectionResult.task_id),
+        InspectionResult.inspection_id,
+    )
+    due_unpublished = due_unpublished.where(
+        InspectionResult.state == "recorded",
+        InspectionResult.secret.is_(False),
+        InspectionResult.at < until,
+        # Wrapped so that no planner drives the statement from the index of every inspection's
+        # status (SQLite does when grouping) instead of from the few results above.
+        func.coalesce(Inspection.status, "").in_(COUNTED),
+        Task.completed_at < until,
+        Task.status != "targeted",
+    )
+    dues: dict[tuple[dt.date, dt.date, dt.date | None], dt.date] = {}
+
+    def due(check_start: dt.date, clock: dt.datetime, at: dt.datetime | None) -> dt.date:
+        key = (check_start, clock.astimezone(tz).date(), at and at.astimezone(tz).date())
+        if key not in dues:
+            recorded = [] if key[2] is None else [key[2]]
+            dues[key] = due_of(check_start, key[1], calendar, recorded)[0]
+        return dues[key]
+
+    # Results in by the task clock's start are due with their task: counted per unit and task
+    # in the database. The few recorded after it are each due from their own recording.
+    later = case((InspectionResult.at > Task.completed_at, InspectionResult.at), else_=None)
+    for org, check_start, completed_at, at, n in await session.execute(
+        due_unpublished.add_columns(
+            unit, Task.check_start, Task.completed_at, later, func.count()
+        ).group_by(unit, Task.id, Task.check_start, Task.completed_at, later)
+    ):
+        if due(check_start, completed_at, at) < end:
+            out[org].publication_outstanding += n
+
+
 async def sheets(
-    session: AsyncSession, org_code: str, start: dt.date, end: dt.date, tz: dt.tzinfo
+    session: AsyncSession,
+    org_code: str,
+    start: dt.date,
+    end: dt.date,
+    tz: dt.tzinfo,
+    calendar: WorkCalendar | None = None,
 ) -> list[Sheet]:
     """The table for ``org_code``: for a league/city, one sheet (its own row, then one per
     banner/county); for the region, a summary sheet (one row per league/city) then one
@@ -176,7 +253,7 @@ async def sheets(
     if org is None:
         raise LookupError(org_code)
     repos = Repositories(session)
-    by_org = await figures_by_org(session, start, end, tz)
+    by_org = await figures_by_org(session, start, end, tz, calendar)
     orgs = {o.code: o for o in await session.scalars(select(Organisation))}
     children: dict[str, list[str]] = defaultdict(list)
     for o in orgs.values():

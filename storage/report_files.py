@@ -155,8 +155,8 @@ def annual_docx(
         f"立案调查{total.cases_filed}件，移交移送{total.handovers}件；"
         f"参加检查人员{total.inspectors}人次；见证抽取{total.draws_witnessed}次，"
         f"未见证抽取{total.draws_unwitnessed}次，取消抽取{total.draws_cancelled}次。"
-        f"抽查结果按时公开{total.published_on_time}项，逾期公开{total.published_late}项，"
-        f"尚未公开{total.publication_outstanding}项。"
+        f"抽查结果按时公开{total.published_on_time}条，逾期公开{total.published_late}条，"
+        f"到期尚未公开{total.publication_outstanding}条。"
     )
     doc.add_heading("二、抽查比例完成情况（第25条）", 1)
     table = doc.add_table(rows=1, cols=5)

@@ -809,18 +809,41 @@ def publication_due(
     completed_on: dt.date,
     calendar: WorkCalendar | None = None,
     recorded_on: Sequence[dt.date] = (),
-) -> tuple[dt.date | None, int | None]:
+) -> tuple[dt.date, int | None]:
     """Art. 37 (``inspection.deadlines.results_publication_due``): the due day of results
     recorded on ``recorded_on`` of a task whose clock started on ``completed_on`` (the
     earliest one's; with none given, the task clock's), and the year whose holiday schedule
     is missing when the date is provisional."""
-    days = rule_params(task.check_start).publication_working_days
+    return due_of(task.check_start, completed_on, calendar, recorded_on)
+
+
+def due_of(
+    check_start: dt.date,
+    completed_on: dt.date,
+    calendar: WorkCalendar | None = None,
+    recorded_on: Sequence[dt.date] = (),
+) -> tuple[dt.date, int | None]:
+    """``publication_due`` for a task known by its check start (the rules in force for it)."""
+    days = rule_params(check_start).publication_working_days
     cal = calendar or work_calendar()
     try:
         return results_publication_due(completed_on, recorded_on, cal, days), None
     except CalendarNotCovered as exc:  # weekends alone: provisional until the year is added
         due = results_publication_due(completed_on, recorded_on, cal.provisional(), days)
         return due, exc.year
+
+
+def result_due(
+    task: Task, recorded_at: dt.datetime, tz: dt.tzinfo, calendar: WorkCalendar | None = None
+) -> dt.date | None:
+    """One result's Art. 37 due day (``inspection.deadlines.results_publication_due``): with
+    its task when recorded by the clock's start, else n working days after its recording;
+    provisional (weekends alone) where the calendar lacks a year. None before the clock
+    starts: nothing is due yet."""
+    if task.completed_at is None:
+        return None
+    clock = task.completed_at.astimezone(tz).date()
+    return due_of(task.check_start, clock, calendar, [recorded_at.astimezone(tz).date()])[0]
 
 
 async def complete_if_done(

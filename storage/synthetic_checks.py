@@ -24,10 +24,12 @@ from storage.models import (
     InspectionResult,
     Inspector,
     Publication,
+    PublicationEvent,
     Target,
     Task,
     TeamMember,
 )
+from storage.results import due_of
 
 OUTSIDE_KINDS = tuple(KINDS)  # Art. 6
 BATCH = 20_000
@@ -47,6 +49,20 @@ class Check:
     members: tuple[int, ...]  # active, non-auxiliary inspector ids
 
 
+@dataclass(frozen=True)
+class Result:
+    """A recorded result as Art. 37 sees it: who must publish it (its lead's unit), whether it
+    can be due (not secret, a live inspection of a drawn task), its task's clock start and
+    rules' date, and when it was recorded and published (None: never)."""
+
+    unit: str
+    publishable: bool
+    check_start: dt.date
+    clock: dt.datetime | None  # the task's completion
+    at: dt.datetime
+    published_at: dt.datetime | None
+
+
 @dataclass
 class Ledger:
     targets: list[tuple[int, str, str, str]] = field(default_factory=list)  # id, org, tier, status
@@ -54,6 +70,7 @@ class Ledger:
     draws: list[tuple[str, str, bool, dt.datetime]] = field(default_factory=list)
     publications: list[tuple[str, bool | None, dt.datetime, int]] = field(default_factory=list)
     tasks: list[tuple[int, str, dt.datetime | None]] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
 
 
 async def _next_id(session: AsyncSession, column: object) -> int:
@@ -68,9 +85,13 @@ async def generate(
     year: int,
     per_task: int = 50,
     now: dt.datetime,
+    tz: dt.tzinfo = dt.UTC,
 ) -> Ledger:
     """Checks over the existing directory (targets and inspectors must be there), spread over
-    the year's four quarters and the targets' organisations."""
+    the year's four quarters and the targets' organisations. Each checking unit of a completed
+    task publishes its results or not; results recorded after it publish by a supplement or
+    stay unpublished; each publication event judges its results by their due days in ``tz``
+    (Art. 37)."""
     rng = random.Random(seed)
     ledger = Ledger()
     targets = (
@@ -78,8 +99,10 @@ async def generate(
     ).all()
     ledger.targets = [tuple(t) for t in targets]  # type: ignore[misc]
     people: dict[str, list[int]] = {}
+    org_of: dict[int, str] = {}
     for pid, org in (await session.execute(select(Inspector.id, Inspector.org_code))).all():
         people.setdefault(org[:4] + "00", []).append(pid)
+        org_of[pid] = org
     everyone = [p for ps in people.values() for p in ps]
     by_city: dict[str, list[tuple[int, str, str]]] = {}
     for tid, org, tier, _status in targets:
@@ -87,6 +110,7 @@ async def generate(
     cities = sorted(by_city)
     task_id, draw_id = await _next_id(session, Task.id), await _next_id(session, Draw.id)
     inspection_id = await _next_id(session, Inspection.id)
+    publication_id = await _next_id(session, Publication.id)
     number = await _next_id(session, Inspection.number)
     rows: dict[type, list[dict[str, object]]] = {
         m: []
@@ -98,6 +122,7 @@ async def generate(
             InspectionResult,
             CheckOutsideDraw,
             Publication,
+            PublicationEvent,
         )
     }
     codes = [c.value for c in ResultCode]
@@ -157,7 +182,7 @@ async def generate(
             this_draw = draw_id
             draw_id += 1
         pool = by_city[city]
-        reported = 0
+        task_results: list[tuple[dict[str, Any], str, bool]] = []  # row, unit, publishable
         for _ in range(size):
             tid, org, tier = rng.choice(pool)
             origin = "construction" if rng.random() < 0.05 and not outside else "random"
@@ -213,21 +238,22 @@ async def generate(
                 filing = code == "case_filed" or (
                     code == "ordered_to_rectify" and rng.random() < 0.1
                 )
-                rows[InspectionResult].append(
-                    {
-                        "inspection_id": inspection_id,
-                        "task_id": task_id,
-                        "state": "recorded",
-                        "code": code,
-                        "phrase": PHRASES[ResultCode(code)],
-                        "userid": f"u{members[0]}",
-                        "channel": "card",
-                        "at": at,
-                        "case_filing": filing,
-                        "secret": rng.random() < 0.02,
-                    }
-                )
-                reported += 1
+                result: dict[str, Any] = {
+                    "inspection_id": inspection_id,
+                    "task_id": task_id,
+                    "state": "recorded",
+                    "code": code,
+                    "phrase": PHRASES[ResultCode(code)],
+                    "userid": f"u{members[0]}",
+                    "channel": "card",
+                    "at": at,
+                    "case_filing": filing,
+                    "secret": rng.random() < 0.02,
+                    "published_at": None,
+                }
+                rows[InspectionResult].append(result)
+                publishable = not result["secret"] and status != "cancelled" and not outside
+                task_results.append((result, org_of[members[0]], publishable))
             if kind:
                 rows[CheckOutsideDraw].append(
                     {
@@ -242,22 +268,69 @@ async def generate(
             )
             inspection_id += 1
             number += 1
-        if completed and not outside and rng.random() < 0.7:
-            on_time = rng.random() < 0.8
-            published = completed + dt.timedelta(days=rng.randint(1, 40))
-            rows[Publication].append(
-                {
-                    "task_id": task_id,
-                    "org_code": city,
-                    "published_at": published,
-                    "published_by": "gen",
-                    "url": "",
-                    "on_time": on_time,
-                    "results": reported,
-                    "withheld": 0,
-                }
-            )
-            ledger.publications.append((city, on_time, published, task_id))
+        if completed and not outside:
+            units = sorted({unit for _, unit, ok in task_results if ok})
+            for unit in units:
+                if rng.random() < 0.3:
+                    continue  # this unit never publishes
+                mine = [r for r, u, ok in task_results if ok and u == unit]
+                soon = rng.random() < 0.5  # before the results recorded late are all in
+                days = rng.randint(1, 4) if soon else rng.randint(5, 40)
+                first = completed + dt.timedelta(days=days, hours=1)
+                events = [(first, [r for r in mine if r["at"] <= first], False)]
+                rest = [r for r in mine if r["at"] > first]
+                if rest and rng.random() < 0.6:  # a supplement 公示 for those recorded after
+                    later = max(r["at"] for r in rest) + dt.timedelta(days=rng.randint(1, 40))
+                    events.append((later, rest, True))
+                counted = []
+                for when, published, supplement in events:
+                    today = when.astimezone(tz).date()
+                    dues = [
+                        due_of(
+                            start,
+                            completed.astimezone(tz).date(),
+                            None,
+                            [r["at"].astimezone(tz).date()],
+                        )[0]
+                        for r in published
+                    ]
+                    for r in published:
+                        r["published_at"] = when
+                    on_time = sum(1 for d in dues if today <= d)
+                    counted.append((when, supplement, min(dues, default=None), on_time, dues))
+                when, _, due, on_time, dues = counted[0]
+                ledger.publications.append((unit, on_time == len(dues), when, task_id))
+                rows[Publication].append(
+                    {
+                        "id": publication_id,
+                        "task_id": task_id,
+                        "org_code": unit,
+                        "published_at": when,
+                        "published_by": "gen",
+                        "url": "",
+                        "deadline": due,
+                        "on_time": on_time == len(dues),
+                        "results": sum(len(c[4]) for c in counted),
+                        "withheld": 0,
+                    }
+                )
+                for at_, supplement, due_, n, all_dues in counted:
+                    rows[PublicationEvent].append(
+                        {
+                            "publication_id": publication_id,
+                            "org_code": unit,
+                            "published_at": at_,
+                            "supplement": supplement,
+                            "due": due_,
+                            "on_time": n,
+                            "late": len(all_dues) - n,
+                        }
+                    )
+                publication_id += 1
+        ledger.results += [
+            Result(unit, ok, start, completed, r["at"], r["published_at"])
+            for r, unit, ok in task_results
+        ]
         task_id += 1
         made += size
         if len(rows[Inspection]) >= BATCH:

@@ -14,20 +14,23 @@ import docx
 import openpyxl
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.cli import main
+from inspection.deadlines import results_publication_due
 from inspection.quotas import Tier
 from inspection.report import COLUMNS, Figures, quarter_bounds
+from inspection.workdays import WorkCalendar
 from storage import report, report_files
 from storage.db import Database
-from storage.models import Organisation
+from storage.models import Organisation, PublicationEvent
 from storage.synthetic_checks import Ledger, generate
 from storage.tasks import rule_params
 from tests.conftest import START, Harness
 from tests.factories import add_inspectors, add_targets
 
 TZ = dt.timezone(dt.timedelta(hours=8))
+END_YEAR = dt.datetime(2027, 1, 1, tzinfo=TZ)
 CITIES = {"150100": ["150102", "150103"], "150600": ["150602"]}
 
 
@@ -82,20 +85,40 @@ def expected_outside(ledger: Ledger, orgs: set[str]) -> Counter[str]:
 def task_side(ledger: Ledger, orgs: set[str], start: dt.date, end: dt.date) -> dict[str, int]:
     since = dt.datetime.combine(start, dt.time(), TZ)
     until = dt.datetime.combine(end, dt.time(), TZ)
-    published_before = {t for _, _, at, t in ledger.publications if at < until}
-    out = Counter()
-    for org, on_time, at, _ in ledger.publications:
-        if org in orgs and since <= at < until:
-            out["published_on_time" if on_time else "published_late"] += 1
-    for task, org, completed in ledger.tasks:
-        if org in orgs and completed and completed < until and task not in published_before:
-            out["publication_outstanding"] += 1
+    out = publication_side(ledger, orgs, start, end)
     for org, status, witnessed, at in ledger.draws:
         if org in orgs and since <= at < until:
             if status in ("abandoned", "superseded"):
                 out["draws_cancelled"] += 1
             else:
                 out["draws_witnessed" if witnessed else "draws_unwitnessed"] += 1
+    return out
+
+
+PUBLICATION_KEYS = ("published_on_time", "published_late", "publication_outstanding")
+CAL = WorkCalendar.from_chinese_calendar().provisional()  # weekends alone where not loaded
+
+
+def publication_side(ledger: Ledger, orgs: set[str], start: dt.date, end: dt.date) -> Counter[str]:
+    """Art. 37, by result and the unit that must publish it (its lead's): published in the
+    period by its own due day or after it (the first 公示 or a supplement), and recorded,
+    due and still unpublished at the period's end."""
+    since = dt.datetime.combine(start, dt.time(), TZ)
+    until = dt.datetime.combine(end, dt.time(), TZ)
+    out: Counter[str] = Counter()
+    for r in ledger.results:
+        if r.unit not in orgs or not r.publishable or r.clock is None:
+            continue
+        days = rule_params(r.check_start).publication_working_days
+        clock, recorded = r.clock.astimezone(TZ).date(), r.at.astimezone(TZ).date()
+        due = results_publication_due(clock, [recorded], CAL, days)
+        published = r.published_at
+        if published is not None and since <= published < until:
+            on_time = published.astimezone(TZ).date() <= due
+            out["published_on_time" if on_time else "published_late"] += 1
+        unpublished = published is None or published >= until
+        if r.at < until and r.clock < until and unpublished and due < end:
+            out["publication_outstanding"] += 1
     return out
 
 
@@ -150,6 +173,24 @@ async def test_art25_art43_the_quarterly_table_matches_the_raw_rows(db: Database
     everything = set().union(*(subtree(c) for c in CITIES))
     assert total.by_result == expected(ledger, everything, start, end).by_result
     assert total.random_checks == sum(r.figures.random_checks for r in summary.rows)
+    # Art. 37 by result and checking unit (a county's inspectors publish the city's checks):
+    # each of the three columns is exercised, supplements included.
+    pubs = publication_side(ledger, everything, start, end)
+    got = (total.published_on_time, total.published_late, total.publication_outstanding)
+    assert got == tuple(pubs[k] for k in PUBLICATION_KEYS) and all(got), got
+    # The year's table: the results published by supplements (公示 again) counted too.
+    year = dt.date(2026, 1, 1), dt.date(2027, 1, 1)
+    async with db.transaction() as s:
+        (year_total,) = [(await report.sheets(s, "150000", *year, TZ))[0].total]
+        supplements = await s.scalar(
+            select(func.sum(PublicationEvent.on_time + PublicationEvent.late)).where(
+                PublicationEvent.supplement.is_(True), PublicationEvent.published_at < END_YEAR
+            )
+        )
+    pubs = publication_side(ledger, everything, *year)
+    got = tuple(getattr(year_total, k) for k in PUBLICATION_KEYS)
+    assert got == tuple(pubs[k] for k in PUBLICATION_KEYS) and all(got), got
+    assert supplements
 
 
 async def test_art6_checks_outside_the_draw_are_counted_apart(db: Database) -> None:

@@ -46,6 +46,7 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from storage import report, report_files
     from storage.models import Organisation
     from storage.repos import Repositories
+    from storage.results import work_calendar
     from storage.tasks import rule_params
 
     suffix = {"quarterly": ".xlsx", "annual": ".docx", "counts": ".xlsx"}[args.report_verb]
@@ -72,7 +73,9 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             _write(out, report_files.counts_xlsx(f"{org.name}{period}检查次数", targets, people))
             print(f"{len(targets)} targets and {len(people)} inspectors written to {out}")
             return 0
-        sheets = await report.sheets(session, org.code, start, end, tz)
+        c = settings.calendar  # Art. 37 due days: the packaged schedule plus [calendar]
+        cal = work_calendar(tuple(c.holidays), tuple(c.makeup_workdays)).provisional()
+        sheets = await report.sheets(session, org.code, start, end, tz, cal)
     if args.report_verb == "annual":
         data = report_files.annual_docx(org.name, args.year, sheets[0], minimums, now().date())
         _write(out, data)
