@@ -34,7 +34,7 @@ async def test_art37_art43_migration_gives_each_earlier_publication_its_event(
             for p in await s.scalars(select(Publication))
         ]
     assert {on_time for *_, on_time, _ in publications} == {True, False, None}
-    await to_revision(db, "0010_capcpu", down=True)
+    await to_revision(db, "0011_searchfold", down=True)
     await to_revision(db, "head")
     async with db.transaction() as s:
         events = {e.publication_id: e for e in await s.scalars(select(PublicationEvent))}

@@ -9,7 +9,7 @@ published by a supplement before this revision were added to the publication's c
 time of their own: they stay in its event; their timeliness was never recorded.
 
 Revision ID: 0011_pubcount
-Revises: 0010_capcpu
+Revises: 0011_searchfold
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_pubcount"
-down_revision: str | None = "0010_capcpu"
+down_revision: str | None = "0011_searchfold"
 branch_labels = None
 depends_on = None
 
