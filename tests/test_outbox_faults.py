@@ -191,3 +191,41 @@ async def test_a_hung_lane_does_not_hold_up_the_next_batch(h: Harness) -> None:
         hold.set()
     assert await within(sending, "the sender's round") == 6
     assert h.wecom.texts_to("slow") == ["慢 1", "慢 2"]
+
+
+async def test_a_message_held_past_half_its_lease_is_not_claimed_again_while_in_flight(
+    h: Harness,
+) -> None:
+    """A refill while a slow lane still holds messages whose lease has run out would claim them
+    again and send them twice (two identical replies go without WeCom's duplicate check, so
+    both copies would arrive): no refill while a message claimed half a lease ago is unanswered."""
+    slow, other = asyncio.Event(), asyncio.Event()
+    h.wecom.inject(SEND, hold=slow, to="slow")
+    h.wecom.inject(SEND, hold=other, to="other")
+    async with h.db.transaction() as session:
+        outbox = Outbox(session, h.clock.now())
+        outbox.text(["slow"], "同", priority=REPLY)
+        outbox.text(["fast1"], "快", priority=REPLY)
+        outbox.text(["fast2"], "快", priority=REPLY)
+        outbox.text(["slow"], "同", priority=REPLY)  # the first batch (4) ends here
+        outbox.text(["other"], "另", priority=REPLY)
+        outbox.text(["fast3"], "快", priority=REPLY)
+    sender = OutboxSender(h.db, h.runtime.sender.client, h.settings, h.clock, batch=4)
+    sending = asyncio.create_task(sender.run_once())
+    try:
+        await wait_until(
+            lambda: h.wecom.texts_to("fast3") == ["快"], "the second batch beside the held lane"
+        )
+        h.clock.advance(seconds=h.settings.worker.lease_seconds + 1)  # the held leases run out
+        other.set()  # an answer: the sender would claim again now
+        await wait_until(lambda: h.wecom.texts_to("other") == ["另"], "the other recipient")
+        async with h.db.transaction() as session:
+            outbox = Outbox(session, h.clock.now())
+            outbox.text(["fast4"], "快", priority=REPLY)  # traffic goes on: claims find work
+    finally:
+        slow.set()
+        other.set()
+    await within(sending, "the sender's round")
+    await h.runtime.sender.run_once()  # what the round left (fast4), by another pass
+    assert h.wecom.texts_to("slow") == ["同", "同"]  # each once, never again
+    assert h.wecom.texts_to("fast4") == ["快"]

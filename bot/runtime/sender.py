@@ -166,13 +166,22 @@ class OutboxSender:
         Lanes refill independently: once no more than half a batch is unanswered, the next
         batch is claimed (and its budget reserved) and its lanes start at once, so a slow lane
         holds up its own recipients only. A new lane that shares a recipient (or chat) with a
-        lane still running starts when that lane is through: each recipient's order holds."""
+        lane still running starts when that lane is through: each recipient's order holds.
+
+        No refill while a message claimed half a lease ago or more is still unanswered: its
+        lease could run out before its call is made, and a claim would then take it again (and
+        send it twice) and reserve budget beside a slot whose stamp no longer covers the call."""
         answers: list[_Answer] = []
         arrived = asyncio.Event()
         running: set[asyncio.Task[None]] = set()
         tails: dict[str, asyncio.Task[None]] = {}  # recipient or chat key -> its latest lane
         started: list[asyncio.Task[None]] = []
         unanswered, done, exhausted = 0, 0, False
+        claimed_at: dict[int, dt.datetime] = {}  # unanswered message id -> when it was claimed
+
+        def held_long() -> bool:
+            now = self.clock.now()
+            return any(now - at >= self.lease / 2 for at in claimed_at.values())
 
         async def lane(group: list[OutboxMessage], after: list[asyncio.Task[None]]) -> None:
             nonlocal unanswered
@@ -183,6 +192,7 @@ class OutboxSender:
                     await self.before_each()
                     answers.append(await self._attempt(message))
                     unanswered -= 1
+                    claimed_at.pop(message.id, None)
                     arrived.set()
 
         def start(group: list[OutboxMessage]) -> None:
@@ -205,16 +215,16 @@ class OutboxSender:
                     answers.clear()
                     done += await self._mark(batch)
                     continue
-                if not exhausted and unanswered <= self.batch // 2:
+                if not exhausted and unanswered <= self.batch // 2 and not held_long():
+                    now = self.clock.now()
                     async with self.db.transaction(rules=False) as session:
-                        claimed = await ob.claim(
-                            session, self.owner, self.clock.now(), self.lease, self.batch
-                        )
+                        claimed = await ob.claim(session, self.owner, now, self.lease, self.batch)
                     exhausted = not claimed
                     if claimed:
                         ready, _ = await self._reserve_all(claimed)
                         for group in lanes(ready):
                             unanswered += len(group)
+                            claimed_at.update((m.id, now) for m in group)
                             start(group)
                     continue  # answers may have come in meanwhile (PostgreSQL awaits I/O)
                 if not running:
