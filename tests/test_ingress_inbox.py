@@ -17,7 +17,7 @@ from bot.chat.context import FixedClock
 from bot.runtime.app import Runtime
 from bot.runtime.server import IngressGate
 from bot.wecom.standin import WeComStandIn
-from storage.db import sqlite_path
+from storage.db import Database, sqlite_path
 from storage.inbox import inbox_path
 from storage.models import InboundEvent, OutboxMessage
 from tests.conftest import Harness, Templates, make_settings
@@ -113,3 +113,48 @@ async def test_a_flood_of_callbacks_does_not_starve_the_one_process_worker() -> 
         now[0] += 0.002  # as long again passed
         assert gate.waiting()
     assert not gate.waiting()  # nothing in flight
+
+
+async def test_a_stopped_ingress_leaves_what_it_acknowledged_in_the_queue_not_the_inbox(
+    templates: Templates, clock: FixedClock
+) -> None:
+    """On a clean stop the ingress moves its inbox into the database: a backup taken after the
+    stop, or the database moved elsewhere, has every acknowledged event."""
+    wecom = WeComStandIn(clock=lambda: clock.now().timestamp())
+    api_base = await wecom.start()
+    url = await templates.sqlite()
+    settings = make_settings(url, wecom, api_base)
+    runtime = Runtime(settings, clock=clock, wecom_backoff=0.0)
+    runtime.use_inbox()
+    port = await runtime.start(background=False)
+    h = Harness(runtime, wecom, clock, f"http://127.0.0.1:{port}{settings.server.callback_path}")
+    try:
+        assert await h.post_text("zhangsan", "帮助", msg_id=1) == (200, "")
+        assert _inbox_rows(h) == 1
+    finally:
+        await runtime.stop()
+        await wecom.stop()
+    assert _inbox_rows(h) == 0
+    db = Database(url)
+    try:
+        async with db.transaction() as session:
+            keys = (await session.scalars(select(InboundEvent.userid))).all()
+    finally:
+        await db.dispose()
+    assert keys == ["zhangsan"]
+
+
+async def test_an_inbox_that_cannot_be_read_does_not_stop_the_queue(ingress: Harness) -> None:
+    """A damaged inbox file is logged; the events already in the queue are still handled."""
+    h = ingress
+    drain, path = h.runtime.drain, sqlite_path(h.settings.database.url)
+    assert drain is not None and path is not None
+    assert await h.post_text("lisi", "帮助", msg_id=2) == (200, "")
+    assert await drain.move(h.db) == 1  # queued, not handled yet
+    drain.close()
+    for suffix in ("", "-wal", "-shm"):
+        inbox_path(path).with_name(inbox_path(path).name + suffix).unlink(missing_ok=True)
+    inbox_path(path).write_bytes(b"not a database" * 100)
+    await h.runtime.handle_once()
+    await h.runtime.sender.run_once()
+    assert len(h.wecom.texts_to("lisi")) == 1

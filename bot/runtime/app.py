@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.chat.context import Clock, DrillClock, Entropy, SystemClock
 from bot.chat.router import Dispatcher
@@ -170,10 +172,26 @@ class Runtime:
             self.inbox = InboxWriter(inbox_path(path))
 
     async def handle_once(self) -> int:
-        """The event worker's round: what the inbox holds into the queue, then handle it."""
+        """The event worker's round: what the inbox holds into the queue, then handle it. An
+        inbox that cannot be read is logged and does not stop the queue being handled."""
         if self.drain is not None:
-            await self.drain.move(self.db)
+            try:
+                await self.drain.move(self.db)
+            except (sqlite3.Error, OSError, SQLAlchemyError):
+                log.exception("inbox %s could not be moved into the queue", self.drain.path)
         return await self.worker.run_once()
+
+    async def _empty_inbox(self) -> None:
+        """On stopping an ingress that recorded into the inbox (its HTTP closed): move what it
+        acknowledged into the queue, so that a backup of the database, or a move to another
+        database, has every acknowledged event (the dedup key makes a second move harmless)."""
+        if self.inbox is None or self.drain is None:
+            return
+        try:
+            while await self.drain.move(self.db):
+                pass
+        except (sqlite3.Error, OSError, SQLAlchemyError):
+            log.exception("inbox %s left for the next start", self.drain.path)
 
     async def start(
         self,
@@ -283,6 +301,7 @@ class Runtime:
             self._scheduler.shutdown(wait=False)
         if self._runner is not None:
             await self._runner.cleanup()
+            await self._empty_inbox()
         if self.http is not None:
             await self.http.close()
         for side in (self.inbox, self.drain):
