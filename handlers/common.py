@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.chat.context import Context, Role, UserError
+from bot.chat.inbound import TextCommand
 from inspection.results import PHRASES
 from storage import results as store
 from storage import task_approval
@@ -130,6 +131,33 @@ def within(text: str, limit: int, what: str) -> str:
     if len(text) > limit:
         raise UserError(f"{what}最长{limit}个字，您输入了{len(text)}个字，请精简后重新发送。")
     return text
+
+
+def card_decision(key: str, yes: str, no: str) -> tuple[int, bool]:
+    """A decision card's button key ``<prefix>:<number>:<yes|no>``: the number and whether
+    ``yes`` was tapped."""
+    parts = key.split(":")
+    if len(parts) != 3 or not _number(parts[1]) or parts[2] not in (yes, no):
+        raise UserError("该卡片已失效或无法识别。")
+    return int(parts[1]), parts[2] == yes
+
+
+def numbered(text: str, verb: str, noun: str, where: str) -> int:
+    """The number a decision command names (``批准替换 12``, ``#12`` too)."""
+    word = text.strip().lstrip("#").split(" ")[0]
+    if not _number(word):
+        raise UserError(f"用法：{verb} <{noun}>，如「{verb} 12」。{noun}见{where}。")
+    return int(word)
+
+
+def optional_reason(msg: TextCommand, limit: int, what: str) -> str:
+    """The reason typed after a command's first word, as typed; empty when none was given."""
+    typed = msg.typed_after_words(1)
+    return within(typed, limit, what) if typed.strip() else ""
+
+
+def _number(word: str) -> bool:
+    return word.isdigit() and len(word) <= 15
 
 
 def subject(task: Task) -> str:

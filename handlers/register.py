@@ -16,7 +16,17 @@ from sqlalchemy import or_, select
 from bot.chat.context import Context, Role, UserError
 from bot.chat.inbound import CardEvent, TextCommand
 from bot.chat.router import Router
-from handlers.common import CardRef, actor_name, local, people, person, within
+from handlers.common import (
+    CardRef,
+    actor_name,
+    card_decision,
+    local,
+    numbered,
+    optional_reason,
+    people,
+    person,
+    within,
+)
 from inspection.uscc import EXAMPLE_USCC, normalise_uscc
 from storage import register as store
 from storage import swaps as swap_store
@@ -199,12 +209,9 @@ def confirm_card(entry: RegisterEntry, name: str, what: str) -> dict[str, Any]:
 @router.card("reg:")
 async def register_card(event: CardEvent, ctx: Context) -> None:
     """One tap on the confirmation card; duplicate clicks and two chiefs: decided once."""
-    parts = event.event_key.split(":")
-    valid = len(parts) == 3 and parts[1].isdigit() and len(parts[1]) <= 15
-    if not valid or parts[2] not in ("confirm", "reject"):
-        raise UserError("该卡片已失效或无法识别。")
+    rid, confirm = card_decision(event.event_key, "confirm", "reject")
     card = CardRef(event.task_id, event.response_code)
-    await decide(ctx, int(parts[1]), confirm=parts[2] == "confirm", note="", card=card)
+    await decide(ctx, rid, confirm=confirm, note="", card=card)
 
 
 @router.command(
@@ -228,21 +235,12 @@ async def confirm_text(msg: TextCommand, ctx: Context) -> None:
 )
 async def reject_text(msg: TextCommand, ctx: Context) -> None:
     """Art. 29: the same decision as the card's 驳回 button, with an optional reason."""
-    word, _, note = msg.text.partition(" ")
-    await decide(
-        ctx,
-        record_number(word, "驳回请假"),
-        confirm=False,
-        note=within(msg.typed_after_words(1), MAX_REASON, "驳回理由") if note.strip() else "",
-        card=None,
-    )
+    rid, note = record_number(msg.text, "驳回请假"), optional_reason(msg, MAX_REASON, "驳回理由")
+    await decide(ctx, rid, confirm=False, note=note, card=None)
 
 
 def record_number(text: str, verb: str) -> int:
-    word = text.strip().lstrip("#").split(" ")[0]
-    if not word.isdigit() or len(word) > 15:
-        raise UserError(f"用法：{verb} <编号>，如「{verb} 12」。编号见确认卡片。")
-    return int(word)
+    return numbered(text, verb, "编号", "确认卡片")
 
 
 async def _record(ctx: Context, rid: int) -> tuple[RegisterEntry, Inspector]:

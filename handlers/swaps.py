@@ -16,8 +16,11 @@ from bot.chat.router import Router
 from handlers.common import (
     CardRef,
     actor_name,
+    card_decision,
     load_inspection,
     local,
+    numbered,
+    optional_reason,
     people,
     person,
     refusal_text,
@@ -155,12 +158,9 @@ def approval_card(
 @router.card("swap:")
 async def swap_card(event: CardEvent, ctx: Context) -> None:
     """One tap on the approval card; duplicate clicks and two heads at once: decided once."""
-    parts = event.event_key.split(":")
-    valid = len(parts) == 3 and parts[1].isdigit() and len(parts[1]) <= 15
-    if not valid or parts[2] not in ("approve", "reject"):
-        raise UserError("该卡片已失效或无法识别。")
+    rid, approve = card_decision(event.event_key, "approve", "reject")
     card = CardRef(event.task_id, event.response_code)
-    await decide(ctx, int(parts[1]), approve=parts[2] == "approve", note="", card=card)
+    await decide(ctx, rid, approve=approve, note="", card=card)
 
 
 @router.command(
@@ -182,21 +182,12 @@ async def approve_text(msg: TextCommand, ctx: Context) -> None:
 )
 async def reject_text(msg: TextCommand, ctx: Context) -> None:
     """Art. 29: the same decision as the card's 驳回 button, with an optional reason."""
-    word, _, note = msg.text.partition(" ")
-    await decide(
-        ctx,
-        request_id(word, "驳回替换"),
-        approve=False,
-        note=within(msg.typed_after_words(1), MAX_REASON, "驳回理由") if note.strip() else "",
-        card=None,
-    )
+    rid, note = request_id(msg.text, "驳回替换"), optional_reason(msg, MAX_REASON, "驳回理由")
+    await decide(ctx, rid, approve=False, note=note, card=None)
 
 
 def request_id(text: str, verb: str) -> int:
-    word = text.strip().lstrip("#")
-    if not word.isdigit() or len(word) > 15:
-        raise UserError(f"用法：{verb} <申请号>，如「{verb} 12」。申请号见审批卡片。")
-    return int(word)
+    return numbered(text, verb, "申请号", "审批卡片")
 
 
 async def decide(ctx: Context, rid: int, *, approve: bool, note: str, card: CardRef | None) -> None:
