@@ -24,6 +24,7 @@ from storage.models import (
 )
 from tests.factories import CITY, COUNTY, NOW, uscc
 from tests.support.facts import assert_facts_kept
+from tests.support.migrations import inserted
 
 
 async def test_art7_migration_dates_earlier_joint_checks_on_their_registration(
@@ -33,68 +34,51 @@ async def test_art7_migration_dates_earlier_joint_checks_on_their_registration(
     recorded = NOW  # 2026-11-30: the result came in the next quarter
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/m.db")
     try:
-        await migrate.upgrade(
-            db, "0010_letterdeadlines"
-        )  # the revision before 0010_joint_check_date
+        # The revision before 0010_joint_check_date.
+        await migrate.upgrade(db, "0010_letterdeadlines")
         async with db.core_transaction() as conn:  # Core: the ORM knows checked_at, not there yet
-            target_id = (
-                await conn.execute(
-                    insert(Target)
-                    .values(
-                        key=uscc(1),
-                        name="甲",
-                        uscc=uscc(1),
-                        org_code=COUNTY,
-                        tier="general",
-                        updated_at=NOW,
-                    )
-                    .returning(Target.id)
-                )
-            ).scalar_one()
-            inspector_id = (
-                await conn.execute(
-                    insert(Inspector)
-                    .values(certificate_no="C1", name="乙", org_code=COUNTY, updated_at=NOW)
-                    .returning(Inspector.id)
-                )
-            ).scalar_one()
-            task_id = (
-                await conn.execute(
-                    insert(Task)
-                    .values(
-                        code=f"D2026-{CITY}-001",
-                        year=2026,
-                        name="部门联合抽查：甲",
-                        org_code=CITY,
-                        check_start=registered.date(),
-                        check_end=registered.date(),
-                        status="joint",
-                        created_by="t",
-                        created_at=registered,
-                    )
-                    .returning(Task.id)
-                )
-            ).scalar_one()
-            inspection_id = (
-                await conn.execute(
-                    insert(Inspection)
-                    .values(
-                        number=1,
-                        task_id=task_id,
-                        target_id=target_id,
-                        target_key=uscc(1),
-                        tier="general",
-                        method="onsite",
-                        origin="joint",
-                        check_start=registered.date(),
-                        check_end=registered.date(),
-                        status="done",
-                        result_code="no_problem",
-                        created_at=registered,
-                    )
-                    .returning(Inspection.id)
-                )
-            ).scalar_one()
+            target_id = await inserted(
+                conn,
+                Target,
+                key=uscc(1),
+                name="甲",
+                uscc=uscc(1),
+                org_code=COUNTY,
+                tier="general",
+                updated_at=NOW,
+            )
+            inspector_id = await inserted(
+                conn, Inspector, certificate_no="C1", name="乙", org_code=COUNTY, updated_at=NOW
+            )
+            task_id = await inserted(
+                conn,
+                Task,
+                code=f"D2026-{CITY}-001",
+                year=2026,
+                name="部门联合抽查：甲",
+                org_code=CITY,
+                check_start=registered.date(),
+                check_end=registered.date(),
+                status="joint",
+                created_by="t",
+                created_at=registered,
+            )
+            inspection_id = await inserted(
+                conn,
+                Inspection,
+                number=1,
+                task_id=task_id,
+                target_id=target_id,
+                target_key=uscc(1),
+                tier="general",
+                method="onsite",
+                origin="joint",
+                check_start=registered.date(),
+                check_end=registered.date(),
+                status="done",
+                result_code="no_problem",
+                created_at=registered,
+            )
             await conn.execute(
                 insert(TeamMember).values(
                     inspection_id=inspection_id,
