@@ -188,8 +188,7 @@ class Runtime:
         if self.inbox is None or self.drain is None:
             return
         try:
-            while await self.drain.move(self.db):
-                pass
+            await self.drain.move(self.db)  # moves until the inbox is empty
         except (sqlite3.Error, OSError, SQLAlchemyError):
             log.exception("inbox %s left for the next start", self.drain.path)
 
